@@ -1,0 +1,128 @@
+"""The `modelaudit` command: argparse subcommands; every ModelAuditError becomes one stderr line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from . import __version__
+from .analyze import audit
+from .errors import EXIT_CODES, ModelAuditError, UsageError
+from .render import FORMATS, render
+from .render.common import SORT_KEYS
+
+__all__ = ["main", "parse_input_spec", "parse_dim_spec", "build_parser"]
+
+_SHAPE = re.compile(r"^\d+([x,]\d+)*$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def parse_input_spec(spec: str) -> tuple[str, tuple[int, ...]]:
+    """`x=1x3x224x224` (or `x=1,3,224,224`) -> ("x", (1, 3, 224, 224))."""
+    name, sep, shape = spec.rpartition("=")
+    if not sep or not name:
+        raise UsageError(f"--input {spec!r}: expected NAME=SHAPE, e.g. --input x=1x3x224x224")
+    shape = shape.strip().lower()
+    if shape in ("", "scalar"):
+        return name, ()
+    if not _SHAPE.match(shape):
+        raise UsageError(f"--input {spec!r}: the shape must be positive integers joined by 'x', e.g. 1x3x224x224")
+    dims = tuple(int(d) for d in re.split(r"[x,]", shape))
+    if any(d <= 0 for d in dims):
+        raise UsageError(f"--input {spec!r}: every dim must be at least 1")
+    return name, dims
+
+
+def parse_dim_spec(spec: str) -> tuple[str, int]:
+    """`batch=1` -> ("batch", 1)."""
+    name, sep, value = spec.rpartition("=")
+    if not sep or not name or not value.strip().isdigit() or int(value) <= 0:
+        raise UsageError(f"--dim {spec!r}: expected NAME=N with N a positive integer, e.g. --dim batch=1")
+    return name, int(value)
+
+
+def _collect(specs, parse, flag: str) -> dict:
+    out: dict = {}
+    for spec in specs or []:
+        name, value = parse(spec)
+        if name in out and out[name] != value:
+            raise UsageError(f"{flag} {name} is given twice with different values")
+        out[name] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="modelaudit", description="Static cost audit of ONNX models: per-layer params, "
+                     "MACs, FLOPs and bytes.", epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()))
+    parser.add_argument("--version", action="version", version=f"modelaudit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    report = sub.add_parser("report", help="per-layer params, MACs, FLOPs and bytes of a model")
+    report.add_argument("model", help="an .onnx file (parsed as protobuf whatever its extension)")
+    report.add_argument("--input", action="append", metavar="NAME=SHAPE", default=[],
+                        help="fix a dynamic input's shape, e.g. x=1x3x224x224 (repeatable)")
+    report.add_argument("--dim", action="append", metavar="NAME=N", default=[],
+                        help="fix a named symbolic dim everywhere, e.g. batch=1 (repeatable)")
+    report.add_argument("--format", "-f", choices=sorted(FORMATS), default="text")
+    report.add_argument("--sort", choices=sorted(SORT_KEYS), default=None,
+                        help="order rows by a column (numbers descending); default: topological order")
+    report.add_argument("--top", type=int, metavar="N", default=None,
+                        help="show only the first N rows (sorted by MACs unless --sort says otherwise)")
+    report.add_argument("--by", choices=("node", "op"), default="node", help="one row per node, or per op type")
+    report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _report(args) -> int:
+    if args.top is not None and args.top < 1:
+        raise UsageError("--top must be at least 1")
+    inputs = _collect(args.input, parse_input_spec, "--input")
+    dims = _collect(args.dim, parse_dim_spec, "--dim")
+    result = audit(args.model, inputs=inputs, dims=dims)
+    text = render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {args.output}: cannot write ({exc.strerror})") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="modelaudit: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help(sys.stderr)
+            return 2
+        return {"report": _report}[args.command](args)
+    except ModelAuditError as exc:
+        if debug:
+            raise
+        print(f"modelaudit: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("modelaudit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Safe loading of an ONNX file into a ModelGraph: networkx DAG, topological order, shapes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+from google.protobuf.message import DecodeError
+from onnx import ModelProto, NodeProto, TensorProto
+
+from .errors import InvalidModelError, UsageError
+from .shapes import TensorInfo, infer
+
+__all__ = ["ModelGraph", "load", "read_model", "MAX_PROTO_BYTES"]
+
+MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot hold a message of 2 GiB or more
+_LFS_MAGIC = b"version https://git-lfs"
+
+
+@dataclass
+class ModelGraph:
+    """The model's nodes as a DAG (edges are tensors), in topological order, with tensor shapes."""
+
+    model: ModelProto
+    path: Path | None
+    dag: nx.DiGraph
+    order: list[int]
+    producer: dict[str, int]
+    tensors: dict[str, TensorInfo]
+    values: dict[str, np.ndarray]
+    initializers: dict[str, TensorProto]
+    opsets: dict[str, int]
+    inputs: list[str]
+    outputs: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def nodes(self):
+        return self.model.graph.node
+
+    @property
+    def folder(self) -> Path | None:
+        """The model's own folder: the only place external data may be read from."""
+        return self.path.resolve().parent if self.path is not None else None
+
+    def opset(self, domain: str) -> int:
+        return self.opsets.get("" if domain == "ai.onnx" else domain, 0)
+
+    def info(self, name: str) -> TensorInfo | None:
+        return self.tensors.get(name)
+
+
+def read_model(source: str | os.PathLike | ModelProto) -> tuple[ModelProto, Path | None]:
+    """Parses a model file as protobuf (whatever its extension), refusing what is not a model."""
+    if isinstance(source, ModelProto):
+        return source, None
+    path = Path(source)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidModelError(f"{path}: is a directory, not an ONNX model file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidModelError(f"{path}: is not a regular file (a pipe, socket or device)")
+    if st.st_size == 0:
+        raise InvalidModelError(f"{path}: is empty (0 bytes), not an ONNX model")
+    if st.st_size > MAX_PROTO_BYTES:
+        raise InvalidModelError(
+            f"{path}: is {st.st_size / 2**30:.1f} GiB; a single ONNX protobuf cannot exceed 2 GiB",
+            "save the weights as external data: onnx.save(model, path, save_as_external_data=True)")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
+    _sniff(path, data)
+    model = ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError):
+        raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
+                                "the file is corrupt, truncated or of another type)") from None
+    del data
+    if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
+        raise InvalidModelError(f"{path}: is not an ONNX model (it holds no graph)")
+    return model, path
+
+
+def _sniff(path: Path, data: bytes) -> None:
+    head = data[:512].lstrip()
+    if head.startswith(_LFS_MAGIC):
+        raise InvalidModelError(f"{path}: is a Git LFS pointer, not the model", "run git lfs pull")
+    lowered = head[:64].lower()
+    if lowered.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        raise InvalidModelError(f"{path}: is an HTML/XML page, not an ONNX model",
+                                "download the raw file, not the web page that shows it")
+
+
+def _node_label(node: NodeProto, index: int) -> str:
+    return f"#{index} {node.op_type} '{node.name}'" if node.name else f"#{index} {node.op_type}"
+
+
+def _build_dag(model: ModelProto) -> tuple[nx.DiGraph, dict[str, int], list[str]]:
+    graph = model.graph
+    defined = {t.name for t in graph.initializer} | {vi.name for vi in graph.input}
+    defined |= {t.values.name for t in graph.sparse_initializer}
+    producer: dict[str, int] = {}
+    for index, node in enumerate(graph.node):
+        for name in node.output:
+            if not name:
+                continue
+            if name in producer:
+                raise InvalidModelError(
+                    f"tensor '{name}' is produced twice: by {_node_label(graph.node[producer[name]], producer[name])} "
+                    f"and by {_node_label(node, index)}")
+            producer[name] = index
+    dag = nx.DiGraph()
+    dag.add_nodes_from(range(len(graph.node)))
+    for index, node in enumerate(graph.node):
+        for name in node.input:
+            if not name:
+                continue
+            source = producer.get(name)
+            if source is not None:
+                if dag.has_edge(source, index):
+                    dag.edges[source, index]["tensors"].append(name)
+                else:
+                    dag.add_edge(source, index, tensors=[name])
+            elif name not in defined:
+                raise InvalidModelError(
+                    f"node {_node_label(node, index)} reads tensor '{name}', which no node, initializer "
+                    "or graph input defines (the file is truncated or inconsistent)")
+    for vi in graph.output:
+        if vi.name not in producer and vi.name not in defined:
+            raise InvalidModelError(f"graph output '{vi.name}' is never produced (the file is truncated or inconsistent)")
+    warnings = []
+    return dag, producer, warnings
+
+
+def _topological_order(dag: nx.DiGraph, nodes) -> tuple[list[int], bool]:
+    try:
+        order = list(nx.lexicographical_topological_sort(dag))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(dag)
+        members = ", ".join(_node_label(nodes[u], u) for u, _ in cycle[:4])
+        more = " …" if len(cycle) > 4 else ""
+        raise InvalidModelError(f"the graph has a cycle through {members}{more}") from None
+    return order, order != list(range(len(order)))
+
+
+def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str, int]) -> None:
+    init_names = {t.name for t in model.graph.initializer}
+    real = [vi for vi in model.graph.input if vi.name not in init_names]
+    names = [vi.name for vi in real]
+    params = set()
+    for vi in real:
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param"):
+                params.add(d.dim_param)
+    for name, shape in inputs.items():
+        if name not in names:
+            raise UsageError(f"--input {name}: the model has no input named '{name}'",
+                             f"its inputs are: {', '.join(names) or 'none'}")
+        vi = real[names.index(name)]
+        declared = vi.type.tensor_type.shape.dim if vi.type.tensor_type.HasField("shape") else None
+        if declared is not None and len(declared) and len(declared) != len(shape):
+            raise UsageError(f"--input {name}: the model declares rank {len(declared)}, "
+                             f"the flag gives rank {len(shape)}")
+        for axis, (d, value) in enumerate(zip(declared or [], shape)):
+            if d.HasField("dim_value") and d.dim_value != value:
+                raise UsageError(f"--input {name}: dim {axis} is fixed to {d.dim_value} by the model, "
+                                 f"the flag gives {value}")
+    for name in dims:
+        if name not in params:
+            raise UsageError(f"--dim {name}: no input has a dim named '{name}'",
+                             f"named dims: {', '.join(sorted(params)) or 'none'}")
+
+
+def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
+         dims: dict[str, int] | None = None) -> ModelGraph:
+    """Loads and checks a model, builds its DAG and infers every tensor's shape."""
+    inputs, dims = dict(inputs or {}), dict(dims or {})
+    model, path = read_model(source)
+    _check_overrides(model, inputs, dims)
+    dag, producer, warnings = _build_dag(model)
+    order, unsorted = _topological_order(dag, model.graph.node)
+    if unsorted:
+        warnings.append("the file's node order is not topological; nodes were walked in topological order")
+    shapes = infer(model, order, inputs, dims)
+    warnings.extend(shapes.warnings)
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    if not model.opset_import:
+        opsets[""] = 1  # IR version 2 models carry no opset_import; they mean opset 1
+    init_names = {t.name for t in model.graph.initializer}
+    return ModelGraph(
+        model=model,
+        path=path,
+        dag=dag,
+        order=order,
+        producer=producer,
+        tensors=shapes.tensors,
+        values=shapes.values,
+        initializers={t.name: t for t in model.graph.initializer},
+        opsets=opsets,
+        inputs=[vi.name for vi in model.graph.input if vi.name not in init_names],
+        outputs=[vi.name for vi in model.graph.output],
+        warnings=warnings,
+    )
+

@@ -1,0 +1,180 @@
+"""What every format shares: human numbers, safe text, columns as data, row selection."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "COLUMNS", "OP_COLUMNS",
+           "SORT_KEYS", "percent"]
+
+_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+MAX_NAME = 120
+
+
+def _scaled(value: float, units) -> str:
+    for size, suffix in units:
+        if abs(value) >= size:
+            v = value / size
+            return f"{v:.2f} {suffix}" if abs(v) < 10 else f"{v:.1f} {suffix}"
+    return None
+
+
+def human(value: int | None) -> str:
+    """3.50 M, 300.8 M, 1.23 G; `?` when unknown."""
+    if value is None:
+        return "?"
+    return _scaled(value, _UNITS) or str(value)
+
+
+def human_bytes(value: int | None) -> str:
+    if value is None:
+        return "?"
+    return _scaled(value, _BYTE_UNITS) or f"{value} B"
+
+
+def exact(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def percent(part: int | None, whole: int) -> str:
+    if part is None:
+        return "?"
+    return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
+
+
+def safe(text: str, limit: int = MAX_NAME) -> str:
+    """Escapes control and bidi characters (no ANSI or `::error::` tricks reach a CI log) and
+    truncates very long names."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    if text.startswith("::"):
+        text = "\\" + text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Columns are data: key -> (header, value from a row dict, human formatter).
+COLUMNS = {
+    "name": ("name", lambda r: safe(r["name"]), None),
+    "op": ("op", lambda r: safe(r["op_label"]), None),
+    "input": ("input", lambda r: ", ".join(r["inputs"]), None),
+    "output": ("output", lambda r: ", ".join(r["outputs"]), None),
+    "params": ("params", lambda r: r["params"], human),
+    "macs": ("MACs", lambda r: r["macs"], human),
+    "flops": ("FLOPs", lambda r: r["flops"], human),
+    "bytes": ("out bytes", lambda r: r["output_bytes"], human_bytes),
+}
+OP_COLUMNS = {
+    "op": ("op", lambda r: safe(r["op"]), None),
+    "count": ("nodes", lambda r: r["count"], None),
+    "params": ("params", lambda r: r["params"], human),
+    "macs": ("MACs", lambda r: r["macs"], human),
+    "flops": ("FLOPs", lambda r: r["flops"], human),
+}
+SORT_KEYS = {"order": None, "name": "name", "op": "op_label", "params": "params", "macs": "macs",
+             "flops": "flops", "bytes": "output_bytes"}
+
+
+def select_rows(rows: list[dict], sort: str | None = None, top: int | None = None) -> list[dict]:
+    """Rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`."""
+    if top is not None and sort is None:
+        sort = "macs"
+    key = SORT_KEYS.get(sort or "order")
+    if key in ("name", "op_label"):
+        rows = sorted(rows, key=lambda r: r[key])
+    elif key:
+        rows = sorted(rows, key=lambda r: (r[key] is None, -(r[key] or 0)))
+    return rows[:top] if top is not None else list(rows)
+
+
+def by_op(rows: list[dict]) -> list[dict]:
+    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown)."""
+    groups: dict[str, dict] = {}
+    for r in rows:
+        g = groups.setdefault(r["op_label"], {"op": r["op_label"], "count": 0, "params": 0,
+                                              "non_trainable": 0, "macs": 0, "flops": 0, "unknown": 0})
+        g["count"] += 1
+        g["params"] += r["params"]
+        g["non_trainable"] += r["non_trainable"]
+        if r["macs"] is None:
+            g["unknown"] += 1
+        else:
+            g["macs"] += r["macs"]
+            g["flops"] += r["flops"]
+    for g in groups.values():
+        if g["unknown"]:
+            g["macs"] = g["flops"] = None
+    return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
+
+
+def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str], list[list]]:
+    """Headers and human-formatted cells of the per-node (or per-op) table."""
+    macs_total = d["totals"]["macs"]
+    if by == "op":
+        rows, columns = by_op(d["rows"]), OP_COLUMNS
+        rows = select_rows(rows, sort if sort in ("params", "macs", "flops") else None, top)
+    else:
+        rows, columns = select_rows(d["rows"], sort, top), COLUMNS
+    headers = [h for h, _, _ in columns.values()] + ["% MACs"]
+    if by != "op":
+        headers.append("note")
+    cells = []
+    for r in rows:
+        line = [(fmt(get(r)) if fmt else get(r)) for _, get, fmt in columns.values()]
+        line.append(percent(r["macs"], macs_total))
+        if by != "op":
+            line.append(_note(r))
+        cells.append(line)
+    return headers, cells
+
+
+def _note(r: dict) -> str:
+    status = r["status"]
+    if status == "unresolved":
+        return "unresolved: " + ", ".join(r["unresolved"])
+    if status in ("uncounted", "error", "constant"):
+        return status
+    return ""
+
+
+def summary(d: dict) -> list[tuple[str, str]]:
+    """(label, value) lines of the totals."""
+    t = d["totals"]
+    counts: dict[str, int] = {}
+    for r in d["rows"]:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    macs = f"{human(t['macs'])} ({exact(t['macs'])})"
+    flops = f"{human(t['flops'])} ({exact(t['flops'])})"
+    if not t["macs_complete"]:
+        unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
+        macs = f"≥ {macs}, incomplete: {unknown} node(s) unknown"
+        flops = f"≥ {flops}"
+    by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
+    return [
+        ("params", f"{human(t['params'])} ({exact(t['params'])})"),
+        ("non-trainable", f"{human(t['non_trainable'])} ({exact(t['non_trainable'])})"),
+        ("weight bytes", f"{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
+        ("MACs", macs),
+        ("FLOPs", flops),
+        ("activation bytes", f"{human_bytes(t['activation_bytes'])} (sum of node outputs)"),
+        ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
+    ]
+
+
+def notices(d: dict) -> list[str]:
+    """Uncounted ops, unresolved dims with the flag that resolves them, and warnings."""
+    lines = []
+    if d["uncounted"]:
+        ops = ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"])
+        lines.append(f"uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): {ops}")
+    for u in d["unresolved"]:
+        lines.append(f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}")
+    lines.extend(f"warning: {safe(w, 400)}" for w in d["warnings"])
+    return lines
+
+
+def model_line(d: dict) -> str:
+    m = d["model"]
+    ins = ", ".join(f"{safe(i['name'])} {i['shape']} {i['dtype']}" for i in m["inputs"])
+    opsets = ", ".join(f"{k} {v}" for k, v in m["opsets"].items())
+    return f"{safe(m['path'] or m['graph'] or 'model', 400)}  (opset {opsets}; inputs: {ins or 'none'})"

@@ -1,0 +1,38 @@
+"""CSV report: one line per node (or per op with --by op), exact numbers, empty when unknown."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from .common import by_op, safe, select_rows
+
+__all__ = ["render_csv", "NODE_FIELDS", "OP_FIELDS"]
+
+NODE_FIELDS = ["index", "name", "op", "domain", "inputs", "weights", "outputs", "params", "non_trainable",
+               "macs", "flops", "output_bytes", "status", "formula"]
+OP_FIELDS = ["op", "count", "params", "non_trainable", "macs", "flops"]
+
+
+def _value(row: dict, field: str):
+    value = row.get(field)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(value)
+    if isinstance(value, str):
+        value = safe(value, 10_000)
+        return "'" + value if value[:1] in ("=", "+", "-", "@") else value  # no spreadsheet formulas
+    return value
+
+
+def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
+    rows = by_op(d["rows"]) if by == "op" else d["rows"]
+    rows = select_rows(rows, sort if by != "op" or sort in ("params", "macs", "flops") else None, top)
+    fields = OP_FIELDS if by == "op" else NODE_FIELDS
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    for r in rows:
+        writer.writerow([_value(r, f) for f in fields])
+    return buf.getvalue()

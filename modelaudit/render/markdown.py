@@ -1,0 +1,25 @@
+"""GitHub-flavoured Markdown report, fit for a pull-request comment or a job summary."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from .common import model_line, notices, summary, table
+
+__all__ = ["render_markdown"]
+
+
+def _cell(value) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
+    headers, cells = table(d, sort, top, by)
+    cells = [[_cell(c) for c in row] for row in cells]
+    lines = [f"## modelaudit: `{_cell(model_line(d))}`", "", "| total | value |", "|---|---|"]
+    lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
+    lines += ["", tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    if top is not None and top < len(d["rows"]):
+        lines.append(f"_top {top} of {len(d['rows'])} nodes shown; totals are for the whole model_\n")
+    lines.extend(f"- {_cell(n)}" for n in notices(d))
+    return "\n".join(lines).rstrip() + "\n"

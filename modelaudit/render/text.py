@@ -1,0 +1,24 @@
+"""Plain-text report: a tabulate table plus totals, for terminals and logs."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from .common import model_line, notices, summary, table
+
+__all__ = ["render_text"]
+
+
+def render_text(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
+    headers, cells = table(d, sort, top, by)
+    width = max(len(label) for label, _ in summary(d))
+    lines = [model_line(d), "", tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True), ""]
+    if top is not None and top < len(d["rows"]):
+        lines.append(f"(top {top} of {len(d['rows'])} nodes shown; totals are for the whole model)")
+    lines.append("Totals")
+    lines.extend(f"  {label:<{width}}  {value}" for label, value in summary(d))
+    extra = notices(d)
+    if extra:
+        lines.append("")
+        lines.extend(extra)
+    return "\n".join(lines) + "\n"

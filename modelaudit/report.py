@@ -1,0 +1,79 @@
+"""Report: one row per node plus totals; `to_dict()` is the single source of every output format."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES"]
+
+SCHEMA_VERSION = 1
+
+STATUSES = {
+    "counted": "a rule costed this node",
+    "zero-cost": "data movement: no arithmetic by convention",
+    "constant": "all inputs are constant: folded once at load, no per-inference cost",
+    "uncounted": "no rule for this op: its MACs and FLOPs are unknown, never zero",
+    "unresolved": "a dimension it needs is not known statically",
+    "error": "its rule failed on this node (see warnings)",
+}
+
+
+@dataclass
+class Row:
+    index: int
+    name: str
+    op: str
+    domain: str
+    inputs: list[str]
+    weights: list[str]
+    outputs: list[str]
+    params: int
+    non_trainable: int
+    macs: int | None
+    flops: int | None
+    output_bytes: int | None
+    formula: str
+    status: str
+    unresolved: list[str] = field(default_factory=list)
+
+    @property
+    def op_label(self) -> str:
+        return f"{self.domain}:{self.op}" if self.domain not in ("", "ai.onnx") else self.op
+
+
+@dataclass
+class Totals:
+    params: int
+    non_trainable: int
+    weight_bytes: int
+    weight_bytes_by_dtype: dict[str, int]
+    macs: int
+    flops: int
+    macs_complete: bool
+    activation_bytes: int
+    nodes: int
+
+
+@dataclass
+class Report:
+    model: dict
+    rows: list[Row]
+    totals: Totals
+    uncounted: dict[str, int]
+    unresolved: list[dict]
+    warnings: list[str]
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data; see docs/json-schema.md."""
+        from . import __version__
+
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "modelaudit", "version": __version__},
+            "model": self.model,
+            "totals": asdict(self.totals),
+            "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
+            "unresolved": self.unresolved,
+            "warnings": list(self.warnings),
+            "rows": [asdict(r) | {"op_label": r.op_label} for r in self.rows],
+        }

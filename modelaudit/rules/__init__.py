@@ -1,0 +1,83 @@
+"""The rule registry: @rule("Conv", since=1) maps an op to a function NodeContext -> Cost."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Callable
+
+from ..cost import Cost, NodeContext
+
+__all__ = ["rule", "find_rule", "RuleSpec", "ZERO_COST", "is_zero_cost", "registered", "RuleFn"]
+
+RuleFn = Callable[[NodeContext], Cost]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    op_type: str
+    domain: str
+    since: int
+    fn: RuleFn
+    category: str
+    macs: str  # the MAC formula, as docs/conventions.md states it
+    flops: str  # the FLOP formula
+
+
+_REGISTRY: dict[tuple[str, str], list[RuleSpec]] = {}
+
+# Ops that move, reshape, select or relabel data: no arithmetic, so no MACs and no FLOPs.
+ZERO_COST: dict[str, frozenset[str]] = {
+    "": frozenset({
+        "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice",
+        "Gather", "GatherElements", "GatherND", "Identity", "Dropout", "Shape", "Size", "Expand",
+        "Tile", "Pad", "Cast", "CastLike", "Constant", "ConstantOfShape", "DepthToSpace",
+        "SpaceToDepth", "Optional", "OptionalGetElement", "OptionalHasElement", "SequenceAt",
+        "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength",
+        "SplitToSequence", "ConcatFromSequence", "ReverseSequence", "EyeLike", "Compress",
+    }),
+}
+
+
+def _domain(domain: str) -> str:
+    return "" if domain == "ai.onnx" else domain
+
+
+def rule(*op_types: str, since: int = 1, domain: str = "", category: str = "compute",
+         macs: str = "0", flops: str = "") -> Callable[[RuleFn], RuleFn]:
+    """Registers `fn` as the cost rule of `op_types` from opset `since` on (newest wins)."""
+    def register(fn: RuleFn) -> RuleFn:
+        for op in op_types:
+            specs = _REGISTRY.setdefault((_domain(domain), op), [])
+            specs[:] = [s for s in specs if s.since != since]
+            bisect.insort(specs, RuleSpec(op, _domain(domain), since, fn, category, macs, flops),
+                          key=lambda s: s.since)
+        return fn
+    return register
+
+
+def find_rule(op_type: str, domain: str, opset: int) -> RuleSpec | None:
+    """The newest rule whose `since` is at most the model's opset for that domain."""
+    specs = _REGISTRY.get((_domain(domain), op_type))
+    if not specs:
+        return None
+    for spec in reversed(specs):
+        if spec.since <= max(opset, 1):
+            return spec
+    return specs[0]  # a model older than our first rule: the oldest rule still applies
+
+
+def is_zero_cost(op_type: str, domain: str) -> bool:
+    return op_type in ZERO_COST.get(_domain(domain), ())
+
+
+def registered() -> list[RuleSpec]:
+    """Every registered rule, newest version per op, sorted by domain and op."""
+    return [specs[-1] for _, specs in sorted(_REGISTRY.items())]
+
+
+def _load_builtin_rules() -> None:
+    from . import conv, elementwise, linear, norm, pool, recurrent  # noqa: F401  (registration)
+
+
+_load_builtin_rules()
