@@ -113,6 +113,8 @@ def _unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
         elif anonymous:
             flag = " ".join(f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}"
                             for n in anonymous).replace("?", "N")
+        elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
+            flag = " ".join(f"--dim {d}=N" for d in sorted(named))
         else:
             flag = "none: the shape is computed from data at run time"
         hints.append({"dim": dim, "nodes": nodes, "flag": flag})

@@ -45,10 +45,24 @@ def evaluate(op_type: str, inputs: list[Value | None], attrs: dict, in_shapes: l
         return None
     if out is None:
         return None
-    outs = out if isinstance(out, list) else [out]
+    outs = [_normalise(o) for o in (out if isinstance(out, list) else [out])]
     if any(o is None or o.size > MAX_FOLD_ELEMENTS for o in outs):
         return None
     return outs
+
+
+def _normalise(value) -> Value | None:
+    """An ndarray; a partial one becomes plain int64 once every entry is known."""
+    if value is None:
+        return None
+    if not isinstance(value, np.ndarray):
+        value = np.array(value, dtype=object if isinstance(value, (str, type(None))) else None)
+    if value.dtype == object:
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value.flat):
+            return value.astype(np.int64)
+        if all(v is None for v in value.flat):
+            return None
+    return value
 
 
 def _known(*values: Value | None) -> bool:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import onnx
-from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, defs, helper, numpy_helper
 
 from . import fold
 from .dtypes import is_integer
@@ -28,7 +29,7 @@ Shape = "tuple[int | str | None, ...] | None"
 
 KEEP_INT_ELEMENTS = 4096  # integer constants this small keep their values in the skeleton
 KEEP_FLOAT_ELEMENTS = 16  # float ones too (Resize scales, Clip bounds); larger ones are weights
-MAX_ROUNDS = 6
+MAX_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,9 @@ def _build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarra
         g.initializer.append(numpy_helper.from_array(value, name))
     g.output.extend(src.output)
     g.value_info.extend(vi for vi in src.value_info if vi.name not in folded)
-    for name, (dtype, shape) in hints.items():
-        g.value_info.append(helper.make_tensor_value_info(name, dtype, list(shape)))
+    for name, info in hints.items():
+        if name not in folded and info.dtype:
+            g.value_info.append(helper.make_tensor_value_info(name, info.dtype, list(info.shape)))
     return skel
 
 
@@ -154,12 +156,24 @@ def _dims_of(type_proto) -> tuple | None:
     return tuple(dims)
 
 
-def _collect(inferred: ModelProto) -> dict[str, TensorInfo]:
+def declared_symbols(model: ModelProto) -> set[str]:
+    """Dim names the model itself declares; any other symbol is one onnx invented (`unk__3`)."""
+    names = set()
+    g = model.graph
+    for vi in (*g.input, *g.output, *g.value_info):
+        if vi.type.HasField("tensor_type"):
+            names.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
+    return names
+
+
+def _collect(inferred: ModelProto, symbols: set[str]) -> dict[str, TensorInfo]:
     g = inferred.graph
     infos: dict[str, TensorInfo] = {}
     for vi in (*g.input, *g.value_info, *g.output):
         dtype = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
         shape = _dims_of(vi.type)
+        if shape is not None and any(isinstance(d, str) and d not in symbols for d in shape):
+            shape = tuple(None if isinstance(d, str) and d not in symbols else d for d in shape)
         old = infos.get(vi.name)
         if old is None or (old.shape is None and shape is not None):
             infos[vi.name] = TensorInfo(vi.name, shape, dtype)
@@ -196,6 +210,26 @@ def _unknown(info: TensorInfo | None) -> bool:
     return info is None or info.shape is None or any(d is None for d in info.shape)
 
 
+def _inferred_dim(data: tuple, others: list):
+    """Reshape's -1: |data| / ∏others, cancelling symbolic dims that appear on both sides."""
+    if any(d is None for d in (*data, *others)):
+        return None
+    symbols = [d for d in data if isinstance(d, str)]
+    for d in others:
+        if isinstance(d, str):
+            if d not in symbols:
+                return None
+            symbols.remove(d)
+    numerator = math.prod(d for d in data if isinstance(d, int))
+    denominator = math.prod(d for d in others if isinstance(d, int))
+    if denominator == 0 or numerator % denominator:
+        return None
+    quotient = numerator // denominator
+    if not symbols:
+        return quotient
+    return symbols[0] if len(symbols) == 1 and quotient == 1 else None
+
+
 def _shape_hint(node: NodeProto, values: dict, infos: dict) -> tuple | None:
     """The output shape of a Reshape/Expand/ConstantOfShape whose shape input is partly known."""
     target = values.get(node.input[1] if node.op_type != "ConstantOfShape" else node.input[0])
@@ -210,11 +244,7 @@ def _shape_hint(node: NodeProto, values: dict, infos: dict) -> tuple | None:
         dims = [data.shape[i] if d == 0 and not allowzero and i < len(data.shape) else d
                 for i, d in enumerate(dims)]
         if -1 in dims:
-            known = [d for d in dims if d != -1]
-            if data.known and all(isinstance(d, int) for d in known) and math.prod(known):
-                dims[dims.index(-1)] = math.prod(data.shape) // math.prod(known)
-            else:
-                dims[dims.index(-1)] = None
+            dims[dims.index(-1)] = _inferred_dim(tuple(data.shape), [d for d in dims if d != -1])
     elif node.op_type == "Expand":
         data = infos.get(node.input[0])
         if data is None or data.shape is None or len(data.shape) > len(dims):
@@ -226,53 +256,104 @@ def _shape_hint(node: NodeProto, values: dict, infos: dict) -> tuple | None:
     return tuple(dims)
 
 
-def _fold(model: ModelProto, order: list[int], consumers: dict[str, list[int]], infos: dict,
-          values: dict, folded: dict, hints: dict) -> bool:
-    """One pass of integer folding in topological order. True if anything new was learned."""
-    nodes = model.graph.node
+@lru_cache(maxsize=None)
+def _schema(op_type: str, domain: str, opset: int):
+    try:
+        return defs.get_schema(op_type, opset, domain)
+    except Exception:  # no schema: a custom op or a local function
+        return None
 
-    def needed(name: str) -> bool:  # a consumer still lacks an output shape
-        return any(_unknown(infos.get(o)) for c in consumers.get(name, ()) for o in nodes[c].output if o)
 
+def _type_proto(info: TensorInfo) -> onnx.TypeProto:
+    return helper.make_tensor_type_proto(info.dtype, None if info.shape is None else list(info.shape))
+
+
+def _known_count(info: TensorInfo | None) -> int:
+    if info is None or info.shape is None:
+        return -1
+    return sum(1 for d in info.shape if d is not None)
+
+
+def _infer_node(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, values: dict,
+                symbols: set[str]) -> dict[str, TensorInfo]:
+    """onnx's inference for one node, given the types and constant values known so far."""
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    schema = _schema(node.op_type, domain, opsets.get(domain, 1))
+    if schema is None or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
+        return {}
+    names = [i for i in node.input if i]
+    if any(i not in infos or not infos[i].dtype for i in names):
+        return {}
+    types = {i: _type_proto(infos[i]) for i in names}
+    data = {i: numpy_helper.from_array(values[i], i) for i in names
+            if i in values and not fold.is_partial(values[i])}
+    try:
+        out = onnx.shape_inference.infer_node_outputs(schema, node, types, data,
+                                                      opset_imports=list(model.opset_import))
+    except Exception:  # onnx raises several types; an op it cannot infer stays unknown
+        return {}
+    result = {}
+    for name, type_proto in out.items():
+        shape = _dims_of(type_proto)
+        if shape is not None:
+            shape = tuple(None if isinstance(d, str) and d not in symbols else d for d in shape)
+        result[name] = TensorInfo(name, shape, type_proto.tensor_type.elem_type)
+    return result
+
+
+def _propagate(model: ModelProto, order: list[int], opsets: dict, infos: dict, values: dict,
+               folded: dict, hints: dict, symbols: set[str]) -> bool:
+    """One topological pass: evaluates shape arithmetic and re-infers each node whose outputs are
+    unknown, so a resolved Reshape resolves everything after it. True if anything was learned."""
     learned = False
     for index in order:
-        node = nodes[index]
-        if node.domain not in ("", "ai.onnx") or not node.output:
-            continue
-        if all(o in values and not fold.is_partial(values[o]) for o in node.output if o):
+        node = model.graph.node[index]
+        if not node.output:
             continue
         op = node.op_type
-        if op == "Constant":
-            attrs = _node_attrs(node)
-            if "value" in attrs and attrs["value"].data_location != TensorProto.EXTERNAL \
-                    and attrs["value"].data_type != TensorProto.STRING:
-                if math.prod(attrs["value"].dims) <= fold.MAX_FOLD_ELEMENTS:
-                    values[node.output[0]] = numpy_helper.to_array(attrs["value"])
-            elif "value_int" in attrs or "value_ints" in attrs:
-                values[node.output[0]] = np.array(attrs.get("value_int", attrs.get("value_ints")), np.int64)
+        default_domain = node.domain in ("", "ai.onnx")
+        if default_domain and op == "Constant":
+            _constant_value(node, values)
             continue
-        in_values = [values.get(i) if i else None for i in node.input]
-        in_shapes = [infos[i].shape if i in infos else None for i in node.input]
-        outs = fold.evaluate(op, in_values, _node_attrs(node), in_shapes)
-        if outs is not None:
-            for name, value in zip(node.output, outs):
+        if default_domain and not all(o in values and not fold.is_partial(values[o]) for o in node.output if o):
+            in_values = [values.get(i) if i else None for i in node.input]
+            in_shapes = [infos[i].shape if i in infos else None for i in node.input]
+            outs = fold.evaluate(op, in_values, _node_attrs(node), in_shapes)
+            for name, value in zip(node.output, outs or ()):
                 values[name] = value
-                if not fold.is_partial(value) and name not in folded and needed(name):
+                if not fold.is_partial(value) and name not in folded and _unknown(infos.get(name)):
                     folded[name] = value
+                    infos[name] = TensorInfo(name, tuple(value.shape), helper.np_dtype_to_tensor_dtype(value.dtype))
                     learned = True
+        if not any(_unknown(infos.get(o)) for o in node.output if o):
             continue
-        if op in ("Reshape", "Expand", "ConstantOfShape") and _unknown(infos.get(node.output[0])):
+        better = _infer_node(model, node, opsets, infos, values, symbols)
+        if default_domain and op in ("Reshape", "Expand", "ConstantOfShape"):
             hint = _shape_hint(node, values, infos)
             out = node.output[0]
-            if hint is not None and hints.get(out, (0, None))[1] != hint:
-                dtype = infos[node.input[0]].dtype if op != "ConstantOfShape" and node.input[0] in infos else 0
+            if hint is not None and _known_count(better.get(out)) < sum(d is not None for d in hint):
+                dtype = better[out].dtype if out in better else (infos[node.input[0]].dtype if node.input[0] in infos else 0)
                 if op == "ConstantOfShape":
                     value = _node_attrs(node).get("value")
                     dtype = value.data_type if value is not None else TensorProto.FLOAT
-                if dtype:
-                    hints[out] = (dtype, hint)
-                    learned = True
+                better[out] = TensorInfo(out, hint, dtype)
+        for name, info in better.items():
+            if _known_count(info) > _known_count(infos.get(name)):
+                infos[name] = info
+                hints[name] = info
+                learned = True
     return learned
+
+
+def _constant_value(node: NodeProto, values: dict) -> None:
+    attrs = _node_attrs(node)
+    value = attrs.get("value")
+    if value is not None:
+        if value.data_location != TensorProto.EXTERNAL and value.data_type != TensorProto.STRING \
+                and math.prod(value.dims) <= fold.MAX_FOLD_ELEMENTS:
+            values[node.output[0]] = numpy_helper.to_array(value)
+    elif "value_int" in attrs or "value_ints" in attrs:
+        values[node.output[0]] = np.array(attrs.get("value_int", attrs.get("value_ints")), np.int64)
 
 
 def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None = None,
@@ -281,23 +362,25 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     inputs, dims = inputs or {}, dims or {}
     warnings: list[str] = []
     folded: dict[str, np.ndarray] = {}
-    hints: dict[str, tuple] = {}
+    hints: dict[str, TensorInfo] = {}
     values = _initial_values(model)
-    consumers: dict[str, list[int]] = {}
-    for index, node in enumerate(model.graph.node):
-        for name in node.input:
-            consumers.setdefault(name, []).append(index)
+    symbols = declared_symbols(model)
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import} or {"": 1}
+    outputs = [o for n in model.graph.node for o in n.output if o]
     infos: dict[str, TensorInfo] = {}
     rounds = 0
     while rounds < MAX_ROUNDS:
         rounds += 1
         skel = _build_skeleton(model, inputs, dims, folded, hints)
-        infos = _collect(_run_onnx_inference(skel, warnings))
-        for name, value in folded.items():
-            infos[name] = TensorInfo(name, tuple(value.shape), helper.np_dtype_to_tensor_dtype(value.dtype))
-        if not any(_unknown(infos.get(o)) for n in model.graph.node for o in n.output if o):
+        fresh = _collect(_run_onnx_inference(skel, warnings), symbols)
+        for name, info in fresh.items():
+            if _known_count(info) >= _known_count(infos.get(name)):
+                infos[name] = info
+        if not any(_unknown(infos.get(o)) for o in outputs):
             break
-        if not _fold(model, order, consumers, infos, values, folded, hints):
+        if not _propagate(model, order, opsets, infos, values, folded, hints, symbols):
+            break
+        if not any(_unknown(infos.get(o)) for o in outputs):
             break
     for t in model.graph.initializer:  # the real initializers, external ones included
         infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)

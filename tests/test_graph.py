@@ -1,0 +1,97 @@
+"""Loading: topological walk, clear errors for what is not a usable model."""
+
+from __future__ import annotations
+
+import pytest
+from onnx import helper
+
+import modelaudit
+from modelaudit import InvalidModelError, UsageError
+from conftest import SAMPLES, make_model, vi
+
+
+def _chain():
+    return [helper.make_node("Relu", ["x"], ["a"], name="first"),
+            helper.make_node("Neg", ["a"], ["b"], name="second"),
+            helper.make_node("Abs", ["b"], ["y"], name="third")]
+
+
+def test_unsorted_file_is_walked_in_topological_order():
+    first, second, third = _chain()
+    model = make_model([third, first, second], [vi("x", [2, 3])], [vi("y", None)])
+    report = modelaudit.audit(model)
+    assert [r.name for r in report.rows] == ["first", "second", "third"]
+    assert all(r.outputs == ["2x3"] for r in report.rows)
+    assert any("not topological" in w for w in report.warnings)
+
+
+def test_cycle_is_an_invalid_model_naming_a_node():
+    nodes = [helper.make_node("Relu", ["x", "c"], ["a"], name="loop_a"),
+             helper.make_node("Neg", ["a"], ["c"], name="loop_b")]
+    model = make_model(nodes, [vi("x", [2])], [vi("c", None)])
+    with pytest.raises(InvalidModelError) as info:
+        modelaudit.audit(model)
+    assert info.value.exit_code == 3
+    assert "cycle" in info.value.message and "loop_a" in info.value.message
+
+
+def test_missing_input_is_reported_as_truncated_or_inconsistent():
+    model = make_model([helper.make_node("Add", ["x", "ghost"], ["y"], name="adder")], [vi("x", [2])], [vi("y", None)])
+    with pytest.raises(InvalidModelError, match="reads tensor 'ghost'.*truncated or inconsistent"):
+        modelaudit.audit(model)
+
+
+def test_tensor_produced_twice():
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="one"), helper.make_node("Neg", ["x"], ["y"], name="two")]
+    with pytest.raises(InvalidModelError, match="tensor 'y' is produced twice"):
+        modelaudit.audit(make_model(nodes, [vi("x", [2])], [vi("y", None)]))
+
+
+def test_unknown_op_is_uncounted_never_zero():
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("Frobnicate", ["a"], ["y"], domain="com.example", name="mystery")]
+    model = make_model(nodes, [vi("x", [4])], [vi("y", None)])
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    report = modelaudit.audit(model)
+    row = report.rows[-1]
+    assert row.status == "uncounted" and row.macs is None and row.flops is None
+    assert report.uncounted == {"com.example:Frobnicate": 1}
+    assert not report.totals.macs_complete
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "is empty (0 bytes), not an ONNX model"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n",
+     "is a Git LFS pointer, not the model (run git lfs pull)"),
+    (b"<!DOCTYPE html><html><body>model</body></html>", "is an HTML/XML page, not an ONNX model"),
+    (b"\xff\xfe\x00garbage" * 10, "is not a valid ONNX model (protobuf parse failed"),
+])
+def test_files_that_are_not_models(tmp_path, content, message):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content)
+    with pytest.raises(InvalidModelError) as info:
+        modelaudit.audit(path)
+    assert message in info.value.one_line()
+    assert info.value.exit_code == 3
+
+
+def test_truncated_model(tmp_path):
+    data = (SAMPLES / "mobilenet_v2_block.onnx").read_bytes()
+    for cut in (len(data) - 1, len(data) // 2):
+        path = tmp_path / "cut.onnx"
+        path.write_bytes(data[:cut])
+        with pytest.raises(InvalidModelError):
+            modelaudit.audit(path)
+
+
+def test_directory_and_missing_file(tmp_path):
+    with pytest.raises(InvalidModelError, match="is a directory"):
+        modelaudit.audit(tmp_path)
+    with pytest.raises(UsageError, match="no such file"):
+        modelaudit.audit(tmp_path / "absent.onnx")
+
+
+def test_binary_model_with_another_extension_still_loads(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_bytes((SAMPLES / "conv3x3.onnx").read_bytes())
+    assert modelaudit.audit(path).totals.params == 3584
