@@ -8,7 +8,8 @@ from typing import Callable
 
 from ..cost import Cost, NodeContext
 
-__all__ = ["rule", "find_rule", "RuleSpec", "ZERO_COST", "is_zero_cost", "registered", "RuleFn"]
+__all__ = ["rule", "find_rule", "RuleSpec", "ZERO_COST", "is_zero_cost", "registered", "RuleFn",
+           "formula_table", "markdown_formula_table"]
 
 RuleFn = Callable[[NodeContext], Cost]
 
@@ -74,6 +75,25 @@ def is_zero_cost(op_type: str, domain: str) -> bool:
 def registered() -> list[RuleSpec]:
     """Every registered rule, newest version per op, sorted by domain and op."""
     return [specs[-1] for _, specs in sorted(_REGISTRY.items())]
+
+
+def formula_table() -> list[dict]:
+    """One entry per known op: category, MAC and FLOP formulas, since-opset of the newest rule."""
+    rows = [{"op": s.op_type, "domain": s.domain or "ai.onnx", "category": s.category, "macs": s.macs,
+             "flops": s.flops, "since": s.since} for s in registered()]
+    for domain, ops in ZERO_COST.items():
+        rows += [{"op": op, "domain": domain or "ai.onnx", "category": "data movement", "macs": "0",
+                  "flops": "0", "since": 1} for op in ops]
+    return sorted(rows, key=lambda r: (r["domain"], r["category"], r["op"]))
+
+
+def markdown_formula_table() -> str:
+    lines = ["| op | category | MACs | FLOPs |", "|---|---|---|---|"]
+    for r in formula_table():
+        op = r["op"] if r["domain"] == "ai.onnx" else f"{r['domain']}:{r['op']}"
+        cells = [op, r["category"], r["macs"], r["flops"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _load_builtin_rules() -> None:

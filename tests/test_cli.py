@@ -1,0 +1,127 @@
+"""The command line: formats, views, and one stderr line with a documented exit code per failure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from modelaudit.cli import main
+from conftest import SAMPLES
+
+V2 = str(SAMPLES / "mobilenet_v2.onnx")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_text_report_of_mobilenet_v2(capsys):
+    code, out, err = run(capsys, "report", V2)
+    assert code == 0 and err == ""
+    assert "/features/features.3/conv/conv.1/conv.1.0/Conv" in out
+    assert "3.50 M (3,504,872)" in out
+    assert "300.8 M (300,774,272)" in out
+
+
+def test_markdown_sorted_top(capsys):
+    code, out, _ = run(capsys, "report", V2, "--format", "markdown", "--sort", "macs", "--top", "3")
+    assert code == 0
+    table = [line for line in out.splitlines() if line.startswith("| /")]
+    assert len(table) == 3
+    assert table[0].startswith("| /features/features.18/features.18.0/Conv")
+    assert "_top 3 of 152 nodes shown" in out
+
+
+def test_json_is_exact_and_complete(capsys, tmp_path):
+    target = tmp_path / "report.json"
+    code, out, _ = run(capsys, "report", V2, "--format", "json", "-o", str(target))
+    assert code == 0 and out == ""
+    d = json.loads(target.read_text())
+    assert d["schema_version"] == 1
+    assert d["totals"]["params"] == 3_504_872 and d["totals"]["macs"] == 300_774_272
+    assert sum(r["macs"] for r in d["rows"]) == d["totals"]["macs"]
+    assert {r["op"] for r in d["by_op"]} >= {"Conv", "Gemm", "BatchNormalization"}
+    assert d["model"]["inputs"] == [{"name": "input", "shape": "1x3x224x224", "dtype": "float32"}]
+
+
+def test_by_op(capsys):
+    code, out, _ = run(capsys, "report", V2, "--by", "op", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    conv = next(r for r in rows if r["op"] == "Conv")
+    assert int(conv["count"]) == 52
+    assert sum(int(r["macs"]) for r in rows) == 300_774_272
+
+
+def test_csv_node_rows(capsys):
+    code, out, _ = run(capsys, "report", str(SAMPLES / "lstm.onnx"), "--format", "csv")
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    assert row["op"] == "LSTM" and row["macs"] == str(5 * 1 * 1 * 4 * 20 * (10 + 20))
+
+
+def test_input_flag(capsys, tmp_path):
+    from onnx import helper, save
+    from conftest import make_model, vi
+
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", ["batch", 3, "h", "w"])], [vi("y", None)])
+    path = tmp_path / "dyn.onnx"
+    save(model, path)
+    code, out, _ = run(capsys, "report", str(path))
+    assert "resolve with --dim batch=N" in out
+    code, out, _ = run(capsys, "report", str(path), "--input", "x=2x3x8x8", "--format", "json")
+    assert json.loads(out)["rows"][0]["flops"] == 2 * 3 * 8 * 8
+    code, out, _ = run(capsys, "report", str(path), "--dim", "batch=1", "--dim", "h=4", "--dim", "w=4", "--format", "json")
+    assert json.loads(out)["rows"][0]["flops"] == 3 * 4 * 4
+
+
+@pytest.mark.parametrize("argv,code,message", [
+    (["report", "absent.onnx"], 2, "modelaudit: error: absent.onnx: no such file"),
+    (["report", V2, "--input", "input=1x3x224"], 2,
+     "modelaudit: error: --input input: the model declares rank 4, the flag gives rank 3"),
+    (["report", V2, "--input", "input=1xAx224x224"], 2,
+     "modelaudit: error: --input 'input=1xAx224x224': the shape must be positive integers joined by 'x', e.g. 1x3x224x224"),
+    (["report", V2, "--input", "other=1x3x224x224"], 2,
+     "modelaudit: error: --input other: the model has no input named 'other' (its inputs are: input)"),
+    (["report", V2, "--dim", "batch=0"], 2,
+     "modelaudit: error: --dim 'batch=0': expected NAME=N with N a positive integer, e.g. --dim batch=1"),
+    (["report", V2, "--format", "yaml"], 2, None),
+    (["report", V2, "--top", "0"], 2, "modelaudit: error: --top must be at least 1"),
+    (["report", str(SAMPLES)], 3, f"modelaudit: error: {SAMPLES}: is a directory, not an ONNX model file"),
+])
+def test_errors_are_one_line_with_exit_code(capsys, argv, code, message):
+    got, out, err = run(capsys, *argv)
+    assert got == code
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    if message:
+        assert err.strip() == message
+
+
+def test_not_a_model_exit_3(capsys, tmp_path):
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    code, _, err = run(capsys, "report", str(path))
+    assert code == 3 and err.strip() == f"modelaudit: error: {path}: is empty (0 bytes), not an ONNX model"
+
+
+def test_console_entry_point_and_module():
+    for cmd in (["modelaudit"], [sys.executable, "-m", "modelaudit"]):
+        result = subprocess.run([*cmd, "report", str(SAMPLES / "conv3x3.onnx"), "--format", "json"],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["totals"]["params"] == 3584
+
+
+def test_no_traceback_on_bad_file_from_a_real_process(tmp_path):
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(b"\x08\x07junkjunkjunk" * 50)
+    result = subprocess.run([sys.executable, "-m", "modelaudit", "report", str(path)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
