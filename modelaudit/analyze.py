@@ -16,6 +16,7 @@ from .dtypes import dtype_name, tensor_bytes
 from .graph import ModelGraph, load
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost
+from .walk import Visit, walk
 from .weights import WeightTable, find_weights
 
 __all__ = ["audit", "analyze"]
@@ -61,7 +62,7 @@ def _output_bytes(mg: ModelGraph, node) -> int | None:
     return total
 
 
-def _cost(mg: ModelGraph, weights: WeightTable, index: int, node, warnings: list[str]) -> tuple[Cost, str, list]:
+def _cost(mg: ModelGraph, weights: WeightTable, index, node, warnings: list[str]) -> tuple[Cost, str, list]:
     """(cost, status, unresolved dims) of one node."""
     if index in weights.constant_nodes:
         return Cost(formula="all inputs constant: folded at load"), "constant", []
@@ -121,46 +122,155 @@ def _unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
     return hints
 
 
-def analyze(mg: ModelGraph) -> Report:
-    """Costs every node of a loaded ModelGraph."""
-    weights = find_weights(mg)
-    warnings = list(mg.warnings)
-    rows: list[Row] = []
-    uncounted: dict[str, int] = {}
-    unresolved: dict[str, int] = {}
-    nodes = mg.nodes
-    for index in mg.order:
-        node = nodes[index]
-        cost, status, dims = _cost(mg, weights, index, node, warnings)
+class _Auditor:
+    """Costs nodes recursively; rows of a subgraph carry run counts relative to their parent."""
+
+    def __init__(self, mg: ModelGraph, weights: WeightTable):
+        self.mg, self.weights = mg, weights
+        self.warnings: list[str] = list(mg.warnings)
+        self.incomplete: list[str] = []
+
+    def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
+        out: list[Row] = []
+        for visit in visits:
+            row = self.row(visit, scope)
+            out.append(row)
+            if visit.children:
+                out.extend(self.control_flow(visit, row))
+        return out
+
+    def row(self, visit: Visit, scope: str) -> Row:
+        mg, node, key = self.mg, visit.node, visit.key
+        cost, status, dims = _cost(mg, self.weights, key, node, self.warnings)
+        if visit.children and status == "uncounted" and node.op_type in CONTROL_FLOW:
+            cost, status = Cost(), "counted"
         known = status in ("counted", "zero-cost", "constant")
-        row = Row(
-            index=index, name=node.name or f"{node.op_type}_{index}", op=node.op_type,
-            domain=node.domain,
-            inputs=[_shape_of(mg, n) for n in node.input if n and n not in weights.constant_tensors],
-            weights=[_shape_of(mg, n) for n in node.input if n and n in weights.constant_tensors],
+        local = node.name or f"{node.op_type}_{key if isinstance(key, int) else key.rsplit('/', 1)[-1]}"
+        return Row(
+            index=key if isinstance(key, int) else int(key.rsplit("/", 1)[-1]),
+            name=f"{scope}/{local}" if scope else local, op=node.op_type, domain=node.domain,
+            inputs=[_shape_of(mg, n) for n in node.input if n and n not in self.weights.constant_tensors],
+            weights=[_shape_of(mg, n) for n in node.input if n and n in self.weights.constant_tensors],
             outputs=[_shape_of(mg, n) for n in node.output if n],
-            params=weights.params_by_node.get(index, 0),
-            non_trainable=weights.non_trainable_by_node.get(index, 0),
+            params=self.weights.params_by_node.get(key, 0),
+            non_trainable=self.weights.non_trainable_by_node.get(key, 0),
             macs=cost.macs if known else None, flops=cost.flops if known else None,
             output_bytes=_output_bytes(mg, node), formula=cost.formula, status=status,
-            unresolved=sorted(set(dims)),
+            unresolved=sorted(set(dims)), scope=scope,
         )
-        rows.append(row)
-        if status == "uncounted":
+
+    def control_flow(self, visit: Visit, row: Row) -> list[Row]:
+        """If: both branches, the more expensive counted. Loop: body × trip count. Scan: × sequence."""
+        branches = [(attr, self.rows(children, f"{row.name}/{attr}")) for attr, children in visit.children]
+        totals = [(attr, _sum(rows, "macs"), _sum(rows, "flops")) for attr, rows in branches]
+        op = visit.node.op_type
+        if op == "If" and len(branches) == 2:
+            known = [(m or 0, f or 0, attr) for attr, m, f in totals]
+            chosen = max(known)[2]
+            if any(m is None for _, m, _ in totals):
+                self.incomplete.append(f"If '{row.name}': a branch has unknown costs, so the more expensive "
+                                       "branch cannot be chosen for sure")
+            row.formula = "; ".join(f"{attr} {_human(m)} MACs" for attr, m, _ in totals) + \
+                f": the more expensive branch ({chosen}) is counted"
+            multipliers = {attr: int(attr == chosen) for attr, _ in branches}
+        else:
+            runs, note = self._iterations(visit, row)
+            body = ", ".join(f"{attr} {_human(m)} MACs" for attr, m, _ in totals)
+            row.formula = f"{body} × {runs} ({note})" if runs is not None else f"{body} per iteration ({note})"
+            multipliers = {attr: 1 if runs is None else runs for attr, _ in branches}
+        out = []
+        for attr, rows in branches:
+            for r in rows:
+                r.runs *= multipliers[attr]
+            out.extend(rows)
+        return out
+
+    def _iterations(self, visit: Visit, row: Row) -> tuple[int | None, str]:
+        node, mg = visit.node, self.mg
+        if node.op_type == "Loop":
+            trip = _scalar(mg.values.get(node.input[0])) if node.input and node.input[0] else None
+            if trip is not None:
+                cond = node.input[1] if len(node.input) > 1 else ""
+                return trip, "trip count" if not cond else "trip count, an upper bound: the condition may stop it earlier"
+            self.incomplete.append(f"Loop '{row.name}': its trip count is not constant; its body is counted "
+                                   "once, per iteration")
+            return None, "trip count not constant"
+        if node.op_type == "Scan":
+            length = _scan_length(mg, node, row)
+            if length is not None:
+                return length, "sequence length"
+            self.incomplete.append(f"Scan '{row.name}': its sequence length is unknown; its body is counted once")
+            return None, "sequence length unknown"
+        self.incomplete.append(f"{node.op_type} '{row.name}': how often its subgraph runs is unknown; it is counted once")
+        return None, "repetitions unknown"
+
+
+def _scalar(value) -> int | None:
+    if value is None or value.dtype == object or value.size != 1:
+        return None
+    return int(value.reshape(-1)[0])
+
+
+def _scan_length(mg: ModelGraph, node, row: Row) -> int | None:
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    scans = int(attrs.get("num_scan_inputs", 0))
+    if scans <= 0 or len(node.input) < scans:
+        return None
+    first = node.input[len(node.input) - scans]
+    axis = (attrs.get("scan_input_axes") or [0])[0]
+    info = mg.info(first)
+    if mg.opset("") < 9:  # Scan-8 has a leading batch axis and scans axis 1
+        axis = 1
+    if info is None or info.shape is None or not info.shape:
+        return None
+    dim = info.shape[axis % len(info.shape)]
+    return dim if isinstance(dim, int) else None
+
+
+def _sum(rows: list[Row], field: str) -> int | None:
+    total = 0
+    for r in rows:
+        value = getattr(r, field)
+        if value is None and r.runs:
+            return None
+        total += (value or 0) * r.runs
+    return total
+
+
+def _human(value: int | None) -> str:
+    from .render.common import human
+
+    return human(value)
+
+
+CONTROL_FLOW = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+
+
+def analyze(mg: ModelGraph) -> Report:
+    """Costs every node of a loaded ModelGraph, subgraphs included."""
+    visits = walk(mg)
+    weights = find_weights(mg, visits)
+    auditor = _Auditor(mg, weights)
+    rows = auditor.rows(visits)
+    uncounted: dict[str, int] = {}
+    unresolved: dict[str, int] = {}
+    for row in rows:
+        if row.status == "uncounted":
             uncounted[row.op_label] = uncounted.get(row.op_label, 0) + 1
         for d in row.unresolved:
             unresolved[d] = unresolved.get(d, 0) + 1
+    counted = [r for r in rows if r.runs]
     by_dtype = weights.bytes_by_dtype()
     totals = Totals(
         params=weights.params, non_trainable=weights.non_trainable,
         weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=by_dtype,
-        macs=sum(r.macs or 0 for r in rows), flops=sum(r.flops or 0 for r in rows),
-        macs_complete=all(r.macs is not None for r in rows),
-        activation_bytes=sum(r.output_bytes or 0 for r in rows if r.status != "constant"),
+        macs=sum(r.macs_total or 0 for r in counted), flops=sum(r.flops_total or 0 for r in counted),
+        macs_complete=all(r.macs is not None for r in counted) and not auditor.incomplete,
+        activation_bytes=sum(r.output_bytes or 0 for r in counted if r.status != "constant"),
         nodes=len(rows),
     )
     return Report(model=_model_info(mg), rows=rows, totals=totals, uncounted=uncounted,
-                  unresolved=_unresolved_hints(mg, unresolved), warnings=warnings)
+                  unresolved=_unresolved_hints(mg, unresolved), warnings=auditor.warnings + auditor.incomplete)
 
 
 def _model_info(mg: ModelGraph) -> dict:

@@ -10,12 +10,12 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 from google.protobuf.message import DecodeError
-from onnx import ModelProto, NodeProto, TensorProto
+from onnx import GraphProto, ModelProto, NodeProto, TensorProto
 
 from .errors import InvalidModelError, UsageError
 from .shapes import TensorInfo, infer
 
-__all__ = ["ModelGraph", "load", "read_model", "MAX_PROTO_BYTES"]
+__all__ = ["ModelGraph", "load", "read_model", "build_dag", "topological_order", "MAX_PROTO_BYTES"]
 
 MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot hold a message of 2 GiB or more
 _LFS_MAGIC = b"version https://git-lfs"
@@ -107,8 +107,9 @@ def _node_label(node: NodeProto, index: int) -> str:
     return f"#{index} {node.op_type} '{node.name}'" if node.name else f"#{index} {node.op_type}"
 
 
-def _build_dag(model: ModelProto) -> tuple[nx.DiGraph, dict[str, int], list[str]]:
-    graph = model.graph
+def build_dag(graph: GraphProto, outer: frozenset[str] | set[str] = frozenset()) -> tuple[nx.DiGraph, dict[str, int]]:
+    """Nodes of one graph as a DAG (edges are tensors). `outer` holds the names an enclosing
+    graph makes visible to a subgraph."""
     defined = {t.name for t in graph.initializer} | {vi.name for vi in graph.input}
     defined |= {t.values.name for t in graph.sparse_initializer}
     producer: dict[str, int] = {}
@@ -133,18 +134,18 @@ def _build_dag(model: ModelProto) -> tuple[nx.DiGraph, dict[str, int], list[str]
                     dag.edges[source, index]["tensors"].append(name)
                 else:
                     dag.add_edge(source, index, tensors=[name])
-            elif name not in defined:
+            elif name not in defined and name not in outer:
                 raise InvalidModelError(
                     f"node {_node_label(node, index)} reads tensor '{name}', which no node, initializer "
                     "or graph input defines (the file is truncated or inconsistent)")
     for vi in graph.output:
-        if vi.name not in producer and vi.name not in defined:
+        if vi.name not in producer and vi.name not in defined and vi.name not in outer:
             raise InvalidModelError(f"graph output '{vi.name}' is never produced (the file is truncated or inconsistent)")
-    warnings = []
-    return dag, producer, warnings
+    return dag, producer
 
 
-def _topological_order(dag: nx.DiGraph, nodes) -> tuple[list[int], bool]:
+def topological_order(dag: nx.DiGraph, nodes) -> tuple[list[int], bool]:
+    """Deterministic topological order (file order where free) and whether the file was unsorted."""
     try:
         order = list(nx.lexicographical_topological_sort(dag))
     except nx.NetworkXUnfeasible:
@@ -189,8 +190,9 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model, path = read_model(source)
     _check_overrides(model, inputs, dims)
-    dag, producer, warnings = _build_dag(model)
-    order, unsorted = _topological_order(dag, model.graph.node)
+    dag, producer = build_dag(model.graph)
+    order, unsorted = topological_order(dag, model.graph.node)
+    warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
     shapes = infer(model, order, inputs, dims)

@@ -35,6 +35,16 @@ class Row:
     formula: str
     status: str
     unresolved: list[str] = field(default_factory=list)
+    scope: str = ""  # the parent control-flow node and subgraph: "/loop/Loop/body"
+    runs: int = 1  # executions counted per model run (Loop trip count; 0 for an If branch not counted)
+
+    @property
+    def macs_total(self) -> int | None:
+        return None if self.macs is None else self.macs * self.runs
+
+    @property
+    def flops_total(self) -> int | None:
+        return None if self.flops is None else self.flops * self.runs
 
     @property
     def op_label(self) -> str:
@@ -75,5 +85,6 @@ class Report:
             "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
             "unresolved": self.unresolved,
             "warnings": list(self.warnings),
-            "rows": [asdict(r) | {"op_label": r.op_label} for r in self.rows],
+            "rows": [asdict(r) | {"op_label": r.op_label, "macs_total": r.macs_total,
+                                  "flops_total": r.flops_total} for r in self.rows],
         }

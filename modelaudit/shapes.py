@@ -167,8 +167,20 @@ def declared_symbols(model: ModelProto) -> set[str]:
 
 
 def _collect(inferred: ModelProto, symbols: set[str]) -> dict[str, TensorInfo]:
-    g = inferred.graph
     infos: dict[str, TensorInfo] = {}
+    _collect_graph(inferred.graph, symbols, infos, 0)
+    return infos
+
+
+def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int) -> None:
+    if depth > 0:
+        for t in g.initializer:
+            infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
+    if depth < 32:  # deeper nesting is refused by the walk
+        for node in g.node:
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.type == AttributeProto.GRAPH else attr.graphs):
+                    _collect_graph(sub, symbols, infos, depth + 1)
     for vi in (*g.input, *g.value_info, *g.output):
         dtype = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
         shape = _dims_of(vi.type)
@@ -177,9 +189,9 @@ def _collect(inferred: ModelProto, symbols: set[str]) -> dict[str, TensorInfo]:
         old = infos.get(vi.name)
         if old is None or (old.shape is None and shape is not None):
             infos[vi.name] = TensorInfo(vi.name, shape, dtype)
-    for t in g.initializer:
-        infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
-    return infos
+    if depth == 0:
+        for t in g.initializer:
+            infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
 
 
 def _run_onnx_inference(skel: ModelProto, warnings: list[str]) -> ModelProto:

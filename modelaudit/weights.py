@@ -17,6 +17,7 @@ from onnx import TensorProto, helper
 
 from .dtypes import dtype_name, is_float, is_integer, tensor_bytes
 from .graph import ModelGraph
+from .walk import Visit, flatten, subgraphs, walk
 
 __all__ = ["Leaf", "WeightTable", "find_weights", "NON_TRAINABLE_SLOTS", "IGNORED_SLOTS"]
 
@@ -61,7 +62,7 @@ class Leaf:
     origin: str  # initializer | Constant | ConstantOfShape | sparse_initializer
     external: bool = False
     role: str | None = None  # "param" or "non-trainable" once classified
-    node: int | None = None  # the computing node its params are reported on
+    node: int | str | None = None  # the key of the computing node its params are reported on
 
     @property
     def nbytes(self) -> int:
@@ -71,10 +72,10 @@ class Leaf:
 @dataclass
 class WeightTable:
     leaves: dict[str, Leaf]
-    constant_nodes: set[int]
+    constant_nodes: set
     constant_tensors: set[str]
-    params_by_node: dict[int, int] = field(default_factory=dict)
-    non_trainable_by_node: dict[int, int] = field(default_factory=dict)
+    params_by_node: dict = field(default_factory=dict)
+    non_trainable_by_node: dict = field(default_factory=dict)
 
     @property
     def params(self) -> int:
@@ -93,7 +94,7 @@ class WeightTable:
         return dict(sorted(out.items()))
 
 
-def _constant_leaf(node, index: int) -> Leaf | None:
+def _constant_leaf(node) -> Leaf | None:
     for attr in node.attribute:
         name = node.output[0]
         if attr.name == "value":
@@ -134,34 +135,39 @@ def _slot(op: str, i: int) -> str:
     return DATA
 
 
-def find_weights(mg: ModelGraph) -> WeightTable:
-    """Walks the graph once in topological order, classifying every constant leaf."""
-    leaves: dict[str, Leaf] = {}
-    const: dict[str, list[tuple[str, str]]] = {}  # tensor -> [(leaf, class)]
-    for t in mg.model.graph.initializer:
+def _add_initializers(graph, leaves: dict, const: dict) -> None:
+    for t in graph.initializer:
         leaves[t.name] = Leaf(t.name, math.prod(t.dims), t.data_type, "initializer",
                               t.data_location == TensorProto.EXTERNAL)
         const[t.name] = [(t.name, DATA)]
-    for st in mg.model.graph.sparse_initializer:
+    for st in graph.sparse_initializer:
         name = st.values.name
         leaves[name] = Leaf(name, math.prod(st.values.dims), st.values.data_type, "sparse_initializer")
         const[name] = [(name, DATA)]
-    constant_nodes: set[int] = set()
-    claims: dict[str, dict[str, int]] = {}  # leaf -> {role: first node}
-    nodes = mg.model.graph.node
-    for index in mg.order:
-        node = nodes[index]
+
+
+def find_weights(mg: ModelGraph, visits: list[Visit] | None = None) -> WeightTable:
+    """Walks every node once (subgraphs included) in topological order, classifying every leaf."""
+    leaves: dict[str, Leaf] = {}
+    const: dict[str, list[tuple[str, str]]] = {}  # tensor -> [(leaf, class)]
+    _add_initializers(mg.model.graph, leaves, const)
+    constant_nodes: set = set()
+    claims: dict[str, dict[str, int | str]] = {}  # leaf -> {role: first node key}
+    for visit in flatten(visits if visits is not None else walk(mg)):
+        node, key = visit.node, visit.key
+        for _, sub in subgraphs(node):
+            _add_initializers(sub, leaves, const)
         op = node.op_type
         if node.domain in ("", "ai.onnx") and op == "Constant":
-            leaf = _constant_leaf(node, index)
+            leaf = _constant_leaf(node)
             if leaf is not None:
                 leaves[leaf.name] = leaf
                 const[leaf.name] = [(leaf.name, DATA)]
-            constant_nodes.add(index)
+            constant_nodes.add(key)
             continue
         present = [(i, name) for i, name in enumerate(node.input) if name]
-        if present and op not in _NOT_CONSTANT and all(name in const for _, name in present):
-            constant_nodes.add(index)
+        if present and op not in _NOT_CONSTANT and not visit.children and all(name in const for _, name in present):
+            constant_nodes.add(key)
             if op in _GENERATORS:
                 leaf = _generated_leaf(mg, node)
                 if leaf is not None:
@@ -192,7 +198,7 @@ def find_weights(mg: ModelGraph) -> WeightTable:
             for leaf_name, cls in const[name]:
                 role = _role(leaves[leaf_name], slot, cls, op)
                 if role:
-                    claims.setdefault(leaf_name, {}).setdefault(role, index)
+                    claims.setdefault(leaf_name, {}).setdefault(role, key)
     table = WeightTable(leaves, constant_nodes, set(const))
     for leaf_name, roles in claims.items():
         leaf = leaves[leaf_name]

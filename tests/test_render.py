@@ -41,7 +41,8 @@ def test_json_schema_fields():
                                 "flops", "macs_complete", "activation_bytes", "nodes"}
     row = d["rows"][0]
     assert set(row) == {"index", "name", "op", "op_label", "domain", "inputs", "weights", "outputs", "params",
-                        "non_trainable", "macs", "flops", "output_bytes", "formula", "status", "unresolved"}
+                        "non_trainable", "macs", "flops", "output_bytes", "formula", "status", "unresolved", "scope",
+                        "runs", "macs_total", "flops_total"}
     assert row["weights"] == ["1x80x10", "1x80x20", "1x160"]
 
 

@@ -71,8 +71,8 @@ OP_COLUMNS = {
     "macs": ("MACs", lambda r: r["macs"], human),
     "flops": ("FLOPs", lambda r: r["flops"], human),
 }
-SORT_KEYS = {"order": None, "name": "name", "op": "op_label", "params": "params", "macs": "macs",
-             "flops": "flops", "bytes": "output_bytes"}
+SORT_KEYS = {"order": None, "name": "name", "op": "op_label", "params": "params", "macs": "macs_total",
+             "flops": "flops_total", "bytes": "output_bytes"}
 
 
 def select_rows(rows: list[dict], sort: str | None = None, top: int | None = None) -> list[dict]:
@@ -96,11 +96,11 @@ def by_op(rows: list[dict]) -> list[dict]:
         g["count"] += 1
         g["params"] += r["params"]
         g["non_trainable"] += r["non_trainable"]
-        if r["macs"] is None:
+        if r["macs_total"] is None:
             g["unknown"] += 1
         else:
-            g["macs"] += r["macs"]
-            g["flops"] += r["flops"]
+            g["macs"] += r["macs_total"]
+            g["flops"] += r["flops_total"]
     for g in groups.values():
         if g["unknown"]:
             g["macs"] = g["flops"] = None
@@ -121,7 +121,7 @@ def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str
     cells = []
     for r in rows:
         line = [(fmt(get(r)) if fmt else get(r)) for _, get, fmt in columns.values()]
-        line.append(percent(r["macs"], macs_total))
+        line.append(percent(r["macs_total"] if by != "op" else r["macs"], macs_total))
         if by != "op":
             line.append(_note(r))
         cells.append(line)
@@ -129,12 +129,17 @@ def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str
 
 
 def _note(r: dict) -> str:
+    notes = []
     status = r["status"]
     if status == "unresolved":
-        return "unresolved: " + ", ".join(r["unresolved"])
-    if status in ("uncounted", "error", "constant"):
-        return status
-    return ""
+        notes.append("unresolved: " + ", ".join(r["unresolved"]))
+    elif status in ("uncounted", "error", "constant"):
+        notes.append(status)
+    if r["runs"] == 0:
+        notes.append("branch not counted")
+    elif r["runs"] != 1:
+        notes.append(f"×{r['runs']:,} runs")
+    return "; ".join(notes)
 
 
 def summary(d: dict) -> list[tuple[str, str]]:
