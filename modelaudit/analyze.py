@@ -15,7 +15,8 @@ from .cost import Cost, NodeContext, Unresolved, dims_str
 from .dtypes import dtype_name, tensor_bytes
 from .graph import ModelGraph, load
 from .report import Report, Row, Totals
-from .rules import find_rule, is_zero_cost
+from .rules import find_rule, is_zero_cost, load_plugins
+from .rules.recurrent import GATE_ORDER, gate_breakdown
 from .walk import Visit, walk
 from .weights import WeightTable, find_weights
 
@@ -127,7 +128,7 @@ class _Auditor:
 
     def __init__(self, mg: ModelGraph, weights: WeightTable):
         self.mg, self.weights = mg, weights
-        self.warnings: list[str] = list(mg.warnings)
+        self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
 
     def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
@@ -156,7 +157,7 @@ class _Auditor:
             non_trainable=self.weights.non_trainable_by_node.get(key, 0),
             macs=cost.macs if known else None, flops=cost.flops if known else None,
             output_bytes=_output_bytes(mg, node), formula=cost.formula, status=status,
-            unresolved=sorted(set(dims)), scope=scope,
+            unresolved=sorted(set(dims)), scope=scope, details=_details(mg, node),
         )
 
     def control_flow(self, visit: Visit, row: Row) -> list[Row]:
@@ -203,6 +204,18 @@ class _Auditor:
             return None, "sequence length unknown"
         self.incomplete.append(f"{node.op_type} '{row.name}': how often its subgraph runs is unknown; it is counted once")
         return None, "repetitions unknown"
+
+
+def _details(mg: ModelGraph, node) -> dict:
+    """Extra structure a reader wants: the per-gate params of RNN, GRU and LSTM."""
+    if node.op_type not in GATE_ORDER or node.domain not in ("", "ai.onnx") or len(node.input) < 3:
+        return {}
+    w, r = mg.info(node.input[1]), mg.info(node.input[2])
+    if w is None or r is None or not w.known or not r.known or len(w.shape) != 3:
+        return {}
+    has_bias = len(node.input) > 3 and bool(node.input[3])
+    has_peephole = len(node.input) > 7 and bool(node.input[7])
+    return {"gates": gate_breakdown(node.op_type, w.shape, r.shape, has_bias, has_peephole)}
 
 
 def _scalar(value) -> int | None:

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--by", choices=("node", "op"), default="node", help="one row per node, or per op type")
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
+    ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
+    ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
+    ops.add_argument("--missing", action="store_true",
+                     help="list the ops onnx.defs knows (up to the installed opset) that have no classification")
+    ops.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -101,6 +107,13 @@ def _report(args) -> int:
     return 0
 
 
+def _ops(args) -> int:
+    from .coverage import render_ops
+
+    sys.stdout.write(render_ops(args.format, domain=args.domain, missing=args.missing))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
@@ -110,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return 2
-        return {"report": _report}[args.command](args)
+        return {"report": _report, "ops": _ops}[args.command](args)
     except ModelAuditError as exc:
         if debug:
             raise

@@ -37,6 +37,7 @@ class Row:
     unresolved: list[str] = field(default_factory=list)
     scope: str = ""  # the parent control-flow node and subgraph: "/loop/Loop/body"
     runs: int = 1  # executions counted per model run (Loop trip count; 0 for an If branch not counted)
+    details: dict = field(default_factory=dict)  # e.g. the per-gate params of a recurrent node
 
     @property
     def macs_total(self) -> int | None:

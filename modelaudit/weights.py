@@ -45,6 +45,16 @@ IGNORED_SLOTS: dict[str, frozenset[int]] = {
 QUANT_WEIGHT_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
                               "MatMulNBits", "DynamicQuantizeMatMul", "QGemm", "QAttention",
                               "GatherBlockQuantized", "QLinearAdd", "QLinearMul"})
+def _unpack_nbits(node, leaf: Leaf) -> None:
+    """MatMulNBits stores an N×K weight as `bits`-bit values packed into uint8 blobs."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if "K" in attrs and "N" in attrs:
+        leaf.numel = int(attrs["K"]) * int(attrs["N"])
+        leaf.packed_bits = int(attrs.get("bits", 4))
+
+
+# op -> (weight slot, how to read the packed weight's true element count and bits)
+_PACKED = {"MatMulNBits": (1, _unpack_nbits)}
 _NOT_CONSTANT = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                            "Multinomial", "Bernoulli", "If", "Loop", "Scan"})
 _GENERATORS = frozenset({"ConstantOfShape"})
@@ -62,11 +72,18 @@ class Leaf:
     origin: str  # initializer | Constant | ConstantOfShape | sparse_initializer
     external: bool = False
     role: str | None = None  # "param" or "non-trainable" once classified
+    packed_bits: int | None = None  # a packed sub-byte weight: numel is its logical element count
     node: int | str | None = None  # the key of the computing node its params are reported on
 
     @property
     def nbytes(self) -> int:
+        if self.packed_bits:
+            return (self.numel * self.packed_bits + 7) // 8
         return tensor_bytes(self.numel, self.dtype) or 0
+
+    @property
+    def dtype_label(self) -> str:
+        return f"uint{self.packed_bits}" if self.packed_bits else dtype_name(self.dtype)
 
 
 @dataclass
@@ -89,7 +106,7 @@ class WeightTable:
         out: dict[str, int] = {}
         for leaf in self.leaves.values():
             if leaf.role:
-                key = dtype_name(leaf.dtype)
+                key = leaf.dtype_label
                 out[key] = out.get(key, 0) + leaf.nbytes
         return dict(sorted(out.items()))
 
@@ -199,6 +216,8 @@ def find_weights(mg: ModelGraph, visits: list[Visit] | None = None) -> WeightTab
                 role = _role(leaves[leaf_name], slot, cls, op)
                 if role:
                     claims.setdefault(leaf_name, {}).setdefault(role, key)
+                if op in _PACKED and i == _PACKED[op][0]:
+                    _PACKED[op][1](node, leaves[leaf_name])
     table = WeightTable(leaves, constant_nodes, set(const))
     for leaf_name, roles in claims.items():
         leaf = leaves[leaf_name]

@@ -42,7 +42,7 @@ def test_json_schema_fields():
     row = d["rows"][0]
     assert set(row) == {"index", "name", "op", "op_label", "domain", "inputs", "weights", "outputs", "params",
                         "non_trainable", "macs", "flops", "output_bytes", "formula", "status", "unresolved", "scope",
-                        "runs", "macs_total", "flops_total"}
+                        "runs", "macs_total", "flops_total", "details"}
     assert row["weights"] == ["1x80x10", "1x80x20", "1x160"]
 
 

@@ -183,3 +183,18 @@ def model_line(d: dict) -> str:
     ins = ", ".join(f"{safe(i['name'])} {i['shape']} {i['dtype']}" for i in m["inputs"])
     opsets = ", ".join(f"{k} {v}" for k, v in m["opsets"].items())
     return f"{safe(m['path'] or m['graph'] or 'model', 400)}  (opset {opsets}; inputs: {ins or 'none'})"
+
+
+def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
+    """Per-gate params of each recurrent row, in the course's notation (LSTM's c gate is g)."""
+    tables = []
+    for r in d["rows"]:
+        gates = (r.get("details") or {}).get("gates")
+        if not gates:
+            continue
+        headers = ["gate", "ONNX gate (rows of W, R)", "W_x", "W_h", "b (Wb+Rb)", "peephole", "params"]
+        rows = [[f"{g['gate']} ({g['role']})", f"{g['onnx_gate']} [{g['rows']}]",
+                 f"W_x{g['gate']} {g['W_x_shape']} = {g['W_x']:,}", f"W_h{g['gate']} {g['W_h_shape']} = {g['W_h']:,}",
+                 f"{g['b']:,}", f"{g['peephole']:,}", f"{g['params']:,}"] for g in gates]
+        tables.append((f"{safe(r['name'])} ({r['op']}) params per gate", headers, rows))
+    return tables

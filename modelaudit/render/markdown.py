@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .common import model_line, notices, summary, table
+from .common import gate_tables, model_line, notices, summary, table
 
 __all__ = ["render_markdown"]
 
@@ -21,5 +21,8 @@ def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by
     lines += ["", tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True), ""]
     if top is not None and top < len(d["rows"]):
         lines.append(f"_top {top} of {len(d['rows'])} nodes shown; totals are for the whole model_\n")
+    for title, headers, rows in gate_tables(d):
+        rows = [[_cell(c) for c in row] for row in rows]
+        lines += [f"### {_cell(title)}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     lines.extend(f"- {_cell(n)}" for n in notices(d))
     return "\n".join(lines).rstrip() + "\n"

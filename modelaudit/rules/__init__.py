@@ -9,7 +9,8 @@ from typing import Callable
 from ..cost import Cost, NodeContext
 
 __all__ = ["rule", "find_rule", "RuleSpec", "ZERO_COST", "is_zero_cost", "registered", "RuleFn",
-           "formula_table", "markdown_formula_table"]
+           "formula_table", "markdown_formula_table", "UNMODELLED", "is_classified", "load_plugins",
+           "ENTRY_POINT_GROUP", "PLUGIN_ERRORS"]
 
 RuleFn = Callable[[NodeContext], Cost]
 
@@ -36,7 +37,15 @@ ZERO_COST: dict[str, frozenset[str]] = {
         "SpaceToDepth", "Optional", "OptionalGetElement", "OptionalHasElement", "SequenceAt",
         "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength",
         "SplitToSequence", "ConcatFromSequence", "ReverseSequence", "EyeLike", "Compress",
+        "BitCast", "Trilu", "OneHot", "MaxUnpool", "CenterCropPad", "TensorScatter", "Scatter",
+        # text: no arithmetic on numbers
+        "StringConcat", "StringNormalizer", "StringSplit", "RegexFullMatch",
     }),
+}
+
+# Ops classified but deliberately not costed: they stay "uncounted" in every report, with the reason.
+UNMODELLED: dict[str, dict[str, str]] = {
+    "": {"ImageDecoder": "decoding cost depends on the image codec and the bytes, not on tensor shapes"},
 }
 
 
@@ -57,8 +66,35 @@ def rule(*op_types: str, since: int = 1, domain: str = "", category: str = "comp
     return register
 
 
+ENTRY_POINT_GROUP = "modelaudit.rules"
+PLUGIN_ERRORS: list[str] = []
+_plugins_loaded = False
+
+
+def load_plugins() -> list[str]:
+    """Imports every `modelaudit.rules` entry point once. An entry point names a module whose
+    @rule decorators register on import, or a callable that registers rules when called.
+    A plugin that fails to load is reported as a warning, never a crash."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return PLUGIN_ERRORS
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+            if callable(loaded):
+                loaded()
+        except Exception as exc:  # a third party's bug must not stop an audit
+            PLUGIN_ERRORS.append(f"rule plugin '{ep.name}' ({ep.value}) failed to load: {exc}")
+    return PLUGIN_ERRORS
+
+
 def find_rule(op_type: str, domain: str, opset: int) -> RuleSpec | None:
     """The newest rule whose `since` is at most the model's opset for that domain."""
+    if not _plugins_loaded:
+        load_plugins()
     specs = _REGISTRY.get((_domain(domain), op_type))
     if not specs:
         return None
@@ -70,6 +106,12 @@ def find_rule(op_type: str, domain: str, opset: int) -> RuleSpec | None:
 
 def is_zero_cost(op_type: str, domain: str) -> bool:
     return op_type in ZERO_COST.get(_domain(domain), ())
+
+
+def is_classified(op_type: str, domain: str) -> bool:
+    """True when the op has a rule, a zero-cost classification or an explicit not-modelled entry."""
+    d = _domain(domain)
+    return (d, op_type) in _REGISTRY or op_type in ZERO_COST.get(d, ()) or op_type in UNMODELLED.get(d, {})
 
 
 def registered() -> list[RuleSpec]:
@@ -84,6 +126,9 @@ def formula_table() -> list[dict]:
     for domain, ops in ZERO_COST.items():
         rows += [{"op": op, "domain": domain or "ai.onnx", "category": "data movement", "macs": "0",
                   "flops": "0", "since": 1} for op in ops]
+    for domain, ops in UNMODELLED.items():
+        rows += [{"op": op, "domain": domain or "ai.onnx", "category": "not modelled", "macs": "uncounted",
+                  "flops": f"uncounted: {why}", "since": 1} for op, why in ops.items()]
     return sorted(rows, key=lambda r: (r["domain"], r["category"], r["op"]))
 
 
@@ -97,7 +142,7 @@ def markdown_formula_table() -> str:
 
 
 def _load_builtin_rules() -> None:
-    from . import conv, elementwise, linear, norm, pool, recurrent  # noqa: F401  (registration)
+    from . import attention, control, conv, elementwise, linear, misc, norm, pool, recurrent, signal  # noqa: F401
 
 
 _load_builtin_rules()

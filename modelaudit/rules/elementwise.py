@@ -135,3 +135,40 @@ def resize(ctx: NodeContext) -> Cost:
     n = math.prod(y)
     each = 3 * (2**axes - 1) if mode in ("linear", "bilinear") else 7 * (4**axes - 1) // 3
     return Cost(flops=each * n, formula=f"{mode} over {axes} axes: {each}*{n}")
+
+
+def _fixed(op: str, each: int, definition: str, domain: str = "", since: int = 1) -> None:
+    @rule(op, domain=domain, since=since, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})")
+    def cost(ctx: NodeContext) -> Cost:
+        """A fixed count of elementary operations per output element."""
+        n = ctx.out_numel(0)
+        return Cost(flops=each * n, formula=f"{each}*{n}")
+
+
+_fixed("Swish", 6, "α·x, sigmoid 4, multiply", since=24)
+_fixed("SwiGLU", 7, "α·A, sigmoid 4, ·A, ·B", since=28)
+_fixed("CumSum", 1, "one add per element")
+_fixed("CumProd", 1, "one multiply per element")
+_fixed("Range", 1, "one add per element")
+_fixed("QuantizeLinear", 4, "x/scale, round, + zero point, saturate")
+_fixed("DequantizeLinear", 2, "(x − zero point)·scale")
+_fixed("DynamicQuantizeLinear", 6, "min, max, divide, round, + zero point, saturate")
+_fixed("Gelu", 5, "x·(1+erf(x/√2))/2", domain="com.microsoft")
+_fixed("BiasGelu", 6, "bias add, then Gelu 5", domain="com.microsoft")
+_fixed("QuickGelu", 6, "x·sigmoid(α·x)", domain="com.microsoft")
+
+
+@rule("FastGelu", domain="com.microsoft", category="elementwise", macs="0",
+      flops="9·|Y| (tanh approximation) + |Y| if bias")
+def fast_gelu(ctx: NodeContext) -> Cost:
+    """x·(1+tanh(√(2/π)·(x+0.044715·x³)))/2, with an optional bias added first."""
+    n = ctx.out_numel(0)
+    each = _GELU_TANH[0] + (1 if ctx.has_input(1) else 0)
+    return Cost(flops=each * n, formula=f"{each}*{n}")
+
+
+@rule("NonZero", category="elementwise", macs="0", flops="|X| (one compare per input element)")
+def non_zero(ctx: NodeContext) -> Cost:
+    """Indices of the non-zero elements: its output size is data-dependent, its work is not."""
+    n = ctx.in_numel(0)
+    return Cost(flops=n, formula=f"{n}")

@@ -53,3 +53,28 @@ def recurrent(ctx: NodeContext) -> Cost:
     if ctx.has_input(4):
         formula += "; sequence_lens given: MACs are for the full sequence (an upper bound)"
     return Cost(macs=macs, flops=2 * macs + steps * d["hidden"] * unit, formula=formula)
+
+
+# ONNX stacks the gates in this order in W, R and B; the course names LSTM's c gate g.
+GATE_ORDER = {"LSTM": ["i", "o", "f", "c"], "GRU": ["z", "r", "h"], "RNN": ["h"]}
+COURSE_NAME = {"c": "g"}
+_ROLE = {"i": "input gate", "o": "output gate", "f": "forget gate", "c": "cell candidate",
+         "z": "update gate", "r": "reset gate", "h": "hidden"}
+
+
+def gate_breakdown(op: str, w: tuple, r: tuple, has_bias: bool, has_peephole: bool) -> list[dict]:
+    """Params per gate from W [dirs, gates·H, I] and R [dirs, gates·H, H]: W_x·, W_h·, b· (Wb+Rb), peephole."""
+    dirs, stacked, inputs = w
+    hidden = stacked // len(GATE_ORDER[op])
+    out = []
+    for position, gate in enumerate(GATE_ORDER[op]):
+        name = COURSE_NAME.get(gate, gate) if op == "LSTM" else gate
+        entry = {"gate": name, "onnx_gate": gate, "onnx_index": position, "role": _ROLE[gate],
+                 "W_x": dirs * hidden * inputs, "W_h": dirs * hidden * r[2],
+                 "b": dirs * 2 * hidden if has_bias else 0,
+                 "W_x_shape": f"{dirs}x{hidden}x{inputs}", "W_h_shape": f"{dirs}x{hidden}x{r[2]}",
+                 "rows": f"{position * hidden}:{(position + 1) * hidden}"}
+        entry["peephole"] = dirs * hidden if has_peephole and op == "LSTM" and gate != "c" else 0
+        entry["params"] = entry["W_x"] + entry["W_h"] + entry["b"] + entry["peephole"]
+        out.append(entry)
+    return out
