@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["effective_kernel", "window_output", "auto_pads", "resolve_pads", "transposed_output"]
+__all__ = ["effective_kernel", "window_output", "auto_pads", "resolve_pads", "transposed_output", "matmul_dims"]
 
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
@@ -50,3 +50,17 @@ def transposed_output(size: int, kernel: int, stride: int, pad_begin: int, pad_e
                       dilation: int = 1, output_padding: int = 0) -> int:
     """ConvTranspose output length: S·(W−1) + output_padding + K_eff − P_begin − P_end."""
     return stride * (size - 1) + output_padding + effective_kernel(kernel, dilation) - pad_begin - pad_end
+
+
+def matmul_dims(a: tuple, b: tuple) -> tuple[tuple, int, int, int]:
+    """(broadcast batch dims, M, K, N) of numpy matmul on shapes a and b; dims may be symbolic."""
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError("MatMul of a scalar")
+    a2 = (1, a[0]) if len(a) == 1 else a
+    b2 = (b[0], 1) if len(b) == 1 else b
+    batch_a, batch_b = a2[:-2], b2[:-2]
+    rank = max(len(batch_a), len(batch_b))
+    batch_a = (1,) * (rank - len(batch_a)) + tuple(batch_a)
+    batch_b = (1,) * (rank - len(batch_b)) + tuple(batch_b)
+    batch = tuple(y if x == 1 else x for x, y in zip(batch_a, batch_b))
+    return batch, a2[-2], a2[-1], b2[-1]

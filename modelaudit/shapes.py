@@ -18,6 +18,7 @@ import onnx
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, defs, helper, numpy_helper
 
 from . import fold
+from .contrib_shapes import CONTRIB_SHAPES, contrib_output_shapes
 from .dtypes import is_integer
 
 __all__ = ["TensorInfo", "ShapeResult", "infer", "tensor_numel", "Dim", "Shape"]
@@ -291,6 +292,8 @@ def _infer_node(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, v
     """onnx's inference for one node, given the types and constant values known so far."""
     domain = "" if node.domain == "ai.onnx" else node.domain
     schema = _schema(node.op_type, domain, opsets.get(domain, 1))
+    if schema is None and (domain, node.op_type) in CONTRIB_SHAPES:
+        return _infer_contrib(node, domain, infos)
     if schema is None or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
         return {}
     names = [i for i in node.input if i]
@@ -311,6 +314,16 @@ def _infer_node(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, v
             shape = tuple(None if isinstance(d, str) and d not in symbols else d for d in shape)
         result[name] = TensorInfo(name, shape, type_proto.tensor_type.elem_type)
     return result
+
+
+def _infer_contrib(node: NodeProto, domain: str, infos: dict) -> dict[str, TensorInfo]:
+    shapes = [infos[i].shape if i and i in infos else None for i in node.input]
+    outs = contrib_output_shapes(domain, node.op_type, shapes, _node_attrs(node))
+    first = infos.get(node.input[0]) if node.input else None
+    if not outs or first is None:
+        return {}
+    return {name: TensorInfo(name, tuple(shape), first.dtype)
+            for name, shape in zip(node.output, outs) if name and shape is not None}
 
 
 def _propagate(model: ModelProto, order: list[int], opsets: dict, infos: dict, values: dict,

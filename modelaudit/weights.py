@@ -58,6 +58,16 @@ _PACKED = {"MatMulNBits": (1, _unpack_nbits)}
 _NOT_CONSTANT = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                            "Multinomial", "Bernoulli", "If", "Loop", "Scan"})
 _GENERATORS = frozenset({"ConstantOfShape"})
+# Data-movement ops hand on the weights in these input slots: the weight is used where the moved
+# data is consumed (an initial state expanded to the batch is still initial state, not a weight).
+_FIRST = frozenset({0})
+PASS_THROUGH: dict[str, frozenset[int]] = {
+    op: _FIRST for op in ("Reshape", "Expand", "Tile", "Slice", "Squeeze", "Unsqueeze", "Transpose", "Identity",
+                          "Cast", "CastLike", "Flatten", "Split", "Gather", "GatherElements", "GatherND", "Pad",
+                          "DepthToSpace", "SpaceToDepth", "Dropout", "Compress", "ReverseSequence", "Trilu",
+                          "CenterCropPad", "BitCast")
+}
+PASS_THROUGH["Concat"] = frozenset(range(2**16))
 
 DATA, QWEIGHT, NON_TRAINABLE = "data", "qweight", "non-trainable"
 
@@ -163,69 +173,108 @@ def _add_initializers(graph, leaves: dict, const: dict) -> None:
         const[name] = [(name, DATA)]
 
 
-def find_weights(mg: ModelGraph, visits: list[Visit] | None = None) -> WeightTable:
-    """Walks every node once (subgraphs included) in topological order, classifying every leaf."""
-    leaves: dict[str, Leaf] = {}
-    const: dict[str, list[tuple[str, str]]] = {}  # tensor -> [(leaf, class)]
-    _add_initializers(mg.model.graph, leaves, const)
-    constant_nodes: set = set()
-    claims: dict[str, dict[str, int | str]] = {}  # leaf -> {role: first node key}
-    for visit in flatten(visits if visits is not None else walk(mg)):
-        node, key = visit.node, visit.key
+class _Walk:
+    """State of the weight walk: which tensors carry which leaves, and who claimed each leaf."""
+
+    def __init__(self, mg: ModelGraph):
+        self.mg = mg
+        self.leaves: dict[str, Leaf] = {}
+        self.carried: dict[str, list[tuple[str, str, object]]] = {}  # tensor -> [(leaf, class, first toucher)]
+        self.constant: set[str] = set()  # tensors computed from constants alone
+        self.constant_nodes: set = set()
+        self.claims: dict[str, dict[str, object]] = {}  # leaf -> {role: node key}
+        self.add_graph(mg.model.graph)
+
+    def add_leaf(self, leaf: Leaf) -> None:
+        self.leaves[leaf.name] = leaf
+        self.carried[leaf.name] = [(leaf.name, DATA, None)]
+        self.constant.add(leaf.name)
+
+    def add_graph(self, graph) -> None:
+        for t in graph.initializer:
+            self.add_leaf(Leaf(t.name, math.prod(t.dims), t.data_type, "initializer",
+                               t.data_location == TensorProto.EXTERNAL))
+        for st in graph.sparse_initializer:
+            self.add_leaf(Leaf(st.values.name, math.prod(st.values.dims), st.values.data_type, "sparse_initializer"))
+
+    def passed(self, node, key, slots) -> list[tuple[str, str, object]]:
+        """The leaves a node hands on from its input `slots`, classed by what the slot does."""
+        out = []
+        for i, name in slots:
+            slot = _slot(node.op_type, i)
+            if slot == "ignore" or name not in self.carried:
+                continue
+            for leaf_name, cls, touch in self.carried[name]:
+                if slot == NON_TRAINABLE:
+                    cls = NON_TRAINABLE
+                elif node.op_type == "DequantizeLinear" and i == 0 and cls == DATA:
+                    cls = QWEIGHT
+                out.append((leaf_name, cls, touch if touch is not None else key))
+        return out
+
+    def visit(self, visit: Visit) -> None:
+        node, key, op = visit.node, visit.key, visit.node.op_type
         for _, sub in subgraphs(node):
-            _add_initializers(sub, leaves, const)
-        op = node.op_type
-        if node.domain in ("", "ai.onnx") and op == "Constant":
+            self.add_graph(sub)
+        default = node.domain in ("", "ai.onnx")
+        if default and op == "Constant":
             leaf = _constant_leaf(node)
             if leaf is not None:
-                leaves[leaf.name] = leaf
-                const[leaf.name] = [(leaf.name, DATA)]
-            constant_nodes.add(key)
-            continue
+                self.add_leaf(leaf)
+            self.constant_nodes.add(key)
+            return
         present = [(i, name) for i, name in enumerate(node.input) if name]
-        if present and op not in _NOT_CONSTANT and not visit.children and all(name in const for _, name in present):
-            constant_nodes.add(key)
-            if op in _GENERATORS:
-                leaf = _generated_leaf(mg, node)
-                if leaf is not None:
-                    leaves[leaf.name] = leaf
-                    const[leaf.name] = [(leaf.name, DATA)]
-                continue
-            passed = []
-            for i, name in present:
-                slot = _slot(op, i)
-                if slot == "ignore":
-                    continue
-                for leaf_name, cls in const[name]:
-                    if slot == NON_TRAINABLE:
-                        cls = NON_TRAINABLE
-                    elif op == "DequantizeLinear" and i == 0 and cls == DATA:
-                        cls = QWEIGHT
-                    passed.append((leaf_name, cls))
+        if present and op not in _NOT_CONSTANT and not visit.children and all(n in self.constant for _, n in present):
+            self.constant_nodes.add(key)
+            leaf = _generated_leaf(self.mg, node) if op in _GENERATORS else None
+            if leaf is not None:
+                self.add_leaf(leaf)
+                return
+            carried = [(leaf, cls, None) for leaf, cls, _ in self.passed(node, None, present)]
             for out in node.output:
                 if out:
-                    const[out] = passed
-            continue
+                    self.carried[out] = carried
+                    self.constant.add(out)
+            return
+        if default and op in PASS_THROUGH:
+            carried = self.passed(node, key, [(i, n) for i, n in present if i in PASS_THROUGH[op]])
+            if carried:
+                for out in node.output:
+                    if out:
+                        self.carried[out] = carried
+            return
         for i, name in present:
-            if name not in const:
-                continue
-            slot = _slot(op, i)
-            if slot == "ignore":
-                continue
-            for leaf_name, cls in const[name]:
-                role = _role(leaves[leaf_name], slot, cls, op)
-                if role:
-                    claims.setdefault(leaf_name, {}).setdefault(role, key)
+            for leaf_name, cls, touch in self.passed(node, key, [(i, name)]):
+                self.claim(leaf_name, _role(self.leaves[leaf_name], _slot(op, i), cls, op), touch)
                 if op in _PACKED and i == _PACKED[op][0]:
-                    _PACKED[op][1](node, leaves[leaf_name])
-    table = WeightTable(leaves, constant_nodes, set(const))
-    for leaf_name, roles in claims.items():
-        leaf = leaves[leaf_name]
-        leaf.role = "param" if "param" in roles else "non-trainable"
-        leaf.node = roles[leaf.role]
-        bucket = table.params_by_node if leaf.role == "param" else table.non_trainable_by_node
-        bucket[leaf.node] = bucket.get(leaf.node, 0) + leaf.numel
-    return table
+                    _PACKED[op][1](node, self.leaves[leaf_name])
+
+    def claim(self, leaf_name: str, role: str | None, key) -> None:
+        if role:
+            self.claims.setdefault(leaf_name, {}).setdefault(role, key)
+
+    def finish(self) -> WeightTable:
+        """Leaves that reach a graph output through data movement count too (an embedding model)."""
+        for vi in self.mg.model.graph.output:
+            if vi.name not in self.constant:
+                for leaf_name, cls, touch in self.carried.get(vi.name, ()):
+                    self.claim(leaf_name, _role(self.leaves[leaf_name], DATA, cls, ""), touch)
+        table = WeightTable(self.leaves, self.constant_nodes, set(self.constant))
+        for leaf_name, roles in self.claims.items():
+            leaf = self.leaves[leaf_name]
+            leaf.role = "param" if "param" in roles else "non-trainable"
+            leaf.node = roles[leaf.role]
+            bucket = table.params_by_node if leaf.role == "param" else table.non_trainable_by_node
+            bucket[leaf.node] = bucket.get(leaf.node, 0) + leaf.numel
+        return table
+
+
+def find_weights(mg: ModelGraph, visits: list[Visit] | None = None) -> WeightTable:
+    """Walks every node once (subgraphs included) in topological order, classifying every leaf."""
+    state = _Walk(mg)
+    for visit in flatten(visits if visits is not None else walk(mg)):
+        state.visit(visit)
+    return state.finish()
 
 
 def _role(leaf: Leaf, slot: str, cls: str, op: str) -> str | None:

@@ -10,7 +10,7 @@ from ..cost import Cost, NodeContext
 
 __all__ = ["rule", "find_rule", "RuleSpec", "ZERO_COST", "is_zero_cost", "registered", "RuleFn",
            "formula_table", "markdown_formula_table", "UNMODELLED", "is_classified", "load_plugins",
-           "ENTRY_POINT_GROUP", "PLUGIN_ERRORS"]
+           "ENTRY_POINT_GROUP", "PLUGIN_ERRORS", "unregister"]
 
 RuleFn = Callable[[NodeContext], Cost]
 
@@ -89,6 +89,11 @@ def load_plugins() -> list[str]:
         except Exception as exc:  # a third party's bug must not stop an audit
             PLUGIN_ERRORS.append(f"rule plugin '{ep.name}' ({ep.value}) failed to load: {exc}")
     return PLUGIN_ERRORS
+
+
+def unregister(op_type: str, domain: str = "") -> None:
+    """Removes every rule of an op (for tests of plugins, and for replacing a built-in rule)."""
+    _REGISTRY.pop((_domain(domain), op_type), None)
 
 
 def find_rule(op_type: str, domain: str, opset: int) -> RuleSpec | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..cost import Cost, NodeContext, Unresolved
+from ..geometry import matmul_dims
 from . import rule
 
 __all__ = ["gemm", "matmul", "matmul_dims"]
@@ -25,20 +26,6 @@ def gemm(ctx: NodeContext) -> Cost:
         extra += m * n
     formula = f"{m}*{k}*{n}" + (f"; bias/scale {extra}" if extra else "")
     return Cost(macs=macs, flops=2 * macs + extra, formula=formula)
-
-
-def matmul_dims(a: tuple, b: tuple) -> tuple[tuple, int, int, int]:
-    """(broadcast batch dims, M, K, N) of numpy matmul on shapes a and b; dims may be symbolic."""
-    if len(a) == 0 or len(b) == 0:
-        raise ValueError("MatMul of a scalar")
-    a2 = (1, a[0]) if len(a) == 1 else a
-    b2 = (b[0], 1) if len(b) == 1 else b
-    batch_a, batch_b = a2[:-2], b2[:-2]
-    rank = max(len(batch_a), len(batch_b))
-    batch_a = (1,) * (rank - len(batch_a)) + tuple(batch_a)
-    batch_b = (1,) * (rank - len(batch_b)) + tuple(batch_b)
-    batch = tuple(y if x == 1 else x for x, y in zip(batch_a, batch_b))
-    return batch, a2[-2], a2[-1], b2[-1]
 
 
 @rule("MatMul", category="linear", macs="∏(broadcast batch)·M·K·N", flops="2·MACs")
