@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parent.parent
+SUMMARY: list[str] = []  # lines a test wants in the run's closing summary
 SAMPLES = ROOT / "sample_models"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -46,3 +47,8 @@ def run_ort(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
 @pytest.fixture
 def samples() -> Path:
     return SAMPLES
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in SUMMARY:
+        terminalreporter.write_line(line)

@@ -11,6 +11,7 @@ import pytest
 import modelaudit
 from modelaudit.coverage import onnx_ops, unclassified
 from modelaudit.rules import UNMODELLED, find_rule, is_zero_cost
+from conftest import SUMMARY
 
 
 def test_every_default_domain_op_is_classified():
@@ -69,9 +70,9 @@ def test_onnx_conformance_cases():
     stats = _sweep()
     seconds = time.perf_counter() - start
     agree = stats["shapes_agree"] / max(stats["shapes_checked"], 1)
-    print(f"\nonnx conformance sweep: {stats['cases']} cases audited in {seconds:.1f} s, "
-          f"{len(stats['raised'])} raised; static output shapes {stats['shapes_agree']}/{stats['shapes_checked']} "
-          f"agree with the expected outputs ({agree:.2%})")
+    SUMMARY.append(f"onnx conformance sweep: {stats['cases']} cases audited in {seconds:.1f} s, "
+                   f"{len(stats['raised'])} raised; static output shapes {stats['shapes_agree']}/"
+                   f"{stats['shapes_checked']} agree with the expected outputs ({agree:.2%})")
     assert stats["raised"] == []
     assert stats["unlisted_uncounted"] == []
     assert stats["cases"] > 1500
