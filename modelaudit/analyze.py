@@ -17,6 +17,7 @@ from .graph import ModelGraph, load
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
 from .rules.recurrent import GATE_ORDER, gate_breakdown
+from .memory import peak_activation_bytes
 from .walk import Visit, walk
 from .weights import WeightTable, find_weights
 
@@ -274,12 +275,14 @@ def analyze(mg: ModelGraph) -> Report:
             unresolved[d] = unresolved.get(d, 0) + 1
     counted = [r for r in rows if r.runs]
     by_dtype = weights.bytes_by_dtype()
+    peak, peak_complete = peak_activation_bytes(mg, weights.constant_tensors)
     totals = Totals(
         params=weights.params, non_trainable=weights.non_trainable,
         weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=by_dtype,
         macs=sum(r.macs_total or 0 for r in counted), flops=sum(r.flops_total or 0 for r in counted),
         macs_complete=all(r.macs is not None for r in counted) and not auditor.incomplete,
         activation_bytes=sum(r.output_bytes or 0 for r in counted if r.status != "constant"),
+        peak_activation_bytes=peak, peak_activation_complete=peak_complete,
         nodes=len(rows),
     )
     return Report(model=_model_info(mg), rows=rows, totals=totals, uncounted=uncounted,

@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .analyze import audit
+from .analyze import analyze
+from .graph import load
 from .errors import EXIT_CODES, ModelAuditError, UsageError
 from .render import FORMATS, render
 from .render.common import SORT_KEYS
+from .units import parse_bytes
 
 __all__ = ["main", "parse_input_spec", "parse_dim_spec", "build_parser"]
 
@@ -80,6 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show only the first N rows (sorted by MACs unless --sort says otherwise)")
     report.add_argument("--by", choices=("node", "op"), default="node", help="one row per node, or per op type")
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    runtime = report.add_argument_group("runtime (onnxruntime, in a fenced child process)")
+    runtime.add_argument("--verify", action="store_true",
+                         help="run the model once and check every tensor shape against the static one")
+    runtime.add_argument("--input-data", metavar="FILE", help="input values: .npz keyed by input name, or .npy")
+    runtime.add_argument("--profile", action="store_true", help="measure each layer's time over --runs runs")
+    runtime.add_argument("--runs", type=int, default=10, metavar="N", help="profiled runs (default 10)")
+    runtime.add_argument("--warmup", type=int, default=1, metavar="N", help="unmeasured runs first (default 1)")
+    runtime.add_argument("--max-memory", default="4GiB", metavar="SIZE",
+                         help="refuse a run needing more (default 4GiB; 512MiB, 8GB…)")
+    runtime.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="stop a longer run (default 300)")
+    runtime.add_argument("--threads", type=int, default=0, metavar="N", help="onnxruntime threads (default: all cores)")
+    runtime.add_argument("--seed", type=int, default=0, help="seed of the generated float inputs (default 0)")
+    runtime.add_argument("--ort-optimization", choices=("disable", "basic", "extended", "all"), default="disable",
+                         help="onnxruntime graph optimizations for --profile (default disable: every node timed as written)")
     report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
     ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
@@ -93,9 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
 def _report(args) -> int:
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
+    if args.runs < 1 or args.warmup < 0 or args.timeout <= 0 or args.threads < 0:
+        raise UsageError("--runs must be at least 1, --warmup and --threads at least 0, --timeout positive")
     inputs = _collect(args.input, parse_input_spec, "--input")
     dims = _collect(args.dim, parse_dim_spec, "--dim")
-    result = audit(args.model, inputs=inputs, dims=dims)
+    data = None
+    if args.input_data:
+        from .graph import read_model
+        from .verify import input_shapes_of, load_input_data
+
+        model, _ = read_model(args.model)
+        init = {t.name for t in model.graph.initializer}
+        data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
+        inputs = {**input_shapes_of(data), **inputs}
+    mg = load(args.model, inputs=inputs, dims=dims)
+    result = analyze(mg)
+    ok = True
+    if args.verify or args.profile:
+        from .verify import RuntimeOptions, check
+
+        options = RuntimeOptions(verify=args.verify, profile=args.profile, input_data=data, runs=args.runs,
+                                 warmup=args.warmup, max_memory=parse_bytes(args.max_memory, "--max-memory"),
+                                 timeout=args.timeout, threads=args.threads, seed=args.seed,
+                                 optimization=args.ort_optimization)
+        result, ok = check(mg, result, options)
     text = render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by)
     if args.output:
         try:
@@ -104,6 +141,12 @@ def _report(args) -> int:
             raise UsageError(f"-o {args.output}: cannot write ({exc.strerror})") from None
     else:
         sys.stdout.write(text)
+    if result.runtime and "skipped" in result.runtime:
+        print(f"modelaudit: {result.runtime['skipped']}; the static report stands", file=sys.stderr)
+    if not ok:
+        count = len(result.verification["mismatches"])
+        print(f"modelaudit: {count} tensor shape(s) differ between static inference and onnxruntime", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -38,6 +38,9 @@ class Row:
     scope: str = ""  # the parent control-flow node and subgraph: "/loop/Loop/body"
     runs: int = 1  # executions counted per model run (Loop trip count; 0 for an If branch not counted)
     details: dict = field(default_factory=dict)  # e.g. the per-gate params of a recurrent node
+    runtime_shaped: bool = False  # its shapes came from the --verify run, not from static inference
+    ms: float | None = None  # --profile: median kernel time
+    gmacs_per_s: float | None = None
 
     @property
     def macs_total(self) -> int | None:
@@ -62,6 +65,8 @@ class Totals:
     flops: int
     macs_complete: bool
     activation_bytes: int
+    peak_activation_bytes: int
+    peak_activation_complete: bool
     nodes: int
 
 
@@ -73,6 +78,9 @@ class Report:
     uncounted: dict[str, int]
     unresolved: list[dict]
     warnings: list[str]
+    verification: dict | None = None
+    profile: dict | None = None
+    runtime: dict | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data; see docs/json-schema.md."""
@@ -86,6 +94,9 @@ class Report:
             "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
             "unresolved": self.unresolved,
             "warnings": list(self.warnings),
+            "verification": self.verification,
+            "profile": self.profile,
+            "runtime": self.runtime,
             "rows": [asdict(r) | {"op_label": r.op_label, "macs_total": r.macs_total,
                                   "flops_total": r.flops_total} for r in self.rows],
         }

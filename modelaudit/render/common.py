@@ -114,7 +114,12 @@ def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str
         rows, columns = by_op(d["rows"]), OP_COLUMNS
         rows = select_rows(rows, sort if sort in ("params", "macs", "flops") else None, top)
     else:
-        rows, columns = select_rows(d["rows"], sort, top), COLUMNS
+        rows, columns = select_rows(d["rows"], sort, top), dict(COLUMNS)
+        total_ms = (d.get("profile") or {}).get("total_ms")
+        if total_ms:
+            columns |= {"ms": ("ms", lambda r: r.get("ms"), lambda v: "" if v is None else f"{v:.3f}"),
+                        "time": ("% time", lambda r: r.get("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
+                        "rate": ("GMAC/s", lambda r: r.get("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}")}
     headers = [h for h, _, _ in columns.values()] + ["% MACs"]
     if by != "op":
         headers.append("note")
@@ -135,6 +140,8 @@ def _note(r: dict) -> str:
         notes.append("unresolved: " + ", ".join(r["unresolved"]))
     elif status in ("uncounted", "error", "constant"):
         notes.append(status)
+    if r.get("runtime_shaped"):
+        notes.append("runtime-shaped")
     if r["runs"] == 0:
         notes.append("branch not counted")
     elif r["runs"] != 1:
@@ -162,6 +169,8 @@ def summary(d: dict) -> list[tuple[str, str]]:
         ("MACs", macs),
         ("FLOPs", flops),
         ("activation bytes", f"{human_bytes(t['activation_bytes'])} (sum of node outputs)"),
+        ("peak activations", ("" if t["peak_activation_complete"] else "≥ ") + f"{human_bytes(t['peak_activation_bytes'])} "
+                             "(estimated: each tensor freed after its last reader)"),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
     ]
 
@@ -198,3 +207,33 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
                  f"{g['b']:,}", f"{g['peephole']:,}", f"{g['params']:,}"] for g in gates]
         tables.append((f"{safe(r['name'])} ({r['op']}) params per gate", headers, rows))
     return tables
+
+
+def runtime_lines(d: dict) -> list[str]:
+    """The verification and profile sections, as lines."""
+    lines = []
+    rt = d.get("runtime") or {}
+    if "skipped" in rt:
+        return [f"runtime: skipped: {safe(rt['skipped'], 400)}"]
+    if rt:
+        lines.append(f"runtime: onnxruntime {rt['onnxruntime']}, {rt['provider']}, {rt['threads']} thread(s); inputs "
+                     + ", ".join(f"{safe(k)} {v}" for k, v in rt["inputs"].items()) + f" ({rt['input_source']})")
+    v = d.get("verification")
+    if v:
+        if not v["mismatches"]:
+            lines.append(f"verification: all {v['verified']} statically known tensor shapes verified by onnxruntime"
+                         + (f"; {v['runtime_shaped']} more took their shapes from the run (runtime-shaped)"
+                            if v["runtime_shaped"] else ""))
+        else:
+            lines.append(f"verification: {v['verified']} of {v['verified'] + len(v['mismatches'])} statically known "
+                         f"tensor shapes verified; {len(v['mismatches'])} MISMATCH(ES):")
+            lines.extend(f"  tensor {safe(m['tensor'])} (node {safe(m['node'])}): static {m['static']}, "
+                         f"runtime {m['runtime']}" for m in v["mismatches"])
+        lines.extend(f"  If {safe(b['node'])}: the {b['branch']} ran" for b in v["if_branches"])
+    p = d.get("profile")
+    if p and "total_ms" in p:
+        lines.append(f"profile: median of {p['runs']} runs after {p['warmup']} warm-up: {p['total_ms']:.3f} ms per run; "
+                     f"node kernels {p['nodes_ms']:.3f} ms; {p['threads']} thread(s), graph optimizations {p['optimization']}")
+        lines.append("  slowest: " + "; ".join(f"{safe(s['name'])} {s['ms']:.3f} ms ({100 * s['share']:.1f}%)"
+                                               for s in p["slowest"][:5]))
+    return lines

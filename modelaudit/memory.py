@@ -1,0 +1,55 @@
+"""Peak activation memory from static shapes: walk the topological order, allocate each output when
+its node runs, free it after its last reader (graph outputs live to the end)."""
+
+from __future__ import annotations
+
+import math
+
+from .dtypes import tensor_bytes
+from .graph import ModelGraph
+
+__all__ = ["peak_activation_bytes"]
+
+
+def _nbytes(mg: ModelGraph, name: str) -> int | None:
+    info = mg.info(name)
+    if info is None or not info.known:
+        return None
+    return tensor_bytes(math.prod(info.shape), info.dtype)
+
+
+def peak_activation_bytes(mg: ModelGraph, constant: set[str]) -> tuple[int, bool]:
+    """(peak bytes, complete?) of the top-level graph's activations, inputs included; weights and
+    constant-folded tensors are not activations. Incomplete when some tensor size is unknown."""
+    nodes = mg.nodes
+    position = {index: step for step, index in enumerate(mg.order)}
+    last_use: dict[str, int] = {}
+    for index in mg.order:
+        for name in nodes[index].input:
+            if name:
+                last_use[name] = position[index]
+    keep = set(mg.outputs)
+    complete = True
+    live = 0
+    for name in mg.inputs:
+        size = _nbytes(mg, name)
+        complete &= size is not None
+        live += size or 0
+    peak = live
+    frees: dict[int, int] = {}
+    for name in mg.inputs:
+        if name not in keep and name in last_use:
+            frees[last_use[name]] = frees.get(last_use[name], 0) + (_nbytes(mg, name) or 0)
+    for step, index in enumerate(mg.order):
+        for name in nodes[index].output:
+            if not name or name in constant:
+                continue
+            size = _nbytes(mg, name)
+            complete &= size is not None
+            live += size or 0
+            if name not in keep:
+                end = last_use.get(name, step)  # an output nobody reads is freed at once
+                frees[end] = frees.get(end, 0) + (size or 0)
+        peak = max(peak, live)
+        live -= frees.pop(step, 0)
+    return peak, complete

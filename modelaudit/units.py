@@ -1,0 +1,46 @@
+"""Human units on the command line: counts (4M, 600M, 1.5G) and sizes (16MiB, 4GiB, 500MB)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from .errors import UsageError
+
+__all__ = ["parse_count", "parse_bytes"]
+
+_DECIMAL = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_BINARY = {"KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+_FORM = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
+
+
+def _parse(text: str, what: str, allow_bytes: bool) -> int:
+    match = _FORM.match(str(text))
+    if not match:
+        raise UsageError(f"{what} '{text}': expected a number with an optional unit, e.g. "
+                         + ("16MiB, 500MB, 4GiB" if allow_bytes else "4M, 600M, 1.5G"))
+    number, unit = Decimal(match.group(1)), match.group(2).upper()
+    if allow_bytes and unit.endswith("B"):
+        unit = unit[:-1]
+    scale = _BINARY.get(unit) if allow_bytes else None
+    scale = scale or _DECIMAL.get(unit)
+    if scale is None:
+        units = "K, M, G, T (×1000) or KiB, MiB, GiB, TiB (×1024), with an optional B" if allow_bytes else "K, M, G, T"
+        raise UsageError(f"{what} '{text}': unknown unit '{match.group(2)}' (use {units})")
+    try:
+        value = number * scale
+    except InvalidOperation:
+        raise UsageError(f"{what} '{text}' is not a number") from None
+    if value != value.to_integral_value():
+        raise UsageError(f"{what} '{text}' is not a whole number")
+    return int(value)
+
+
+def parse_count(text: str, what: str = "value") -> int:
+    """`4M` -> 4,000,000; `1.5G` -> 1,500,000,000; `600` -> 600 (decimal units)."""
+    return _parse(text, what, allow_bytes=False)
+
+
+def parse_bytes(text: str, what: str = "size") -> int:
+    """`16MiB` -> 16·2^20; `500MB` or `500M` -> 500·10^6; `4GiB` -> 4·2^30."""
+    return _parse(text, what, allow_bytes=True)
