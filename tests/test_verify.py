@@ -146,3 +146,24 @@ def test_verify_needs_concrete_input_shapes(capsys, tmp_path):
     assert code == 2
     assert err.strip() == ("modelaudit: error: --verify needs a concrete shape for input 'x' (batchx3) "
                            "(fix it with --input x=... or --dim NAME=N)")
+
+
+def test_external_data_model_verifies_from_its_own_folder(tmp_path):
+    import onnx
+
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    model = make_model([node], [vi("x", [2, 64])], [vi("y", None)], [tensor("w", (64, 64))])
+    folder = tmp_path / "model"
+    folder.mkdir()
+    onnx.save(model, folder / "m.onnx", save_as_external_data=True, location="m.weights", size_threshold=0)
+    mg = modelaudit.load(folder / "m.onnx")
+    report, ok = check(mg, modelaudit.analyze(mg), RuntimeOptions())
+    assert ok and report.verification["verified"] == 1 and report.totals.params == 64 * 64
+
+
+def test_loop_model_verifies():
+    from test_control_flow import _loop_model
+
+    mg = modelaudit.load(_loop_model(4))
+    report, ok = check(mg, modelaudit.analyze(mg), RuntimeOptions())
+    assert ok and report.verification["mismatches"] == []
