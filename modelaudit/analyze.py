@@ -207,8 +207,25 @@ class _Auditor:
         return None, "repetitions unknown"
 
 
+_CONVS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "ConvTranspose": 1, "DeformConv": 1}
+
+
+def _conv_kind(mg: ModelGraph, node) -> dict:
+    """dense (group 1), depthwise (one input channel per group) or grouped."""
+    w_index = _CONVS[node.op_type]
+    info = mg.info(node.input[w_index]) if len(node.input) > w_index else None
+    group = next((a.i for a in node.attribute if a.name == "group"), 1)
+    if info is None or info.shape is None or len(info.shape) < 2:
+        return {}
+    per_group = info.shape[1] if node.op_type != "ConvTranspose" else info.shape[0] // max(group, 1)
+    kind = "dense" if group == 1 else "depthwise" if per_group == 1 else "grouped"
+    return {"conv": kind, "group": group}
+
+
 def _details(mg: ModelGraph, node) -> dict:
-    """Extra structure a reader wants: the per-gate params of RNN, GRU and LSTM."""
+    """Extra structure a reader wants: conv kind, and the per-gate params of RNN, GRU and LSTM."""
+    if node.op_type in _CONVS and node.domain in ("", "ai.onnx"):
+        return _conv_kind(mg, node)
     if node.op_type not in GATE_ORDER or node.domain not in ("", "ai.onnx") or len(node.input) < 3:
         return {}
     w, r = mg.info(node.input[1]), mg.info(node.input[2])

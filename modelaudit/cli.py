@@ -63,6 +63,23 @@ def _collect(specs, parse, flag: str) -> dict:
     return out
 
 
+def _shape_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", action="append", metavar="NAME=SHAPE", default=[],
+                        help="fix a dynamic input's shape, e.g. x=1x3x224x224 (repeatable)")
+    parser.add_argument("--dim", action="append", metavar="NAME=N", default=[],
+                        help="fix a named symbolic dim everywhere, e.g. batch=1 (repeatable)")
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
+    else:
+        sys.stdout.write(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="modelaudit", description="Static cost audit of ONNX models: per-layer params, "
                      "MACs, FLOPs and bytes.", epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()))
@@ -71,10 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     report = sub.add_parser("report", help="per-layer params, MACs, FLOPs and bytes of a model")
     report.add_argument("model", help="an .onnx file (parsed as protobuf whatever its extension)")
-    report.add_argument("--input", action="append", metavar="NAME=SHAPE", default=[],
-                        help="fix a dynamic input's shape, e.g. x=1x3x224x224 (repeatable)")
-    report.add_argument("--dim", action="append", metavar="NAME=N", default=[],
-                        help="fix a named symbolic dim everywhere, e.g. batch=1 (repeatable)")
+    _shape_flags(report)
     report.add_argument("--format", "-f", choices=sorted(FORMATS), default="text")
     report.add_argument("--sort", choices=sorted(SORT_KEYS), default=None,
                         help="order rows by a column (numbers descending); default: topological order")
@@ -97,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--ort-optimization", choices=("disable", "basic", "extended", "all"), default="disable",
                          help="onnxruntime graph optimizations for --profile (default disable: every node timed as written)")
     report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    cmp = sub.add_parser("compare", help="totals, op families and blocks of two or more models side by side")
+    cmp.add_argument("models", nargs="+", metavar="MODEL", help="two or more .onnx files; the first is the reference")
+    _shape_flags(cmp)
+    cmp.add_argument("--format", "-f", choices=("text", "markdown", "json"), default="text")
+    cmp.add_argument("--by", choices=("op", "block", "all"), default="op",
+                     help="breakdown after the totals: per op family (default), per block, or both")
+    cmp.add_argument("--depth", type=int, default=2, metavar="N",
+                     help="block depth in the exporter's name scopes, as torchinfo counts it (default 2)")
+    cmp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    cmp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
     ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
@@ -133,20 +157,30 @@ def _report(args) -> int:
                                  timeout=args.timeout, threads=args.threads, seed=args.seed,
                                  optimization=args.ort_optimization)
         result, ok = check(mg, result, options)
-    text = render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by)
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"-o {args.output}: cannot write ({exc.strerror})") from None
-    else:
-        sys.stdout.write(text)
+    _write(render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by), args.output)
     if result.runtime and "skipped" in result.runtime:
         print(f"modelaudit: {result.runtime['skipped']}; the static report stands", file=sys.stderr)
     if not ok:
         count = len(result.verification["mismatches"])
         print(f"modelaudit: {count} tensor shape(s) differ between static inference and onnxruntime", file=sys.stderr)
         return 1
+    return 0
+
+
+def _compare(args) -> int:
+    from .compare import compare, labels_for
+    from .render.compare import render_compare
+
+    if len(args.models) < 2:
+        raise UsageError("compare needs two or more models")
+    if args.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    inputs = _collect(args.input, parse_input_spec, "--input")
+    dims = _collect(args.dim, parse_dim_spec, "--dim")
+    # with several models, an --input or --dim applies to the models that have it
+    reports = [analyze(load(m, inputs=inputs, dims=dims, strict=False)).to_dict() for m in args.models]
+    result = compare(reports, labels_for(args.models), depth=args.depth)
+    _write(render_compare(result, args.format, by=args.by), args.output)
     return 0
 
 
@@ -166,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return 2
-        return {"report": _report, "ops": _ops}[args.command](args)
+        return {"report": _report, "ops": _ops, "compare": _compare}[args.command](args)
     except ModelAuditError as exc:
         if debug:
             raise

@@ -156,15 +156,22 @@ def topological_order(dag: nx.DiGraph, nodes) -> tuple[list[int], bool]:
     return order, order != list(range(len(order)))
 
 
-def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str, int]) -> None:
+def _input_names(model: ModelProto) -> tuple[list, set[str]]:
     init_names = {t.name for t in model.graph.initializer}
     real = [vi for vi in model.graph.input if vi.name not in init_names]
+    params = {d.dim_param for vi in real for d in vi.type.tensor_type.shape.dim if d.HasField("dim_param")}
+    return real, params
+
+
+def _applicable(model: ModelProto, inputs: dict, dims: dict) -> tuple[dict, dict]:
+    real, params = _input_names(model)
+    names = {vi.name for vi in real}
+    return {k: v for k, v in inputs.items() if k in names}, {k: v for k, v in dims.items() if k in params}
+
+
+def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str, int]) -> None:
+    real, params = _input_names(model)
     names = [vi.name for vi in real]
-    params = set()
-    for vi in real:
-        for d in vi.type.tensor_type.shape.dim:
-            if d.HasField("dim_param"):
-                params.add(d.dim_param)
     for name, shape in inputs.items():
         if name not in names:
             raise UsageError(f"--input {name}: the model has no input named '{name}'",
@@ -185,10 +192,13 @@ def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str
 
 
 def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
-         dims: dict[str, int] | None = None) -> ModelGraph:
-    """Loads and checks a model, builds its DAG and infers every tensor's shape."""
+         dims: dict[str, int] | None = None, strict: bool = True) -> ModelGraph:
+    """Loads and checks a model, builds its DAG and infers every tensor's shape. With
+    `strict=False`, input and dim names the model lacks are ignored (one flag, several models)."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model, path = read_model(source)
+    if not strict:
+        inputs, dims = _applicable(model, inputs, dims)
     _check_overrides(model, inputs, dims)
     dag, producer = build_dag(model.graph)
     order, unsorted = topological_order(dag, model.graph.node)

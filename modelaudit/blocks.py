@@ -1,0 +1,79 @@
+"""Blocks from the name scopes exporters write: `/features/features.3/conv/conv.1/Conv` is in
+block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth counts modules."""
+
+from __future__ import annotations
+
+__all__ = ["block_of", "by_block", "FAMILIES", "family_of", "by_family"]
+
+TOP = "(top level)"
+
+
+def block_of(name: str, depth: int) -> str:
+    """The scope segment at `depth` (1-based) of a node name; shallower names keep their deepest."""
+    parts = [p for p in name.split("/") if p]
+    scopes = parts[:-1]  # the last segment names the op itself
+    if not scopes:
+        return TOP
+    return scopes[min(depth, len(scopes)) - 1]
+
+
+def _add(groups: dict, key: str, row: dict) -> None:
+    g = groups.setdefault(key, {"params": 0, "macs": 0, "flops": 0, "nodes": 0, "unknown": 0})
+    g["params"] += row["params"]
+    g["nodes"] += 1
+    if row["macs_total"] is None:
+        g["unknown"] += 1
+    else:
+        g["macs"] += row["macs_total"]
+        g["flops"] += row["flops_total"]
+
+
+def by_block(rows: list[dict], depth: int) -> dict[str, dict]:
+    """Params, MACs and FLOPs summed per block, in order of first appearance."""
+    groups: dict[str, dict] = {}
+    block = TOP
+    for row in rows:  # rows are in pre-order: a subgraph's rows follow their top-level parent
+        if not row.get("scope"):
+            block = block_of(row["name"], depth)
+        _add(groups, block, row)
+    return groups
+
+
+FAMILIES = ["Conv (dense)", "Conv (grouped)", "Conv (depthwise)", "ConvTranspose", "Gemm/MatMul", "recurrent",
+            "attention", "normalization", "elementwise", "data movement", "other"]
+_LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
+_RECURRENT = {"RNN", "GRU", "LSTM"}
+_ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
+_NORM = {"BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization",
+         "RMSNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
+         "SkipSimplifiedLayerNormalization", "LpNormalization", "LRN", "MeanVarianceNormalization"}
+
+
+def family_of(row: dict) -> str:
+    op = row["op"]
+    if op in ("Conv", "ConvInteger", "QLinearConv", "DeformConv"):
+        kind = (row.get("details") or {}).get("conv", "dense")
+        return f"Conv ({kind})"
+    if op == "ConvTranspose":
+        return "ConvTranspose"
+    if op in _LINEAR:
+        return "Gemm/MatMul"
+    if op in _RECURRENT:
+        return "recurrent"
+    if op in _ATTENTION:
+        return "attention"
+    if op in _NORM:
+        return "normalization"
+    if row["status"] in ("zero-cost", "constant"):
+        return "data movement"
+    if row["status"] == "counted" and not row["macs"]:
+        return "elementwise"
+    return "other"
+
+
+def by_family(rows: list[dict]) -> dict[str, dict]:
+    """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
+    groups: dict[str, dict] = {}
+    for row in rows:
+        _add(groups, family_of(row), row)
+    return {f: groups[f] for f in FAMILIES if f in groups}
