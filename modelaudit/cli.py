@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -16,10 +15,10 @@ from .errors import EXIT_CODES, ModelAuditError, UsageError
 from .render import FORMATS, render
 from .render.common import SORT_KEYS
 from .units import parse_bytes
+from .cli_specs import parse_dim_spec, parse_input_spec
 
 __all__ = ["main", "parse_input_spec", "parse_dim_spec", "build_parser"]
 
-_SHAPE = re.compile(r"^\d+([x,]\d+)*$")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,30 +26,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def parse_input_spec(spec: str) -> tuple[str, tuple[int, ...]]:
-    """`x=1x3x224x224` (or `x=1,3,224,224`) -> ("x", (1, 3, 224, 224))."""
-    name, sep, shape = spec.rpartition("=")
-    if not sep or not name:
-        raise UsageError(f"--input {spec!r}: expected NAME=SHAPE, e.g. --input x=1x3x224x224")
-    shape = shape.strip().lower()
-    if shape in ("", "scalar"):
-        return name, ()
-    if not _SHAPE.match(shape):
-        raise UsageError(f"--input {spec!r}: the shape must be positive integers joined by 'x', e.g. 1x3x224x224")
-    dims = tuple(int(d) for d in re.split(r"[x,]", shape))
-    if any(d <= 0 for d in dims):
-        raise UsageError(f"--input {spec!r}: every dim must be at least 1")
-    return name, dims
-
-
-def parse_dim_spec(spec: str) -> tuple[str, int]:
-    """`batch=1` -> ("batch", 1)."""
-    name, sep, value = spec.rpartition("=")
-    if not sep or not name or not value.strip().isdigit() or int(value) <= 0:
-        raise UsageError(f"--dim {spec!r}: expected NAME=N with N a positive integer, e.g. --dim batch=1")
-    return name, int(value)
 
 
 def _collect(specs, parse, flag: str) -> dict:
@@ -121,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="block depth in the exporter's name scopes, as torchinfo counts it (default 2)")
     cmp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     cmp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    chk = sub.add_parser("check", help="budgets on totals, growth over a baseline report, or a config's budgets")
+    chk.add_argument("models", nargs="*", metavar="MODEL", help="models to check (with --config: those of its entries)")
+    chk.add_argument("--config", metavar="FILE", help="pyproject.toml ([tool.modelaudit]) or modelaudit.toml")
+    from .budget import METRICS as BUDGET_METRICS
+
+    for metric, (flag, is_bytes) in BUDGET_METRICS.items():
+        chk.add_argument(flag, metavar="SIZE" if is_bytes else "N", dest=f"max_{metric}",
+                         help=f"limit on {metric.replace('_', ' ')} ({'16MiB, 500MB' if is_bytes else '4M, 600M, 1.5G'})")
+    chk.add_argument("--baseline", metavar="REPORT.json", help="a previous `report --format json`: no metric may grow "
+                     "(params, weight bytes, MACs, FLOPs) beyond what --max-increase allows")
+    chk.add_argument("--max-increase", action="append", default=[], metavar="METRIC=AMOUNT",
+                     help="allowed growth over the baseline: macs=2%%, params=0, weight_bytes=1MiB (repeatable)")
+    _shape_flags(chk)
+    chk.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
     ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
@@ -184,6 +174,76 @@ def _compare(args) -> int:
     return 0
 
 
+def _flag_budget(args):
+    from .budget import METRICS as BUDGET_METRICS, Budget, load_baseline, parse_increase, parse_limit
+
+    budget = Budget()
+    for metric, (flag, _) in BUDGET_METRICS.items():
+        written = getattr(args, f"max_{metric}")
+        if written is not None:
+            budget.limits[metric] = (parse_limit(metric, written, flag), written)
+    for spec in args.max_increase:
+        metric, kind, value = parse_increase(spec)
+        budget.increases[metric] = (kind, value)
+    if args.max_increase and not args.baseline:
+        raise UsageError("--max-increase needs --baseline")
+    if args.baseline:
+        budget.baseline, budget.baseline_source = load_baseline(args.baseline), args.baseline
+    return budget
+
+
+def _check(args) -> int:
+    import json
+
+    from .budget import evaluate
+    from .config import ModelCheck, budget_from, load_config
+
+    flags = _flag_budget(args)
+    inputs = _collect(args.input, parse_input_spec, "--input")
+    dims = _collect(args.dim, parse_dim_spec, "--dim")
+    if args.config:
+        checks, defaults = load_config(args.config)
+        if args.models:  # e.g. from pre-commit: the changed files; unconfigured ones get the defaults
+            wanted = {Path(m).resolve(): m for m in args.models}
+            chosen = [c for c in checks if c.path.resolve() in wanted]
+            known = {c.path.resolve() for c in chosen}
+            folder = Path(args.config).resolve().parent
+            chosen += [ModelCheck(Path(m), budget=budget_from({}, defaults, folder, f"--config {args.config}"))
+                       for p, m in wanted.items() if p not in known]
+            checks = chosen
+    elif args.models:
+        checks = [ModelCheck(Path(m)) for m in args.models]
+    else:
+        raise UsageError("check needs MODEL paths or --config")
+    results, breaches = [], []
+    for c in checks:
+        for metric, limit in flags.limits.items():  # flags override the config's limits
+            c.budget.limits[metric] = limit
+        if flags.baseline is not None:
+            c.budget.baseline, c.budget.baseline_source = flags.baseline, flags.baseline_source
+        c.budget.increases.update(flags.increases)
+        if not c.budget.limits and c.budget.baseline is None:
+            raise UsageError(f"no budget for {c.path}: give --max-… flags, --baseline, or a config")
+        totals = analyze(load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims},
+                              strict=not args.config)).totals
+        found = evaluate(str(c.path), totals.__dict__, c.budget)
+        breaches += found
+        results.append({"model": str(c.path), "ok": not found, "totals": totals.__dict__,
+                        "breaches": [b.__dict__ | {"line": b.line()} for b in found]})
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"schema_version": 1, "ok": not breaches, "models": results}, indent=2) + "\n")
+    else:
+        for r in results:
+            if r["ok"]:
+                print(f"within budget: {r['model']}")
+        for b in breaches:
+            print(b.line())
+        if breaches:
+            print(f"{len(breaches)} budget breach(es) in {sum(1 for r in results if not r['ok'])} of "
+                  f"{len(results)} model(s)")
+    return 1 if breaches else 0
+
+
 def _ops(args) -> int:
     from .coverage import render_ops
 
@@ -200,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return 2
-        return {"report": _report, "ops": _ops, "compare": _compare}[args.command](args)
+        return {"report": _report, "ops": _ops, "compare": _compare, "check": _check}[args.command](args)
     except ModelAuditError as exc:
         if debug:
             raise

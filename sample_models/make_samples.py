@@ -163,14 +163,14 @@ def lstm():
 def mobilenet_v1():
     """Howard et al. 2017, Table 1: a 3×3 conv, 13 depthwise-separable blocks, pool, FC-1000."""
     b = Builder()
-    y = b.conv_bn_act("model.0", "input", 3, 32, 3, stride=2)
+    y = b.conv_bn_act("features.0", "input", 3, 32, 3, stride=2)
     blocks = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
     c_in = 32
     for i, (c_out, stride) in enumerate(blocks, start=1):
-        y = b.conv_bn_act(f"model.{i}.depthwise", y, c_in, c_in, 3, stride, group=c_in)
-        y = b.conv_bn_act(f"model.{i}.pointwise", y, c_in, c_out, 1)
+        y = b.conv_bn_act(f"features.{i}.depthwise", y, c_in, c_in, 3, stride, group=c_in)
+        y = b.conv_bn_act(f"features.{i}.pointwise", y, c_in, c_out, 1)
         c_in = c_out
-    y = b.classifier("fc", y, 1024)
+    y = b.classifier("classifier.1", y, 1024)
     return b.model("mobilenet_v1", [_io("input", [1, 3, 224, 224])], [_io(y, [1, 1000])])
 
 

@@ -1,0 +1,61 @@
+"""pytest plugin (entry point `pytest11`): a `model_audit` fixture and a Markdown summary of every
+model audited in the session (`--modelaudit-report=PATH`, e.g. $GITHUB_STEP_SUMMARY)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .analyze import audit
+from .render.common import human, human_bytes, safe
+
+__all__ = ["model_audit"]
+
+_AUDITED = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("modelaudit")
+    group.addoption("--modelaudit-report", metavar="PATH", default=None,
+                    help="append a Markdown summary of every model audited by the model_audit fixture to PATH")
+
+
+def pytest_configure(config):
+    config.stash[_AUDITED] = []
+
+
+@pytest.fixture
+def model_audit(request):
+    """`model_audit(path, inputs=None, dims=None)` audits a model and returns its Report;
+    `assert report.totals.macs < 600e6`."""
+    audited = request.config.stash[_AUDITED]
+
+    def run(model, inputs=None, dims=None):
+        report = audit(model, inputs=inputs, dims=dims)
+        audited.append((request.node.nodeid, os.fspath(model) if isinstance(model, (str, os.PathLike)) else "(ModelProto)",
+                        report))
+        return report
+
+    return run
+
+
+def _row(test: str, model: str, report) -> str:
+    t = report.totals
+    macs = ("" if t.macs_complete else "≥ ") + human(t.macs)
+    cells = [safe(model), human(t.params), human_bytes(t.weight_bytes), macs, human(t.flops),
+             human_bytes(t.peak_activation_bytes), safe(test)]
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = session.config.getoption("--modelaudit-report")
+    audited = session.config.stash.get(_AUDITED, [])
+    if not path or not audited:
+        return
+    lines = ["## modelaudit", "", "| model | params | weight bytes | MACs | FLOPs | peak activations | test |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [_row(test, model, report) for test, model, report in audited]
+    with Path(path).open("a", encoding="utf-8") as fh:  # a CI job summary is appended to, never replaced
+        fh.write("\n".join(lines) + "\n\n")

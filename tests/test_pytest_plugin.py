@@ -1,0 +1,32 @@
+"""The pytest plugin, run inside pytester: the fixture and the Markdown summary."""
+
+from __future__ import annotations
+
+from conftest import SAMPLES
+
+pytest_plugins = ["pytester"]
+
+
+def test_fixture_and_summary(pytester):
+    pytester.makepyfile(f'''
+        def test_budget(model_audit):
+            report = model_audit(r"{SAMPLES / 'mobilenet_v2.onnx'}")
+            assert report.totals.macs < 600e6
+            assert report.totals.params == 3_504_872
+
+        def test_second(model_audit):
+            model_audit(r"{SAMPLES / 'conv3x3.onnx'}")
+    ''')
+    summary = pytester.path / "summary.md"
+    result = pytester.runpytest(f"--modelaudit-report={summary}")  # the plugin loads by its entry point
+    result.assert_outcomes(passed=2)
+    text = summary.read_text()
+    assert "| model | params | weight bytes | MACs | FLOPs | peak activations | test |" in text
+    assert "mobilenet_v2.onnx | 3.50 M | 13.5 MiB | 300.8 M | 627.4 M |" in text
+    assert "conv3x3.onnx | 3.58 K |" in text and "::test_second |" in text
+
+
+def test_plugin_is_registered_by_entry_point():
+    from importlib.metadata import entry_points
+
+    assert any(ep.value == "modelaudit.pytest_plugin" for ep in entry_points(group="pytest11"))
