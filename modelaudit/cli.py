@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show only the first N rows (sorted by MACs unless --sort says otherwise)")
     report.add_argument("--by", choices=("node", "op"), default="node", help="one row per node, or per op type")
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    report.add_argument("--training", action="store_true",
+                        help="add backward-pass MACs and FLOPs and the activations saved for backward")
     runtime = report.add_argument_group("runtime (onnxruntime, in a fenced child process)")
     runtime.add_argument("--verify", action="store_true",
                          help="run the model once and check every tensor shape against the static one")
@@ -111,6 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
     _shape_flags(chk)
     chk.add_argument("--format", "-f", choices=("text", "json"), default="text")
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    exp = sub.add_parser("explain", help="derive a node's params, MACs and FLOPs by hand")
+    exp.add_argument("model")
+    exp.add_argument("node", nargs="?", help="the node's name as the report shows it, or #INDEX")
+    exp.add_argument("--op", help="every node of this op type instead")
+    _shape_flags(exp)
+    exp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    calc = sub.add_parser("calc", help="solve a layer design for its one unknown; params and MACs")
+    calc.add_argument("layer", choices=("conv", "pool", "convtranspose"))
+    for flag in ("in", "kernel", "stride", "pad", "dilation", "out"):
+        calc.add_argument(f"--{flag}", dest=f"calc_{flag}", metavar="N|?", help=f"{flag} size ('?' marks the unknown)")
+    calc.add_argument("--output-padding", type=int, default=0, metavar="N", help="convtranspose only")
+    calc.add_argument("--cin", type=int, metavar="N", help="input channels (with --cout: params and MACs)")
+    calc.add_argument("--cout", type=int, metavar="N", help="output channels")
+    calc.add_argument("--groups", type=int, default=1, metavar="G")
+    calc.add_argument("--no-bias", action="store_true")
+    calc.add_argument("--rank", type=int, default=2, choices=(1, 2, 3), help="spatial axes, all of the same size (default 2)")
+    calc.add_argument("--ceil", action="store_true", help="pool with ceil_mode")
+    calc.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
     ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
@@ -138,6 +158,8 @@ def _report(args) -> int:
         inputs = {**input_shapes_of(data), **inputs}
     mg = load(args.model, inputs=inputs, dims=dims)
     result = analyze(mg)
+    if args.training:
+        result = _with_training(mg, result)
     ok = True
     if args.verify or args.profile:
         from .verify import RuntimeOptions, check
@@ -155,6 +177,16 @@ def _report(args) -> int:
         print(f"modelaudit: {count} tensor shape(s) differ between static inference and onnxruntime", file=sys.stderr)
         return 1
     return 0
+
+
+def _with_training(mg, report):
+    from .training import add_training
+    from .walk import walk
+    from .weights import find_weights
+
+    weights = find_weights(mg, walk(mg))
+    params = {leaf.name for leaf in weights.leaves.values() if leaf.role == "param"}
+    return add_training(mg, report, weights.constant_tensors, params)
 
 
 def _compare(args) -> int:
@@ -244,6 +276,40 @@ def _check(args) -> int:
     return 1 if breaches else 0
 
 
+def _explain(args) -> int:
+    from .explain import explain, select_rows
+
+    mg = load(args.model, inputs=_collect(args.input, parse_input_spec, "--input"),
+              dims=_collect(args.dim, parse_dim_spec, "--dim"))
+    report = analyze(mg)
+    sys.stdout.write(explain(mg, report, select_rows(report, args.node, args.op)))
+    return 0
+
+
+def _calc(args) -> int:
+    from .calc import Design, render_calc
+
+    values = {}
+    for name in ("in", "kernel", "stride", "pad", "dilation", "out"):
+        raw = getattr(args, f"calc_{name}")
+        if raw is None or raw == "?":
+            values[name] = None if raw == "?" or name in ("in", "kernel", "out") else raw
+            continue
+        if not raw.isdigit() or (int(raw) < 1 and name != "pad"):
+            raise UsageError(f"--{name} {raw!r}: expected a positive integer (or ? for the unknown)")
+        values[name] = int(raw)
+    values = {k: v for k, v in values.items() if v is not None or k in ("in", "kernel", "out")
+              or getattr(args, f"calc_{k}") == "?"}
+    values["output_padding"] = args.output_padding
+    for flag, value in (("--cin", args.cin), ("--cout", args.cout), ("--groups", args.groups)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1")
+    design = Design(args.layer, values, rank=args.rank, cin=args.cin, cout=args.cout, groups=args.groups,
+                    bias=not args.no_bias, ceil_mode=args.ceil)
+    sys.stdout.write(render_calc(design))
+    return 0
+
+
 def _ops(args) -> int:
     from .coverage import render_ops
 
@@ -260,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return 2
-        return {"report": _report, "ops": _ops, "compare": _compare, "check": _check}[args.command](args)
+        commands = {"report": _report, "ops": _ops, "compare": _compare, "check": _check, "explain": _explain,
+                    "calc": _calc}
+        return commands[args.command](args)
     except ModelAuditError as exc:
         if debug:
             raise

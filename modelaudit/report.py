@@ -40,6 +40,8 @@ class Row:
     details: dict = field(default_factory=dict)  # e.g. the per-gate params of a recurrent node
     runtime_shaped: bool = False  # its shapes came from the --verify run, not from static inference
     ms: float | None = None  # --profile: median kernel time
+    backward_macs: int | None = None  # --training
+    backward_flops: int | None = None
     gmacs_per_s: float | None = None
 
     @property
@@ -81,6 +83,7 @@ class Report:
     verification: dict | None = None
     profile: dict | None = None
     runtime: dict | None = None
+    training: dict | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data; see docs/json-schema.md."""
@@ -97,6 +100,7 @@ class Report:
             "verification": self.verification,
             "profile": self.profile,
             "runtime": self.runtime,
+            "training": self.training,
             "rows": [asdict(r) | {"op_label": r.op_label, "macs_total": r.macs_total,
                                   "flops_total": r.flops_total} for r in self.rows],
         }

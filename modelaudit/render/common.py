@@ -115,6 +115,8 @@ def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str
         rows = select_rows(rows, sort if sort in ("params", "macs", "flops") else None, top)
     else:
         rows, columns = select_rows(d["rows"], sort, top), dict(COLUMNS)
+        if d.get("training"):
+            columns |= {"bwd": ("bwd MACs", lambda r: r.get("backward_macs"), human)}
         total_ms = (d.get("profile") or {}).get("total_ms")
         if total_ms:
             columns |= {"ms": ("ms", lambda r: r.get("ms"), lambda v: "" if v is None else f"{v:.3f}"),
@@ -172,7 +174,20 @@ def summary(d: dict) -> list[tuple[str, str]]:
         ("peak activations", ("" if t["peak_activation_complete"] else "≥ ") + f"{human_bytes(t['peak_activation_bytes'])} "
                              "(estimated: each tensor freed after its last reader)"),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
-    ]
+    ] + _training_lines(d)
+
+
+def _training_lines(d: dict) -> list[tuple[str, str]]:
+    tr = d.get("training")
+    if not tr:
+        return []
+    lines = [("backward MACs", f"{human(tr['backward_macs'])} ({exact(tr['backward_macs'])})"),
+             ("backward FLOPs", f"{human(tr['backward_flops'])} ({exact(tr['backward_flops'])})"),
+             ("saved for backward", f"{human_bytes(tr['saved_activation_bytes'])} (activations kept for the backward pass)"),
+             ("training MACs", f"{human(tr['training_macs'])} per step (forward + backward)")]
+    if tr["training_macs_per_sample"] is not None:
+        lines.append(("per sample", f"{human(tr['training_macs_per_sample'])} MACs (batch {tr['batch']})"))
+    return lines
 
 
 def notices(d: dict) -> list[str]:
