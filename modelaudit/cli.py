@@ -326,9 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return 2
+        from .analyze import quiet_gc
+
         commands = {"report": _report, "ops": _ops, "compare": _compare, "check": _check, "explain": _explain,
                     "calc": _calc}
-        return commands[args.command](args)
+        with quiet_gc():
+            return commands[args.command](args)
     except ModelAuditError as exc:
         if debug:
             raise

@@ -46,16 +46,42 @@ def dims_str(shape: tuple | None) -> str:
 
 @dataclass
 class NodeContext:
-    """What a rule sees: op, opset, attributes (schema defaults filled), tensor infos, constants."""
+    """What a rule sees: op, opset, attributes (schema defaults filled), tensor infos, constants.
+    `attrs` may be given, or is read from the node (with the schema's defaults) on first use."""
 
     node: NodeProto
     index: int
     opset: int
-    attrs: dict
+    given_attrs: dict | None
     inputs: list[TensorInfo | None]
     outputs: list[TensorInfo | None]
-    constant_inputs: frozenset[int] = field(default_factory=frozenset)
-    values: list[np.ndarray | None] = field(default_factory=list)
+    given_constants: frozenset[int] | None = None
+    given_values: list[np.ndarray | None] | None = None
+    lookup: tuple | None = field(default=None, repr=False)  # (values by tensor, constant tensor names)
+
+    @property
+    def values(self) -> list[np.ndarray | None]:
+        """Known constant values of the inputs (small integer tensors: shapes, axes, pads)."""
+        if self.given_values is None:
+            known = self.lookup[0] if self.lookup else {}
+            self.given_values = [known.get(n) if n else None for n in self.node.input]
+        return self.given_values
+
+    @property
+    def constant_inputs(self) -> frozenset[int]:
+        """Indices of the inputs that are weights or other constants."""
+        if self.given_constants is None:
+            constant = self.lookup[1] if self.lookup else set()
+            self.given_constants = frozenset(i for i, n in enumerate(self.node.input) if n in constant)
+        return self.given_constants
+
+    @property
+    def attrs(self) -> dict:
+        if self.given_attrs is None:
+            from .attributes import node_attributes
+
+            self.given_attrs = node_attributes(self.node, self.opset)
+        return self.given_attrs
 
     @property
     def op_type(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from dataclasses import dataclass, field
@@ -10,12 +11,13 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 from google.protobuf.message import DecodeError
-from onnx import GraphProto, ModelProto, NodeProto, TensorProto
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
+from .dtypes import tensor_bytes
 from .errors import InvalidModelError, UsageError
 from .shapes import TensorInfo, infer
 
-__all__ = ["ModelGraph", "load", "read_model", "build_dag", "topological_order", "MAX_PROTO_BYTES"]
+__all__ = ["ModelGraph", "NodeView", "load", "read_model", "build_dag", "topological_order", "MAX_PROTO_BYTES"]
 
 MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot hold a message of 2 GiB or more
 _LFS_MAGIC = b"version https://git-lfs"
@@ -38,9 +40,13 @@ class ModelGraph:
     outputs: list[str]
     warnings: list[str] = field(default_factory=list)
 
+    views: list = field(default_factory=list)
+    _nbytes: dict = field(default_factory=dict, repr=False)
+
     @property
     def nodes(self):
-        return self.model.graph.node
+        """The top-level nodes as NodeViews, in file order."""
+        return self.views
 
     @property
     def folder(self) -> Path | None:
@@ -52,6 +58,18 @@ class ModelGraph:
 
     def info(self, name: str) -> TensorInfo | None:
         return self.tensors.get(name)
+
+    def nbytes(self, name: str) -> int | None:
+        """Bytes of a tensor whose shape and dtype are known (each computed once)."""
+        cache = self._nbytes
+        if name in cache:
+            return cache[name]
+        info = self.tensors.get(name)
+        size = None
+        if info is not None and info.known:
+            size = tensor_bytes(math.prod(info.shape), info.dtype)
+        cache[name] = size
+        return size
 
 
 def read_model(source: str | os.PathLike | ModelProto) -> tuple[ModelProto, Path | None]:
@@ -103,37 +121,60 @@ def _sniff(path: Path, data: bytes) -> None:
                                 "download the raw file, not the web page that shows it")
 
 
-def _node_label(node: NodeProto, index: int) -> str:
+class NodeView:
+    """A node's fields read once from protobuf (each protobuf field read is slow from Python);
+    it answers like a NodeProto for op_type, domain, name, input, output and attribute."""
+
+    __slots__ = ("op_type", "domain", "name", "input", "output", "proto", "has_graph")
+
+    def __init__(self, proto: NodeProto):
+        self.proto = proto
+        self.op_type = proto.op_type
+        self.domain = proto.domain
+        self.name = proto.name
+        self.input = tuple(proto.input)
+        self.output = tuple(proto.output)
+        self.has_graph = bool(len(proto.attribute)) and any(
+            a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
+
+    @property
+    def attribute(self):
+        return self.proto.attribute
+
+
+def _node_label(node, index: int) -> str:
     return f"#{index} {node.op_type} '{node.name}'" if node.name else f"#{index} {node.op_type}"
 
 
-def build_dag(graph: GraphProto, outer: frozenset[str] | set[str] = frozenset()) -> tuple[nx.DiGraph, dict[str, int]]:
-    """Nodes of one graph as a DAG (edges are tensors). `outer` holds the names an enclosing
-    graph makes visible to a subgraph."""
+def _defined(graph: GraphProto) -> set[str]:
     defined = {t.name for t in graph.initializer} | {vi.name for vi in graph.input}
     defined |= {t.values.name for t in graph.sparse_initializer}
+    return defined
+
+
+def build_dag(graph: GraphProto, outer=frozenset(), nodes=None) -> tuple[nx.DiGraph, dict[str, int]]:
+    """Nodes of one graph as a DAG: an edge u→v means v reads a tensor u writes. `outer` holds the
+    names an enclosing graph makes visible to a subgraph; `nodes` may give NodeViews of graph.node."""
+    nodes = graph.node if nodes is None else nodes
+    defined = _defined(graph)
     producer: dict[str, int] = {}
-    for index, node in enumerate(graph.node):
+    for index, node in enumerate(nodes):
         for name in node.output:
             if not name:
                 continue
             if name in producer:
                 raise InvalidModelError(
-                    f"tensor '{name}' is produced twice: by {_node_label(graph.node[producer[name]], producer[name])} "
+                    f"tensor '{name}' is produced twice: by {_node_label(nodes[producer[name]], producer[name])} "
                     f"and by {_node_label(node, index)}")
             producer[name] = index
-    dag = nx.DiGraph()
-    dag.add_nodes_from(range(len(graph.node)))
-    for index, node in enumerate(graph.node):
+    edges = []
+    for index, node in enumerate(nodes):
         for name in node.input:
             if not name:
                 continue
             source = producer.get(name)
             if source is not None:
-                if dag.has_edge(source, index):
-                    dag.edges[source, index]["tensors"].append(name)
-                else:
-                    dag.add_edge(source, index, tensors=[name])
+                edges.append((source, index))
             elif name not in defined and name not in outer:
                 raise InvalidModelError(
                     f"node {_node_label(node, index)} reads tensor '{name}', which no node, initializer "
@@ -141,11 +182,16 @@ def build_dag(graph: GraphProto, outer: frozenset[str] | set[str] = frozenset())
     for vi in graph.output:
         if vi.name not in producer and vi.name not in defined and vi.name not in outer:
             raise InvalidModelError(f"graph output '{vi.name}' is never produced (the file is truncated or inconsistent)")
+    dag = nx.DiGraph()
+    dag.add_nodes_from(range(len(nodes)))
+    dag.add_edges_from(edges)
     return dag, producer
 
 
 def topological_order(dag: nx.DiGraph, nodes) -> tuple[list[int], bool]:
-    """Deterministic topological order (file order where free) and whether the file was unsorted."""
+    """Deterministic topological order (the file's where it is one) and whether the file was unsorted."""
+    if all(u < v for u, v in dag.edges):  # the common case, checked in O(edges): no sort needed
+        return list(range(dag.number_of_nodes())), False
     try:
         order = list(nx.lexicographical_topological_sort(dag))
     except nx.NetworkXUnfeasible:
@@ -153,7 +199,7 @@ def topological_order(dag: nx.DiGraph, nodes) -> tuple[list[int], bool]:
         members = ", ".join(_node_label(nodes[u], u) for u, _ in cycle[:4])
         more = " …" if len(cycle) > 4 else ""
         raise InvalidModelError(f"the graph has a cycle through {members}{more}") from None
-    return order, order != list(range(len(order)))
+    return order, True
 
 
 def _input_names(model: ModelProto) -> tuple[list, set[str]]:
@@ -200,12 +246,13 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     if not strict:
         inputs, dims = _applicable(model, inputs, dims)
     _check_overrides(model, inputs, dims)
-    dag, producer = build_dag(model.graph)
-    order, unsorted = topological_order(dag, model.graph.node)
+    views = [NodeView(n) for n in model.graph.node]
+    dag, producer = build_dag(model.graph, nodes=views)
+    order, unsorted = topological_order(dag, views)
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
-    shapes = infer(model, order, inputs, dims)
+    shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views))
     warnings.extend(shapes.warnings)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
     if not model.opset_import:
@@ -224,5 +271,6 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         inputs=[vi.name for vi in model.graph.input if vi.name not in init_names],
         outputs=[vi.name for vi in model.graph.output],
         warnings=warnings,
+        views=views,
     )
 

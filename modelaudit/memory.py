@@ -3,19 +3,9 @@ its node runs, free it after its last reader (graph outputs live to the end)."""
 
 from __future__ import annotations
 
-import math
-
-from .dtypes import tensor_bytes
 from .graph import ModelGraph
 
 __all__ = ["peak_activation_bytes"]
-
-
-def _nbytes(mg: ModelGraph, name: str) -> int | None:
-    info = mg.info(name)
-    if info is None or not info.known:
-        return None
-    return tensor_bytes(math.prod(info.shape), info.dtype)
 
 
 def peak_activation_bytes(mg: ModelGraph, constant: set[str]) -> tuple[int, bool]:
@@ -32,19 +22,19 @@ def peak_activation_bytes(mg: ModelGraph, constant: set[str]) -> tuple[int, bool
     complete = True
     live = 0
     for name in mg.inputs:
-        size = _nbytes(mg, name)
+        size = mg.nbytes(name)
         complete &= size is not None
         live += size or 0
     peak = live
     frees: dict[int, int] = {}
     for name in mg.inputs:
         if name not in keep and name in last_use:
-            frees[last_use[name]] = frees.get(last_use[name], 0) + (_nbytes(mg, name) or 0)
+            frees[last_use[name]] = frees.get(last_use[name], 0) + (mg.nbytes(name) or 0)
     for step, index in enumerate(mg.order):
         for name in nodes[index].output:
             if not name or name in constant:
                 continue
-            size = _nbytes(mg, name)
+            size = mg.nbytes(name)
             complete &= size is not None
             live += size or 0
             if name not in keep:

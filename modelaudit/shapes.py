@@ -12,6 +12,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -33,9 +34,9 @@ KEEP_FLOAT_ELEMENTS = 16  # float ones too (Resize scales, Clip bounds); larger 
 MAX_ROUNDS = 3
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """What is known statically about one tensor: name, shape (None = rank unknown), dtype."""
+class TensorInfo(NamedTuple):
+    """What is known statically about one tensor: name, shape (None = rank unknown), dtype.
+    A NamedTuple: hundreds of thousands are made per model, and a tuple is the cheapest record."""
 
     name: str
     shape: tuple | None
@@ -44,7 +45,8 @@ class TensorInfo:
 
     @property
     def known(self) -> bool:
-        return self.shape is not None and all(isinstance(d, int) for d in self.shape)
+        shape = self.shape
+        return shape is not None and None not in shape and str not in map(type, shape)
 
 
 @dataclass
@@ -146,15 +148,17 @@ def _dims_of(type_proto) -> tuple | None:
     tt = type_proto.tensor_type
     if not tt.HasField("shape"):
         return None
-    dims = []
-    for d in tt.shape.dim:
-        if d.HasField("dim_value") and d.dim_value >= 0:
-            dims.append(int(d.dim_value))
-        elif d.HasField("dim_param") and d.dim_param:
-            dims.append(d.dim_param)
-        else:
-            dims.append(None)
-    return tuple(dims)
+    return tuple(_dim(d) for d in tt.shape.dim)
+
+
+def _dim(d) -> int | str | None:
+    which = d.WhichOneof("value")
+    if which == "dim_value":
+        value = d.dim_value
+        return value if value >= 0 else None
+    if which == "dim_param":
+        return d.dim_param or None
+    return None
 
 
 def declared_symbols(model: ModelProto) -> set[str]:
@@ -167,29 +171,45 @@ def declared_symbols(model: ModelProto) -> set[str]:
     return names
 
 
-def _collect(inferred: ModelProto, symbols: set[str]) -> dict[str, TensorInfo]:
+def _collect(inferred: ModelProto, symbols: set[str], nested: bool = True) -> dict[str, TensorInfo]:
     infos: dict[str, TensorInfo] = {}
-    _collect_graph(inferred.graph, symbols, infos, 0)
+    _collect_graph(inferred.graph, symbols, infos, 0, nested)
     return infos
 
 
-def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int) -> None:
+def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, nested: bool = True) -> None:
     if depth > 0:
         for t in g.initializer:
             infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
-    if depth < 32:  # deeper nesting is refused by the walk
+    if nested and depth < 32:  # deeper nesting is refused by the walk
         for node in g.node:
             for attr in node.attribute:
                 for sub in ([attr.g] if attr.type == AttributeProto.GRAPH else attr.graphs):
                     _collect_graph(sub, symbols, infos, depth + 1)
     for vi in (*g.input, *g.value_info, *g.output):
-        dtype = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
-        shape = _dims_of(vi.type)
-        if shape is not None and any(isinstance(d, str) and d not in symbols for d in shape):
-            shape = tuple(None if isinstance(d, str) and d not in symbols else d for d in shape)
-        old = infos.get(vi.name)
-        if old is None or (old.shape is None and shape is not None):
-            infos[vi.name] = TensorInfo(vi.name, shape, dtype)
+        name = vi.name
+        if name in infos and infos[name].shape is not None:
+            continue
+        type_proto = vi.type
+        if type_proto.WhichOneof("value") != "tensor_type":
+            infos[name] = TensorInfo(name, None, 0)
+            continue
+        tt = type_proto.tensor_type
+        shape = None
+        if tt.HasField("shape"):
+            dims = []
+            for d in tt.shape.dim:  # the common case, a positive dim_value, costs two reads
+                value = d.dim_value
+                if value > 0:
+                    dims.append(value)
+                else:
+                    param = d.dim_param
+                    if param:
+                        dims.append(param if symbols is None or param in symbols else None)
+                    else:
+                        dims.append(0 if d.HasField("dim_value") else None)
+            shape = tuple(dims)
+        infos[name] = TensorInfo(name, shape, tt.elem_type)
     if depth == 0:
         for t in g.initializer:
             infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
@@ -382,7 +402,7 @@ def _constant_value(node: NodeProto, values: dict) -> None:
 
 
 def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None = None,
-          dims: dict[str, int] | None = None) -> ShapeResult:
+          dims: dict[str, int] | None = None, nested: bool = True) -> ShapeResult:
     """Infers every tensor's shape; `inputs` and `dims` fix dynamic input shapes and named dims."""
     inputs, dims = inputs or {}, dims or {}
     warnings: list[str] = []
@@ -397,7 +417,7 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     while rounds < MAX_ROUNDS:
         rounds += 1
         skel = _build_skeleton(model, inputs, dims, folded, hints)
-        fresh = _collect(_run_onnx_inference(skel, warnings), symbols)
+        fresh = _collect(_run_onnx_inference(skel, warnings), symbols, nested)
         for name, info in fresh.items():
             if _known_count(info) >= _known_count(infos.get(name)):
                 infos[name] = info

@@ -8,14 +8,14 @@ from typing import Iterator
 from onnx import AttributeProto, GraphProto, NodeProto
 
 from .errors import InvalidModelError
-from .graph import ModelGraph, build_dag, topological_order
+from .graph import ModelGraph, NodeView, build_dag, topological_order
 
 __all__ = ["MAX_DEPTH", "Visit", "subgraphs", "walk", "flatten"]
 
 MAX_DEPTH = 32  # graphs nested this deep are refused: no real model comes near it
 
 
-@dataclass
+@dataclass(slots=True)
 class Visit:
     """One node, keyed by its path: top-level nodes by file index, nested ones `3/body/0`."""
 
@@ -58,26 +58,28 @@ def _defined(graph: GraphProto) -> set[str]:
     return names
 
 
-def _visit_graph(graph: GraphProto, order: list[int], depth: int, prefix: str, scopes: _Scopes) -> list[Visit]:
+def _visit_graph(nodes: list[NodeView], order: list[int], depth: int, prefix: str, scopes: _Scopes) -> list[Visit]:
     visits = []
     for index in order:
-        node = graph.node[index]
+        node = nodes[index]
         visit = Visit(index if not prefix else f"{prefix}/{index}", node, depth)
-        for attr, sub in subgraphs(node):
-            if depth + 1 >= MAX_DEPTH:
-                raise InvalidModelError(f"subgraphs are nested {MAX_DEPTH} or more deep (at node "
-                                        f"'{node.name or node.op_type}'); modelaudit refuses such a model")
-            dag, _ = build_dag(sub, scopes)
-            sub_order, _ = topological_order(dag, sub.node)
-            inner = scopes.inner(_defined(sub))
-            visit.children.append((attr, _visit_graph(sub, sub_order, depth + 1, f"{visit.key}/{attr}", inner)))
+        if node.has_graph:
+            for attr, sub in subgraphs(node):
+                if depth + 1 >= MAX_DEPTH:
+                    raise InvalidModelError(f"subgraphs are nested {MAX_DEPTH} or more deep (at node "
+                                            f"'{node.name or node.op_type}'); modelaudit refuses such a model")
+                views = [NodeView(n) for n in sub.node]
+                dag, _ = build_dag(sub, scopes, views)
+                sub_order, _ = topological_order(dag, views)
+                inner = scopes.inner(_defined(sub))
+                visit.children.append((attr, _visit_graph(views, sub_order, depth + 1, f"{visit.key}/{attr}", inner)))
         visits.append(visit)
     return visits
 
 
 def walk(mg: ModelGraph) -> list[Visit]:
     """The top-level nodes in topological order, each with its subgraphs' visits."""
-    return _visit_graph(mg.model.graph, mg.order, 0, "", _Scopes(_defined(mg.model.graph)))
+    return _visit_graph(mg.nodes, mg.order, 0, "", _Scopes(_defined(mg.model.graph)))
 
 
 def flatten(visits: list[Visit]) -> Iterator[Visit]:

@@ -214,8 +214,9 @@ class _Walk:
 
     def visit(self, visit: Visit) -> None:
         node, key, op = visit.node, visit.key, visit.node.op_type
-        for _, sub in subgraphs(node):
-            self.add_graph(sub)
+        if visit.children:
+            for _, sub in subgraphs(node):
+                self.add_graph(sub)
         default = node.domain in ("", "ai.onnx")
         if default and op == "Constant":
             leaf = _constant_leaf(node)

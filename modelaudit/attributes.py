@@ -1,0 +1,27 @@
+"""A node's attributes with the op schema's defaults filled in (onnx.defs, never hard-coded)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from onnx import defs, helper
+
+__all__ = ["node_attributes", "schema_defaults"]
+
+
+@lru_cache(maxsize=None)
+def schema_defaults(op_type: str, domain: str, opset: int) -> dict:
+    try:
+        schema = defs.get_schema(op_type, max(opset, 1), domain)
+    except Exception:  # unknown op, domain or version: the node's own attributes are all we have
+        return {}
+    return {name: helper.get_attribute_value(a.default_value)
+            for name, a in schema.attributes.items() if a.default_value.type}
+
+
+def node_attributes(node, opset: int) -> dict:
+    attrs = dict(schema_defaults(node.op_type, node.domain if node.domain != "ai.onnx" else "", opset))
+    for a in node.attribute:
+        value = helper.get_attribute_value(a)
+        attrs[a.name] = value.decode() if isinstance(value, bytes) else value
+    return attrs
