@@ -149,10 +149,10 @@ def _report(args) -> int:
     dims = _collect(args.dim, parse_dim_spec, "--dim")
     data = None
     if args.input_data:
-        from .graph import read_model
+        from .graph import read_model_light
         from .verify import input_shapes_of, load_input_data
 
-        model, _ = read_model(args.model)
+        model = read_model_light(args.model)[0]
         init = {t.name for t in model.graph.initializer}
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}

@@ -16,6 +16,7 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 from .dtypes import tensor_bytes
 from .errors import InvalidModelError, UsageError
 from .shapes import TensorInfo, infer
+from .wire import StrippedData, WireError, strip_weights
 
 __all__ = ["ModelGraph", "NodeView", "load", "read_model", "build_dag", "topological_order", "MAX_PROTO_BYTES"]
 
@@ -41,6 +42,7 @@ class ModelGraph:
     warnings: list[str] = field(default_factory=list)
 
     views: list = field(default_factory=list)
+    weights_in_file: StrippedData | None = None  # big tensors whose bytes were left in the file
     _nbytes: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -72,10 +74,21 @@ class ModelGraph:
         return size
 
 
-def read_model(source: str | os.PathLike | ModelProto) -> tuple[ModelProto, Path | None]:
+STRIP_FILES_FROM = 32 << 20  # files this large are read without their weight bytes (see wire.py)
+
+
+def read_model(source: str | os.PathLike | ModelProto, full: bool = True) -> tuple[ModelProto, Path | None]:
     """Parses a model file as protobuf (whatever its extension), refusing what is not a model."""
+    model, path, _ = read_model_light(source, full=full)
+    return model, path
+
+
+def read_model_light(source: str | os.PathLike | ModelProto,
+                     full: bool = False) -> tuple[ModelProto, Path | None, StrippedData | None]:
+    """read_model, but a large file is read without the bytes of its big tensors (unless `full`);
+    the third value says which tensors' bytes stayed in the file."""
     if isinstance(source, ModelProto):
-        return source, None
+        return source, None, None
     path = Path(source)
     try:
         st = os.stat(path)
@@ -93,12 +106,20 @@ def read_model(source: str | os.PathLike | ModelProto) -> tuple[ModelProto, Path
         raise InvalidModelError(
             f"{path}: is {st.st_size / 2**30:.1f} GiB; a single ONNX protobuf cannot exceed 2 GiB",
             "save the weights as external data: onnx.save(model, path, save_as_external_data=True)")
+    stripped = None
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            head = fh.read(512)
+            _sniff(path, head)
+            if st.st_size >= STRIP_FILES_FROM and not full:
+                data, stripped = strip_weights(path)
+            else:
+                data = head + fh.read()
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
-    _sniff(path, data)
+    except WireError:
+        raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
+                                "the file is corrupt, truncated or of another type)") from None
     model = ModelProto()
     try:
         model.ParseFromString(data)
@@ -108,11 +129,11 @@ def read_model(source: str | os.PathLike | ModelProto) -> tuple[ModelProto, Path
     del data
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise InvalidModelError(f"{path}: is not an ONNX model (it holds no graph)")
-    return model, path
+    return model, path, stripped if stripped is not None and stripped.count else None
 
 
 def _sniff(path: Path, data: bytes) -> None:
-    head = data[:512].lstrip()
+    head = data.lstrip()
     if head.startswith(_LFS_MAGIC):
         raise InvalidModelError(f"{path}: is a Git LFS pointer, not the model", "run git lfs pull")
     lowered = head[:64].lower()
@@ -242,7 +263,7 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     """Loads and checks a model, builds its DAG and infers every tensor's shape. With
     `strict=False`, input and dim names the model lacks are ignored (one flag, several models)."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
-    model, path = read_model(source)
+    model, path, stripped = read_model_light(source)
     if not strict:
         inputs, dims = _applicable(model, inputs, dims)
     _check_overrides(model, inputs, dims)
@@ -252,7 +273,8 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
-    shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views))
+    shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views),
+                   constants=[i for i, v in enumerate(views) if v.op_type == "Constant"])
     warnings.extend(shapes.warnings)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
     if not model.opset_import:
@@ -272,5 +294,6 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         outputs=[vi.name for vi in model.graph.output],
         warnings=warnings,
         views=views,
+        weights_in_file=stripped,
     )
 

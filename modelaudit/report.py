@@ -18,7 +18,7 @@ STATUSES = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     index: int
     name: str

@@ -111,7 +111,7 @@ def _apply_overrides(graph: GraphProto, inputs: dict[str, tuple], dims: dict[str
 
 
 def _build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarray],
-                    hints: dict[str, tuple]) -> ModelProto:
+                    hints: dict[str, tuple], constants: list[int] | None = None) -> ModelProto:
     """A copy of the model without weight bytes; folded tensors become initializers."""
     src = model.graph
     skel = ModelProto(ir_version=max(model.ir_version, 4))
@@ -128,10 +128,16 @@ def _build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarra
             g.input.append(_value_info_of(t))
     g.input.extend(vi for vi in src.input if vi.name not in init_names)
     _apply_overrides(g, inputs, dims)
-    for node in src.node:
-        if node.output and all(o in folded or not o for o in node.output):
-            continue
-        g.node.append(_skeleton_node(node))
+    if folded:
+        g.node.extend(_skeleton_node(n) for n in src.node
+                      if not (n.output and all(o in folded or not o for o in n.output)))
+    else:  # one C-level copy, then the few large Constant nodes lose their bytes
+        g.node.extend(src.node)
+        for i in constants if constants is not None else range(len(g.node)):
+            if g.node[i].op_type == "Constant":
+                light = _skeleton_node(g.node[i])
+                if light is not g.node[i]:
+                    g.node[i].CopyFrom(light)
     for name, value in folded.items():
         g.initializer.append(numpy_helper.from_array(value, name))
     g.output.extend(src.output)
@@ -231,12 +237,36 @@ def _node_attrs(node: NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _initial_values(model: ModelProto) -> dict[str, np.ndarray]:
-    values: dict[str, np.ndarray] = {}
-    for t in model.graph.initializer:
-        if _small_enough(t) and t.data_type != TensorProto.STRING:
-            values[t.name] = numpy_helper.to_array(t)
-    return values
+class _Values(dict):
+    """Known small constant values by tensor name; initializers become numpy arrays only when
+    asked for (most never are)."""
+
+    def __init__(self, pending: dict[str, TensorProto]):
+        super().__init__()
+        self.pending = pending
+
+    def _load(self, name: str) -> None:
+        tensor = self.pending.pop(name, None)
+        if tensor is not None:
+            self[name] = numpy_helper.to_array(tensor)
+
+    def get(self, name, default=None):
+        if name in self.pending:
+            self._load(name)
+        return dict.get(self, name, default)
+
+    def __getitem__(self, name):
+        if name in self.pending:
+            self._load(name)
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or name in self.pending
+
+
+def _initial_values(model: ModelProto) -> _Values:
+    return _Values({t.name: t for t in model.graph.initializer
+                    if _small_enough(t) and t.data_type != TensorProto.STRING})
 
 
 def _unknown(info: TensorInfo | None) -> bool:
@@ -402,7 +432,8 @@ def _constant_value(node: NodeProto, values: dict) -> None:
 
 
 def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None = None,
-          dims: dict[str, int] | None = None, nested: bool = True) -> ShapeResult:
+          dims: dict[str, int] | None = None, nested: bool = True,
+          constants: list[int] | None = None) -> ShapeResult:
     """Infers every tensor's shape; `inputs` and `dims` fix dynamic input shapes and named dims."""
     inputs, dims = inputs or {}, dims or {}
     warnings: list[str] = []
@@ -416,11 +447,14 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     rounds = 0
     while rounds < MAX_ROUNDS:
         rounds += 1
-        skel = _build_skeleton(model, inputs, dims, folded, hints)
+        skel = _build_skeleton(model, inputs, dims, folded, hints, constants)
         fresh = _collect(_run_onnx_inference(skel, warnings), symbols, nested)
-        for name, info in fresh.items():
-            if _known_count(info) >= _known_count(infos.get(name)):
-                infos[name] = info
+        if not infos:
+            infos = fresh
+        else:
+            for name, info in fresh.items():
+                if _known_count(info) >= _known_count(infos.get(name)):
+                    infos[name] = info
         if not any(_unknown(infos.get(o)) for o in outputs):
             break
         if not _propagate(model, order, opsets, infos, values, folded, hints, symbols):

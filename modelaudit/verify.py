@@ -16,7 +16,7 @@ from .cost import dims_str
 from .dtypes import dtype_name, tensor_bytes
 from .errors import ResourceLimitError, UsageError
 from .external import load_external
-from .graph import ModelGraph
+from .graph import ModelGraph, read_model
 from .report import Report
 from .runtime import OVERHEAD_BYTES, RunRequest, RuntimeFailure, run_fenced
 from .shapes import TensorInfo
@@ -95,11 +95,14 @@ def _observed(mg: ModelGraph) -> list[str]:
     return names
 
 
-def _named_copy(model: ModelProto, extra_outputs: list[str], folder: Path | None) -> tuple[bytes, dict[str, int]]:
+def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[str, int]]:
     """A copy with every node named uniquely (profiles are keyed by name) and extra graph outputs."""
-    copy = ModelProto()
-    copy.CopyFrom(model)
-    load_external(copy, folder)
+    if mg.weights_in_file is not None:
+        copy = read_model(mg.path)[0]  # the weights stayed in the file: read them now
+    else:
+        copy = ModelProto()
+        copy.CopyFrom(mg.model)
+    load_external(copy, mg.folder)
     names: dict[str, int] = {}
     for index, node in enumerate(copy.graph.node):
         if not node.name or node.name in names:
@@ -131,8 +134,8 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
                                  f"inputs and every intermediate tensor, over --max-memory {options.max_memory:,}",
                                  "raise --max-memory, or use smaller input shapes")
     feeds = _feeds(mg, options)
-    model_bytes, names = _named_copy(mg.model, observed, mg.folder)
-    profile_bytes = _named_copy(mg.model, [], mg.folder)[0] if options.profile else None
+    model_bytes, names = _named_copy(mg, observed)
+    profile_bytes = _named_copy(mg, [])[0] if options.profile else None
     request = RunRequest(model=model_bytes, feeds=feeds, outputs=observed or list(mg.outputs),
                          memory_limit=options.max_memory + OVERHEAD_BYTES, timeout=options.timeout,
                          threads=options.threads or (os.cpu_count() or 1), profile_model=profile_bytes,

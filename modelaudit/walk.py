@@ -52,9 +52,11 @@ def subgraphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
 _FIRST = {"then_branch": 0, "else_branch": 1}
 
 
-def _defined(graph: GraphProto) -> set[str]:
+def _defined(graph: GraphProto, nodes=None) -> set[str]:
     names = {t.name for t in graph.initializer} | {vi.name for vi in graph.input}
-    names.update(o for n in graph.node for o in n.output if o)
+    for node in graph.node if nodes is None else nodes:
+        names.update(node.output)
+    names.discard("")
     return names
 
 
@@ -79,7 +81,9 @@ def _visit_graph(nodes: list[NodeView], order: list[int], depth: int, prefix: st
 
 def walk(mg: ModelGraph) -> list[Visit]:
     """The top-level nodes in topological order, each with its subgraphs' visits."""
-    return _visit_graph(mg.nodes, mg.order, 0, "", _Scopes(_defined(mg.model.graph)))
+    if not any(v.has_graph for v in mg.nodes):  # no subgraph: no scope to track
+        return [Visit(index, mg.nodes[index], 0) for index in mg.order]
+    return _visit_graph(mg.nodes, mg.order, 0, "", _Scopes(_defined(mg.model.graph, mg.nodes)))
 
 
 def flatten(visits: list[Visit]) -> Iterator[Visit]:

@@ -200,9 +200,12 @@ class _Walk:
     def passed(self, node, key, slots) -> list[tuple[str, str, object]]:
         """The leaves a node hands on from its input `slots`, classed by what the slot does."""
         out = []
+        carried = self.carried
         for i, name in slots:
+            if name not in carried:
+                continue
             slot = _slot(node.op_type, i)
-            if slot == "ignore" or name not in self.carried:
+            if slot == "ignore":
                 continue
             for leaf_name, cls, touch in self.carried[name]:
                 if slot == NON_TRAINABLE:
@@ -245,6 +248,8 @@ class _Walk:
                         self.carried[out] = carried
             return
         for i, name in present:
+            if name not in self.carried:
+                continue
             for leaf_name, cls, touch in self.passed(node, key, [(i, name)]):
                 self.claim(leaf_name, _role(self.leaves[leaf_name], _slot(op, i), cls, op), touch)
                 if op in _PACKED and i == _PACKED[op][0]:

@@ -1,0 +1,192 @@
+"""Speed and memory of modelaudit against `onnx.load` + onnx shape inference, and against onnx-tool
+when it is installed. Each measurement runs in a fresh process (for its peak RSS), the runs are
+interleaved and repeated, and the median is reported, so one run on a shared machine gives ratios.
+
+    python benchmarks/bench.py                      # everything (~2-4 minutes on 2 cores)
+    python benchmarks/bench.py --sizes 4000 16000   # only some graph sizes
+    python benchmarks/bench.py --onnx-tool-max-nodes 60000   # let onnx-tool run the 52k graph (≈13 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import models  # noqa: E402
+
+NODES_PER_LAYER = 69
+
+# tool -> (setup, timed code); imports are not timed
+_CHILD = {
+    "onnx": ("import onnx", """
+        model = onnx.load(PATH, load_external_data=False)
+        onnx.shape_inference.infer_shapes(model)
+    """),
+    "onnx.load": ("import onnx", "onnx.load(PATH, load_external_data=False)"),
+    "modelaudit": ("""
+        import sys
+        opened = []
+        def hook(event, args):
+            if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+                opened.append(os.fsdecode(args[0]))
+        sys.addaudithook(hook)
+        import modelaudit
+    """, """
+        report = modelaudit.audit(PATH)
+        assert report.totals.nodes > 0
+        assert not any(p.endswith(".weights") for p in opened), "the external weights file was opened"
+    """),
+    "onnx-tool": ("import onnx_tool", """
+        model = onnx_tool.Model(PATH)
+        model.graph.shape_infer()
+        model.graph.profile()
+    """),
+}
+
+
+def measure(tool: str, path: Path, timeout: float) -> tuple[float | None, float | None]:
+    """(seconds, peak RSS in MB) of one run in a fresh process; (None, None) on failure."""
+    setup, timed = _CHILD[tool]
+    code = "import os, time\nPATH = %r\n" % str(path) + textwrap.dedent(setup)
+    code += "\nstart = time.perf_counter()\n" + textwrap.dedent(timed) + "\nprint(time.perf_counter() - start)\n"
+    # VmHWM is this process's own peak RSS (rusage would include the parent's, inherited at fork)
+    code += "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return None, None
+    if process.returncode != 0:
+        print(f"  {tool} failed on {path.name}: {err.decode()[-300:]}", file=sys.stderr)
+        return None, None
+    seconds, peak_kb = out.decode().strip().splitlines()[-2:]
+    return float(seconds), int(peak_kb) / 1024.0
+
+
+def median_runs(tool: str, path: Path, repeat: int, timeout: float) -> dict:
+    times, rss = [], []
+    for _ in range(repeat):
+        seconds, peak = measure(tool, path, timeout)
+        if seconds is None:
+            return {"seconds": None, "rss_mb": None}
+        times.append(seconds)
+        if peak is not None:
+            rss.append(peak)
+    return {"seconds": statistics.median(times), "rss_mb": max(rss) if rss else None}
+
+
+def have_onnx_tool() -> bool:
+    try:
+        import onnx_tool  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[4000, 16000, 52000, 104000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--onnx-tool-max-nodes", type=int, default=16000,
+                        help="skip onnx-tool on larger graphs (it needs ~13 minutes at 52k nodes)")
+    parser.add_argument("--skip-weights", action="store_true", help="skip the 20G-param and 300 MB models")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    args = parser.parse_args()
+    results = []
+    onnx_tool = have_onnx_tool()
+    with tempfile.TemporaryDirectory(prefix="modelaudit-bench-") as tmp:
+        tmp = Path(tmp)
+        for size in args.sizes:
+            path = tmp / f"transformer_{size}.onnx"
+            nodes = models.transformer(max(1, round(size / NODES_PER_LAYER)), path, batch=1)
+            row = {"model": f"transformer, {nodes:,} nodes", "nodes": nodes,
+                   "onnx": median_runs("onnx", path, args.repeat, args.timeout),
+                   "modelaudit": median_runs("modelaudit", path, args.repeat, args.timeout)}
+            if onnx_tool and nodes <= args.onnx_tool_max_nodes:
+                row["onnx-tool"] = median_runs("onnx-tool", path, 1, args.timeout)
+            results.append(row)
+            _print_row(row)
+        if not args.skip_weights:
+            path = tmp / "giant.onnx"
+            params = models.external_giant(path)
+            row = {"model": f"external data, {params / 1e9:.0f} G params", "params": params,
+                   "onnx": median_runs("onnx", path, args.repeat, args.timeout),
+                   "modelaudit": median_runs("modelaudit", path, args.repeat, args.timeout)}
+            results.append(row)
+            _print_row(row)
+            path = tmp / "embedded.onnx"
+            size = models.embedded(path)
+            row = {"model": f"embedded weights, {size / 1e6:.0f} MB", "file_mb": size / 1e6,
+                   "onnx.load": median_runs("onnx.load", path, args.repeat, args.timeout),
+                   "modelaudit": median_runs("modelaudit", path, args.repeat, args.timeout)}
+            results.append(row)
+            _print_row(row)
+    _print_targets(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _fmt(entry: dict | None) -> str:
+    if not entry or entry["seconds"] is None:
+        return "—"
+    rss = f", {entry['rss_mb']:.0f} MB" if entry.get("rss_mb") else ""
+    return f"{entry['seconds']:.2f} s{rss}"
+
+
+def _print_row(row: dict) -> None:
+    base = row.get("onnx") or row.get("onnx.load")
+    ours = row["modelaudit"]
+    ratio = ours["seconds"] / base["seconds"] if base["seconds"] and ours["seconds"] else None
+    line = f"{row['model']:<34} baseline {_fmt(base):<22} modelaudit {_fmt(ours):<22}"
+    line += f" ratio {ratio:.2f}×" if ratio else ""
+    if "onnx-tool" in row:
+        tool = row["onnx-tool"]["seconds"]
+        line += f"  onnx-tool {_fmt(row['onnx-tool'])}" + (f" ({tool / ours['seconds']:.0f}× slower)" if tool else "")
+    print(line, flush=True)
+
+
+def _print_targets(results: list[dict]) -> None:
+    by_nodes = {r["nodes"]: r for r in results if "nodes" in r}
+    print("\ntargets:")
+    big = next((r for n, r in sorted(by_nodes.items()) if 50000 <= n <= 54000), None)
+    bigger = next((r for n, r in sorted(by_nodes.items()) if 100000 <= n <= 108000), None)
+    if big:
+        ratio = big["modelaudit"]["seconds"] / big["onnx"]["seconds"]
+        print(f"  52k nodes: {ratio:.2f}× onnx.load + shape inference (target ≤ 4×): {'PASS' if ratio <= 4 else 'FAIL'}")
+        if "onnx-tool" in big and big["onnx-tool"]["seconds"]:
+            speedup = big["onnx-tool"]["seconds"] / big["modelaudit"]["seconds"]
+            print(f"  52k nodes: {speedup:.0f}× faster than onnx-tool (target ≥ 100×): {'PASS' if speedup >= 100 else 'FAIL'}")
+    if big and bigger:
+        growth = bigger["modelaudit"]["seconds"] / big["modelaudit"]["seconds"]
+        print(f"  104k/52k time: {growth:.2f}× (target ≤ 2.3×, linear): {'PASS' if growth <= 2.3 else 'FAIL'}")
+    for r in results:
+        if "params" in r:
+            rss = r["modelaudit"]["rss_mb"]
+            print(f"  20 G-param external data: {rss:.0f} MB peak RSS (target < 400 MB), weights file never "
+                  f"opened: {'PASS' if rss and rss < 400 else 'FAIL'}")
+        if "file_mb" in r:
+            ratio = r["modelaudit"]["seconds"] / r["onnx.load"]["seconds"]
+            rss = r["modelaudit"]["rss_mb"]
+            print(f"  {r['file_mb']:.0f} MB embedded: {ratio:.2f}× onnx.load (target ≤ 2.5×): {'PASS' if ratio <= 2.5 else 'FAIL'}; "
+                  f"{rss:.0f} MB peak RSS = {rss / r['file_mb']:.2f}× the file (target ≤ 2×): "
+                  f"{'PASS' if rss <= 2 * r['file_mb'] else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Reads a large model without its weight bytes: a walk of the protobuf wire format over a memory
+map copies every field except the data of big tensors, so the weights' pages are never touched
+and the parsed model is as small as its graph. Where the bytes were is remembered (for --verify).
+"""
+
+from __future__ import annotations
+
+import mmap
+from dataclasses import dataclass
+
+__all__ = ["StrippedData", "strip_weights", "STRIP_BYTES"]
+
+STRIP_BYTES = 1 << 16  # tensor data fields longer than this stay in the file
+_MAX_DEPTH = 100
+
+# message kind -> {field number: the kind of the submessage to descend into}
+_DESCEND = {
+    "model": {7: "graph", 20: "training"},
+    "training": {1: "graph", 2: "graph"},
+    "graph": {1: "node", 5: "tensor"},
+    "node": {5: "attribute"},
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph"},
+}
+_TENSOR_DATA = frozenset({4, 5, 6, 7, 9, 10, 11})  # float, int32, string, int64, raw, double, uint64 data
+
+
+class WireError(ValueError):
+    """The bytes are not a well-formed protobuf message."""
+
+
+@dataclass
+class StrippedData:
+    """Data left in the file: tensor name -> [(field number, offset, length)]."""
+
+    spans: dict[str, list[tuple[int, int, int]]]
+
+    @property
+    def count(self) -> int:
+        return len(self.spans)
+
+
+def _varint(buf, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise WireError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _tensor_name(buf, start: int, end: int) -> str:
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos, end)
+        field, wire = key >> 3, key & 7
+        if wire == 2:
+            length, pos = _varint(buf, pos, end)
+            if field == 8:
+                return bytes(buf[pos:pos + length]).decode("utf-8", "replace")
+            pos += length
+        else:
+            pos = _skip(buf, pos, end, wire)
+    return ""
+
+
+def _skip(buf, pos: int, end: int, wire: int) -> int:
+    if wire == 0:
+        return _varint(buf, pos, end)[1]
+    if wire == 1:
+        return pos + 8
+    if wire == 5:
+        return pos + 4
+    raise WireError(f"unsupported wire type {wire}")
+
+
+def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> bytes | None:
+    """The message's bytes with big tensor data removed, or None when nothing changed."""
+    if depth > _MAX_DEPTH:
+        raise WireError("messages nested too deep")
+    descend = _DESCEND.get(kind, {})
+    pieces: list = []
+    run_start = start
+    changed = False
+    pos = start
+    while pos < end:
+        field_start = pos
+        key, pos = _varint(buf, pos, end)
+        field, wire = key >> 3, key & 7
+        if wire != 2:
+            pos = _skip(buf, pos, end, wire)
+            continue
+        length, pos = _varint(buf, pos, end)
+        body, pos = pos, pos + length
+        if pos > end:
+            raise WireError("a field runs past the end of its message")
+        replacement = None
+        if kind == "tensor" and field in _TENSOR_DATA and length > STRIP_BYTES:
+            spans.setdefault(_tensor_name(buf, start, end), []).append((field, body, length))
+            replacement = b""
+        elif field in descend and length > STRIP_BYTES:
+            inner = _strip(buf, body, pos, descend[field], depth + 1, spans)
+            if inner is not None:
+                replacement = _encode_varint(key) + _encode_varint(len(inner)) + inner
+        if replacement is not None:
+            changed = True
+            pieces.append(buf[run_start:field_start])
+            pieces.append(replacement)
+            run_start = pos
+    if pos != end:
+        raise WireError("a field runs past the end of its message")
+    if not changed:
+        return None
+    pieces.append(buf[run_start:end])
+    return b"".join(bytes(p) if not isinstance(p, bytes) else p for p in pieces)
+
+
+def strip_weights(path) -> tuple[bytes, StrippedData]:
+    """The serialized model without the bytes of its big tensors, read through a memory map."""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        spans: dict = {}
+        stripped = _strip(buf, 0, len(buf), "model", 0, spans)
+        data = stripped if stripped is not None else bytes(buf)
+    return data, StrippedData(spans)
