@@ -220,7 +220,9 @@ def _details(mg: ModelGraph, node) -> dict:
     if node.op_type not in GATE_ORDER or node.domain not in ("", "ai.onnx") or len(node.input) < 3:
         return {}
     w, r = mg.info(node.input[1]), mg.info(node.input[2])
-    if w is None or r is None or not w.known or not r.known or len(w.shape) != 3:
+    if w is None or r is None or not w.known or not r.known or len(w.shape) != 3 or len(r.shape) != 3:
+        return {}
+    if w.shape[1] % len(GATE_ORDER[node.op_type]) or w.shape[1] != r.shape[1]:
         return {}
     has_bias = len(node.input) > 3 and bool(node.input[3])
     has_peephole = len(node.input) > 7 and bool(node.input[7])
@@ -306,10 +308,13 @@ def _model_info(mg: ModelGraph) -> dict:
         return {"name": name, "shape": dims_str(info.shape if info else None),
                 "dtype": dtype_name(info.dtype) if info else "?"}
 
+    def text(value) -> str:  # protobuf hands back bytes for invalid UTF-8
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
     return {
         "path": os.fspath(mg.path) if mg.path else None,
-        "graph": m.graph.name,
-        "producer": f"{m.producer_name} {m.producer_version}".strip(),
+        "graph": text(m.graph.name),
+        "producer": f"{text(m.producer_name)} {text(m.producer_version)}".strip(),
         "ir_version": m.ir_version,
         "opsets": {(k or "ai.onnx"): v for k, v in sorted(mg.opsets.items())},
         "inputs": [tensor(n) for n in mg.inputs],

@@ -340,6 +340,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelaudit: interrupted", file=sys.stderr)
         return 130
+    except (RecursionError, MemoryError) as exc:
+        if debug:
+            raise
+        print(f"modelaudit: error: the model exhausted the auditor's {'stack' if isinstance(exc, RecursionError) else 'memory'}",
+              file=sys.stderr)
+        return 5
+    except Exception as exc:  # a bug of ours on a malformed model: still one line, never a traceback
+        if debug:
+            raise
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        print(f"modelaudit: error: internal error while auditing ({text}); the model may be malformed "
+              "(--debug shows the traceback; please report it)", file=sys.stderr)
+        return 3
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

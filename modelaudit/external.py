@@ -3,6 +3,7 @@ any file is opened, and bytes are read only where a feature needs values (--veri
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from dataclasses import dataclass
@@ -10,9 +11,10 @@ from pathlib import Path
 
 from onnx import ModelProto, TensorProto
 
+from .dtypes import tensor_bytes
 from .errors import InvalidModelError, UnsafeExternalDataError
 
-__all__ = ["ExternalRef", "external_refs", "check_external", "load_external"]
+__all__ = ["ExternalRef", "external_refs", "check_external", "check_all", "load_external"]
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,16 @@ class ExternalRef:
     tensor: TensorProto
     where: str  # "initializer", "Constant node 'x'", "subgraph of 'loop'"…
     location: str
-    offset: int
-    length: int | None
+    raw_offset: str | None
+    raw_length: str | None
+
+    @property
+    def offset(self) -> int:
+        return _int(self.raw_offset, "offset", self.tensor.name) or 0
+
+    @property
+    def length(self) -> int | None:
+        return _int(self.raw_length, "length", self.tensor.name)
 
 
 def _entries(tensor: TensorProto) -> dict[str, str]:
@@ -80,10 +90,26 @@ def external_refs(model: ModelProto) -> list[ExternalRef]:
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         entries = _entries(tensor)
-        location = entries.get("location", "")
-        refs.append(ExternalRef(tensor, where, location, _int(entries.get("offset"), "offset", tensor.name) or 0,
-                                _int(entries.get("length"), "length", tensor.name)))
+        refs.append(ExternalRef(tensor, where, entries.get("location", ""), entries.get("offset"), entries.get("length")))
     return refs
+
+
+def check_all(model: ModelProto, folder: Path | None) -> None:
+    """Every external-data location of the model, checked without opening any file: an absolute
+    path, `..`, a symbolic link or a hard-linked file is refused (UnsafeExternalDataError, exit 4).
+    A missing file is no error here: counting needs only the tensors' dims."""
+    if folder is None:
+        return
+    for ref in external_refs(model):
+        path = check_external(ref, folder)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise UnsafeExternalDataError(f"tensor '{ref.tensor.name}' ({ref.where}): external data file "
+                                          f"'{ref.location}' has other hard links, which may lead outside the "
+                                          "model's folder; refused")
 
 
 def check_external(ref: ExternalRef, folder: Path | None) -> Path:
@@ -124,15 +150,19 @@ def load_external(model: ModelProto, folder: Path | None) -> None:
         if st.st_nlink > 1:
             raise UnsafeExternalDataError(f"tensor '{name}': external data file '{ref.location}' has other hard "
                                           "links, which may lead outside the model's folder; refused")
-        length = ref.length if ref.length is not None else st.st_size - ref.offset
-        if ref.offset > st.st_size or length > st.st_size - ref.offset:
+        offset = ref.offset
+        length = ref.length if ref.length is not None else st.st_size - offset
+        if offset > st.st_size or length > st.st_size - offset:
             raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is {st.st_size:,} bytes, "
-                                    f"shorter than offset {ref.offset:,} + length {length:,}")
+                                    f"shorter than offset {offset:,} + length {length:,}")
+        needed = tensor_bytes(math.prod(ref.tensor.dims), ref.tensor.data_type)
+        if needed is not None and length < needed:
+            raise InvalidModelError(f"tensor '{name}': external data holds {length:,} bytes, its dims need {needed:,}")
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
                 raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is not a regular file")
-            fh.seek(ref.offset)
+            fh.seek(offset)
             data = fh.read(length)
         if len(data) != length:
             raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' ended early")

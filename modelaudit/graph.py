@@ -15,6 +15,7 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
 from .dtypes import tensor_bytes
 from .errors import InvalidModelError, UsageError
+from .external import check_all
 from .shapes import TensorInfo, infer
 from .wire import StrippedData, WireError, strip_weights
 
@@ -155,12 +156,20 @@ class NodeView:
         self.name = proto.name
         self.input = tuple(proto.input)
         self.output = tuple(proto.output)
+        if bytes in (type(self.op_type), type(self.domain), type(self.name)) or bytes in map(type, self.input) \
+                or bytes in map(type, self.output):  # protobuf hands back bytes for invalid UTF-8
+            raise InvalidModelError(f"node '{_printable(self.name)}' ({_printable(self.op_type)}) has a name, op or "
+                                    "tensor name that is not valid UTF-8")
         self.has_graph = bool(len(proto.attribute)) and any(
             a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
 
     @property
     def attribute(self):
         return self.proto.attribute
+
+
+def _printable(text) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
 
 
 def _node_label(node, index: int) -> str:
@@ -223,6 +232,41 @@ def topological_order(dag: nx.DiGraph, nodes) -> tuple[list[int], bool]:
     return order, True
 
 
+def _check_structure(model: ModelProto) -> None:
+    """What onnx itself would accept but no model can mean: clear errors, nodes named by index."""
+    graph = model.graph
+    for what, items in (("initializer", graph.initializer), ("graph input", graph.input),
+                        ("graph output", graph.output), ("value_info", graph.value_info)):
+        for item in items:
+            if isinstance(item.name, bytes):
+                raise InvalidModelError(f"a {what} name is not valid UTF-8: {_printable(item.name)!r}")
+    seen: set[str] = set()
+    for t in graph.initializer:
+        if t.name in seen:
+            raise InvalidModelError(f"initializer '{t.name}' is defined twice")
+        seen.add(t.name)
+        if any(d < 0 for d in t.dims):
+            raise InvalidModelError(f"initializer '{t.name}' has a negative dim {list(t.dims)}")
+    for i, vi in enumerate(graph.input):
+        if not vi.name:
+            raise InvalidModelError(f"graph input #{i} has no name")
+    for i, node in enumerate(graph.node):
+        if node.output and not any(node.output):
+            raise InvalidModelError(f"node {_node_label(node, i)} has only empty output names")
+    calls = nx.DiGraph()
+    for f in model.functions:
+        for node in f.node:
+            calls.add_edge((f.domain, f.name), (node.domain, node.op_type))
+    known = {(f.domain, f.name) for f in model.functions}
+    try:
+        cycle = nx.find_cycle(calls.subgraph(known))
+    except nx.NetworkXNoCycle:
+        return
+    path = " → ".join(f"{d}::{n}" for (d, n), _ in cycle) + f" → {cycle[0][0][0]}::{cycle[0][0][1]}"
+    raise InvalidModelError(f"local function {cycle[0][0][0]}::{cycle[0][0][1]} calls itself ({path}); "
+                            "local functions must not be recursive")
+
+
 def _input_names(model: ModelProto) -> tuple[list, set[str]]:
     init_names = {t.name for t in model.graph.initializer}
     real = [vi for vi in model.graph.input if vi.name not in init_names]
@@ -264,6 +308,8 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     `strict=False`, input and dim names the model lacks are ignored (one flag, several models)."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model, path, stripped = read_model_light(source)
+    _check_structure(model)
+    check_all(model, path.resolve().parent if path is not None else None)
     if not strict:
         inputs, dims = _applicable(model, inputs, dims)
     _check_overrides(model, inputs, dims)
@@ -276,7 +322,8 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views),
                    constants=[i for i, v in enumerate(views) if v.op_type == "Constant"])
     warnings.extend(shapes.warnings)
-    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
+              if o.domain.__class__ is str}
     if not model.opset_import:
         opsets[""] = 1  # IR version 2 models carry no opset_import; they mean opset 1
     init_names = {t.name for t in model.graph.initializer}

@@ -118,7 +118,8 @@ def _build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarra
     skel.opset_import.extend(model.opset_import)
     skel.functions.extend(model.functions)
     g = skel.graph
-    g.name = src.name
+    if src.name.__class__ is str:  # protobuf hands back bytes for invalid UTF-8; the name is not needed
+        g.name = src.name
     init_names = set()
     for t in src.initializer:
         init_names.add(t.name)
@@ -194,7 +195,7 @@ def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, ne
                     _collect_graph(sub, symbols, infos, depth + 1)
     for vi in (*g.input, *g.value_info, *g.output):
         name = vi.name
-        if name in infos and infos[name].shape is not None:
+        if name.__class__ is not str or (name in infos and infos[name].shape is not None):
             continue
         type_proto = vi.type
         if type_proto.WhichOneof("value") != "tensor_type":
@@ -210,10 +211,10 @@ def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, ne
                     dims.append(value)
                 else:
                     param = d.dim_param
-                    if param:
+                    if param and param.__class__ is str:
                         dims.append(param if symbols is None or param in symbols else None)
-                    else:
-                        dims.append(0 if d.HasField("dim_value") else None)
+                    else:  # 0 is a real (empty) dim; a negative one is nonsense, so unknown
+                        dims.append(0 if value == 0 and d.HasField("dim_value") else None)
             shape = tuple(dims)
         infos[name] = TensorInfo(name, shape, tt.elem_type)
     if depth == 0:
@@ -248,7 +249,10 @@ class _Values(dict):
     def _load(self, name: str) -> None:
         tensor = self.pending.pop(name, None)
         if tensor is not None:
-            self[name] = numpy_helper.to_array(tensor)
+            try:
+                self[name] = numpy_helper.to_array(tensor)
+            except (ValueError, TypeError, KeyError, IndexError):
+                pass  # malformed data (a count that does not fit its dims): the value stays unknown
 
     def get(self, name, default=None):
         if name in self.pending:

@@ -44,12 +44,13 @@ def load_input_data(path: str | os.PathLike, input_names: list[str] | None = Non
     """Arrays from an .npz (by input name) or an .npy (the model's single input); never unpickles."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except AttributeError:  # an .npy loads as a plain array, which has no context manager
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
         raise UsageError(f"--input-data {path}: cannot be read as .npz or .npy ({exc})") from None
+    if not isinstance(loaded, np.ndarray):  # an .npz archive
+        with loaded:
+            return {k: loaded[k] for k in loaded.files}
+    array = loaded
     if not input_names or len(input_names) != 1:
         raise UsageError(f"--input-data {path}: a .npy holds one array, but the model has "
                          f"{len(input_names or [])} inputs; use an .npz keyed by input name")

@@ -128,7 +128,7 @@ def test_input_data_npz_and_float16(capsys, tmp_path):
 
 def test_profile_rows_add_up_to_the_measured_total():
     mg = modelaudit.load(SAMPLES / "mobilenet_v2.onnx")
-    report, _ = check(mg, modelaudit.analyze(mg), RuntimeOptions(verify=False, profile=True, runs=5))
+    report, _ = check(mg, modelaudit.analyze(mg), RuntimeOptions(verify=False, profile=True, runs=10, threads=1))
     p = report.profile
     rows_ms = sum(r.ms for r in report.rows if r.ms is not None)
     assert p["unmatched_ms"] == 0
