@@ -152,7 +152,7 @@ def _report(args) -> int:
         from .graph import read_model_light
         from .verify import input_shapes_of, load_input_data
 
-        model = read_model_light(args.model)[0]
+        model = read_model_light(args.model).model
         init = {t.name for t in model.graph.initializer}
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}

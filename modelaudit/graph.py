@@ -6,6 +6,7 @@ import math
 import os
 import stat
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 import networkx as nx
@@ -76,20 +77,26 @@ class ModelGraph:
 
 
 STRIP_FILES_FROM = 32 << 20  # files this large are read without their weight bytes (see wire.py)
+SKELETON_BYTES = 64 << 20  # parsed bytes this small go to shape inference as they are
+
+
+class Loaded(NamedTuple):
+    model: ModelProto
+    path: Path | None
+    weights_in_file: StrippedData | None  # big tensors whose bytes stayed in the file
+    data: bytes | None  # the bytes parsed: they serve as the first shape-inference skeleton
 
 
 def read_model(source: str | os.PathLike | ModelProto, full: bool = True) -> tuple[ModelProto, Path | None]:
     """Parses a model file as protobuf (whatever its extension), refusing what is not a model."""
-    model, path, _ = read_model_light(source, full=full)
-    return model, path
+    loaded = read_model_light(source, full=full)
+    return loaded.model, loaded.path
 
 
-def read_model_light(source: str | os.PathLike | ModelProto,
-                     full: bool = False) -> tuple[ModelProto, Path | None, StrippedData | None]:
-    """read_model, but a large file is read without the bytes of its big tensors (unless `full`);
-    the third value says which tensors' bytes stayed in the file."""
+def read_model_light(source: str | os.PathLike | ModelProto, full: bool = False) -> Loaded:
+    """read_model, but a large file is read without the bytes of its big tensors (unless `full`)."""
     if isinstance(source, ModelProto):
-        return source, None, None
+        return Loaded(source, None, None, None)
     path = Path(source)
     try:
         st = os.stat(path)
@@ -127,10 +134,9 @@ def read_model_light(source: str | os.PathLike | ModelProto,
     except (DecodeError, RuntimeError, ValueError):
         raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
                                 "the file is corrupt, truncated or of another type)") from None
-    del data
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise InvalidModelError(f"{path}: is not an ONNX model (it holds no graph)")
-    return model, path, stripped if stripped is not None and stripped.count else None
+    return Loaded(model, path, stripped if stripped is not None and stripped.count else None, data)
 
 
 def _sniff(path: Path, data: bytes) -> None:
@@ -189,6 +195,8 @@ def build_dag(graph: GraphProto, outer=frozenset(), nodes=None) -> tuple[nx.DiGr
     defined = _defined(graph)
     producer: dict[str, int] = {}
     for index, node in enumerate(nodes):
+        if node.output and not any(node.output):
+            raise InvalidModelError(f"node {_node_label(node, index)} has only empty output names")
         for name in node.output:
             if not name:
                 continue
@@ -250,9 +258,6 @@ def _check_structure(model: ModelProto) -> None:
     for i, vi in enumerate(graph.input):
         if not vi.name:
             raise InvalidModelError(f"graph input #{i} has no name")
-    for i, node in enumerate(graph.node):
-        if node.output and not any(node.output):
-            raise InvalidModelError(f"node {_node_label(node, i)} has only empty output names")
     calls = nx.DiGraph()
     for f in model.functions:
         for node in f.node:
@@ -307,7 +312,7 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     """Loads and checks a model, builds its DAG and infers every tensor's shape. With
     `strict=False`, input and dim names the model lacks are ignored (one flag, several models)."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
-    model, path, stripped = read_model_light(source)
+    model, path, stripped, data = read_model_light(source)
     _check_structure(model)
     check_all(model, path.resolve().parent if path is not None else None)
     if not strict:
@@ -320,7 +325,9 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
     shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views),
-                   constants=[i for i, v in enumerate(views) if v.op_type == "Constant"])
+                   constants=[i for i, v in enumerate(views) if v.op_type == "Constant"], views=views,
+                   skeleton_bytes=data if data is not None and len(data) <= SKELETON_BYTES else None)
+    del data
     warnings.extend(shapes.warnings)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
               if o.domain.__class__ is str}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 __all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES"]
 
@@ -44,6 +44,12 @@ class Row:
     backward_flops: int | None = None
     gmacs_per_s: float | None = None
 
+    def as_dict(self) -> dict:
+        """The row's fields (shallow: lists are shared, not copied) and its derived totals."""
+        d = {name: getattr(self, name) for name in _ROW_FIELDS}
+        d["op_label"], d["macs_total"], d["flops_total"] = self.op_label, self.macs_total, self.flops_total
+        return d
+
     @property
     def macs_total(self) -> int | None:
         return None if self.macs is None else self.macs * self.runs
@@ -55,6 +61,9 @@ class Row:
     @property
     def op_label(self) -> str:
         return f"{self.domain}:{self.op}" if self.domain not in ("", "ai.onnx") else self.op
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(Row))
 
 
 @dataclass
@@ -93,7 +102,7 @@ class Report:
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "modelaudit", "version": __version__},
             "model": self.model,
-            "totals": asdict(self.totals),
+            "totals": dict(vars(self.totals)),
             "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
             "unresolved": self.unresolved,
             "warnings": list(self.warnings),
@@ -101,6 +110,5 @@ class Report:
             "profile": self.profile,
             "runtime": self.runtime,
             "training": self.training,
-            "rows": [asdict(r) | {"op_label": r.op_label, "macs_total": r.macs_total,
-                                  "flops_total": r.flops_total} for r in self.rows],
+            "rows": [r.as_dict() for r in self.rows],
         }

@@ -222,7 +222,7 @@ def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, ne
             infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
 
 
-def _run_onnx_inference(skel: ModelProto, warnings: list[str]) -> ModelProto:
+def _run_onnx_inference(skel: ModelProto | bytes, warnings: list[str]) -> ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(skel, check_type=False, strict_mode=False, data_prop=True)
     except Exception as first:  # onnx raises several types (InferenceError, ValidationError, RuntimeError)
@@ -231,7 +231,7 @@ def _run_onnx_inference(skel: ModelProto, warnings: list[str]) -> ModelProto:
         except Exception:
             warnings.append(f"onnx shape inference failed ({str(first).splitlines()[0][:200]}); "
                             "shapes come from the model's own annotations only")
-            return skel
+            return skel if isinstance(skel, ModelProto) else ModelProto.FromString(skel)
 
 
 def _node_attrs(node: NodeProto) -> dict:
@@ -437,7 +437,7 @@ def _constant_value(node: NodeProto, values: dict) -> None:
 
 def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None = None,
           dims: dict[str, int] | None = None, nested: bool = True,
-          constants: list[int] | None = None) -> ShapeResult:
+          constants: list[int] | None = None, views=None, skeleton_bytes: bytes | None = None) -> ShapeResult:
     """Infers every tensor's shape; `inputs` and `dims` fix dynamic input shapes and named dims."""
     inputs, dims = inputs or {}, dims or {}
     warnings: list[str] = []
@@ -446,12 +446,15 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     values = _initial_values(model)
     symbols = declared_symbols(model)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import} or {"": 1}
-    outputs = [o for n in model.graph.node for o in n.output if o]
+    outputs = [o for n in (views if views is not None else model.graph.node) for o in n.output if o]
     infos: dict[str, TensorInfo] = {}
     rounds = 0
     while rounds < MAX_ROUNDS:
         rounds += 1
-        skel = _build_skeleton(model, inputs, dims, folded, hints, constants)
+        if rounds == 1 and skeleton_bytes is not None and not inputs and not dims and model.ir_version >= 4:
+            skel = skeleton_bytes  # the file's own bytes (big weights already left out): nothing to copy
+        else:
+            skel = _build_skeleton(model, inputs, dims, folded, hints, constants)
         fresh = _collect(_run_onnx_inference(skel, warnings), symbols, nested)
         if not infos:
             infos = fresh

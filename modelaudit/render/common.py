@@ -252,3 +252,29 @@ def runtime_lines(d: dict) -> list[str]:
         lines.append("  slowest: " + "; ".join(f"{safe(s['name'])} {s['ms']:.3f} ms ({100 * s['share']:.1f}%)"
                                                for s in p["slowest"][:5]))
     return lines
+
+
+FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,000-row table
+
+
+def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple") -> str:
+    """tabulate's "simple" (or "github") format, in linear time for big tables."""
+    from tabulate import tabulate
+
+    if len(cells) <= FAST_TABLE_FROM:
+        return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    text = [[str(c) for c in row] for row in cells]
+    if tablefmt == "github":
+        rows = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        return "\n".join(rows + ["| " + " | ".join(row) + " |" for row in text])
+    widths = [max([len(h)] + [len(row[i]) for row in text]) for i, h in enumerate(headers)]
+    numeric = [all(_looks_numeric(row[i]) for row in text[:200]) for i in range(len(headers))]
+
+    def line(row):
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths)] + [line(row) for row in text])
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(text) and (text[0].isdigit() or text in ("?", "")) and not any(c in text for c in "x/,")

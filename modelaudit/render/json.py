@@ -9,6 +9,7 @@ from .common import by_op, select_rows
 __all__ = ["render_json"]
 
 
+COMPACT_FROM = 2_000  # rows; a larger report is written without indentation
 MAX_NAME = 10_000  # a name longer than this is cut (with "…"); escapes come from ensure_ascii
 
 
@@ -22,4 +23,6 @@ def render_json(d: dict, sort: str | None = None, top: int | None = None, by: st
                    for r in select_rows(d["rows"], sort, top)]
     out["by_op"] = by_op(d["rows"])
     out["view"] = {"sort": sort, "top": top, "by": by}
+    if len(out["rows"]) > COMPACT_FROM:  # json's C encoder runs only without indentation: 10× faster
+        return json.dumps(out, ensure_ascii=True, separators=(",", ":")) + "\n"
     return json.dumps(out, indent=2, ensure_ascii=True) + "\n"

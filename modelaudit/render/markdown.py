@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .common import gate_tables, model_line, notices, runtime_lines, summary, table
+from .common import gate_tables, model_line, notices, plain_table, runtime_lines, summary, table
 
 __all__ = ["render_markdown"]
 
@@ -18,7 +18,7 @@ def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by
     cells = [[_cell(c) for c in row] for row in cells]
     lines = [f"## modelaudit: `{_cell(model_line(d))}`", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
-    lines += ["", tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    lines += ["", plain_table(cells, headers, "github"), ""]
     if top is not None and top < len(d["rows"]):
         lines.append(f"_top {top} of {len(d['rows'])} nodes shown; totals are for the whole model_\n")
     for title, headers, rows in gate_tables(d):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .common import gate_tables, model_line, notices, runtime_lines, summary, table
+from .common import gate_tables, model_line, notices, plain_table, runtime_lines, summary, table
 
 __all__ = ["render_text"]
 
@@ -12,7 +12,7 @@ __all__ = ["render_text"]
 def render_text(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
     headers, cells = table(d, sort, top, by)
     width = max(len(label) for label, _ in summary(d))
-    lines = [model_line(d), "", tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True), ""]
+    lines = [model_line(d), "", plain_table(cells, headers), ""]
     if top is not None and top < len(d["rows"]):
         lines.append(f"(top {top} of {len(d['rows'])} nodes shown; totals are for the whole model)")
     lines.append("Totals")
