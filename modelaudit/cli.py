@@ -62,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     report = sub.add_parser("report", help="per-layer params, MACs, FLOPs and bytes of a model")
-    report.add_argument("model", help="an .onnx file (parsed as protobuf whatever its extension)")
+    report.add_argument("model", nargs="+", metavar="MODEL",
+                        help="one or more .onnx files (parsed as protobuf whatever their extension) or directories")
+    report.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                        help="audit several models in N worker processes (default 1)")
+    report.add_argument("--output-dir", metavar="DIR", help="several models: write one report per model into DIR")
     _shape_flags(report)
     report.add_argument("--format", "-f", choices=sorted(FORMATS), default="text")
     report.add_argument("--sort", choices=sorted(SORT_KEYS), default=None,
@@ -141,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(args) -> int:
+    from .batch import expand_models
+
+    models = expand_models(args.model)
+    if len(models) > 1 or args.output_dir:
+        return _report_many(args, models)
+    args.model = models[0]
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
     if args.runs < 1 or args.warmup < 0 or args.timeout <= 0 or args.threads < 0:
@@ -156,10 +166,17 @@ def _report(args) -> int:
         init = {t.name for t in model.graph.initializer}
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}
+    from .batch import Progress
+
+    progress = Progress(3)
+    progress.update("loading and inferring shapes")
     mg = load(args.model, inputs=inputs, dims=dims)
+    progress.update("costing every node", advance=1)
     result = analyze(mg)
     if args.training:
         result = _with_training(mg, result)
+    progress.update("writing the report", advance=1)
+    progress.close()
     ok = True
     if args.verify or args.profile:
         from .verify import RuntimeOptions, check
@@ -177,6 +194,51 @@ def _report(args) -> int:
         print(f"modelaudit: {count} tensor shape(s) differ between static inference and onnxruntime", file=sys.stderr)
         return 1
     return 0
+
+
+_SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "csv": ".csv"}
+
+
+def _report_many(args, models: list[str]) -> int:
+    """Several models: one report each (to stdout, or one file each with --output-dir), or one
+    combined JSON document. A model that fails prints its line and the others go on."""
+    import json
+
+    from .batch import Progress, audit_many
+
+    if args.verify or args.profile or args.training or args.input_data:
+        raise UsageError("--verify, --profile, --training and --input-data take one model at a time")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    inputs = _collect(args.input, parse_input_spec, "--input")
+    dims = _collect(args.dim, parse_dim_spec, "--dim")
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    progress = Progress(len(models))
+    combined, texts, first_error = [], [], 0
+    try:
+        for path, report, error, code in audit_many(models, inputs, dims, args.jobs, progress):
+            if error:
+                progress.close()
+                print(f"modelaudit: error: {error}", file=sys.stderr)
+                first_error = first_error or code
+                continue
+            if out_dir is not None:
+                target = out_dir / (Path(path).stem + _SUFFIX[args.format])
+                target.write_text(render(report, args.format, sort=args.sort, top=args.top, by=args.by), encoding="utf-8")
+            elif args.format == "json":
+                combined.append(json.loads(render(report, "json", sort=args.sort, top=args.top, by=args.by)))
+            else:
+                texts.append(render(report, args.format, sort=args.sort, top=args.top, by=args.by))
+    finally:
+        progress.close()
+    if out_dir is None:
+        if args.format == "json":
+            _write(json.dumps({"schema_version": 1, "reports": combined}, indent=2) + "\n", args.output)
+        else:
+            _write(("\n" if args.format != "csv" else "").join(texts), args.output)
+    return first_error
 
 
 def _with_training(mg, report):

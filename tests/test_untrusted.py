@@ -43,10 +43,11 @@ def test_device_fifo_directory_refused_without_reading(capsys, tmp_path):
     fifo = tmp_path / "pipe.onnx"
     os.mkfifo(fifo)
     for path, why in ((fifo, "is not a regular file (a pipe, socket or device)"),
-                      ("/dev/zero", "is not a regular file (a pipe, socket or device)"),
-                      (tmp_path, "is a directory, not an ONNX model file")):
+                      ("/dev/zero", "is not a regular file (a pipe, socket or device)")):
         code, out, err = run(capsys, "report", path)
         assert code == 3 and one_line(err) == f"modelaudit: error: {path}: {why}"
+    with pytest.raises(modelaudit.InvalidModelError, match="is a directory, not an ONNX model file"):
+        modelaudit.audit(tmp_path)  # the command line audits the models in a directory instead
 
 
 def test_file_over_2_gib_refused_from_its_size(capsys, tmp_path):

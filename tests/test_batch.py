@@ -1,0 +1,60 @@
+"""Several models at once: directories, a process pool, one report each or one combined JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from modelaudit.batch import Progress
+from modelaudit.cli import main
+from conftest import SAMPLES
+
+
+def test_directory_combined_json_with_jobs(capsys):
+    assert main(["report", str(SAMPLES), "--format", "json", "--jobs", "2"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    paths = [r["model"]["path"] for r in d["reports"]]
+    assert len(paths) == len(list(SAMPLES.glob("*.onnx"))) and paths == sorted(paths)
+    params = {p.rsplit("/", 1)[-1]: r["totals"]["params"] for p, r in zip(paths, d["reports"])}
+    assert params["mobilenet_v2.onnx"] == 3_504_872 and params["conv3x3.onnx"] == 3584
+
+
+def test_one_report_per_model(tmp_path):
+    out = tmp_path / "reports"
+    assert main(["report", str(SAMPLES / "conv3x3.onnx"), str(SAMPLES / "lstm.onnx"), "--output-dir", str(out),
+                 "--format", "csv"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["conv3x3.csv", "lstm.csv"]
+
+
+def test_a_bad_model_does_not_stop_the_others(capsys, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"")
+    code = main(["report", str(bad), str(SAMPLES / "conv3x3.onnx"), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert err.strip() == f"modelaudit: error: {bad}: is empty (0 bytes), not an ONNX model"
+    assert len(json.loads(out)["reports"]) == 1
+
+
+class _Terminal(io.StringIO):
+    def __init__(self, tty: bool):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_bar_only_on_a_terminal_and_only_when_slow():
+    quiet = _Terminal(tty=False)
+    bar = Progress(4, stream=quiet, delay=0)
+    bar.update("a.onnx", advance=1)
+    assert quiet.getvalue() == ""
+    tty = _Terminal(tty=True)
+    bar = Progress(4, stream=tty, delay=0)
+    bar.update("b.onnx", advance=2)
+    assert "[############------------] 2/4 b.onnx" in tty.getvalue()
+    bar.close()
+    fast = _Terminal(tty=True)
+    Progress(4, stream=fast, delay=60).update("c.onnx", advance=1)
+    assert fast.getvalue() == ""  # a run under the delay stays quiet
