@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show only the first N rows (sorted by MACs unless --sort says otherwise)")
     report.add_argument("--by", choices=("node", "op"), default="node", help="one row per node, or per op type")
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    report.add_argument("--symbolic", action="store_true",
+                        help="costs as exact polynomials of the dims left symbolic (batch, seq…)")
+    report.add_argument("--sweep", metavar="DIM=V1,V2,…", help="audit at each value of a dim: one column per value")
     report.add_argument("--training", action="store_true",
                         help="add backward-pass MACs and FLOPs and the activations saved for backward")
     runtime = report.add_argument_group("runtime (onnxruntime, in a fenced child process)")
@@ -100,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="breakdown after the totals: per op family (default), per block, or both")
     cmp.add_argument("--depth", type=int, default=2, metavar="N",
                      help="block depth in the exporter's name scopes, as torchinfo counts it (default 2)")
+    cmp.add_argument("--sweep", metavar="DIM=V1,V2,…", help="MACs and activations of each model at each value of a dim")
     cmp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     cmp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     chk = sub.add_parser("check", help="budgets on totals, growth over a baseline report, or a config's budgets")
@@ -166,6 +170,8 @@ def _report(args) -> int:
         init = {t.name for t in model.graph.initializer}
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}
+    if args.sweep:
+        return _sweep_report(args, inputs, dims)
     from .batch import Progress
 
     progress = Progress(3)
@@ -175,6 +181,11 @@ def _report(args) -> int:
     result = analyze(mg)
     if args.training:
         result = _with_training(mg, result)
+    if args.symbolic:
+        from .symbolic import analyse, to_dict
+
+        progress.update("fitting polynomials", advance=0)
+        result.symbolic = to_dict(analyse(mg.model if mg.path is None else args.model, inputs, dims))
     progress.update("writing the report", advance=1)
     progress.close()
     ok = True
@@ -197,6 +208,16 @@ def _report(args) -> int:
 
 
 _SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "csv": ".csv"}
+
+
+def _sweep_report(args, inputs: dict, dims: dict) -> int:
+    from .render.sweep import render_sweep
+    from .sweep import parse_sweep, sweep
+
+    dim, values = parse_sweep(args.sweep)
+    result = sweep(args.model, dim, values, inputs, dims, top=args.top or 10)
+    _write(render_sweep(result, args.format), args.output)
+    return 0
 
 
 def _report_many(args, models: list[str]) -> int:
@@ -261,6 +282,14 @@ def _compare(args) -> int:
         raise UsageError("--depth must be at least 1")
     inputs = _collect(args.input, parse_input_spec, "--input")
     dims = _collect(args.dim, parse_dim_spec, "--dim")
+    if args.sweep:
+        from .render.sweep import render_compare_sweep
+        from .sweep import parse_sweep, sweep
+
+        dim, values = parse_sweep(args.sweep)
+        sweeps = [sweep(m, dim, values, inputs, dims, top=0) for m in args.models]
+        _write(render_compare_sweep(sweeps, labels_for(args.models), args.format), args.output)
+        return 0
     # with several models, an --input or --dim applies to the models that have it
     reports = [analyze(load(m, inputs=inputs, dims=dims, strict=False)).to_dict() for m in args.models]
     result = compare(reports, labels_for(args.models), depth=args.depth)

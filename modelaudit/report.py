@@ -93,6 +93,7 @@ class Report:
     profile: dict | None = None
     runtime: dict | None = None
     training: dict | None = None
+    symbolic: dict | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data; see docs/json-schema.md."""
@@ -110,5 +111,6 @@ class Report:
             "profile": self.profile,
             "runtime": self.runtime,
             "training": self.training,
+            "symbolic": self.symbolic,
             "rows": [r.as_dict() for r in self.rows],
         }

@@ -115,6 +115,9 @@ def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str
         rows = select_rows(rows, sort if sort in ("params", "macs", "flops") else None, top)
     else:
         rows, columns = select_rows(d["rows"], sort, top), dict(COLUMNS)
+        if d.get("symbolic"):
+            formulas = {r["name"]: r["macs"]["text"] for r in d["symbolic"]["rows"]}
+            columns["macs"] = ("MACs", lambda r: formulas.get(r["name"]) or "not polynomial", None)
         if d.get("training"):
             columns |= {"bwd": ("bwd MACs", lambda r: r.get("backward_macs"), human)}
         total_ms = (d.get("profile") or {}).get("total_ms")
@@ -222,6 +225,21 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
                  f"{g['b']:,}", f"{g['peephole']:,}", f"{g['params']:,}"] for g in gates]
         tables.append((f"{safe(r['name'])} ({r['op']}) params per gate", headers, rows))
     return tables
+
+
+def symbolic_lines(d: dict) -> list[str]:
+    """The --symbolic section: totals as polynomials, and which terms dominate where."""
+    sym = d.get("symbolic")
+    if not sym:
+        return []
+    lines = [f"symbolic costs, exact polynomials of {', '.join(sym['variables'])}:"]
+    for key, label in (("macs", "MACs"), ("flops", "FLOPs"), ("activation_bytes", "activation bytes"),
+                       ("peak_activation_bytes", "peak activations")):
+        text = sym["totals"][key]["text"]
+        lines.append(f"  {label} = {text}" if text is not None else
+                     f"  {label}: not a polynomial (a shape is computed by a division that floors, or is unknown)")
+    lines += [f"  {line}" for line in sym["dominance"]]
+    return lines
 
 
 def runtime_lines(d: dict) -> list[str]:

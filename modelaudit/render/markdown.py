@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .common import gate_tables, model_line, notices, plain_table, runtime_lines, summary, table
+from .common import gate_tables, model_line, notices, plain_table, runtime_lines, summary, symbolic_lines, table
 
 __all__ = ["render_markdown"]
 
@@ -24,5 +24,5 @@ def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by
     for title, headers, rows in gate_tables(d):
         rows = [[_cell(c) for c in row] for row in rows]
         lines += [f"### {_cell(title)}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
-    lines.extend(f"- {_cell(n)}" for n in runtime_lines(d) + notices(d))
+    lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + notices(d))
     return "\n".join(lines).rstrip() + "\n"

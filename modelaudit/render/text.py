@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .common import gate_tables, model_line, notices, plain_table, runtime_lines, summary, table
+from .common import gate_tables, model_line, notices, plain_table, runtime_lines, summary, symbolic_lines, table
 
 __all__ = ["render_text"]
 
@@ -19,7 +19,7 @@ def render_text(d: dict, sort: str | None = None, top: int | None = None, by: st
     lines.extend(f"  {label:<{width}}  {value}" for label, value in summary(d))
     for title, headers, rows in gate_tables(d):
         lines += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
-    extra = runtime_lines(d) + notices(d)
+    extra = symbolic_lines(d) + runtime_lines(d) + notices(d)
     if extra:
         lines.append("")
         lines.extend(extra)
