@@ -76,8 +76,7 @@ class ModelGraph:
         return size
 
 
-STRIP_FILES_FROM = 32 << 20  # files this large are read without their weight bytes (see wire.py)
-SKELETON_BYTES = 64 << 20  # parsed bytes this small go to shape inference as they are
+SKELETON_BYTES = 256 << 20  # parsed bytes this small go to shape inference as they are
 
 
 class Loaded(NamedTuple):
@@ -119,7 +118,7 @@ def read_model_light(source: str | os.PathLike | ModelProto, full: bool = False)
         with open(path, "rb") as fh:
             head = fh.read(512)
             _sniff(path, head)
-            if st.st_size >= STRIP_FILES_FROM and not full:
+            if not full:
                 data, stripped = strip_weights(path)
             else:
                 data = head + fh.read()

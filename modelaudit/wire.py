@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 __all__ = ["StrippedData", "strip_weights", "STRIP_BYTES"]
 
-STRIP_BYTES = 1 << 16  # tensor data fields longer than this stay in the file
+STRIP_BYTES = 1 << 16  # tensor data fields longer than this stay in the file, whatever their type
+KEEP_INTEGER_BYTES = 1 << 15  # integer data up to this size is kept: shapes, axes, indices to fold
+KEEP_OTHER_BYTES = 128  # other data this small is kept: scalars, Resize scales, Clip bounds
+_INTEGER_TYPES = frozenset({2, 3, 4, 5, 6, 7, 9, 12, 13})  # uint8 … uint64 and bool
 _MAX_DEPTH = 100
 
 # message kind -> {field number: the kind of the submessage to descend into}
@@ -64,19 +67,22 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _tensor_name(buf, start: int, end: int) -> str:
-    pos = start
+def _tensor_header(buf, start: int, end: int) -> tuple[str, int]:
+    """(name, data_type) of a serialized TensorProto, wherever in it they sit."""
+    pos, name, dtype = start, "", 0
     while pos < end:
         key, pos = _varint(buf, pos, end)
         field, wire = key >> 3, key & 7
         if wire == 2:
             length, pos = _varint(buf, pos, end)
             if field == 8:
-                return bytes(buf[pos:pos + length]).decode("utf-8", "replace")
+                name = bytes(buf[pos:pos + length]).decode("utf-8", "replace")
             pos += length
+        elif field == 2 and wire == 0:
+            dtype, pos = _varint(buf, pos, end)
         else:
             pos = _skip(buf, pos, end, wire)
-    return ""
+    return name, dtype
 
 
 def _skip(buf, pos: int, end: int, wire: int) -> int:
@@ -94,6 +100,10 @@ def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> byt
     if depth > _MAX_DEPTH:
         raise WireError("messages nested too deep")
     descend = _DESCEND.get(kind, {})
+    keep = STRIP_BYTES
+    if kind == "tensor":
+        name, dtype = _tensor_header(buf, start, end)
+        keep = min(STRIP_BYTES, KEEP_INTEGER_BYTES if dtype in _INTEGER_TYPES else KEEP_OTHER_BYTES)
     pieces: list = []
     run_start = start
     changed = False
@@ -110,10 +120,11 @@ def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> byt
         if pos > end:
             raise WireError("a field runs past the end of its message")
         replacement = None
-        if kind == "tensor" and field in _TENSOR_DATA and length > STRIP_BYTES:
-            spans.setdefault(_tensor_name(buf, start, end), []).append((field, body, length))
+        if kind == "tensor" and field in _TENSOR_DATA and length > keep:
+            spans.setdefault(name, []).append((field, body, length))
             replacement = b""
-        elif field in descend and length > STRIP_BYTES:
+        elif field in descend and (length > STRIP_BYTES or kind in ("model", "training")
+                                   or (kind == "graph" and field == 5 and length > KEEP_OTHER_BYTES)):
             inner = _strip(buf, body, pos, descend[field], depth + 1, spans)
             if inner is not None:
                 replacement = _encode_varint(key) + _encode_varint(len(inner)) + inner

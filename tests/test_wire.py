@@ -13,26 +13,41 @@ from conftest import SAMPLES
 
 def _without_data(model: onnx.ModelProto) -> onnx.ModelProto:
     for t in model.graph.initializer:
-        if len(t.raw_data) > wire.STRIP_BYTES:
+        if len(t.raw_data) > wire.KEEP_OTHER_BYTES:  # the samples' initializers are all float
             t.ClearField("raw_data")
     return model
 
 
 @pytest.mark.parametrize("sample", ["mobilenet_v1.onnx", "mobilenet_v2.onnx", "lstm.onnx"])
-def test_stripped_parse_equals_the_full_model_minus_big_data(sample, monkeypatch):
-    monkeypatch.setattr(wire, "STRIP_BYTES", 1024)
+def test_stripped_parse_equals_the_full_model_minus_weight_data(sample):
     data, stripped = wire.strip_weights(SAMPLES / sample)
     model = onnx.ModelProto()
     model.ParseFromString(data)
     full = onnx.load(SAMPLES / sample)
-    big = {t.name for t in full.graph.initializer if len(t.raw_data) > 1024}
-    assert set(stripped.spans) == big
+    weights = {t.name for t in full.graph.initializer if len(t.raw_data) > wire.KEEP_OTHER_BYTES}
+    assert set(stripped.spans) == weights
     assert model == _without_data(full)
 
 
-def test_large_file_audits_and_verifies_without_reading_weights_first(monkeypatch):
-    monkeypatch.setattr(graph, "STRIP_FILES_FROM", 0)
-    monkeypatch.setattr(wire, "STRIP_BYTES", 1024)
+def test_integer_constants_keep_their_values():
+    from onnx import helper, numpy_helper
+    import numpy as np
+
+    from conftest import make_model, vi
+
+    shape = numpy_helper.from_array(np.arange(2000, dtype=np.int64), "ids")  # 16 KB of integers: kept
+    big = numpy_helper.from_array(np.arange(5000, dtype=np.int64), "big_ids")  # 40 KB: left in the file
+    model = make_model([helper.make_node("Gather", ["x", "ids"], ["y"]), helper.make_node("Gather", ["x", "big_ids"], ["z"])],
+                       [vi("x", [5000])], [vi("y", None), vi("z", None)], [shape, big])
+    import tempfile
+
+    path = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False).name
+    onnx.save(model, path)
+    data, stripped = wire.strip_weights(path)
+    assert set(stripped.spans) == {"big_ids"}
+
+
+def test_weights_stay_in_the_file_until_verify_reads_them():
     mg = modelaudit.load(SAMPLES / "mobilenet_v2.onnx")
     assert mg.weights_in_file.count > 0
     report = modelaudit.analyze(mg)
@@ -41,8 +56,7 @@ def test_large_file_audits_and_verifies_without_reading_weights_first(monkeypatc
     assert ok and verified.verification["verified"] == verified.verification["tensors"]
 
 
-def test_truncated_large_file_is_invalid(tmp_path, monkeypatch):
-    monkeypatch.setattr(graph, "STRIP_FILES_FROM", 0)
+def test_truncated_file_is_invalid(tmp_path):
     data = (SAMPLES / "mobilenet_v2_block.onnx").read_bytes()
     path = tmp_path / "cut.onnx"
     path.write_bytes(data[: len(data) // 2])
