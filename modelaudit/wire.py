@@ -67,24 +67,6 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _tensor_header(buf, start: int, end: int) -> tuple[str, int]:
-    """(name, data_type) of a serialized TensorProto, wherever in it they sit."""
-    pos, name, dtype = start, "", 0
-    while pos < end:
-        key, pos = _varint(buf, pos, end)
-        field, wire = key >> 3, key & 7
-        if wire == 2:
-            length, pos = _varint(buf, pos, end)
-            if field == 8:
-                name = bytes(buf[pos:pos + length]).decode("utf-8", "replace")
-            pos += length
-        elif field == 2 and wire == 0:
-            dtype, pos = _varint(buf, pos, end)
-        else:
-            pos = _skip(buf, pos, end, wire)
-    return name, dtype
-
-
 def _skip(buf, pos: int, end: int, wire: int) -> int:
     if wire == 0:
         return _varint(buf, pos, end)[1]
@@ -95,30 +77,55 @@ def _skip(buf, pos: int, end: int, wire: int) -> int:
     raise WireError(f"unsupported wire type {wire}")
 
 
+def _fields(buf, start: int, end: int):
+    """(field, wire type, field start, body start, body end) of each field of a message."""
+    pos = start
+    while pos < end:
+        field_start = pos
+        key = buf[pos]
+        if key < 0x80:  # one-byte keys are nearly all of them
+            pos += 1
+        else:
+            key, pos = _varint(buf, pos, end)
+        wire = key & 7
+        if wire == 2:
+            length = buf[pos] if pos < end else 0x80
+            if length < 0x80:
+                pos += 1
+            else:
+                length, pos = _varint(buf, pos, end)
+            body, pos = pos, pos + length
+        elif wire == 0:
+            body, pos = pos, _varint(buf, pos, end)[1]
+        else:
+            body, pos = pos, _skip(buf, pos, end, wire)
+        if pos > end:
+            raise WireError("a field runs past the end of its message")
+        yield key >> 3, wire, field_start, body, pos
+
+
 def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> bytes | None:
     """The message's bytes with big tensor data removed, or None when nothing changed."""
     if depth > _MAX_DEPTH:
         raise WireError("messages nested too deep")
     descend = _DESCEND.get(kind, {})
+    fields = list(_fields(buf, start, end)) if kind == "tensor" else _fields(buf, start, end)
     keep = STRIP_BYTES
     if kind == "tensor":
-        name, dtype = _tensor_header(buf, start, end)
+        name, dtype = "", 0
+        for field, wire, _, body, stop in fields:
+            if field == 8 and wire == 2:
+                name = bytes(buf[body:stop]).decode("utf-8", "replace")
+            elif field == 2 and wire == 0:
+                dtype = _varint(buf, body, stop)[0]
         keep = min(STRIP_BYTES, KEEP_INTEGER_BYTES if dtype in _INTEGER_TYPES else KEEP_OTHER_BYTES)
     pieces: list = []
     run_start = start
     changed = False
-    pos = start
-    while pos < end:
-        field_start = pos
-        key, pos = _varint(buf, pos, end)
-        field, wire = key >> 3, key & 7
+    for field, wire, field_start, body, pos in fields:
         if wire != 2:
-            pos = _skip(buf, pos, end, wire)
             continue
-        length, pos = _varint(buf, pos, end)
-        body, pos = pos, pos + length
-        if pos > end:
-            raise WireError("a field runs past the end of its message")
+        length = pos - body
         replacement = None
         if kind == "tensor" and field in _TENSOR_DATA and length > keep:
             spans.setdefault(name, []).append((field, body, length))
@@ -127,14 +134,13 @@ def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> byt
                                    or (kind == "graph" and field == 5 and length > KEEP_OTHER_BYTES)):
             inner = _strip(buf, body, pos, descend[field], depth + 1, spans)
             if inner is not None:
+                key = (field << 3) | 2
                 replacement = _encode_varint(key) + _encode_varint(len(inner)) + inner
         if replacement is not None:
             changed = True
             pieces.append(buf[run_start:field_start])
             pieces.append(replacement)
             run_start = pos
-    if pos != end:
-        raise WireError("a field runs past the end of its message")
     if not changed:
         return None
     pieces.append(buf[run_start:end])
