@@ -139,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     calc.add_argument("--rank", type=int, default=2, choices=(1, 2, 3), help="spatial axes, all of the same size (default 2)")
     calc.add_argument("--ceil", action="store_true", help="pool with ceil_mode")
     calc.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    lint = sub.add_parser("lint", help="findings: dead nodes, unused or duplicate weights, foldable BatchNorm…")
+    lint.add_argument("model")
+    lint.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
+    lint.add_argument("--fail-on", choices=("warning", "error", "never"), default="error",
+                      help="exit 1 when a finding of this severity or worse is reported (default error)")
+    lint.add_argument("--min-severity", choices=("note", "warning", "error"), default="warning",
+                      help="report findings of this severity and worse (default warning)")
+    lint.add_argument("--ignore", action="append", default=[], metavar="CODE", help="silence a code, e.g. MA005 (repeatable)")
+    lint.add_argument("-o", "--output", metavar="FILE")
+    _shape_flags(lint)
+    lint.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
     ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
@@ -186,6 +197,9 @@ def _report(args) -> int:
 
         progress.update("fitting polynomials", advance=0)
         result.symbolic = to_dict(analyse(mg.model if mg.path is None else args.model, inputs, dims))
+    from .findings import find
+
+    result.findings = find(mg, result)
     progress.update("writing the report", advance=1)
     progress.close()
     ok = True
@@ -401,6 +415,32 @@ def _calc(args) -> int:
     return 0
 
 
+def _lint(args) -> int:
+    import json
+
+    from .findings import CODES, SEVERITIES, find, sarif, select
+
+    unknown = [c for c in args.ignore if c not in CODES]
+    if unknown:
+        raise UsageError(f"--ignore {', '.join(unknown)}: unknown code", f"codes: {', '.join(CODES)}")
+    mg = load(args.model, inputs=_collect(args.input, parse_input_spec, "--input"),
+              dims=_collect(args.dim, parse_dim_spec, "--dim"))
+    findings = select(find(mg, analyze(mg)), args.min_severity, set(args.ignore))
+    if args.format == "sarif":
+        text = json.dumps(sarif(findings, str(args.model)), indent=2) + "\n"
+    elif args.format == "json":
+        text = json.dumps({"schema_version": 1, "findings": [f.as_dict() for f in findings]}, indent=2) + "\n"
+    else:
+        from .render.common import safe
+
+        text = "".join(f"{f.code} {f.severity}: {safe(f.target)}: {safe(f.message, 400)}\n" for f in findings)
+        text += f"{len(findings)} finding(s)\n"
+    _write(text, args.output)
+    if args.fail_on != "never" and any(SEVERITIES.index(f.severity) >= SEVERITIES.index(args.fail_on) for f in findings):
+        return 1
+    return 0
+
+
 def _ops(args) -> int:
     from .coverage import render_ops
 
@@ -420,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         from .analyze import quiet_gc
 
         commands = {"report": _report, "ops": _ops, "compare": _compare, "check": _check, "explain": _explain,
-                    "calc": _calc}
+                    "calc": _calc, "lint": _lint}
         with quiet_gc():
             return commands[args.command](args)
     except ModelAuditError as exc:

@@ -94,6 +94,7 @@ class Report:
     runtime: dict | None = None
     training: dict | None = None
     symbolic: dict | None = None
+    findings: list | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data; see docs/json-schema.md."""
@@ -112,5 +113,6 @@ class Report:
             "runtime": self.runtime,
             "training": self.training,
             "symbolic": self.symbolic,
+            "findings": None if self.findings is None else [f.as_dict() for f in self.findings],
             "rows": [r.as_dict() for r in self.rows],
         }

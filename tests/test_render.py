@@ -36,7 +36,8 @@ def test_hostile_names_are_escaped_in_every_format():
 def test_json_schema_fields():
     d = json.loads(render(modelaudit.audit(SAMPLES / "lstm.onnx").to_dict(), "json"))
     assert set(d) == {"schema_version", "tool", "model", "totals", "uncounted", "unresolved", "warnings",
-                      "rows", "by_op", "view", "verification", "profile", "runtime", "training", "symbolic"}
+                      "rows", "by_op", "view", "verification", "profile", "runtime", "training", "symbolic",
+                      "findings"}
     assert set(d["totals"]) == {"params", "non_trainable", "weight_bytes", "weight_bytes_by_dtype", "macs",
                                 "flops", "macs_complete", "activation_bytes", "peak_activation_bytes",
                                 "peak_activation_complete", "nodes"}

@@ -193,9 +193,20 @@ def _training_lines(d: dict) -> list[tuple[str, str]]:
     return lines
 
 
+def finding_lines(d: dict) -> list[str]:
+    """Findings of warning severity and worse, and how many notes `modelaudit lint` would add."""
+    found = d.get("findings") or []
+    shown = [f for f in found if f["severity"] != "note"]
+    lines = [f"{f['code']} {f['severity']}: {safe(f['target'])}: {safe(f['message'], 400)}" for f in shown]
+    notes = len(found) - len(shown)
+    if notes:
+        lines.append(f"{notes} note(s), e.g. foldable BatchNorm: `modelaudit lint --min-severity note` lists them")
+    return lines
+
+
 def notices(d: dict) -> list[str]:
     """Uncounted ops, unresolved dims with the flag that resolves them, and warnings."""
-    lines = []
+    lines = finding_lines(d)
     if d["uncounted"]:
         ops = ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"])
         lines.append(f"uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): {ops}")

@@ -36,4 +36,9 @@ def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str
     writer.writerow(fields)
     for r in rows:
         writer.writerow([_value(r, f) for f in fields])
+    if d.get("findings") and by != "op":  # findings as rows of the same table: op = code, status = finding
+        for f in d["findings"]:
+            line = {"name": f["target"], "op": f["code"], "status": f"finding {f['severity']}", "formula": f["message"],
+                    "output_bytes": f["wasted_bytes"]}
+            writer.writerow([_value(line, field) for field in fields])
     return buf.getvalue()

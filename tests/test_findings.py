@@ -1,0 +1,104 @@
+"""lint: each finding on a small model built to show it, and nothing on the clean samples."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import modelaudit
+from modelaudit.cli import main
+from modelaudit.findings import CODES, find
+from conftest import SAMPLES, make_model, tensor, vi
+
+
+def codes(model, min_severity="note") -> list[str]:
+    from modelaudit.findings import select
+
+    mg = modelaudit.load(model)
+    return [f.code for f in select(find(mg, modelaudit.analyze(mg)), min_severity)]
+
+
+def _chain(*extra_nodes, inits=(), opset=17, inputs=None, outputs=("y",)):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")] + list(extra_nodes)
+    return make_model(nodes, inputs or [vi("x", [1, 8])], [vi(o, None) for o in outputs], inits, opset=opset)
+
+
+PLANTED = {
+    "MA001": lambda: _chain(helper.make_node("Neg", ["x"], ["unused"], name="dead")),
+    "MA002": lambda: _chain(inits=[tensor("orphan", (64,))]),
+    "MA003": lambda: make_model([helper.make_node("MatMul", ["x", "w1"], ["a"], name="m1"),
+                                 helper.make_node("MatMul", ["a", "w2"], ["y"], name="m2")],
+                                [vi("x", [1, 8])], [vi("y", None)], [tensor("w1", (8, 8), seed=3), tensor("w2", (8, 8), seed=3)]),
+    "MA004": lambda: make_model([helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+                                 helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="bn")],
+                                [vi("x", [1, 2, 4, 4])], [vi("y", None)],
+                                [tensor("w", (3, 2, 1, 1))] + [tensor(n, (3,), seed=i) for i, n in enumerate("sbmv")]),
+    "MA005": lambda: _chain(helper.make_node("Identity", ["y"], ["z"], name="id"), outputs=("z",)),
+    "MA006": lambda: make_model([helper.make_node("MatMul", ["x", "w16"], ["a"], name="m16"),
+                                 helper.make_node("MatMul", ["a", "w16b"], ["b"], name="m16b"),
+                                 helper.make_node("Cast", ["b"], ["bf"], to=TensorProto.FLOAT, name="cast"),
+                                 helper.make_node("MatMul", ["bf", "w32"], ["y"], name="m32")],
+                                [vi("x", [1, 8], TensorProto.FLOAT16)], [vi("y", None)],
+                                [tensor("w16", (8, 8), np.float16), tensor("w16b", (8, 8), np.float16, seed=1),
+                                 tensor("w32", (8, 8), np.float32)]),
+    "MA007": lambda: make_model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [4], TensorProto.DOUBLE)],
+                                [vi("y", None, TensorProto.DOUBLE)]),
+    "MA008": lambda: make_model([helper.make_node("Neg", ["a"], ["y"], name="second"),
+                                 helper.make_node("Relu", ["x"], ["a"], name="first")], [vi("x", [2])], [vi("y", None)]),
+    "MA009": lambda: make_model([helper.make_node("Constant", [], ["w"], name="big", value=numpy_helper.from_array(
+        np.zeros((512, 512), np.float32), "w")), helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        [vi("x", [1, 512])], [vi("y", None)]),
+    "MA010": lambda: _chain(opset=9),
+    "MA011": lambda: _chain(inputs=[vi("x", ["batch", 8])]),
+    "MA012": lambda: make_model([helper.make_node("Relu", ["x"], ["a"], name="same"),
+                                 helper.make_node("Neg", ["a"], ["y"], name="same")], [vi("x", [2])], [vi("y", None)]),
+}
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_each_planted_problem_is_found(code):
+    assert code in codes(PLANTED[code]())
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.onnx")))
+def test_clean_samples_show_nothing(sample, capsys):
+    assert main(["lint", str(SAMPLES / sample)]) == 0
+    assert capsys.readouterr().out == "0 finding(s)\n"
+
+
+def test_waste_is_quantified():
+    mg = modelaudit.load(PLANTED["MA002"]())
+    (finding,) = [f for f in find(mg, modelaudit.analyze(mg)) if f.code == "MA002"]
+    assert finding.wasted_bytes == 64 * 4
+    mg = modelaudit.load(PLANTED["MA004"]())
+    (finding,) = [f for f in find(mg, modelaudit.analyze(mg)) if f.code == "MA004"]
+    assert "saves" in finding.message and finding.wasted_bytes == 4 * (4 * 3 - 3)  # the conv gains a bias
+
+
+def test_fail_on_ignore_and_sarif(capsys, tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(PLANTED["MA005"](), path)
+    assert main(["lint", str(path)]) == 0  # a warning does not fail by default (--fail-on error)
+    assert "MA005 warning: id:" in capsys.readouterr().out
+    assert main(["lint", str(path), "--fail-on", "warning"]) == 1
+    capsys.readouterr()
+    assert main(["lint", str(path), "--fail-on", "warning", "--ignore", "MA005"]) == 0
+    capsys.readouterr()
+    assert main(["lint", str(path), "--format", "sarif"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["version"] == "2.1.0" and s["runs"][0]["tool"]["driver"]["name"] == "modelaudit"
+    assert [r["ruleId"] for r in s["runs"][0]["results"]] == ["MA005"]
+    assert main(["lint", str(path), "--ignore", "MA999"]) == 2
+
+
+def test_findings_appear_in_every_report_format(capsys, tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(PLANTED["MA002"](), path)
+    for fmt, needle in (("text", "MA002 warning: orphan"), ("markdown", "MA002 warning: orphan"),
+                        ("json", '"code": "MA002"'), ("csv", ",orphan,MA002,")):
+        assert main(["report", str(path), "--format", fmt]) == 0
+        assert needle in capsys.readouterr().out, fmt
