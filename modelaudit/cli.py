@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="totals, op families and blocks of two or more models side by side")
     cmp.add_argument("models", nargs="+", metavar="MODEL", help="two or more .onnx files; the first is the reference")
     _shape_flags(cmp)
-    cmp.add_argument("--format", "-f", choices=("text", "markdown", "json"), default="text")
+    cmp.add_argument("--format", "-f", choices=("text", "markdown", "json", "html"), default="text")
     cmp.add_argument("--by", choices=("op", "block", "all"), default="op",
                      help="breakdown after the totals: per op family (default), per block, or both")
     cmp.add_argument("--depth", type=int, default=2, metavar="N",
@@ -221,7 +221,7 @@ def _report(args) -> int:
     return 0
 
 
-_SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "csv": ".csv"}
+_SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "csv": ".csv", "html": ".html"}
 
 
 def _sweep_report(args, inputs: dict, dims: dict) -> int:
@@ -307,7 +307,12 @@ def _compare(args) -> int:
     # with several models, an --input or --dim applies to the models that have it
     reports = [analyze(load(m, inputs=inputs, dims=dims, strict=False)).to_dict() for m in args.models]
     result = compare(reports, labels_for(args.models), depth=args.depth)
-    _write(render_compare(result, args.format, by=args.by), args.output)
+    if args.format == "html":
+        from .render.html import render_compare_html
+
+        _write(render_compare_html(result, by=args.by), args.output)
+    else:
+        _write(render_compare(result, args.format, by=args.by), args.output)
     return 0
 
 

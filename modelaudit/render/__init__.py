@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .csv import render_csv
+from .html import render_html
 from .json import render_json
 from .markdown import render_markdown
 from .text import render_text
 
 __all__ = ["FORMATS", "render"]
 
-FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json, "csv": render_csv}
+FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json, "csv": render_csv,
+           "html": render_html}
 
 
 def render(d: dict, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node") -> str:
