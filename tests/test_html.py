@@ -65,3 +65,11 @@ def test_chart_and_sortable_table_work_in_headless_chromium(tmp_path):
     # the page's self-test clicked the MACs header twice (descending): the dearest layer comes first
     assert 'data-selftest="/features/features.18/features.18.0/Conv"' in dom
     assert dom.count('class="bar"') > 20
+
+
+def test_sweep_is_a_line_chart(tmp_path):
+    from test_symbolic import _attention_block, _save
+
+    page = _html(tmp_path, "report", _save(_attention_block()), "--sweep", "seq=128,512,2048", "--dim", "batch=1")
+    text = open(page, encoding="utf-8").read()
+    assert text.count('class="series"') >= 4 and "seq=2,048" in text

@@ -9,7 +9,7 @@ import json
 from ..blocks import by_block, by_family
 from .common import human, human_bytes, notices, summary
 
-__all__ = ["render_html", "render_compare_html"]
+__all__ = ["render_html", "render_compare_html", "render_sweep_html"]
 
 MAX_ROWS = 5_000  # a bigger table is cut (JSON has every row)
 _PALETTE = ("#3b6ea8", "#e07b39", "#4c9a5b", "#9a4c8e", "#b8a03a", "#5b8fa8")
@@ -163,3 +163,46 @@ def render_compare_html(c: dict, by: str = "op") -> str:
     body = (f"<h1>modelaudit compare: {_e(' vs '.join(labels))}</h1><h2>Totals</h2>{totals}"
             f"<h2>MACs per op family</h2>{fam}<h2>MACs per block (depth {c['depth']})</h2>{blocks}")
     return _page("modelaudit compare", body)
+
+
+def _line_chart(xs: list[int], series: list[tuple[str, list[int]]], fmt) -> str:
+    """Lines over the swept values (x evenly spaced, as the values usually grow geometrically)."""
+    width, height, left, bottom = 1000, 320, 90, 40
+    top_value = max([v for _, values in series for v in values if v] + [1])
+    parts = [f'<svg class="chart line" role="img" width="100%" viewBox="0 0 {width} {height}" '
+             f'xmlns="http://www.w3.org/2000/svg">']
+    step = (width - left - 20) / max(len(xs) - 1, 1)
+    for i, x in enumerate(xs):
+        parts.append(f'<text x="{left + i * step:.1f}" y="{height - 12}" text-anchor="middle">{_e(f"{x:,}")}</text>')
+    for frac in (0, 0.5, 1):
+        y = height - bottom - frac * (height - bottom - 20)
+        parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{_e(fmt(int(top_value * frac)))}</text>'
+                     f'<line x1="{left}" x2="{width - 20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e9ef"/>')
+    for k, (label, values) in enumerate(series):
+        points = " ".join(f"{left + i * step:.1f},{height - bottom - (v or 0) / top_value * (height - bottom - 20):.1f}"
+                          for i, v in enumerate(values))
+        parts.append(f'<polyline class="series" fill="none" stroke="{_PALETTE[k % len(_PALETTE)]}" stroke-width="2" '
+                     f'points="{points}"><title>{_e(label)}</title></polyline>')
+    parts.append("</svg>")
+    legend = "".join(f'<span><i style="background:{_PALETTE[k % len(_PALETTE)]}"></i>{_e(label)}</span>'
+                     for k, (label, _) in enumerate(series))
+    return f'<div class="legend">{legend}</div>' + "".join(parts)
+
+
+def render_sweep_html(s: dict) -> str:
+    """--sweep as a page: totals and the top layers' MACs as lines over the swept values."""
+    xs = s["values"]
+    totals = _line_chart(xs, [("MACs", [c["macs"] for c in s["totals"]]), ("FLOPs", [c["flops"] for c in s["totals"]])],
+                         human)
+    memory = _line_chart(xs, [("peak activations", [c["peak_activation_bytes"] for c in s["totals"]]),
+                              ("activation bytes", [c["activation_bytes"] for c in s["totals"]])], human_bytes)
+    layers = _line_chart(xs, [(l["name"], l["macs"]) for l in s["top_layers"][:6]], human)
+    head = "".join(f'<th class="n">{_e(s["dim"])}={_e(f"{v:,}")}</th>' for v in xs)
+    rows = "".join(f"<tr><td>{_e(key)}</td>" + "".join(f'<td class="n" data-v="{_e(c[key])}">{_e(human(c[key]))}</td>'
+                                                        for c in s["totals"]) + "</tr>"
+                   for key in ("params", "macs", "flops"))
+    body = (f"<h1>modelaudit sweep over {_e(s['dim'])}</h1>"
+            f'<table class="sortable"><thead><tr><th>total</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
+            f"<h2>MACs and FLOPs</h2>{totals}<h2>Activation memory</h2>{memory}"
+            f"<h2>MACs of the top layers</h2>{layers}")
+    return _page(f"modelaudit sweep over {s['dim']}", body)

@@ -17,6 +17,10 @@ _LABELS = {"params": ("params", human), "macs": ("MACs", human), "flops": ("FLOP
 
 
 def render_sweep(s: dict, fmt: str = "text") -> str:
+    if fmt == "html":
+        from .html import render_sweep_html
+
+        return render_sweep_html(s)
     if fmt == "json":
         return json.dumps(s, indent=2) + "\n"
     heads = [f"{s['dim']}={v:,}" for v in s["values"]]
