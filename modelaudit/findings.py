@@ -110,13 +110,33 @@ def _shape(dims) -> str:
     return "x".join(str(d) for d in dims) or "scalar"
 
 
+def _bytes_in_file(mg: ModelGraph):
+    """Reads the data a tensor left in the model file itself (never external data: hashing it is
+    optional, and reading it is --verify's business)."""
+    spans = mg.weights_in_file.spans if mg.weights_in_file is not None else {}
+    if not spans or mg.path is None:
+        return lambda t: t.raw_data or None
+    import mmap
+
+    handle = open(mg.path, "rb")
+    view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def read(t):
+        if t.name in spans:
+            return b"".join(view[offset:offset + length] for _, offset, length in spans[t.name])
+        return t.raw_data or None
+
+    return read
+
+
 def _duplicate_weights(mg: ModelGraph, read_bytes) -> list[Finding]:
     seen: dict[tuple, str] = {}
     out = []
+    read_bytes = read_bytes or _bytes_in_file(mg)
     for t in mg.model.graph.initializer:
         if math.prod(t.dims) < 16:
             continue
-        data = read_bytes(t) if read_bytes else (t.raw_data or None)
+        data = read_bytes(t)
         if not data:
             continue
         key = (t.data_type, tuple(t.dims), hashlib.sha256(data).hexdigest())

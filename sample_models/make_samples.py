@@ -29,9 +29,16 @@ PERIOD = 1021
 _PATTERN = np.random.default_rng(20261126).uniform(-1.0, 1.0, PERIOD).astype(np.float32)
 
 
+_USED: set[tuple] = set()  # (shape, offset, scale, center) already written: no two tensors share bytes
+
+
 def weight(name: str, shape, fan_in: int | None = None, center: float = 0.0, spread: float | None = None):
     n = math.prod(shape)
     offset = zlib.crc32(name.encode()) % PERIOD
+    key = (tuple(shape), fan_in, spread, center)
+    while key + (offset,) in _USED:  # the same pattern from the same offset would duplicate a tensor
+        offset = (offset + 1) % PERIOD
+    _USED.add(key + (offset,))
     values = _PATTERN[(np.arange(n) + offset) % PERIOD]
     scale = spread if spread is not None else math.sqrt(6.0 / max(fan_in or 1, 1))
     return numpy_helper.from_array((center + scale * values).reshape(shape).astype(np.float32), name)
@@ -219,6 +226,7 @@ SAMPLES = {
 
 def main(folder: Path = Path(__file__).resolve().parent) -> None:
     for filename, build in SAMPLES.items():
+        _USED.clear()
         onnx.save(build(), folder / filename)
         print(f"wrote {folder / filename}")
 

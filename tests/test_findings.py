@@ -102,3 +102,12 @@ def test_findings_appear_in_every_report_format(capsys, tmp_path):
                         ("json", '"code": "MA002"'), ("csv", ",orphan,MA002,")):
         assert main(["report", str(path), "--format", fmt]) == 0
         assert needle in capsys.readouterr().out, fmt
+
+
+def test_duplicate_weights_found_in_a_file_whose_weights_stayed_on_disk(tmp_path, capsys):
+    path = tmp_path / "dup.onnx"
+    onnx.save(PLANTED["MA003"](), path)
+    mg = modelaudit.load(path)
+    assert mg.weights_in_file is not None  # the weights' bytes were not read to count
+    assert main(["lint", str(path)]) == 0
+    assert "MA003 warning: w2: holds the same 8x8 float32 bytes as 'w1'" in capsys.readouterr().out
