@@ -313,7 +313,8 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model, path, stripped, data = read_model_light(source)
     _check_structure(model)
-    check_all(model, path.resolve().parent if path is not None else None)
+    if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
+        check_all(model, path.resolve().parent if path is not None else None)
     if not strict:
         inputs, dims = _applicable(model, inputs, dims)
     _check_overrides(model, inputs, dims)
