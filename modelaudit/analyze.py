@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import os
 from contextlib import contextmanager
 
-import onnx
 from onnx import ModelProto, helper
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
-from .dtypes import dtype_name, tensor_bytes
+from .dtypes import dtype_name
 from .graph import ModelGraph, load
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins

@@ -116,15 +116,16 @@ def _bytes_in_file(mg: ModelGraph):
     spans = mg.weights_in_file.spans if mg.weights_in_file is not None else {}
     if not spans or mg.path is None:
         return lambda t: t.raw_data or None
-    import mmap
-
-    handle = open(mg.path, "rb")
-    view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
     def read(t):
-        if t.name in spans:
-            return b"".join(view[offset:offset + length] for _, offset, length in spans[t.name])
-        return t.raw_data or None
+        if t.name not in spans:
+            return t.raw_data or None
+        with open(mg.path, "rb") as fh:  # the model file itself: its own bytes, never another file
+            parts = []
+            for _, offset, length in spans[t.name]:
+                fh.seek(offset)
+                parts.append(fh.read(length))
+        return b"".join(parts)
 
     return read
 

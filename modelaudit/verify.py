@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from onnx import ModelProto, TensorProto, ValueInfoProto, helper
 
 from .analyze import analyze
 from .cost import dims_str
-from .dtypes import dtype_name, tensor_bytes
+from .dtypes import tensor_bytes
 from .errors import ResourceLimitError, UsageError
 from .external import load_external
 from .graph import ModelGraph, read_model

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import onnx
-import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 import modelaudit
 from modelaudit.cli import main
-from modelaudit.symbolic import Poly, analyse, fit_grid
+from modelaudit.symbolic import analyse, fit_grid
 from conftest import SAMPLES, make_model, tensor, vi
 
 

@@ -95,7 +95,6 @@ def _external(tensor_proto: onnx.TensorProto, location: str) -> onnx.TensorProto
 def _model_with_external(folder, location: str, where: str = "initializer") -> str:
     w = _external(tensor("w", (4, 4)), location)
     node = helper.make_node("MatMul", ["x", "w"], ["y"])
-    kwargs = {}
     if where == "initializer":
         model = make_model([node], [vi("x", [1, 4])], [vi("y", None)], [w])
     elif where == "Constant":

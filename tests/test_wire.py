@@ -6,7 +6,7 @@ import onnx
 import pytest
 
 import modelaudit
-from modelaudit import graph, wire
+from modelaudit import wire
 from modelaudit.verify import RuntimeOptions, check
 from conftest import SAMPLES
 

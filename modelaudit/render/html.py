@@ -4,7 +4,6 @@ No network, no CDN: styles and the small sorting script are inline."""
 from __future__ import annotations
 
 import html
-import json
 
 from ..blocks import by_block, by_family
 from .common import human, human_bytes, notices, summary

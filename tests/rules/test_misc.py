@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 import modelaudit
 from conftest import make_model, tensor, vi
