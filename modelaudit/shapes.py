@@ -21,6 +21,7 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
 from . import fold
 from .contrib_shapes import CONTRIB_SHAPES, contrib_output_shapes
 from .dtypes import is_integer
+from .initializers import Initializer, read_initializers
 
 __all__ = ["TensorInfo", "ShapeResult", "infer", "tensor_numel", "Dim", "Shape"]
 
@@ -68,8 +69,11 @@ def _is_external(tensor: TensorProto) -> bool:
 def _small_enough(tensor: TensorProto) -> bool:
     if _is_external(tensor):
         return False  # never read to count; its shape is all we need
-    limit = KEEP_INT_ELEMENTS if is_integer(tensor.data_type) else KEEP_FLOAT_ELEMENTS
-    return tensor_numel(tensor) <= limit
+    return _small(tensor.data_type, tensor.dims)
+
+
+def _small(dtype: int, dims) -> bool:
+    return math.prod(dims) <= (KEEP_INT_ELEMENTS if is_integer(dtype) else KEEP_FLOAT_ELEMENTS)
 
 
 def _stripped(tensor: TensorProto) -> TensorProto:
@@ -77,10 +81,6 @@ def _stripped(tensor: TensorProto) -> TensorProto:
     out = TensorProto(name=tensor.name, data_type=tensor.data_type)
     out.dims.extend(tensor.dims)
     return out
-
-
-def _value_info_of(tensor: TensorProto) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
 
 
 def _skeleton_node(node: NodeProto) -> NodeProto:
@@ -111,7 +111,8 @@ def _apply_overrides(graph: GraphProto, inputs: dict[str, tuple], dims: dict[str
 
 
 def _build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarray],
-                    hints: dict[str, tuple], constants: list[int] | None = None) -> ModelProto:
+                    hints: dict[str, tuple], constants: list[int] | None = None,
+                    inits: list[Initializer] | None = None) -> ModelProto:
     """A copy of the model without weight bytes; folded tensors become initializers."""
     src = model.graph
     skel = ModelProto(ir_version=max(model.ir_version, 4))
@@ -121,12 +122,12 @@ def _build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarra
     if src.name.__class__ is str:  # protobuf hands back bytes for invalid UTF-8; the name is not needed
         g.name = src.name
     init_names = set()
-    for t in src.initializer:
+    for t in read_initializers(src) if inits is None else inits:
         init_names.add(t.name)
-        if _small_enough(t):
-            g.initializer.append(t)
+        if not t.external and _small(t.dtype, t.dims):
+            g.initializer.append(t.proto)
         else:
-            g.input.append(_value_info_of(t))
+            g.input.append(helper.make_tensor_value_info(t.name, t.dtype, list(t.dims)))
     g.input.extend(vi for vi in src.input if vi.name not in init_names)
     _apply_overrides(g, inputs, dims)
     if folded:
@@ -184,7 +185,10 @@ def _collect(inferred: ModelProto, symbols: set[str], nested: bool = True) -> di
     return infos
 
 
-def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, nested: bool = True) -> None:
+def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, nested: bool = True,
+                   types: dict | None = None) -> None:
+    if types is None:
+        types = {}
     if depth > 0:
         for t in g.initializer:
             infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
@@ -192,34 +196,41 @@ def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, ne
         for node in g.node:
             for attr in node.attribute:
                 for sub in ([attr.g] if attr.type == AttributeProto.GRAPH else attr.graphs):
-                    _collect_graph(sub, symbols, infos, depth + 1)
-    for vi in (*g.input, *g.value_info, *g.output):
-        name = vi.name
-        if name.__class__ is not str or (name in infos and infos[name].shape is not None):
-            continue
-        type_proto = vi.type
-        if type_proto.WhichOneof("value") != "tensor_type":
-            infos[name] = TensorInfo(name, None, 0)
-            continue
-        tt = type_proto.tensor_type
-        shape = None
-        if tt.HasField("shape"):
-            dims = []
-            for d in tt.shape.dim:  # the common case, a positive dim_value, costs two reads
-                value = d.dim_value
-                if value > 0:
-                    dims.append(value)
-                else:
-                    param = d.dim_param
-                    if param and param.__class__ is str:
-                        dims.append(param if symbols is None or param in symbols else None)
-                    else:  # 0 is a real (empty) dim; a negative one is nonsense, so unknown
-                        dims.append(0 if value == 0 and d.HasField("dim_value") else None)
-            shape = tuple(dims)
-        infos[name] = TensorInfo(name, shape, tt.elem_type)
-    if depth == 0:
-        for t in g.initializer:
-            infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
+                    _collect_graph(sub, symbols, infos, depth + 1, types=types)
+    for items in (g.input, g.value_info, g.output):
+        for vi in items:
+            name = vi.name
+            if name.__class__ is not str or (name in infos and infos[name].shape is not None):
+                continue
+            # Most tensors share a type with others (every hidden state of a transformer is
+            # float[1,S,D]): its serialized bytes are a cheap key, so each distinct type is
+            # decoded from protobuf once, not once per tensor.
+            key = vi.type.SerializeToString()
+            decoded = types.get(key)
+            if decoded is None:
+                decoded = types[key] = _decode_type(vi.type, symbols)
+            infos[name] = TensorInfo(name, *decoded)
+
+
+def _decode_type(type_proto, symbols: set[str] | None) -> tuple[tuple | None, int]:
+    """(shape, elem_type) of a TypeProto; non-tensor types have neither."""
+    if type_proto.WhichOneof("value") != "tensor_type":
+        return None, 0
+    tt = type_proto.tensor_type
+    if not tt.HasField("shape"):
+        return None, tt.elem_type
+    dims = []
+    for d in tt.shape.dim:
+        value = d.dim_value
+        if value > 0:
+            dims.append(value)
+        else:
+            param = d.dim_param
+            if param and param.__class__ is str:
+                dims.append(param if symbols is None or param in symbols else None)
+            else:  # 0 is a real (empty) dim; a negative one is nonsense, so unknown
+                dims.append(0 if value == 0 and d.HasField("dim_value") else None)
+    return tuple(dims), tt.elem_type
 
 
 def _run_onnx_inference(skel: ModelProto | bytes, warnings: list[str]) -> ModelProto:
@@ -268,9 +279,9 @@ class _Values(dict):
         return dict.__contains__(self, name) or name in self.pending
 
 
-def _initial_values(model: ModelProto) -> _Values:
-    return _Values({t.name: t for t in model.graph.initializer
-                    if _small_enough(t) and t.data_type != TensorProto.STRING})
+def _initial_values(inits: list[Initializer]) -> _Values:
+    return _Values({t.name: t.proto for t in inits
+                    if not t.external and t.dtype != TensorProto.STRING and _small(t.dtype, t.dims)})
 
 
 def _unknown(info: TensorInfo | None) -> bool:
@@ -437,13 +448,17 @@ def _constant_value(node: NodeProto, values: dict) -> None:
 
 def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None = None,
           dims: dict[str, int] | None = None, nested: bool = True,
-          constants: list[int] | None = None, views=None, skeleton_bytes: bytes | None = None) -> ShapeResult:
+          constants: list[int] | None = None, views=None, skeleton_bytes: bytes | None = None,
+          inits: list[Initializer] | None = None) -> ShapeResult:
     """Infers every tensor's shape; `inputs` and `dims` fix dynamic input shapes and named dims."""
     inputs, dims = inputs or {}, dims or {}
     warnings: list[str] = []
     folded: dict[str, np.ndarray] = {}
     hints: dict[str, TensorInfo] = {}
-    values = _initial_values(model)
+    inits = read_initializers(model.graph) if inits is None else inits
+    values = _initial_values(inits)
+    # the real initializers, external ones included: read once, they override what inference says
+    init_infos = {t.name: TensorInfo(t.name, t.dims, t.dtype, True) for t in inits}
     symbols = declared_symbols(model)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import} or {"": 1}
     outputs = [o for n in (views if views is not None else model.graph.node) for o in n.output if o]
@@ -454,8 +469,9 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
         if rounds == 1 and skeleton_bytes is not None and not inputs and not dims and model.ir_version >= 4:
             skel = skeleton_bytes  # the file's own bytes (big weights already left out): nothing to copy
         else:
-            skel = _build_skeleton(model, inputs, dims, folded, hints, constants)
+            skel = _build_skeleton(model, inputs, dims, folded, hints, constants, inits)
         fresh = _collect(_run_onnx_inference(skel, warnings), symbols, nested)
+        fresh.update(init_infos)
         if not infos:
             infos = fresh
         else:
@@ -468,7 +484,6 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
             break
         if not any(_unknown(infos.get(o)) for o in outputs):
             break
-    for t in model.graph.initializer:  # the real initializers, external ones included
-        infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
+    infos.update(init_infos)
     log.debug("shape inference took %d round(s)", rounds)
     return ShapeResult(infos, values, rounds, warnings)

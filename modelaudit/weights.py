@@ -162,17 +162,6 @@ def _slot(op: str, i: int) -> str:
     return DATA
 
 
-def _add_initializers(graph, leaves: dict, const: dict) -> None:
-    for t in graph.initializer:
-        leaves[t.name] = Leaf(t.name, math.prod(t.dims), t.data_type, "initializer",
-                              t.data_location == TensorProto.EXTERNAL)
-        const[t.name] = [(t.name, DATA)]
-    for st in graph.sparse_initializer:
-        name = st.values.name
-        leaves[name] = Leaf(name, math.prod(st.values.dims), st.values.data_type, "sparse_initializer")
-        const[name] = [(name, DATA)]
-
-
 class _Walk:
     """State of the weight walk: which tensors carry which leaves, and who claimed each leaf."""
 
