@@ -25,53 +25,10 @@ __all__ = ["audit", "analyze"]
 log = logging.getLogger(__name__)
 
 
-def _shape_of(mg: ModelGraph, name: str, cache: dict | None = None) -> str:
-    if cache is not None and name in cache:
-        return cache[name]
-    info = mg.tensors.get(name)
-    text = dims_str(info.shape if info is not None else None)
-    if cache is not None:
-        cache[name] = text
-    return text
-
-
-def _output_bytes(mg: ModelGraph, node) -> int | None:
-    total = 0
-    for name in node.output:
-        if name:
-            size = mg.nbytes(name)
-            if size is None:
-                return None
-            total += size
-    return total
-
-
 _FOLDED = Cost(formula="all inputs constant: folded at load")
 _MOVED = Cost(formula="data movement")
 _NONE = Cost()
-
-
-def _cost(mg: ModelGraph, weights: WeightTable, index, node, warnings: list[str]) -> tuple[Cost, str, list]:
-    """(cost, status, unresolved dims) of one node."""
-    if index in weights.constant_nodes:
-        return _FOLDED, "constant", []
-    opset = mg.opset(node.domain)
-    spec = find_rule(node.op_type, node.domain, opset)
-    if spec is None:
-        if is_zero_cost(node.op_type, node.domain):
-            return _MOVED, "zero-cost", []
-        return _NONE, "uncounted", []
-    tensors = mg.tensors
-    ctx = NodeContext(node, index, opset, None, [tensors.get(n) if n else None for n in node.input],
-                      [tensors.get(n) if n else None for n in node.output],
-                      lookup=(mg.values, weights.constant_tensors))
-    try:
-        return spec.fn(ctx), "counted", []
-    except Unresolved as exc:
-        return Cost(formula=str(exc)), "unresolved", exc.dims
-    except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as exc:
-        warnings.append(f"rule for {node.op_type} failed on node #{index} '{node.name}': {exc}")
-        return Cost(), "error", []
+_NO_DIMS: list[str] = []
 
 
 def _input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
@@ -115,7 +72,10 @@ class _Auditor:
         self.mg, self.weights = mg, weights
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
-        self.shapes: dict[str, str] = {}  # tensor -> "1x3x224x224", each formatted once
+        self.texts: dict[str, str] = {}  # tensor -> "1x3x224x224"
+        self._by_shape: dict = {None: "?"}  # shape -> its text: most shapes repeat, each is formatted once
+        self._dispatch: dict[tuple[str, str], tuple] = {}  # (op, domain) -> (rule, opset, zero-cost?)
+        self._lookup = (mg.values, weights.constant_tensors)
 
     def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
         out: list[Row] = []
@@ -126,27 +86,67 @@ class _Auditor:
                 out.extend(self.control_flow(visit, row))
         return out
 
+    def text(self, name: str) -> str:
+        """The tensor's shape as text, formatted once per distinct shape."""
+        info = self.mg.tensors.get(name)
+        shape = None if info is None else info.shape
+        text = self._by_shape.get(shape)
+        if text is None:
+            text = self._by_shape[shape] = dims_str(shape)
+        self.texts[name] = text
+        return text
+
+    def cost(self, key, node) -> tuple[Cost, str, list]:
+        """(cost, status, unresolved dims) of one node."""
+        if key in self.weights.constant_nodes:
+            return _FOLDED, "constant", _NO_DIMS
+        op, domain = node.op_type, node.domain
+        dispatch = self._dispatch.get((op, domain))
+        if dispatch is None:  # the rule of each op is looked up once per audit, not once per node
+            opset = self.mg.opset(domain)
+            spec = find_rule(op, domain, opset)
+            dispatch = self._dispatch[(op, domain)] = (spec, opset, spec is None and is_zero_cost(op, domain))
+        spec, opset, zero = dispatch
+        if spec is None:
+            return (_MOVED, "zero-cost", _NO_DIMS) if zero else (_NONE, "uncounted", _NO_DIMS)
+        tensors = self.mg.tensors
+        ctx = NodeContext(node, key, opset, None, [tensors.get(n) if n else None for n in node.input],
+                          [tensors.get(n) if n else None for n in node.output], lookup=self._lookup)
+        try:
+            return spec.fn(ctx), "counted", _NO_DIMS
+        except Unresolved as exc:
+            return Cost(formula=str(exc)), "unresolved", exc.dims
+        except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as exc:
+            self.warnings.append(f"rule for {op} failed on node #{key} '{node.name}': {exc}")
+            return Cost(), "error", _NO_DIMS
+
     def row(self, visit: Visit, scope: str) -> Row:
-        mg, node, key, weights, shapes = self.mg, visit.node, visit.key, self.weights, self.shapes
-        cost, status, dims = _cost(mg, weights, key, node, self.warnings)
+        node, key, weights = visit.node, visit.key, self.weights
+        cost, status, dims = self.cost(key, node)
         if visit.children and status == "uncounted" and node.op_type in CONTROL_FLOW:
             cost, status = _NONE, "counted"
         known = status in _KNOWN
         index = key if key.__class__ is int else int(key.rsplit("/", 1)[-1])
         local = node.name or f"{node.op_type}_{index}"
+        texts, constant = self.texts, weights.constant_tensors
         data, stored = [], []
         for n in node.input:
             if n:
-                (stored if n in weights.constant_tensors else data).append(shapes[n] if n in shapes else _shape_of(mg, n, shapes))
+                (stored if n in constant else data).append(texts.get(n) or self.text(n))
+        outputs, output_bytes, nbytes = [], 0, self.mg.nbytes
+        for n in node.output:
+            if n:
+                outputs.append(texts.get(n) or self.text(n))
+                if output_bytes is not None:
+                    size = nbytes(n)
+                    output_bytes = None if size is None else output_bytes + size
+        # positional, in Row's field order (report.py): a third of the cost of keywords, per node
         return Row(
-            index=index, name=f"{scope}/{local}" if scope else local, op=node.op_type, domain=node.domain,
-            inputs=data, weights=stored,
-            outputs=[shapes[n] if n in shapes else _shape_of(mg, n, shapes) for n in node.output if n],
-            params=weights.params_by_node.get(key, 0), non_trainable=weights.non_trainable_by_node.get(key, 0),
-            macs=cost.macs if known else None, flops=cost.flops if known else None,
-            output_bytes=_output_bytes(mg, node), formula=cost.formula, status=status,
-            unresolved=sorted(set(dims)) if dims else [], scope=scope,
-            details=_details(mg, node) if node.op_type in _DETAILED else {},
+            index, f"{scope}/{local}" if scope else local, node.op_type, node.domain, data, stored, outputs,
+            weights.params_by_node.get(key, 0), weights.non_trainable_by_node.get(key, 0),
+            cost.macs if known else None, cost.flops if known else None, output_bytes, cost.formula, status,
+            sorted(set(dims)) if dims else [], scope, 1,
+            _details(self.mg, node) if node.op_type in _DETAILED else {},
         )
 
     def control_flow(self, visit: Visit, row: Row) -> list[Row]:

@@ -6,13 +6,14 @@ import math
 import os
 import stat
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 from google.protobuf.message import DecodeError
+from onnx import defs as onnx_defs
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
 from .dtypes import tensor_bytes
@@ -77,11 +78,16 @@ class ModelGraph:
         if name in cache:
             return cache[name]
         info = self.tensors.get(name)
-        size = None
-        if info is not None and info.known:
-            size = tensor_bytes(math.prod(info.shape), info.dtype)
-        cache[name] = size
+        size = cache[name] = None if info is None else _bytes_of(info.shape, info.dtype)
         return size
+
+
+@lru_cache(maxsize=4096)
+def _bytes_of(shape: tuple | None, dtype: int) -> int | None:
+    """Bytes of a fully known shape: most tensors share their shape and dtype with many others."""
+    if shape is None or not all(d.__class__ is int for d in shape):
+        return None
+    return tensor_bytes(math.prod(shape), dtype)
 
 
 SKELETON_BYTES = 256 << 20  # parsed bytes this small go to shape inference as they are
@@ -164,21 +170,32 @@ class NodeView:
 
     def __init__(self, proto: NodeProto):
         self.proto = proto
-        self.op_type = proto.op_type
-        self.domain = proto.domain
-        self.name = proto.name
-        self.input = tuple(proto.input)
-        self.output = tuple(proto.output)
-        if bytes in (type(self.op_type), type(self.domain), type(self.name)) or bytes in map(type, self.input) \
-                or bytes in map(type, self.output):  # protobuf hands back bytes for invalid UTF-8
-            raise InvalidModelError(f"node '{_printable(self.name)}' ({_printable(self.op_type)}) has a name, op or "
-                                    "tensor name that is not valid UTF-8")
-        self.has_graph = bool(len(proto.attribute)) and any(
-            a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
+        self.op_type = op_type = proto.op_type
+        self.domain = domain = proto.domain
+        self.name = name = proto.name
+        self.input = inputs = proto.input[:]  # a list: slicing is the cheapest copy protobuf offers
+        self.output = outputs = proto.output[:]
+        try:  # protobuf hands back bytes for invalid UTF-8; joining str with bytes raises TypeError
+            op_type + domain + name + "".join(inputs) + "".join(outputs)
+        except TypeError:
+            raise InvalidModelError(f"node '{_printable(name)}' ({_printable(op_type)}) has a name, op or "
+                                    "tensor name that is not valid UTF-8") from None
+        if domain == "" or domain == "ai.onnx":  # a standard op has subgraphs only where its schema says so
+            self.has_graph = op_type in _GRAPH_OPS
+        else:
+            self.has_graph = bool(len(proto.attribute)) and any(
+                a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
 
     @property
     def attribute(self):
         return self.proto.attribute
+
+
+# standard ops with graph attributes (If, Loop, Scan, SequenceMap), from the schemas onnx ships
+_GRAPH_OPS = frozenset(schema.name for schema in onnx_defs.get_all_schemas_with_history()
+                       if schema.domain in ("", "ai.onnx") and any(
+                           attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+                           for attr in schema.attributes.values()))
 
 
 def _printable(text) -> str:

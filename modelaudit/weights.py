@@ -172,7 +172,9 @@ class _Walk:
         self.constant: set[str] = set()  # tensors computed from constants alone
         self.constant_nodes: set = set()
         self.claims: dict[str, dict[str, object]] = {}  # leaf -> {role: node key}
-        self.add_graph(mg.model.graph)
+        for t in mg.initializers.values():  # read from protobuf once, at load
+            self.add_leaf(Leaf(t.name, math.prod(t.dims), t.dtype, "initializer", t.external))
+        self.add_sparse(mg.model.graph)
 
     def add_leaf(self, leaf: Leaf) -> None:
         self.leaves[leaf.name] = leaf
@@ -183,6 +185,9 @@ class _Walk:
         for t in graph.initializer:
             self.add_leaf(Leaf(t.name, math.prod(t.dims), t.data_type, "initializer",
                                t.data_location == TensorProto.EXTERNAL))
+        self.add_sparse(graph)
+
+    def add_sparse(self, graph) -> None:
         for st in graph.sparse_initializer:
             self.add_leaf(Leaf(st.values.name, math.prod(st.values.dims), st.values.data_type, "sparse_initializer"))
 
@@ -210,6 +215,13 @@ class _Walk:
             for _, sub in subgraphs(node):
                 self.add_graph(sub)
         default = node.domain in ("", "ai.onnx")
+        carried = self.carried
+        for name in node.input:
+            if name in carried:
+                break
+        else:  # no input carries a constant (most nodes): nothing to hand on, claim or fold
+            if not (default and op == "Constant"):
+                return
         if default and op == "Constant":
             leaf = _constant_leaf(node)
             if leaf is not None:

@@ -7,7 +7,8 @@ from onnx import helper
 
 import modelaudit
 from modelaudit import InvalidModelError, UsageError
-from conftest import SAMPLES, make_model, vi
+from conftest import SAMPLES, make_model, tensor, vi
+from modelaudit.graph import load
 
 
 def _chain():
@@ -95,3 +96,21 @@ def test_binary_model_with_another_extension_still_loads(tmp_path):
     path = tmp_path / "model.json"
     path.write_bytes((SAMPLES / "conv3x3.onnx").read_bytes())
     assert modelaudit.audit(path).totals.params == 3584
+
+
+def test_subgraphs_of_custom_ops_are_walked_and_the_dag_is_built_on_demand():
+    """A standard op has subgraphs only where its schema declares them (If, Loop, Scan,
+    SequenceMap); a custom op's graph attributes are read from the node itself."""
+    inner = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["t"], name="inner_mm")], "body", [],
+                              [vi("t", None)], initializer=[tensor("w", (4, 3))])
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="first"),
+             helper.make_node("Decode", ["a"], ["y"], domain="com.example", name="custom", decoder=inner)]
+    model = make_model(nodes, [vi("x", [2, 4])], [vi("y", None)])
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    mg = load(model)
+    assert [v.has_graph for v in mg.nodes] == [False, True]
+    assert "dag" not in vars(mg)  # the audit walks mg.order; the networkx graph waits until asked for
+    assert list(mg.dag.edges) == [(0, 1)] and "dag" in vars(mg)
+    report = modelaudit.audit(model)
+    assert [r.name for r in report.rows] == ["first", "custom", "custom/decoder/inner_mm"]
+    assert report.rows[-1].macs == 2 * 4 * 3 and report.totals.params == 4 * 3
