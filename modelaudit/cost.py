@@ -13,7 +13,7 @@ from .shapes import TensorInfo
 __all__ = ["Cost", "NodeContext", "Unresolved", "dims_str"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cost:
     """Params and non-trainable elements are filled in by the weight walk; rules give the rest."""
 

@@ -214,43 +214,40 @@ class _Walk:
         if visit.children:
             for _, sub in subgraphs(node):
                 self.add_graph(sub)
-        default = node.domain in ("", "ai.onnx")
-        carried = self.carried
-        for name in node.input:
-            if name in carried:
-                break
-        else:  # no input carries a constant (most nodes): nothing to hand on, claim or fold
-            if not (default and op == "Constant"):
-                return
+        default = node.domain == "" or node.domain == "ai.onnx"
         if default and op == "Constant":
             leaf = _constant_leaf(node)
             if leaf is not None:
                 self.add_leaf(leaf)
             self.constant_nodes.add(key)
             return
-        present = [(i, name) for i, name in enumerate(node.input) if name]
-        if present and op not in _NOT_CONSTANT and not visit.children and all(n in self.constant for _, n in present):
+        carried = self.carried
+        hits = [(i, name) for i, name in enumerate(node.input) if name in carried]
+        if not hits:  # no input carries a constant (most nodes): nothing to hand on, claim or fold
+            return
+        # every input constant (the constant tensors are a subset of the carried ones)?
+        if op not in _NOT_CONSTANT and not visit.children and len(hits) == sum(1 for n in node.input if n) \
+                and all(n in self.constant for _, n in hits):
             self.constant_nodes.add(key)
             leaf = _generated_leaf(self.mg, node) if op in _GENERATORS else None
             if leaf is not None:
                 self.add_leaf(leaf)
                 return
-            carried = [(leaf, cls, None) for leaf, cls, _ in self.passed(node, None, present)]
+            handed = [(leaf, cls, None) for leaf, cls, _ in self.passed(node, None, hits)]
             for out in node.output:
                 if out:
-                    self.carried[out] = carried
+                    carried[out] = handed
                     self.constant.add(out)
             return
         if default and op in PASS_THROUGH:
-            carried = self.passed(node, key, [(i, n) for i, n in present if i in PASS_THROUGH[op]])
-            if carried:
+            slots = PASS_THROUGH[op]
+            handed = self.passed(node, key, [(i, n) for i, n in hits if i in slots])
+            if handed:
                 for out in node.output:
                     if out:
-                        self.carried[out] = carried
+                        carried[out] = handed
             return
-        for i, name in present:
-            if name not in self.carried:
-                continue
+        for i, name in hits:
             for leaf_name, cls, touch in self.passed(node, key, [(i, name)]):
                 self.claim(leaf_name, _role(self.leaves[leaf_name], _slot(op, i), cls, op), touch)
                 if op in _PACKED and i == _PACKED[op][0]:

@@ -92,11 +92,18 @@ def _fields(buf, start: int, end: int):
             length = buf[pos] if pos < end else 0x80
             if length < 0x80:
                 pos += 1
+            elif pos + 1 < end and buf[pos + 1] < 0x80:  # two-byte lengths: every node, most tensors
+                length = (length & 0x7F) | (buf[pos + 1] << 7)
+                pos += 2
             else:
                 length, pos = _varint(buf, pos, end)
             body, pos = pos, pos + length
         elif wire == 0:
-            body, pos = pos, _varint(buf, pos, end)[1]
+            body = pos
+            if pos < end and buf[pos] < 0x80:
+                pos += 1
+            else:
+                pos = _varint(buf, pos, end)[1]
         else:
             body, pos = pos, _skip(buf, pos, end, wire)
         if pos > end:
