@@ -115,13 +115,13 @@ class NodeContext:
     def in_dims(self, i: int) -> tuple[int, ...]:
         """The input's shape, every dim a known int, or Unresolved."""
         shape = self.in_shape(i)
-        if not all(isinstance(d, int) for d in shape):
+        if str in map(type, shape) or None in shape:
             raise Unresolved(self.node.input[i], shape)
         return shape
 
     def out_dims(self, i: int = 0) -> tuple[int, ...]:
         shape = self.out_shape(i)
-        if not all(isinstance(d, int) for d in shape):
+        if str in map(type, shape) or None in shape:
             raise Unresolved(self.node.output[i], shape)
         return shape
 

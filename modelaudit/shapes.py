@@ -285,7 +285,7 @@ def _initial_values(inits: list[Initializer]) -> _Values:
 
 
 def _unknown(info: TensorInfo | None) -> bool:
-    return info is None or info.shape is None or any(d is None for d in info.shape)
+    return info is None or info.shape is None or None in info.shape
 
 
 def _inferred_dim(data: tuple, others: list):

@@ -226,7 +226,7 @@ class _Walk:
         if not hits:  # no input carries a constant (most nodes): nothing to hand on, claim or fold
             return
         # every input constant (the constant tensors are a subset of the carried ones)?
-        if op not in _NOT_CONSTANT and not visit.children and len(hits) == sum(1 for n in node.input if n) \
+        if op not in _NOT_CONSTANT and not visit.children and len(hits) == len(node.input) - node.input.count("") \
                 and all(n in self.constant for _, n in hits):
             self.constant_nodes.add(key)
             leaf = _generated_leaf(self.mg, node) if op in _GENERATORS else None
