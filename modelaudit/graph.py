@@ -23,7 +23,7 @@ from .initializers import Initializer, read_initializers
 from .shapes import TensorInfo, infer
 from .wire import StrippedData, WireError, strip_weights
 
-__all__ = ["ModelGraph", "NodeView", "load", "read_model", "build_dag", "link", "topological_order", "MAX_PROTO_BYTES"]
+__all__ = ["ModelGraph", "NodeView", "load", "read_model", "link", "topological_order", "MAX_PROTO_BYTES"]
 
 MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot hold a message of 2 GiB or more
 _LFS_MAGIC = b"version https://git-lfs"
@@ -213,14 +213,6 @@ def _defined(graph: GraphProto, init_names=None) -> set[str]:
     return defined
 
 
-def build_dag(graph: GraphProto, outer=frozenset(), nodes=None) -> tuple[nx.DiGraph, dict[str, int]]:
-    """Nodes of one graph as a DAG: an edge u→v means v reads a tensor u writes. `outer` holds the
-    names an enclosing graph makes visible to a subgraph; `nodes` may give NodeViews of graph.node."""
-    nodes = graph.node if nodes is None else nodes
-    edges, producer = link(graph, outer, nodes)
-    return _dag(len(nodes), edges), producer
-
-
 def _dag(count: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
     dag = nx.DiGraph()
     dag.add_nodes_from(range(count))
@@ -229,7 +221,9 @@ def _dag(count: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
 
 
 def link(graph: GraphProto, outer=frozenset(), nodes=None, init_names=None) -> tuple[list[tuple[int, int]], dict[str, int]]:
-    """(edges, producer) of one graph's nodes, refusing tensors produced twice or never defined."""
+    """(edges, producer) of one graph's nodes: an edge (u, v) means node v reads a tensor node u
+    writes. Refuses tensors produced twice or never defined. `outer` holds the names an enclosing
+    graph makes visible to a subgraph; `nodes` may give NodeViews of graph.node."""
     nodes = graph.node if nodes is None else nodes
     defined = _defined(graph, init_names)
     producer: dict[str, int] = {}
@@ -262,14 +256,12 @@ def link(graph: GraphProto, outer=frozenset(), nodes=None, init_names=None) -> t
     return edges, producer
 
 
-def topological_order(dag: nx.DiGraph | tuple[int, list[tuple[int, int]]], nodes) -> tuple[list[int], bool]:
-    """Deterministic topological order (the file's where it is one) and whether the file was unsorted.
-    `dag` may be a DiGraph or (node count, edges)."""
-    count, edges = (dag.number_of_nodes(), dag.edges) if isinstance(dag, nx.DiGraph) else dag
+def topological_order(edges: list[tuple[int, int]], nodes) -> tuple[list[int], bool]:
+    """Deterministic topological order of `nodes` (the file's where it is one) and whether the file
+    was unsorted."""
     if all(u < v for u, v in edges):  # the common case, checked in O(edges): no sort needed
-        return list(range(count)), False
-    if not isinstance(dag, nx.DiGraph):
-        dag = _dag(count, edges)
+        return list(range(len(nodes))), False
+    dag = _dag(len(nodes), edges)
     try:
         order = list(nx.lexicographical_topological_sort(dag))
     except nx.NetworkXUnfeasible:
@@ -364,7 +356,7 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     _check_overrides(model, inputs, dims, initializers)
     views = [NodeView(n) for n in model.graph.node]
     edges, producer = link(model.graph, nodes=views, init_names=initializers)
-    order, unsorted = topological_order((len(views), edges), views)
+    order, unsorted = topological_order(edges, views)
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")

@@ -8,7 +8,7 @@ from typing import Iterator
 from onnx import AttributeProto, GraphProto, NodeProto
 
 from .errors import InvalidModelError
-from .graph import ModelGraph, NodeView, build_dag, topological_order
+from .graph import ModelGraph, NodeView, link, topological_order
 
 __all__ = ["MAX_DEPTH", "Visit", "subgraphs", "walk", "flatten"]
 
@@ -71,8 +71,8 @@ def _visit_graph(nodes: list[NodeView], order: list[int], depth: int, prefix: st
                     raise InvalidModelError(f"subgraphs are nested {MAX_DEPTH} or more deep (at node "
                                             f"'{node.name or node.op_type}'); modelaudit refuses such a model")
                 views = [NodeView(n) for n in sub.node]
-                dag, _ = build_dag(sub, scopes, views)
-                sub_order, _ = topological_order(dag, views)
+                edges, _ = link(sub, scopes, views)
+                sub_order, _ = topological_order(edges, views)
                 inner = scopes.inner(_defined(sub))
                 visit.children.append((attr, _visit_graph(views, sub_order, depth + 1, f"{visit.key}/{attr}", inner)))
         visits.append(visit)

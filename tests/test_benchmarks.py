@@ -1,0 +1,27 @@
+"""The benchmark script stays runnable: a small graph, one pair of runs, results as JSON."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_script_runs_and_reports_paired_ratios(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--sizes", "700", "--repeat", "2",
+                             "--skip-weights", "--onnx-tool-max-nodes", "0", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())
+    assert row["nodes"] == 10 * 69, row["model"]  # models.transformer: 69 nodes a layer
+    base, ours = row["onnx"]["runs"], row["modelaudit"]["runs"]
+    assert row["ratios"] == [m / b for b, m in zip(base, ours)]  # each ratio within one adjacent pair
+    assert row["ratio"] == statistics.median(row["ratios"])
+    for tool in ("onnx", "modelaudit"):
+        assert len(row[tool]["runs"]) == 2 and row[tool]["seconds"] > 0 and row[tool]["rss_mb"] > 0
+    assert "ratio" in result.stdout and "transformer, 690 nodes" in result.stdout
