@@ -277,20 +277,31 @@ def analyze(mg: ModelGraph) -> Report:
     rows = auditor.rows(visits)
     uncounted: dict[str, int] = {}
     unresolved: dict[str, int] = {}
-    for row in rows:
+    macs = flops = activation_bytes = 0
+    complete = not auditor.incomplete
+    for row in rows:  # one pass: a 50,000-row report is summed without 50,000 property calls each
         if row.status == "uncounted":
             uncounted[row.op_label] = uncounted.get(row.op_label, 0) + 1
         for d in row.unresolved:
             unresolved[d] = unresolved.get(d, 0) + 1
-    counted = [r for r in rows if r.runs]
+        runs = row.runs
+        if not runs:
+            continue
+        if row.macs is None:
+            complete = False
+        else:
+            macs += row.macs * runs
+        if row.flops is not None:
+            flops += row.flops * runs
+        if row.output_bytes and row.status != "constant":
+            activation_bytes += row.output_bytes
     by_dtype = weights.bytes_by_dtype()
     peak, peak_complete = peak_activation_bytes(mg, weights.constant_tensors)
     totals = Totals(
         params=weights.params, non_trainable=weights.non_trainable,
         weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=by_dtype,
-        macs=sum(r.macs_total or 0 for r in counted), flops=sum(r.flops_total or 0 for r in counted),
-        macs_complete=all(r.macs is not None for r in counted) and not auditor.incomplete,
-        activation_bytes=sum(r.output_bytes or 0 for r in counted if r.status != "constant"),
+        macs=macs, flops=flops, macs_complete=complete,
+        activation_bytes=activation_bytes,
         peak_activation_bytes=peak, peak_activation_complete=peak_complete,
         nodes=len(rows),
     )
