@@ -222,7 +222,7 @@ class _Walk:
             self.constant_nodes.add(key)
             return
         carried = self.carried
-        hits = [(i, name) for i, name in enumerate(node.input) if name in carried]
+        hits = [(i, name) for i, name in enumerate(node.input) if name and name in carried]
         if not hits:  # no input carries a constant (most nodes): nothing to hand on, claim or fold
             return
         # every input constant (the constant tensors are a subset of the carried ones)?

@@ -104,6 +104,16 @@ def test_unused_initializer_is_not_counted():
     assert report.totals.params == 16 * 8
 
 
+def test_an_absent_optional_input_is_not_an_initializer_named_empty():
+    """'' in a node's inputs means "not given", even when some initializer is named ''."""
+    nodes = [helper.make_node("Conv", ["x", "w", ""], ["y"], name="conv")]
+    model = make_model(nodes, [vi("x", [1, 2, 5, 5])], [vi("y", None)],
+                       [tensor("w", (4, 2, 3, 3)), tensor("", (4,), seed=1)])
+    report = modelaudit.audit(model)
+    assert report.totals.params == 4 * 2 * 3 * 3  # the unnamed tensor is read by no one
+    assert report.rows[0].weights == ["4x2x3x3"]
+
+
 def test_external_data_is_never_read(tmp_path):
     """Counts come from the dims: the external file does not even exist."""
     w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[16, 8])
