@@ -180,22 +180,33 @@ class NodeView:
         except TypeError:
             raise InvalidModelError(f"node '{_printable(name)}' ({_printable(op_type)}) has a name, op or "
                                     "tensor name that is not valid UTF-8") from None
-        if domain == "" or domain == "ai.onnx":  # a standard op has subgraphs only where its schema says so
-            self.has_graph = op_type in _GRAPH_OPS
-        else:
-            self.has_graph = bool(len(proto.attribute)) and any(
-                a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
+        # a standard op has subgraphs only where its schema says so; other ops tell by their attributes
+        declared = _STANDARD_SUBGRAPHS.get(op_type, _UNSEEN) if domain == "" or domain == "ai.onnx" else None
+        if declared is _UNSEEN:
+            declared = _schema_has_graph(op_type)
+        self.has_graph = declared if declared is not None else bool(len(proto.attribute)) and any(
+            a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
 
     @property
     def attribute(self):
         return self.proto.attribute
 
 
-# standard ops with graph attributes (If, Loop, Scan, SequenceMap), from the schemas onnx ships
-_GRAPH_OPS = frozenset(schema.name for schema in onnx_defs.get_all_schemas_with_history()
-                       if schema.domain in ("", "ai.onnx") and any(
-                           attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
-                           for attr in schema.attributes.values()))
+_UNSEEN = object()
+_STANDARD_SUBGRAPHS: dict[str, bool | None] = {}  # ai.onnx op -> its schema has a graph attribute (None: no schema)
+
+
+def _schema_has_graph(op_type: str) -> bool | None:
+    """Whether the ai.onnx op's newest schema declares a graph attribute (If, Loop, Scan,
+    SequenceMap); None for an op onnx does not know. Asked once per op type."""
+    try:
+        schema = onnx_defs.get_schema(op_type, "")
+    except onnx_defs.SchemaError:
+        declared = None
+    else:
+        declared = any(attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for attr in schema.attributes.values())
+    _STANDARD_SUBGRAPHS[op_type] = declared
+    return declared
 
 
 def _printable(text) -> str:

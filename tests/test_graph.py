@@ -114,3 +114,19 @@ def test_subgraphs_of_custom_ops_are_walked_and_the_dag_is_built_on_demand():
     report = modelaudit.audit(model)
     assert [r.name for r in report.rows] == ["first", "custom", "custom/decoder/inner_mm"]
     assert report.rows[-1].macs == 2 * 4 * 3 and report.totals.params == 4 * 3
+
+
+def test_standard_ops_with_subgraphs_are_those_whose_schemas_declare_graph_attributes():
+    """NodeView asks an ai.onnx op's newest schema; every older version must agree with it."""
+    from onnx import AttributeProto, defs
+
+    from modelaudit.graph import _schema_has_graph
+
+    history: dict[str, bool] = {}
+    for schema in defs.get_all_schemas_with_history():
+        if schema.domain in ("", "ai.onnx"):
+            graphs = any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in schema.attributes.values())
+            history[schema.name] = history.get(schema.name, False) or graphs
+    assert {op for op, graphs in history.items() if graphs} >= {"If", "Loop", "Scan"}
+    assert all(_schema_has_graph(op) == graphs for op, graphs in history.items())
+    assert _schema_has_graph("Frobnicate") is None  # unknown to onnx: its attributes are read instead
