@@ -173,7 +173,7 @@ class _Walk:
         self.constant_nodes: set = set()
         self.claims: dict[str, dict[str, object]] = {}  # leaf -> {role: node key}
         for t in mg.initializers.values():  # read from protobuf once, at load
-            self.add_leaf(Leaf(t.name, math.prod(t.dims), t.dtype, "initializer", t.external))
+            self.add_leaf(Leaf(t.name, t.numel, t.dtype, "initializer", t.external))
         self.add_sparse(mg.model.graph)
 
     def add_leaf(self, leaf: Leaf) -> None:
