@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelaudit.rules import markdown_formula_table
+from modelaudit.costs.rules import markdown_formula_table
 
 DOC = Path(__file__).resolve().parent / "conventions.md"
 START, END = "<!-- ops-table:start -->", "<!-- ops-table:end -->"

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .analyze import analyze, audit
-from .cost import Cost, NodeContext, Unresolved
-from .errors import (InvalidModelError, ModelAuditError, ResourceLimitError, UnsafeExternalDataError,
-                     UsageError)
+from .costs.analyze import analyze, audit
+from .costs.cost import Cost, NodeContext, Unresolved
+from .costs.report import Report, Row, Totals
+from .costs.rules import rule
+from .errors import (
+                     InvalidModelError,
+                     ModelAuditError,
+                     ResourceLimitError,
+                     UnsafeExternalDataError,
+                     UsageError,
+)
 from .graph import ModelGraph, load
-from .report import Report, Row, Totals
-from .rules import rule
 
 __all__ = [
     "__version__", "audit", "analyze", "load", "rule", "Cost", "NodeContext", "Unresolved",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .analyze import audit
-from .render.common import human, human_bytes, safe
+from modelaudit.costs.analyze import audit
+from modelaudit.render.common import human, human_bytes, safe
 
 __all__ = ["model_audit"]
 

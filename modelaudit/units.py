@@ -1,4 +1,4 @@
-"""Human units on the command line: counts (4M, 600M, 1.5G) and sizes (16MiB, 4GiB, 500MB)."""
+"""Human units both ways: parsed from the command line (4M, 600M, 16MiB) and printed in reports (300.8 M, 2.12 KiB)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import UsageError
 
-__all__ = ["parse_count", "parse_bytes"]
+__all__ = ["parse_count", "parse_bytes", "human", "human_bytes", "exact"]
 
 _DECIMAL = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _BINARY = {"KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
@@ -44,3 +44,32 @@ def parse_count(text: str, what: str = "value") -> int:
 def parse_bytes(text: str, what: str = "size") -> int:
     """`16MiB` -> 16·2^20; `500MB` or `500M` -> 500·10^6; `4GiB` -> 4·2^30."""
     return _parse(text, what, allow_bytes=True)
+
+
+_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+
+
+def _scaled(value: float, units) -> str:
+    for size, suffix in units:
+        if abs(value) >= size:
+            v = value / size
+            return f"{v:.2f} {suffix}" if abs(v) < 10 else f"{v:.1f} {suffix}"
+    return None
+
+
+def human(value: int | None) -> str:
+    """3.50 M, 300.8 M, 1.23 G; `?` when unknown."""
+    if value is None:
+        return "?"
+    return _scaled(value, _UNITS) or str(value)
+
+
+def human_bytes(value: int | None) -> str:
+    if value is None:
+        return "?"
+    return _scaled(value, _BYTE_UNITS) or f"{value} B"
+
+
+def exact(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import json
 
-from modelaudit.batch import Progress
-from modelaudit.cli import main
 from conftest import SAMPLES
+
+from modelaudit.cli.batch import Progress
+from modelaudit.cli.main import main
 
 
 def test_directory_combined_json_with_jobs(capsys):

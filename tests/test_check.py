@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from modelaudit.cli import main
 from conftest import SAMPLES
+
+from modelaudit.cli.main import main
 
 V1, V2 = str(SAMPLES / "mobilenet_v1.onnx"), str(SAMPLES / "mobilenet_v2.onnx")
 BLOCK = str(SAMPLES / "mobilenet_v2_block.onnx")
@@ -105,8 +105,8 @@ def test_config_errors(capsys, tmp_path):
 
 
 def test_incomplete_count_cannot_prove_a_mac_budget(capsys, tmp_path):
-    from onnx import helper, save
     from conftest import make_model, vi
+    from onnx import helper, save
 
     nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Mystery", ["a"], ["y"], domain="x.y")]
     model = make_model(nodes, [vi("x", [4])], [vi("y", None)])

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-
-from modelaudit.cli import main
 from conftest import SAMPLES
+
+from modelaudit.cli.main import main
 
 V2 = str(SAMPLES / "mobilenet_v2.onnx")
 
@@ -66,8 +66,8 @@ def test_csv_node_rows(capsys):
 
 
 def test_input_flag(capsys, tmp_path):
-    from onnx import helper, save
     from conftest import make_model, vi
+    from onnx import helper, save
 
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", ["batch", 3, "h", "w"])], [vi("y", None)])
     path = tmp_path / "dyn.onnx"

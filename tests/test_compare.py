@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import SAMPLES
 
 import modelaudit
-from modelaudit.blocks import block_of
-from modelaudit.cli import main
-from conftest import SAMPLES
+from modelaudit.cli.main import main
+from modelaudit.costs.blocks import block_of
 
 V1, V2 = str(SAMPLES / "mobilenet_v1.onnx"), str(SAMPLES / "mobilenet_v2.onnx")
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import make_model, run_ort, tensor, vi
 from onnx import TensorProto, helper, numpy_helper
 
 import modelaudit
-from conftest import make_model, run_ort, tensor, vi
 
 
 def _matmul_graph(name, w, k, n, x="x"):

@@ -7,11 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import SUMMARY
 
 import modelaudit
-from modelaudit.coverage import onnx_ops, unclassified
-from modelaudit.rules import UNMODELLED, find_rule, is_zero_cost
-from conftest import SUMMARY
+from modelaudit.analyses.coverage import onnx_ops, unclassified
+from modelaudit.costs.rules import UNMODELLED, find_rule, is_zero_cost
 
 
 def test_every_default_domain_op_is_classified():
@@ -21,7 +21,7 @@ def test_every_default_domain_op_is_classified():
 
 
 def test_ops_command_prints_full_coverage(capsys):
-    from modelaudit.cli import main
+    from modelaudit.cli.main import main
 
     assert main(["ops"]) == 0
     out = capsys.readouterr().out

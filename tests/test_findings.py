@@ -7,16 +7,16 @@ import json
 import numpy as np
 import onnx
 import pytest
+from conftest import SAMPLES, make_model, tensor, vi
 from onnx import TensorProto, helper, numpy_helper
 
 import modelaudit
-from modelaudit.cli import main
-from modelaudit.findings import CODES, find
-from conftest import SAMPLES, make_model, tensor, vi
+from modelaudit.analyses.findings import CODES, find
+from modelaudit.cli.main import main
 
 
 def codes(model, min_severity="note") -> list[str]:
-    from modelaudit.findings import select
+    from modelaudit.analyses.findings import select
 
     mg = modelaudit.load(model)
     return [f.code for f in select(find(mg, modelaudit.analyze(mg)), min_severity)]

@@ -14,11 +14,11 @@ import onnx
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+from conftest import SAMPLES  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from modelaudit.cli import main  # noqa: E402
-from conftest import SAMPLES  # noqa: E402
+from modelaudit.cli.main import main  # noqa: E402
 
 EXAMPLES = int(os.environ.get("MODELAUDIT_FUZZ_EXAMPLES", "60"))
 DERANDOMIZE = "MODELAUDIT_FUZZ_EXAMPLES" not in os.environ  # CI: the same examples each run; long runs explore

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from conftest import SAMPLES, make_model, tensor, vi
 from onnx import helper
 
 import modelaudit
 from modelaudit import InvalidModelError, UsageError
-from conftest import SAMPLES, make_model, tensor, vi
-from modelaudit.graph import load
+from modelaudit.graph.model import load
 
 
 def _chain():
@@ -120,7 +120,7 @@ def test_standard_ops_with_subgraphs_are_those_whose_schemas_declare_graph_attri
     """NodeView asks an ai.onnx op's newest schema; every older version must agree with it."""
     from onnx import AttributeProto, defs
 
-    from modelaudit.graph import _schema_has_graph
+    from modelaudit.graph.model import _schema_has_graph
 
     history: dict[str, bool] = {}
     for schema in defs.get_all_schemas_with_history():

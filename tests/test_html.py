@@ -7,9 +7,9 @@ import shutil
 import subprocess
 
 import pytest
-
-from modelaudit.cli import main
 from conftest import SAMPLES
+
+from modelaudit.cli.main import main
 
 V2 = str(SAMPLES / "mobilenet_v2.onnx")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -32,9 +32,8 @@ def test_report_is_self_contained(tmp_path):
 
 def test_hostile_names_are_escaped(tmp_path):
     import onnx
-    from onnx import helper
-
     from conftest import make_model, vi
+    from onnx import helper
 
     model = make_model([helper.make_node("Relu", ["x"], ["y"], name="<script>alert(1)</script>")],
                        [vi("x", [2])], [vi("y", None)])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import make_model, vi
 from onnx import helper
 
 import modelaudit
-from conftest import make_model, vi
 
 
 def test_chain_peak_is_two_neighbours():

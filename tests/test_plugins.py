@@ -5,11 +5,11 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint
 
 import pytest
+from conftest import make_model, vi
 from onnx import helper
 
 import modelaudit
-from modelaudit import rules
-from conftest import make_model, vi
+from modelaudit.costs import rules
 
 
 def _custom_model():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+from conftest import SAMPLES, make_model, vi
 from onnx import helper
 
 import modelaudit
 from modelaudit.render import render
 from modelaudit.render.common import human, human_bytes, safe
-from conftest import SAMPLES, make_model, vi
 
 
 def test_human_numbers():

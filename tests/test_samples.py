@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from conftest import SAMPLES
 
 import modelaudit
-from conftest import SAMPLES
 
 
 def audit(name):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from conftest import make_model, run_ort, tensor, vi
 from onnx import TensorProto, helper
 
 import modelaudit
-from conftest import make_model, run_ort, tensor, vi
 
 
 class _Net:

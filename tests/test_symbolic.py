@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import onnx
+from conftest import SAMPLES, make_model, tensor, vi
 from onnx import helper
 
 import modelaudit
-from modelaudit.cli import main
-from modelaudit.symbolic import analyse, fit_grid
-from conftest import SAMPLES, make_model, tensor, vi
+from modelaudit.analyses.symbolic import analyse, fit_grid
+from modelaudit.cli.main import main
 
 
 def _check_against_concrete(model, analysis, points):

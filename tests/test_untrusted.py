@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from conftest import SAMPLES, make_model, tensor, vi
 from onnx import TensorProto, helper, numpy_helper
 
 import modelaudit
-from modelaudit.cli import main
-from conftest import SAMPLES, make_model, tensor, vi
+from modelaudit.cli.main import main
 
 OPENED: list[str] = []
 _WATCHING = [False]

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import SAMPLES, make_model, tensor, vi
 from onnx import TensorProto, helper, numpy_helper, save
 
 import modelaudit
-from modelaudit.cli import main
-from modelaudit.verify import RuntimeOptions, check
-from conftest import SAMPLES, make_model, tensor, vi
+from modelaudit.cli.main import main
+from modelaudit.runtime.verify import RuntimeOptions, check
 
 
 def run_cli(capsys, *argv):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import make_model, tensor, vi
 from onnx import TensorProto, helper, numpy_helper
 
 import modelaudit
-from conftest import make_model, tensor, vi
 
 
 def _matmul_model(weight_nodes, weight_name, inits=(), k=16, n=8):

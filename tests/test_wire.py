@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import onnx
 import pytest
+from conftest import SAMPLES
 
 import modelaudit
-from modelaudit import wire
-from modelaudit.verify import RuntimeOptions, check
-from conftest import SAMPLES
+from modelaudit.load import wire
+from modelaudit.runtime.verify import RuntimeOptions, check
 
 
 def _without_data(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -30,10 +30,9 @@ def test_stripped_parse_equals_the_full_model_minus_weight_data(sample):
 
 
 def test_integer_constants_keep_their_values():
-    from onnx import helper, numpy_helper
     import numpy as np
-
     from conftest import make_model, vi
+    from onnx import helper, numpy_helper
 
     shape = numpy_helper.from_array(np.arange(2000, dtype=np.int64), "ids")  # 16 KB of integers: kept
     big = numpy_helper.from_array(np.arange(5000, dtype=np.int64), "big_ids")  # 40 KB: left in the file

@@ -20,7 +20,7 @@ BLOCK = re.compile(r"```console\n\$ modelaudit (?P<cmd>[^\n]+)\n(?P<out>.*?)```"
 
 
 def run(cmd: str) -> str:
-    from modelaudit.cli import main
+    from modelaudit.cli.main import main
 
     buf = io.StringIO()
     cwd = os.getcwd()

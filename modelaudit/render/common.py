@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import re
 
+from modelaudit.units import exact, human, human_bytes
+
 __all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "COLUMNS", "OP_COLUMNS",
            "SORT_KEYS", "percent"]
 
-_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
-_BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 MAX_NAME = 120
-
-
-def _scaled(value: float, units) -> str:
-    for size, suffix in units:
-        if abs(value) >= size:
-            v = value / size
-            return f"{v:.2f} {suffix}" if abs(v) < 10 else f"{v:.1f} {suffix}"
-    return None
-
-
-def human(value: int | None) -> str:
-    """3.50 M, 300.8 M, 1.23 G; `?` when unknown."""
-    if value is None:
-        return "?"
-    return _scaled(value, _UNITS) or str(value)
-
-
-def human_bytes(value: int | None) -> str:
-    if value is None:
-        return "?"
-    return _scaled(value, _BYTE_UNITS) or f"{value} B"
-
-
-def exact(value: int | None) -> str:
-    return "?" if value is None else f"{value:,}"
 
 
 def percent(part: int | None, whole: int) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 
-from ..blocks import by_block, by_family
+from modelaudit.costs.blocks import by_block, by_family
+
 from .common import human, human_bytes, notices, summary
 
 __all__ = ["render_html", "render_compare_html", "render_sweep_html"]

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .common import gate_tables, model_line, notices, plain_table, runtime_lines, summary, symbolic_lines, table
+from .common import (
+    gate_tables,
+    model_line,
+    notices,
+    plain_table,
+    runtime_lines,
+    summary,
+    symbolic_lines,
+    table,
+)
 
 __all__ = ["render_markdown"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_model, run_ort, tensor, vi
 from onnx import TensorProto, helper
 
 import modelaudit
-from conftest import make_model, run_ort, tensor, vi
 
 
 def _ms_model(nodes, inputs, outputs, inits=(), opset=17):

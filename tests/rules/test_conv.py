@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import make_model, run_ort, tensor, vi
 from onnx import helper
 
 import modelaudit
-from conftest import make_model, run_ort, tensor, vi
 
 
 def _conv_model(x_shape, w_shape, bias=True, op="Conv", **attrs):
@@ -94,9 +94,9 @@ def test_conv_transpose_is_not_conv(case):
 def test_conv_output_computed_when_inference_has_no_shape():
     """A conv whose output shape annotation is missing still gets its MACs from X and the attributes."""
     model = _conv_model((1, 3, 32, 32), (8, 3, 5, 5), strides=[2, 2], pads=[2, 2, 2, 2])
-    from modelaudit.cost import NodeContext
-    from modelaudit.rules.conv import conv
-    from modelaudit.shapes import TensorInfo
+    from modelaudit.costs.cost import NodeContext
+    from modelaudit.costs.rules.conv import conv
+    from modelaudit.shapes.infer import TensorInfo
 
     node = model.graph.node[0]
     ctx = NodeContext(node, 0, 17, {"strides": [2, 2], "pads": [2, 2, 2, 2], "group": 1},

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import make_model, run_ort, tensor, vi
 from onnx import helper
 
 import modelaudit
-from conftest import make_model, run_ort, tensor, vi
 
 
 @pytest.mark.parametrize("trans_a,trans_b", [(0, 0), (1, 0), (0, 1), (1, 1)])

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import make_model, tensor, vi
 from onnx import helper, numpy_helper
 
 import modelaudit
-from conftest import make_model, tensor, vi
 
 
 def one_row(node, inputs, inits=(), opset=17):

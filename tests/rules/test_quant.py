@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from conftest import make_model, run_ort, tensor, vi
 from onnx import TensorProto, helper, numpy_helper
 
 import modelaudit
-from conftest import make_model, run_ort, tensor, vi
 
 
 def _s(name, value, dtype=np.float32):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_model, run_ort, tensor, vi
 from onnx import helper
 
 import modelaudit
-from conftest import make_model, run_ort, tensor, vi
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 

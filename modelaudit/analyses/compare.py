@@ -1,0 +1,60 @@
+"""compare: totals side by side with ratios to the first model, per op family and per block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelaudit.costs.blocks import FAMILIES, by_block, by_family
+
+__all__ = ["METRICS", "compare", "labels_for"]
+
+# metric -> (label, kind): kind says how to print it
+METRICS = {
+    "params": ("params", "count"), "non_trainable": ("non-trainable", "count"),
+    "weight_bytes": ("weight bytes", "bytes"), "macs": ("MACs", "count"), "flops": ("FLOPs", "count"),
+    "peak_activation_bytes": ("peak activations", "bytes"), "nodes": ("nodes", "int"), "opset": ("opset", "int"),
+}
+
+
+def labels_for(paths: list[str]) -> list[str]:
+    """File stems, or whole paths where two stems collide."""
+    stems = [Path(p).stem for p in paths]
+    return [stem if stems.count(stem) == 1 else str(p) for stem, p in zip(stems, paths)]
+
+
+def _metric(d: dict, metric: str):
+    if metric == "opset":
+        return d["model"]["opsets"].get("ai.onnx")
+    return d["totals"][metric]
+
+
+def _ratio(value, first):
+    if value is None or first in (None, 0) or isinstance(value, bool):
+        return None
+    return value / first
+
+
+def compare(reports: list[dict], labels: list[str], depth: int = 2) -> dict:
+    """The comparison of Report.to_dict()s, first model as the reference."""
+    totals = []
+    for metric, (label, kind) in METRICS.items():
+        values = [_metric(d, metric) for d in reports]
+        totals.append({"metric": metric, "label": label, "kind": kind, "values": values,
+                       "ratio": [None if metric == "opset" else _ratio(v, values[0]) for v in values],
+                       "delta": [None if v is None or values[0] is None or metric == "opset" else v - values[0]
+                                 for v in values]})
+    families = [by_family(d["rows"]) for d in reports]
+    blocks = [by_block(d["rows"], depth) for d in reports]
+    block_names: list[str] = []
+    for b in blocks:
+        block_names += [n for n in b if n not in block_names]
+    return {
+        "schema_version": 1,
+        "models": [{"label": label, "path": d["model"]["path"], "complete": d["totals"]["macs_complete"]}
+                   for label, d in zip(labels, reports)],
+        "totals": totals,
+        "families": [{"family": f, "values": [fam.get(f) for fam in families]}
+                     for f in FAMILIES if any(f in fam for fam in families)],
+        "depth": depth,
+        "blocks": [{"block": n, "values": [b.get(n) for b in blocks]} for n in block_names],
+    }

@@ -1,0 +1,45 @@
+"""--sweep DIM=v1,v2,…: the same model audited at each value of a dim, one column per value."""
+
+from __future__ import annotations
+
+from modelaudit.errors import ModelAuditError, UsageError
+
+__all__ = ["parse_sweep", "sweep", "SWEEP_TOTALS"]
+
+SWEEP_TOTALS = ("params", "macs", "flops", "activation_bytes", "peak_activation_bytes")
+
+
+def parse_sweep(spec: str) -> tuple[str, list[int]]:
+    """`seq=128,512,2048` -> ("seq", [128, 512, 2048])."""
+    name, sep, values = spec.partition("=")
+    try:
+        numbers = [int(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        numbers = []
+    if not sep or not name or not numbers or any(n <= 0 for n in numbers):
+        raise UsageError(f"--sweep {spec!r}: expected DIM=V1,V2,… with positive integers, e.g. --sweep seq=128,512,2048")
+    return name, numbers
+
+
+def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims: dict | None = None,
+          top: int = 10) -> dict:
+    """Totals at every value, and the top layers (by MACs at the largest value) across the sweep."""
+    from modelaudit.costs.analyze import analyze
+    from modelaudit.graph.model import load, read_model_light
+
+    model = read_model_light(source).model
+    columns, rows_by_value = [], []
+    for value in values:
+        try:
+            report = analyze(load(model, inputs=inputs, dims={**(dims or {}), dim: value}))
+        except ModelAuditError as exc:
+            raise UsageError(f"--sweep {dim}={value}: {exc.one_line()}") from None
+        t = report.totals
+        columns.append({"value": value, "complete": t.macs_complete,
+                        **{k: getattr(t, k) for k in SWEEP_TOTALS}})
+        rows_by_value.append(report.rows)
+    last = rows_by_value[-1]
+    order = sorted(range(len(last)), key=lambda i: -(last[i].macs_total or 0))[:top]
+    layers = [{"name": last[i].name, "op": last[i].op,
+               "macs": [rows[i].macs_total if i < len(rows) else None for rows in rows_by_value]} for i in order]
+    return {"dim": dim, "values": values, "totals": columns, "top_layers": layers}

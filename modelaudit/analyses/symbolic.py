@@ -1,0 +1,231 @@
+"""--symbolic: costs as exact polynomials of the dims left symbolic, found by auditing the model at
+a grid of sizes and interpolating with exact rational arithmetic, then checked at further sizes.
+
+Costs are polynomials of bounded degree in each dim (a MatMul over seq×seq is seq², a conv over
+batch is linear), so interpolation at degree+1 points per dim recovers them exactly. A cost that is
+not a polynomial (a shape computed by a division that floors) fails the check and is reported as
+such, never with a wrong formula.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from fractions import Fraction
+
+__all__ = ["Poly", "interpolate", "fit_grid", "DEGREE", "GRID", "CHECK"]
+
+DEGREE = 3  # per dim: attention is seq², a batch×seq² term is cubic in total but degree 2 per dim
+GRID = (1, 2, 3, 4)  # DEGREE + 1 sample sizes per dim
+CHECK = (7, 12)  # further sizes where every fitted polynomial must be exact
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+@dataclass(frozen=True)
+class Poly:
+    """Σ coefficient·∏ var^power, integer coefficients."""
+
+    variables: tuple[str, ...]
+    terms: tuple[tuple[tuple[int, ...], int], ...]  # (powers per variable, coefficient), highest first
+
+    def __call__(self, values: dict[str, int]) -> int:
+        return sum(c * _monomial(self.variables, p, values) for p, c in self.terms)
+
+    @property
+    def degree(self) -> int:
+        return max((sum(p) for p, _ in self.terms), default=0)
+
+    def degree_in(self, var: str) -> int:
+        i = self.variables.index(var)
+        return max((p[i] for p, _ in self.terms), default=0)
+
+    def __str__(self) -> str:
+        if not self.terms:
+            return "0"
+        parts = []
+        for powers, coeff in sorted(self.terms, key=lambda t: (sum(t[0]), t[0])):
+            factors = [v + (str(e).translate(_SUPERSCRIPT) if e > 1 else "") for v, e in zip(self.variables, powers) if e]
+            body = "·".join(factors)
+            if not body:
+                parts.append(f"{coeff:,}")
+            elif coeff == 1:
+                parts.append(body)
+            else:
+                parts.append(f"{coeff:,}·{body}")
+        return " + ".join(parts).replace("+ -", "− ")
+
+    def to_json(self) -> dict:
+        return {"text": str(self), "terms": [{"coefficient": c, "powers": {v: e for v, e in zip(self.variables, p) if e}}
+                                             for p, c in self.terms]}
+
+
+def _monomial(variables, powers, values) -> int:
+    out = 1
+    for v, e in zip(variables, powers):
+        out *= values[v] ** e
+    return out
+
+
+def _solve_vandermonde(xs: tuple[int, ...]) -> list[list[Fraction]]:
+    """The inverse of V[i][j] = xs[i]**j, exactly."""
+    n = len(xs)
+    m = [[Fraction(x) ** j for j in range(n)] + [Fraction(int(i == k)) for k in range(n)] for i, x in enumerate(xs)]
+    for col in range(n):
+        pivot = next(r for r in range(col, n) if m[r][col] != 0)
+        m[col], m[pivot] = m[pivot], m[col]
+        inv = 1 / m[col][col]
+        m[col] = [v * inv for v in m[col]]
+        for r in range(n):
+            if r != col and m[r][col] != 0:
+                factor = m[r][col]
+                m[r] = [a - factor * b for a, b in zip(m[r], m[col])]
+    return [row[n:] for row in m]
+
+
+def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[tuple[int, ...], list]) -> list[dict]:
+    """Coefficients {powers: Fraction} of each quantity, from its values on the full grid
+    (values[point] is a list of quantities; None where unknown)."""
+    inverse = _solve_vandermonde(grid)
+    width = len(next(iter(values.values())))
+
+    def recurse(prefix: tuple[int, ...]) -> list[dict]:
+        depth = len(prefix)
+        if depth == len(variables):
+            return [None if v is None else {(): v} for v in values[prefix]]
+        subs = [recurse(prefix + (x,)) for x in grid]
+        out: list[dict] = []
+        for q in range(width):
+            if any(s[q] is None for s in subs):
+                out.append(None)
+                continue
+            keys = set().union(*(s[q] for s in subs))
+            coeffs: dict = {}
+            for key in keys:
+                ys = [Fraction(s[q].get(key, 0)) for s in subs]
+                for power, row in enumerate(inverse):
+                    c = sum(a * y for a, y in zip(row, ys))
+                    if c:
+                        coeffs[(power,) + key] = c
+            out.append(coeffs)
+        return out
+
+    results = recurse(())
+    return results
+
+
+def to_poly(variables: tuple[str, ...], coeffs: dict | None) -> Poly | None:
+    """A Poly when every coefficient is an integer; None otherwise (not a polynomial)."""
+    if coeffs is None or any(c.denominator != 1 for c in coeffs.values()):
+        return None
+    terms = tuple(sorted(((k, int(c)) for k, c in coeffs.items() if c), key=lambda t: (-sum(t[0]), t[0])))
+    return Poly(variables, terms)
+
+
+def fit_grid(variables: tuple[str, ...], evaluate) -> tuple[list, dict]:
+    """Evaluates `evaluate(values) -> list[int | None]` on the grid, fits every quantity, and checks
+    each fit at the CHECK sizes. Returns (polys with None where not polynomial, the samples)."""
+    samples = {}
+    for point in itertools.product(GRID, repeat=len(variables)):
+        samples[point] = evaluate(dict(zip(variables, point)))
+    fits = [to_poly(variables, c) for c in interpolate(variables, GRID, samples)]
+    for point in itertools.product(CHECK, repeat=len(variables)):
+        values = dict(zip(variables, point))
+        actual = evaluate(values)
+        samples[point] = actual
+        fits = [None if p is None or a is None or p(values) != a else p for p, a in zip(fits, actual)]
+    return fits, samples
+
+
+_TOTALS = ("macs", "flops", "activation_bytes", "peak_activation_bytes")
+DOMINANCE_SIZES = (128, 8192)
+
+
+def symbolic_dims(model, fixed_inputs: dict, fixed_dims: dict) -> tuple[str, ...]:
+    """Named dims of the graph inputs that no --input or --dim fixes."""
+    init = {t.name for t in model.graph.initializer}
+    names: list[str] = []
+    for vi in model.graph.input:
+        if vi.name in init or vi.name in fixed_inputs:
+            continue
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") and d.dim_param and d.dim_param not in fixed_dims and d.dim_param not in names:
+                names.append(d.dim_param)
+    return tuple(names)
+
+
+def analyse(source, inputs: dict | None = None, dims: dict | None = None) -> dict:
+    """Totals and per-row costs as polynomials of the model's free symbolic dims."""
+    from modelaudit.costs.analyze import analyze
+    from modelaudit.errors import ModelAuditError, UsageError
+    from modelaudit.graph.model import load, read_model_light
+
+    inputs, dims = dict(inputs or {}), dict(dims or {})
+    model = read_model_light(source).model
+    variables = symbolic_dims(model, inputs, dims)
+    if not variables:
+        raise UsageError("--symbolic: the model has no symbolic input dim left to vary",
+                         "its input shapes are all fixed (or anonymous: name them, or use --input)")
+    names: list[str] = []
+
+    def evaluate(values: dict) -> list:
+        try:
+            report = analyze(load(model, inputs=inputs, dims={**dims, **values}))
+        except ModelAuditError:
+            return [None] * (len(_TOTALS) + 3 * len(names)) if names else [None] * len(_TOTALS)
+        t = report.totals
+        out = [t.macs if t.macs_complete else None, t.flops if t.macs_complete else None, t.activation_bytes,
+               t.peak_activation_bytes if t.peak_activation_complete else None]
+        if not names:
+            names.extend(r.name for r in report.rows)
+        for r in report.rows:
+            out += [r.macs_total, r.flops_total, r.output_bytes]
+        return out
+
+    fits, _ = fit_grid(variables, evaluate)
+    totals = {k: fits[i] for i, k in enumerate(_TOTALS)}
+    rows = []
+    for i, name in enumerate(names):
+        macs, flops, nbytes = fits[len(_TOTALS) + 3 * i: len(_TOTALS) + 3 * i + 3]
+        rows.append({"name": name, "macs": macs, "flops": flops, "output_bytes": nbytes})
+    return {"variables": list(variables), "totals": totals, "rows": rows,
+            "dominance": _dominance(variables, totals.get("macs"), rows)}
+
+
+def _dominance(variables: tuple[str, ...], total: Poly | None, rows: list[dict]) -> list[str]:
+    """Which terms dominate at which size: the rows super-linear in a dim, at a small and a large size."""
+    if total is None:
+        return []
+    lines = []
+    for var in variables:
+        if total.degree_in(var) < 2:
+            continue
+        steep = [r for r in rows if r["macs"] is not None and r["macs"].degree_in(var) >= 2]
+        ops = sorted({r["name"].rsplit("/", 1)[-1].split("_")[0] for r in steep})
+        shares = []
+        for size in DOMINANCE_SIZES:
+            values = {v: (size if v == var else 1) for v in variables}
+            whole = total(values)
+            part = sum(r["macs"](values) for r in steep)
+            shares.append(f"{100 * part / whole:.1f}% at {var}={size:,}" if whole else "")
+        lines.append(f"nodes whose MACs grow as {var}² or faster ({len(steep)}: {', '.join(ops[:4])}"
+                     f"{'…' if len(ops) > 4 else ''}) are {' and '.join(shares)} of all MACs"
+                     + (f" (other dims at 1)" if len(variables) > 1 else ""))
+        linear = Poly(total.variables, tuple(t for t in total.terms if t[0][total.variables.index(var)] == 1
+                                             and sum(t[0]) == 1))
+        square = Poly(total.variables, tuple(t for t in total.terms if t[0][total.variables.index(var)] == 2
+                                             and sum(t[0]) == 2))
+        if linear.terms and square.terms:
+            crossover = linear.terms[0][1] / square.terms[0][1]
+            lines.append(f"the {var}² term overtakes the {var} term at {var} ≈ {crossover:,.0f}")
+    return lines
+
+
+def to_dict(analysis: dict) -> dict:
+    """JSON-ready: every polynomial as text and structured terms, None where not polynomial."""
+    def poly(p):
+        return p.to_json() if p is not None else {"text": None, "not_polynomial": True}
+
+    return {"variables": analysis["variables"], "totals": {k: poly(v) for k, v in analysis["totals"].items()},
+            "rows": [{"name": r["name"], "macs": poly(r["macs"]), "flops": poly(r["flops"]),
+                      "output_bytes": poly(r["output_bytes"])} for r in analysis["rows"]],
+            "dominance": analysis["dominance"]}

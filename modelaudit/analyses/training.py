@@ -1,0 +1,117 @@
+"""--training: backward-pass MACs and FLOPs per layer, and the activation memory saved for backward.
+
+Conventions (docs/conventions.md, "Training"):
+- an inner-product op needs one product per operand that wants a gradient: dW (a weight) and dX
+  (an activation); a graph input wants none. So a conv costs 2× its forward MACs backward, the
+  first conv 1× (weights only), an attention Q·Kᵀ 2× (both operands are activations);
+- RNN/GRU/LSTM backpropagate through time: dX and dh_{t−1} through Wᵀ and Rᵀ, dW and dR
+  accumulated, 2× the forward gate matmuls (the Wᵀ part is skipped when X is a graph input),
+  plus the elementwise chain of the course: 25 FLOPs per LSTM unit and step;
+- every other op: 2× its forward FLOPs;
+- saved for backward: the non-constant inputs of ops that multiply them (Conv, MatMul, Mul…),
+  the input of nonlinear elementwise ops and normalisations, nothing for linear ones (Add, data
+  movement); LSTM keeps i, f, g, o, c_t and tanh(c_t) per step. A tensor saved twice counts once.
+"""
+
+from __future__ import annotations
+
+import math
+
+from modelaudit.costs.report import Report
+from modelaudit.costs.rules.recurrent import GATES
+from modelaudit.graph.model import ModelGraph
+from modelaudit.load.dtypes import tensor_bytes
+
+__all__ = ["add_training", "LSTM_BACKWARD_PER_UNIT", "STATE_SAVED_PER_UNIT"]
+
+_PRODUCTS = {"Conv": (0, 1), "ConvTranspose": (0, 1), "Gemm": (0, 1), "MatMul": (0, 1), "FusedMatMul": (0, 1),
+             "ConvInteger": (0, 1), "MatMulInteger": (0, 1), "QLinearConv": (0, 3), "QLinearMatMul": (0, 3),
+             "MatMulNBits": (0, 1), "DeformConv": (0, 1)}
+_LINEAR = {"Add", "Sub", "Sum", "Neg", "Mean", "Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+           "Transpose", "Concat", "Split", "Slice", "Gather", "Pad", "Expand", "Tile", "Cast", "AveragePool",
+           "GlobalAveragePool", "ReduceSum", "ReduceMean", "DepthToSpace", "SpaceToDepth", "Resize"}
+_SAVE_OUTPUT = {"Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Exp", "Relu"}
+# the course's chain per LSTM unit and step: dE/do 1, dE/dc_t 4, dE/di, dE/dg, dE/df, dE/dc_{t-1} 1 each,
+# σ'(Z)=σ(1−σ) for i, f, o 3 each, tanh' for g 3, bias gradients 4
+LSTM_BACKWARD_PER_UNIT = 1 + 4 + 1 + 1 + 1 + 1 + 3 * 3 + 3 + 4
+STATE_SAVED_PER_UNIT = {"LSTM": 6, "GRU": 4, "RNN": 1}  # per step: gates and states kept for backward
+
+
+def _nbytes(mg: ModelGraph, name: str) -> int:
+    info = mg.info(name)
+    if info is None or not info.known:
+        return 0
+    return tensor_bytes(math.prod(info.shape), info.dtype) or 0
+
+
+def _wants_grad(mg: ModelGraph, name: str, constant: set[str], params: set[str]) -> bool:
+    if name in params:
+        return True
+    return bool(name) and name not in constant and name not in mg.inputs
+
+
+def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set[str]) -> Report:
+    """Fills each row's backward MACs/FLOPs and saved bytes, and report.training's totals."""
+    saved_names: set[str] = set()
+    state_bytes = 0
+    for row in report.rows:
+        if row.macs is None:
+            continue
+        if row.scope:  # inside a subgraph: the general convention, no tensor bookkeeping
+            row.backward_macs, row.backward_flops = 2 * row.macs, 2 * row.flops
+            continue
+        node = mg.nodes[row.index]
+        op = node.op_type
+        if op in _PRODUCTS and row.macs:
+            operands = [node.input[i] for i in _PRODUCTS[op] if i < len(node.input)]
+            wanting = sum(1 for n in operands if _wants_grad(mg, n, constant, params)) or 1
+            row.backward_macs = wanting * row.macs
+            row.backward_flops = 2 * row.backward_macs + 2 * (row.flops - 2 * row.macs)
+            saved_names.update(n for n in node.input if n and n not in constant)
+        elif op in GATES and row.macs:
+            dirs, hidden, inputs = (int(v) for v in row.details["gates"][0]["W_x_shape"].split("x"))
+            units = row.macs // (GATES[op] * (inputs + hidden))  # seq·batch·dirs·H
+            x_part = units * GATES[op] * inputs  # the W·x products; their transpose gives dX
+            row.backward_macs = 2 * row.macs - (x_part if node.input[0] in mg.inputs else 0)
+            per_unit = LSTM_BACKWARD_PER_UNIT if op == "LSTM" else 2 * ((row.flops - 2 * row.macs) // units)
+            row.backward_flops = 2 * row.backward_macs + units * per_unit
+            itemsize = tensor_bytes(1, mg.info(node.input[0]).dtype) or 4
+            state_bytes += units * STATE_SAVED_PER_UNIT[op] * itemsize
+            saved_names.add(node.input[0])
+        else:
+            row.backward_macs = 2 * row.macs
+            row.backward_flops = 2 * row.flops
+            if op in _LINEAR or row.status in ("zero-cost", "constant"):
+                continue
+            if op in _SAVE_OUTPUT:
+                saved_names.update(n for n in node.output[:1] if n)
+            else:
+                saved_names.update(n for n in node.input if n and n not in constant)
+    saved = sum(_nbytes(mg, n) for n in saved_names) + state_bytes
+    forward = report.totals.macs
+    backward = sum((r.backward_macs or 0) * r.runs for r in report.rows)
+    backward_flops = sum((r.backward_flops or 0) * r.runs for r in report.rows)
+    batch = _batch(mg)
+    report.training = {
+        "backward_macs": backward, "backward_flops": backward_flops, "saved_activation_bytes": saved,
+        "training_macs": forward + backward, "training_flops": report.totals.flops + backward_flops,
+        "batch": batch,
+        "training_macs_per_sample": (forward + backward) // batch if batch else None,
+    }
+    return report
+
+
+def _batch(mg: ModelGraph) -> int | None:
+    """The first input's batch size: dim 0, or dim 1 when it feeds a sequence-first recurrent op."""
+    for name in mg.inputs:
+        info = mg.info(name)
+        if info is None or not info.shape:
+            continue
+        axis = 0
+        for node in mg.nodes:
+            if node.op_type in GATES and node.input and node.input[0] == name:
+                layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
+                axis = 1 if layout == 0 else 0
+        dim = info.shape[axis] if axis < len(info.shape) else None
+        return dim if isinstance(dim, int) and dim > 0 else None
+    return None

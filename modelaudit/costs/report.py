@@ -1,0 +1,118 @@
+"""Report: one row per node plus totals; `to_dict()` is the single source of every output format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES"]
+
+SCHEMA_VERSION = 1
+
+STATUSES = {
+    "counted": "a rule costed this node",
+    "zero-cost": "data movement: no arithmetic by convention",
+    "constant": "all inputs are constant: folded once at load, no per-inference cost",
+    "uncounted": "no rule for this op: its MACs and FLOPs are unknown, never zero",
+    "unresolved": "a dimension it needs is not known statically",
+    "error": "its rule failed on this node (see warnings)",
+}
+
+
+@dataclass(slots=True)
+class Row:
+    index: int
+    name: str
+    op: str
+    domain: str
+    inputs: list[str]
+    weights: list[str]
+    outputs: list[str]
+    params: int
+    non_trainable: int
+    macs: int | None
+    flops: int | None
+    output_bytes: int | None
+    formula: str
+    status: str
+    unresolved: list[str] = field(default_factory=list)
+    scope: str = ""  # the parent control-flow node and subgraph: "/loop/Loop/body"
+    runs: int = 1  # executions counted per model run (Loop trip count; 0 for an If branch not counted)
+    details: dict = field(default_factory=dict)  # e.g. the per-gate params of a recurrent node
+    runtime_shaped: bool = False  # its shapes came from the --verify run, not from static inference
+    ms: float | None = None  # --profile: median kernel time
+    backward_macs: int | None = None  # --training
+    backward_flops: int | None = None
+    gmacs_per_s: float | None = None
+
+    def as_dict(self) -> dict:
+        """The row's fields (shallow: lists are shared, not copied) and its derived totals."""
+        d = {name: getattr(self, name) for name in _ROW_FIELDS}
+        d["op_label"], d["macs_total"], d["flops_total"] = self.op_label, self.macs_total, self.flops_total
+        return d
+
+    @property
+    def macs_total(self) -> int | None:
+        return None if self.macs is None else self.macs * self.runs
+
+    @property
+    def flops_total(self) -> int | None:
+        return None if self.flops is None else self.flops * self.runs
+
+    @property
+    def op_label(self) -> str:
+        return f"{self.domain}:{self.op}" if self.domain not in ("", "ai.onnx") else self.op
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(Row))
+
+
+@dataclass
+class Totals:
+    params: int
+    non_trainable: int
+    weight_bytes: int
+    weight_bytes_by_dtype: dict[str, int]
+    macs: int
+    flops: int
+    macs_complete: bool
+    activation_bytes: int
+    peak_activation_bytes: int
+    peak_activation_complete: bool
+    nodes: int
+
+
+@dataclass
+class Report:
+    model: dict
+    rows: list[Row]
+    totals: Totals
+    uncounted: dict[str, int]
+    unresolved: list[dict]
+    warnings: list[str]
+    verification: dict | None = None
+    profile: dict | None = None
+    runtime: dict | None = None
+    training: dict | None = None
+    symbolic: dict | None = None
+    findings: list | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data; see docs/json-schema.md."""
+        from modelaudit import __version__
+
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "modelaudit", "version": __version__},
+            "model": self.model,
+            "totals": dict(vars(self.totals)),
+            "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
+            "unresolved": self.unresolved,
+            "warnings": list(self.warnings),
+            "verification": self.verification,
+            "profile": self.profile,
+            "runtime": self.runtime,
+            "training": self.training,
+            "symbolic": self.symbolic,
+            "findings": None if self.findings is None else [f.as_dict() for f in self.findings],
+            "rows": [r.as_dict() for r in self.rows],
+        }

@@ -1,0 +1,132 @@
+"""Conv and ConvTranspose: MACs are the inner products, padded zeros included."""
+
+from __future__ import annotations
+
+import math
+
+from modelaudit.costs.cost import Cost, NodeContext, Unresolved
+from modelaudit.shapes.geometry import resolve_pads, transposed_output, window_output
+
+from . import rule
+
+__all__ = ["conv", "conv_transpose", "conv_output_dims"]
+
+
+def _per_axis(ctx: NodeContext, name: str, rank: int, default: int) -> tuple[int, ...]:
+    value = ctx.attr(name)
+    return tuple(value) if value else (default,) * rank
+
+
+def conv_output_dims(ctx: NodeContext, kernel: tuple[int, ...], c_out: int) -> tuple[int, ...]:
+    """Y's dims: inferred when known, else computed from X and the attributes."""
+    try:
+        return ctx.out_dims(0)
+    except Unresolved:
+        x = ctx.in_dims(0)
+    strides = _per_axis(ctx, "strides", len(kernel), 1)
+    dilations = _per_axis(ctx, "dilations", len(kernel), 1)
+    pads = resolve_pads(ctx.attrs, x[2:], kernel, strides, dilations)
+    spatial = tuple(window_output(x[2 + i], kernel[i], strides[i], *pads[i], dilations[i])
+                    for i in range(len(kernel)))
+    return (x[0], c_out, *spatial)
+
+
+def _product(dims) -> str:
+    return "*".join(str(d) for d in dims) or "1"
+
+
+def conv_cost(ctx: NodeContext, w: int = 1, bias: int | None = 2, per_output: int = 0) -> Cost:
+    """MACs of a convolution whose weight is input `w`; `per_output` extra FLOPs per output element."""
+    c_out, cin_per_group, *kernel = ctx.in_dims(w)
+    y = conv_output_dims(ctx, tuple(kernel), c_out)
+    n, spatial = y[0], y[2:]
+    outputs = n * c_out * math.prod(spatial)
+    macs = outputs * cin_per_group * math.prod(kernel)
+    extra = (outputs if bias is not None and ctx.has_input(bias) else 0) + per_output * outputs
+    batch = f"{n}*" if n != 1 else ""
+    formula = f"{batch}{_product(spatial)}*({_product(kernel)}*{cin_per_group})*{c_out}"
+    if extra:
+        formula += f"; bias/requantize {extra}"
+    return Cost(macs=macs, flops=2 * macs + extra, formula=formula)
+
+
+@rule("Conv", category="conv",
+      macs="N·C_out·∏(Y spatial)·(C_in/group)·∏(kernel)",
+      flops="2·MACs + N·C_out·∏(Y spatial) if bias")
+def conv(ctx: NodeContext) -> Cost:
+    """X [N, C_in, D1…Dn], W [C_out, C_in/group, k1…kn], B [C_out] → Y [N, C_out, o1…on]."""
+    return conv_cost(ctx)
+
+
+@rule("ConvInteger", category="conv", macs="as Conv", flops="2·MACs")
+def conv_integer(ctx: NodeContext) -> Cost:
+    """X (u)int8, W (u)int8 [C_out, C_in/group, k…], zero points → int32 Y; no bias."""
+    return conv_cost(ctx, bias=None)
+
+
+@rule("QLinearConv", category="conv", macs="as Conv (W is input 3)",
+      flops="2·MACs + 4·|Y| (requantize: scale, round, zero point, saturate) + |Y| if bias")
+def qlinear_conv(ctx: NodeContext) -> Cost:
+    """x, x_scale, x_zp, W [C_out, C_in/group, k…], w_scale, w_zp, y_scale, y_zp, B (int32)."""
+    return conv_cost(ctx, w=3, bias=8, per_output=4)
+
+
+@rule("DeformConv", category="conv", macs="as Conv",
+      flops="2·MACs + N·C_in·∏(Y spatial)·∏(kernel)·(9 bilinear sampling + 1 if mask) + bias")
+def deform_conv(ctx: NodeContext) -> Cost:
+    """X [N, C_in, H, W], W [C_out, C_in/group, kh, kw], offset, B, mask: each tap sampled bilinearly."""
+    base = conv_cost(ctx, bias=3)
+    x, w = ctx.in_dims(0), ctx.in_dims(1)
+    y = conv_output_dims(ctx, tuple(w[2:]), w[0])
+    samples = x[0] * x[1] * math.prod(y[2:]) * math.prod(w[2:])
+    each = 9 + (1 if ctx.has_input(4) else 0)
+    return Cost(macs=base.macs, flops=base.flops + each * samples,
+                formula=f"{base.formula}; sampling {each}*{samples}")
+
+
+@rule("CausalConvWithState", since=27, category="conv", macs="B·C·L·k  (depthwise, causal)",
+      flops="2·MACs + B·C·L if bias + 5·B·C·L if activation")
+def causal_conv(ctx: NodeContext) -> Cost:
+    """input [B, C, L], weight [C, 1, k], bias [C], past_state [B, C, k−1] → output [B, C, L]."""
+    b, c, length = ctx.in_dims(0)
+    k = ctx.in_dims(1)[-1]
+    macs = b * c * length * k
+    outputs = b * c * length
+    extra = (outputs if ctx.has_input(2) else 0) + (5 * outputs if str(ctx.attr("activation", "none")) != "none" else 0)
+    return Cost(macs=macs, flops=2 * macs + extra, formula=f"{b}*{c}*{length}*{k}")
+
+
+@rule("ConvTranspose", category="conv",
+      macs="N·|W|·∏(X spatial)  (every input pixel meets every weight once)",
+      flops="2·MACs + N·C_out·∏(Y spatial) if bias")
+def conv_transpose(ctx: NodeContext) -> Cost:
+    """X [N, C_in, D1…Dn], W [C_in, C_out/group, k1…kn], B [C_out] → Y [N, C_out, o1…on]."""
+    w = ctx.in_dims(1)
+    x = ctx.in_dims(0)
+    n, in_spatial = x[0], x[2:]
+    macs = n * math.prod(w) * math.prod(in_spatial)
+    formula = f"{n}*({_product(w)})*({_product(in_spatial)})"
+    bias = 0
+    if ctx.has_input(2):
+        c_out = w[1] * ctx.attr("group", 1)
+        bias = n * c_out * math.prod(_transposed_spatial(ctx, x, w))
+        formula += f"; bias {bias}"
+    return Cost(macs=macs, flops=2 * macs + bias, formula=formula)
+
+
+def _transposed_spatial(ctx: NodeContext, x: tuple, w: tuple) -> tuple[int, ...]:
+    try:
+        return ctx.out_dims(0)[2:]
+    except Unresolved:
+        pass
+    kernel, rank = w[2:], len(w) - 2
+    if ctx.attr("output_shape"):
+        return tuple(ctx.attr("output_shape"))[-rank:]
+    strides = _per_axis(ctx, "strides", rank, 1)
+    if str(ctx.attr("auto_pad", "NOTSET")) in ("SAME_UPPER", "SAME_LOWER"):
+        return tuple(x[2 + i] * strides[i] for i in range(rank))
+    dilations = _per_axis(ctx, "dilations", rank, 1)
+    extra = _per_axis(ctx, "output_padding", rank, 0)
+    pads = resolve_pads({"pads": ctx.attr("pads")}, x[2:], kernel, strides, dilations)
+    return tuple(transposed_output(x[2 + i], kernel[i], strides[i], *pads[i], dilations[i], extra[i])
+                 for i in range(rank))

@@ -1,0 +1,293 @@
+"""Which tensors are weights: initializers, Constant nodes and constant subgraphs, counted once.
+
+A *leaf* is where constant data starts: an initializer, a Constant node, or a generator such as
+ConstantOfShape. Constant-only nodes (Identity, Cast, Reshape, Transpose, DequantizeLinear…) pass
+their leaves on. A leaf counts as params when it reaches a weight slot of a computing node and is
+a floating-point tensor of more than one element (or a quantized integer one); it is
+non-trainable when it reaches a slot such as BatchNorm's running mean or a quantization scale.
+External data is never read: element counts come from the dims.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from onnx import TensorProto, helper
+
+from modelaudit.graph.model import ModelGraph
+from modelaudit.graph.walk import Visit, flatten, subgraphs, walk
+from modelaudit.load.dtypes import dtype_name, is_float, is_integer, tensor_bytes
+
+__all__ = ["Leaf", "WeightTable", "find_weights", "NON_TRAINABLE_SLOTS", "IGNORED_SLOTS"]
+
+# Input slots whose constants are statistics or quantization parameters, not learned weights.
+NON_TRAINABLE_SLOTS: dict[str, frozenset[int]] = {
+    "BatchNormalization": frozenset({3, 4}),
+    "DequantizeLinear": frozenset({1, 2}),
+    "QuantizeLinear": frozenset({1, 2}),
+    "QLinearConv": frozenset({1, 2, 4, 5, 6, 7}),
+    "QLinearMatMul": frozenset({1, 2, 4, 5, 6, 7}),
+    "ConvInteger": frozenset({2, 3}),
+    "MatMulInteger": frozenset({2, 3}),
+    "MatMulNBits": frozenset({2, 3}),
+}
+# Input slots whose constants are settings (sizes, scales, bounds, initial state), not weights.
+IGNORED_SLOTS: dict[str, frozenset[int]] = {
+    "Resize": frozenset({1, 2, 3}), "Upsample": frozenset({1}), "Pad": frozenset({1, 2, 3}),
+    "Clip": frozenset({1, 2}), "LSTM": frozenset({4, 5, 6}), "GRU": frozenset({4, 5}),
+    "RNN": frozenset({4, 5}), "Reshape": frozenset({1}), "Expand": frozenset({1}),
+    "Tile": frozenset({1}), "Slice": frozenset({1, 2, 3, 4}), "Range": frozenset({0, 1, 2}),
+    "ConstantOfShape": frozenset({0}), "Squeeze": frozenset({1}), "Unsqueeze": frozenset({1}),
+    "TopK": frozenset({1}), "Split": frozenset({1}), "OneHot": frozenset({1, 2}),
+}
+# Ops whose integer weight operands are quantized weights (params with their true dtype).
+QUANT_WEIGHT_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
+                              "MatMulNBits", "DynamicQuantizeMatMul", "QGemm", "QAttention",
+                              "GatherBlockQuantized", "QLinearAdd", "QLinearMul"})
+def _unpack_nbits(node, leaf: Leaf) -> None:
+    """MatMulNBits stores an N×K weight as `bits`-bit values packed into uint8 blobs."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if "K" in attrs and "N" in attrs:
+        leaf.numel = int(attrs["K"]) * int(attrs["N"])
+        leaf.packed_bits = int(attrs.get("bits", 4))
+
+
+# op -> (weight slot, how to read the packed weight's true element count and bits)
+_PACKED = {"MatMulNBits": (1, _unpack_nbits)}
+_NOT_CONSTANT = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                           "Multinomial", "Bernoulli", "If", "Loop", "Scan"})
+_GENERATORS = frozenset({"ConstantOfShape"})
+# Data-movement ops hand on the weights in these input slots: the weight is used where the moved
+# data is consumed (an initial state expanded to the batch is still initial state, not a weight).
+_FIRST = frozenset({0})
+PASS_THROUGH: dict[str, frozenset[int]] = {
+    op: _FIRST for op in ("Reshape", "Expand", "Tile", "Slice", "Squeeze", "Unsqueeze", "Transpose", "Identity",
+                          "Cast", "CastLike", "Flatten", "Split", "Gather", "GatherElements", "GatherND", "Pad",
+                          "DepthToSpace", "SpaceToDepth", "Dropout", "Compress", "ReverseSequence", "Trilu",
+                          "CenterCropPad", "BitCast")
+}
+PASS_THROUGH["Concat"] = frozenset(range(2**16))
+
+DATA, QWEIGHT, NON_TRAINABLE = "data", "qweight", "non-trainable"
+
+
+@dataclass
+class Leaf:
+    """One stored (or generated) constant tensor."""
+
+    name: str
+    numel: int
+    dtype: int
+    origin: str  # initializer | Constant | ConstantOfShape | sparse_initializer
+    external: bool = False
+    role: str | None = None  # "param" or "non-trainable" once classified
+    packed_bits: int | None = None  # a packed sub-byte weight: numel is its logical element count
+    node: int | str | None = None  # the key of the computing node its params are reported on
+
+    @property
+    def nbytes(self) -> int:
+        if self.packed_bits:
+            return (self.numel * self.packed_bits + 7) // 8
+        return tensor_bytes(self.numel, self.dtype) or 0
+
+    @property
+    def dtype_label(self) -> str:
+        return f"uint{self.packed_bits}" if self.packed_bits else dtype_name(self.dtype)
+
+
+@dataclass
+class WeightTable:
+    leaves: dict[str, Leaf]
+    constant_nodes: set
+    constant_tensors: set[str]
+    params_by_node: dict = field(default_factory=dict)
+    non_trainable_by_node: dict = field(default_factory=dict)
+
+    @property
+    def params(self) -> int:
+        return sum(l.numel for l in self.leaves.values() if l.role == "param")
+
+    @property
+    def non_trainable(self) -> int:
+        return sum(l.numel for l in self.leaves.values() if l.role == "non-trainable")
+
+    def bytes_by_dtype(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for leaf in self.leaves.values():
+            if leaf.role:
+                key = leaf.dtype_label
+                out[key] = out.get(key, 0) + leaf.nbytes
+        return dict(sorted(out.items()))
+
+
+def _constant_leaf(node) -> Leaf | None:
+    for attr in node.attribute:
+        name = node.output[0]
+        if attr.name == "value":
+            t = attr.t
+            return Leaf(name, math.prod(t.dims), t.data_type, "Constant", t.data_location == TensorProto.EXTERNAL)
+        if attr.name == "sparse_value":
+            return Leaf(name, math.prod(attr.sparse_tensor.values.dims), attr.sparse_tensor.values.data_type, "Constant")
+        if attr.name in ("value_float", "value_int", "value_string"):
+            dtype = {"value_float": TensorProto.FLOAT, "value_int": TensorProto.INT64}.get(attr.name, TensorProto.STRING)
+            return Leaf(name, 1, dtype, "Constant")
+        if attr.name in ("value_floats", "value_ints", "value_strings"):
+            value = helper.get_attribute_value(attr)
+            dtype = {"value_floats": TensorProto.FLOAT, "value_ints": TensorProto.INT64}.get(attr.name, TensorProto.STRING)
+            return Leaf(name, len(value), dtype, "Constant")
+    return None
+
+
+def _generated_leaf(mg: ModelGraph, node) -> Leaf | None:
+    out = node.output[0]
+    info = mg.info(out)
+    shape_value = mg.values.get(node.input[0]) if node.input else None
+    if shape_value is not None and shape_value.dtype != object:
+        numel = math.prod(int(d) for d in shape_value.reshape(-1))
+    elif info is not None and info.known:
+        numel = math.prod(info.shape)
+    else:
+        return None
+    value = next((a.t for a in node.attribute if a.name == "value"), None)
+    dtype = value.data_type if value is not None else TensorProto.FLOAT
+    return Leaf(out, numel, dtype, node.op_type)
+
+
+def _slot(op: str, i: int) -> str:
+    if i in NON_TRAINABLE_SLOTS.get(op, ()):
+        return NON_TRAINABLE
+    if i in IGNORED_SLOTS.get(op, ()):
+        return "ignore"
+    return DATA
+
+
+class _Walk:
+    """State of the weight walk: which tensors carry which leaves, and who claimed each leaf."""
+
+    def __init__(self, mg: ModelGraph):
+        self.mg = mg
+        self.leaves: dict[str, Leaf] = {}
+        self.carried: dict[str, list[tuple[str, str, object]]] = {}  # tensor -> [(leaf, class, first toucher)]
+        self.constant: set[str] = set()  # tensors computed from constants alone
+        self.constant_nodes: set = set()
+        self.claims: dict[str, dict[str, object]] = {}  # leaf -> {role: node key}
+        for t in mg.initializers.values():  # read from protobuf once, at load
+            self.add_leaf(Leaf(t.name, t.numel, t.dtype, "initializer", t.external))
+        self.add_sparse(mg.model.graph)
+
+    def add_leaf(self, leaf: Leaf) -> None:
+        self.leaves[leaf.name] = leaf
+        self.carried[leaf.name] = [(leaf.name, DATA, None)]
+        self.constant.add(leaf.name)
+
+    def add_graph(self, graph) -> None:
+        for t in graph.initializer:
+            self.add_leaf(Leaf(t.name, math.prod(t.dims), t.data_type, "initializer",
+                               t.data_location == TensorProto.EXTERNAL))
+        self.add_sparse(graph)
+
+    def add_sparse(self, graph) -> None:
+        for st in graph.sparse_initializer:
+            self.add_leaf(Leaf(st.values.name, math.prod(st.values.dims), st.values.data_type, "sparse_initializer"))
+
+    def passed(self, node, key, slots) -> list[tuple[str, str, object]]:
+        """The leaves a node hands on from its input `slots`, classed by what the slot does."""
+        out = []
+        carried = self.carried
+        for i, name in slots:
+            if name not in carried:
+                continue
+            slot = _slot(node.op_type, i)
+            if slot == "ignore":
+                continue
+            for leaf_name, cls, touch in self.carried[name]:
+                if slot == NON_TRAINABLE:
+                    cls = NON_TRAINABLE
+                elif node.op_type == "DequantizeLinear" and i == 0 and cls == DATA:
+                    cls = QWEIGHT
+                out.append((leaf_name, cls, touch if touch is not None else key))
+        return out
+
+    def visit(self, visit: Visit) -> None:
+        node, key, op = visit.node, visit.key, visit.node.op_type
+        if visit.children:
+            for _, sub in subgraphs(node):
+                self.add_graph(sub)
+        default = node.domain == "" or node.domain == "ai.onnx"
+        if default and op == "Constant":
+            leaf = _constant_leaf(node)
+            if leaf is not None:
+                self.add_leaf(leaf)
+            self.constant_nodes.add(key)
+            return
+        carried = self.carried
+        hits = [(i, name) for i, name in enumerate(node.input) if name and name in carried]
+        if not hits:  # no input carries a constant (most nodes): nothing to hand on, claim or fold
+            return
+        # every input constant (the constant tensors are a subset of the carried ones)?
+        if op not in _NOT_CONSTANT and not visit.children and len(hits) == len(node.input) - node.input.count("") \
+                and all(n in self.constant for _, n in hits):
+            self.constant_nodes.add(key)
+            leaf = _generated_leaf(self.mg, node) if op in _GENERATORS else None
+            if leaf is not None:
+                self.add_leaf(leaf)
+                return
+            handed = [(leaf, cls, None) for leaf, cls, _ in self.passed(node, None, hits)]
+            for out in node.output:
+                if out:
+                    carried[out] = handed
+                    self.constant.add(out)
+            return
+        if default and op in PASS_THROUGH:
+            slots = PASS_THROUGH[op]
+            handed = self.passed(node, key, [(i, n) for i, n in hits if i in slots])
+            if handed:
+                for out in node.output:
+                    if out:
+                        carried[out] = handed
+            return
+        for i, name in hits:
+            for leaf_name, cls, touch in self.passed(node, key, [(i, name)]):
+                self.claim(leaf_name, _role(self.leaves[leaf_name], _slot(op, i), cls, op), touch)
+                if op in _PACKED and i == _PACKED[op][0]:
+                    _PACKED[op][1](node, self.leaves[leaf_name])
+
+    def claim(self, leaf_name: str, role: str | None, key) -> None:
+        if role:
+            self.claims.setdefault(leaf_name, {}).setdefault(role, key)
+
+    def finish(self) -> WeightTable:
+        """Leaves that reach a graph output through data movement count too (an embedding model)."""
+        for vi in self.mg.model.graph.output:
+            if vi.name not in self.constant:
+                for leaf_name, cls, touch in self.carried.get(vi.name, ()):
+                    self.claim(leaf_name, _role(self.leaves[leaf_name], DATA, cls, ""), touch)
+        table = WeightTable(self.leaves, self.constant_nodes, set(self.constant))
+        for leaf_name, roles in self.claims.items():
+            leaf = self.leaves[leaf_name]
+            leaf.role = "param" if "param" in roles else "non-trainable"
+            leaf.node = roles[leaf.role]
+            bucket = table.params_by_node if leaf.role == "param" else table.non_trainable_by_node
+            bucket[leaf.node] = bucket.get(leaf.node, 0) + leaf.numel
+        return table
+
+
+def find_weights(mg: ModelGraph, visits: list[Visit] | None = None) -> WeightTable:
+    """Walks every node once (subgraphs included) in topological order, classifying every leaf."""
+    state = _Walk(mg)
+    for visit in flatten(visits if visits is not None else walk(mg)):
+        state.visit(visit)
+    return state.finish()
+
+
+def _role(leaf: Leaf, slot: str, cls: str, op: str) -> str | None:
+    if slot == NON_TRAINABLE or cls == NON_TRAINABLE:
+        return "non-trainable"
+    if leaf.numel <= 1:
+        return None  # scalars are settings, not weights
+    if is_float(leaf.dtype):
+        return "param"
+    if is_integer(leaf.dtype) and (cls == QWEIGHT or op in QUANT_WEIGHT_OPS):
+        return "param"
+    return None

@@ -1,0 +1,97 @@
+"""The nested walk: every node of the model, subgraphs of If/Loop/Scan included, in topological order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from onnx import AttributeProto, GraphProto, NodeProto
+
+from modelaudit.errors import InvalidModelError
+
+from .model import ModelGraph, NodeView, link, topological_order
+
+__all__ = ["MAX_DEPTH", "Visit", "subgraphs", "walk", "flatten"]
+
+MAX_DEPTH = 32  # graphs nested this deep are refused: no real model comes near it
+
+
+@dataclass(slots=True)
+class Visit:
+    """One node, keyed by its path: top-level nodes by file index, nested ones `3/body/0`."""
+
+    key: int | str
+    node: NodeProto
+    depth: int
+    children: list[tuple[str, list["Visit"]]] = field(default_factory=list)
+
+
+class _Scopes:
+    """Names visible from a subgraph: its enclosing graphs', checked without copying sets."""
+
+    def __init__(self, *layers: set[str]):
+        self.layers = layers
+
+    def __contains__(self, name: str) -> bool:
+        return any(name in layer for layer in self.layers)
+
+    def inner(self, layer: set[str]) -> "_Scopes":
+        return _Scopes(*self.layers, layer)
+
+
+def subgraphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
+    """(attribute name, graph) for each graph attribute: then_branch, else_branch, body…"""
+    out = []
+    for attr in node.attribute:
+        if attr.type == AttributeProto.GRAPH:
+            out.append((attr.name, attr.g))
+        elif attr.type == AttributeProto.GRAPHS:
+            out.extend((f"{attr.name}[{i}]", g) for i, g in enumerate(attr.graphs))
+    return sorted(out, key=lambda pair: (_FIRST.get(pair[0], 2), pair[0]))
+
+
+_FIRST = {"then_branch": 0, "else_branch": 1}
+
+
+def _defined(graph: GraphProto, nodes=None) -> set[str]:
+    names = {t.name for t in graph.initializer} | {vi.name for vi in graph.input}
+    for node in graph.node if nodes is None else nodes:
+        names.update(node.output)
+    names.discard("")
+    return names
+
+
+def _visit_graph(nodes: list[NodeView], order: list[int], depth: int, prefix: str, scopes: _Scopes) -> list[Visit]:
+    visits = []
+    for index in order:
+        node = nodes[index]
+        visit = Visit(index if not prefix else f"{prefix}/{index}", node, depth)
+        if node.has_graph:
+            for attr, sub in subgraphs(node):
+                if depth + 1 >= MAX_DEPTH:
+                    raise InvalidModelError(f"subgraphs are nested {MAX_DEPTH} or more deep (at node "
+                                            f"'{node.name or node.op_type}'); modelaudit refuses such a model")
+                views = [NodeView(n) for n in sub.node]
+                edges, _ = link(sub, scopes, views)
+                sub_order, _ = topological_order(edges, views)
+                inner = scopes.inner(_defined(sub))
+                visit.children.append((attr, _visit_graph(views, sub_order, depth + 1, f"{visit.key}/{attr}", inner)))
+        visits.append(visit)
+    return visits
+
+
+def walk(mg: ModelGraph) -> list[Visit]:
+    """The top-level nodes in topological order, each with its subgraphs' visits."""
+    if not any(v.has_graph for v in mg.nodes):  # no subgraph: no scope to track
+        return [Visit(index, mg.nodes[index], 0) for index in mg.order]
+    return _visit_graph(mg.nodes, mg.order, 0, "", _Scopes(_defined(mg.model.graph, mg.nodes)))
+
+
+def flatten(visits: list[Visit]) -> Iterator[Visit]:
+    """Pre-order: each node, then its subgraphs' nodes."""
+    stack = list(reversed(visits))
+    while stack:
+        visit = stack.pop()
+        yield visit
+        for _, children in reversed(visit.children):
+            stack.extend(reversed(children))

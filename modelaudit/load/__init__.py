@@ -1,0 +1,1 @@
+"""Bytes on disk to protobuf, safely: the wire walk without weight bytes, external-data checks, initializers, dtypes."""

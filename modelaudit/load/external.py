@@ -1,0 +1,172 @@
+"""External data, fenced: every location is checked to lie inside the model's own folder before
+any file is opened, and bytes are read only where a feature needs values (--verify)."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from onnx import ModelProto, TensorProto
+
+from modelaudit.errors import InvalidModelError, UnsafeExternalDataError
+
+from .dtypes import tensor_bytes
+
+__all__ = ["ExternalRef", "external_refs", "check_external", "check_all", "load_external"]
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    tensor: TensorProto
+    where: str  # "initializer", "Constant node 'x'", "subgraph of 'loop'"…
+    location: str
+    raw_offset: str | None
+    raw_length: str | None
+
+    @property
+    def offset(self) -> int:
+        return _int(self.raw_offset, "offset", self.tensor.name) or 0
+
+    @property
+    def length(self) -> int | None:
+        return _int(self.raw_length, "length", self.tensor.name)
+
+
+def _entries(tensor: TensorProto) -> dict[str, str]:
+    return {e.key: e.value for e in tensor.external_data}
+
+
+def _int(value: str | None, what: str, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidModelError(f"tensor '{name}': external data {what} '{value[:40]}' is not an integer") from None
+    if number < 0:
+        raise InvalidModelError(f"tensor '{name}': external data {what} {number} is negative")
+    return number
+
+
+def _tensors_of_graph(graph, where: str, depth: int = 0):
+    for t in graph.initializer:
+        yield t, f"{where}initializer"
+    for st in graph.sparse_initializer:
+        yield st.values, f"{where}sparse initializer"
+        yield st.indices, f"{where}sparse initializer indices"
+    for node in graph.node:
+        label = node.name or node.op_type
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t, f"{where}node '{label}' attribute {attr.name}"
+            for t in attr.tensors:
+                yield t, f"{where}node '{label}' attribute {attr.name}"
+            if attr.HasField("sparse_tensor"):
+                yield attr.sparse_tensor.values, f"{where}node '{label}' attribute {attr.name}"
+            if depth < 32:
+                subs = [attr.g] if attr.HasField("g") else list(attr.graphs)
+                for sub in subs:
+                    yield from _tensors_of_graph(sub, f"{where}subgraph of '{label}': ", depth + 1)
+
+
+def _all_tensors(model: ModelProto):
+    yield from _tensors_of_graph(model.graph, "")
+    for function in model.functions:
+        for node in function.node:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    yield attr.t, f"function '{function.name}' node '{node.name or node.op_type}'"
+    for info in model.training_info:
+        yield from _tensors_of_graph(info.initialization, "training_info initialization: ")
+        yield from _tensors_of_graph(info.algorithm, "training_info algorithm: ")
+
+
+def external_refs(model: ModelProto) -> list[ExternalRef]:
+    """Every tensor stored as external data, wherever it sits in the model."""
+    refs = []
+    for tensor, where in _all_tensors(model):
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        entries = _entries(tensor)
+        refs.append(ExternalRef(tensor, where, entries.get("location", ""), entries.get("offset"), entries.get("length")))
+    return refs
+
+
+def check_all(model: ModelProto, folder: Path | None) -> None:
+    """Every external-data location of the model, checked without opening any file: an absolute
+    path, `..`, a symbolic link or a hard-linked file is refused (UnsafeExternalDataError, exit 4).
+    A missing file is no error here: counting needs only the tensors' dims."""
+    if folder is None:
+        return
+    for ref in external_refs(model):
+        path = check_external(ref, folder)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise UnsafeExternalDataError(f"tensor '{ref.tensor.name}' ({ref.where}): external data file "
+                                          f"'{ref.location}' has other hard links, which may lead outside the "
+                                          "model's folder; refused")
+
+
+def check_external(ref: ExternalRef, folder: Path | None) -> Path:
+    """The file behind a reference, proven to lie inside `folder`; refused otherwise, unopened."""
+    name = ref.tensor.name
+    where = f"tensor '{name}' ({ref.where})"
+    if folder is None:
+        raise UnsafeExternalDataError(f"{where}: external data of an in-memory model has no folder to be read from")
+    location = ref.location
+    if not location or "\x00" in location:
+        raise UnsafeExternalDataError(f"{where}: external data has no valid location")
+    if os.path.isabs(location) or location.startswith(("\\", "/")) or (len(location) > 1 and location[1] == ":"):
+        raise UnsafeExternalDataError(f"{where}: external data location '{location}' is an absolute path; "
+                                      "only files inside the model's folder are read")
+    parts = Path(location.replace("\\", "/")).parts
+    if ".." in parts:
+        raise UnsafeExternalDataError(f"{where}: external data location '{location}' leaves the model's folder")
+    root = folder.resolve()
+    candidate = root.joinpath(*parts)
+    real = Path(os.path.realpath(candidate))
+    if real != candidate or root not in real.parents:
+        raise UnsafeExternalDataError(f"{where}: external data location '{location}' is behind a symbolic link "
+                                      "that leaves or bypasses the model's folder")
+    return real
+
+
+def load_external(model: ModelProto, folder: Path | None) -> None:
+    """Reads every external tensor's bytes into the model, after checking each location and size."""
+    for ref in external_refs(model):
+        path = check_external(ref, folder)
+        name = ref.tensor.name
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            raise InvalidModelError(f"tensor '{name}': external data file '{ref.location}' is missing") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is not a regular file")
+        if st.st_nlink > 1:
+            raise UnsafeExternalDataError(f"tensor '{name}': external data file '{ref.location}' has other hard "
+                                          "links, which may lead outside the model's folder; refused")
+        offset = ref.offset
+        length = ref.length if ref.length is not None else st.st_size - offset
+        if offset > st.st_size or length > st.st_size - offset:
+            raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is {st.st_size:,} bytes, "
+                                    f"shorter than offset {offset:,} + length {length:,}")
+        needed = tensor_bytes(math.prod(ref.tensor.dims), ref.tensor.data_type)
+        if needed is not None and length < needed:
+            raise InvalidModelError(f"tensor '{name}': external data holds {length:,} bytes, its dims need {needed:,}")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is not a regular file")
+            fh.seek(offset)
+            data = fh.read(length)
+        if len(data) != length:
+            raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' ended early")
+        ref.tensor.raw_data = data
+        ref.tensor.data_location = TensorProto.DEFAULT
+        del ref.tensor.external_data[:]
