@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .costs.analyze import analyze, audit
 from .costs.cost import Cost, NodeContext, Unresolved
 from .costs.report import Report, Row, Totals

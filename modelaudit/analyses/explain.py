@@ -76,10 +76,10 @@ def _conv(mg: ModelGraph, row: Row, report: Report) -> list[str]:
     m_n = _dots(*kernel)
     d = per_group * group
     if group == 1:
-        lines.append(f"Params: ((m·n·d) + 1)·k" + ("" if bias else ", without bias m·n·d·k"))
+        lines.append("Params: ((m·n·d) + 1)·k" + ("" if bias else ", without bias m·n·d·k"))
         inner = f"{m_n}·{d}"
     else:
-        lines.append(f"Params: (m·n·(d/g) + 1)·k" + ("" if bias else ", without bias m·n·(d/g)·k"))
+        lines.append("Params: (m·n·(d/g) + 1)·k" + ("" if bias else ", without bias m·n·(d/g)·k"))
         inner = f"{m_n}·({d}/{group})"
     params = (math.prod(kernel) * per_group + (1 if bias else 0)) * c_out
     lines.append(f"  = ({inner}{' + 1' if bias else ''})·{c_out} = {params:,}")
@@ -87,7 +87,7 @@ def _conv(mg: ModelGraph, row: Row, report: Report) -> list[str]:
     batch = f"{y[0]}·" if y[0] != 1 else ""
     lines.append("MACs: " + ("N·" if y[0] != 1 else "") + "H_out·W_out·(m·n·d/g)·k  (multiplications by padded zeros count)")
     lines.append(f"  = {batch}{out_spatial}·({m_n}·{d}/{group})·{c_out} = {_n(row.macs)}")
-    lines.append(f"FLOPs: 2·MACs" + (" + one bias add per output" if bias else "") + f" = {_n(row.flops)}")
+    lines.append("FLOPs: 2·MACs" + (" + one bias add per output" if bias else "") + f" = {_n(row.flops)}")
     lines += _separable(mg, row, report, kind)
     return lines
 

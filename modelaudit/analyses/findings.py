@@ -243,7 +243,7 @@ def select(findings: list[Finding], min_severity: str = "warning", ignore: set[s
 
 def sarif(findings: list[Finding], model_path: str | None) -> dict:
     """SARIF 2.1.0, the format code-scanning tools show on pull requests."""
-    from modelaudit import __version__
+    from modelaudit._version import __version__
 
     level = {"note": "note", "warning": "warning", "error": "error"}
     uri = model_path or "model.onnx"

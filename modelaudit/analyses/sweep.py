@@ -25,7 +25,8 @@ def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims:
           top: int = 10) -> dict:
     """Totals at every value, and the top layers (by MACs at the largest value) across the sweep."""
     from modelaudit.costs.analyze import analyze
-    from modelaudit.graph.model import load, read_model_light
+    from modelaudit.graph.model import load
+    from modelaudit.load.reader import read_model_light
 
     model = read_model_light(source).model
     columns, rows_by_value = [], []

@@ -157,7 +157,8 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None) -> dic
     """Totals and per-row costs as polynomials of the model's free symbolic dims."""
     from modelaudit.costs.analyze import analyze
     from modelaudit.errors import ModelAuditError, UsageError
-    from modelaudit.graph.model import load, read_model_light
+    from modelaudit.graph.model import load
+    from modelaudit.load.reader import read_model_light
 
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model = read_model_light(source).model
@@ -209,7 +210,7 @@ def _dominance(variables: tuple[str, ...], total: Poly | None, rows: list[dict])
             shares.append(f"{100 * part / whole:.1f}% at {var}={size:,}" if whole else "")
         lines.append(f"nodes whose MACs grow as {var}² or faster ({len(steep)}: {', '.join(ops[:4])}"
                      f"{'…' if len(ops) > 4 else ''}) are {' and '.join(shares)} of all MACs"
-                     + (f" (other dims at 1)" if len(variables) > 1 else ""))
+                     + (" (other dims at 1)" if len(variables) > 1 else ""))
         linear = Poly(total.variables, tuple(t for t in total.terms if t[0][total.variables.index(var)] == 1
                                              and sum(t[0]) == 1))
         square = Poly(total.variables, tuple(t for t in total.terms if t[0][total.variables.index(var)] == 2

@@ -98,7 +98,7 @@ class Report:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data; see docs/json-schema.md."""
-        from modelaudit import __version__
+        from modelaudit._version import __version__
 
         return {
             "schema_version": SCHEMA_VERSION,

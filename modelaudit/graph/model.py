@@ -4,29 +4,25 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 import networkx as nx
 import numpy as np
-from google.protobuf.message import DecodeError
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
-from onnx import defs as onnx_defs
+from onnx import ModelProto
 
 from modelaudit.errors import InvalidModelError, UsageError
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import check_all
 from modelaudit.load.initializers import Initializer, read_initializers
-from modelaudit.load.wire import StrippedData, WireError, strip_weights
+from modelaudit.load.reader import read_model_light
+from modelaudit.load.wire import StrippedData
 from modelaudit.shapes.infer import TensorInfo, infer
 
-__all__ = ["ModelGraph", "NodeView", "load", "read_model", "link", "topological_order", "MAX_PROTO_BYTES"]
+from .links import NodeView, dag_of, link, printable, topological_order
 
-MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot hold a message of 2 GiB or more
-_LFS_MAGIC = b"version https://git-lfs"
+__all__ = ["ModelGraph", "load"]
 
 
 @dataclass
@@ -54,7 +50,7 @@ class ModelGraph:
     def dag(self) -> nx.DiGraph:
         """The top-level nodes as a networkx DiGraph, built when first asked for: the audit itself
         walks `order` and needs no graph object (a third of a second on 50,000 nodes)."""
-        return _dag(len(self.views), self.edges)
+        return dag_of(len(self.views), self.edges)
 
     @property
     def nodes(self):
@@ -93,194 +89,6 @@ def _bytes_of(shape: tuple | None, dtype: int) -> int | None:
 SKELETON_BYTES = 256 << 20  # parsed bytes this small go to shape inference as they are
 
 
-class Loaded(NamedTuple):
-    model: ModelProto
-    path: Path | None
-    weights_in_file: StrippedData | None  # big tensors whose bytes stayed in the file
-    data: bytes | None  # the bytes parsed: they serve as the first shape-inference skeleton
-
-
-def read_model(source: str | os.PathLike | ModelProto, full: bool = True) -> tuple[ModelProto, Path | None]:
-    """Parses a model file as protobuf (whatever its extension), refusing what is not a model."""
-    loaded = read_model_light(source, full=full)
-    return loaded.model, loaded.path
-
-
-def read_model_light(source: str | os.PathLike | ModelProto, full: bool = False) -> Loaded:
-    """read_model, but a large file is read without the bytes of its big tensors (unless `full`)."""
-    if isinstance(source, ModelProto):
-        return Loaded(source, None, None, None)
-    path = Path(source)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InvalidModelError(f"{path}: is a directory, not an ONNX model file")
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidModelError(f"{path}: is not a regular file (a pipe, socket or device)")
-    if st.st_size == 0:
-        raise InvalidModelError(f"{path}: is empty (0 bytes), not an ONNX model")
-    if st.st_size > MAX_PROTO_BYTES:
-        raise InvalidModelError(
-            f"{path}: is {st.st_size / 2**30:.1f} GiB; a single ONNX protobuf cannot exceed 2 GiB",
-            "save the weights as external data: onnx.save(model, path, save_as_external_data=True)")
-    stripped = None
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
-            _sniff(path, head)
-            if not full:
-                data, stripped = strip_weights(path)
-            else:
-                data = head + fh.read()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
-    except WireError:
-        raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
-                                "the file is corrupt, truncated or of another type)") from None
-    model = ModelProto()
-    try:
-        model.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError):
-        raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
-                                "the file is corrupt, truncated or of another type)") from None
-    if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
-        raise InvalidModelError(f"{path}: is not an ONNX model (it holds no graph)")
-    return Loaded(model, path, stripped if stripped is not None and stripped.count else None, data)
-
-
-def _sniff(path: Path, data: bytes) -> None:
-    head = data.lstrip()
-    if head.startswith(_LFS_MAGIC):
-        raise InvalidModelError(f"{path}: is a Git LFS pointer, not the model", "run git lfs pull")
-    lowered = head[:64].lower()
-    if lowered.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
-        raise InvalidModelError(f"{path}: is an HTML/XML page, not an ONNX model",
-                                "download the raw file, not the web page that shows it")
-
-
-class NodeView:
-    """A node's fields read once from protobuf (each protobuf field read is slow from Python);
-    it answers like a NodeProto for op_type, domain, name, input, output and attribute."""
-
-    __slots__ = ("op_type", "domain", "name", "input", "output", "proto", "has_graph")
-
-    def __init__(self, proto: NodeProto):
-        self.proto = proto
-        self.op_type = op_type = proto.op_type
-        self.domain = domain = proto.domain
-        self.name = name = proto.name
-        self.input = inputs = proto.input[:]  # a list: slicing is the cheapest copy protobuf offers
-        self.output = outputs = proto.output[:]
-        try:  # protobuf hands back bytes for invalid UTF-8; joining str with bytes raises TypeError
-            op_type + domain + name + "".join(inputs) + "".join(outputs)
-        except TypeError:
-            raise InvalidModelError(f"node '{_printable(name)}' ({_printable(op_type)}) has a name, op or "
-                                    "tensor name that is not valid UTF-8") from None
-        # a standard op has subgraphs only where its schema says so; other ops tell by their attributes
-        declared = _STANDARD_SUBGRAPHS.get(op_type, _UNSEEN) if domain == "" or domain == "ai.onnx" else None
-        if declared is _UNSEEN:
-            declared = _schema_has_graph(op_type)
-        self.has_graph = declared if declared is not None else bool(len(proto.attribute)) and any(
-            a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
-
-    @property
-    def attribute(self):
-        return self.proto.attribute
-
-
-_UNSEEN = object()
-_STANDARD_SUBGRAPHS: dict[str, bool | None] = {}  # ai.onnx op -> its schema has a graph attribute (None: no schema)
-
-
-def _schema_has_graph(op_type: str) -> bool | None:
-    """Whether the ai.onnx op's newest schema declares a graph attribute (If, Loop, Scan,
-    SequenceMap); None for an op onnx does not know. Asked once per op type."""
-    try:
-        schema = onnx_defs.get_schema(op_type, "")
-    except onnx_defs.SchemaError:
-        declared = None
-    else:
-        declared = any(attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for attr in schema.attributes.values())
-    _STANDARD_SUBGRAPHS[op_type] = declared
-    return declared
-
-
-def _printable(text) -> str:
-    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-
-
-def _node_label(node, index: int) -> str:
-    return f"#{index} {node.op_type} '{node.name}'" if node.name else f"#{index} {node.op_type}"
-
-
-def _defined(graph: GraphProto, init_names=None) -> set[str]:
-    defined = {t.name for t in graph.initializer} if init_names is None else set(init_names)
-    defined.update(vi.name for vi in graph.input)
-    defined.update(t.values.name for t in graph.sparse_initializer)
-    return defined
-
-
-def _dag(count: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
-    dag = nx.DiGraph()
-    dag.add_nodes_from(range(count))
-    dag.add_edges_from(edges)
-    return dag
-
-
-def link(graph: GraphProto, outer=frozenset(), nodes=None, init_names=None) -> tuple[list[tuple[int, int]], dict[str, int]]:
-    """(edges, producer) of one graph's nodes: an edge (u, v) means node v reads a tensor node u
-    writes. Refuses tensors produced twice or never defined. `outer` holds the names an enclosing
-    graph makes visible to a subgraph; `nodes` may give NodeViews of graph.node."""
-    nodes = graph.node if nodes is None else nodes
-    defined = _defined(graph, init_names)
-    producer: dict[str, int] = {}
-    for index, node in enumerate(nodes):
-        if node.output and not any(node.output):
-            raise InvalidModelError(f"node {_node_label(node, index)} has only empty output names")
-        for name in node.output:
-            if not name:
-                continue
-            if name in producer:
-                raise InvalidModelError(
-                    f"tensor '{name}' is produced twice: by {_node_label(nodes[producer[name]], producer[name])} "
-                    f"and by {_node_label(node, index)}")
-            producer[name] = index
-    edges = []
-    for index, node in enumerate(nodes):
-        for name in node.input:
-            if not name:
-                continue
-            source = producer.get(name)
-            if source is not None:
-                edges.append((source, index))
-            elif name not in defined and name not in outer:
-                raise InvalidModelError(
-                    f"node {_node_label(node, index)} reads tensor '{name}', which no node, initializer "
-                    "or graph input defines (the file is truncated or inconsistent)")
-    for vi in graph.output:
-        if vi.name not in producer and vi.name not in defined and vi.name not in outer:
-            raise InvalidModelError(f"graph output '{vi.name}' is never produced (the file is truncated or inconsistent)")
-    return edges, producer
-
-
-def topological_order(edges: list[tuple[int, int]], nodes) -> tuple[list[int], bool]:
-    """Deterministic topological order of `nodes` (the file's where it is one) and whether the file
-    was unsorted."""
-    if all(u < v for u, v in edges):  # the common case, checked in O(edges): no sort needed
-        return list(range(len(nodes))), False
-    dag = _dag(len(nodes), edges)
-    try:
-        order = list(nx.lexicographical_topological_sort(dag))
-    except nx.NetworkXUnfeasible:
-        cycle = nx.find_cycle(dag)
-        members = ", ".join(_node_label(nodes[u], u) for u, _ in cycle[:4])
-        more = " …" if len(cycle) > 4 else ""
-        raise InvalidModelError(f"the graph has a cycle through {members}{more}") from None
-    return order, True
 
 
 def _check_structure(model: ModelProto, inits: list[Initializer] | None = None) -> None:
@@ -291,7 +99,7 @@ def _check_structure(model: ModelProto, inits: list[Initializer] | None = None) 
                         ("graph output", graph.output), ("value_info", graph.value_info)):
         for item in items:
             if isinstance(item.name, bytes):
-                raise InvalidModelError(f"a {what} name is not valid UTF-8: {_printable(item.name)!r}")
+                raise InvalidModelError(f"a {what} name is not valid UTF-8: {printable(item.name)!r}")
     seen: set[str] = set()
     for t in inits:
         if t.name in seen:
@@ -397,4 +205,3 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         views=views,
         weights_in_file=stripped,
     )
-

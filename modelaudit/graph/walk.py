@@ -9,7 +9,8 @@ from onnx import AttributeProto, GraphProto, NodeProto
 
 from modelaudit.errors import InvalidModelError
 
-from .model import ModelGraph, NodeView, link, topological_order
+from .links import NodeView, link, topological_order
+from .model import ModelGraph
 
 __all__ = ["MAX_DEPTH", "Visit", "subgraphs", "walk", "flatten"]
 

@@ -14,9 +14,10 @@ from modelaudit.costs.analyze import analyze
 from modelaudit.costs.cost import dims_str
 from modelaudit.costs.report import Report
 from modelaudit.errors import ResourceLimitError, UsageError
-from modelaudit.graph.model import ModelGraph, read_model
+from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import load_external
+from modelaudit.load.reader import read_model
 from modelaudit.shapes.infer import TensorInfo
 
 from .fence import OVERHEAD_BYTES, RunRequest, RuntimeFailure, run_fenced

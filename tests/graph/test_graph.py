@@ -120,7 +120,7 @@ def test_standard_ops_with_subgraphs_are_those_whose_schemas_declare_graph_attri
     """NodeView asks an ai.onnx op's newest schema; every older version must agree with it."""
     from onnx import AttributeProto, defs
 
-    from modelaudit.graph.model import _schema_has_graph
+    from modelaudit.graph.links import _schema_has_graph
 
     history: dict[str, bool] = {}
     for schema in defs.get_all_schemas_with_history():

@@ -1,0 +1,92 @@
+"""`modelaudit check`: budgets from flags, a baseline report or a config file; exit 1 on a breach."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from modelaudit.costs.analyze import analyze
+from modelaudit.errors import UsageError
+from modelaudit.graph.model import load
+
+from .common import collect
+from .specs import parse_dim_spec, parse_input_spec
+
+__all__ = ["run_check"]
+
+
+def _flag_budget(args):
+    from modelaudit.analyses.budget import METRICS as BUDGET_METRICS
+    from modelaudit.analyses.budget import (
+        Budget,
+        load_baseline,
+        parse_increase,
+        parse_limit,
+    )
+
+    budget = Budget()
+    for metric, (flag, _) in BUDGET_METRICS.items():
+        written = getattr(args, f"max_{metric}")
+        if written is not None:
+            budget.limits[metric] = (parse_limit(metric, written, flag), written)
+    for spec in args.max_increase:
+        metric, kind, value = parse_increase(spec)
+        budget.increases[metric] = (kind, value)
+    if args.max_increase and not args.baseline:
+        raise UsageError("--max-increase needs --baseline")
+    if args.baseline:
+        budget.baseline, budget.baseline_source = load_baseline(args.baseline), args.baseline
+    return budget
+
+
+def run_check(args) -> int:
+    import json
+
+    from modelaudit.analyses.budget import evaluate
+
+    from .config import ModelCheck, budget_from, load_config
+
+    flags = _flag_budget(args)
+    inputs = collect(args.input, parse_input_spec, "--input")
+    dims = collect(args.dim, parse_dim_spec, "--dim")
+    if args.config:
+        checks, defaults = load_config(args.config)
+        if args.models:  # e.g. from pre-commit: the changed files; unconfigured ones get the defaults
+            wanted = {Path(m).resolve(): m for m in args.models}
+            chosen = [c for c in checks if c.path.resolve() in wanted]
+            known = {c.path.resolve() for c in chosen}
+            folder = Path(args.config).resolve().parent
+            chosen += [ModelCheck(Path(m), budget=budget_from({}, defaults, folder, f"--config {args.config}"))
+                       for p, m in wanted.items() if p not in known]
+            checks = chosen
+    elif args.models:
+        checks = [ModelCheck(Path(m)) for m in args.models]
+    else:
+        raise UsageError("check needs MODEL paths or --config")
+    results, breaches = [], []
+    for c in checks:
+        for metric, limit in flags.limits.items():  # flags override the config's limits
+            c.budget.limits[metric] = limit
+        if flags.baseline is not None:
+            c.budget.baseline, c.budget.baseline_source = flags.baseline, flags.baseline_source
+        c.budget.increases.update(flags.increases)
+        if not c.budget.limits and c.budget.baseline is None:
+            raise UsageError(f"no budget for {c.path}: give --max-… flags, --baseline, or a config")
+        totals = analyze(load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims},
+                              strict=not args.config)).totals
+        found = evaluate(str(c.path), totals.__dict__, c.budget)
+        breaches += found
+        results.append({"model": str(c.path), "ok": not found, "totals": totals.__dict__,
+                        "breaches": [b.__dict__ | {"line": b.line()} for b in found]})
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"schema_version": 1, "ok": not breaches, "models": results}, indent=2) + "\n")
+    else:
+        for r in results:
+            if r["ok"]:
+                print(f"within budget: {r['model']}")
+        for b in breaches:
+            print(b.line())
+        if breaches:
+            print(f"{len(breaches)} budget breach(es) in {sum(1 for r in results if not r['ok'])} of "
+                  f"{len(results)} model(s)")
+    return 1 if breaches else 0

@@ -1,0 +1,111 @@
+"""The smaller subcommands: compare, explain, calc, lint and ops."""
+
+from __future__ import annotations
+
+import sys
+
+from modelaudit.costs.analyze import analyze
+from modelaudit.errors import UsageError
+from modelaudit.graph.model import load
+
+from .common import collect, write_output
+from .specs import parse_dim_spec, parse_input_spec
+
+__all__ = ["run_compare", "run_explain", "run_calc", "run_lint", "run_ops"]
+
+
+def run_compare(args) -> int:
+    from modelaudit.analyses.compare import compare, labels_for
+    from modelaudit.render.compare import render_compare
+
+    if len(args.models) < 2:
+        raise UsageError("compare needs two or more models")
+    if args.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    inputs = collect(args.input, parse_input_spec, "--input")
+    dims = collect(args.dim, parse_dim_spec, "--dim")
+    if args.sweep:
+        from modelaudit.analyses.sweep import parse_sweep, sweep
+        from modelaudit.render.sweep import render_compare_sweep
+
+        dim, values = parse_sweep(args.sweep)
+        sweeps = [sweep(m, dim, values, inputs, dims, top=0) for m in args.models]
+        write_output(render_compare_sweep(sweeps, labels_for(args.models), args.format), args.output)
+        return 0
+    # with several models, an --input or --dim applies to the models that have it
+    reports = [analyze(load(m, inputs=inputs, dims=dims, strict=False)).to_dict() for m in args.models]
+    result = compare(reports, labels_for(args.models), depth=args.depth)
+    if args.format == "html":
+        from modelaudit.render.html import render_compare_html
+
+        write_output(render_compare_html(result, by=args.by), args.output)
+    else:
+        write_output(render_compare(result, args.format, by=args.by), args.output)
+    return 0
+
+
+def run_explain(args) -> int:
+    from modelaudit.analyses.explain import explain, select_rows
+
+    mg = load(args.model, inputs=collect(args.input, parse_input_spec, "--input"),
+              dims=collect(args.dim, parse_dim_spec, "--dim"))
+    report = analyze(mg)
+    sys.stdout.write(explain(mg, report, select_rows(report, args.node, args.op)))
+    return 0
+
+
+def run_calc(args) -> int:
+    from modelaudit.analyses.calc import Design, render_calc
+
+    values = {}
+    for name in ("in", "kernel", "stride", "pad", "dilation", "out"):
+        raw = getattr(args, f"calc_{name}")
+        if raw is None or raw == "?":
+            values[name] = None if raw == "?" or name in ("in", "kernel", "out") else raw
+            continue
+        if not raw.isdigit() or (int(raw) < 1 and name != "pad"):
+            raise UsageError(f"--{name} {raw!r}: expected a positive integer (or ? for the unknown)")
+        values[name] = int(raw)
+    values = {k: v for k, v in values.items() if v is not None or k in ("in", "kernel", "out")
+              or getattr(args, f"calc_{k}") == "?"}
+    values["output_padding"] = args.output_padding
+    for flag, value in (("--cin", args.cin), ("--cout", args.cout), ("--groups", args.groups)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1")
+    design = Design(args.layer, values, rank=args.rank, cin=args.cin, cout=args.cout, groups=args.groups,
+                    bias=not args.no_bias, ceil_mode=args.ceil)
+    sys.stdout.write(render_calc(design))
+    return 0
+
+
+def run_lint(args) -> int:
+    import json
+
+    from modelaudit.analyses.findings import CODES, SEVERITIES, find, sarif, select
+
+    unknown = [c for c in args.ignore if c not in CODES]
+    if unknown:
+        raise UsageError(f"--ignore {', '.join(unknown)}: unknown code", f"codes: {', '.join(CODES)}")
+    mg = load(args.model, inputs=collect(args.input, parse_input_spec, "--input"),
+              dims=collect(args.dim, parse_dim_spec, "--dim"))
+    findings = select(find(mg, analyze(mg)), args.min_severity, set(args.ignore))
+    if args.format == "sarif":
+        text = json.dumps(sarif(findings, str(args.model)), indent=2) + "\n"
+    elif args.format == "json":
+        text = json.dumps({"schema_version": 1, "findings": [f.as_dict() for f in findings]}, indent=2) + "\n"
+    else:
+        from modelaudit.render.common import safe
+
+        text = "".join(f"{f.code} {f.severity}: {safe(f.target)}: {safe(f.message, 400)}\n" for f in findings)
+        text += f"{len(findings)} finding(s)\n"
+    write_output(text, args.output)
+    if args.fail_on != "never" and any(SEVERITIES.index(f.severity) >= SEVERITIES.index(args.fail_on) for f in findings):
+        return 1
+    return 0
+
+
+def run_ops(args) -> int:
+    from modelaudit.analyses.coverage import render_ops
+
+    sys.stdout.write(render_ops(args.format, domain=args.domain, missing=args.missing))
+    return 0

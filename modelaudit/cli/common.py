@@ -1,0 +1,45 @@
+"""What every subcommand shares: the one-line-error parser, --input/--dim flags, writing the output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from modelaudit.errors import UsageError
+
+__all__ = ["Parser", "collect", "shape_flags", "write_output"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def collect(specs, parse, flag: str) -> dict:
+    out: dict = {}
+    for spec in specs or []:
+        name, value = parse(spec)
+        if name in out and out[name] != value:
+            raise UsageError(f"{flag} {name} is given twice with different values")
+        out[name] = value
+    return out
+
+
+def shape_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", action="append", metavar="NAME=SHAPE", default=[],
+                        help="fix a dynamic input's shape, e.g. x=1x3x224x224 (repeatable)")
+    parser.add_argument("--dim", action="append", metavar="NAME=N", default=[],
+                        help="fix a named symbolic dim everywhere, e.g. batch=1 (repeatable)")
+
+
+def write_output(text: str, output: str | None) -> None:
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,144 @@
+"""`modelaudit report`: one model (with --verify, --profile, --training, --symbolic, --sweep) or many."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from modelaudit.costs.analyze import analyze
+from modelaudit.errors import UsageError
+from modelaudit.graph.model import load
+from modelaudit.render import render
+from modelaudit.units import parse_bytes
+
+from .common import collect, write_output
+from .specs import parse_dim_spec, parse_input_spec
+
+__all__ = ["run_report", "with_training"]
+
+
+def run_report(args) -> int:
+    from .batch import expand_models
+
+    models = expand_models(args.model)
+    if len(models) > 1 or args.output_dir:
+        return _report_many(args, models)
+    args.model = models[0]
+    if args.top is not None and args.top < 1:
+        raise UsageError("--top must be at least 1")
+    if args.runs < 1 or args.warmup < 0 or args.timeout <= 0 or args.threads < 0:
+        raise UsageError("--runs must be at least 1, --warmup and --threads at least 0, --timeout positive")
+    inputs = collect(args.input, parse_input_spec, "--input")
+    dims = collect(args.dim, parse_dim_spec, "--dim")
+    data = None
+    if args.input_data:
+        from modelaudit.load.reader import read_model_light
+        from modelaudit.runtime.verify import input_shapes_of, load_input_data
+
+        model = read_model_light(args.model).model
+        init = {t.name for t in model.graph.initializer}
+        data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
+        inputs = {**input_shapes_of(data), **inputs}
+    if args.sweep:
+        return _sweep_report(args, inputs, dims)
+    from .batch import Progress
+
+    progress = Progress(3)
+    progress.update("loading and inferring shapes")
+    mg = load(args.model, inputs=inputs, dims=dims)
+    progress.update("costing every node", advance=1)
+    result = analyze(mg)
+    if args.training:
+        result = with_training(mg, result)
+    if args.symbolic:
+        from modelaudit.analyses.symbolic import analyse, to_dict
+
+        progress.update("fitting polynomials", advance=0)
+        result.symbolic = to_dict(analyse(mg.model if mg.path is None else args.model, inputs, dims))
+    from modelaudit.analyses.findings import find
+
+    result.findings = find(mg, result)
+    progress.update("writing the report", advance=1)
+    progress.close()
+    ok = True
+    if args.verify or args.profile:
+        from modelaudit.runtime.verify import RuntimeOptions, check
+
+        options = RuntimeOptions(verify=args.verify, profile=args.profile, input_data=data, runs=args.runs,
+                                 warmup=args.warmup, max_memory=parse_bytes(args.max_memory, "--max-memory"),
+                                 timeout=args.timeout, threads=args.threads, seed=args.seed,
+                                 optimization=args.ort_optimization)
+        result, ok = check(mg, result, options)
+    write_output(render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by), args.output)
+    if result.runtime and "skipped" in result.runtime:
+        print(f"modelaudit: {result.runtime['skipped']}; the static report stands", file=sys.stderr)
+    if not ok:
+        count = len(result.verification["mismatches"])
+        print(f"modelaudit: {count} tensor shape(s) differ between static inference and onnxruntime", file=sys.stderr)
+        return 1
+    return 0
+
+
+_SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "csv": ".csv", "html": ".html"}
+
+
+def _sweep_report(args, inputs: dict, dims: dict) -> int:
+    from modelaudit.analyses.sweep import parse_sweep, sweep
+    from modelaudit.render.sweep import render_sweep
+
+    dim, values = parse_sweep(args.sweep)
+    result = sweep(args.model, dim, values, inputs, dims, top=args.top or 10)
+    write_output(render_sweep(result, args.format), args.output)
+    return 0
+
+
+def _report_many(args, models: list[str]) -> int:
+    """Several models: one report each (to stdout, or one file each with --output-dir), or one
+    combined JSON document. A model that fails prints its line and the others go on."""
+    import json
+
+    from .batch import Progress, audit_many
+
+    if args.verify or args.profile or args.training or args.input_data:
+        raise UsageError("--verify, --profile, --training and --input-data take one model at a time")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    inputs = collect(args.input, parse_input_spec, "--input")
+    dims = collect(args.dim, parse_dim_spec, "--dim")
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    progress = Progress(len(models))
+    combined, texts, first_error = [], [], 0
+    try:
+        for path, report, error, code in audit_many(models, inputs, dims, args.jobs, progress):
+            if error:
+                progress.close()
+                print(f"modelaudit: error: {error}", file=sys.stderr)
+                first_error = first_error or code
+                continue
+            if out_dir is not None:
+                target = out_dir / (Path(path).stem + _SUFFIX[args.format])
+                target.write_text(render(report, args.format, sort=args.sort, top=args.top, by=args.by), encoding="utf-8")
+            elif args.format == "json":
+                combined.append(json.loads(render(report, "json", sort=args.sort, top=args.top, by=args.by)))
+            else:
+                texts.append(render(report, args.format, sort=args.sort, top=args.top, by=args.by))
+    finally:
+        progress.close()
+    if out_dir is None:
+        if args.format == "json":
+            write_output(json.dumps({"schema_version": 1, "reports": combined}, indent=2) + "\n", args.output)
+        else:
+            write_output(("\n" if args.format != "csv" else "").join(texts), args.output)
+    return first_error
+
+
+def with_training(mg, report):
+    from modelaudit.analyses.training import add_training
+    from modelaudit.costs.weights import find_weights
+    from modelaudit.graph.walk import walk
+
+    weights = find_weights(mg, walk(mg))
+    params = {leaf.name for leaf in weights.leaves.values() if leaf.role == "param"}
+    return add_training(mg, report, weights.constant_tensors, params)

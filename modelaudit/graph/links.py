@@ -1,0 +1,134 @@
+"""Who produces and who reads each tensor: NodeView (a node's fields read once), the edges, the
+topological order.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+from onnx import AttributeProto, GraphProto, NodeProto
+from onnx import defs as onnx_defs
+
+from modelaudit.errors import InvalidModelError
+
+__all__ = ["NodeView", "link", "topological_order", "dag_of", "printable"]
+
+
+class NodeView:
+    """A node's fields read once from protobuf (each protobuf field read is slow from Python);
+    it answers like a NodeProto for op_type, domain, name, input, output and attribute."""
+
+    __slots__ = ("op_type", "domain", "name", "input", "output", "proto", "has_graph")
+
+    def __init__(self, proto: NodeProto):
+        self.proto = proto
+        self.op_type = op_type = proto.op_type
+        self.domain = domain = proto.domain
+        self.name = name = proto.name
+        self.input = inputs = proto.input[:]  # a list: slicing is the cheapest copy protobuf offers
+        self.output = outputs = proto.output[:]
+        try:  # protobuf hands back bytes for invalid UTF-8; joining str with bytes raises TypeError
+            op_type + domain + name + "".join(inputs) + "".join(outputs)
+        except TypeError:
+            raise InvalidModelError(f"node '{printable(name)}' ({printable(op_type)}) has a name, op or "
+                                    "tensor name that is not valid UTF-8") from None
+        # a standard op has subgraphs only where its schema says so; other ops tell by their attributes
+        declared = _STANDARD_SUBGRAPHS.get(op_type, _UNSEEN) if domain == "" or domain == "ai.onnx" else None
+        if declared is _UNSEEN:
+            declared = _schema_has_graph(op_type)
+        self.has_graph = declared if declared is not None else bool(len(proto.attribute)) and any(
+            a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
+
+    @property
+    def attribute(self):
+        return self.proto.attribute
+
+
+_STANDARD_SUBGRAPHS: dict[str, bool | None] = {}  # ai.onnx op -> its schema has a graph attribute (None: no schema)
+_UNSEEN = object()
+
+
+def _schema_has_graph(op_type: str) -> bool | None:
+    """Whether the ai.onnx op's newest schema declares a graph attribute (If, Loop, Scan,
+    SequenceMap); None for an op onnx does not know. Asked once per op type."""
+    try:
+        schema = onnx_defs.get_schema(op_type, "")
+    except onnx_defs.SchemaError:
+        declared = None
+    else:
+        declared = any(attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for attr in schema.attributes.values())
+    _STANDARD_SUBGRAPHS[op_type] = declared
+    return declared
+
+
+def printable(text) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+
+
+def _node_label(node, index: int) -> str:
+    return f"#{index} {node.op_type} '{node.name}'" if node.name else f"#{index} {node.op_type}"
+
+
+def _defined(graph: GraphProto, init_names=None) -> set[str]:
+    defined = {t.name for t in graph.initializer} if init_names is None else set(init_names)
+    defined.update(vi.name for vi in graph.input)
+    defined.update(t.values.name for t in graph.sparse_initializer)
+    return defined
+
+
+def dag_of(count: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
+    dag = nx.DiGraph()
+    dag.add_nodes_from(range(count))
+    dag.add_edges_from(edges)
+    return dag
+
+
+def link(graph: GraphProto, outer=frozenset(), nodes=None, init_names=None) -> tuple[list[tuple[int, int]], dict[str, int]]:
+    """(edges, producer) of one graph's nodes: an edge (u, v) means node v reads a tensor node u
+    writes. Refuses tensors produced twice or never defined. `outer` holds the names an enclosing
+    graph makes visible to a subgraph; `nodes` may give NodeViews of graph.node."""
+    nodes = graph.node if nodes is None else nodes
+    defined = _defined(graph, init_names)
+    producer: dict[str, int] = {}
+    for index, node in enumerate(nodes):
+        if node.output and not any(node.output):
+            raise InvalidModelError(f"node {_node_label(node, index)} has only empty output names")
+        for name in node.output:
+            if not name:
+                continue
+            if name in producer:
+                raise InvalidModelError(
+                    f"tensor '{name}' is produced twice: by {_node_label(nodes[producer[name]], producer[name])} "
+                    f"and by {_node_label(node, index)}")
+            producer[name] = index
+    edges = []
+    for index, node in enumerate(nodes):
+        for name in node.input:
+            if not name:
+                continue
+            source = producer.get(name)
+            if source is not None:
+                edges.append((source, index))
+            elif name not in defined and name not in outer:
+                raise InvalidModelError(
+                    f"node {_node_label(node, index)} reads tensor '{name}', which no node, initializer "
+                    "or graph input defines (the file is truncated or inconsistent)")
+    for vi in graph.output:
+        if vi.name not in producer and vi.name not in defined and vi.name not in outer:
+            raise InvalidModelError(f"graph output '{vi.name}' is never produced (the file is truncated or inconsistent)")
+    return edges, producer
+
+
+def topological_order(edges: list[tuple[int, int]], nodes) -> tuple[list[int], bool]:
+    """Deterministic topological order of `nodes` (the file's where it is one) and whether the file
+    was unsorted."""
+    if all(u < v for u, v in edges):  # the common case, checked in O(edges): no sort needed
+        return list(range(len(nodes))), False
+    dag = dag_of(len(nodes), edges)
+    try:
+        order = list(nx.lexicographical_topological_sort(dag))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(dag)
+        members = ", ".join(_node_label(nodes[u], u) for u, _ in cycle[:4])
+        more = " …" if len(cycle) > 4 else ""
+        raise InvalidModelError(f"the graph has a cycle through {members}{more}") from None
+    return order, True

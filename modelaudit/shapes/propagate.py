@@ -1,0 +1,231 @@
+"""The node-by-node fallback pass: shapes onnx's inference left unknown, from folded integer values and
+per-op shape hints.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import onnx
+from onnx import (
+    AttributeProto,
+    ModelProto,
+    NodeProto,
+    TensorProto,
+    defs,
+    helper,
+    numpy_helper,
+)
+
+from modelaudit.load.initializers import Initializer
+
+from . import fold
+from .collect import dims_of
+from .contrib import CONTRIB_SHAPES, contrib_output_shapes
+from .skeleton import is_small
+from .tensor import TensorInfo
+
+__all__ = ["propagate", "initial_values", "is_unknown", "known_count"]
+
+
+def _node_attrs(node: NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Values(dict):
+    """Known small constant values by tensor name; initializers become numpy arrays only when
+    asked for (most never are)."""
+
+    def __init__(self, pending: dict[str, TensorProto]):
+        super().__init__()
+        self.pending = pending
+
+    def _load(self, name: str) -> None:
+        tensor = self.pending.pop(name, None)
+        if tensor is not None:
+            try:
+                self[name] = numpy_helper.to_array(tensor)
+            except (ValueError, TypeError, KeyError, IndexError):
+                pass  # malformed data (a count that does not fit its dims): the value stays unknown
+
+    def get(self, name, default=None):
+        if name in self.pending:
+            self._load(name)
+        return dict.get(self, name, default)
+
+    def __getitem__(self, name):
+        if name in self.pending:
+            self._load(name)
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or name in self.pending
+
+
+def initial_values(inits: list[Initializer]) -> _Values:
+    return _Values({t.name: t.proto for t in inits
+                    if not t.external and t.dtype != TensorProto.STRING and is_small(t.dtype, t.dims)})
+
+
+def is_unknown(info: TensorInfo | None) -> bool:
+    return info is None or info.shape is None or None in info.shape
+
+
+def _inferred_dim(data: tuple, others: list):
+    """Reshape's -1: |data| / ∏others, cancelling symbolic dims that appear on both sides."""
+    if any(d is None for d in (*data, *others)):
+        return None
+    symbols = [d for d in data if isinstance(d, str)]
+    for d in others:
+        if isinstance(d, str):
+            if d not in symbols:
+                return None
+            symbols.remove(d)
+    numerator = math.prod(d for d in data if isinstance(d, int))
+    denominator = math.prod(d for d in others if isinstance(d, int))
+    if denominator == 0 or numerator % denominator:
+        return None
+    quotient = numerator // denominator
+    if not symbols:
+        return quotient
+    return symbols[0] if len(symbols) == 1 and quotient == 1 else None
+
+
+def _shape_hint(node: NodeProto, values: dict, infos: dict) -> tuple | None:
+    """The output shape of a Reshape/Expand/ConstantOfShape whose shape input is partly known."""
+    target = values.get(node.input[1] if node.op_type != "ConstantOfShape" else node.input[0])
+    if target is None or target.ndim != 1:
+        return None
+    dims = [d if isinstance(d, (str, type(None))) else int(d) for d in target]
+    if node.op_type == "Reshape":
+        data = infos.get(node.input[0])
+        if data is None or data.shape is None:
+            return None
+        allowzero = any(a.name == "allowzero" and a.i for a in node.attribute)
+        dims = [data.shape[i] if d == 0 and not allowzero and i < len(data.shape) else d
+                for i, d in enumerate(dims)]
+        if -1 in dims:
+            dims[dims.index(-1)] = _inferred_dim(tuple(data.shape), [d for d in dims if d != -1])
+    elif node.op_type == "Expand":
+        data = infos.get(node.input[0])
+        if data is None or data.shape is None or len(data.shape) > len(dims):
+            return None
+        pad = (1,) * (len(dims) - len(data.shape)) + tuple(data.shape)
+        dims = [s if d == 1 else d for d, s in zip(dims, pad)]
+    if all(d is None for d in dims):
+        return None
+    return tuple(dims)
+
+
+@lru_cache(maxsize=None)
+def _schema(op_type: str, domain: str, opset: int):
+    try:
+        return defs.get_schema(op_type, opset, domain)
+    except Exception:  # no schema: a custom op or a local function
+        return None
+
+
+def _type_proto(info: TensorInfo) -> onnx.TypeProto:
+    return helper.make_tensor_type_proto(info.dtype, None if info.shape is None else list(info.shape))
+
+
+def known_count(info: TensorInfo | None) -> int:
+    if info is None or info.shape is None:
+        return -1
+    return sum(1 for d in info.shape if d is not None)
+
+
+def _infer_node(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, values: dict,
+                symbols: set[str]) -> dict[str, TensorInfo]:
+    """onnx's inference for one node, given the types and constant values known so far."""
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    schema = _schema(node.op_type, domain, opsets.get(domain, 1))
+    if schema is None and (domain, node.op_type) in CONTRIB_SHAPES:
+        return _infer_contrib(node, domain, infos)
+    if schema is None or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
+        return {}
+    names = [i for i in node.input if i]
+    if any(i not in infos or not infos[i].dtype for i in names):
+        return {}
+    types = {i: _type_proto(infos[i]) for i in names}
+    data = {i: numpy_helper.from_array(values[i], i) for i in names
+            if i in values and not fold.is_partial(values[i])}
+    try:
+        out = onnx.shape_inference.infer_node_outputs(schema, node, types, data,
+                                                      opset_imports=list(model.opset_import))
+    except Exception:  # onnx raises several types; an op it cannot infer stays unknown
+        return {}
+    result = {}
+    for name, type_proto in out.items():
+        shape = dims_of(type_proto)
+        if shape is not None:
+            shape = tuple(None if isinstance(d, str) and d not in symbols else d for d in shape)
+        result[name] = TensorInfo(name, shape, type_proto.tensor_type.elem_type)
+    return result
+
+
+def _infer_contrib(node: NodeProto, domain: str, infos: dict) -> dict[str, TensorInfo]:
+    shapes = [infos[i].shape if i and i in infos else None for i in node.input]
+    outs = contrib_output_shapes(domain, node.op_type, shapes, _node_attrs(node))
+    first = infos.get(node.input[0]) if node.input else None
+    if not outs or first is None:
+        return {}
+    return {name: TensorInfo(name, tuple(shape), first.dtype)
+            for name, shape in zip(node.output, outs) if name and shape is not None}
+
+
+def propagate(model: ModelProto, order: list[int], opsets: dict, infos: dict, values: dict,
+               folded: dict, hints: dict, symbols: set[str]) -> bool:
+    """One topological pass: evaluates shape arithmetic and re-infers each node whose outputs are
+    unknown, so a resolved Reshape resolves everything after it. True if anything was learned."""
+    learned = False
+    for index in order:
+        node = model.graph.node[index]
+        if not node.output:
+            continue
+        op = node.op_type
+        default_domain = node.domain in ("", "ai.onnx")
+        if default_domain and op == "Constant":
+            _constant_value(node, values)
+            continue
+        if default_domain and not all(o in values and not fold.is_partial(values[o]) for o in node.output if o):
+            in_values = [values.get(i) if i else None for i in node.input]
+            in_shapes = [infos[i].shape if i in infos else None for i in node.input]
+            outs = fold.evaluate(op, in_values, _node_attrs(node), in_shapes)
+            for name, value in zip(node.output, outs or ()):
+                values[name] = value
+                if not fold.is_partial(value) and name not in folded and is_unknown(infos.get(name)):
+                    folded[name] = value
+                    infos[name] = TensorInfo(name, tuple(value.shape), helper.np_dtype_to_tensor_dtype(value.dtype))
+                    learned = True
+        if not any(is_unknown(infos.get(o)) for o in node.output if o):
+            continue
+        better = _infer_node(model, node, opsets, infos, values, symbols)
+        if default_domain and op in ("Reshape", "Expand", "ConstantOfShape"):
+            hint = _shape_hint(node, values, infos)
+            out = node.output[0]
+            if hint is not None and known_count(better.get(out)) < sum(d is not None for d in hint):
+                dtype = better[out].dtype if out in better else (infos[node.input[0]].dtype if node.input[0] in infos else 0)
+                if op == "ConstantOfShape":
+                    value = _node_attrs(node).get("value")
+                    dtype = value.data_type if value is not None else TensorProto.FLOAT
+                better[out] = TensorInfo(out, hint, dtype)
+        for name, info in better.items():
+            if known_count(info) > known_count(infos.get(name)):
+                infos[name] = info
+                hints[name] = info
+                learned = True
+    return learned
+
+
+def _constant_value(node: NodeProto, values: dict) -> None:
+    attrs = _node_attrs(node)
+    value = attrs.get("value")
+    if value is not None:
+        if value.data_location != TensorProto.EXTERNAL and value.data_type != TensorProto.STRING \
+                and math.prod(value.dims) <= fold.MAX_FOLD_ELEMENTS:
+            values[node.output[0]] = numpy_helper.to_array(value)
+    elif "value_int" in attrs or "value_ints" in attrs:
+        values[node.output[0]] = np.array(attrs.get("value_int", attrs.get("value_ints")), np.int64)
