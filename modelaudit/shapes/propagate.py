@@ -19,7 +19,7 @@ from onnx import (
     numpy_helper,
 )
 
-from modelaudit.load.initializers import Initializer
+from modelaudit.load.initializers import Initializer, holds_data
 
 from . import fold
 from .collect import dims_of
@@ -66,7 +66,8 @@ class _Values(dict):
 
 def initial_values(inits: list[Initializer]) -> _Values:
     return _Values({t.name: t.proto for t in inits
-                    if not t.external and t.dtype != TensorProto.STRING and is_small(t.dtype, t.dims)})
+                    if not t.external and t.dtype != TensorProto.STRING and is_small(t.dtype, t.dims)
+                    and holds_data(t.proto)})
 
 
 def is_unknown(info: TensorInfo | None) -> bool:
@@ -224,8 +225,12 @@ def _constant_value(node: NodeProto, values: dict) -> None:
     attrs = _node_attrs(node)
     value = attrs.get("value")
     if value is not None:
-        if value.data_location != TensorProto.EXTERNAL and value.data_type != TensorProto.STRING \
-                and math.prod(value.dims) <= fold.MAX_FOLD_ELEMENTS:
-            values[node.output[0]] = numpy_helper.to_array(value)
+        # holds_data: a mid-size Constant's bytes may have been left in the file by the light read
+        if value.data_type != TensorProto.STRING and math.prod(value.dims) <= fold.MAX_FOLD_ELEMENTS \
+                and holds_data(value):
+            try:
+                values[node.output[0]] = numpy_helper.to_array(value)
+            except (ValueError, TypeError, KeyError, IndexError):
+                pass  # malformed data (a count that does not fit its dims): the value stays unknown
     elif "value_int" in attrs or "value_ints" in attrs:
         values[node.output[0]] = np.array(attrs.get("value_int", attrs.get("value_ints")), np.int64)

@@ -10,7 +10,7 @@ import numpy as np
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from modelaudit.load.dtypes import is_integer
-from modelaudit.load.initializers import Initializer, read_initializers
+from modelaudit.load.initializers import Initializer, holds_data, read_initializers
 
 __all__ = ["build_skeleton", "is_small", "KEEP_INT_ELEMENTS", "KEEP_FLOAT_ELEMENTS"]
 
@@ -20,13 +20,9 @@ KEEP_INT_ELEMENTS = 4096  # integer constants this small keep their values in th
 KEEP_FLOAT_ELEMENTS = 16  # float ones too (Resize scales, Clip bounds); larger ones are weights
 
 
-def _is_external(tensor: TensorProto) -> bool:
-    return tensor.data_location == TensorProto.EXTERNAL
-
-
 def _small_enough(tensor: TensorProto) -> bool:
-    if _is_external(tensor):
-        return False  # never read to count; its shape is all we need
+    if not holds_data(tensor):
+        return False  # external, or its bytes were left in the file: its shape is all we need
     return is_small(tensor.data_type, tensor.dims)
 
 
@@ -82,7 +78,7 @@ def build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarray
     init_names = set()
     for t in read_initializers(src) if inits is None else inits:
         init_names.add(t.name)
-        if not t.external and is_small(t.dtype, t.dims):
+        if not t.external and is_small(t.dtype, t.dims) and holds_data(t.proto):
             g.initializer.append(t.proto)
         else:
             g.input.append(helper.make_tensor_value_info(t.name, t.dtype, list(t.dims)))

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 from conftest import make_model, run_ort, tensor, vi
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 import modelaudit
 
@@ -118,3 +118,28 @@ def test_bad_overrides_are_usage_errors(inputs, dims, message):
         modelaudit.audit(model, inputs=inputs, dims=dims)
     assert info.value.one_line() == message
     assert info.value.exit_code == 2
+
+
+def test_a_constant_whose_bytes_stayed_in_the_file_is_never_decoded(tmp_path):
+    """PP-OCRv4's recognizer: a 120x480 Constant (230 KB of float32, under the fold limit) loses
+    its bytes in the weightless read; the fallback pass (run because NonZero's output is data-
+    dependent) used to decode it as empty and crash."""
+    weight = numpy_helper.from_array(np.ones((120, 480, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("Constant", [], ["w"], value=weight),
+             helper.make_node("Conv", ["x", "w"], ["y"]),
+             helper.make_node("NonZero", ["y"], ["nz"])]
+    path = tmp_path / "mid_constant.onnx"
+    onnx.save(make_model(nodes, [vi("x", [1, 480, 4, 4])], [vi("nz", None, TensorProto.INT64)]), path)
+    report = modelaudit.audit(path)
+    conv = next(r for r in report.rows if r.op == "Conv")
+    assert conv.params == 120 * 480 * 1 * 1
+    assert conv.macs == 4 * 4 * (1 * 1 * 480) * 120
+
+
+def test_holds_data_tells_a_stripped_tensor_from_a_full_one():
+    from modelaudit.load.initializers import holds_data
+
+    full = numpy_helper.from_array(np.ones((3, 2), np.float32), "t")
+    stripped = TensorProto(name="t", data_type=TensorProto.FLOAT, dims=[3, 2])
+    empty = TensorProto(name="e", data_type=TensorProto.FLOAT, dims=[0, 2])
+    assert holds_data(full) and holds_data(empty) and not holds_data(stripped)
