@@ -13,6 +13,8 @@ import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 
+from modelaudit.shapes.annotations import bind_symbols, symbols_of
+
 __all__ = ["Poly", "interpolate", "fit_grid", "DEGREE", "GRID", "CHECK"]
 
 DEGREE = 3  # per dim: attention is seq², a batch×seq² term is cubic in total but degree 2 per dim
@@ -141,15 +143,17 @@ DOMINANCE_SIZES = (128, 8192)
 
 
 def symbolic_dims(model, fixed_inputs: dict, fixed_dims: dict) -> tuple[str, ...]:
-    """Named dims of the graph inputs that no --input or --dim fixes."""
+    """Named dims of the graph inputs that no --input or --dim fixes; a dim written as an expression
+    (`past_sequence_length + sequence_length`) contributes its symbols."""
     init = {t.name for t in model.graph.initializer}
+    bound = bind_symbols(model.graph, fixed_inputs, fixed_dims, init)
     names: list[str] = []
     for vi in model.graph.input:
         if vi.name in init or vi.name in fixed_inputs:
             continue
         for d in vi.type.tensor_type.shape.dim:
-            if d.HasField("dim_param") and d.dim_param and d.dim_param not in fixed_dims and d.dim_param not in names:
-                names.append(d.dim_param)
+            if d.HasField("dim_param"):
+                names += [s for s in symbols_of(d.dim_param) if s not in bound and s not in names]
     return tuple(names)
 
 

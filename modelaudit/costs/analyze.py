@@ -14,6 +14,7 @@ from modelaudit.costs.rules.recurrent import GATE_ORDER, gate_breakdown
 from modelaudit.graph.model import ModelGraph, load
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.load.dtypes import dtype_name
+from modelaudit.shapes.annotations import symbols_of
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
@@ -54,15 +55,15 @@ def _unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
     named, anonymous = _input_dim_names(mg)
     hints = []
     for dim, nodes in sorted(counts.items()):
-        if dim in named:
-            flag = f"--dim {dim}=N"
+        if dim in named:  # an input dim written as an expression is fixed through its symbols
+            flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
         elif anonymous:
             flag = " ".join(f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}"
                             for n in anonymous).replace("?", "N")
         elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
-            flag = " ".join(f"--dim {d}=N" for d in sorted(named))
-        else:
-            flag = "none: the shape is computed from data at run time"
+            flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
+        else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
+            flag = "--verify (onnxruntime's run gives the shapes that static inference cannot)"
         hints.append({"dim": dim, "nodes": nodes, "flag": flag})
     return hints
 

@@ -18,6 +18,7 @@ from modelaudit.load.external import check_all
 from modelaudit.load.initializers import Initializer, read_initializers
 from modelaudit.load.reader import read_model_light
 from modelaudit.load.wire import StrippedData
+from modelaudit.shapes.annotations import input_symbols
 from modelaudit.shapes.infer import TensorInfo, infer
 
 from .links import NodeView, dag_of, link, printable, topological_order
@@ -127,8 +128,7 @@ def _check_structure(model: ModelProto, inits: list[Initializer] | None = None) 
 def _input_names(model: ModelProto, init_names=None) -> tuple[list, set[str]]:
     init_names = {t.name for t in model.graph.initializer} if init_names is None else init_names
     real = [vi for vi in model.graph.input if vi.name not in init_names]
-    params = {d.dim_param for vi in real for d in vi.type.tensor_type.shape.dim if d.HasField("dim_param")}
-    return real, params
+    return real, input_symbols(model.graph, init_names)
 
 
 def _applicable(model: ModelProto, inputs: dict, dims: dict, init_names=None) -> tuple[dict, dict]:
@@ -150,7 +150,7 @@ def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str
             raise UsageError(f"--input {name}: the model declares rank {len(declared)}, "
                              f"the flag gives rank {len(shape)}")
         for axis, (d, value) in enumerate(zip(declared or [], shape)):
-            if d.HasField("dim_value") and d.dim_value != value:
+            if d.HasField("dim_value") and d.dim_value >= 0 and d.dim_value != value:  # -1: dynamic
                 raise UsageError(f"--input {name}: dim {axis} is fixed to {d.dim_value} by the model, "
                                  f"the flag gives {value}")
     for name in dims:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from onnx import AttributeProto, GraphProto, ModelProto
 
+from .annotations import ANONYMOUS
+from .dimexpr import evaluate_dim, is_identifier
 from .tensor import TensorInfo
 
 __all__ = ["collect_infos", "declared_symbols", "dims_of"]
@@ -26,18 +28,22 @@ def _dim(d) -> int | str | None:
         value = d.dim_value
         return value if value >= 0 else None
     if which == "dim_param":
-        return d.dim_param or None
+        return None if d.dim_param in ANONYMOUS else d.dim_param
     return None
 
 
-def declared_symbols(model: ModelProto) -> set[str]:
-    """Dim names the model itself declares; any other symbol is one onnx invented (`unk__3`)."""
+def declared_symbols(model: ModelProto, bound: dict[str, int] | None = None) -> set[str]:
+    """Dim names the model itself declares; any other symbol is one onnx invented (`unk__3`). With
+    symbols `bound` by --input/--dim, only the graph inputs' unbound names remain: every other
+    annotation holding a symbol was dropped from the skeleton (shapes.annotations)."""
     names = set()
     g = model.graph
-    for vi in (*g.input, *g.output, *g.value_info):
+    for vi in ((*g.input,) if bound else (*g.input, *g.output, *g.value_info)):
         if vi.type.HasField("tensor_type"):
             names.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
-    return names
+    if bound:
+        names = {n for n in names if n not in bound and (is_identifier(n) or evaluate_dim(n, bound) is None)}
+    return names - ANONYMOUS
 
 
 def collect_infos(inferred: ModelProto, symbols: set[str], nested: bool = True) -> dict[str, TensorInfo]:

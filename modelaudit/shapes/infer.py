@@ -16,6 +16,7 @@ from onnx import ModelProto
 
 from modelaudit.load.initializers import Initializer, read_initializers
 
+from .annotations import bind_symbols
 from .collect import collect_infos, declared_symbols
 from .propagate import initial_values, is_unknown, known_count, propagate
 from .skeleton import build_skeleton
@@ -63,7 +64,8 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     values = initial_values(inits)
     # the real initializers, external ones included: read once, they override what inference says
     init_infos = {t.name: TensorInfo(t.name, t.dims, t.dtype, True) for t in inits}
-    symbols = declared_symbols(model)
+    bound = bind_symbols(model.graph, inputs, dims, init_infos)
+    symbols = declared_symbols(model, bound)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import} or {"": 1}
     outputs = [o for n in (views if views is not None else model.graph.node) for o in n.output if o]
     infos: dict[str, TensorInfo] = {}
@@ -73,7 +75,7 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
         if rounds == 1 and skeleton_bytes is not None and not inputs and not dims and model.ir_version >= 4:
             skel = skeleton_bytes  # the file's own bytes (big weights already left out): nothing to copy
         else:
-            skel = build_skeleton(model, inputs, dims, folded, hints, constants, inits)
+            skel = build_skeleton(model, inputs, bound, folded, hints, constants, inits)
         fresh = collect_infos(_run_onnx_inference(skel, warnings), symbols, nested)
         fresh.update(init_infos)
         if not infos:

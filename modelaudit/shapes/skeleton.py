@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
+from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from modelaudit.load.dtypes import is_integer
 from modelaudit.load.initializers import Initializer, holds_data, read_initializers
+
+from .annotations import rewrite_annotations
 
 __all__ = ["build_skeleton", "is_small", "KEEP_INT_ELEMENTS", "KEEP_FLOAT_ELEMENTS"]
 
@@ -51,23 +53,11 @@ def _skeleton_node(node: NodeProto) -> NodeProto:
     return node
 
 
-def _apply_overrides(graph: GraphProto, inputs: dict[str, tuple], dims: dict[str, int]) -> None:
-    for vi in graph.input:
-        shape = vi.type.tensor_type.shape
-        if vi.name in inputs:
-            shape.ClearField("dim")
-            for d in inputs[vi.name]:
-                shape.dim.add().dim_value = d
-            continue
-        for d in shape.dim:
-            if d.HasField("dim_param") and d.dim_param in dims:
-                d.dim_value = dims[d.dim_param]
-
-
-def build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarray],
+def build_skeleton(model: ModelProto, inputs, bound: dict[str, int], folded: dict[str, np.ndarray],
                     hints: dict[str, tuple], constants: list[int] | None = None,
                     inits: list[Initializer] | None = None) -> ModelProto:
-    """A copy of the model without weight bytes; folded tensors become initializers."""
+    """A copy of the model without weight bytes; folded tensors become initializers. `inputs` are
+    --input's shapes, `bound` the symbols fixed (shapes.annotations.bind_symbols)."""
     src = model.graph
     skel = ModelProto(ir_version=max(model.ir_version, 4))
     skel.opset_import.extend(model.opset_import)
@@ -83,7 +73,6 @@ def build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarray
         else:
             g.input.append(helper.make_tensor_value_info(t.name, t.dtype, list(t.dims)))
     g.input.extend(vi for vi in src.input if vi.name not in init_names)
-    _apply_overrides(g, inputs, dims)
     if folded:
         g.node.extend(_skeleton_node(n) for n in src.node
                       if not (n.output and all(o in folded or not o for o in n.output)))
@@ -98,6 +87,7 @@ def build_skeleton(model: ModelProto, inputs, dims, folded: dict[str, np.ndarray
         g.initializer.append(numpy_helper.from_array(value, name))
     g.output.extend(src.output)
     g.value_info.extend(vi for vi in src.value_info if vi.name not in folded)
+    rewrite_annotations(g, inputs, bound, init_names)
     for name, info in hints.items():
         if name not in folded and info.dtype:
             g.value_info.append(helper.make_tensor_value_info(name, info.dtype, list(info.shape)))
