@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import onnx
-from conftest import SAMPLES, make_model, tensor, vi
+from conftest import SAMPLES, flatten_then_matmul, make_model, tensor, vi
 from onnx import helper
 
 import modelaudit
@@ -106,3 +106,13 @@ def test_no_symbolic_dim_is_a_usage_error(capsys):
     assert code == 2 and "no symbolic input dim left to vary" in capsys.readouterr().err
     code = main(["report", str(SAMPLES / "conv3x3.onnx"), "--sweep", "batch=x"])
     assert code == 2
+
+
+def test_exporters_annotations_do_not_break_the_polynomial():
+    """torch's dynamo exporter annotates intermediate tensors with names such as unk__88 for
+    batch·seq: before every annotation took the fixed dims, each audit of the grid left the
+    MatMul unresolved and --symbolic said "not a polynomial"."""
+    model = flatten_then_matmul("unk__88")
+    analysis = analyse(model)
+    assert str(analysis["totals"]["macs"]) == "32·batch·seq"  # (batch·seq) rows × 8 × 4
+    _check_against_concrete(model, analysis, [{"batch": 2, "seq": 9}, {"batch": 5, "seq": 3}])

@@ -4,36 +4,16 @@ PaddlePaddle's -1 dims and dims named `?`."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_model, tensor, vi
+from conftest import flatten_then_matmul, make_model, tensor, vi
 from onnx import TensorProto, helper
 
 import modelaudit
 from modelaudit.shapes.dimexpr import evaluate_dim, free_symbols
 
 
-def _const(name, values):
-    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, TensorProto.INT64,
-                                                                              [len(values)], values))
-
-
-def _flatten_then_matmul(annotation, seq="seq"):
-    """x[batch, seq, 8] reshaped to [batch·seq, 8] through Shape→Gather→ReduceProd→Concat (a chain
-    onnx's data propagation stops at and modelaudit's folding completes), then MatMul by W[8, 4].
-    An exporter annotated the reshaped tensor and the output with `annotation` for batch·seq."""
-    nodes = [helper.make_node("Shape", ["x"], ["s"]), _const("i01", [0, 1]), _const("m8", [8]),
-             helper.make_node("Gather", ["s", "i01"], ["bs"], axis=0),
-             helper.make_node("ReduceProd", ["bs"], ["bq"], keepdims=1),
-             helper.make_node("Concat", ["bq", "m8"], ["shape"], axis=0),
-             helper.make_node("Reshape", ["x", "shape"], ["r"]),
-             helper.make_node("MatMul", ["r", "w"], ["y"])]
-    model = make_model(nodes, [vi("x", ["batch", seq, 8])], [vi("y", [annotation, 4])], [tensor("w", (8, 4))])
-    model.graph.value_info.append(vi("r", [annotation, 8]))
-    return model
-
-
 @pytest.mark.parametrize("annotation", ["unk__88", "seq*batch", "p2o.DynamicDimension.1", "batch_x_seq"])
 def test_a_derived_dim_name_in_value_info_is_re_inferred_once_the_inputs_are_fixed(annotation):
-    report = modelaudit.audit(_flatten_then_matmul(annotation), dims={"batch": 2, "seq": 3})
+    report = modelaudit.audit(flatten_then_matmul(annotation), dims={"batch": 2, "seq": 3})
     matmul = next(r for r in report.rows if r.op == "MatMul")
     assert matmul.inputs == ["6x8"] and matmul.outputs == ["6x4"]
     assert matmul.macs == (2 * 3) * 8 * 4
@@ -41,7 +21,7 @@ def test_a_derived_dim_name_in_value_info_is_re_inferred_once_the_inputs_are_fix
 
 
 def test_the_same_annotation_is_still_shown_while_the_dims_are_free():
-    report = modelaudit.audit(_flatten_then_matmul("unk__88"))
+    report = modelaudit.audit(flatten_then_matmul("unk__88"))
     matmul = next(r for r in report.rows if r.op == "MatMul")
     assert matmul.outputs == ["unk__88x4"] and matmul.macs is None
     assert report.unresolved[0]["flag"] == "--dim batch=N --dim seq=N"
@@ -50,7 +30,7 @@ def test_the_same_annotation_is_still_shown_while_the_dims_are_free():
 def test_a_fixed_dim_reaches_the_graph_output_annotation():
     """GPT-2's logits: onnx cannot carry the batch through the reshape, so the output's own
     [batch, …] annotation stood, unsubstituted, however --dim batch was set."""
-    report = modelaudit.audit(_flatten_then_matmul("batch", seq=1), dims={"batch": 5})
+    report = modelaudit.audit(flatten_then_matmul("batch", seq=1), dims={"batch": 5})
     matmul = next(r for r in report.rows if r.op == "MatMul")
     assert matmul.inputs == ["5x8"] and matmul.outputs == ["5x4"]
     assert matmul.output_bytes == 5 * 4 * 4
