@@ -10,6 +10,7 @@ __all__ = [
     "UnsafeExternalDataError",
     "ResourceLimitError",
     "EXIT_CODES",
+    "INTERNAL_ERROR",
 ]
 
 
@@ -58,6 +59,8 @@ class ResourceLimitError(ModelAuditError):
     exit_code = 5
 
 
+INTERNAL_ERROR = 70  # sysexits.h EX_SOFTWARE: a bug of modelaudit's, never a verdict on the model
+
 EXIT_CODES = {
     0: "success",
     1: "the audit ran and something failed a check",
@@ -65,4 +68,5 @@ EXIT_CODES = {
     3: "the file is not a valid ONNX model",
     4: "unsafe external data (refused; never opened)",
     5: "a resource limit was hit (memory or time)",
+    INTERNAL_ERROR: "internal error: a bug in modelaudit (--debug shows the traceback; please report it)",
 }

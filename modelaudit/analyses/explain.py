@@ -11,7 +11,8 @@ from modelaudit.costs.rules.recurrent import GATE_ORDER
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import ModelGraph
 from modelaudit.render.common import safe
-from modelaudit.shapes.geometry import effective_kernel, resolve_pads
+from modelaudit.load.attributes import node_attributes
+from modelaudit.shapes.geometry import WindowError, effective_kernel, resolve_pads, window_attrs, window_dims
 
 __all__ = ["explain", "select_rows"]
 
@@ -53,16 +54,28 @@ def _attrs(node) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _conv(mg: ModelGraph, row: Row, report: Report) -> list[str]:
+def _known(mg: ModelGraph, name: str) -> tuple | None:
+    info = mg.info(name) if name else None
+    return info.shape if info is not None and info.known else None
+
+
+def _conv(mg: ModelGraph, row: Row, report: Report) -> list[str] | None:
+    """The derivation, or None when the node's shapes or attributes do not allow one (its row then
+    says why, as `report` does)."""
     node = mg.nodes[row.index]
-    attrs = _attrs(node)
-    x, w, y = (mg.info(node.input[0]).shape, mg.info(node.input[1]).shape, mg.info(node.output[0]).shape)
-    c_out, per_group, *kernel = w
+    attrs = node_attributes(node, mg.opset(node.domain))
+    x, w = _known(mg, node.input[0]), _known(mg, node.input[1]) if len(node.input) > 1 else None
     group = attrs.get("group", 1)
+    if x is None or w is None or len(w) < 3 or not isinstance(group, int) or group < 1:
+        return None
+    c_out, per_group, *kernel = w
     rank = len(kernel)
-    strides = attrs.get("strides") or [1] * rank
-    dilations = attrs.get("dilations") or [1] * rank
-    pads = resolve_pads(attrs, x[2:], tuple(kernel), tuple(strides), tuple(dilations))
+    try:
+        strides, dilations = window_attrs(attrs, x, tuple(kernel))
+        pads = resolve_pads(attrs, x[2:], tuple(kernel), strides, dilations)
+        y = _known(mg, node.output[0]) or window_dims(attrs, x, tuple(kernel), c_out)
+    except WindowError:
+        return None
     bias = len(node.input) > 2 and bool(node.input[2])
     kind = (row.details or {}).get("conv", "dense")
     lines = [f"  X {_shape(x)} → Y {_shape(y)}, W {_shape(w)} ([C_out, C_in/group, kernel]), group {group}, "
@@ -122,13 +135,15 @@ def _separable(mg: ModelGraph, row: Row, report: Report, kind: str) -> list[str]
         return []
     if dw is None or pw is None or (dw.details or {}).get("conv") != "depthwise":
         return []
-    w_pw = mg.info(mg.nodes[pw.index].input[1]).shape
-    w_dw = mg.info(mg.nodes[dw.index].input[1]).shape
-    if w_pw[2:] != (1,) * (len(w_pw) - 2):
+    w_pw = _known(mg, mg.nodes[pw.index].input[1])
+    w_dw = _known(mg, mg.nodes[dw.index].input[1])
+    y = _known(mg, mg.nodes[pw.index].output[0])
+    if w_pw is None or w_dw is None or y is None or len(y) < 3 or w_pw[2:] != (1,) * (len(w_pw) - 2):
         return []
     c_in, c_out, kernel = w_dw[0], w_pw[0], w_dw[2:]
-    y = mg.info(mg.nodes[pw.index].output[0]).shape
     standard = math.prod(y[2:]) * y[0] * math.prod(kernel) * c_in * c_out
+    if not standard or not c_out or not kernel:  # an empty tensor: no ratio to give
+        return []
     separable = (dw.macs or 0) + (pw.macs or 0)
     k2 = math.prod(kernel)
     return ["Depthwise-separable module: the depthwise conv, then a 1×1 pointwise conv "
@@ -191,8 +206,10 @@ def explain(mg: ModelGraph, report: Report, rows: list[Row]) -> str:
         head = f"{safe(row.name)}  ({row.op}{', in ' + safe(row.scope) if row.scope else ''})"
         lines = [head]
         node = mg.nodes[row.index] if not row.scope else None
-        if node is not None and row.op in ("Conv",) and row.macs is not None:
-            lines += _conv(mg, row, report)
+        derivation = _conv(mg, row, report) if node is not None and row.op == "Conv" and row.macs is not None \
+            else None
+        if derivation is not None:
+            lines += derivation
         elif node is not None and row.op in GATE_ORDER and row.details.get("gates") and row.macs is not None:
             lines += _recurrent(mg, row)
         else:

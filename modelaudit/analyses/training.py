@@ -68,7 +68,8 @@ def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set
             row.backward_macs = wanting * row.macs
             row.backward_flops = 2 * row.backward_macs + 2 * (row.flops - 2 * row.macs)
             saved_names.update(n for n in node.input if n and n not in constant)
-        elif op in GATES and row.macs:
+        elif op in GATES and row.macs and (row.details or {}).get("gates"):
+            # without the per-gate breakdown (W or R of unknown shape) the general convention below applies
             dirs, hidden, inputs = (int(v) for v in row.details["gates"][0]["W_x_shape"].split("x"))
             units = row.macs // (GATES[op] * (inputs + hidden))  # seq·batch·dirs·H
             x_part = units * GATES[op] * inputs  # the W·x products; their transpose gives dX

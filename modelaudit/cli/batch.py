@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -61,6 +63,7 @@ def audit_many(paths: list[str], inputs: dict, dims: dict, jobs: int = 1, progre
     """Yields (path, report dict or None, error line or None, exit code) in the order of `paths`.
     With several models, --input and --dim apply to the models that have that input or dim."""
     work = [(p, inputs, dims) for p in paths]
+    jobs = min(jobs, len(work), os.cpu_count() or 1)  # a worker beyond these would only wait, holding memory
     if jobs <= 1:
         for job in work:
             if progress:

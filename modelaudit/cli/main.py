@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from modelaudit.errors import ModelAuditError
+from modelaudit.errors import INTERNAL_ERROR, ModelAuditError
 
 from .check import run_check
 from .commands import run_calc, run_compare, run_explain, run_lint, run_ops
@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"report": run_report, "ops": run_ops, "compare": run_compare, "check": run_check,
                     "explain": run_explain, "calc": run_calc, "lint": run_lint}
         with quiet_gc():
-            return commands[args.command](args)
+            code = commands[args.command](args)
+        sys.stdout.flush()  # a closed pipe is found here, inside the handlers, not at interpreter exit
+        return code
     except ModelAuditError as exc:
         if debug:
             raise
@@ -45,17 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"modelaudit: error: the model exhausted the auditor's {'stack' if isinstance(exc, RecursionError) else 'memory'}",
               file=sys.stderr)
         return 5
-    except Exception as exc:  # a bug of ours on a malformed model: still one line, never a traceback
+    except BrokenPipeError:  # `modelaudit report … | head`: the reader left, which is not a failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # a bug of ours: still one line, never a traceback, and never exit 3 (a verdict)
         if debug:
             raise
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        print(f"modelaudit: error: internal error while auditing ({text}); the model may be malformed "
-              "(--debug shows the traceback; please report it)", file=sys.stderr)
-        return 3
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-
+        print(f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; "
+              "please report it)", file=sys.stderr)
+        return INTERNAL_ERROR
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,7 +14,10 @@ from modelaudit.units import parse_bytes
 from .common import collect, write_output
 from .specs import parse_dim_spec, parse_input_spec
 
-__all__ = ["run_report", "with_training"]
+__all__ = ["run_report", "with_training", "MAX_TIMEOUT", "MAX_MEMORY"]
+
+MAX_TIMEOUT = 1_000_000  # seconds (11.6 days): beyond, the wait overflows the platform's timers
+MAX_MEMORY = 2**50  # 1024 TiB: an address-space limit every 64-bit kernel accepts
 
 
 def run_report(args) -> int:
@@ -26,8 +29,13 @@ def run_report(args) -> int:
     args.model = models[0]
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
-    if args.runs < 1 or args.warmup < 0 or args.timeout <= 0 or args.threads < 0:
-        raise UsageError("--runs must be at least 1, --warmup and --threads at least 0, --timeout positive")
+    if args.runs < 1 or args.warmup < 0 or args.threads < 0:
+        raise UsageError("--runs must be at least 1, --warmup and --threads at least 0")
+    if not 0 < args.timeout <= MAX_TIMEOUT:  # also refuses nan and inf, which no clock can wait for
+        raise UsageError(f"--timeout {args.timeout:g}: give seconds above 0 and at most {MAX_TIMEOUT:,}")
+    max_memory = parse_bytes(args.max_memory, "--max-memory")
+    if not 0 < max_memory <= MAX_MEMORY:  # a limit the kernel's address-space limit cannot hold kills the child
+        raise UsageError(f"--max-memory {args.max_memory}: give a size above 0 and at most 1024 TiB")
     inputs = collect(args.input, parse_input_spec, "--input")
     dims = collect(args.dim, parse_dim_spec, "--dim")
     data = None
@@ -65,13 +73,15 @@ def run_report(args) -> int:
         from modelaudit.runtime.verify import RuntimeOptions, check
 
         options = RuntimeOptions(verify=args.verify, profile=args.profile, input_data=data, runs=args.runs,
-                                 warmup=args.warmup, max_memory=parse_bytes(args.max_memory, "--max-memory"),
+                                 warmup=args.warmup, max_memory=max_memory,
                                  timeout=args.timeout, threads=args.threads, seed=args.seed,
                                  optimization=args.ort_optimization)
         result, ok = check(mg, result, options)
     write_output(render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by), args.output)
     if result.runtime and "skipped" in result.runtime:
-        print(f"modelaudit: {result.runtime['skipped']}; the static report stands", file=sys.stderr)
+        print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
+              + ("; nothing was verified" if args.verify else ""), file=sys.stderr)
+        return 1 if args.verify else 0
     if not ok:
         count = len(result.verification["mismatches"])
         print(f"modelaudit: {count} tensor shape(s) differ between static inference and onnxruntime", file=sys.stderr)

@@ -116,12 +116,15 @@ class _Auditor:
         ctx = NodeContext(node, key, opset, None, [tensors.get(n) if n else None for n in node.input],
                           [tensors.get(n) if n else None for n in node.output], lookup=self._lookup)
         try:
-            return spec.fn(ctx), "counted", _NO_DIMS
+            cost = spec.fn(ctx)
+            if cost.macs < 0 or cost.flops < 0:  # a hostile shape: never let it subtract from the totals
+                raise ValueError(f"negative cost ({cost.formula})")
+            return cost, "counted", _NO_DIMS
         except Unresolved as exc:
             return Cost(formula=str(exc)), "unresolved", exc.dims
         except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as exc:
             self.warnings.append(f"rule for {op} failed on node #{key} '{node.name}': {exc}")
-            return Cost(), "error", _NO_DIMS
+            return Cost(formula=str(exc)), "error", _NO_DIMS
 
     def row(self, visit: Visit, scope: str) -> Row:
         node, key, weights = visit.node, visit.key, self.weights

@@ -14,7 +14,7 @@ from onnx import ModelProto
 
 from modelaudit.errors import InvalidModelError, UsageError
 from modelaudit.load.dtypes import tensor_bytes
-from modelaudit.load.external import check_all
+from modelaudit.load.external import check_all, model_folder
 from modelaudit.load.initializers import Initializer, read_initializers
 from modelaudit.load.reader import read_model_light
 from modelaudit.load.wire import StrippedData
@@ -61,7 +61,7 @@ class ModelGraph:
     @property
     def folder(self) -> Path | None:
         """The model's own folder: the only place external data may be read from."""
-        return self.path.resolve().parent if self.path is not None else None
+        return model_folder(self.path) if self.path is not None else None
 
     def opset(self, domain: str) -> int:
         return self.opsets.get("" if domain == "ai.onnx" else domain, 0)
@@ -169,7 +169,7 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     _check_structure(model, inits)
     initializers = {t.name: t for t in inits}
     if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
-        check_all(model, path.resolve().parent if path is not None else None)
+        check_all(model, model_folder(path) if path is not None else None)
     if not strict:
         inputs, dims = _applicable(model, inputs, dims, initializers)
     _check_overrides(model, inputs, dims, initializers)

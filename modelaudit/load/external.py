@@ -15,7 +15,13 @@ from modelaudit.errors import InvalidModelError, UnsafeExternalDataError
 
 from .dtypes import tensor_bytes
 
-__all__ = ["ExternalRef", "external_refs", "check_external", "check_all", "load_external"]
+__all__ = ["ExternalRef", "external_refs", "check_external", "check_all", "load_external", "model_folder"]
+
+
+def model_folder(path: str | os.PathLike) -> Path:
+    """The folder the user named: a model reached through a symbolic link reads its external data
+    from beside the link, never from the folder of the link's target."""
+    return Path(os.path.abspath(path)).parent
 
 
 @dataclass(frozen=True)
@@ -51,34 +57,44 @@ def _int(value: str | None, what: str, name: str) -> int | None:
     return number
 
 
-def _tensors_of_graph(graph, where: str, depth: int = 0):
-    for t in graph.initializer:
-        yield t, f"{where}initializer"
-    for st in graph.sparse_initializer:
-        yield st.values, f"{where}sparse initializer"
-        yield st.indices, f"{where}sparse initializer indices"
-    for node in graph.node:
+def _sparse(sparse, where: str):
+    yield sparse.values, f"{where} values"
+    yield sparse.indices, f"{where} indices"
+
+
+def _tensors_of_nodes(nodes, where: str):
+    """Every tensor a list of nodes holds in attributes (TENSOR, TENSORS, SPARSE_TENSOR(S)), their
+    subgraphs included. No depth limit is needed: protobuf parsing bounds the nesting."""
+    for node in nodes:
         label = node.name or node.op_type
         for attr in node.attribute:
+            here = f"{where}node '{label}' attribute {attr.name}"
             if attr.HasField("t"):
-                yield attr.t, f"{where}node '{label}' attribute {attr.name}"
+                yield attr.t, here
             for t in attr.tensors:
-                yield t, f"{where}node '{label}' attribute {attr.name}"
+                yield t, here
             if attr.HasField("sparse_tensor"):
-                yield attr.sparse_tensor.values, f"{where}node '{label}' attribute {attr.name}"
-            if depth < 32:
-                subs = [attr.g] if attr.HasField("g") else list(attr.graphs)
-                for sub in subs:
-                    yield from _tensors_of_graph(sub, f"{where}subgraph of '{label}': ", depth + 1)
+                yield from _sparse(attr.sparse_tensor, here)
+            for sparse in attr.sparse_tensors:
+                yield from _sparse(sparse, here)
+            for sub in ([attr.g] if attr.HasField("g") else attr.graphs):
+                yield from _tensors_of_graph(sub, f"{where}subgraph of '{label}': ")
+
+
+def _tensors_of_graph(graph, where: str):
+    for t in graph.initializer:
+        yield t, f"{where}initializer"
+    for sparse in graph.sparse_initializer:
+        yield from _sparse(sparse, f"{where}sparse initializer")
+    yield from _tensors_of_nodes(graph.node, where)
 
 
 def _all_tensors(model: ModelProto):
+    """Every TensorProto the model can hold: the main graph, every subgraph, every local function's
+    body (and its subgraphs), the training info."""
     yield from _tensors_of_graph(model.graph, "")
     for function in model.functions:
-        for node in function.node:
-            for attr in node.attribute:
-                if attr.HasField("t"):
-                    yield attr.t, f"function '{function.name}' node '{node.name or node.op_type}'"
+        yield from _tensors_of_nodes(function.node, f"function '{function.name}': ")
     for info in model.training_info:
         yield from _tensors_of_graph(info.initialization, "training_info initialization: ")
         yield from _tensors_of_graph(info.algorithm, "training_info algorithm: ")

@@ -72,7 +72,10 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
     feeds = {}
     for name in mg.inputs:
         info = mg.info(name)
-        np_type = helper.tensor_dtype_to_np_dtype(info.dtype) if info and info.dtype else np.float32
+        try:
+            np_type = helper.tensor_dtype_to_np_dtype(info.dtype) if info and info.dtype else np.float32
+        except KeyError:  # an element type ONNX does not define: no array can be made for it
+            raise RuntimeFailure(f"input '{name}' has element type {info.dtype}, which ONNX does not define") from None
         if name in given:
             feeds[name] = np.asarray(given[name]).astype(np_type, copy=False)
             continue
@@ -135,19 +138,19 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
         raise ResourceLimitError(f"the run would need about {needed:,} bytes ({needed / 2**30:.1f} GiB) for weights, "
                                  f"inputs and every intermediate tensor, over --max-memory {options.max_memory:,}",
                                  "raise --max-memory, or use smaller input shapes")
-    feeds = _feeds(mg, options)
-    model_bytes, names = _named_copy(mg, observed)
-    profile_bytes = _named_copy(mg, [])[0] if options.profile else None
-    request = RunRequest(model=model_bytes, feeds=feeds, outputs=observed or list(mg.outputs),
-                         memory_limit=options.max_memory + OVERHEAD_BYTES, timeout=options.timeout,
-                         threads=options.threads or (os.cpu_count() or 1), profile_model=profile_bytes,
-                         runs=options.runs, warmup=options.warmup, optimization=options.optimization)
     try:
+        feeds = _feeds(mg, options)
+        model_bytes, names = _named_copy(mg, observed)
+        profile_bytes = _named_copy(mg, [])[0] if options.profile else None
+        request = RunRequest(model=model_bytes, feeds=feeds, outputs=observed or list(mg.outputs),
+                             memory_limit=options.max_memory + OVERHEAD_BYTES, timeout=options.timeout,
+                             threads=options.threads or (os.cpu_count() or 1), profile_model=profile_bytes,
+                             runs=options.runs, warmup=options.warmup, optimization=options.optimization)
         result = run_fenced(request)
-    except RuntimeFailure as exc:
+    except RuntimeFailure as exc:  # the static report stands; with --verify, nothing was verified: a failed check
         report.runtime = {"skipped": f"onnxruntime cannot run this model: {exc}"}
         report.warnings.append(report.runtime["skipped"])
-        return report, True
+        return report, not options.verify
     ok = True
     if options.verify:
         report, ok = _verified(mg, report, result)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["effective_kernel", "window_output", "auto_pads", "resolve_pads", "transposed_output", "matmul_dims"]
+__all__ = ["WindowError", "effective_kernel", "window_output", "auto_pads", "resolve_pads", "transposed_output",
+           "matmul_dims", "window_attrs", "window_dims", "transposed_dims"]
+
+
+class WindowError(ValueError):
+    """A window (conv, pool) whose attributes or geometry no runtime accepts: the message gives the
+    arithmetic. A ValueError, so the audit turns it into an error row naming the node."""
 
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
@@ -22,6 +28,68 @@ def window_output(size: int, kernel: int, stride: int = 1, pad_begin: int = 0, p
             out -= 1
         return out
     return span // stride + 1
+
+
+def _checked(out: int, axis: int, text: str) -> int:
+    if out < 1:  # never a negative or empty figure: it would subtract from the totals
+        raise WindowError(f"output size along axis {axis} is {text} = {out} < 1")
+    return out
+
+
+def _ints(attrs: dict, name: str, count: int, default: int, minimum: int | None) -> tuple[int, ...]:
+    """An INTS attribute with one integer per axis, each ≥ minimum; its default when absent."""
+    value = attrs.get(name)
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        return (default,) * count
+    if not isinstance(value, (list, tuple)) or len(value) != count or \
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise WindowError(f"{name} {value!r} is not {count} integer(s)")
+    if minimum is not None and min(value) < minimum:
+        raise WindowError(f"{name} {list(value)}: each must be at least {minimum}")
+    return tuple(value)
+
+
+def window_attrs(attrs: dict, x: tuple, kernel: tuple) -> tuple[tuple, tuple]:
+    """(strides, dilations) of a window over X, checked: X has 2 + len(kernel) dims, the kernel
+    and each stride and dilation are at least 1, one of each per spatial axis."""
+    rank = len(kernel)
+    if len(x) != rank + 2:
+        raise WindowError(f"input of rank {len(x)} against a {rank}-d kernel (rank {rank + 2} expected)")
+    if rank == 0 or not all(isinstance(k, int) and k >= 1 for k in kernel):
+        raise WindowError(f"kernel {list(kernel)}: each size must be at least 1")
+    return _ints(attrs, "strides", rank, 1, 1), _ints(attrs, "dilations", rank, 1, 1)
+
+
+def window_dims(attrs: dict, x: tuple, kernel: tuple, channels: int, ceil_mode: bool = False) -> tuple[int, ...]:
+    """Y's dims of a conv or pool window over X [N, C, D1…Dn]; WindowError when an axis has no output."""
+    strides, dilations = window_attrs(attrs, x, kernel)
+    pads = resolve_pads(attrs, x[2:], kernel, strides, dilations)
+    spatial = []
+    for i, (size, k, s, d, (pb, pe)) in enumerate(zip(x[2:], kernel, strides, dilations, pads)):
+        out = window_output(size, k, s, pb, pe, d, ceil_mode)
+        round_ = "ceil" if ceil_mode else "floor"
+        spatial.append(_checked(out, i + 2, f"{round_}(({size} + {pb} + {pe} − {effective_kernel(k, d)}) / {s}) + 1"))
+    return (x[0], channels, *spatial)
+
+
+def transposed_dims(attrs: dict, x: tuple, kernel: tuple, channels: int) -> tuple[int, ...]:
+    """Y's dims of ConvTranspose over X [N, C, D1…Dn]; WindowError when an axis has no output."""
+    strides, dilations = window_attrs(attrs, x, kernel)
+    rank = len(kernel)
+    shape = attrs.get("output_shape")
+    if shape:  # the spatial sizes, possibly preceded by N and C
+        tail = list(shape)[-rank:] if isinstance(shape, (list, tuple)) else shape
+        return (x[0], channels, *_ints({"output_shape": tail}, "output_shape", rank, 1, 1))
+    if str(attrs.get("auto_pad") or "NOTSET") in ("SAME_UPPER", "SAME_LOWER"):
+        return (x[0], channels, *(x[2 + i] * strides[i] for i in range(rank)))
+    extra = _ints(attrs, "output_padding", rank, 0, 0)
+    pads = resolve_pads({"pads": attrs.get("pads")}, x[2:], kernel, strides, dilations)
+    spatial = []
+    for i in range(rank):
+        (pb, pe), k_eff = pads[i], effective_kernel(kernel[i], dilations[i])
+        out = transposed_output(x[2 + i], kernel[i], strides[i], pb, pe, dilations[i], extra[i])
+        spatial.append(_checked(out, i + 2, f"{strides[i]}·({x[2 + i]} − 1) + {extra[i]} + {k_eff} − {pb} − {pe}"))
+    return (x[0], channels, *spatial)
 
 
 def auto_pads(size: int, kernel: int, stride: int, dilation: int, mode: str) -> tuple[int, int]:
@@ -42,7 +110,7 @@ def resolve_pads(attrs: dict, spatial: tuple, kernel: tuple, strides: tuple,
         return [auto_pads(spatial[i], kernel[i], strides[i], dilations[i], mode) for i in range(rank)]
     if mode == "VALID":
         return [(0, 0)] * rank
-    pads = list(attrs.get("pads") or [0] * (2 * rank))
+    pads = _ints(attrs, "pads", 2 * rank, 0, None)
     return [(pads[i], pads[i + rank]) for i in range(rank)]
 
 

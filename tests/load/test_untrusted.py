@@ -119,6 +119,32 @@ def _model_with_external(folder, location: str, where: str = "initializer") -> s
         model = make_model([call], [vi("x", [1, 4])], [vi("y", None)])
         model.functions.append(function)
         model.opset_import.append(helper.make_opsetid("local", 1))
+    elif where in ("Constant sparse_value indices", "sparse_initializer indices", "sparse attribute list"):
+        # the values are inline; only the indices point outside (issue 17 item 4)
+        indices = _external(numpy_helper.from_array(np.array([0, 5], np.int64), "w_indices"), location)
+        sparse = helper.make_sparse_tensor(tensor("w_values", (2,)), indices, [4, 4])
+        if where == "Constant sparse_value indices":
+            const = helper.make_node("Constant", [], ["w"], sparse_value=sparse)
+            model = make_model([const, node], [vi("x", [1, 4])], [vi("y", None)])
+        elif where == "sparse_initializer indices":
+            model = make_model([node], [vi("x", [1, 4])], [vi("y", None)], [tensor("w", (4, 4))],
+                               sparse_initializer=[sparse])
+        else:  # a SPARSE_TENSORS attribute of a custom op
+            custom = helper.make_node("Holder", [], ["h"], domain="my.domain")
+            custom.attribute.append(helper.make_attribute("tables", [sparse]))
+            model = make_model([custom, node], [vi("x", [1, 4])], [vi("y", None)], [tensor("w", (4, 4))])
+            model.opset_import.append(helper.make_opsetid("my.domain", 1))
+    elif where == "subgraph of a function body":
+        then = helper.make_graph([helper.make_node("Constant", [], ["t"], value=w)], "then", [], [vi("t", None)])
+        other = helper.make_graph([helper.make_node("Constant", [], ["e"], value=tensor("e", (4, 4)))], "else", [],
+                                  [vi("e", None)])
+        body = [helper.make_node("If", ["c"], ["k"], then_branch=then, else_branch=other),
+                helper.make_node("MatMul", ["a", "k"], ["b"])]
+        function = helper.make_function("local", "Pick", ["a", "c"], ["b"], body, [helper.make_opsetid("", 17)])
+        call = helper.make_node("Pick", ["x", "c"], ["y"], domain="local")
+        model = make_model([call], [vi("x", [1, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", None)])
+        model.functions.append(function)
+        model.opset_import.append(helper.make_opsetid("local", 1))
     elif where == "training_info":
         model = make_model([node], [vi("x", [1, 4])], [vi("y", None)], [tensor("w", (4, 4))])
         info = model.training_info.add()
@@ -163,7 +189,9 @@ def test_unsafe_locations_exit_4_and_nothing_outside_is_opened(capsys, layout, k
     assert str(secret.resolve()) not in OPENED and "/dev/zero" not in OPENED
 
 
-@pytest.mark.parametrize("where", ["Constant", "sparse_initializer", "subgraph", "function", "training_info"])
+@pytest.mark.parametrize("where", ["Constant", "sparse_initializer", "subgraph", "function", "training_info",
+                                   "Constant sparse_value indices", "sparse_initializer indices",
+                                   "sparse attribute list", "subgraph of a function body"])
 def test_every_place_a_location_can_hide_is_walked(capsys, layout, where):
     folder, secret = layout
     path = _model_with_external(folder, "../secret.bin", where)
@@ -339,3 +367,28 @@ def test_200k_node_chain(tmp_path):
     model = make_model(nodes, [vi("t0", [1, 16])], [vi(f"t{n}", None)])
     report = modelaudit.audit(model)
     assert report.totals.nodes == n and report.totals.flops == n * 16
+
+
+def test_model_reached_through_a_symlink_reads_beside_the_link(capsys, tmp_path):
+    """The model's folder is the folder the user named: before, the link was resolved and --verify read
+    the target folder's w.bin (issue 17 item 6)."""
+    named, target = tmp_path / "named", tmp_path / "target"
+    named.mkdir()
+    target.mkdir()
+    weights = np.ones((4, 4), np.float32)
+    (target / "w.bin").write_bytes(weights.tobytes())
+    w = _external(tensor("w", (4, 4)), "w.bin")
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 4])], [vi("y", None)], [w])
+    onnx.save(model, target / "model.onnx")
+    os.symlink(target / "model.onnx", named / "model.onnx")
+    OPENED.clear()
+    _WATCHING[0] = True
+    try:
+        code, _, err = run(capsys, "report", named / "model.onnx", "--verify")
+    finally:
+        _WATCHING[0] = False
+    assert code == 3 and "external data file 'w.bin' is missing" in one_line(err)
+    assert str((target / "w.bin").resolve()) not in OPENED
+    (named / "w.bin").write_bytes(weights.tobytes())  # beside the link: read from there
+    code, out, err = run(capsys, "report", named / "model.onnx", "--verify")
+    assert code == 0 and "verified" in out, err

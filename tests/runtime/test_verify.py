@@ -87,16 +87,31 @@ def test_timeout_stops_a_runaway_loop(capsys, tmp_path):
 
 
 def test_custom_domain_skips_the_run_but_keeps_the_static_report(capsys, tmp_path):
+    """--verify that cannot run the model verified nothing: exit 1 (issue 14 item 7); --profile alone
+    is a measurement, not a check, and keeps exit 0."""
     nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Mystery", ["a"], ["y"], domain="x.y")]
     model = make_model(nodes, [vi("x", [2])], [vi("y", None)])
     model.opset_import.append(helper.make_opsetid("x.y", 1))
     path = tmp_path / "custom.onnx"
     save(model, path)
     code, out, err = run_cli(capsys, "report", str(path), "--verify")
-    assert code == 0
+    assert code == 1
     assert "Totals" in out and "runtime: skipped: onnxruntime cannot run this model" in out
     assert err.startswith("modelaudit: onnxruntime cannot run this model:")
-    assert err.strip().endswith("the static report stands") and len(err.strip().splitlines()) == 1
+    assert err.strip().endswith("the static report stands; nothing was verified")
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(capsys, "report", str(path), "--profile", "--runs", "1")
+    assert code == 0 and err.strip().endswith("the static report stands")
+
+
+def test_verify_on_an_input_of_undefined_dtype_exits_1(capsys, tmp_path):
+    """Element type 999 has no numpy type: the run cannot be fed (it raised KeyError 999, an internal error)."""
+    model = make_model([helper.make_node("Identity", ["x"], ["y"])], [vi("x", [2], 999)], [vi("y", [2])])
+    path = tmp_path / "dtype999.onnx"
+    path.write_bytes(model.SerializeToString())
+    code, out, err = run_cli(capsys, "report", str(path), "--verify")
+    assert code == 1 and "input 'x' has element type 999, which ONNX does not define" in err
+    assert len(err.strip().splitlines()) == 1 and "internal error" not in err
 
 
 def test_if_branch_that_ran_is_reported():

@@ -5,30 +5,24 @@ from __future__ import annotations
 import math
 
 from modelaudit.costs.cost import Cost, NodeContext, Unresolved
-from modelaudit.shapes.geometry import resolve_pads, transposed_output, window_output
+from modelaudit.shapes.geometry import transposed_dims, window_dims
 
 from . import rule
 
 __all__ = ["conv", "conv_transpose", "conv_output_dims"]
 
 
-def _per_axis(ctx: NodeContext, name: str, rank: int, default: int) -> tuple[int, ...]:
-    value = ctx.attr(name)
-    return tuple(value) if value else (default,) * rank
-
-
 def conv_output_dims(ctx: NodeContext, kernel: tuple[int, ...], c_out: int) -> tuple[int, ...]:
-    """Y's dims: inferred when known, else computed from X and the attributes."""
+    """Y's dims: inferred when known, else computed from X and the attributes. The attributes and
+    the geometry are checked whenever X is known (WindowError: an error row, never a negative figure)."""
+    try:
+        computed = window_dims(ctx.attrs, ctx.in_dims(0), kernel, c_out)
+    except Unresolved:
+        return ctx.out_dims(0)
     try:
         return ctx.out_dims(0)
     except Unresolved:
-        x = ctx.in_dims(0)
-    strides = _per_axis(ctx, "strides", len(kernel), 1)
-    dilations = _per_axis(ctx, "dilations", len(kernel), 1)
-    pads = resolve_pads(ctx.attrs, x[2:], kernel, strides, dilations)
-    spatial = tuple(window_output(x[2 + i], kernel[i], strides[i], *pads[i], dilations[i])
-                    for i in range(len(kernel)))
-    return (x[0], c_out, *spatial)
+        return computed
 
 
 def _product(dims) -> str:
@@ -107,26 +101,13 @@ def conv_transpose(ctx: NodeContext) -> Cost:
     macs = n * math.prod(w) * math.prod(in_spatial)
     formula = f"{n}*({_product(w)})*({_product(in_spatial)})"
     bias = 0
+    c_out = w[1] * ctx.attr("group", 1)
+    computed = transposed_dims(ctx.attrs, x, tuple(w[2:]), c_out)  # checked even when Y was inferred
     if ctx.has_input(2):
-        c_out = w[1] * ctx.attr("group", 1)
-        bias = n * c_out * math.prod(_transposed_spatial(ctx, x, w))
+        try:
+            spatial = ctx.out_dims(0)[2:]
+        except Unresolved:
+            spatial = computed[2:]
+        bias = n * c_out * math.prod(spatial)
         formula += f"; bias {bias}"
     return Cost(macs=macs, flops=2 * macs + bias, formula=formula)
-
-
-def _transposed_spatial(ctx: NodeContext, x: tuple, w: tuple) -> tuple[int, ...]:
-    try:
-        return ctx.out_dims(0)[2:]
-    except Unresolved:
-        pass
-    kernel, rank = w[2:], len(w) - 2
-    if ctx.attr("output_shape"):
-        return tuple(ctx.attr("output_shape"))[-rank:]
-    strides = _per_axis(ctx, "strides", rank, 1)
-    if str(ctx.attr("auto_pad", "NOTSET")) in ("SAME_UPPER", "SAME_LOWER"):
-        return tuple(x[2 + i] * strides[i] for i in range(rank))
-    dilations = _per_axis(ctx, "dilations", rank, 1)
-    extra = _per_axis(ctx, "output_padding", rank, 0)
-    pads = resolve_pads({"pads": ctx.attr("pads")}, x[2:], kernel, strides, dilations)
-    return tuple(transposed_output(x[2 + i], kernel[i], strides[i], *pads[i], dilations[i], extra[i])
-                 for i in range(rank))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from modelaudit.costs.cost import Cost, NodeContext
+from modelaudit.costs.cost import Cost, NodeContext, Unresolved
+from modelaudit.shapes.geometry import window_dims
 
 from . import rule
 
@@ -15,8 +16,19 @@ __all__ = ["pool", "global_pool"]
       flops="MaxPool (K−1)·|Y|; AveragePool K·|Y|; LpPool (2K)·|Y|  (K = ∏kernel, padded cells included)")
 def pool(ctx: NodeContext) -> Cost:
     """X [N, C, D1…Dn] → Y [N, C, o1…on] with a window of ∏kernel_shape cells."""
-    kernel = math.prod(ctx.attr("kernel_shape") or [1])
-    n = ctx.out_numel(0)
+    shape = ctx.attr("kernel_shape")
+    kernel = math.prod(shape) if isinstance(shape, (list, tuple)) else 1
+    try:  # the window checked, and Y's size computed where inference left it unknown
+        x = ctx.in_dims(0)
+        computed = window_dims(ctx.attrs, x, tuple(shape or ()), x[1], bool(ctx.attr("ceil_mode", 0)))
+    except Unresolved:
+        computed = None
+    try:
+        n = ctx.out_numel(0)
+    except Unresolved:
+        if computed is None:
+            raise
+        n = math.prod(computed)
     each = {"MaxPool": kernel - 1, "AveragePool": kernel, "LpPool": 2 * kernel}[ctx.op_type]
     return Cost(flops=each * n, formula=f"{each}*{n}")
 
