@@ -112,6 +112,9 @@ def evaluate(model: str, totals: dict, budget: Budget) -> list[Breach]:
         if metric in ("macs", "flops") and not totals.get("macs_complete", True):
             breaches.append(Breach(model, metric, actual, limit, f"{why}; the count is incomplete (uncounted or "
                                    "unresolved nodes), so the budget cannot be proven"))
+        elif metric in ("params", "non_trainable", "weight_bytes") and not totals.get("params_complete", True):
+            breaches.append(Breach(model, metric, actual, limit, f"{why}; an op without a rule reads constants "
+                                   "that may be weights, so the budget cannot be proven"))
         elif actual > limit:
             breaches.append(Breach(model, metric, actual, limit, why))
     return breaches

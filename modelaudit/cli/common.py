@@ -8,6 +8,8 @@ from pathlib import Path
 
 from modelaudit.errors import UsageError
 
+from .deadline import DEFAULT_TIME_LIMIT
+
 __all__ = ["Parser", "collect", "shape_flags", "write_output"]
 
 
@@ -33,6 +35,8 @@ def shape_flags(parser: argparse.ArgumentParser) -> None:
                         help="fix a dynamic input's shape, e.g. x=1x3x224x224 (repeatable)")
     parser.add_argument("--dim", action="append", metavar="NAME=N", default=[],
                         help="fix a named symbolic dim everywhere, e.g. batch=1 (repeatable)")
+    parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+                        help=f"stop the audit after this long, exit 5 (default {DEFAULT_TIME_LIMIT:g})")
 
 
 def write_output(text: str, output: str | None) -> None:

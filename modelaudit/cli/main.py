@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
 
         commands = {"report": run_report, "ops": run_ops, "compare": run_compare, "check": run_check,
                     "explain": run_explain, "calc": run_calc, "lint": run_lint}
-        with quiet_gc():
+        from .deadline import budget_of, time_limit
+
+        with quiet_gc(), time_limit(budget_of(args)):
             code = commands[args.command](args)
         sys.stdout.flush()  # a closed pipe is found here, inside the handlers, not at interpreter exit
         return code

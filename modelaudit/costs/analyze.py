@@ -75,6 +75,7 @@ class _Auditor:
         self.mg, self.weights = mg, weights
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
+        self.params_incomplete: list[str] = []
         self.texts: dict[str, str] = {}  # tensor -> "1x3x224x224"
         self._by_shape: dict = {None: "?"}  # shape -> its text: most shapes repeat, each is formatted once
         self._dispatch: dict[tuple[str, str], tuple] = {}  # (op, domain) -> (rule, opset, zero-cost?)
@@ -131,6 +132,8 @@ class _Auditor:
         cost, status, dims = self.cost(key, node)
         if visit.children and status == "uncounted" and node.op_type in CONTROL_FLOW:
             cost, status = _NONE, "counted"
+        if status == "uncounted" and key in weights.unclassified:
+            self.uncertain_weights(node, weights.unclassified[key])
         known = status in _KNOWN
         index = key if key.__class__ is int else int(key.rsplit("/", 1)[-1])
         local = node.name or f"{node.op_type}_{index}"
@@ -154,6 +157,13 @@ class _Auditor:
             sorted(set(dims)) if dims else [], scope, 1,
             _details(self.mg, node) if node.op_type in _DETAILED else {},
         )
+
+    def uncertain_weights(self, node, leaves) -> None:
+        """An op without a rule reads integer constants: quantized weights or indices, nobody can tell."""
+        numel = sum(leaf.numel for leaf in leaves)
+        self.params_incomplete.append(f"params may be incomplete: {node.op_type} '{node.name}' has no rule and reads "
+                               f"{len(leaves)} constant tensor(s) of {numel:,} {leaves[0].dtype_label} elements "
+                               "that no convention classes as weights (uncounted)")
 
     def control_flow(self, visit: Visit, row: Row) -> list[Row]:
         """If: both branches, the more expensive counted. Loop: body × trip count. Scan: × sequence."""
@@ -307,10 +317,10 @@ def analyze(mg: ModelGraph) -> Report:
         macs=macs, flops=flops, macs_complete=complete,
         activation_bytes=activation_bytes,
         peak_activation_bytes=peak, peak_activation_complete=peak_complete,
-        nodes=len(rows),
+        nodes=len(rows), params_complete=not auditor.params_incomplete,
     )
     return Report(model=_model_info(mg), rows=rows, totals=totals, uncounted=uncounted,
-                  unresolved=_unresolved_hints(mg, unresolved), warnings=auditor.warnings + auditor.incomplete)
+                  unresolved=_unresolved_hints(mg, unresolved), warnings=auditor.warnings + auditor.incomplete + auditor.params_incomplete)
 
 
 def _model_info(mg: ModelGraph) -> dict:

@@ -79,6 +79,7 @@ class Totals:
     peak_activation_bytes: int
     peak_activation_complete: bool
     nodes: int
+    params_complete: bool = True  # false when an op without a rule reads constants no convention classes
 
 
 @dataclass

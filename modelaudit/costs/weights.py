@@ -31,6 +31,18 @@ NON_TRAINABLE_SLOTS: dict[str, frozenset[int]] = {
     "ConvInteger": frozenset({2, 3}),
     "MatMulInteger": frozenset({2, 3}),
     "MatMulNBits": frozenset({2, 3}),
+    # com.microsoft's quantized ops (onnxruntime's quantizer and optimizer write them)
+    "DynamicQuantizeLSTM": frozenset({8, 9, 10, 11}),
+    "QAttention": frozenset({3, 4, 6, 7}),
+    "DynamicQuantizeMatMul": frozenset({2, 3}),
+    "MatMulIntegerToFloat": frozenset({2, 3, 4, 5}),
+    "QGemm": frozenset({1, 2, 4, 5, 7, 8}),
+    "QLinearAdd": frozenset({1, 2, 4, 5, 6, 7}),
+    "QLinearMul": frozenset({1, 2, 4, 5, 6, 7}),
+    "QLinearWhere": frozenset({2, 3, 5, 6, 7, 8}),
+    "QLinearConcat": frozenset({0, 1}) | frozenset(i for i in range(2, 3 * 1024) if (i - 2) % 3),
+    **{op: frozenset({1, 2, 3, 4}) for op in ("QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax",
+                                               "QLinearGlobalAveragePool")},
 }
 # Input slots whose constants are settings (sizes, scales, bounds, initial state), not weights.
 IGNORED_SLOTS: dict[str, frozenset[int]] = {
@@ -40,11 +52,13 @@ IGNORED_SLOTS: dict[str, frozenset[int]] = {
     "Tile": frozenset({1}), "Slice": frozenset({1, 2, 3, 4}), "Range": frozenset({0, 1, 2}),
     "ConstantOfShape": frozenset({0}), "Squeeze": frozenset({1}), "Unsqueeze": frozenset({1}),
     "TopK": frozenset({1}), "Split": frozenset({1}), "OneHot": frozenset({1, 2}),
+    "DynamicQuantizeLSTM": frozenset({4, 5, 6}),
 }
 # Ops whose integer weight operands are quantized weights (params with their true dtype).
 QUANT_WEIGHT_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
                               "MatMulNBits", "DynamicQuantizeMatMul", "QGemm", "QAttention",
-                              "GatherBlockQuantized", "QLinearAdd", "QLinearMul"})
+                              "GatherBlockQuantized", "QLinearAdd", "QLinearMul", "DynamicQuantizeLSTM",
+                              "MatMulIntegerToFloat", "QLinearWhere"})
 def _unpack_nbits(node, leaf: Leaf) -> None:
     """MatMulNBits stores an N×K weight as `bits`-bit values packed into uint8 blobs."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -103,6 +117,9 @@ class WeightTable:
     constant_tensors: set[str]
     params_by_node: dict = field(default_factory=dict)
     non_trainable_by_node: dict = field(default_factory=dict)
+    # node key -> constant tensors of more than one element it reads that no convention classed
+    # (integer tensors of an op without a rule: quantized weights or indices, nobody can tell)
+    unclassified: dict = field(default_factory=dict)
 
     @property
     def params(self) -> int:
@@ -172,6 +189,7 @@ class _Walk:
         self.constant: set[str] = set()  # tensors computed from constants alone
         self.constant_nodes: set = set()
         self.claims: dict[str, dict[str, object]] = {}  # leaf -> {role: node key}
+        self.unclaimed: dict[object, list[str]] = {}  # node key -> leaves it read that got no role there
         for t in mg.initializers.values():  # read from protobuf once, at load
             self.add_leaf(Leaf(t.name, t.numel, t.dtype, "initializer", t.external))
         self.add_sparse(mg.model.graph)
@@ -249,7 +267,10 @@ class _Walk:
             return
         for i, name in hits:
             for leaf_name, cls, touch in self.passed(node, key, [(i, name)]):
-                self.claim(leaf_name, _role(self.leaves[leaf_name], _slot(op, i), cls, op), touch)
+                role = _role(self.leaves[leaf_name], _slot(op, i), cls, op)
+                self.claim(leaf_name, role, touch)
+                if role is None and self.leaves[leaf_name].numel > 1:
+                    self.unclaimed.setdefault(key, []).append(leaf_name)
                 if op in _PACKED and i == _PACKED[op][0]:
                     _PACKED[op][1](node, self.leaves[leaf_name])
 
@@ -270,6 +291,10 @@ class _Walk:
             leaf.node = roles[leaf.role]
             bucket = table.params_by_node if leaf.role == "param" else table.non_trainable_by_node
             bucket[leaf.node] = bucket.get(leaf.node, 0) + leaf.numel
+        for key, names in self.unclaimed.items():
+            left = [self.leaves[n] for n in dict.fromkeys(names) if self.leaves[n].role is None]
+            if left:
+                table.unclassified[key] = left
         return table
 
 

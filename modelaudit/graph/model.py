@@ -16,6 +16,7 @@ from modelaudit.errors import InvalidModelError, UsageError
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import check_all, model_folder
 from modelaudit.load.initializers import Initializer, read_initializers
+from modelaudit.load.inline import inline_functions
 from modelaudit.load.reader import read_model_light
 from modelaudit.load.wire import StrippedData
 from modelaudit.shapes.annotations import input_symbols
@@ -173,6 +174,8 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     if not strict:
         inputs, dims = _applicable(model, inputs, dims, initializers)
     _check_overrides(model, inputs, dims, initializers)
+    if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
+        data = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
     edges, producer = link(model.graph, nodes=views, init_names=initializers)
     order, unsorted = topological_order(edges, views)

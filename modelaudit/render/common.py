@@ -142,10 +142,11 @@ def summary(d: dict) -> list[tuple[str, str]]:
         macs = f"≥ {macs}, incomplete: {unknown} node(s) unknown"
         flops = f"≥ {flops}"
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
+    floor = "" if t.get("params_complete", True) else "≥ "  # an op without a rule reads unclassed constants
     return [
-        ("params", f"{human(t['params'])} ({exact(t['params'])})"),
-        ("non-trainable", f"{human(t['non_trainable'])} ({exact(t['non_trainable'])})"),
-        ("weight bytes", f"{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
+        ("params", f"{floor}{human(t['params'])} ({exact(t['params'])})"),
+        ("non-trainable", f"{floor}{human(t['non_trainable'])} ({exact(t['non_trainable'])})"),
+        ("weight bytes", f"{floor}{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
         ("MACs", macs),
         ("FLOPs", flops),
         ("activation bytes", f"{human_bytes(t['activation_bytes'])} (sum of node outputs)"),

@@ -17,6 +17,7 @@ from modelaudit.errors import ResourceLimitError, UsageError
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import load_external
+from modelaudit.load.inline import inline_functions
 from modelaudit.load.reader import read_model
 from modelaudit.shapes.infer import TensorInfo
 
@@ -108,6 +109,7 @@ def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[s
         copy = ModelProto()
         copy.CopyFrom(mg.model)
     load_external(copy, mg.folder)
+    inline_functions(copy)  # as the audit did: the tensors observed are those of the inlined graph
     names: dict[str, int] = {}
     for index, node in enumerate(copy.graph.node):
         if not node.name or node.name in names:

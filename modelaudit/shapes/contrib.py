@@ -7,7 +7,7 @@ from typing import Callable
 
 from .geometry import matmul_dims
 
-__all__ = ["CONTRIB_SHAPES", "contrib_output_shapes"]
+__all__ = ["CONTRIB_SHAPES", "FLOAT_OUTPUT", "contrib_output_shapes"]
 
 Shape = tuple
 ShapeFn = Callable[[list, dict], "list[Shape | None]"]
@@ -24,7 +24,7 @@ def _shape(*ops: str, domain: str = "com.microsoft"):
 
 @_shape("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "RotaryEmbedding", "SkipLayerNormalization",
         "SkipSimplifiedLayerNormalization", "SimplifiedLayerNormalization", "LayerNormalization",
-        "BiasAdd", "BiasSplitGelu")
+        "BiasAdd", "BiasSplitGelu", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax")
 def _like_input(shapes: list, attrs: dict) -> list:
     return [shapes[0]]
 
@@ -76,6 +76,79 @@ def _gqa(shapes: list, attrs: dict) -> list:
     head = q[2] // (heads + 2 * kv_heads) if packed and isinstance(q[2], int) else (
         q[2] // heads if isinstance(q[2], int) else None)
     return [(q[0], q[1], heads * head if head is not None else None)]
+
+
+def _broadcast(*shapes) -> tuple:
+    """numpy broadcasting of shapes whose dims may be symbolic (str) or unknown (None)."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0} - {1}
+        out.append(dims.pop() if len(dims) == 1 else 1 if not dims else None)
+    return tuple(out)
+
+
+def _matmul(a: tuple, b: tuple) -> tuple:
+    batch, m, _, n = matmul_dims(tuple(a), tuple(b))
+    return tuple(batch) + ((m,) if len(a) > 1 else ()) + ((n,) if len(b) > 1 else ())
+
+
+@_shape("DynamicQuantizeMatMul", "MatMulIntegerToFloat")
+def _integer_matmul(shapes: list, attrs: dict) -> list:
+    return [_matmul(shapes[0], shapes[1])]
+
+
+@_shape("QGemm")
+def _qgemm(shapes: list, attrs: dict) -> list:
+    a, b = shapes[0], shapes[3]
+    return [(a[1] if attrs.get("transA") else a[0], b[0] if attrs.get("transB") else b[1])]
+
+
+@_shape("QLinearAdd", "QLinearMul")
+def _qlinear_binary(shapes: list, attrs: dict) -> list:
+    return [_broadcast(shapes[0], shapes[3])]
+
+
+@_shape("QLinearWhere")
+def _qlinear_where(shapes: list, attrs: dict) -> list:
+    return [_broadcast(shapes[0], shapes[1], shapes[4])]
+
+
+@_shape("QLinearGlobalAveragePool")
+def _qlinear_global_pool(shapes: list, attrs: dict) -> list:
+    x = shapes[0]
+    if attrs.get("channels_last"):
+        return [(x[0],) + (1,) * (len(x) - 2) + (x[-1],)]
+    return [tuple(x[:2]) + (1,) * (len(x) - 2)]
+
+
+@_shape("QLinearConcat")
+def _qlinear_concat(shapes: list, attrs: dict) -> list:
+    parts = [shapes[i] for i in range(2, len(shapes), 3)]
+    first = parts[0]
+    axis = int(attrs["axis"]) % len(first)
+    sizes = [p[axis] for p in parts]
+    total = sum(sizes) if all(isinstance(d, int) for d in sizes) else None
+    return [tuple(first[:axis]) + (total,) + tuple(first[axis + 1:])]
+
+
+@_shape("QAttention")
+def _qattention(shapes: list, attrs: dict) -> list:
+    return [(shapes[0][0], shapes[0][1], shapes[1][1] // 3)]
+
+
+@_shape("DynamicQuantizeLSTM")
+def _dynamic_quantize_lstm(shapes: list, attrs: dict) -> list:
+    """Y [seq, dirs, batch, H], Y_h and Y_c [dirs, batch, H]; W is [dirs, I, 4·H]."""
+    seq, batch = shapes[0][0], shapes[0][1]
+    w = shapes[1]
+    dirs = 2 if attrs.get("direction") in ("bidirectional", b"bidirectional") else 1
+    hidden = int(attrs.get("hidden_size") or w[2] // 4)
+    return [(seq, dirs, batch, hidden), (dirs, batch, hidden), (dirs, batch, hidden)]
+
+
+# Output element types where they are not the first input's (integer kernels that return float).
+FLOAT_OUTPUT = frozenset({("com.microsoft", "MatMulIntegerToFloat"), ("com.microsoft", "QAttention")})
 
 
 def contrib_output_shapes(domain: str, op: str, shapes: list, attrs: dict) -> list | None:

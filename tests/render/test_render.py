@@ -39,7 +39,7 @@ def test_json_schema_fields():
                       "findings"}
     assert set(d["totals"]) == {"params", "non_trainable", "weight_bytes", "weight_bytes_by_dtype", "macs",
                                 "flops", "macs_complete", "activation_bytes", "peak_activation_bytes",
-                                "peak_activation_complete", "nodes"}
+                                "peak_activation_complete", "nodes", "params_complete"}
     row = d["rows"][0]
     assert set(row) == {"index", "name", "op", "op_label", "domain", "inputs", "weights", "outputs", "params",
                         "non_trainable", "macs", "flops", "output_bytes", "formula", "status", "unresolved", "scope",

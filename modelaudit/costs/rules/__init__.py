@@ -156,6 +156,7 @@ def _load_builtin_rules() -> None:
         misc,
         norm,
         pool,
+        quant,
         recurrent,
         signal,
     )

@@ -8,7 +8,7 @@ from modelaudit.costs.cost import Cost, NodeContext, Unresolved
 
 from . import rule
 
-__all__ = ["attention", "sdpa_cost"]
+__all__ = ["attention", "sdpa_cost", "kv_length"]
 
 _SCORE_FLOPS = "per score: scale 1, softmax 5, mask 1 if masked or causal"
 
@@ -23,7 +23,7 @@ def sdpa_cost(batch: int, q_heads: int, s_q: int, s_kv: int, d: int, d_v: int, m
     return macs, 2 * macs + per_score * scores, formula
 
 
-def _kv_length(ctx: NodeContext, key_len: int, past_input: int | None, present_output: int | None,
+def kv_length(ctx: NodeContext, key_len: int, past_input: int | None, present_output: int | None,
                axis: int = 2) -> int:
     """Total key length: from the `present` output when known, else past + new."""
     if present_output is not None and present_output < len(ctx.node.output) and ctx.node.output[present_output]:
@@ -49,7 +49,7 @@ def attention(ctx: NodeContext) -> Cost:
         kv_heads = int(ctx.attr("kv_num_heads"))
         batch, s_q, d = q[0], q[1], q[2] // heads
         s_kv, d_v = k[1], v[2] // kv_heads
-    s_kv = _kv_length(ctx, s_kv, 4, 1)
+    s_kv = kv_length(ctx, s_kv, 4, 1)
     masked = ctx.has_input(3) or bool(ctx.attr("is_causal", 0))
     macs, flops, formula = sdpa_cost(batch, heads, s_q, s_kv, d, d_v, masked, bool(ctx.attr("softcap", 0.0)))
     return Cost(macs=macs, flops=flops, formula=formula)
@@ -84,7 +84,7 @@ def ms_attention(ctx: NodeContext) -> Cost:
     sizes = ctx.attr("qkv_hidden_sizes") or [w[1] // 3] * 3
     hq, _, hv = (int(s) for s in sizes)
     projection = batch * seq * width * w[1]
-    s_total = _kv_length(ctx, seq, 4, 1, axis=3)  # past [2, B, N, S_past, D]
+    s_total = kv_length(ctx, seq, 4, 1, axis=3)  # past [2, B, N, S_past, D]
     macs, flops, formula = sdpa_cost(batch, heads, seq, s_total, hq // heads, hv // heads, ctx.has_input(3))
     bias = batch * seq * w[1] if ctx.has_input(2) else 0
     return Cost(macs=projection + macs, flops=2 * projection + bias + flops,
@@ -111,7 +111,7 @@ def ms_multi_head_attention(ctx: NodeContext) -> Cost:
         else:
             s_kv = k[1]
             d_v = ctx.in_dims(2)[-1] // heads if ctx.has_input(2) and len(ctx.in_dims(2)) == 3 else d
-    s_kv = _kv_length(ctx, s_kv, 6, 1)
+    s_kv = kv_length(ctx, s_kv, 6, 1)
     masked = ctx.has_input(4) or ctx.has_input(5) or bool(ctx.attr("unidirectional", 0))
     macs, flops, formula = sdpa_cost(batch, heads, s_q, s_kv, d, d_v, masked)
     return Cost(macs=macs, flops=flops, formula=formula)
@@ -125,7 +125,7 @@ def ms_group_query_attention(ctx: NodeContext) -> Cost:
     heads, kv_heads = int(ctx.attr("num_heads")), int(ctx.attr("kv_num_heads"))
     batch, seq = q[0], q[1]
     d = q[2] // (heads if ctx.has_input(1) else heads + 2 * kv_heads)
-    s_total = _kv_length(ctx, seq, 3, 1)
+    s_total = kv_length(ctx, seq, 3, 1)
     macs, flops, formula = sdpa_cost(batch, heads, seq, s_total, d, d, True)
     return Cost(macs=macs, flops=flops, formula=formula)
 

@@ -9,7 +9,7 @@ from modelaudit.shapes.geometry import matmul_dims
 
 from . import rule
 
-__all__ = ["gemm", "matmul", "matmul_dims"]
+__all__ = ["gemm", "matmul", "matmul_dims", "matmul_cost"]
 
 
 @rule("Gemm", category="linear", macs="M·K·N",
@@ -43,7 +43,7 @@ def matmul(ctx: NodeContext) -> Cost:
     return Cost(macs=macs, flops=2 * macs, formula=formula)
 
 
-def _matmul_cost(ctx: NodeContext, a: int, b: int, per_output: int = 0) -> Cost:
+def matmul_cost(ctx: NodeContext, a: int, b: int, per_output: int = 0) -> Cost:
     shapes = ctx.in_dims(a), ctx.in_dims(b)
     batch, m, k, n = matmul_dims(*shapes)
     macs = math.prod(batch) * m * k * n
@@ -58,14 +58,14 @@ def _matmul_cost(ctx: NodeContext, a: int, b: int, per_output: int = 0) -> Cost:
 @rule("MatMulInteger", category="linear", macs="as MatMul", flops="2·MACs")
 def matmul_integer(ctx: NodeContext) -> Cost:
     """A (u)int8 [..., M, K] @ B (u)int8 [..., K, N] with zero points → int32."""
-    return _matmul_cost(ctx, 0, 1)
+    return matmul_cost(ctx, 0, 1)
 
 
 @rule("QLinearMatMul", category="linear", macs="as MatMul (A is input 0, B input 3)",
       flops="2·MACs + 4·|Y| (requantize)")
 def qlinear_matmul(ctx: NodeContext) -> Cost:
     """a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp → quantized Y."""
-    return _matmul_cost(ctx, 0, 3, per_output=4)
+    return matmul_cost(ctx, 0, 3, per_output=4)
 
 
 @rule("FusedMatMul", domain="com.microsoft", category="linear", macs="|Y|·K", flops="2·MACs + |Y| if alpha ≠ 1")

@@ -7,7 +7,7 @@ from modelaudit.costs.cost import Cost, NodeContext
 from . import rule
 from .elementwise import activation_flops
 
-__all__ = ["GATES", "recurrent", "recurrent_dims"]
+__all__ = ["GATES", "recurrent", "recurrent_dims", "unit_flops"]
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 _DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
@@ -23,18 +23,18 @@ def recurrent_dims(ctx: NodeContext) -> dict[str, int]:
     return {"seq": seq, "batch": batch, "input": x[2], "hidden": hidden, "dirs": w[0], "gates": gates}
 
 
-def _unit_flops(ctx: NodeContext, dims: dict[str, int]) -> int:
-    """Elementwise FLOPs per hidden unit per step, beside the gate matmuls."""
+def unit_flops(ctx: NodeContext, op: str, gates: int) -> int:
+    """Elementwise FLOPs per hidden unit per step of an `op`-like cell (RNN, GRU or LSTM), beside
+    the gate matmuls."""
     names = [a.decode() if isinstance(a, bytes) else a for a in (ctx.attr("activations") or [])]
-    acts = [activation_flops(n) for n in (names or _DEFAULT_ACTIVATIONS[ctx.op_type])]
+    acts = [activation_flops(n) for n in (names or _DEFAULT_ACTIVATIONS[op])]
     f, g, h = (acts + acts[-1:] * 3)[:3]
-    gates = dims["gates"]
     bias = 2 * gates if ctx.has_input(3) else 0
-    if ctx.op_type == "LSTM":
+    if op == "LSTM":
         peephole = 6 if ctx.has_input(7) else 0
         # x-part + h-part adds; i, o, f gates f(); candidate g(); cell f·c + i·g; h = o·h(c)
         return gates + bias + 3 * f + g + h + 3 + 1 + peephole
-    if ctx.op_type == "GRU":
+    if op == "GRU":
         # adds; z, r gates f(); candidate g(); r applied (1 mul); h = (1−z)·ĥ + z·h_prev (4)
         return gates + bias + 2 * f + g + 1 + 4
     return gates + bias + f
@@ -48,7 +48,7 @@ def recurrent(ctx: NodeContext) -> Cost:
     d = recurrent_dims(ctx)
     steps = d["seq"] * d["batch"] * d["dirs"]
     macs = steps * d["gates"] * d["hidden"] * (d["input"] + d["hidden"])
-    unit = _unit_flops(ctx, d)
+    unit = unit_flops(ctx, ctx.op_type, d["gates"])
     formula = (f"{d['seq']}*{d['batch']}*{d['dirs']}*{d['gates']}*{d['hidden']}*({d['input']}+{d['hidden']})"
                f"; elementwise {steps}*{d['hidden']}*{unit}")
     if ctx.has_input(4):
