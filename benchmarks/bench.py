@@ -6,6 +6,7 @@ shared machine hits both sides of a ratio; the median ratio (and the median time
     python benchmarks/bench.py                      # everything (~2-4 minutes on 2 cores)
     python benchmarks/bench.py --sizes 4000 16000   # only some graph sizes
     python benchmarks/bench.py --onnx-tool-max-nodes 60000   # let onnx-tool run the 52k graph (≈13 min)
+    python benchmarks/bench.py --end-to-end         # the command in a fresh process (benchmarks/endtoend.py)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import endtoend  # noqa: E402
 import models  # noqa: E402
 
 NODES_PER_LAYER = 69
@@ -132,7 +134,14 @@ def main() -> int:
     parser.add_argument("--skip-weights", action="store_true", help="skip the 20G-param and 300 MB models")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="time `modelaudit report` as a command against the floor process instead")
+    parser.add_argument("--formats", nargs="*", default=["json", "text"], help="--end-to-end: output formats")
+    parser.add_argument("--layouts", nargs="*", default=["embedded", "external"], choices=("embedded", "external"),
+                        help="--end-to-end: weights inside the file, or in one external file")
     args = parser.parse_args()
+    if args.end_to_end:
+        return _end_to_end(args)
     results = []
     onnx_tool = have_onnx_tool()
     with tempfile.TemporaryDirectory(prefix="modelaudit-bench-") as tmp:
@@ -171,6 +180,34 @@ def main() -> int:
             results.append(row)
             _print_row(row)
     _print_targets(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _end_to_end(args) -> int:
+    results = []
+    sizes = args.sizes if args.sizes != [4000, 16000, 52000, 104000] else [52000, 104000]
+    with tempfile.TemporaryDirectory(prefix="modelaudit-bench-") as tmp:
+        tmp = Path(tmp)
+        written = {}
+        for size in sizes:
+            for layout, (path, nodes) in endtoend.write_models(tmp, size, args.layouts).items():
+                row = {"model": f"transformer, {nodes:,} nodes, {layout} weights", "nodes": nodes, "layout": layout,
+                       **endtoend.end_to_end(path, args.formats, args.repeat, args.timeout)}
+                endtoend.print_end_to_end(row["model"], row, args.formats)
+                results.append(row)
+                written.setdefault(layout, {})[nodes] = path
+        for layout, paths in written.items():
+            big = next((n for n in sorted(paths) if 50000 <= n <= 54000), None)
+            bigger = next((n for n in sorted(paths) if 100000 <= n <= 108000), None)
+            if big and bigger:
+                row = {"growth": f"{bigger}/{big}", "layout": layout,
+                       **endtoend.growth(paths[big], paths[bigger], args.repeat, args.timeout)}
+                results.append(row)
+                if row["ratio"]:
+                    print(f"{layout}: 104k/52k command time {row['ratio']:.2f}× (pairs {min(row['ratios']):.2f}–"
+                          f"{max(row['ratios']):.2f}; target ≤ 2.2×): {'PASS' if row['ratio'] <= 2.2 else 'FAIL'}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -3,6 +3,9 @@
 - transformer(layers): an exported-transformer-like graph, ~130 nodes per layer: Q/K/V projections,
   head reshapes computed from Shape→Gather→Unsqueeze→Concat (as torch.onnx writes them), attention
   with Softmax, LayerNorm and GELU decomposed into elementwise ops, a residual MLP.
+- transformer(layers, path, external=True): the same graph with every float initializer in ONE
+  external file beside it (18,096 tensors pointing into it at 52k nodes, the layout of a large
+  export; the int64 shape constants stay inline, as exporters write them).
 - external_giant(path, params): MatMul weights that claim `params` parameters in an external file
   made sparse with truncate: never written, never read.
 - embedded(path, megabytes): a model whose weights (random floats) sit inside the .onnx file.
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, external_data_helper, helper, numpy_helper
 
 __all__ = ["transformer", "external_giant", "embedded"]
 
@@ -87,8 +90,9 @@ def _block(g: _Graph, x: str, i: int) -> str:
     return _layer_norm(g, g.op("Add", [_linear(g, gelu, 4 * HIDDEN, HIDDEN, scope), x], scope), scope)
 
 
-def transformer(layers: int, path: str | Path, batch="batch") -> int:
-    """Writes the model; returns its node count."""
+def transformer(layers: int, path: str | Path, batch="batch", external: bool = False) -> int:
+    """Writes the model; returns its node count. With `external`, every float initializer is written
+    to `<stem>.weights` beside the model, one after the other."""
     g = _Graph()
     x = "hidden_states"
     for i in range(layers):
@@ -97,8 +101,24 @@ def transformer(layers: int, path: str | Path, batch="batch") -> int:
         "hidden_states", TensorProto.FLOAT, [batch, SEQ, HIDDEN])], [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)],
         initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    if external:
+        _to_one_file(model, Path(path).with_suffix(".weights"))
     onnx.save(model, path)
     return len(g.nodes)
+
+
+def _to_one_file(model: onnx.ModelProto, data: Path) -> None:
+    offset = 0
+    with open(data, "wb") as fh:
+        for t in model.graph.initializer:
+            if t.data_type != TensorProto.FLOAT:  # shape constants stay inline, as exporters write them
+                continue
+            raw = t.raw_data
+            fh.write(raw)
+            external_data_helper.set_external_data(t, data.name, offset, len(raw))
+            t.ClearField("raw_data")
+            t.data_location = TensorProto.EXTERNAL
+            offset += len(raw)
 
 
 def external_giant(path: str | Path, params: int = 20 * 10**9, matrices: int = 20) -> int:

@@ -25,3 +25,18 @@ def test_bench_script_runs_and_reports_paired_ratios(tmp_path):
     for tool in ("onnx", "modelaudit"):
         assert len(row[tool]["runs"]) == 2 and row[tool]["seconds"] > 0 and row[tool]["rss_mb"] > 0
     assert "ratio" in result.stdout and "transformer, 690 nodes" in result.stdout
+
+
+def test_end_to_end_mode_times_the_command_against_the_floor_process(tmp_path):
+    out = tmp_path / "e2e.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--end-to-end", "--sizes", "700",
+                             "--repeat", "1", "--formats", "json", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    embedded, external = json.loads(out.read_text())
+    assert (embedded["layout"], external["layout"]) == ("embedded", "external")
+    for row in (embedded, external):
+        floor, ours = row["floor"]["runs"], row["json"]["runs"]
+        assert row["json"]["ratios"] == [m / b for b, m in zip(floor, ours)]
+        assert row["floor"]["rss_mb"] > 0 and row["json"]["rss_mb"] > 0
+    assert "× the floor" in result.stdout

@@ -117,24 +117,50 @@ def check_all(model: ModelProto, folder: Path | None) -> None:
     A missing file is no error here: counting needs only the tensors' dims."""
     if folder is None:
         return
-    for ref in external_refs(model):
-        path = check_external(ref, folder)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-            raise UnsafeExternalDataError(f"tensor '{ref.tensor.name}' ({ref.where}): external data file "
-                                          f"'{ref.location}' has other hard links, which may lead outside the "
-                                          "model's folder; refused")
+    _Locations(folder).check_all(external_refs(model))
+
+
+class _Locations:
+    """Each distinct location resolved and stat'ed once: a large export points 20,000 tensors into
+    one file, and a realpath per tensor was half the audit. The first tensor naming a location is
+    the one an error names, as when every tensor was checked on its own."""
+
+    def __init__(self, folder: Path):
+        self.root = folder.resolve()
+        self.seen: dict[str, tuple[Path, os.stat_result | None]] = {}
+
+    def check_all(self, refs: list[ExternalRef]) -> None:
+        for ref in refs:
+            path, st = self.path(ref)
+            if st is not None and stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                raise UnsafeExternalDataError(f"tensor '{ref.tensor.name}' ({ref.where}): external data file "
+                                              f"'{ref.location}' has other hard links, which may lead outside the "
+                                              "model's folder; refused")
+
+    def path(self, ref: ExternalRef) -> tuple[Path, os.stat_result | None]:
+        """The checked path behind a reference and its lstat (None when missing)."""
+        known = self.seen.get(ref.location)
+        if known is None:
+            path = _checked(ref, self.root)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                st = None
+            known = self.seen[ref.location] = (path, st)
+        return known
 
 
 def check_external(ref: ExternalRef, folder: Path | None) -> Path:
     """The file behind a reference, proven to lie inside `folder`; refused otherwise, unopened."""
-    name = ref.tensor.name
-    where = f"tensor '{name}' ({ref.where})"
     if folder is None:
-        raise UnsafeExternalDataError(f"{where}: external data of an in-memory model has no folder to be read from")
+        raise UnsafeExternalDataError(f"tensor '{ref.tensor.name}' ({ref.where}): external data of an in-memory "
+                                      "model has no folder to be read from")
+    return _checked(ref, folder.resolve())
+
+
+def _checked(ref: ExternalRef, root: Path) -> Path:
+    """check_external against a folder already resolved (once per model, not once per tensor)."""
+    where = f"tensor '{ref.tensor.name}' ({ref.where})"
     location = ref.location
     if not location or "\x00" in location:
         raise UnsafeExternalDataError(f"{where}: external data has no valid location")
@@ -144,7 +170,6 @@ def check_external(ref: ExternalRef, folder: Path | None) -> Path:
     parts = Path(location.replace("\\", "/")).parts
     if ".." in parts:
         raise UnsafeExternalDataError(f"{where}: external data location '{location}' leaves the model's folder")
-    root = folder.resolve()
     candidate = root.joinpath(*parts)
     real = Path(os.path.realpath(candidate))
     if real != candidate or root not in real.parents:
@@ -154,35 +179,50 @@ def check_external(ref: ExternalRef, folder: Path | None) -> Path:
 
 
 def load_external(model: ModelProto, folder: Path | None) -> None:
-    """Reads every external tensor's bytes into the model, after checking each location and size."""
-    for ref in external_refs(model):
-        path = check_external(ref, folder)
-        name = ref.tensor.name
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            raise InvalidModelError(f"tensor '{name}': external data file '{ref.location}' is missing") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is not a regular file")
-        if st.st_nlink > 1:
-            raise UnsafeExternalDataError(f"tensor '{name}': external data file '{ref.location}' has other hard "
-                                          "links, which may lead outside the model's folder; refused")
-        offset = ref.offset
-        length = ref.length if ref.length is not None else st.st_size - offset
-        if offset > st.st_size or length > st.st_size - offset:
-            raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is {st.st_size:,} bytes, "
-                                    f"shorter than offset {offset:,} + length {length:,}")
-        needed = tensor_bytes(math.prod(ref.tensor.dims), ref.tensor.data_type)
-        if needed is not None and length < needed:
-            raise InvalidModelError(f"tensor '{name}': external data holds {length:,} bytes, its dims need {needed:,}")
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+    """Reads every external tensor's bytes into the model, after checking each location and size;
+    each file is checked, stat'ed and opened once however many tensors point into it."""
+    refs = external_refs(model)
+    if refs and folder is None:
+        check_external(refs[0], None)
+    locations = _Locations(folder) if refs else None
+    files: dict[str, int] = {}
+    try:
+        for ref in refs:
+            path, st = locations.path(ref)
+            name = ref.tensor.name
+            if st is None:
+                raise InvalidModelError(f"tensor '{name}': external data file '{ref.location}' is missing")
+            if not stat.S_ISREG(st.st_mode):
                 raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is not a regular file")
-            fh.seek(offset)
-            data = fh.read(length)
-        if len(data) != length:
-            raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' ended early")
-        ref.tensor.raw_data = data
-        ref.tensor.data_location = TensorProto.DEFAULT
-        del ref.tensor.external_data[:]
+            if st.st_nlink > 1:
+                raise UnsafeExternalDataError(f"tensor '{name}': external data file '{ref.location}' has other hard "
+                                              "links, which may lead outside the model's folder; refused")
+            offset = ref.offset
+            length = ref.length if ref.length is not None else st.st_size - offset
+            if offset > st.st_size or length > st.st_size - offset:
+                raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is {st.st_size:,} bytes, "
+                                        f"shorter than offset {offset:,} + length {length:,}")
+            needed = tensor_bytes(math.prod(ref.tensor.dims), ref.tensor.data_type)
+            if needed is not None and length < needed:
+                raise InvalidModelError(f"tensor '{name}': external data holds {length:,} bytes, its dims need {needed:,}")
+            fd = files.get(ref.location)
+            if fd is None:
+                fd = files[ref.location] = _open_regular(path, ref)
+            data = os.pread(fd, length, offset)
+            if len(data) != length:
+                raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' ended early")
+            ref.tensor.raw_data = data
+            ref.tensor.data_location = TensorProto.DEFAULT
+            del ref.tensor.external_data[:]
+    finally:
+        for fd in files.values():
+            os.close(fd)
+
+
+def _open_regular(path: Path, ref: ExternalRef) -> int:
+    """A descriptor of the file, refused if it was swapped for a link or a non-regular file since its lstat."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidModelError(f"tensor '{ref.tensor.name}': external data '{ref.location}' is not a regular file")
+    return fd

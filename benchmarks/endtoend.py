@@ -1,0 +1,129 @@
+"""End to end, as a user times it: `modelaudit report` run as a command in a fresh process (process
+start to report written) against a floor process that runs `onnx.load` + onnx shape inference with
+data propagation on the same file. Runs alternate (floor, json, text) and each ratio is taken within
+one such round; peak RSS is each child's own, from `os.wait4`.
+
+    python benchmarks/bench.py --end-to-end                          # 52k and 104k nodes, both layouts
+    python benchmarks/bench.py --end-to-end --sizes 52000 --repeat 5
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+__all__ = ["FLOOR", "run_command", "write_models", "end_to_end", "growth", "print_end_to_end"]
+
+NODES_PER_LAYER = 69
+
+# the floor: what any tool that reads and shape-infers the file must do; the weights file of an
+# external-data model is not read (the stricter floor: onnx.load would otherwise read every tensor)
+FLOOR = ("import sys, onnx\n"
+         "model = onnx.load(sys.argv[1], load_external_data=False)\n"
+         "onnx.shape_inference.infer_shapes(model, data_prop=True)\n")
+
+
+def _env() -> dict:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+
+def run_command(argv: list[str], timeout: float) -> tuple[float | None, float | None]:
+    """(wall seconds from spawn to exit, the child's own peak RSS in MB); (None, None) on failure."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    deadline = start + timeout
+    while True:  # wait4 gives this one child's rusage (getrusage(RUSAGE_CHILDREN) is a max over all)
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:
+            process.kill()
+            os.wait4(process.pid, 0)
+            return None, None
+        time.sleep(0.005)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    err = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    if process.returncode != 0:
+        print(f"  {' '.join(argv[-4:])} failed: {err[-300:]}", file=sys.stderr)
+        return None, None
+    return seconds, usage.ru_maxrss / 1024.0  # KiB on Linux
+
+
+def write_models(tmp: Path, size: int, layouts: list[str]) -> dict[str, tuple[Path, int]]:
+    """The transformer of `size` nodes in each layout, written by a child process so that this
+    process stays small (a forked child's peak RSS starts from its parent's)."""
+    out = {}
+    for layout in layouts:
+        path = tmp / f"transformer_{size}_{layout}.onnx"
+        layers = max(1, round(size / NODES_PER_LAYER))
+        code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; "
+                f"print(models.transformer({layers}, {str(path)!r}, batch=1, external={layout == 'external'}))")
+        nodes = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+        out[layout] = (path, nodes)
+    return out
+
+
+def _ours(path: Path, fmt: str, tmp: Path) -> list[str]:
+    return [sys.executable, "-m", "modelaudit", "report", str(path), "--format", fmt, "-o", str(tmp / f"out.{fmt}")]
+
+
+def end_to_end(path: Path, formats: list[str], repeat: int, timeout: float) -> dict:
+    """`repeat` rounds of (floor, one command per format); ratios within each round."""
+    runs = {name: [] for name in ["floor", *formats]}
+    rss = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name in runs:
+            argv = [sys.executable, "-c", FLOOR, str(path)] if name == "floor" else _ours(path, name, path.parent)
+            seconds, peak = run_command(argv, timeout)
+            runs[name].append(seconds)
+            rss[name].append(peak)
+    out = {"floor": _summary(runs["floor"], rss["floor"])}
+    for fmt in formats:
+        entry = _summary(runs[fmt], rss[fmt])
+        pairs = [m / b for b, m in zip(runs["floor"], runs[fmt]) if b and m]
+        rss_pairs = [m / b for b, m in zip(rss["floor"], rss[fmt]) if b and m]
+        entry.update(ratio=statistics.median(pairs) if pairs else None, ratios=pairs,
+                     rss_ratio=max(rss_pairs) if rss_pairs else None)
+        out[fmt] = entry
+    return out
+
+
+def _summary(times: list, peaks: list) -> dict:
+    ok = [t for t in times if t is not None]
+    return {"seconds": statistics.median(ok) if ok else None, "runs": times,
+            "rss_mb": max((p for p in peaks if p is not None), default=None)}
+
+
+def growth(small: Path, large: Path, repeat: int, timeout: float) -> dict:
+    """The large graph's command time over the small one's, from alternating runs (pair ratios)."""
+    ratios = []
+    for _ in range(repeat):
+        a = run_command(_ours(small, "json", small.parent), timeout)[0]
+        b = run_command(_ours(large, "json", large.parent), timeout)[0]
+        if a and b:
+            ratios.append(b / a)
+    return {"ratios": ratios, "ratio": statistics.median(ratios) if ratios else None}
+
+
+def print_end_to_end(label: str, row: dict, formats: list[str]) -> None:
+    floor = row["floor"]
+    print(f"{label:<34} floor {floor['seconds'] or 0:.2f} s, {floor['rss_mb'] or 0:.0f} MB", flush=True)
+    for fmt in formats:
+        entry = row[fmt]
+        if entry["ratio"] is None:
+            print(f"  report --format {fmt}: failed")
+            continue
+        spread = f"pairs {min(entry['ratios']):.2f}–{max(entry['ratios']):.2f}"
+        verdict = "PASS" if entry["ratio"] <= 2.5 and entry["rss_ratio"] <= 1.5 else "FAIL"
+        print(f"  report --format {fmt:<5} {entry['seconds']:.2f} s, {entry['rss_mb']:.0f} MB: "
+              f"{entry['ratio']:.2f}× the floor ({spread}; target ≤ 2.5×), peak RSS {entry['rss_ratio']:.2f}× "
+              f"(target ≤ 1.5×): {verdict}", flush=True)

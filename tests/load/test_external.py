@@ -1,0 +1,80 @@
+"""External data pointing many tensors into one file: each location is checked once, each tensor's
+offset and length on its own, and the guarantees stay those of tests/load/test_untrusted.py."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from conftest import make_model, vi
+from onnx import TensorProto, external_data_helper, helper, numpy_helper
+
+import modelaudit
+from modelaudit.errors import InvalidModelError, UnsafeExternalDataError
+from modelaudit.load import external
+
+LAYERS = 50
+
+
+def _chain(folder, locations) -> str:
+    """A MatMul chain of 4x4 weights written into the files `locations` names, one after another."""
+    nodes, inits, x, offsets = [], [], "x", {}
+    for i, location in enumerate(locations):
+        data = np.full((4, 4), i, np.float32)
+        w = numpy_helper.from_array(data, f"w{i}")
+        with open(folder / location, "ab") as fh:
+            fh.write(data.tobytes())
+        external_data_helper.set_external_data(w, location, offsets.get(location, 0), 64)
+        offsets[location] = offsets.get(location, 0) + 64
+        w.ClearField("raw_data")
+        w.data_location = TensorProto.EXTERNAL
+        inits.append(w)
+        nodes.append(helper.make_node("MatMul", [x, w.name], [f"h{i}"]))
+        x = f"h{i}"
+    path = folder / "model.onnx"
+    onnx.save(make_model(nodes, [vi("x", [1, 4])], [vi(x, None)], inits), path)
+    return str(path)
+
+
+def test_one_realpath_per_location_not_per_tensor(tmp_path, monkeypatch):
+    path = _chain(tmp_path, ["a.bin"] * LAYERS + ["b.bin"] * LAYERS)
+    calls = []
+    real = os.path.realpath
+    monkeypatch.setattr(external.os.path, "realpath", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
+    report = modelaudit.audit(path)
+    assert report.totals.params == 2 * LAYERS * 4 * 4
+    assert sorted(os.path.basename(p) for p in calls if str(p).endswith(".bin")) == ["a.bin", "b.bin"]
+
+
+def test_every_tensor_read_from_its_own_offset(tmp_path):
+    path = _chain(tmp_path, ["a.bin"] * LAYERS)
+    model = onnx.load(path, load_external_data=False)
+    external.load_external(model, tmp_path)
+    for i, t in enumerate(model.graph.initializer):
+        assert (numpy_helper.to_array(t) == i).all()
+
+
+def test_a_bad_location_after_good_ones_is_still_refused(tmp_path):
+    (tmp_path / "sub").mkdir()
+    os.symlink(tmp_path, tmp_path / "sub" / "up")
+    path = _chain(tmp_path, ["a.bin"] * 3)
+    model = onnx.load(path, load_external_data=False)
+    bad = model.graph.initializer[2]
+    for entry in bad.external_data:
+        if entry.key == "location":
+            entry.value = "sub/up/a.bin"
+    with pytest.raises(UnsafeExternalDataError, match="tensor 'w2' .*symbolic link"):
+        external.check_all(model, tmp_path)
+
+
+def test_offsets_checked_per_tensor_in_a_shared_file(tmp_path):
+    path = _chain(tmp_path, ["a.bin"] * 3)
+    model = onnx.load(path, load_external_data=False)
+    last = model.graph.initializer[2]
+    for entry in last.external_data:
+        if entry.key == "offset":
+            entry.value = str(3 * 64 - 8)  # its 64 bytes would run 56 past the end of the file
+    with pytest.raises(InvalidModelError, match="tensor 'w2'.* 192 bytes, shorter than offset 184 \\+ length 64"):
+        external.load_external(model, tmp_path)
