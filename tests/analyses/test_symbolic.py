@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import onnx
+from builders import attention_block as _attention_block
+from builders import saved as _save
 from conftest import SAMPLES, flatten_then_matmul, make_model, tensor, vi
 from onnx import helper
 
@@ -30,18 +32,6 @@ def test_cnn_with_a_symbolic_batch():
     analysis = analyse(model)
     assert str(analysis["totals"]["macs"]) == "300,774,272·batch"
     _check_against_concrete(model, analysis, [{"batch": b} for b in (1, 5, 16)])
-
-
-def _attention_block(width: int = 32):
-    """x [batch, seq, W] → Q, K, V projections, softmax(Q·Kᵀ)·V, output projection."""
-    nodes = [helper.make_node("MatMul", ["x", w], [o]) for w, o in (("wq", "q"), ("wk", "k"), ("wv", "v"))]
-    nodes += [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
-              helper.make_node("MatMul", ["q", "kt"], ["scores"]),
-              helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
-              helper.make_node("MatMul", ["p", "v"], ["ctx"]),
-              helper.make_node("MatMul", ["ctx", "wo"], ["y"])]
-    inits = [tensor(n, (width, width), seed=i) for i, n in enumerate(("wq", "wk", "wv", "wo"))]
-    return make_model(nodes, [vi("x", ["batch", "seq", width])], [vi("y", None)], inits)
 
 
 def test_transformer_block_with_symbolic_batch_and_seq():
@@ -73,14 +63,6 @@ def test_a_shape_computed_by_division_is_not_polynomial():
     assert analysis["totals"]["macs"] is None
     code = main(["report", _save(model), "--symbolic"])
     assert code == 0
-
-
-def _save(model):
-    import tempfile
-
-    path = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False).name
-    onnx.save(model, path)
-    return path
 
 
 def test_fit_is_exact_and_refuses_what_is_not_polynomial():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from builders import loop_model as _loop_model
 from conftest import make_model, run_ort, tensor, vi
 from onnx import TensorProto, helper, numpy_helper
 
@@ -30,26 +31,6 @@ def test_if_counts_the_more_expensive_branch_and_names_rows_by_parent():
     assert "the more expensive branch (else_branch) is counted" in report.rows[0].formula
     assert report.totals.params == 16 * 4 + 16 * 64  # both branches' weights are stored
     assert report.totals.macs_complete
-
-
-def _loop_model(trip_count: int | None, with_cond: bool = False):
-    body_nodes = [helper.make_node("MatMul", ["h_in", "w"], ["h_mm"], name="step_mm"),
-                  helper.make_node("Tanh", ["h_mm"], ["h_out"], name="step_tanh"),
-                  helper.make_node("Identity", ["cond_in"], ["cond_out"])]
-    body = helper.make_graph(body_nodes, "body",
-                             [vi("i", [], TensorProto.INT64), vi("cond_in", [], TensorProto.BOOL), vi("h_in", [1, 8])],
-                             [vi("cond_out", [], TensorProto.BOOL), vi("h_out", [1, 8])])
-    inits = [tensor("w", (8, 8))]
-    inputs = [vi("h0", [1, 8])]
-    if trip_count is not None:
-        inits.append(numpy_helper.from_array(np.array(trip_count, np.int64), "M"))
-    else:
-        inputs.append(vi("M", [], TensorProto.INT64))
-    cond = "cond0" if with_cond else ""
-    if with_cond:
-        inputs.append(vi("cond0", [], TensorProto.BOOL))
-    node = helper.make_node("Loop", ["M", cond, "h0"], ["h_final"], name="loop", body=body)
-    return make_model([node], inputs, [vi("h_final", None)], inits)
 
 
 def test_loop_multiplies_its_body_by_a_constant_trip_count():

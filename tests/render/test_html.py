@@ -67,7 +67,8 @@ def test_chart_and_sortable_table_work_in_headless_chromium(tmp_path):
 
 
 def test_sweep_is_a_line_chart(tmp_path):
-    from test_symbolic import _attention_block, _save
+    from builders import attention_block as _attention_block
+    from builders import saved as _save
 
     page = _html(tmp_path, "report", _save(_attention_block()), "--sweep", "seq=128,512,2048", "--dim", "batch=1")
     text = open(page, encoding="utf-8").read()

@@ -147,7 +147,11 @@ def test_profile_rows_add_up_to_the_measured_total():
     p = report.profile
     rows_ms = sum(r.ms for r in report.rows if r.ms is not None)
     assert p["unmatched_ms"] == 0
-    assert rows_ms == pytest.approx(p["total_ms"], rel=0.10)
+    # every node's time lands on its row; with one thread the nodes of a run run one after the
+    # other inside it, so together they never take longer than the run (a busy machine only
+    # stretches the gaps between kernels, which is why the two are not compared for equality)
+    assert rows_ms == pytest.approx(p["nodes_ms"])
+    assert 0 < rows_ms <= p["total_ms"] * 1.05
     conv = next(r for r in report.rows if r.op == "Conv")
     assert conv.gmacs_per_s == pytest.approx(conv.macs / (conv.ms / 1000) / 1e9)
     assert report.runtime["provider"] == "CPUExecutionProvider"
@@ -177,7 +181,7 @@ def test_external_data_model_verifies_from_its_own_folder(tmp_path):
 
 
 def test_loop_model_verifies():
-    from test_control_flow import _loop_model
+    from builders import loop_model as _loop_model
 
     mg = modelaudit.load(_loop_model(4))
     report, ok = check(mg, modelaudit.analyze(mg), RuntimeOptions())
