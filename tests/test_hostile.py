@@ -141,6 +141,8 @@ def test_training_on_a_recurrent_node_without_gate_breakdown(tmp_path, capsys):
     ("--timeout", "1e300", "--timeout 1e+300: give seconds above 0"),
     ("--max-memory", "99999999TiB", "--max-memory 99999999TiB: give a size above 0 and at most 1024 TiB"),
     ("--max-memory", "0", "--max-memory 0: give a size above 0"),
+    ("--time-limit", "nan", "--time-limit nan: give seconds above 0"),
+    ("--time-limit", "1e300", "--time-limit 1e+300: give seconds above 0"),
 ])
 def test_absurd_runtime_limits_are_usage_errors(capsys, flag, value, why):
     code, _, err = run(capsys, "report", SAMPLES / "conv3x3.onnx", "--verify", flag, value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 from contextlib import contextmanager
@@ -13,6 +12,8 @@ from modelaudit.errors import ResourceLimitError, UsageError
 __all__ = ["DEFAULT_TIME_LIMIT", "time_limit", "budget_of"]
 
 DEFAULT_TIME_LIMIT = 600.0  # a 100,000-node graph audits in well under a minute on a slow machine
+MAX_SECONDS = 1_000_000  # 11.6 days, as --timeout: beyond, the wait overflows the platform's timers
+MAX_TIMER = 2**31 - 1  # what setitimer accepts everywhere, whatever the number of models
 
 
 def budget_of(args) -> float | None:
@@ -21,14 +22,15 @@ def budget_of(args) -> float | None:
     seconds = getattr(args, "time_limit", None)
     if seconds is None:
         return None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise UsageError(f"--time-limit must be a positive number of seconds, not {seconds:g}")
+    if not 0 < seconds <= MAX_SECONDS:  # also refuses nan and inf
+        raise UsageError(f"--time-limit {seconds:g}: give seconds above 0 and at most {MAX_SECONDS:,}")
     paths = getattr(args, "model", None) or getattr(args, "models", None)
     seconds *= len(paths) if isinstance(paths, list) and paths else 1
     if getattr(args, "verify", False) or getattr(args, "profile", False):
         timeout = getattr(args, "timeout", 0.0)
-        seconds += timeout if math.isfinite(timeout) and timeout > 0 else 0.0
-    return seconds
+        # an absurd --timeout is refused by its own subcommand with exit 2; it adds nothing here
+        seconds += timeout if 0 < timeout <= MAX_SECONDS else 0.0
+    return min(seconds, MAX_TIMER)
 
 
 @contextmanager
