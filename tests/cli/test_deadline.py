@@ -45,4 +45,4 @@ def test_audit_past_its_time_limit_exits_5(capsys, monkeypatch):
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
 def test_time_limit_must_be_positive_and_finite(capsys, value):
     assert main(["report", V2, "--time-limit", value]) == 2
-    assert "--time-limit must be a positive number" in capsys.readouterr().err
+    assert ": give seconds above 0 and at most 1,000,000" in capsys.readouterr().err
