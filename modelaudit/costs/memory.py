@@ -3,6 +3,7 @@ its node runs, free it after its last reader (graph outputs live to the end)."""
 
 from __future__ import annotations
 
+from modelaudit.graph.links import implicit_inputs
 from modelaudit.graph.model import ModelGraph
 
 __all__ = ["peak_activation_bytes"]
@@ -16,6 +17,9 @@ def peak_activation_bytes(mg: ModelGraph, constant: set[str]) -> tuple[int, bool
     for step, index in enumerate(mg.order):
         for name in nodes[index].input:
             last_use[name] = step  # "" (an absent optional input) is never an output: harmless
+        if nodes[index].has_graph:  # what its subgraphs read from outside lives as long
+            for name in implicit_inputs(nodes[index]):
+                last_use[name] = step
     keep = set(mg.outputs)
     complete = True
     live = 0

@@ -10,7 +10,7 @@ from onnx import defs as onnx_defs
 
 from modelaudit.errors import InvalidModelError
 
-__all__ = ["NodeView", "link", "topological_order", "dag_of", "printable"]
+__all__ = ["NodeView", "link", "topological_order", "dag_of", "printable", "implicit_inputs"]
 
 
 class NodeView:
@@ -75,6 +75,34 @@ def _defined(graph: GraphProto, init_names=None) -> set[str]:
     return defined
 
 
+def _graphs(node) -> list[GraphProto]:
+    out = []
+    for attr in node.attribute:
+        if attr.type == AttributeProto.GRAPH:
+            out.append(attr.g)
+        elif attr.type == AttributeProto.GRAPHS:
+            out.extend(attr.graphs)
+    return out
+
+
+def implicit_inputs(node, depth: int = 0) -> set[str]:
+    """The enclosing scope's tensors that a node's subgraphs read (a branch using the outer `x`):
+    inputs as much as its own, though no field of the node names them."""
+    names: set[str] = set()
+    if depth >= 32:  # the walk refuses deeper nesting
+        return names
+    for graph in _graphs(node):
+        defined = _defined(graph)
+        reads = {vo.name for vo in graph.output}
+        for inner in graph.node:
+            defined.update(inner.output)
+            reads.update(inner.input)
+            reads |= implicit_inputs(inner, depth + 1)
+        names |= reads - defined
+    names.discard("")
+    return names
+
+
 def dag_of(count: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
     dag = nx.DiGraph()
     dag.add_nodes_from(range(count))
@@ -112,6 +140,11 @@ def link(graph: GraphProto, outer=frozenset(), nodes=None, init_names=None) -> t
                 raise InvalidModelError(
                     f"node {_node_label(node, index)} reads tensor '{name}', which no node, initializer "
                     "or graph input defines (the file is truncated or inconsistent)")
+        if getattr(node, "has_graph", True) and len(node.attribute):
+            # what a subgraph reads from this graph is an input of the node that holds it: its
+            # producer must come first, and is not dead
+            edges += [(producer[name], index) for name in sorted(implicit_inputs(node))
+                      if name in producer and producer[name] != index]
     for vi in graph.output:
         if vi.name not in producer and vi.name not in defined and vi.name not in outer:
             raise InvalidModelError(f"graph output '{vi.name}' is never produced (the file is truncated or inconsistent)")

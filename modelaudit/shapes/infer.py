@@ -17,6 +17,7 @@ from onnx import ModelProto
 from modelaudit.load.initializers import Initializer, read_initializers
 
 from .annotations import bind_symbols
+from .bodies import nested_outputs
 from .collect import collect_infos, declared_symbols
 from .propagate import initial_values, is_unknown, known_count, propagate
 from .skeleton import build_skeleton
@@ -67,7 +68,10 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     bound = bind_symbols(model.graph, inputs, dims, init_infos)
     symbols = declared_symbols(model, bound)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import} or {"": 1}
-    outputs = [o for n in (views if views is not None else model.graph.node) for o in n.output if o]
+    nodes = views if views is not None else model.graph.node
+    outputs = [o for n in nodes for o in n.output if o]
+    if nested:  # a body's tensors unknown are worth another round too
+        outputs += nested_outputs([n for n in nodes if getattr(n, "has_graph", True)])
     infos: dict[str, TensorInfo] = {}
     rounds = 0
     while rounds < MAX_ROUNDS:

@@ -5,6 +5,7 @@ per-op shape hints.
 from __future__ import annotations
 
 import math
+from collections import ChainMap
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +23,7 @@ from onnx import (
 from modelaudit.load.initializers import Initializer, holds_data
 
 from . import fold
+from .bodies import body_graphs, carried, loop_like, merge, node_outputs, seeds
 from .collect import dims_of
 from .contrib import CONTRIB_SHAPES, FLOAT_OUTPUT, contrib_output_shapes
 from .skeleton import is_small
@@ -184,42 +186,99 @@ def propagate(model: ModelProto, order: list[int], opsets: dict, infos: dict, va
     unknown, so a resolved Reshape resolves everything after it. True if anything was learned."""
     learned = False
     for index in order:
-        node = model.graph.node[index]
-        if not node.output:
-            continue
-        op = node.op_type
-        default_domain = node.domain in ("", "ai.onnx")
-        if default_domain and op == "Constant":
-            _constant_value(node, values)
-            continue
-        if default_domain and not all(o in values and not fold.is_partial(values[o]) for o in node.output if o):
-            in_values = [values.get(i) if i else None for i in node.input]
-            in_shapes = [infos[i].shape if i in infos else None for i in node.input]
-            outs = fold.evaluate(op, in_values, _node_attrs(node), in_shapes)
-            for name, value in zip(node.output, outs or ()):
-                values[name] = value
-                if not fold.is_partial(value) and name not in folded and is_unknown(infos.get(name)):
-                    folded[name] = value
-                    infos[name] = TensorInfo(name, tuple(value.shape), helper.np_dtype_to_tensor_dtype(value.dtype))
-                    learned = True
-        if not any(is_unknown(infos.get(o)) for o in node.output if o):
-            continue
+        learned |= _visit(model, model.graph.node[index], opsets, infos, values, folded, hints, symbols, 0)
+    return learned
+
+
+def _visit(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, values: dict, folded: dict,
+           hints: dict, symbols: set[str], depth: int) -> bool:
+    """One node; inside a subgraph (depth > 0) `folded` and `hints` are scratch: they become the
+    next round's initializers and value_info of the top-level graph only."""
+    if not node.output:
+        return False
+    learned = False
+    op = node.op_type
+    default_domain = node.domain in ("", "ai.onnx")
+    if default_domain and op == "Constant":
+        _constant_value(node, values)
+        return False
+    if default_domain and not all(o in values and not fold.is_partial(values[o]) for o in node.output if o):
+        in_values = [values.get(i) if i else None for i in node.input]
+        in_shapes = [infos[i].shape if i in infos else None for i in node.input]
+        outs = fold.evaluate(op, in_values, _node_attrs(node), in_shapes)
+        for name, value in zip(node.output, outs or ()):
+            values[name] = value
+            if not fold.is_partial(value) and name not in folded and is_unknown(infos.get(name)):
+                folded[name] = value
+                infos[name] = TensorInfo(name, tuple(value.shape), helper.np_dtype_to_tensor_dtype(value.dtype))
+                learned = True
+    graphs = body_graphs(node) if len(node.attribute) else ()
+    if graphs and depth < 32:  # deeper nesting is refused by the walk
+        better = _visit_bodies(model, node, graphs, opsets, infos, values, symbols, depth)
+    elif not any(is_unknown(infos.get(o)) for o in node.output if o):
+        return learned
+    else:
         better = _infer_node(model, node, opsets, infos, values, symbols)
-        if default_domain and op in ("Reshape", "Expand", "ConstantOfShape"):
-            hint = _shape_hint(node, values, infos)
-            out = node.output[0]
-            if hint is not None and known_count(better.get(out)) < sum(d is not None for d in hint):
-                dtype = better[out].dtype if out in better else (infos[node.input[0]].dtype if node.input[0] in infos else 0)
-                if op == "ConstantOfShape":
-                    value = _node_attrs(node).get("value")
-                    dtype = value.data_type if value is not None else TensorProto.FLOAT
-                better[out] = TensorInfo(out, hint, dtype)
-        for name, info in better.items():
+    if default_domain and op in ("Reshape", "Expand", "ConstantOfShape"):
+        hint = _shape_hint(node, values, infos)
+        out = node.output[0]
+        if hint is not None and known_count(better.get(out)) < sum(d is not None for d in hint):
+            dtype = better[out].dtype if out in better else (infos[node.input[0]].dtype if node.input[0] in infos else 0)
+            if op == "ConstantOfShape":
+                value = _node_attrs(node).get("value")
+                dtype = value.data_type if value is not None else TensorProto.FLOAT
+            better[out] = TensorInfo(out, hint, dtype)
+    for name, info in better.items():
+        if known_count(info) > known_count(infos.get(name)):
+            infos[name] = info
+            hints[name] = info
+            learned = True
+    return learned
+
+
+def _visit_bodies(model: ModelProto, node: NodeProto, graphs: list, opsets: dict, infos: dict, values: dict,
+                  symbols: set[str], depth: int) -> dict[str, TensorInfo]:
+    """Walks If branches and Loop/Scan bodies with the enclosing scope's shapes and values in view,
+    and returns the node's outputs. A Loop or Scan body runs first on the state it is fed; where a
+    carried value's shape changes from step to step, it runs again with those dims unknown, so no
+    shape of the first step stands for every step."""
+    opset = opsets.get(node.domain if node.domain != "ai.onnx" else "", 1)
+    for _, graph in graphs:
+        if not loop_like(node, opset):
+            _visit_body(model, graph, opsets, infos, values, symbols, depth, {})
+            continue
+        scratch = _visit_body(model, graph, opsets, ChainMap({}, infos), ChainMap({}, values), symbols, depth,
+                              seeds(node, graph, infos, opset))
+        steps = carried(node, graph)
+        first = [scratch[0].get(a) for a, _ in steps]
+        later = [scratch[0].get(b) for _, b in steps]
+        shapes = [merge(f.shape if f else None, s.shape if s else None) for f, s in zip(first, later)]
+        if any(f is None or s is None or f.shape != s.shape for f, s in zip(first, later)):
+            scratch = _visit_body(model, graph, opsets, ChainMap({}, infos), ChainMap({}, values), symbols, depth,
+                                  seeds(node, graph, infos, opset, shapes))
+        local_infos, local_values = scratch[0].maps[0], scratch[1].maps[0]
+        for name, info in local_infos.items():
             if known_count(info) > known_count(infos.get(name)):
                 infos[name] = info
-                hints[name] = info
-                learned = True
-    return learned
+        values.update(local_values)
+    return node_outputs(node, graphs, infos, values, opset)
+
+
+def _visit_body(model: ModelProto, graph, opsets: dict, infos, values, symbols: set[str], depth: int,
+                formal: dict[str, TensorInfo]) -> tuple:
+    for name, info in formal.items():
+        if known_count(info) > known_count(infos.get(name)) or name not in infos:
+            infos[name] = info
+    for t in graph.initializer:  # a body's own initializers: their shapes, and their values when small
+        infos[t.name] = TensorInfo(t.name, tuple(t.dims), t.data_type, True)
+        if t.data_type != TensorProto.STRING and is_small(t.data_type, t.dims) and holds_data(t):
+            try:
+                values[t.name] = numpy_helper.to_array(t)
+            except (ValueError, TypeError, KeyError, IndexError):
+                pass  # malformed data: the value stays unknown
+    for sub in graph.node:
+        _visit(model, sub, opsets, infos, values, {}, {}, symbols, depth + 1)
+    return infos, values
 
 
 def _constant_value(node: NodeProto, values: dict) -> None:

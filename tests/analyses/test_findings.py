@@ -111,3 +111,24 @@ def test_duplicate_weights_found_in_a_file_whose_weights_stayed_on_disk(tmp_path
     assert mg.weights_in_file is not None  # the weights' bytes were not read to count
     assert main(["lint", str(path)]) == 0
     assert "MA003 warning: w2: holds the same 8x8 float32 bytes as 'w1'" in capsys.readouterr().out
+
+
+def _branch_reading(outer: str, tag: str):
+    node = helper.make_node("Neg", [outer], [f"{tag}_y"], name=f"{tag}_neg")
+    return helper.make_graph([node], tag, [], [vi(f"{tag}_y", None)])
+
+
+def test_a_node_only_a_subgraph_reads_is_not_dead():
+    """A TensorFlow export: the Relu's output is read only inside the If's branches (an implicit
+    input of the If), so the Relu is alive, runs before the If, and lives until it."""
+    nodes = [helper.make_node("If", ["cond"], ["y"], name="choose", then_branch=_branch_reading("r", "then"),
+                              else_branch=_branch_reading("r", "else")),
+             helper.make_node("Relu", ["x"], ["r"], name="relu")]  # after its reader in the file
+    model = make_model(nodes, [vi("cond", [], TensorProto.BOOL), vi("x", [1, 8])], [vi("y", None)])
+    assert "MA001" not in codes(model)
+    mg = modelaudit.load(model)
+    assert [mg.nodes[i].name for i in mg.order] == ["relu", "choose"]
+    report = modelaudit.analyze(mg)
+    # after the Relu: cond (1 byte), x and r (32 bytes each); x is freed, then the If adds y
+    # beside r and cond. Walked in file order, the If came first and r piled onto x, y and cond.
+    assert report.totals.peak_activation_bytes == 1 + 1 * 8 * 4 + 1 * 8 * 4
