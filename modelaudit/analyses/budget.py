@@ -111,7 +111,8 @@ def evaluate(model: str, totals: dict, budget: Budget) -> list[Breach]:
         actual = totals[metric]
         if metric in ("macs", "flops") and not totals.get("macs_complete", True):
             breaches.append(Breach(model, metric, actual, limit, f"{why}; the count is incomplete (uncounted or "
-                                   "unresolved nodes), so the budget cannot be proven"))
+                                   "unresolved nodes), so the budget cannot be proven; --input/--dim fix "
+                                   "dynamic dims, --verify takes the shapes only a run can tell"))
         elif metric in ("params", "non_trainable", "weight_bytes") and not totals.get("params_complete", True):
             breaches.append(Breach(model, metric, actual, limit, f"{why}; an op without a rule reads constants "
                                    "that may be weights, so the budget cannot be proven"))

@@ -63,7 +63,7 @@ def run_check(args) -> int:
         checks = [ModelCheck(Path(m)) for m in args.models]
     else:
         raise UsageError("check needs MODEL paths or --config")
-    results, breaches = [], []
+    results, breaches, mismatched = [], [], []
     for c in checks:
         for metric, limit in flags.limits.items():  # flags override the config's limits
             c.budget.limits[metric] = limit
@@ -72,12 +72,18 @@ def run_check(args) -> int:
         c.budget.increases.update(flags.increases)
         if not c.budget.limits and c.budget.baseline is None:
             raise UsageError(f"no budget for {c.path}: give --max-… flags, --baseline, or a config")
-        totals = analyze(load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims},
-                              strict=not args.config)).totals
+        mg = load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims}, strict=not args.config)
+        report, verification = analyze(mg), None
+        if args.verify:
+            report, verification = _verified(mg, report, args)
+            if verification.get("mismatches"):
+                mismatched.append((str(c.path), len(verification["mismatches"])))
+        totals = report.totals
         found = evaluate(str(c.path), totals.__dict__, c.budget)
         breaches += found
-        results.append({"model": str(c.path), "ok": not found, "totals": totals.__dict__,
-                        "breaches": [b.__dict__ | {"line": b.line()} for b in found]})
+        results.append({"model": str(c.path), "ok": not found and not (verification or {}).get("mismatches"),
+                        "totals": totals.__dict__, "breaches": [b.__dict__ | {"line": b.line()} for b in found]}
+                       | ({"verification": verification} if verification is not None else {}))
     if args.format == "json":
         sys.stdout.write(json.dumps({"schema_version": 1, "ok": not breaches, "models": results}, indent=2) + "\n")
     else:
@@ -86,7 +92,25 @@ def run_check(args) -> int:
                 print(f"within budget: {r['model']}")
         for b in breaches:
             print(b.line())
+        for model, count in mismatched:
+            print(f"shape mismatch: {model}: {count} tensor shape(s) differ between static inference and onnxruntime")
         if breaches:
-            print(f"{len(breaches)} budget breach(es) in {sum(1 for r in results if not r['ok'])} of "
+            print(f"{len(breaches)} budget breach(es) in {sum(1 for r in results if r['breaches'])} of "
                   f"{len(results)} model(s)")
-    return 1 if breaches else 0
+    return 1 if breaches or mismatched else 0
+
+
+def _verified(mg, report, args):
+    """--verify: the report with runtime shapes filled in, and what the run found."""
+    from modelaudit.runtime.verify import RuntimeOptions, check
+    from modelaudit.units import parse_bytes
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    options = RuntimeOptions(verify=True, max_memory=parse_bytes(args.max_memory, "--max-memory"), timeout=args.timeout)
+    report, _ = check(mg, report, options)
+    if report.runtime and "skipped" in report.runtime:
+        print(f"modelaudit: {mg.path}: {report.runtime['skipped']}; the static totals stand", file=sys.stderr)
+        return report, {"skipped": report.runtime["skipped"]}
+    v = report.verification
+    return report, {"verified": v["verified"], "runtime_shaped": v["runtime_shaped"], "mismatches": v["mismatches"]}

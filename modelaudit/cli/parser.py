@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--max-increase", action="append", default=[], metavar="METRIC=AMOUNT",
                      help="allowed growth over the baseline: macs=2%%, params=0, weight_bytes=1MiB (repeatable)")
     shape_flags(chk)
+    chk.add_argument("--verify", action="store_true",
+                     help="run each model once in onnxruntime: shapes only a run can tell (NonZero, data-dependent "
+                          "Reshape) fill in before the budgets are checked; a static shape the run contradicts fails")
+    chk.add_argument("--max-memory", default="4GiB", metavar="SIZE", help="--verify: refuse a run needing more (default 4GiB)")
+    chk.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="--verify: stop a longer run (default 300)")
     chk.add_argument("--format", "-f", choices=("text", "json"), default="text")
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     exp = sub.add_parser("explain", help="derive a node's params, MACs and FLOPs by hand")
