@@ -180,10 +180,11 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         data = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
     # the bytes left in the file (or in external data) stand in empty: the checker reads no weight
-    checker = structural_check(model, frozenset(stripped.spans) if stripped is not None else frozenset(),
-                               weightless=stripped is not None or data is None or b"location" in data,
-                               serialized=data, holders=[i for i, v in enumerate(views)
-                                                         if v.op_type == "Constant" or v.has_graph])
+    left = frozenset(stripped.spans) if stripped is not None else frozenset()
+    checker = structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
+                               serialized=data,
+                               holders=[i for i, v in enumerate(views) if v.op_type == "Constant" or v.has_graph],
+                               candidates=[i for i, t in enumerate(inits) if t.external or t.name in left])
     edges, producer = link(model.graph, nodes=views, init_names=initializers)
     order, unsorted = topological_order(edges, views)
     warnings = []
