@@ -210,3 +210,12 @@ def test_internal_error_has_its_own_exit_code(capsys, monkeypatch):
     cli = (ROOT / "docs" / "cli.md").read_text()
     assert f"| {INTERNAL_ERROR} | internal error" in readme and f"| {INTERNAL_ERROR} | internal error" in cli
 
+
+
+def test_group_not_dividing_channels_is_an_error_row(tmp_path):
+    """X has 3 channels, W [4, 1, 3, 3] with group 2 needs 1·2 = 2: onnx.checker lets it pass, and the
+    audit counted 6·6·(3·3·1)·4 = 1,296 MACs for a convolution no runtime performs."""
+    row = modelaudit.audit(_conv(tmp_path, w=(4, 1, 3, 3), group=2)).rows[0]
+    assert row.status == "error" and "X has 3 channels, but W's C_in/group 1 × group 2 = 2" in row.formula
+    row = modelaudit.audit(_conv(tmp_path, w=(3, 1, 3, 3), group=2)).rows[0]
+    assert row.status == "error" and "group 2 does not divide C_out 3" in row.formula

@@ -103,4 +103,14 @@ def structural_check(model: ModelProto, stripped=frozenset(), weightless: bool =
         return {"valid": False, "full_check": full, "error": " ".join(str(exc).split())[:500]}
     except Exception as exc:  # the checker's own failures on hostile input (protobuf, C++ exceptions)
         return {"valid": False, "full_check": full, "error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500]}
-    return {"valid": True, "full_check": full, "error": None}
+    newer = _newer_than_onnx(model)
+    return {"valid": newer is None, "full_check": full, "error": newer}
+
+
+def _newer_than_onnx(model: ModelProto) -> str | None:
+    """The checker accepts a default-domain opset no onnx release defines (99): onnxruntime does not."""
+    latest = onnx.defs.onnx_opset_version()
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx") and entry.version > latest:
+            return f"default-domain opset {entry.version} is newer than any onnx defines ({latest})"
+    return None

@@ -66,3 +66,12 @@ def test_short_raw_data_is_caught_when_the_bytes_are_in_memory():
     verdict = structural_check(model)
     assert not verdict["valid"] and "raw_data size (8 bytes) is too small" in verdict["error"]
 
+
+
+def test_opset_newer_than_onnx_defines_is_invalid():
+    """onnx.checker passes opset 99; onnxruntime refuses it: the verdict says so."""
+    latest = onnx.defs.onnx_opset_version()
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", [2])], opset=99)
+    verdict = structural_check(model)
+    assert verdict == {"valid": False, "full_check": True,
+                       "error": f"default-domain opset 99 is newer than any onnx defines ({latest})"}
