@@ -31,6 +31,7 @@ CODES = {
     "MA010": ("warning", "opset older than the one onnxruntime supports best"),
     "MA011": ("warning", "input dim that is symbolic and was not resolved"),
     "MA012": ("warning", "node name repeated or missing: reports are ambiguous"),
+    "MA013": ("error", "onnx.checker rejects the model: it is structurally invalid"),
 }
 
 
@@ -70,6 +71,8 @@ def find(mg: ModelGraph, report: Report, read_bytes=None) -> list[Finding]:
                          f"{OLDEST_GOOD_OPSET} or later for onnxruntime's kernels and optimizations"))
     out += _unresolved_inputs(mg)
     out += _names(mg)
+    if mg.checker is not None and not mg.checker["valid"]:
+        out.append(_make("MA013", "model", f"onnx.checker: {mg.checker['error']}"))
     return out
 
 

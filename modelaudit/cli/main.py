@@ -60,5 +60,6 @@ def main(argv: list[str] | None = None) -> int:
               "please report it)", file=sys.stderr)
         return INTERNAL_ERROR
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -320,7 +320,16 @@ def analyze(mg: ModelGraph) -> Report:
         nodes=len(rows), params_complete=not auditor.params_incomplete,
     )
     return Report(model=_model_info(mg), rows=rows, totals=totals, uncounted=uncounted,
-                  unresolved=_unresolved_hints(mg, unresolved), warnings=auditor.warnings + auditor.incomplete + auditor.params_incomplete)
+                  unresolved=_unresolved_hints(mg, unresolved),
+                  warnings=_checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete)
+
+
+def _checker_warning(mg: ModelGraph) -> list[str]:
+    verdict = mg.checker
+    if verdict is None or verdict["valid"]:
+        return []
+    return [f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
+            f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"]
 
 
 def _model_info(mg: ModelGraph) -> dict:
@@ -342,6 +351,7 @@ def _model_info(mg: ModelGraph) -> dict:
         "opsets": {(k or "ai.onnx"): v for k, v in sorted(mg.opsets.items())},
         "inputs": [tensor(n) for n in mg.inputs],
         "outputs": [tensor(n) for n in mg.outputs],
+        "checker": mg.checker,
     }
 
 

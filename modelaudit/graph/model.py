@@ -14,6 +14,7 @@ from onnx import ModelProto
 
 from modelaudit.errors import InvalidModelError, UsageError
 from modelaudit.load.dtypes import tensor_bytes
+from modelaudit.load.checker import structural_check
 from modelaudit.load.external import check_all, model_folder
 from modelaudit.load.initializers import Initializer, read_initializers
 from modelaudit.load.inline import inline_functions
@@ -46,6 +47,7 @@ class ModelGraph:
 
     views: list = field(default_factory=list)
     weights_in_file: StrippedData | None = None  # big tensors whose bytes were left in the file
+    checker: dict | None = None  # onnx.checker's verdict on the weightless model (load/checker.py)
     _nbytes: dict = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -177,6 +179,12 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
         data = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
+    # the bytes left in the file (or in external data) stand in empty: the checker reads no weight
+    left = frozenset(stripped.spans) if stripped is not None else frozenset()
+    checker = structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
+                               serialized=data,
+                               holders=[i for i, v in enumerate(views) if v.op_type == "Constant" or v.has_graph],
+                               candidates=[i for i, t in enumerate(inits) if t.external or t.name in left])
     edges, producer = link(model.graph, nodes=views, init_names=initializers)
     order, unsorted = topological_order(edges, views)
     warnings = []
@@ -207,4 +215,5 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         warnings=warnings,
         views=views,
         weights_in_file=stripped,
+        checker=checker,
     )

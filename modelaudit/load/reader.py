@@ -68,18 +68,27 @@ def read_model_light(source: str | os.PathLike | ModelProto, full: bool = False)
                 data = head + fh.read()
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
-    except WireError:
+    except WireError as exc:
+        if "nested" in str(exc):  # a deliberate nesting bomb, not a corrupt file: say which limit
+            raise _too_deep(path) from None
         raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
                                 "the file is corrupt, truncated or of another type)") from None
     model = ModelProto()
     try:
         model.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError):
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        if "MaxDepth" in str(exc) or "nested" in str(exc):
+            raise _too_deep(path) from None
         raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
                                 "the file is corrupt, truncated or of another type)") from None
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise InvalidModelError(f"{path}: is not an ONNX model (it holds no graph)")
     return Loaded(model, path, stripped if stripped is not None and stripped.count else None, data)
+
+
+def _too_deep(path: Path) -> InvalidModelError:
+    return InvalidModelError(f"{path}: protobuf messages are nested past protobuf's depth limit of 100 "
+                             "(subgraphs about 33 levels deep or more; modelaudit audits subgraphs up to 31 deep)")
 
 
 def _sniff(path: Path, data: bytes) -> None:

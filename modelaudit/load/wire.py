@@ -114,7 +114,7 @@ def _fields(buf, start: int, end: int):
 def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> bytes | None:
     """The message's bytes with big tensor data removed, or None when nothing changed."""
     if depth > _MAX_DEPTH:
-        raise WireError("messages nested too deep")
+        raise WireError(f"protobuf messages nested more than {_MAX_DEPTH} deep")
     descend = _DESCEND.get(kind, {})
     fields = list(_fields(buf, start, end)) if kind == "tensor" else _fields(buf, start, end)
     keep = STRIP_BYTES

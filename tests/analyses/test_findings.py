@@ -24,7 +24,8 @@ def codes(model, min_severity="note") -> list[str]:
 
 def _chain(*extra_nodes, inits=(), opset=17, inputs=None, outputs=("y",)):
     nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")] + list(extra_nodes)
-    return make_model(nodes, inputs or [vi("x", [1, 8])], [vi(o, None) for o in outputs], inits, opset=opset)
+    # outputs declare their shape: onnx.checker requires one on graph outputs (MA013)
+    return make_model(nodes, inputs or [vi("x", [1, 8])], [vi(o, [1, 8]) for o in outputs], inits, opset=opset)
 
 
 PLANTED = {
@@ -32,7 +33,7 @@ PLANTED = {
     "MA002": lambda: _chain(inits=[tensor("orphan", (64,))]),
     "MA003": lambda: make_model([helper.make_node("MatMul", ["x", "w1"], ["a"], name="m1"),
                                  helper.make_node("MatMul", ["a", "w2"], ["y"], name="m2")],
-                                [vi("x", [1, 8])], [vi("y", None)], [tensor("w1", (8, 8), seed=3), tensor("w2", (8, 8), seed=3)]),
+                                [vi("x", [1, 8])], [vi("y", [1, 8])], [tensor("w1", (8, 8), seed=3), tensor("w2", (8, 8), seed=3)]),
     "MA004": lambda: make_model([helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
                                  helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="bn")],
                                 [vi("x", [1, 2, 4, 4])], [vi("y", None)],
@@ -56,6 +57,9 @@ PLANTED = {
     "MA011": lambda: _chain(inputs=[vi("x", ["batch", 8])]),
     "MA012": lambda: make_model([helper.make_node("Relu", ["x"], ["a"], name="same"),
                                  helper.make_node("Neg", ["a"], ["y"], name="same")], [vi("x", [2])], [vi("y", None)]),
+    # torch's default opset-17 export keeps Split-18's num_outputs attribute (issue 14 item 7)
+    "MA013": lambda: make_model([helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="split")],
+                                [vi("x", [1, 4])], [vi("a", [1, 2]), vi("b", [1, 2])], opset=17),
 }
 
 

@@ -392,3 +392,34 @@ def test_model_reached_through_a_symlink_reads_beside_the_link(capsys, tmp_path)
     (named / "w.bin").write_bytes(weights.tobytes())  # beside the link: read from there
     code, out, err = run(capsys, "report", named / "model.onnx", "--verify")
     assert code == 0 and "verified" in out, err
+
+
+def _wire(field: int, payload: bytes) -> bytes:
+    def varint(n):
+        out = b""
+        while True:
+            low, n = n & 0x7F, n >> 7
+            if not n:
+                return out + bytes([low])
+            out += bytes([low | 0x80])
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
+
+
+def test_nesting_past_protobufs_limit_names_the_depth(capsys, tmp_path):
+    """40 nested If levels, written at the wire level (protobuf's API refuses to build them): the
+    message blamed corruption; it names the depth limit (issue 17 item 6)."""
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y0"])], "leaf", [], [vi("y0", None)]).SerializeToString()
+    for d in range(1, 41):
+        other = helper.make_graph([helper.make_node("Neg", ["x"], [f"n{d}"])], f"e{d}", [], [vi(f"n{d}", None)])
+        node = helper.make_node("If", ["c"], [f"y{d}"], name=f"if{d}").SerializeToString()
+        for name, body in (("then_branch", graph), ("else_branch", other.SerializeToString())):
+            attr = onnx.AttributeProto(name=name, type=onnx.AttributeProto.GRAPH).SerializeToString()
+            node += _wire(5, attr + _wire(6, body))
+        graph = onnx.GraphProto(name=f"g{d}", output=[vi(f"y{d}", None)]).SerializeToString() + _wire(1, node)
+    model = helper.make_model(onnx.GraphProto(), opset_imports=[helper.make_opsetid("", 17)])
+    model.ClearField("graph")
+    path = tmp_path / "deep40.onnx"
+    path.write_bytes(model.SerializeToString() + _wire(7, graph))
+    code, _, err = run(capsys, "report", path)
+    assert code == 3 and "nested past protobuf's depth limit of 100" in one_line(err)
+    assert "modelaudit audits subgraphs up to 31 deep" in err and "corrupt" not in err

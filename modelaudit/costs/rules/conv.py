@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from modelaudit.costs.cost import Cost, NodeContext, Unresolved
-from modelaudit.shapes.geometry import transposed_dims, window_dims
+from modelaudit.shapes.geometry import WindowError, transposed_dims, window_dims
 
 from . import rule
 
@@ -25,6 +25,18 @@ def conv_output_dims(ctx: NodeContext, kernel: tuple[int, ...], c_out: int) -> t
         return computed
 
 
+def _check_groups(ctx: NodeContext, c_out: int, cin_per_group: int) -> None:
+    """X's channels must be group × W's C_in/group, and C_out a multiple of group: otherwise the
+    MACs would describe a convolution no runtime performs (onnx.checker lets this pass)."""
+    group = ctx.attr("group", 1)
+    if not isinstance(group, int) or group < 1 or c_out % group:
+        raise WindowError(f"group {group!r} does not divide C_out {c_out}")
+    channels = ctx.in_shape(0)[1] if len(ctx.in_shape(0)) > 1 else None
+    if isinstance(channels, int) and channels != cin_per_group * group:
+        raise WindowError(f"X has {channels} channels, but W's C_in/group {cin_per_group} × group {group} "
+                          f"= {cin_per_group * group}")
+
+
 def _product(dims) -> str:
     return "*".join(str(d) for d in dims) or "1"
 
@@ -32,6 +44,7 @@ def _product(dims) -> str:
 def conv_cost(ctx: NodeContext, w: int = 1, bias: int | None = 2, per_output: int = 0) -> Cost:
     """MACs of a convolution whose weight is input `w`; `per_output` extra FLOPs per output element."""
     c_out, cin_per_group, *kernel = ctx.in_dims(w)
+    _check_groups(ctx, c_out, cin_per_group)
     y = conv_output_dims(ctx, tuple(kernel), c_out)
     n, spatial = y[0], y[2:]
     outputs = n * c_out * math.prod(spatial)
