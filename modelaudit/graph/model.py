@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 from onnx import ModelProto
 
@@ -23,6 +23,9 @@ from modelaudit.shapes.annotations import input_symbols
 from modelaudit.shapes.infer import TensorInfo, infer
 
 from .links import NodeView, dag_of, link, printable, topological_order
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["ModelGraph", "load"]
 
@@ -112,6 +115,10 @@ def _check_structure(model: ModelProto, inits: list[Initializer] | None = None) 
     for i, vi in enumerate(graph.input):
         if not vi.name:
             raise InvalidModelError(f"graph input #{i} has no name")
+    if not model.functions:
+        return
+    import networkx as nx  # imported for the rare model with local functions, not every audit
+
     calls = nx.DiGraph()
     for f in model.functions:
         for node in f.node:
