@@ -63,7 +63,7 @@ def run_report(args) -> int:
         from modelaudit.analyses.symbolic import analyse, to_dict
 
         progress.update("fitting polynomials", advance=0)
-        result.symbolic = to_dict(analyse(mg.model if mg.path is None else args.model, inputs, dims))
+        result.symbolic = to_dict(analyse(mg, inputs, dims))
     from modelaudit.analyses.findings import find
 
     result.findings = find(mg, result)
