@@ -198,6 +198,18 @@ def _end_to_end(args) -> int:
                 endtoend.print_end_to_end(row["model"], row, args.formats)
                 results.append(row)
                 written.setdefault(layout, {})[nodes] = path
+        embedded, external = (next(iter(written.get(layout, {}).items()), (0, None)) for layout in ("embedded", "external"))
+        if embedded[1] and external[1]:  # the smallest size: one model of each layout
+            embedded, external = embedded[1], external[1]
+            row = {"many": "compare and --jobs 2 of the two layouts' models",
+                   **endtoend.many(embedded, external, args.repeat, args.timeout)}
+            results.append(row)
+            for name in ("compare", "jobs 2"):
+                entry = row[name]
+                if entry["ratio"]:
+                    print(f"{name} (both layouts): {entry['ratio']:.2f}× the two models' own report commands (pairs "
+                          f"{min(entry['ratios']):.2f}–{max(entry['ratios']):.2f}; target ≤ 1): "
+                          f"{'PASS' if entry['ratio'] <= 1 else 'FAIL'}", flush=True)
         for layout, paths in written.items():
             big = next((n for n in sorted(paths) if 50000 <= n <= 54000), None)
             bigger = next((n for n in sorted(paths) if 100000 <= n <= 108000), None)

@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-__all__ = ["FLOOR", "run_command", "write_models", "end_to_end", "growth", "print_end_to_end"]
+__all__ = ["FLOOR", "run_command", "write_models", "end_to_end", "growth", "many", "print_end_to_end"]
 
 NODES_PER_LAYER = 69
 
@@ -112,6 +112,33 @@ def growth(small: Path, large: Path, repeat: int, timeout: float) -> dict:
         if a and b:
             ratios.append(b / a)
     return {"ratios": ratios, "ratio": statistics.median(ratios) if ratios else None}
+
+
+def many(first: Path, second: Path, repeat: int, timeout: float) -> dict:
+    """`compare` of two models and `report DIR --jobs 2` over a folder holding both, each against
+    the two models' own `report` commands run in the same round (ratio to their sum)."""
+    import shutil
+
+    folder = first.parent / "folder"
+    folder.mkdir(exist_ok=True)
+    for model in (first, second):  # a model and its weights file, as a user's folder holds them
+        for f in model.parent.glob(model.stem + ".*"):
+            if not (folder / f.name).exists():
+                os.link(f, folder / f.name) if f.suffix == ".onnx" else shutil.copy(f, folder / f.name)
+    python = [sys.executable, "-m", "modelaudit"]
+    out = str(first.parent / "many.out")
+    commands = {"report first": _ours(first, "json", first.parent), "report second": _ours(second, "json", first.parent),
+                "compare": python + ["compare", str(first), str(second), "-o", out],
+                "jobs 2": python + ["report", str(folder), "--jobs", "2", "--format", "json", "-o", out]}
+    runs = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, argv in commands.items():
+            runs[name].append(run_command(argv, timeout)[0])
+    result = {"runs": runs}
+    for name in ("compare", "jobs 2"):
+        ratios = [t / (a + b) for a, b, t in zip(runs["report first"], runs["report second"], runs[name]) if a and b and t]
+        result[name] = {"ratio": statistics.median(ratios) if ratios else None, "ratios": ratios}
+    return result
 
 
 def print_end_to_end(label: str, row: dict, formats: list[str]) -> None:

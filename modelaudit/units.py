@@ -58,17 +58,30 @@ def _scaled(value: float, units) -> str:
     return None
 
 
+_HUMAN: dict = {}  # value -> text; a 50,000-row table repeats the same few hundred figures
+_HUMAN_BYTES: dict = {}
+_CACHED = 1 << 16  # distinct values remembered; past that, each is formatted afresh
+
+
 def human(value: int | None) -> str:
     """3.50 M, 300.8 M, 1.23 G; `?` when unknown."""
-    if value is None:
-        return "?"
-    return _scaled(value, _UNITS) or str(value)
+    exact_int = value.__class__ is int  # 1, 1.0 and True are one dict key but print differently
+    text = _HUMAN.get(value) if exact_int else None
+    if text is None:
+        text = "?" if value is None else _scaled(value, _UNITS) or str(value)
+        if exact_int and len(_HUMAN) < _CACHED:
+            _HUMAN[value] = text
+    return text
 
 
 def human_bytes(value: int | None) -> str:
-    if value is None:
-        return "?"
-    return _scaled(value, _BYTE_UNITS) or f"{value} B"
+    exact_int = value.__class__ is int
+    text = _HUMAN_BYTES.get(value) if exact_int else None
+    if text is None:
+        text = "?" if value is None else _scaled(value, _BYTE_UNITS) or f"{value} B"
+        if exact_int and len(_HUMAN_BYTES) < _CACHED:
+            _HUMAN_BYTES[value] = text
+    return text
 
 
 def exact(value: int | None) -> str:

@@ -33,10 +33,13 @@ def test_end_to_end_mode_times_the_command_against_the_floor_process(tmp_path):
                              "--repeat", "1", "--formats", "json", "--json", str(out)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    embedded, external = json.loads(out.read_text())
+    embedded, external, many = json.loads(out.read_text())
     assert (embedded["layout"], external["layout"]) == ("embedded", "external")
     for row in (embedded, external):
         floor, ours = row["floor"]["runs"], row["json"]["runs"]
         assert row["json"]["ratios"] == [m / b for b, m in zip(floor, ours)]
         assert row["floor"]["rss_mb"] > 0 and row["json"]["rss_mb"] > 0
     assert "× the floor" in result.stdout
+    for name in ("compare", "jobs 2"):  # each against the two models' own report commands of its round
+        runs = many["runs"]
+        assert many[name]["ratios"] == [t / (a + b) for a, b, t in zip(runs["report first"], runs["report second"], runs[name])]

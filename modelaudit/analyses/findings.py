@@ -6,8 +6,6 @@ import hashlib
 import math
 from dataclasses import asdict, dataclass
 
-import networkx as nx
-
 from modelaudit.costs.report import Report
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import dtype_name
@@ -77,10 +75,16 @@ def find(mg: ModelGraph, report: Report, read_bytes=None) -> list[Finding]:
 
 
 def _dead_nodes(mg: ModelGraph) -> list[Finding]:
-    producers = [mg.producer[o] for o in mg.outputs if o in mg.producer]
-    alive = set(producers)
-    for p in producers:
-        alive |= nx.ancestors(mg.dag, p)
+    readers_of: dict[int, list[int]] = {}  # v -> the nodes v reads from; a plain walk, no graph object
+    for u, v in mg.edges:
+        readers_of.setdefault(v, []).append(u)
+    alive = {mg.producer[o] for o in mg.outputs if o in mg.producer}
+    stack = list(alive)
+    while stack:
+        for u in readers_of.get(stack.pop(), ()):
+            if u not in alive:
+                alive.add(u)
+                stack.append(u)
     return [_make("MA001", mg.nodes[i].name or f"#{i} {mg.nodes[i].op_type}",
                   f"{mg.nodes[i].op_type} node whose outputs no graph output depends on")
             for i in range(len(mg.nodes)) if i not in alive]

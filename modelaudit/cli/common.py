@@ -10,7 +10,7 @@ from modelaudit.errors import UsageError
 
 from .deadline import DEFAULT_TIME_LIMIT
 
-__all__ = ["Parser", "collect", "shape_flags", "write_output"]
+__all__ = ["Parser", "collect", "shape_flags", "write_output", "write_report"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,3 +47,18 @@ def write_output(text: str, output: str | None) -> None:
             raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
     else:
         sys.stdout.write(text)
+
+
+def write_report(d: dict, fmt: str, output: str | None, **view) -> None:
+    """A report written to FILE or stdout as it is rendered (render.write), not built whole first."""
+    from modelaudit.render import write
+
+    if not output:
+        write(d, sys.stdout, fmt, **view)
+        return
+    try:
+        stream = open(output, "w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
+    with stream:
+        write(d, stream, fmt, **view)

@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                         help="audit several models in N worker processes (default 1)")
     report.add_argument("--output-dir", metavar="DIR", help="several models: write one report per model into DIR")
+    report.add_argument("--shard", metavar="K/N", help="audit only slice K of N of the models (stable: by a hash of "
+                        "each path), for CI matrices and distributed engines")
     shape_flags(report)
     report.add_argument("--format", "-f", choices=sorted(FORMATS), default="text")
     report.add_argument("--sort", choices=sorted(SORT_KEYS), default=None,

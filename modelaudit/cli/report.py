@@ -8,10 +8,9 @@ from pathlib import Path
 from modelaudit.costs.analyze import analyze
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
-from modelaudit.render import render
 from modelaudit.units import parse_bytes
 
-from .common import collect, write_output
+from .common import collect, write_output, write_report
 from .specs import parse_dim_spec, parse_input_spec
 
 __all__ = ["run_report", "with_training", "MAX_TIMEOUT", "MAX_MEMORY"]
@@ -21,9 +20,11 @@ MAX_MEMORY = 2**50  # 1024 TiB: an address-space limit every 64-bit kernel accep
 
 
 def run_report(args) -> int:
-    from .batch import expand_models
+    from .batch import expand_models, shard
 
     models = expand_models(args.model)
+    if args.shard:
+        return _report_many(args, shard(models, args.shard))
     if len(models) > 1 or args.output_dir:
         return _report_many(args, models)
     args.model = models[0]
@@ -62,7 +63,7 @@ def run_report(args) -> int:
         from modelaudit.analyses.symbolic import analyse, to_dict
 
         progress.update("fitting polynomials", advance=0)
-        result.symbolic = to_dict(analyse(mg.model if mg.path is None else args.model, inputs, dims))
+        result.symbolic = to_dict(analyse(mg, inputs, dims))
     from modelaudit.analyses.findings import find
 
     result.findings = find(mg, result)
@@ -77,7 +78,7 @@ def run_report(args) -> int:
                                  timeout=args.timeout, threads=args.threads, seed=args.seed,
                                  optimization=args.ort_optimization)
         result, ok = check(mg, result, options)
-    write_output(render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by), args.output)
+    write_report(result.to_dict(), args.format, args.output, sort=args.sort, top=args.top, by=args.by)
     if result.runtime and "skipped" in result.runtime:
         print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
               + ("; nothing was verified" if args.verify else ""), file=sys.stderr)
@@ -89,7 +90,7 @@ def run_report(args) -> int:
     return 0
 
 
-_SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "csv": ".csv", "html": ".html"}
+_SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "jsonl": ".jsonl", "csv": ".csv", "html": ".html"}
 
 
 def _sweep_report(args, inputs: dict, dims: dict) -> int:
@@ -103,9 +104,12 @@ def _sweep_report(args, inputs: dict, dims: dict) -> int:
 
 
 def _report_many(args, models: list[str]) -> int:
-    """Several models: one report each (to stdout, or one file each with --output-dir), or one
-    combined JSON document. A model that fails prints its line and the others go on."""
-    import json
+    """Several models: one report each (to stdout, or one file each with --output-dir), one
+    combined JSON document, or JSON lines written as each model finishes. Reports are rendered in
+    the workers and written as they arrive; a model that fails prints its line and the others go on."""
+    from functools import partial
+
+    from modelaudit.render import render
 
     from .batch import Progress, audit_many
 
@@ -119,29 +123,54 @@ def _report_many(args, models: list[str]) -> int:
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(len(models))
-    combined, texts, first_error = [], [], 0
-    try:
-        for path, report, error, code in audit_many(models, inputs, dims, args.jobs, progress):
-            if error:
-                progress.close()
-                print(f"modelaudit: error: {error}", file=sys.stderr)
-                first_error = first_error or code
-                continue
-            if out_dir is not None:
-                target = out_dir / (Path(path).stem + _SUFFIX[args.format])
-                target.write_text(render(report, args.format, sort=args.sort, top=args.top, by=args.by), encoding="utf-8")
-            elif args.format == "json":
-                combined.append(json.loads(render(report, "json", sort=args.sort, top=args.top, by=args.by)))
-            else:
-                texts.append(render(report, args.format, sort=args.sort, top=args.top, by=args.by))
-    finally:
-        progress.close()
-    if out_dir is None:
-        if args.format == "json":
-            write_output(json.dumps({"schema_version": 1, "reports": combined}, indent=2) + "\n", args.output)
-        else:
-            write_output(("\n" if args.format != "csv" else "").join(texts), args.output)
+    first_error, written = 0, 0
+    draw = partial(render, fmt=args.format, sort=args.sort, top=args.top, by=args.by)
+    with _output(args.output if out_dir is None else None) as stream:
+        if out_dir is None and args.format == "json":
+            stream.write('{"schema_version": 1, "reports": [\n')
+        try:
+            for path, text, error, code in audit_many(models, inputs, dims, args.jobs, progress, render=draw,
+                                                      ordered=args.format != "jsonl"):
+                if error:
+                    progress.close()
+                    print(f"modelaudit: error: {error}", file=sys.stderr)
+                    first_error = first_error or code
+                    continue
+                if out_dir is not None:
+                    (out_dir / (Path(path).stem + _SUFFIX[args.format])).write_text(text, encoding="utf-8")
+                    continue
+                if written and args.format == "json":
+                    stream.write(",\n")
+                elif written and args.format not in ("csv", "jsonl"):
+                    stream.write("\n")
+                stream.write(text.rstrip("\n") if args.format == "json" else text)
+                stream.flush()  # a consumer of --format jsonl sees each model as it finishes
+                written += 1
+        finally:
+            progress.close()
+        if out_dir is None and args.format == "json":
+            stream.write("\n]}\n")
     return first_error
+
+
+class _output:
+    """-o FILE (opened once, before the first model) or stdout, for _report_many's stream."""
+
+    def __init__(self, output: str | None):
+        self.output, self.stream = output, None
+
+    def __enter__(self):
+        if not self.output:
+            return sys.stdout
+        try:
+            self.stream = open(self.output, "w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {self.output}: cannot write ({exc.strerror})") from None
+        return self.stream
+
+    def __exit__(self, *exc):
+        if self.stream is not None:
+            self.stream.close()
 
 
 def with_training(mg, report):

@@ -4,11 +4,15 @@ topological order.
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
 from onnx import AttributeProto, GraphProto, NodeProto
 from onnx import defs as onnx_defs
 
 from modelaudit.errors import InvalidModelError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["NodeView", "link", "topological_order", "dag_of", "printable", "implicit_inputs"]
 
@@ -104,6 +108,8 @@ def implicit_inputs(node, depth: int = 0) -> set[str]:
 
 
 def dag_of(count: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
+    import networkx as nx  # only findings, explain and unsorted files need a graph object
+
     dag = nx.DiGraph()
     dag.add_nodes_from(range(count))
     dag.add_edges_from(edges)
@@ -156,6 +162,8 @@ def topological_order(edges: list[tuple[int, int]], nodes) -> tuple[list[int], b
     was unsorted."""
     if all(u < v for u, v in edges):  # the common case, checked in O(edges): no sort needed
         return list(range(len(nodes))), False
+    import networkx as nx
+
     dag = dag_of(len(nodes), edges)
     try:
         order = list(nx.lexicographical_topological_sort(dag))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 from onnx import ModelProto
 
@@ -25,7 +25,10 @@ from modelaudit.shapes.infer import TensorInfo, infer
 
 from .links import NodeView, dag_of, link, printable, topological_order
 
-__all__ = ["ModelGraph", "load"]
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["ModelGraph", "load", "with_dims"]
 
 
 @dataclass
@@ -114,6 +117,10 @@ def _check_structure(model: ModelProto, inits: list[Initializer] | None = None) 
     for i, vi in enumerate(graph.input):
         if not vi.name:
             raise InvalidModelError(f"graph input #{i} has no name")
+    if not model.functions:
+        return
+    import networkx as nx  # imported for the rare model with local functions, not every audit
+
     calls = nx.DiGraph()
     for f in model.functions:
         for node in f.node:
@@ -190,8 +197,7 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
-    shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views),
-                   constants=[i for i, v in enumerate(views) if v.op_type == "Constant"], views=views,
+    shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views), constants=_constants(views), views=views,
                    skeleton_bytes=data if data is not None and len(data) <= SKELETON_BYTES else None,
                    inits=inits)
     del data
@@ -217,3 +223,18 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         weights_in_file=stripped,
         checker=checker,
     )
+
+
+def _constants(views) -> list[int]:
+    return [i for i, v in enumerate(views) if v.op_type == "Constant"]
+
+
+def with_dims(mg: ModelGraph, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None) -> ModelGraph:
+    """The same model at other input shapes and dims: the parse, the checks, the node views and
+    the links are the loaded model's; only shape inference runs again (--symbolic's grid)."""
+    inputs, dims = dict(inputs or {}), dict(dims or {})
+    _check_overrides(mg.model, inputs, dims, mg.initializers)
+    shapes = infer(mg.model, mg.order, inputs, dims, nested=any(v.has_graph for v in mg.views),
+                   constants=_constants(mg.views), views=mg.views, inits=list(mg.initializers.values()))
+    warnings = [w for w in mg.warnings[:1] if "not topological" in w] + shapes.warnings
+    return replace(mg, tensors=shapes.tensors, values=shapes.values, warnings=warnings, _nbytes={})

@@ -1,18 +1,36 @@
-"""Output formats. Each takes Report.to_dict() and view options, and returns a string."""
+"""Output formats. Each takes Report.to_dict() and view options, and returns a string; `write`
+sends a report to a stream (JSON as it is encoded)."""
 
 from __future__ import annotations
 
-from .csv import render_csv
-from .html import render_html
-from .json import render_json
-from .markdown import render_markdown
-from .text import render_text
+from importlib import import_module
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "render", "write"]
 
-FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json, "csv": render_csv,
-           "html": render_html}
+
+def _lazy(module: str, function: str):
+    """A renderer imported when first called: a report imports only the format it writes."""
+    def call(*args, **kwargs):
+        return getattr(import_module(f"{__name__}.{module}"), function)(*args, **kwargs)
+
+    call.__name__ = function
+    return call
+
+
+FORMATS = {"text": _lazy("text", "render_text"), "markdown": _lazy("markdown", "render_markdown"),
+           "json": _lazy("json", "render_json"), "jsonl": _lazy("json", "render_jsonl"), "csv": _lazy("csv", "render_csv"),
+           "html": _lazy("html", "render_html")}
 
 
 def render(d: dict, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node") -> str:
     return FORMATS[fmt](d, sort=sort, top=top, by=by)
+
+
+def write(d: dict, stream, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node") -> None:
+    """render()'s text written to `stream`."""
+    if fmt in ("json", "jsonl"):
+        from .json import write_json
+
+        write_json(d, stream, sort=sort, top=top, by=by, one_line=fmt == "jsonl")
+    else:
+        stream.write(render(d, fmt, sort=sort, top=top, by=by))
