@@ -15,7 +15,6 @@ from torch.utils import flop_counter  # noqa: E402
 import modelaudit  # noqa: E402
 
 SEQ, PAST, IMAGE = 16, 16, 32
-ITEM1 = "issue 14 item 1: fixed dims do not reach annotations that hold symbols or dim expressions"
 
 
 def _sdpa_cpu_flops(query, key, value, *args, out_val=None, **kwargs) -> int:
@@ -212,16 +211,15 @@ def _oracle(spec, exporter) -> tuple[int, int]:
     return params, counter.get_total_flops() // 2
 
 
-def _case(name, exporter, xfail=None):
-    marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
-    return pytest.param(name, exporter, id=f"{name}.{exporter}", marks=marks)
+def _case(name, exporter):
+    return pytest.param(name, exporter, id=f"{name}.{exporter}")
 
 
 CASES = [
-    _case("gpt2", "classic"), _case("gpt2", "classic_fn"), _case("gpt2", "dynamo", ITEM1),
-    _case("gpt2_kv", "classic", ITEM1), _case("gpt2_kv", "classic_fn"),
-    _case("llama_gqa", "classic"), _case("llama_gqa", "classic_fn"), _case("llama_gqa", "dynamo", ITEM1),
-    _case("bert", "classic", ITEM1), _case("bert", "classic_fn", ITEM1), _case("bert", "dynamo", ITEM1),
+    _case("gpt2", "classic"), _case("gpt2", "classic_fn"), _case("gpt2", "dynamo"),
+    _case("gpt2_kv", "classic"), _case("gpt2_kv", "classic_fn"),
+    _case("llama_gqa", "classic"), _case("llama_gqa", "classic_fn"), _case("llama_gqa", "dynamo"),
+    _case("bert", "classic"), _case("bert", "classic_fn"), _case("bert", "dynamo"),
     _case("vit", "classic"), _case("vit", "classic_fn"), _case("vit", "dynamo"),
 ]
 

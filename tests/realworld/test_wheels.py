@@ -16,10 +16,7 @@ from realworld_oracle import feeds_for, runtime_macs, stored_weights
 import modelaudit
 
 CACHE = Path(os.environ.get("MODELAUDIT_REALWORLD_CACHE", Path.home() / ".cache" / "modelaudit-realworld"))
-ITEM1 = "issue 14 item 1: fixed dims do not reach annotations that hold symbols or dim expressions"
-ITEM2 = "issue 14 item 2: dim_value -1 (PaddlePaddle's dynamic dim) is taken as fixed, so --input is refused"
 ITEM3 = "issue 14 item 3: outer-scope shapes do not flow into If bodies"
-ITEM4 = "issue 14 item 4: the weightless read leaves a Constant's bytes in the file and a fallback decodes it"
 
 
 def _wheel(requirement: str) -> Path:
@@ -54,11 +51,11 @@ def _case(requirement, file, shapes, values=None, oracle_macs=True, xfail=None):
 
 CASES = [
     _case("rapidocr-onnxruntime==1.4.4", "ch_PP-OCRv4_det_infer.onnx", {"x": (1, 3, 320, 320)}),
-    _case("rapidocr-onnxruntime==1.4.4", "ch_PP-OCRv4_rec_infer.onnx", {"x": (1, 3, 48, 320)}, xfail=ITEM4),
-    _case("rapidocr-onnxruntime==1.4.4", "ch_ppocr_mobile_v2.0_cls_infer.onnx", {"x": (1, 3, 48, 192)}, xfail=ITEM2),
-    _case("rapidocr-onnxruntime==1.2.3", "ch_PP-OCRv3_det_infer.onnx", {"x": (1, 3, 320, 320)}, xfail=ITEM2),
-    _case("rapidocr-onnxruntime==1.2.3", "ch_PP-OCRv3_rec_infer.onnx", {"x": (1, 3, 48, 320)}, xfail=ITEM2),
-    _case("nudenet==3.4.2", "320n.onnx", {"images": (1, 3, 320, 320)}, xfail=ITEM1),
+    _case("rapidocr-onnxruntime==1.4.4", "ch_PP-OCRv4_rec_infer.onnx", {"x": (1, 3, 48, 320)}),
+    _case("rapidocr-onnxruntime==1.4.4", "ch_ppocr_mobile_v2.0_cls_infer.onnx", {"x": (1, 3, 48, 192)}),
+    _case("rapidocr-onnxruntime==1.2.3", "ch_PP-OCRv3_det_infer.onnx", {"x": (1, 3, 320, 320)}),
+    _case("rapidocr-onnxruntime==1.2.3", "ch_PP-OCRv3_rec_infer.onnx", {"x": (1, 3, 48, 320)}),
+    _case("nudenet==3.4.2", "320n.onnx", {"images": (1, 3, 320, 320)}),
     # If on the sample rate: no straight-line oracle for MACs; params and completeness are checked
     _case("silero-vad==6.2.3", "silero_vad.onnx", {"input": (1, 512), "state": (2, 1, 128), "sr": ()},
           {"sr": 16000}, oracle_macs=False, xfail=ITEM3),
