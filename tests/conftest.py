@@ -69,6 +69,30 @@ def samples() -> Path:
     return SAMPLES
 
 
+REALWORLD = Path(__file__).resolve().parent / "realworld"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test of tests/realworld is marked `realworld`: deselected by default, `-m realworld` runs it."""
+    for item in items:
+        if REALWORLD in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.realworld)
+
+
+@pytest.fixture
+def realworld_table():
+    sys.path.insert(0, str(REALWORLD))
+    from realworld_table import recorder
+
+    return recorder()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    table = sys.modules.get("realworld_table")
+    if table is not None:
+        table.write_table()
+
+
 def pytest_terminal_summary(terminalreporter):
     for line in SUMMARY:
         terminalreporter.write_line(line)

@@ -9,16 +9,21 @@ from modelaudit.shapes.geometry import matmul_dims
 
 from . import rule
 
-__all__ = ["gemm", "matmul", "matmul_dims", "matmul_cost"]
+__all__ = ["gemm", "gemm_dims", "matmul", "matmul_dims", "matmul_cost"]
+
+
+def gemm_dims(ctx: NodeContext, a_input: int, b_input: int) -> tuple[int, int, int]:
+    """M, K, N of a Gemm-like node after transA/transB."""
+    a, b = ctx.in_dims(a_input), ctx.in_dims(b_input)
+    m, k = (a[1], a[0]) if ctx.attr("transA", 0) else (a[0], a[1])
+    return m, k, b[0] if ctx.attr("transB", 0) else b[1]
 
 
 @rule("Gemm", category="linear", macs="M·K·N",
       flops="2·MACs + M·N if C (bias) + M·N if alpha ≠ 1 + M·N if beta ∉ {0, 1}")
 def gemm(ctx: NodeContext) -> Cost:
     """A [M, K] (or [K, M] with transA), B [K, N] (or [N, K] with transB), C broadcast to [M, N]."""
-    a, b = ctx.in_dims(0), ctx.in_dims(1)
-    m, k = (a[1], a[0]) if ctx.attr("transA", 0) else (a[0], a[1])
-    n = b[0] if ctx.attr("transB", 0) else b[1]
+    m, k, n = gemm_dims(ctx, 0, 1)
     macs = m * k * n
     extra = 0
     if ctx.has_input(2) and ctx.attr("beta", 1.0) != 0:

@@ -10,7 +10,7 @@ from modelaudit.costs.cost import Cost, NodeContext
 from . import rule
 from .attention import kv_length, sdpa_cost
 from .elementwise import ELEMENTWISE_FLOPS
-from .linear import matmul_cost
+from .linear import gemm_dims, matmul_cost
 from .recurrent import unit_flops
 
 __all__ = ["dynamic_quantize_lstm", "qattention", "dynamic_quantize_matmul", "matmul_integer_to_float", "qgemm",
@@ -88,9 +88,7 @@ def matmul_integer_to_float(ctx: NodeContext) -> Cost:
       flops="2·MACs + M·N if C (bias) + M·N if alpha ≠ 1 + 4·M·N if y_scale (requantize)")
 def qgemm(ctx: NodeContext) -> Cost:
     """A, a_scale, a_zp, B (input 3), b_scale, b_zp, C int32 (6), y_scale, y_zp; transA/transB."""
-    a, b = ctx.in_dims(0), ctx.in_dims(3)
-    m, k = (a[1], a[0]) if ctx.attr("transA", 0) else (a[0], a[1])
-    n = b[0] if ctx.attr("transB", 0) else b[1]
+    m, k, n = gemm_dims(ctx, 0, 3)
     macs = m * k * n
     extra = (m * n if ctx.has_input(6) else 0) + (m * n if ctx.attr("alpha", 1.0) != 1.0 else 0)
     extra += REQUANTIZE_FLOPS * m * n if ctx.has_input(7) else 0
