@@ -12,7 +12,7 @@ from modelaudit.render import render
 from modelaudit.units import parse_bytes
 
 from .common import collect, write_output
-from .specs import parse_dim_spec, parse_input_spec
+from .specs import collect_dims, parse_input_spec
 
 __all__ = ["run_report", "with_training", "MAX_TIMEOUT", "MAX_MEMORY"]
 
@@ -37,7 +37,7 @@ def run_report(args) -> int:
     if not 0 < max_memory <= MAX_MEMORY:  # a limit the kernel's address-space limit cannot hold kills the child
         raise UsageError(f"--max-memory {args.max_memory}: give a size above 0 and at most 1024 TiB")
     inputs = collect(args.input, parse_input_spec, "--input")
-    dims = collect(args.dim, parse_dim_spec, "--dim")
+    dims = collect_dims(args.dim, args.model)
     data = None
     if args.input_data:
         from modelaudit.load.reader import read_model_light
@@ -47,6 +47,9 @@ def run_report(args) -> int:
         init = {t.name for t in model.graph.initializer}
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}
+    spec = _hardware(args)
+    if args.decode:
+        return _decode_report(args, inputs, dims, spec)
     if args.sweep:
         return _sweep_report(args, inputs, dims)
     from .batch import Progress
@@ -77,7 +80,13 @@ def run_report(args) -> int:
                                  timeout=args.timeout, threads=args.threads, seed=args.seed,
                                  optimization=args.ort_optimization)
         result, ok = check(mg, result, options)
-    write_output(render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by), args.output)
+    d = result.to_dict()
+    if spec is not None:
+        from modelaudit.analyses.roofline import attach_roofline
+        from modelaudit.analyses.traffic import row_traffic
+
+        attach_roofline(d, row_traffic(mg, result), spec)
+    write_output(render(d, args.format, sort=args.sort, top=args.top, by=args.by), args.output)
     if result.runtime and "skipped" in result.runtime:
         print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
               + ("; nothing was verified" if args.verify else ""), file=sys.stderr)
@@ -102,6 +111,48 @@ def _sweep_report(args, inputs: dict, dims: dict) -> int:
     return 0
 
 
+def _hardware(args):
+    """The --hardware spec: a built-in chip, a TOML file, or this machine measured (and saved)."""
+    if args.save_hardware and args.hardware != "calibrate":
+        raise UsageError("--save-hardware goes with --hardware calibrate")
+    if not args.hardware:
+        return None
+    from modelaudit.analyses.hardware import get_spec, spec_from_dict, spec_to_toml
+
+    if args.hardware != "calibrate":
+        return get_spec(args.hardware)
+    from modelaudit.runtime.calibrate import calibrate
+    from modelaudit.runtime.fence import RuntimeFailure
+
+    print("modelaudit: calibrating this machine with onnxruntime (a few seconds)", file=sys.stderr)
+    try:
+        table = calibrate(args.threads, max(50, args.runs), parse_bytes(args.max_memory, "--max-memory"),
+                          args.timeout)
+    except RuntimeFailure as exc:
+        raise UsageError(f"--hardware calibrate: onnxruntime could not run the calibration ({exc})") from None
+    spec = spec_from_dict(table, "--hardware calibrate")
+    if args.save_hardware:
+        write_output(spec_to_toml(spec), args.save_hardware)
+    return spec
+
+
+def _decode_report(args, inputs: dict, dims: dict, spec) -> int:
+    from modelaudit.analyses.generation import generation, parse_contexts
+    from modelaudit.render.generation import render_generation
+
+    if args.sweep or args.symbolic or args.training or args.verify or args.profile:
+        raise UsageError("--decode goes alone (not with --sweep, --symbolic, --training, --verify or --profile)")
+    if args.format == "html":
+        raise UsageError("--decode has no HTML view: use text, markdown, json or csv")
+    result = generation(args.model, parse_contexts(args.decode), inputs, dims)
+    if spec is not None:
+        from modelaudit.analyses.roofline import generation_roofline
+
+        generation_roofline(result, spec)
+    write_output(render_generation(result, args.format, top=args.top or 10), args.output)
+    return 0
+
+
 def _report_many(args, models: list[str]) -> int:
     """Several models: one report each (to stdout, or one file each with --output-dir), or one
     combined JSON document. A model that fails prints its line and the others go on."""
@@ -109,12 +160,12 @@ def _report_many(args, models: list[str]) -> int:
 
     from .batch import Progress, audit_many
 
-    if args.verify or args.profile or args.training or args.input_data:
-        raise UsageError("--verify, --profile, --training and --input-data take one model at a time")
+    if args.verify or args.profile or args.training or args.input_data or args.decode or args.hardware:
+        raise UsageError("--verify, --profile, --training, --input-data, --decode and --hardware take one model at a time")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     inputs = collect(args.input, parse_input_spec, "--input")
-    dims = collect(args.dim, parse_dim_spec, "--dim")
+    dims = collect_dims(args.dim, models)
     out_dir = Path(args.output_dir) if args.output_dir else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

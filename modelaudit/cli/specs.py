@@ -6,7 +6,7 @@ import re
 
 from modelaudit.errors import UsageError
 
-__all__ = ["parse_input_spec", "parse_dim_spec"]
+__all__ = ["parse_input_spec", "parse_dim_spec", "check_zero_dims", "collect_dims"]
 
 _SHAPE = re.compile(r"^\d+([x,]\d+)*$")
 
@@ -30,6 +30,40 @@ def parse_input_spec(spec: str) -> tuple[str, tuple[int, ...]]:
 def parse_dim_spec(spec: str) -> tuple[str, int]:
     """`batch=1` -> ("batch", 1)."""
     name, sep, value = spec.rpartition("=")
-    if not sep or not name or not value.strip().isdigit() or int(value) <= 0:
-        raise UsageError(f"--dim {spec!r}: expected NAME=N with N a positive integer, e.g. --dim batch=1")
+    if not sep or not name or not value.strip().isdigit():
+        raise UsageError(f"--dim {spec!r}: expected NAME=N with N a whole number, e.g. --dim batch=1")
     return name, int(value)
+
+
+def collect_dims(specs, models) -> dict[str, int]:
+    """Every --dim, each 0 checked against each model (a path or a list of paths)."""
+    dims: dict[str, int] = {}
+    for spec in specs or []:
+        name, value = parse_dim_spec(spec)
+        if name in dims and dims[name] != value:
+            raise UsageError(f"--dim {name} is given twice with different values")
+        dims[name] = value
+    for model in [models] if isinstance(models, str) else list(models or []):
+        check_zero_dims(model, dims)
+    return dims
+
+
+def check_zero_dims(model_path, dims: dict[str, int]) -> None:
+    """A dim may be 0 only where a length of 0 means something: the cached length of a KV cache
+    (`past_sequence_length=0` is the prefill). Anything else of length 0 is refused."""
+    zero = [name for name, value in dims.items() if value == 0]
+    if not zero:
+        return
+    from modelaudit.analyses.generation import find_cache
+    from modelaudit.errors import ModelAuditError
+    from modelaudit.load.reader import read_model_light
+
+    try:
+        past = find_cache(read_model_light(model_path).model).past_dim
+    except (ModelAuditError, OSError):
+        past = None  # an unreadable path is reported by the command itself
+    for name in zero:
+        if name != past:
+            raise UsageError(f"--dim {name}=0: only a KV cache's cached length may be 0"
+                             + (f" (here {past})" if past else " (this model has no recognisable cache)"),
+                             f"give {name} a positive value")

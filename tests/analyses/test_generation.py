@@ -1,0 +1,137 @@
+"""--decode: prefill and decode-step costs of decoders with a KV cache, against closed forms."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+from conftest import SAMPLES, make_model, vi
+from decoders import gpt_decoder, gqa_decoder
+from onnx import TensorProto, helper
+
+import modelaudit
+from modelaudit.analyses.generation import find_cache, generation
+from modelaudit.cli.main import main
+from modelaudit.errors import UsageError
+
+L, H, D, V, FFN_MULT = 2, 4, 8, 50, 4  # gpt_decoder's defaults
+W = H * D
+F32 = 4
+
+
+def _gpt_linear_macs() -> int:
+    """Per token: Q, K, V, O (4·W²) and the MLP (2·W·4W) per layer, and lm_head W·V; the embedding
+    Gather is no matmul. This is the count of non-embedding matmul weights."""
+    return L * (4 * W * W + 2 * W * FFN_MULT * W) + W * V
+
+
+def test_linear_macs_are_the_matmul_weights():
+    model = gpt_decoder()
+    matmul_weights = {n.input[1] for n in model.graph.node if n.op_type == "MatMul"}
+    numel = sum(t.dims[0] * t.dims[1] for t in model.graph.initializer if t.name in matmul_weights)
+    assert numel == _gpt_linear_macs() == 2 * (4 * 32 * 32 + 2 * 32 * 128) + 32 * 50
+
+
+@pytest.mark.parametrize("context", [1, 16, 100])
+def test_gpt_decode_and_prefill_closed_forms(context):
+    g = generation(gpt_decoder(), [context])
+    decode, prefill = g["decode_per_token"]["totals"], g["prefill"]["totals"]
+    # one new token attends to the `context` cached positions and itself: Q·Kᵀ and P·V, D MACs each
+    assert decode["macs"] == _gpt_linear_macs() + 2 * L * H * D * (context + 1)
+    # the prefill: every one of `context` tokens through the linears, and a context × context score matrix
+    assert prefill["macs"] == context * _gpt_linear_macs() + 2 * L * H * D * context * context
+    per_token = 2 * L * H * D * F32  # a key and a value of H·D float32 per layer
+    assert g["kv_cache_bytes_per_token"] == per_token == 512
+    assert g["kv_cache_bytes"] == context * per_token
+    assert decode["kv_read_bytes"] == context * per_token and decode["kv_written_bytes"] == per_token
+    assert prefill["kv_read_bytes"] == 0 and prefill["kv_written_bytes"] == context * per_token
+    # weights read by one step: every matmul weight, the layer norms' scales and biases, one embedding row
+    norms = (2 * L + 1) * 2 * W
+    assert decode["weight_bytes"] == F32 * (_gpt_linear_macs() + norms + W)
+    assert decode["complete"] and prefill["complete"]
+
+
+def test_grouped_query_attention_counts_kv_heads_in_the_cache():
+    heads, kv_heads, d, layers, vocab = 8, 2, 8, 2, 50
+    width = heads * d
+    g = generation(gqa_decoder(layers, heads, kv_heads, d, vocab), [32])
+    linear = layers * (2 * width * width + 2 * width * kv_heads * d + 2 * width * 4 * width) + width * vocab
+    assert g["decode_per_token"]["totals"]["macs"] == linear + 2 * layers * heads * d * (32 + 1)
+    assert g["kv_cache_bytes_per_token"] == 2 * layers * kv_heads * d * F32 == 256  # kv_heads, not heads
+    assert g["prefill"]["totals"]["macs"] == 32 * linear + 2 * layers * heads * d * 32 * 32
+
+
+def test_a_column_per_context():
+    contexts = [8, 32, 128]
+    g = generation(gpt_decoder(), contexts)
+    assert [c["context"] for c in g["columns"]] == contexts
+    for c in g["columns"]:
+        n = c["context"]
+        assert c["decode_per_token"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * (n + 1)
+    assert g["decode_per_token"] == g["columns"][-1]["decode_per_token"]
+
+
+@pytest.mark.parametrize("past_name", ["past_key_values.{i}.{kv}", "past_{kv}_{i}", "cache_{kv}_{i}", "past.{i}.{kv}"])
+def test_cache_spellings(past_name):
+    layout = find_cache(gpt_decoder(past_name=past_name))
+    assert layout.past_dim == "past_sequence_length" and layout.seq_dim == "sequence_length"
+    assert len(layout.caches) == 2 * L and layout.batch_dim == "batch_size"
+    assert layout.sums == {"past_sequence_length + sequence_length": ["past_sequence_length", "sequence_length"]}
+
+
+def test_cache_found_through_group_query_attention_slots():
+    """Inputs named nothing like a cache are recognised because they enter past_key/past_value."""
+    model = gqa_decoder()
+    renames = {vi.name: f"state{i}" for i, vi in enumerate(model.graph.input) if vi.name.startswith("past_")}
+    for vi_ in model.graph.input:
+        vi_.name = renames.get(vi_.name, vi_.name)
+    for node in model.graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+    layout = find_cache(model)
+    assert sorted(layout.caches) == sorted(renames.values()) and layout.past_dim == "past_sequence_length"
+    g = generation(model, [16])
+    assert g["kv_cache_bytes_per_token"] == 2 * 2 * 2 * 8 * F32
+
+
+def test_a_model_without_cache_is_refused(capsys):
+    with pytest.raises(UsageError, match="no recognisable KV cache"):
+        find_cache(onnx.load(SAMPLES / "mobilenet_v2.onnx"))
+    assert main(["report", str(SAMPLES / "mobilenet_v2.onnx"), "--decode", "2048"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no recognisable KV cache" in err[0]
+
+
+def test_cli_json_and_text(tmp_path, capsys):
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    assert main(["report", str(path), "--decode", "16,64", "--format", "json"]) == 0
+    g = json.loads(capsys.readouterr().out)["generation"]
+    assert set(g) >= {"prefill", "decode_per_token", "kv_cache_bytes_per_token", "kv_cache_bytes", "columns"}
+    assert g["kv_cache_bytes"] == 64 * 512
+    assert main(["report", str(path), "--decode", "16,64"]) == 0
+    out = capsys.readouterr().out
+    assert "context 16" in out and "context 64" in out and "KV cache per token" in out
+    assert main(["report", str(path), "--decode", "0"]) == 2
+    assert main(["report", str(path), "--decode", "16", "--dim", "past_sequence_length=4"]) == 2
+
+
+def test_past_length_zero_is_legal_and_other_zero_dims_are_refused(tmp_path, capsys):
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    flags = ["--dim", "batch_size=1", "--dim", "sequence_length=5", "--dim", "past_sequence_length + sequence_length=5"]
+    assert main(["report", str(path), "--dim", "past_sequence_length=0", *flags, "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["totals"]["macs"] == 5 * _gpt_linear_macs() + 2 * L * H * D * 5 * 5 and d["totals"]["macs_complete"]
+    assert main(["report", str(path), "--dim", "batch_size=0"]) == 2
+    assert "only a KV cache's cached length may be 0" in capsys.readouterr().err
+
+
+def test_a_zero_length_dim_costs_zero_not_an_error():
+    """x [1, n, 8] · W [8, 4] with n = 0: an empty product, 0 MACs, counted."""
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["z"])],
+                       [vi("x", [1, "n", 8])], [vi("z", [1, "n", 4])],
+                       [helper.make_tensor("w", TensorProto.FLOAT, [8, 4], [0.5] * 32)])
+    report = modelaudit.audit(model, dims={"n": 0})
+    assert [r.status for r in report.rows] == ["counted", "counted"]
+    assert report.totals.macs == 0 and report.totals.flops == 0 and report.totals.macs_complete
