@@ -135,16 +135,9 @@ def get_spec(name: str) -> HardwareSpec:
     if not path.suffix == ".toml" and not path.is_file():
         raise UsageError(f"--hardware {name}: not a built-in chip nor a file",
                          f"built-in: {', '.join(BUILTIN)}; or a .toml spec (docs/roofline.md), or calibrate")
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"--hardware {name}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--hardware {name}: not valid TOML ({exc})") from None
+    from modelaudit.load.tomlfile import read_toml
+
+    data = read_toml(path, "--hardware")
     return spec_from_dict(data.get("hardware", data), f"--hardware {name}")
 
 

@@ -46,13 +46,15 @@ def roofline_lines(d: dict) -> list[str]:
              f"memory-bound {fmt_ms(t['memory_bound_ms'])}"
              + (f"; {t['unknown_rows']} row(s) of unknown shape not included" if t["unknown_rows"] else "")]
     if t["overhead_ms"]:
-        overhead = (f"  per-node overhead: {t['kernels']} kernels × {hw['overhead_us']:g} µs = {fmt_ms(t['overhead_ms'])}")
+        overhead = f"  per-node overhead: {t['kernels']} kernels × {hw['overhead_us']:g} µs = {fmt_ms(t['overhead_ms'])}"
         if t["bound"] == "overhead":
-            overhead += (f": more than the roofline bound; at this batch the model is bound by per-kernel overhead, "
+            overhead += (": more than the roofline bound; at this batch the model is bound by per-kernel overhead, "
                          "not by compute or bandwidth (a larger batch, or fused kernels, use the chip better)")
+        else:
+            overhead += f", less than the roofline bound: the model is {t['bound']}-bound at this batch"
         lines.append(overhead)
     else:
-        lines.append(f"  the model is {t['bound']}-bound overall")
+        lines.append(f"  the model is {t['bound']}-bound at this batch")
     p = rl.get("profile")
     if p and p["ratio"] is not None:
         lines.append(f"  measured {p['measured_ms']:.3f} ms against a bound of {fmt_ms(p['bound_ms'])} "

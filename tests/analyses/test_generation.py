@@ -60,6 +60,9 @@ def test_grouped_query_attention_counts_kv_heads_in_the_cache():
     assert g["decode_per_token"]["totals"]["macs"] == linear + 2 * layers * heads * d * (32 + 1)
     assert g["kv_cache_bytes_per_token"] == 2 * layers * kv_heads * d * F32 == 256  # kv_heads, not heads
     assert g["prefill"]["totals"]["macs"] == 32 * linear + 2 * layers * heads * d * 32 * 32
+    # GroupQueryAttention's present_key/value are [B, H_kv, past + S, D]: every byte count is known
+    gqa = [r for r in g["decode_per_token"]["rows"] if r["op"].endswith("GroupQueryAttention")]
+    assert gqa and all(r["output_bytes"] == F32 * (heads * d + 2 * kv_heads * (32 + 1) * d) for r in gqa)
 
 
 def test_a_column_per_context():
@@ -135,3 +138,26 @@ def test_a_zero_length_dim_costs_zero_not_an_error():
     report = modelaudit.audit(model, dims={"n": 0})
     assert [r.status for r in report.rows] == ["counted", "counted"]
     assert report.totals.macs == 0 and report.totals.flops == 0 and report.totals.macs_complete
+
+
+def test_llama_shaped_export_with_float16_cache_and_external_weights(tmp_path):
+    """benchmarks/models.py's Llama layout (RMSNorm, GroupQueryAttention, SwiGLU: three MLP matrices),
+    float16 weights left in a sparse external file: the cache's dtype is 2 bytes."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from models import llama_decoder
+
+    layers, hidden, heads, kv_heads, ffn, vocab = 3, 256, 8, 2, 512, 1000
+    head_dim = hidden // heads
+    params = llama_decoder(tmp_path / "llama.onnx", layers, hidden, heads, kv_heads, ffn, vocab)
+    g = generation(str(tmp_path / "llama.onnx"), [100])
+    linear = layers * (2 * hidden * hidden + 2 * hidden * kv_heads * head_dim + 3 * hidden * ffn) + hidden * vocab
+    assert g["decode_per_token"]["totals"]["macs"] == linear + 2 * layers * heads * head_dim * (100 + 1)
+    assert g["kv_cache_bytes_per_token"] == 2 * layers * kv_heads * head_dim * 2  # float16
+    norms = (2 * layers + 1) * hidden
+    assert params == linear + norms + vocab * hidden  # the embedding table besides
+    # a decode step reads every weight once, and one row of the embedding table
+    assert g["decode_per_token"]["totals"]["weight_bytes"] == 2 * (linear + norms + hidden)

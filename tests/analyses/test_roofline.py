@@ -110,3 +110,20 @@ def test_fp16_rows_use_the_fp16_peak():
     bf16, _ = roofline([dict(row, dtype="bfloat16")], SPEC)  # no bf16 rate: the fp32 one
     assert bf16[0]["roofline_ms"] == pytest.approx(200.0)
     assert np.isclose(bf16[0]["intensity"], 2e12)
+
+
+def test_json_schema_doc_names_the_new_fields(tmp_path, capsys):
+    import re
+
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "json-schema.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r'"([a-z_0-9]+)"', text))
+    d = _json(capsys, SAMPLES / "mobilenet_v2.onnx", "--hardware", "t4")
+    assert set(d["rows"][0]) | set(d["roofline"]) | set(d["roofline"]["totals"]) | set(d["roofline"]["hardware"]) <= documented
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    g = _json(capsys, path, "--decode", "8,16", "--hardware", "t4")["generation"]
+    step = g["decode_per_token"]
+    keys = set(g) | set(g["columns"][0]) | set(step) | set(step["totals"]) | set(step["rows"][0]) | set(g["layout"])
+    assert keys <= documented, keys - documented
