@@ -3,6 +3,8 @@ the chip needs, max(FLOPs / peak, bytes / bandwidth); per-node overhead against 
 
 from __future__ import annotations
 
+from modelaudit.costs.report import Report
+
 from .hardware import HardwareSpec
 
 __all__ = ["roofline", "attach_roofline", "compare_profile", "generation_roofline"]
@@ -55,32 +57,33 @@ def roofline(rows: list[dict], spec: HardwareSpec) -> tuple[list[dict], dict]:
     return bounds, totals
 
 
-def attach_roofline(d: dict, traffic: list[dict], spec: HardwareSpec) -> None:
-    """Adds each row's bound to the report dict's rows, and a `roofline` section."""
-    rows = [dict(r, **{k: t[k] for k in ("weight_bytes", "input_bytes", "output_bytes", "dtype")})
-            for r, t in zip(d["rows"], traffic)]
+def attach_roofline(report: Report, traffic: list[dict], spec: HardwareSpec) -> None:
+    """Each row's intensity, bound and time onto the report's rows, and a `roofline` section; with a
+    profile, measured against bound."""
+    rows = [{"flops": r.flops, "runs": r.runs, "status": r.status, **{k: t[k] for k in
+             ("weight_bytes", "input_bytes", "output_bytes", "dtype")}} for r, t in zip(report.rows, traffic)]
     bounds, totals = roofline(rows, spec)
-    for r, t, b in zip(d["rows"], traffic, bounds):
-        r.update({"weight_bytes_read": t["weight_bytes"], "input_bytes": t["input_bytes"],
-                  "intensity": b.get("intensity"), "bound": b.get("bound"), "roofline_ms": b.get("roofline_ms")})
-    d["roofline"] = {"hardware": spec.as_dict(), "totals": totals}
-    if d.get("profile") and "total_ms" in d["profile"]:
-        d["roofline"]["profile"] = compare_profile(d["rows"], d["profile"]["total_ms"])
+    for r, t, b in zip(report.rows, traffic, bounds):
+        r.weight_bytes_read, r.input_bytes = t["weight_bytes"], t["input_bytes"]
+        r.intensity, r.bound, r.roofline_ms = b.get("intensity"), b.get("bound"), b.get("roofline_ms")
+    report.roofline = {"hardware": spec.as_dict(), "totals": totals}
+    if report.profile and "total_ms" in report.profile:
+        report.roofline["profile"] = compare_profile(report.rows, report.profile["total_ms"])
 
 
-def compare_profile(rows: list[dict], total_ms: float, top: int = 5) -> dict:
+def compare_profile(rows: list, total_ms: float, top: int = 5) -> dict:
     """Measured against bound, per row; the layers furthest from their bound, among those that take
     at least 1% of the run (below that, timer resolution and dispatch dominate)."""
-    pairs = [r for r in rows if r.get("ms") is not None and r.get("roofline_ms")]
+    pairs = [r for r in rows if r.ms is not None and r.roofline_ms]
     for r in pairs:
-        r["bound_ratio"] = r["ms"] / r["roofline_ms"]
-    big = [r for r in pairs if r["ms"] >= 0.01 * total_ms]
-    furthest = sorted(big, key=lambda r: -r["bound_ratio"])[:top]
-    measured = sum(r["ms"] for r in pairs)
-    bound = sum(r["roofline_ms"] for r in pairs)
+        r.bound_ratio = r.ms / r.roofline_ms
+    big = [r for r in pairs if r.ms >= 0.01 * total_ms]
+    furthest = sorted(big, key=lambda r: -r.bound_ratio)[:top]
+    measured = sum(r.ms for r in pairs)
+    bound = sum(r.roofline_ms for r in pairs)
     return {"measured_ms": measured, "bound_ms": bound, "ratio": measured / bound if bound else None,
-            "furthest": [{"name": r["name"], "op": r["op_label"], "ms": r["ms"], "roofline_ms": r["roofline_ms"],
-                          "ratio": r["bound_ratio"], "bound": r["bound"]} for r in furthest]}
+            "furthest": [{"name": r.name, "op": r.op_label, "ms": r.ms, "roofline_ms": r.roofline_ms,
+                          "ratio": r.bound_ratio, "bound": r.bound} for r in furthest]}
 
 
 def generation_roofline(g: dict, spec: HardwareSpec) -> None:

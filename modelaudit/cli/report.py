@@ -80,13 +80,12 @@ def run_report(args) -> int:
                                  timeout=args.timeout, threads=args.threads, seed=args.seed,
                                  optimization=args.ort_optimization)
         result, ok = check(mg, result, options)
-    d = result.to_dict()
     if spec is not None:
         from modelaudit.analyses.roofline import attach_roofline
         from modelaudit.analyses.traffic import row_traffic
 
-        attach_roofline(d, row_traffic(mg, result), spec)
-    write_output(render(d, args.format, sort=args.sort, top=args.top, by=args.by), args.output)
+        attach_roofline(result, row_traffic(mg, result), spec)
+    write_output(render(result.to_dict(), args.format, sort=args.sort, top=args.top, by=args.by), args.output)
     if result.runtime and "skipped" in result.runtime:
         print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
               + ("; nothing was verified" if args.verify else ""), file=sys.stderr)

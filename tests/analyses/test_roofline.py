@@ -127,3 +127,19 @@ def test_json_schema_doc_names_the_new_fields(tmp_path, capsys):
     step = g["decode_per_token"]
     keys = set(g) | set(g["columns"][0]) | set(step) | set(step["totals"]) | set(step["rows"][0]) | set(g["layout"])
     assert keys <= documented, keys - documented
+
+
+def test_html_roofline_chart_has_a_point_per_layer_under_the_ceilings(tmp_path):
+    import re
+
+    out = tmp_path / "r.html"
+    assert main(["report", str(SAMPLES / "mobilenet_v2.onnx"), "--hardware", "cpu-avx2", "--format", "html",
+                 "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    circles = [(float(x), float(y)) for x, y in re.findall(r'<circle class="layer" cx="([\d.]+)" cy="([\d.]+)"', page)]
+    assert len(circles) == 151  # every costed layer of MobileNetV2 that moves bytes and does FLOPs
+    ceiling = re.search(r'<polyline class="ceiling"[^>]*points="([^"]+)"', page).group(1).split()
+    (x0, y0), (ridge_x, peak_y), _ = [tuple(map(float, p.split(","))) for p in ceiling]
+    for x, y in circles:  # without --profile each layer sits on its ceiling: on the slope or the flat roof
+        roof = peak_y if x >= ridge_x else y0 + (x - x0) * (peak_y - y0) / (ridge_x - x0)
+        assert y == pytest.approx(roof, abs=1.0)

@@ -31,8 +31,8 @@ def test_the_bound_is_at_most_the_measured_time_of_the_big_layers(machine):
     mg = modelaudit.load(SAMPLES / "mobilenet_v2.onnx")
     report = modelaudit.analyze(mg)
     report, _ = check(mg, report, RuntimeOptions(verify=False, profile=True, runs=10, threads=1))
+    attach_roofline(report, row_traffic(mg, report), machine)
     d = report.to_dict()
-    attach_roofline(d, row_traffic(mg, report), machine)
     timed = [r for r in d["rows"] if r.get("ms") and r.get("roofline_ms")]
     big = sorted(timed, key=lambda r: -r["flops"])[:10]  # the ten layers with most FLOPs
     for r in big:
