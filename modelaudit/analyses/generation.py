@@ -10,7 +10,7 @@ from onnx import ModelProto
 
 from modelaudit.errors import ModelAuditError, UsageError
 
-__all__ = ["CacheLayout", "find_cache", "parse_contexts", "generation", "phase_dims"]
+__all__ = ["CacheLayout", "find_cache", "cached_axis", "parse_contexts", "generation", "phase_dims"]
 
 # past_key_values.0.key, past_key_0, past.0, past_value, cache_key_3, key_cache.1, cache.0.value…
 _CACHE_NAME = re.compile(r"(^|[./_])(past|cache)([./_]|\d|$)|past_?key|past_?value|(key|value)_?cache", re.I)
@@ -98,6 +98,15 @@ def find_cache(model: ModelProto) -> CacheLayout:
             elif seq and (_TOTAL_NAMES.match(d) or ("mask" in vi.name.lower() and axis == len(shape) - 1)):
                 layout.sums[d] = [past, seq]  # the attention mask spans the cached and the new tokens
     return layout
+
+
+def cached_axis(model: ModelProto, layout: CacheLayout, name: str) -> int | None:
+    """The axis of cache input `name` that holds the cached length, or None if it is no cache input."""
+    if name not in layout.caches:
+        return None
+    vi = next(v for v in model.graph.input if v.name == name)
+    shape = _dims(vi)
+    return shape.index(layout.past_dim) if layout.past_dim in shape else len(shape) - 2
 
 
 def _token_input(others: list, past: str):

@@ -12,7 +12,7 @@ from modelaudit.render import render
 from modelaudit.units import parse_bytes
 
 from .common import collect, write_output
-from .specs import collect_dims, parse_input_spec
+from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
 __all__ = ["run_report", "with_training", "MAX_TIMEOUT", "MAX_MEMORY"]
 
@@ -36,7 +36,8 @@ def run_report(args) -> int:
     max_memory = parse_bytes(args.max_memory, "--max-memory")
     if not 0 < max_memory <= MAX_MEMORY:  # a limit the kernel's address-space limit cannot hold kills the child
         raise UsageError(f"--max-memory {args.max_memory}: give a size above 0 and at most 1024 TiB")
-    inputs = collect(args.input, parse_input_spec, "--input")
+    inputs = collect(args.input, lambda spec: parse_input_spec(spec, allow_zero=True), "--input")
+    check_zero_inputs(args.model, inputs)
     dims = collect_dims(args.dim, args.model)
     data = None
     if args.input_data:

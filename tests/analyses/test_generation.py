@@ -161,3 +161,17 @@ def test_llama_shaped_export_with_float16_cache_and_external_weights(tmp_path):
     assert params == linear + norms + vocab * hidden  # the embedding table besides
     # a decode step reads every weight once, and one row of the embedding table
     assert g["decode_per_token"]["totals"]["weight_bytes"] == 2 * (linear + norms + hidden)
+
+
+def test_an_empty_cache_given_by_input_shape(tmp_path, capsys):
+    """--input past_key_values.0.key=1x4x0x8 is an empty cache; a 0 anywhere else is refused."""
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    flags = [f"--input=past_key_values.{i}.{kv}=1x{H}x0x{D}" for i in range(L) for kv in ("key", "value")]
+    flags += ["--input", "input_ids=1x3", "--input", "attention_mask=1x3"]
+    assert main(["report", str(path), *flags, "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["totals"]["macs"] == 3 * _gpt_linear_macs() + 2 * L * H * D * 3 * 3 and d["totals"]["macs_complete"]
+    assert main(["report", str(path), "--input", f"past_key_values.0.key=0x{H}x0x{D}"]) == 2
+    assert main(["report", str(path), "--input", "input_ids=1x0"]) == 2
+    assert "only for the cached length" in capsys.readouterr().err
