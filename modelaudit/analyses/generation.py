@@ -82,7 +82,8 @@ def find_cache(model: ModelProto) -> CacheLayout:
     seq = batch = None
     if token is not None:
         shape = _dims(token)
-        seq, batch = shape[1], shape[0] if isinstance(shape[0], str) else None
+        seq = shape[1] if isinstance(shape[1], str) else None  # a fixed count: a decode-only export
+        batch = shape[0] if isinstance(shape[0], str) else None
     first = _dims(caches[0])
     if batch is None and isinstance(first[1 if len(first) == 5 else 0], str):
         batch = first[1 if len(first) == 5 else 0]
@@ -110,13 +111,18 @@ def cached_axis(model: ModelProto, layout: CacheLayout, name: str) -> int | None
 
 
 def _token_input(others: list, past: str):
-    """The input carrying the new tokens: input_ids (or embeddings) with a symbolic length on axis 1."""
-    candidates = [vi for vi in others if len(_dims(vi)) >= 2 and isinstance(_dims(vi)[1], str) and _dims(vi)[1] != past]
+    """The input carrying the new tokens: input_ids (or embeddings) by name, else an input with a
+    plain symbolic length on axis 1 (not the cached length, not a sum such as a mask's)."""
+    ranked = [vi for vi in others if len(_dims(vi)) >= 2]
     for wanted in _TOKEN_NAMES:
-        for vi in candidates:
+        for vi in ranked:
             if wanted in vi.name.lower():
                 return vi
-    return candidates[0] if candidates else None
+    for vi in ranked:
+        d = _dims(vi)[1]
+        if isinstance(d, str) and d != past and "+" not in d:
+            return vi
+    return None
 
 
 def _sum_terms(name: str) -> list | None:

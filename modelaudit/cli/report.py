@@ -52,6 +52,8 @@ def run_report(args) -> int:
     if args.decode:
         return _decode_report(args, inputs, dims, spec)
     if args.sweep:
+        if spec is not None:
+            raise UsageError("--hardware goes with one audit or --decode, not with --sweep")
         return _sweep_report(args, inputs, dims)
     from .batch import Progress
 

@@ -175,3 +175,16 @@ def test_an_empty_cache_given_by_input_shape(tmp_path, capsys):
     assert main(["report", str(path), "--input", f"past_key_values.0.key=0x{H}x0x{D}"]) == 2
     assert main(["report", str(path), "--input", "input_ids=1x0"]) == 2
     assert "only for the cached length" in capsys.readouterr().err
+
+
+def test_a_decode_only_export_has_no_prefill():
+    """input_ids [batch_size, 1], attention_mask [batch_size, past_sequence_length + 1] (a 'with past'
+    export): the mask's sum is no token length; the decode step is costed, the prefill is not."""
+    model = gpt_decoder()
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 1
+    model.graph.input[1].type.tensor_type.shape.dim[1].dim_param = "past_sequence_length + 1"
+    layout = find_cache(model)
+    assert layout.seq_dim is None and layout.sums == {"past_sequence_length + 1": ["past_sequence_length", 1]}
+    g = generation(model, [16])
+    assert g["prefill"] is None
+    assert g["decode_per_token"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * (16 + 1)
