@@ -188,3 +188,25 @@ def test_a_decode_only_export_has_no_prefill():
     g = generation(model, [16])
     assert g["prefill"] is None
     assert g["decode_per_token"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * (16 + 1)
+
+
+CORPUS = __import__("pathlib").Path("/work/corpus/models")  # transformers exports, where this machine has them
+
+
+@pytest.mark.parametrize("export", ["classic", "classic_fn", "dynamo", "dynamo17"])
+def test_transformers_gpt2_exports_with_a_cache(export):
+    """GPT-2 (2 layers, 4 heads of 16, vocabulary 1,000) exported by torch.onnx from transformers with
+    use_cache: four exporters, one closed form. Skipped where the exports are absent."""
+    path = CORPUS / f"gpt2_kv.{export}.onnx"
+    if not path.exists():
+        pytest.skip(f"{path} is not on this machine")
+    layers, heads, head_dim, vocab = 2, 4, 16, 1000
+    width = heads * head_dim
+    linear = layers * (3 * width * width + width * width + 2 * width * 4 * width) + width * vocab  # c_attn, c_proj, MLP; lm_head
+    g = generation(str(path), [8, 64])
+    for col in g["columns"]:
+        n = col["context"]
+        assert col["decode_per_token"]["totals"]["macs"] == linear + 2 * layers * heads * head_dim * (n + 1)
+        assert col["prefill"]["totals"]["macs"] == n * linear + 2 * layers * heads * head_dim * n * n
+        assert col["decode_per_token"]["totals"]["complete"] and col["prefill"]["totals"]["complete"]
+        assert col["kv_cache_bytes_per_token"] == 2 * layers * heads * head_dim * F32
