@@ -22,6 +22,7 @@ def row_traffic(mg: ModelGraph, report: Report) -> list[dict]:
     if len(visits) != len(report.rows):
         raise ValueError(f"{len(visits)} nodes walked for {len(report.rows)} rows")
     constant = find_weights(mg, walk(mg)).constant_tensors
+    stored: dict[str, int] = {}
     out = []
     for visit, row in zip(visits, report.rows):
         node = visit.node
@@ -30,14 +31,36 @@ def row_traffic(mg: ModelGraph, report: Report) -> list[dict]:
         moves = row.status != "constant" and node.op_type not in VIEW_OPS
         input_bytes = _sum(mg, reads) if moves else 0
         output_bytes = _sum(mg, writes) if moves else 0
-        # every reader of a weight reads it (a tied embedding and lm_head both do)
-        weight = sum(mg.nbytes(n) or 0 for n in node.input if n in constant) if moves or row.op == "Gather" else 0
+        # every reader of a weight reads it (a tied embedding and lm_head both do), as stored
+        weight = sum(_stored_bytes(mg, n, constant, stored) for n in node.input if n in constant) if moves else 0
         if node.op_type == "Gather" and weight and output_bytes is not None:
             weight = min(weight, output_bytes)  # an embedding lookup reads only the rows it gathers
         out.append({"weight_bytes": weight,
                     "input_bytes": input_bytes, "output_bytes": output_bytes, "reads": reads, "writes": writes,
                     "dtype": _dtype(mg, node)})
     return out
+
+
+def _stored_bytes(mg: ModelGraph, name: str, constant: set[str], memo: dict[str, int]) -> int:
+    """Bytes of a constant tensor as the file stores it: an int8 weight that a folded DequantizeLinear
+    turns to float32 is read as its int8 bytes (and scales), as a fused runtime reads it; a constant
+    computed from others (Transpose, Reshape…) is read as its sources. Never more than its own size."""
+    if name in memo:
+        return memo[name]
+    memo[name] = own = mg.nbytes(name) or 0  # a guard against cycles through malformed graphs
+    init = mg.initializers.get(name)
+    if init is not None:
+        from modelaudit.load.dtypes import tensor_bytes
+
+        memo[name] = tensor_bytes(init.numel, init.dtype) or own
+        return memo[name]
+    producer = mg.producer.get(name)
+    if producer is not None and own:
+        node = mg.nodes[producer]
+        sources = [n for n in node.input if n]
+        if sources and all(n in constant for n in sources):
+            memo[name] = min(own, sum(_stored_bytes(mg, n, constant, memo) for n in sources))
+    return memo[name]
 
 
 def _dtype(mg: ModelGraph, node) -> str:

@@ -143,3 +143,22 @@ def test_html_roofline_chart_has_a_point_per_layer_under_the_ceilings(tmp_path):
     for x, y in circles:  # without --profile each layer sits on its ceiling: on the slope or the flat roof
         roof = peak_y if x >= ridge_x else y0 + (x - x0) * (peak_y - y0) / (ridge_x - x0)
         assert y == pytest.approx(roof, abs=1.0)
+
+
+def test_weights_are_read_as_stored(capsys, tmp_path):
+    """An int8 weight behind a DequantizeLinear is read as K·N int8 bytes plus its scale and zero point
+    (the folded float copy is never in memory in a fused runtime); a transposed weight as itself."""
+    k, n = 64, 32
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "scale", "zp"], ["w"], name="dq"),
+             helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"),
+             helper.make_node("Transpose", ["wt"], ["w2"], perm=[1, 0], name="t"),
+             helper.make_node("MatMul", ["y", "w2"], ["z"], name="mm2")]
+    inits = [tensor("wq", [k, n], np.int8), helper.make_tensor("scale", onnx.TensorProto.FLOAT, [], [0.1]),
+             helper.make_tensor("zp", onnx.TensorProto.INT8, [], [0]), tensor("wt", [k, n])]
+    path = tmp_path / "q.onnx"
+    onnx.save(make_model(nodes, [vi("x", [1, k])], [vi("z", [1, k])], inits), path)
+    d = _json(capsys, path, "--hardware", "a100")
+    rows = {r["name"]: r for r in d["rows"]}
+    assert rows["mm"]["weight_bytes_read"] == k * n * 1 + 4 + 1
+    assert rows["mm2"]["weight_bytes_read"] == k * n * 4
+    assert rows["dq"]["weight_bytes_read"] == 0 and rows["dq"]["roofline_ms"] is None  # folded at load
