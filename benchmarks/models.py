@@ -9,6 +9,8 @@
 - external_giant(path, params): MatMul weights that claim `params` parameters in an external file
   made sparse with truncate: never written, never read.
 - embedded(path, megabytes): a model whose weights (random floats) sit inside the .onnx file.
+- llama_decoder(path): a Llama-3-8B-shaped decoder as onnxruntime-genai writes one (RMSNorm,
+  GroupQueryAttention with a KV cache, SwiGLU MLP), float16 weights in a sparse external file.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, external_data_helper, helper, numpy_helper
 
-__all__ = ["transformer", "external_giant", "embedded"]
+__all__ = ["transformer", "external_giant", "embedded", "llama_decoder"]
 
 HIDDEN, HEADS, SEQ = 32, 4, 16
 
@@ -160,3 +162,74 @@ def embedded(path: str | Path, megabytes: int = 300) -> int:
                               [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], initializer=inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return os.path.getsize(path)
+
+
+def llama_decoder(path: str | Path, layers: int = 32, hidden: int = 4096, heads: int = 32, kv_heads: int = 8,
+                  ffn: int = 14336, vocab: int = 128256) -> int:
+    """Llama-3-8B's shapes (by default) in onnxruntime-genai's layout: `input_ids [batch_size,
+    sequence_length]`, `past_key_values.{i}.key/value [batch_size, kv_heads, past_sequence_length,
+    head_dim]` into GroupQueryAttention, `present.{i}.*` out. Float16 weights claim their bytes in a
+    sparse external file (never written, never read). Returns the params."""
+    path = Path(path)
+    data = path.with_suffix(".weights")
+    head_dim, f16 = hidden // heads, TensorProto.FLOAT16
+    nodes, inits, offset = [], [], 0
+
+    def weight(name: str, dims: list[int]) -> str:
+        nonlocal offset
+        w = onnx.TensorProto(name=name, data_type=f16, dims=dims)
+        w.data_location = onnx.TensorProto.EXTERNAL
+        size = int(np.prod(dims)) * 2
+        for key, value in (("location", data.name), ("offset", str(offset)), ("length", str(size))):
+            entry = w.external_data.add()
+            entry.key, entry.value = key, value
+        offset += size
+        inits.append(w)
+        return name
+
+    def node(op: str, inputs: list[str], name: str, outputs: list[str] | None = None, domain: str = "", **attrs) -> str:
+        outputs = outputs or [f"{name}.out"]
+        nodes.append(helper.make_node(op, inputs, outputs, name=name, domain=domain, **attrs))
+        return outputs[0]
+
+    def rms(x: str, name: str) -> str:
+        return node("SimplifiedLayerNormalization", [x, weight(f"{name}.weight", [hidden])], f"/{name}/RMSNorm",
+                    domain="com.microsoft", axis=-1, epsilon=1e-5)
+
+    def matmul(x: str, name: str, n_in: int, n_out: int) -> str:
+        return node("MatMul", [x, weight(f"{name}.weight", [n_in, n_out])], f"/{name}/MatMul")
+
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+              helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["batch_size"]),
+              helper.make_tensor_value_info("total_sequence_length", TensorProto.INT32, [])]
+    outputs = []
+    x = node("Gather", [weight("embed_tokens.weight", [vocab, hidden]), "input_ids"], "/embed_tokens/Gather")
+    for i in range(layers):
+        h = rms(x, f"layers.{i}.input_layernorm")
+        q, k, v = (matmul(h, f"layers.{i}.attn.{p}_proj", hidden, width)
+                   for p, width in (("q", hidden), ("k", kv_heads * head_dim), ("v", kv_heads * head_dim)))
+        cache = []
+        for kind in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", f16,
+                                                        ["batch_size", kv_heads, "past_sequence_length", head_dim]))
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", f16, [None] * 4))
+            cache.append(f"past_key_values.{i}.{kind}")
+        attn = node("GroupQueryAttention", [q, k, v, *cache, "seqlens_k", "total_sequence_length"],
+                    f"/layers.{i}/attn/GroupQueryAttention", [f"layers.{i}.attn.out", f"present.{i}.key",
+                                                             f"present.{i}.value"],
+                    domain="com.microsoft", num_heads=heads, kv_num_heads=kv_heads)
+        x = node("Add", [x, matmul(attn, f"layers.{i}.attn.o_proj", hidden, hidden)], f"/layers.{i}/attn_residual/Add")
+        h = rms(x, f"layers.{i}.post_attention_layernorm")
+        gate = matmul(h, f"layers.{i}.mlp.gate_proj", hidden, ffn)
+        silu = node("Mul", [gate, node("Sigmoid", [gate], f"/layers.{i}/mlp/Sigmoid")], f"/layers.{i}/mlp/silu")
+        up = node("Mul", [silu, matmul(h, f"layers.{i}.mlp.up_proj", hidden, ffn)], f"/layers.{i}/mlp/Mul")
+        x = node("Add", [x, matmul(up, f"layers.{i}.mlp.down_proj", ffn, hidden)], f"/layers.{i}/mlp_residual/Add")
+    logits = matmul(rms(x, "norm"), "lm_head", hidden, vocab)
+    outputs.insert(0, helper.make_tensor_value_info(logits, f16, ["batch_size", "sequence_length", vocab]))
+    graph = helper.make_graph(nodes, "llama", inputs, outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    with open(data, "wb") as fh:
+        fh.truncate(offset)  # sparse: no byte is written, none is read
+    return offset // 2

@@ -10,7 +10,7 @@ from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
 from .common import collect
-from .specs import parse_dim_spec, parse_input_spec
+from .specs import collect_dims, parse_input_spec
 
 __all__ = ["run_check"]
 
@@ -48,7 +48,7 @@ def run_check(args) -> int:
 
     flags = _flag_budget(args)
     inputs = collect(args.input, parse_input_spec, "--input")
-    dims = collect(args.dim, parse_dim_spec, "--dim")
+    dims = collect_dims(args.dim, [m for m in args.models if Path(m).is_file()])
     if args.config:
         checks, defaults = load_config(args.config)
         if args.models:  # e.g. from pre-commit: the changed files; unconfigured ones get the defaults

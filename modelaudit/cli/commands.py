@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from modelaudit.costs.analyze import analyze
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
 from .common import collect, write_output
-from .specs import parse_dim_spec, parse_input_spec
+from .specs import collect_dims, parse_input_spec
 
 __all__ = ["run_compare", "run_explain", "run_calc", "run_lint", "run_ops"]
 
@@ -23,7 +24,7 @@ def run_compare(args) -> int:
     if args.depth < 1:
         raise UsageError("--depth must be at least 1")
     inputs = collect(args.input, parse_input_spec, "--input")
-    dims = collect(args.dim, parse_dim_spec, "--dim")
+    dims = collect_dims(args.dim, [m for m in args.models if Path(m).is_file()])
     if args.sweep:
         from modelaudit.analyses.sweep import parse_sweep, sweep
         from modelaudit.render.sweep import render_compare_sweep
@@ -48,7 +49,7 @@ def run_explain(args) -> int:
     from modelaudit.analyses.explain import explain, select_rows
 
     mg = load(args.model, inputs=collect(args.input, parse_input_spec, "--input"),
-              dims=collect(args.dim, parse_dim_spec, "--dim"))
+              dims=collect_dims(args.dim, args.model))
     report = analyze(mg)
     sys.stdout.write(explain(mg, report, select_rows(report, args.node, args.op)))
     return 0
@@ -87,7 +88,7 @@ def run_lint(args) -> int:
     if unknown:
         raise UsageError(f"--ignore {', '.join(unknown)}: unknown code", f"codes: {', '.join(CODES)}")
     mg = load(args.model, inputs=collect(args.input, parse_input_spec, "--input"),
-              dims=collect(args.dim, parse_dim_spec, "--dim"))
+              dims=collect_dims(args.dim, args.model))
     findings = select(find(mg, analyze(mg)), args.min_severity, set(args.ignore))
     if args.format == "sarif":
         text = json.dumps(sarif(findings, str(args.model)), indent=2) + "\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,13 +13,9 @@ from modelaudit.analyses.budget import (
     parse_limit,
 )
 from modelaudit.errors import UsageError
+from modelaudit.load.tomlfile import read_toml
 
 from .specs import parse_input_spec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["ModelCheck", "load_config", "budget_from"]
 
@@ -66,12 +61,7 @@ def budget_from(entry: dict, defaults: dict, folder: Path, where: str) -> Budget
 def load_config(path: str | Path) -> tuple[list[ModelCheck], dict]:
     """The configured models, and the top-level defaults (for models named on the command line)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"--config {path}: cannot be read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--config {path}: is not valid TOML ({exc})") from None
+    data = read_toml(path, "--config")
     table = _table(data, path)
     unknown = set(table) - _TOP_KEYS
     if unknown:

@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--sweep", metavar="DIM=V1,V2,…", help="audit at each value of a dim: one column per value")
     report.add_argument("--training", action="store_true",
                         help="add backward-pass MACs and FLOPs and the activations saved for backward")
+    report.add_argument("--decode", metavar="N[,N…]",
+                        help="decoder with a KV cache: prefill of N tokens and one decode step at context N "
+                             "(one column per N)")
+    report.add_argument("--hardware", metavar="NAME|FILE|calibrate",
+                        help="roofline time bounds per layer on a built-in chip (h100-sxm, a100, l4, t4, rtx4090, "
+                             "jetson-orin, apple-m2, cpu-avx2, cpu-avx512), a TOML spec file, or this machine measured")
+    report.add_argument("--save-hardware", metavar="FILE", help="with --hardware calibrate: write the measured spec as TOML")
     runtime = report.add_argument_group("runtime (onnxruntime, in a fenced child process)")
     runtime.add_argument("--verify", action="store_true",
                          help="run the model once and check every tensor shape against the static one")

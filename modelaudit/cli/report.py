@@ -11,7 +11,7 @@ from modelaudit.graph.model import load
 from modelaudit.units import parse_bytes
 
 from .common import collect, write_output, write_report
-from .specs import parse_dim_spec, parse_input_spec
+from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
 __all__ = ["run_report", "with_training", "MAX_TIMEOUT", "MAX_MEMORY"]
 
@@ -37,8 +37,9 @@ def run_report(args) -> int:
     max_memory = parse_bytes(args.max_memory, "--max-memory")
     if not 0 < max_memory <= MAX_MEMORY:  # a limit the kernel's address-space limit cannot hold kills the child
         raise UsageError(f"--max-memory {args.max_memory}: give a size above 0 and at most 1024 TiB")
-    inputs = collect(args.input, parse_input_spec, "--input")
-    dims = collect(args.dim, parse_dim_spec, "--dim")
+    inputs = collect(args.input, lambda spec: parse_input_spec(spec, allow_zero=True), "--input")
+    check_zero_inputs(args.model, inputs)
+    dims = collect_dims(args.dim, args.model)
     data = None
     if args.input_data:
         from modelaudit.load.reader import read_model_light
@@ -48,7 +49,12 @@ def run_report(args) -> int:
         init = {t.name for t in model.graph.initializer}
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}
+    spec = _hardware(args)
+    if args.decode:
+        return _decode_report(args, inputs, dims, spec)
     if args.sweep:
+        if spec is not None:
+            raise UsageError("--hardware goes with one audit or --decode, not with --sweep")
         return _sweep_report(args, inputs, dims)
     from .batch import Progress
 
@@ -78,6 +84,11 @@ def run_report(args) -> int:
                                  timeout=args.timeout, threads=args.threads, seed=args.seed,
                                  optimization=args.ort_optimization)
         result, ok = check(mg, result, options)
+    if spec is not None:
+        from modelaudit.analyses.roofline import attach_roofline
+        from modelaudit.analyses.traffic import row_traffic
+
+        attach_roofline(result, row_traffic(mg, result), spec)
     write_report(result.to_dict(), args.format, args.output, sort=args.sort, top=args.top, by=args.by)
     if result.runtime and "skipped" in result.runtime:
         print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
@@ -103,6 +114,48 @@ def _sweep_report(args, inputs: dict, dims: dict) -> int:
     return 0
 
 
+def _hardware(args):
+    """The --hardware spec: a built-in chip, a TOML file, or this machine measured (and saved)."""
+    if args.save_hardware and args.hardware != "calibrate":
+        raise UsageError("--save-hardware goes with --hardware calibrate")
+    if not args.hardware:
+        return None
+    from modelaudit.analyses.hardware import get_spec, spec_from_dict, spec_to_toml
+
+    if args.hardware != "calibrate":
+        return get_spec(args.hardware)
+    from modelaudit.runtime.calibrate import calibrate
+    from modelaudit.runtime.fence import RuntimeFailure
+
+    print("modelaudit: calibrating this machine with onnxruntime (a few seconds)", file=sys.stderr)
+    try:
+        table = calibrate(args.threads, max(50, args.runs), parse_bytes(args.max_memory, "--max-memory"),
+                          args.timeout)
+    except RuntimeFailure as exc:
+        raise UsageError(f"--hardware calibrate: onnxruntime could not run the calibration ({exc})") from None
+    spec = spec_from_dict(table, "--hardware calibrate")
+    if args.save_hardware:
+        write_output(spec_to_toml(spec), args.save_hardware)
+    return spec
+
+
+def _decode_report(args, inputs: dict, dims: dict, spec) -> int:
+    from modelaudit.analyses.generation import generation, parse_contexts
+    from modelaudit.render.generation import render_generation
+
+    if args.sweep or args.symbolic or args.training or args.verify or args.profile:
+        raise UsageError("--decode goes alone (not with --sweep, --symbolic, --training, --verify or --profile)")
+    if args.format == "html":
+        raise UsageError("--decode has no HTML view: use text, markdown, json or csv")
+    result = generation(args.model, parse_contexts(args.decode), inputs, dims)
+    if spec is not None:
+        from modelaudit.analyses.roofline import generation_roofline
+
+        generation_roofline(result, spec)
+    write_output(render_generation(result, args.format, top=args.top or 10), args.output)
+    return 0
+
+
 def _report_many(args, models: list[str]) -> int:
     """Several models: one report each (to stdout, or one file each with --output-dir), one
     combined JSON document, or JSON lines written as each model finishes. Reports are rendered in
@@ -113,12 +166,12 @@ def _report_many(args, models: list[str]) -> int:
 
     from .batch import Progress, audit_many
 
-    if args.verify or args.profile or args.training or args.input_data:
-        raise UsageError("--verify, --profile, --training and --input-data take one model at a time")
+    if args.verify or args.profile or args.training or args.input_data or args.decode or args.hardware:
+        raise UsageError("--verify, --profile, --training, --input-data, --decode and --hardware take one model at a time")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     inputs = collect(args.input, parse_input_spec, "--input")
-    dims = collect(args.dim, parse_dim_spec, "--dim")
+    dims = collect_dims(args.dim, models)
     out_dir = Path(args.output_dir) if args.output_dir else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

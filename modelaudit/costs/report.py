@@ -43,6 +43,12 @@ class Row:
     backward_macs: int | None = None  # --training
     backward_flops: int | None = None
     gmacs_per_s: float | None = None
+    weight_bytes_read: int | None = None  # --hardware: bytes of the constants it reads
+    input_bytes: int | None = None  # --hardware: bytes of the activations it reads
+    intensity: float | None = None  # --hardware: FLOPs per byte moved
+    bound: str | None = None  # --hardware: compute | memory | unknown
+    roofline_ms: float | None = None  # --hardware: the least time the chip needs for it
+    bound_ratio: float | None = None  # --hardware with --profile: ms / roofline_ms
 
     def as_dict(self) -> dict:
         """The row's fields (shallow: lists are shared, not copied) and its derived totals."""
@@ -96,6 +102,7 @@ class Report:
     training: dict | None = None
     symbolic: dict | None = None
     findings: list | None = None
+    roofline: dict | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data; see docs/json-schema.md."""
@@ -115,5 +122,6 @@ class Report:
             "training": self.training,
             "symbolic": self.symbolic,
             "findings": None if self.findings is None else [f.as_dict() for f in self.findings],
+            "roofline": self.roofline,
             "rows": [r.as_dict() for r in self.rows],
         }

@@ -100,6 +100,9 @@ def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str
             columns |= {"ms": ("ms", lambda r: r.get("ms"), lambda v: "" if v is None else f"{v:.3f}"),
                         "time": ("% time", lambda r: r.get("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
                         "rate": ("GMAC/s", lambda r: r.get("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}")}
+        from .roofline import roofline_columns
+
+        columns |= roofline_columns(d)
     headers = [h for h, _, _ in columns.values()] + ["% MACs"]
     if by != "op":
         headers.append("note")

@@ -11,7 +11,7 @@ __all__ = ["render_csv", "NODE_FIELDS", "OP_FIELDS"]
 
 NODE_FIELDS = ["index", "name", "op", "domain", "scope", "inputs", "weights", "outputs", "params", "non_trainable",
                "macs", "flops", "runs", "macs_total", "flops_total", "output_bytes", "backward_macs", "backward_flops",
-               "ms", "status", "formula"]
+               "ms", "intensity", "bound", "roofline_ms", "status", "formula"]
 OP_FIELDS = ["op", "count", "params", "non_trainable", "macs", "flops"]
 
 

@@ -8,6 +8,7 @@ import html
 from modelaudit.costs.blocks import by_block, by_family
 
 from .common import human, human_bytes, notices, summary
+from .roofline_chart import roofline_section
 
 __all__ = ["render_html", "render_compare_html", "render_sweep_html"]
 
@@ -144,7 +145,7 @@ def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
             f'<div class="cards">{cards}</div>'
             f"<h2>MACs and params per block (depth 2, top {len(top_blocks)})</h2>{chart}"
             f"<h2>MACs and params per op family</h2>{families}"
-            f"<h2>Findings</h2>{findings}" + (f"<ul>{notes}</ul>" if notes else "") +
+            f"<h2>Findings</h2>{findings}" + (f"<ul>{notes}</ul>" if notes else "") + roofline_section(d) +
             f"<h2>Layers</h2><p class=\"noprint\">Click a column header to sort.</p>{_table(d)}")
     return _page(f"modelaudit: {model['path'] or model['graph']}", body)
 

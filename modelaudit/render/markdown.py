@@ -14,6 +14,7 @@ from .common import (
     symbolic_lines,
     table,
 )
+from .roofline import roofline_lines
 
 __all__ = ["render_markdown"]
 
@@ -33,5 +34,5 @@ def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by
     for title, headers, rows in gate_tables(d):
         rows = [[_cell(c) for c in row] for row in rows]
         lines += [f"### {_cell(title)}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
-    lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + notices(d))
+    lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d))
     return "\n".join(lines).rstrip() + "\n"

@@ -14,6 +14,7 @@ from .common import (
     symbolic_lines,
     table,
 )
+from .roofline import roofline_lines
 
 __all__ = ["render_text"]
 
@@ -28,7 +29,7 @@ def render_text(d: dict, sort: str | None = None, top: int | None = None, by: st
     lines.extend(f"  {label:<{width}}  {value}" for label, value in summary(d))
     for title, headers, rows in gate_tables(d):
         lines += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
-    extra = symbolic_lines(d) + runtime_lines(d) + notices(d)
+    extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
         lines.append("")
         lines.extend(extra)

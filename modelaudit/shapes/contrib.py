@@ -75,7 +75,13 @@ def _gqa(shapes: list, attrs: dict) -> list:
     packed = len(shapes) < 2 or shapes[1] is None
     head = q[2] // (heads + 2 * kv_heads) if packed and isinstance(q[2], int) else (
         q[2] // heads if isinstance(q[2], int) else None)
-    return [(q[0], q[1], heads * head if head is not None else None)]
+    out = [(q[0], q[1], heads * head if head is not None else None)]
+    past = shapes[3] if len(shapes) > 3 else None
+    if past is not None and len(past) == 4 and isinstance(past[2], int) and isinstance(q[1], int):
+        # present_key/value [B, H_kv, S_past + S, D]; a runtime sharing the past buffer keeps S_past
+        present = (past[0], past[1], past[2] + q[1], past[3])
+        out += [present, present]
+    return out
 
 
 def _broadcast(*shapes) -> tuple:

@@ -89,7 +89,7 @@ def test_input_flag(capsys, tmp_path):
     (["report", V2, "--input", "other=1x3x224x224"], 2,
      "modelaudit: error: --input other: the model has no input named 'other' (its inputs are: input)"),
     (["report", V2, "--dim", "batch=0"], 2,
-     "modelaudit: error: --dim 'batch=0': expected NAME=N with N a positive integer, e.g. --dim batch=1"),
+     "modelaudit: error: --dim batch=0: only a KV cache's cached length may be 0 (this model has no recognisable cache) (give batch a positive value)"),
     (["report", V2, "--format", "yaml"], 2, None),
     (["report", V2, "--top", "0"], 2, "modelaudit: error: --top must be at least 1"),
 ])

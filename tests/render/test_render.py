@@ -36,7 +36,7 @@ def test_json_schema_fields():
     d = json.loads(render(modelaudit.audit(SAMPLES / "lstm.onnx").to_dict(), "json"))
     assert set(d) == {"schema_version", "tool", "model", "totals", "uncounted", "unresolved", "warnings",
                       "rows", "by_op", "view", "verification", "profile", "runtime", "training", "symbolic",
-                      "findings"}
+                      "findings", "roofline"}
     assert set(d["totals"]) == {"params", "non_trainable", "weight_bytes", "weight_bytes_by_dtype", "macs",
                                 "flops", "macs_complete", "activation_bytes", "peak_activation_bytes",
                                 "peak_activation_complete", "nodes", "params_complete"}
@@ -44,7 +44,8 @@ def test_json_schema_fields():
     assert set(row) == {"index", "name", "op", "op_label", "domain", "inputs", "weights", "outputs", "params",
                         "non_trainable", "macs", "flops", "output_bytes", "formula", "status", "unresolved", "scope",
                         "runs", "macs_total", "flops_total", "details", "runtime_shaped", "ms",
-                        "gmacs_per_s", "backward_macs", "backward_flops"}
+                        "gmacs_per_s", "backward_macs", "backward_flops", "weight_bytes_read", "input_bytes",
+                        "intensity", "bound", "roofline_ms", "bound_ratio"}
     assert row["weights"] == ["1x80x10", "1x80x20", "1x160"]
 
 

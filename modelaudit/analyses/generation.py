@@ -1,0 +1,226 @@
+"""--decode N: an LLM's prefill of N tokens and one decode step at context N, read from a decoder
+export with a KV cache: MACs, FLOPs, weight and KV-cache bytes per row and in total."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from onnx import ModelProto
+
+from modelaudit.errors import ModelAuditError, UsageError
+
+__all__ = ["CacheLayout", "find_cache", "cached_axis", "parse_contexts", "generation", "phase_dims"]
+
+# past_key_values.0.key, past_key_0, past.0, past_value, cache_key_3, key_cache.1, cache.0.value…
+_CACHE_NAME = re.compile(r"(^|[./_])(past|cache)([./_]|\d|$)|past_?key|past_?value|(key|value)_?cache", re.I)
+# the slots of attention ops that take the cache: (domain, op) -> input indices
+_PAST_SLOTS = {("com.microsoft", "GroupQueryAttention"): (3, 4), ("com.microsoft", "MultiHeadAttention"): (6, 7),
+               ("com.microsoft", "Attention"): (4,), ("", "Attention"): (4, 5)}
+_TOKEN_NAMES = ("input_ids", "inputs_embeds", "ids", "tokens")
+_TOTAL_NAMES = re.compile(r"^(total_?(sequence|seq)_?(length|len)?|total_?length|all_?seq(uence)?_?len(gth)?)$", re.I)
+_TERM = re.compile(r"^\s*([A-Za-z_][\w.]*|\d+)\s*$")
+
+
+@dataclass
+class CacheLayout:
+    """Which graph inputs hold the cache, and which named dims are the new-token and cached lengths."""
+
+    caches: list[str]
+    past_dim: str
+    seq_dim: str | None
+    batch_dim: str | None
+    sums: dict[str, list] = field(default_factory=dict)  # a dim that is past + new: its terms (names, ints)
+
+    def as_dict(self) -> dict:
+        return {"caches": self.caches, "past_dim": self.past_dim, "seq_dim": self.seq_dim,
+                "batch_dim": self.batch_dim, "sums": {k: [str(t) for t in v] for k, v in self.sums.items()}}
+
+
+def _dims(vi) -> list:
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return []
+    return [d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else None)
+            for d in t.shape.dim]
+
+
+def _cache_inputs(model: ModelProto, real: list) -> list:
+    by_slot = set()
+    for node in model.graph.node:
+        for i in _PAST_SLOTS.get(("" if node.domain == "ai.onnx" else node.domain, node.op_type), ()):
+            if i < len(node.input) and node.input[i]:
+                by_slot.add(node.input[i])
+    return [vi for vi in real if vi.name in by_slot or _CACHE_NAME.search(vi.name)]
+
+
+def find_cache(model: ModelProto) -> CacheLayout:
+    """Recognises the cache (by name, or by the past slots of attention ops) and its dims, or raises
+    a UsageError that says why not."""
+    init = {t.name for t in model.graph.initializer}
+    real = [vi for vi in model.graph.input if vi.name not in init]
+    caches = [vi for vi in _cache_inputs(model, real) if len(_dims(vi)) >= 3]
+    if not caches:
+        raise UsageError("--decode: the model has no recognisable KV cache (no input named past_key_values.*, "
+                         "past_key*, past_value*, cache_* or in an attention op's past slots)",
+                         "export the decoder with its cache (transformers/optimum: use_cache=True, 'with past')")
+    past_dims = set()
+    for vi in caches:
+        shape = _dims(vi)
+        batch = shape[1] if len(shape) == 5 else shape[0]  # GPT-2's old `past` stacks [2, B, H, S, D]
+        at = shape[-2] if isinstance(shape[-2], str) else next((d for d in shape if isinstance(d, str) and d != batch), None)
+        if at is None:
+            raise UsageError(f"--decode: cache input '{vi.name}' {shape} has no symbolic cached length",
+                             "the export fixed the cache length; re-export with a dynamic past length")
+        past_dims.add(at)
+    if len(past_dims) != 1:
+        raise UsageError(f"--decode: the cache inputs disagree on their cached length ({', '.join(sorted(past_dims))})")
+    past = past_dims.pop()
+    names = {vi.name for vi in caches}
+    others = [vi for vi in real if vi.name not in names]
+    token = _token_input(others, past)
+    seq = batch = None
+    if token is not None:
+        shape = _dims(token)
+        seq = shape[1] if isinstance(shape[1], str) else None  # a fixed count: a decode-only export
+        batch = shape[0] if isinstance(shape[0], str) else None
+    first = _dims(caches[0])
+    if batch is None and isinstance(first[1 if len(first) == 5 else 0], str):
+        batch = first[1 if len(first) == 5 else 0]
+    layout = CacheLayout([vi.name for vi in caches], past, seq, batch)
+    for vi in others:
+        shape = _dims(vi)
+        for axis, d in enumerate(shape):
+            if not isinstance(d, str) or d in (past, seq, batch) or d in layout.sums:
+                continue
+            terms = _sum_terms(d)
+            if terms and all(isinstance(t, int) or t in (past, seq) for t in terms):
+                layout.sums[d] = terms
+            elif seq and (_TOTAL_NAMES.match(d) or ("mask" in vi.name.lower() and axis == len(shape) - 1)):
+                layout.sums[d] = [past, seq]  # the attention mask spans the cached and the new tokens
+    return layout
+
+
+def cached_axis(model: ModelProto, layout: CacheLayout, name: str) -> int | None:
+    """The axis of cache input `name` that holds the cached length, or None if it is no cache input."""
+    if name not in layout.caches:
+        return None
+    vi = next(v for v in model.graph.input if v.name == name)
+    shape = _dims(vi)
+    return shape.index(layout.past_dim) if layout.past_dim in shape else len(shape) - 2
+
+
+def _token_input(others: list, past: str):
+    """The input carrying the new tokens: input_ids (or embeddings) by name, else an input with a
+    plain symbolic length on axis 1 (not the cached length, not a sum such as a mask's)."""
+    ranked = [vi for vi in others if len(_dims(vi)) >= 2]
+    for wanted in _TOKEN_NAMES:
+        for vi in ranked:
+            if wanted in vi.name.lower():
+                return vi
+    for vi in ranked:
+        d = _dims(vi)[1]
+        if isinstance(d, str) and d != past and "+" not in d:
+            return vi
+    return None
+
+
+def _sum_terms(name: str) -> list | None:
+    """`past_sequence_length + sequence_length` -> its terms; None unless it is a plain sum."""
+    if "+" not in name:
+        return None
+    terms = []
+    for part in name.split("+"):
+        m = _TERM.match(part)
+        if m is None:
+            return None
+        terms.append(int(m.group(1)) if m.group(1).isdigit() else m.group(1))
+    return terms
+
+
+def phase_dims(layout: CacheLayout, seq: int, past: int, batch: int) -> dict[str, int]:
+    """The named dims of one step: `seq` new tokens after `past` cached ones."""
+    values = {layout.past_dim: past}
+    if layout.seq_dim:
+        values[layout.seq_dim] = seq
+    if layout.batch_dim:
+        values[layout.batch_dim] = batch
+    for name, terms in layout.sums.items():
+        values[name] = sum(t if isinstance(t, int) else values[t] for t in terms)
+    return values
+
+
+def parse_contexts(spec: str) -> list[int]:
+    """`128,512,2048` -> [128, 512, 2048]."""
+    try:
+        values = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise UsageError(f"--decode {spec!r}: expected context lengths N[,N…] as positive integers, e.g. --decode 2048")
+    return values
+
+
+_SUMMED = ("macs", "flops", "weight_bytes", "kv_read_bytes", "kv_written_bytes", "input_bytes", "output_bytes")
+
+
+def _phase(model, layout: CacheLayout, seq: int, past: int, batch: int, inputs: dict, dims: dict, label: str,
+           per_token: int | None = None) -> dict:
+    """One step's rows and totals. KV bytes per token come from the cache inputs' bytes over the cached
+    length (a decode step), or are handed in (a prefill, whose cache is empty)."""
+    from modelaudit.costs.analyze import analyze
+    from modelaudit.graph.model import load
+
+    from .traffic import row_traffic
+
+    fixed = {**dims, **phase_dims(layout, seq, past, batch)}
+    try:
+        mg = load(model, inputs=inputs, dims=fixed, strict=False)
+        report = analyze(mg)
+        traffic = row_traffic(mg, report)
+    except ModelAuditError as exc:
+        raise UsageError(f"--decode {label}: {exc.one_line()}") from None
+    caches = set(layout.caches)
+    sizes = [mg.nbytes(c) for c in caches]
+    cache_bytes = None if None in sizes else sum(sizes)
+    if past and cache_bytes is not None:
+        per_token = cache_bytes // past
+    rows, unclaimed = [], set(caches)
+    for row, t in zip(report.rows, traffic):
+        # the first node that reads a cache input's data (not its Shape) reads the whole cache and
+        # appends the new tokens' keys or values to it
+        read = [n for n in t["reads"] if n in unclaimed] if row.op not in ("Shape", "Size") else []
+        unclaimed.difference_update(read)
+        kv_read = sum(mg.nbytes(n) or 0 for n in read)
+        kv_written = (per_token * seq // len(caches)) * len(read) if per_token is not None else None
+        rows.append({"name": row.name, "op": row.op_label, "runs": row.runs, "status": row.status,
+                     "macs": row.macs_total, "flops": row.flops_total, "weight_bytes": t["weight_bytes"],
+                     "kv_read_bytes": kv_read, "kv_written_bytes": kv_written, "input_bytes": t["input_bytes"],
+                     "output_bytes": t["output_bytes"], "dtype": t["dtype"]})
+    totals = {key: sum(r[key] or 0 for r in rows if r["runs"]) for key in _SUMMED}
+    totals["complete"] = report.totals.macs_complete and all(r["input_bytes"] is not None for r in rows)
+    totals["macs"], totals["flops"] = report.totals.macs, report.totals.flops
+    return {"sequence": seq, "past": past, "dims": fixed, "totals": totals, "rows": rows,
+            "kv_cache_bytes": cache_bytes, "kv_cache_bytes_per_token": per_token}
+
+
+def generation(source, contexts: list[int], inputs: dict | None = None, dims: dict | None = None) -> dict:
+    """Prefill (N tokens, nothing cached) and one decode step (1 token, N cached) at each context N."""
+    from modelaudit.load.reader import read_model_light
+
+    model = read_model_light(source).model
+    layout = find_cache(model)
+    dims = dict(dims or {})
+    given = [d for d in (layout.past_dim, layout.seq_dim, *layout.sums) if d in dims]
+    if given:
+        raise UsageError(f"--decode sets {', '.join(given)} itself; drop it from --dim")
+    batch = dims.pop(layout.batch_dim, 1) if layout.batch_dim else 1
+    columns = []
+    for n in contexts:
+        decode = _phase(model, layout, 1, n, batch, inputs or {}, dims, f"decode at context {n}")
+        prefill = _phase(model, layout, n, 0, batch, inputs or {}, dims, f"prefill of {n}",
+                         decode["kv_cache_bytes_per_token"]) if layout.seq_dim else None
+        columns.append({"context": n, "prefill": prefill, "decode_per_token": decode,
+                        "kv_cache_bytes_per_token": decode["kv_cache_bytes_per_token"],
+                        "kv_cache_bytes": decode["kv_cache_bytes"]})
+    return {**columns[-1], "batch": batch, "layout": layout.as_dict(), "contexts": list(contexts), "columns": columns}

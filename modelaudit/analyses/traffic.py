@@ -1,0 +1,83 @@
+"""Bytes each row moves: the weights it reads, the activations it reads and the outputs it writes."""
+
+from __future__ import annotations
+
+from modelaudit.costs.report import Report
+from modelaudit.costs.weights import find_weights
+from modelaudit.graph.model import ModelGraph
+from modelaudit.graph.walk import flatten, walk
+from modelaudit.load.dtypes import dtype_name
+
+__all__ = ["row_traffic", "VIEW_OPS"]
+
+# Ops a runtime executes as a view of their input (no bytes copied), so they move nothing.
+VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Shape", "Size", "Dropout"})
+
+
+def row_traffic(mg: ModelGraph, report: Report) -> list[dict]:
+    """Per row of `report` (same order): weight_bytes, input_bytes, output_bytes (None where a shape is
+    unknown), the names of the tensors it reads and writes, and its compute dtype. Weights are the
+    constant tensors it reads, at their stored dtype; a Gather reads only the rows it gathers."""
+    visits = list(flatten(walk(mg)))
+    if len(visits) != len(report.rows):
+        raise ValueError(f"{len(visits)} nodes walked for {len(report.rows)} rows")
+    constant = find_weights(mg, walk(mg)).constant_tensors
+    stored: dict[str, int] = {}
+    out = []
+    for visit, row in zip(visits, report.rows):
+        node = visit.node
+        reads = [n for n in node.input if n and n not in constant]
+        writes = [n for n in node.output if n]
+        moves = row.status != "constant" and node.op_type not in VIEW_OPS
+        input_bytes = _sum(mg, reads) if moves else 0
+        output_bytes = _sum(mg, writes) if moves else 0
+        # every reader of a weight reads it (a tied embedding and lm_head both do), as stored
+        weight = sum(_stored_bytes(mg, n, constant, stored) for n in node.input if n in constant) if moves else 0
+        if node.op_type == "Gather" and weight and output_bytes is not None:
+            weight = min(weight, output_bytes)  # an embedding lookup reads only the rows it gathers
+        out.append({"weight_bytes": weight,
+                    "input_bytes": input_bytes, "output_bytes": output_bytes, "reads": reads, "writes": writes,
+                    "dtype": _dtype(mg, node)})
+    return out
+
+
+def _stored_bytes(mg: ModelGraph, name: str, constant: set[str], memo: dict[str, int]) -> int:
+    """Bytes of a constant tensor as the file stores it: an int8 weight that a folded DequantizeLinear
+    turns to float32 is read as its int8 bytes (and scales), as a fused runtime reads it; a constant
+    computed from others (Transpose, Reshape…) is read as its sources. Never more than its own size."""
+    if name in memo:
+        return memo[name]
+    memo[name] = own = mg.nbytes(name) or 0  # a guard against cycles through malformed graphs
+    init = mg.initializers.get(name)
+    if init is not None:
+        from modelaudit.load.dtypes import tensor_bytes
+
+        memo[name] = tensor_bytes(init.numel, init.dtype) or own
+        return memo[name]
+    producer = mg.producer.get(name)
+    if producer is not None and own:
+        node = mg.nodes[producer]
+        sources = [n for n in node.input if n]
+        if sources and all(n in constant for n in sources):
+            memo[name] = min(own, sum(_stored_bytes(mg, n, constant, memo) for n in sources))
+    return memo[name]
+
+
+def _dtype(mg: ModelGraph, node) -> str:
+    """The dtype the node computes in: its first input's (a quantized matmul's int8 activations, a
+    MatMulNBits' float ones), else its first output's."""
+    for name in list(node.input[:1]) + list(node.output[:1]):
+        info = mg.info(name) if name else None
+        if info is not None and info.dtype:
+            return dtype_name(info.dtype)
+    return "?"
+
+
+def _sum(mg: ModelGraph, names: list[str]) -> int | None:
+    total = 0
+    for name in names:
+        size = mg.nbytes(name)
+        if size is None:
+            return None
+        total += size
+    return total

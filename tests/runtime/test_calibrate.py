@@ -1,0 +1,42 @@
+"""--hardware calibrate: this machine measured by onnxruntime; its roofline bounds the measured layers."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SAMPLES
+
+import modelaudit
+from modelaudit.analyses.hardware import get_spec, spec_from_dict, spec_to_toml
+from modelaudit.analyses.roofline import attach_roofline
+from modelaudit.analyses.traffic import row_traffic
+from modelaudit.runtime.calibrate import calibrate
+from modelaudit.runtime.verify import RuntimeOptions, check
+
+NOISE = 1.5  # a busy two-core machine: a layer's median may beat the calibration's best run by this much
+
+
+@pytest.fixture(scope="module")
+def machine():
+    return spec_from_dict(calibrate(threads=1), "calibrate")
+
+
+def test_calibration_is_a_readable_spec(machine, tmp_path):
+    assert machine.peak_tflops["fp32"] > 0 and machine.bandwidth_gbs > 0 and machine.overhead_us > 0
+    path = tmp_path / "here.toml"
+    path.write_text(spec_to_toml(machine))
+    assert get_spec(str(path)).peak_tflops == pytest.approx(machine.peak_tflops, rel=1e-5)
+
+
+def test_the_bound_is_at_most_the_measured_time_of_the_big_layers(machine):
+    mg = modelaudit.load(SAMPLES / "mobilenet_v2.onnx")
+    report = modelaudit.analyze(mg)
+    report, _ = check(mg, report, RuntimeOptions(verify=False, profile=True, runs=10, threads=1))
+    attach_roofline(report, row_traffic(mg, report), machine)
+    d = report.to_dict()
+    timed = [r for r in d["rows"] if r.get("ms") and r.get("roofline_ms")]
+    big = sorted(timed, key=lambda r: -r["flops"])[:10]  # the ten layers with most FLOPs
+    for r in big:
+        assert r["roofline_ms"] <= NOISE * r["ms"], (r["name"], r["roofline_ms"], r["ms"])
+    assert sum(r["roofline_ms"] for r in timed) <= NOISE * sum(r["ms"] for r in timed)
+    p = d["roofline"]["profile"]
+    assert p["furthest"] and all(f["ratio"] >= p["furthest"][-1]["ratio"] for f in p["furthest"])
