@@ -50,12 +50,16 @@ SORT_KEYS = {"order": None, "name": "name", "op": "op_label", "params": "params"
              "flops": "flops_total", "bytes": "output_bytes"}
 
 
-def select_rows(rows: list[dict], sort: str | None = None, top: int | None = None) -> list[dict]:
-    """Rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`."""
+OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "macs": "macs", "flops": "flops"}
+
+
+def select_rows(rows: list[dict], sort: str | None = None, top: int | None = None, by: str = "node") -> list[dict]:
+    """Rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`.
+    Rows of `by_op` (by="op") sort by their own keys; a key they lack keeps their MACs order."""
     if top is not None and sort is None:
         sort = "macs"
-    key = SORT_KEYS.get(sort or "order")
-    if key in ("name", "op_label"):
+    key = (OP_SORT_KEYS if by == "op" else SORT_KEYS).get(sort or "order")
+    if key in ("name", "op_label", "op"):
         rows = sorted(rows, key=lambda r: r[key])
     elif key:
         rows = sorted(rows, key=lambda r: (r[key] is None, -(r[key] or 0)))
@@ -86,8 +90,7 @@ def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str
     """Headers and human-formatted cells of the per-node (or per-op) table."""
     macs_total = d["totals"]["macs"]
     if by == "op":
-        rows, columns = by_op(d["rows"]), OP_COLUMNS
-        rows = select_rows(rows, sort if sort in ("params", "macs", "flops") else None, top)
+        rows, columns = select_rows(by_op(d["rows"]), sort, top, by="op"), OP_COLUMNS
     else:
         rows, columns = select_rows(d["rows"], sort, top), dict(COLUMNS)
         if d.get("symbolic"):
@@ -111,6 +114,14 @@ def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str
             line.append(_note(r))
         cells.append(line)
     return headers, cells
+
+
+def top_line(d: dict, top: int | None, by: str) -> str | None:
+    """"top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
+    total = len(by_op(d["rows"])) if by == "op" else len(d["rows"])
+    if top is None or top >= total:
+        return None
+    return f"top {top} of {total} {'op types' if by == 'op' else 'nodes'} shown; totals are for the whole model"
 
 
 def _note(r: dict) -> str:
@@ -174,9 +185,13 @@ def finding_lines(d: dict) -> list[str]:
     found = d.get("findings") or []
     shown = [f for f in found if f["severity"] != "note"]
     lines = [f"{f['code']} {f['severity']}: {safe(f['target'])}: {safe(f['message'], 400)}" for f in shown]
-    notes = len(found) - len(shown)
+    notes: dict[str, int] = {}
+    for f in found:
+        if f["severity"] == "note":
+            notes[f["code"]] = notes.get(f["code"], 0) + 1
     if notes:
-        lines.append(f"{notes} note(s), e.g. foldable BatchNorm: `modelaudit lint --min-severity note` lists them")
+        kinds = ", ".join(f"{code} ×{n}" for code, n in sorted(notes.items()))
+        lines.append(f"{sum(notes.values())} note(s) ({kinds}): `modelaudit lint --min-severity note` lists them")
     return lines
 
 

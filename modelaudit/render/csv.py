@@ -29,7 +29,7 @@ def _value(row: dict, field: str):
 
 def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
     rows = by_op(d["rows"]) if by == "op" else d["rows"]
-    rows = select_rows(rows, sort if by != "op" or sort in ("params", "macs", "flops") else None, top)
+    rows = select_rows(rows, sort, top, by=by)
     fields = OP_FIELDS if by == "op" else NODE_FIELDS
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

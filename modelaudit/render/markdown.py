@@ -13,6 +13,7 @@ from .common import (
     summary,
     symbolic_lines,
     table,
+    top_line,
 )
 
 __all__ = ["render_markdown"]
@@ -28,8 +29,9 @@ def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by
     lines = [f"## modelaudit: `{_cell(model_line(d))}`", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
     lines += ["", plain_table(cells, headers, "github"), ""]
-    if top is not None and top < len(d["rows"]):
-        lines.append(f"_top {top} of {len(d['rows'])} nodes shown; totals are for the whole model_\n")
+    shown = top_line(d, top, by)
+    if shown:
+        lines.append(f"_{shown}_\n")
     for title, headers, rows in gate_tables(d):
         rows = [[_cell(c) for c in row] for row in rows]
         lines += [f"### {_cell(title)}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]

@@ -13,6 +13,7 @@ from .common import (
     summary,
     symbolic_lines,
     table,
+    top_line,
 )
 
 __all__ = ["render_text"]
@@ -22,8 +23,9 @@ def render_text(d: dict, sort: str | None = None, top: int | None = None, by: st
     headers, cells = table(d, sort, top, by)
     width = max(len(label) for label, _ in summary(d))
     lines = [model_line(d), "", plain_table(cells, headers), ""]
-    if top is not None and top < len(d["rows"]):
-        lines.append(f"(top {top} of {len(d['rows'])} nodes shown; totals are for the whole model)")
+    shown = top_line(d, top, by)
+    if shown:
+        lines.append(f"({shown})")
     lines.append("Totals")
     lines.extend(f"  {label:<{width}}  {value}" for label, value in summary(d))
     for title, headers, rows in gate_tables(d):
