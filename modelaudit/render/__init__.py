@@ -14,5 +14,9 @@ FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json
            "html": render_html}
 
 
-def render(d: dict, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node") -> str:
-    return FORMATS[fmt](d, sort=sort, top=top, by=by)
+def render(d: dict, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node",
+           **view) -> str:
+    """`view` holds what only some formats take: `columns`, `depth` (text, markdown; csv and json take
+    `depth`) and `width` (text)."""
+    view = {k: v for k, v in view.items() if v is not None}
+    return FORMATS[fmt](d, sort=sort, top=top, by=by, **view)

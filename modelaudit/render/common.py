@@ -1,4 +1,4 @@
-"""What every format shares: human numbers, safe text, columns as data, row selection."""
+"""What every format shares: human numbers, safe text, row selection, the totals and notices."""
 
 from __future__ import annotations
 
@@ -6,17 +6,11 @@ import re
 
 from modelaudit.units import exact, human, human_bytes
 
-__all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "COLUMNS", "OP_COLUMNS",
-           "SORT_KEYS", "percent"]
+__all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "SORT_KEYS", "top_line", "summary",
+           "notices", "model_line", "gate_tables", "symbolic_lines", "runtime_lines", "plain_table"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 MAX_NAME = 120
-
-
-def percent(part: int | None, whole: int) -> str:
-    if part is None:
-        return "?"
-    return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
 
 
 def safe(text: str, limit: int = MAX_NAME) -> str:
@@ -28,38 +22,22 @@ def safe(text: str, limit: int = MAX_NAME) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# Columns are data: key -> (header, value from a row dict, human formatter).
-COLUMNS = {
-    "name": ("name", lambda r: safe(r["name"]), None),
-    "op": ("op", lambda r: safe(r["op_label"]), None),
-    "input": ("input", lambda r: ", ".join(r["inputs"]), None),
-    "output": ("output", lambda r: ", ".join(r["outputs"]), None),
-    "params": ("params", lambda r: r["params"], human),
-    "macs": ("MACs", lambda r: r["macs"], human),
-    "flops": ("FLOPs", lambda r: r["flops"], human),
-    "bytes": ("out bytes", lambda r: r["output_bytes"], human_bytes),
-}
-OP_COLUMNS = {
-    "op": ("op", lambda r: safe(r["op"]), None),
-    "count": ("nodes", lambda r: r["count"], None),
-    "params": ("params", lambda r: r["params"], human),
-    "macs": ("MACs", lambda r: r["macs"], human),
-    "flops": ("FLOPs", lambda r: r["flops"], human),
-}
 SORT_KEYS = {"order": None, "name": "name", "op": "op_label", "params": "params", "macs": "macs_total",
              "flops": "flops_total", "bytes": "output_bytes"}
 
 
 OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "macs": "macs", "flops": "flops"}
+BLOCK_SORT_KEYS = OP_SORT_KEYS | {"name": "block", "op": "block"}
 
 
 def select_rows(rows: list[dict], sort: str | None = None, top: int | None = None, by: str = "node") -> list[dict]:
     """Rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`.
-    Rows of `by_op` (by="op") sort by their own keys; a key they lack keeps their MACs order."""
+    Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys; a key they lack
+    keeps their order."""
     if top is not None and sort is None:
         sort = "macs"
-    key = (OP_SORT_KEYS if by == "op" else SORT_KEYS).get(sort or "order")
-    if key in ("name", "op_label", "op"):
+    key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
+    if key in ("name", "op_label", "op", "block"):
         rows = sorted(rows, key=lambda r: r[key])
     elif key:
         rows = sorted(rows, key=lambda r: (r[key] is None, -(r[key] or 0)))
@@ -86,58 +64,19 @@ def by_op(rows: list[dict]) -> list[dict]:
     return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
 
 
-def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str], list[list]]:
-    """Headers and human-formatted cells of the per-node (or per-op) table."""
-    macs_total = d["totals"]["macs"]
-    if by == "op":
-        rows, columns = select_rows(by_op(d["rows"]), sort, top, by="op"), OP_COLUMNS
-    else:
-        rows, columns = select_rows(d["rows"], sort, top), dict(COLUMNS)
-        if d.get("symbolic"):
-            formulas = {r["name"]: r["macs"]["text"] for r in d["symbolic"]["rows"]}
-            columns["macs"] = ("MACs", lambda r: formulas.get(r["name"]) or "not polynomial", None)
-        if d.get("training"):
-            columns |= {"bwd": ("bwd MACs", lambda r: r.get("backward_macs"), human)}
-        total_ms = (d.get("profile") or {}).get("total_ms")
-        if total_ms:
-            columns |= {"ms": ("ms", lambda r: r.get("ms"), lambda v: "" if v is None else f"{v:.3f}"),
-                        "time": ("% time", lambda r: r.get("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
-                        "rate": ("GMAC/s", lambda r: r.get("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}")}
-    headers = [h for h, _, _ in columns.values()] + ["% MACs"]
-    if by != "op":
-        headers.append("note")
-    cells = []
-    for r in rows:
-        line = [(fmt(get(r)) if fmt else get(r)) for _, get, fmt in columns.values()]
-        line.append(percent(r["macs_total"] if by != "op" else r["macs"], macs_total))
-        if by != "op":
-            line.append(_note(r))
-        cells.append(line)
-    return headers, cells
-
-
-def top_line(d: dict, top: int | None, by: str) -> str | None:
+def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
     """"top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
-    total = len(by_op(d["rows"])) if by == "op" else len(d["rows"])
+    if depth is not None:
+        from modelaudit.costs.blocks import scope_tree
+
+        total, what = sum(1 for b in scope_tree(d["rows"], depth) if b["leaf"]), "blocks"
+    elif by == "op":
+        total, what = len(by_op(d["rows"])), "op types"
+    else:
+        total, what = len(d["rows"]), "nodes"
     if top is None or top >= total:
         return None
-    return f"top {top} of {total} {'op types' if by == 'op' else 'nodes'} shown; totals are for the whole model"
-
-
-def _note(r: dict) -> str:
-    notes = []
-    status = r["status"]
-    if status == "unresolved":
-        notes.append("unresolved: " + ", ".join(r["unresolved"]))
-    elif status in ("uncounted", "error", "constant"):
-        notes.append(status)
-    if r.get("runtime_shaped"):
-        notes.append("runtime-shaped")
-    if r["runs"] == 0:
-        notes.append("branch not counted")
-    elif r["runs"] != 1:
-        notes.append(f"×{r['runs']:,} runs")
-    return "; ".join(notes)
+    return f"top {top} of {total} {what} shown; totals are for the whole model"
 
 
 def summary(d: dict) -> list[tuple[str, str]]:
@@ -278,23 +217,20 @@ FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,
 
 
 def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple") -> str:
-    """tabulate's "simple" (or "github") format, in linear time for big tables."""
-    from tabulate import tabulate
-
-    if len(cells) <= FAST_TABLE_FROM:
-        return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    """tabulate's "simple" format (written here: in linear time, and keeping a tree's leading
+    spaces, which tabulate 0.9 strips), or "github" (tabulate's below FAST_TABLE_FROM rows)."""
     text = [[str(c) for c in row] for row in cells]
     if tablefmt == "github":
+        if len(cells) <= FAST_TABLE_FROM:
+            from tabulate import tabulate
+
+            return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
         rows = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         return "\n".join(rows + ["| " + " | ".join(row) + " |" for row in text])
-    widths = [max([len(h)] + [len(row[i]) for row in text]) for i, h in enumerate(headers)]
-    numeric = [all(_looks_numeric(row[i]) for row in text[:200]) for i in range(len(headers))]
+    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped
+    widths = [max([len(h) + 2] + [len(row[i]) for row in text]) for i, h in enumerate(headers)]
 
     def line(row):
-        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
 
     return "\n".join([line(headers), "  ".join("-" * w for w in widths)] + [line(row) for row in text])
-
-
-def _looks_numeric(text: str) -> bool:
-    return bool(text) and (text[0].isdigit() or text in ("?", "")) and not any(c in text for c in "x/,")
