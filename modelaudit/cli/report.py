@@ -81,6 +81,10 @@ def run_report(args) -> int:
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}
     if args.sweep:
+        if args.symbolic or args.training or args.verify or args.profile or args.depth or args.columns:
+            raise UsageError("--sweep prints one column per value and takes none of --symbolic, --training, --verify, "
+                             "--profile, --depth, --columns",
+                             "--symbolic alone gives the costs as formulas of every size")
         return _sweep_report(args, inputs, dims)
     from .batch import Progress
 

@@ -79,31 +79,64 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str
     return f"top {top} of {total} {what} shown; totals are for the whole model"
 
 
+def resolve_hint(d: dict) -> str:
+    """Why some totals are unknown, and the flags that resolve them: `resolve with --dim batch=N`."""
+    flags = list(dict.fromkeys(u["flag"] for u in d["unresolved"]))
+    parts = [f"resolve with {safe(', '.join(flags), 400)}"] if flags else []
+    if d["uncounted"]:
+        parts.append("no rule for " + ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"]))
+    return "; ".join(parts)
+
+
+def _total(value: int, complete: bool, fmt, unknown: int, hint: str, exact_too: bool = True) -> str:
+    """A total; an incomplete one is a lower bound (`≥`) and never a 0: with nothing known, `unknown`."""
+    shown = f"{fmt(value)}" + (f" ({exact(value)})" if exact_too else "")
+    if complete:
+        return shown
+    if value:
+        return f"≥ {shown}, incomplete: {unknown} node(s) unknown" + (f" ({hint})" if hint else "")
+    return f"unknown: {unknown} node(s) not costed" + (f" ({hint})" if hint else "")
+
+
+_SYMBOLIC = {"MACs": ("macs", ""), "FLOPs": ("flops", ""), "activation bytes": ("activation_bytes", " bytes"),
+             "peak activations": ("peak_activation_bytes", " bytes")}
+
+
 def summary(d: dict) -> list[tuple[str, str]]:
-    """(label, value) lines of the totals."""
+    """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
     t = d["totals"]
     counts: dict[str, int] = {}
     for r in d["rows"]:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    macs = f"{human(t['macs'])} ({exact(t['macs'])})"
-    flops = f"{human(t['flops'])} ({exact(t['flops'])})"
-    if not t["macs_complete"]:
-        unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
-        macs = f"≥ {macs}, incomplete: {unknown} node(s) unknown"
-        flops = f"≥ {flops}"
+    unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
+    no_bytes = sum(1 for r in d["rows"] if r["output_bytes"] is None and r["status"] != "constant" and r["runs"])
+    hint = resolve_hint(d)
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
     floor = "" if t.get("params_complete", True) else "≥ "  # an op without a rule reads unclassed constants
-    return [
+    lines = [
         ("params", f"{floor}{human(t['params'])} ({exact(t['params'])})"),
         ("non-trainable", f"{floor}{human(t['non_trainable'])} ({exact(t['non_trainable'])})"),
         ("weight bytes", f"{floor}{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
-        ("MACs", macs),
-        ("FLOPs", flops),
-        ("activation bytes", f"{human_bytes(t['activation_bytes'])} (sum of node outputs)"),
-        ("peak activations", ("" if t["peak_activation_complete"] else "≥ ") + f"{human_bytes(t['peak_activation_bytes'])} "
-                             "(estimated: each tensor freed after its last reader)"),
+        ("MACs", _total(t["macs"], t["macs_complete"], human, unknown, hint)),
+        ("FLOPs", _total(t["flops"], t["macs_complete"], human, unknown, hint)),
+        ("activation bytes", _total(t["activation_bytes"], not no_bytes, human_bytes, no_bytes, hint, False)
+         + (" (sum of node outputs)" if not no_bytes else "")),
+        ("peak activations", _total(t["peak_activation_bytes"], t["peak_activation_complete"], human_bytes,
+                                    no_bytes, hint, False)
+         + (" (estimated: each tensor freed after its last reader)" if t["peak_activation_bytes"] else "")),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
-    ] + _training_lines(d)
+    ]
+    sym = d.get("symbolic")
+    if sym:
+        lines = [(label, _formula(sym["totals"][_SYMBOLIC[label][0]], _SYMBOLIC[label][1]) if label in _SYMBOLIC
+                  else value) for label, value in lines]
+    return lines + _training_lines(d)
+
+
+def _formula(poly: dict, unit: str) -> str:
+    if poly.get("text") is None:
+        return "not a polynomial (a shape is computed by a division that floors, or is unknown)"
+    return poly["text"] + unit
 
 
 def _training_lines(d: dict) -> list[tuple[str, str]]:
@@ -140,8 +173,10 @@ def notices(d: dict) -> list[str]:
     if d["uncounted"]:
         ops = ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"])
         lines.append(f"uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): {ops}")
+    variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
     for u in d["unresolved"]:
-        lines.append(f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}")
+        if u["dim"] not in variables:
+            lines.append(f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}")
     lines.extend(f"warning: {safe(w, 400)}" for w in d["warnings"])
     return lines
 
@@ -169,16 +204,18 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
 
 
 def symbolic_lines(d: dict) -> list[str]:
-    """The --symbolic section: totals as polynomials, and which terms dominate where."""
+    """The --symbolic section: what the formulas are, and which terms dominate where."""
     sym = d.get("symbolic")
     if not sym:
         return []
-    lines = [f"symbolic costs, exact polynomials of {', '.join(sym['variables'])}:"]
-    for key, label in (("macs", "MACs"), ("flops", "FLOPs"), ("activation_bytes", "activation bytes"),
-                       ("peak_activation_bytes", "peak activations")):
-        text = sym["totals"][key]["text"]
-        lines.append(f"  {label} = {text}" if text is not None else
-                     f"  {label}: not a polynomial (a shape is computed by a division that floors, or is unknown)")
+    lines = [f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
+             f"{', '.join(sym['variables'])}, fitted on a grid of sizes and checked at others"]
+    for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
+        parts = [f"{span['text']} for " + (f"{var} ≥ {span['from']:,}" if span["to"] is None else
+                                          f"{var} ≤ {span['to']:,}" if span["from"] == 1 else
+                                          f"{span['from']:,} ≤ {var} ≤ {span['to']:,}") for span in spans]
+        lines.append(f"  peak activations by {var}" + (" (other dims at 1)" if len(sym["variables"]) > 1 else "")
+                     + ": " + "; ".join(parts) + " (bytes; checked by audits on both sides of each change)")
     lines += [f"  {line}" for line in sym["dominance"]]
     return lines
 

@@ -89,7 +89,10 @@ def _node_columns(d: dict) -> dict:
                     "time%": ("% time", lambda r, t: r.get("ms"),
                               lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
                     "rate": ("GMAC/s", lambda r, t: r.get("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}")}
-    columns["note"] = ("note", lambda r, t: _note(r), None)
+    variables = set((d.get("symbolic") or {}).get("variables", ()))
+    if variables:  # a share of a polynomial is no one number
+        del columns["macs%"]
+    columns["note"] = ("note", lambda r, t: _note(r, variables), None)
     return columns
 
 
@@ -195,10 +198,10 @@ def fit(headers: list[str], cells: list[list], keys: list[str], width: int | Non
     return headers, cells, f"fitted to {width} columns: {'; '.join(done)}; --wide shows all"
 
 
-def _note(r: dict) -> str:
+def _note(r: dict, variables: set = frozenset()) -> str:
     notes = []
     status = r["status"]
-    if status == "unresolved":
+    if status == "unresolved" and not set(r["unresolved"]) <= variables:  # --symbolic's variables are no gap
         notes.append("unresolved: " + ", ".join(r["unresolved"]))
     elif status in ("uncounted", "error", "constant"):
         notes.append(status)
