@@ -183,7 +183,7 @@ def notices(d: dict) -> list[str]:
 
 def model_line(d: dict) -> str:
     m = d["model"]
-    ins = ", ".join(f"{safe(i['name'])} {i['shape']} {i['dtype']}" for i in m["inputs"])
+    ins = ", ".join(f"{safe(i['name'])} {safe(i['shape'])} {i['dtype']}" for i in m["inputs"])
     opsets = ", ".join(f"{k} {v}" for k, v in m["opsets"].items())
     return f"{safe(m['path'] or m['graph'] or 'model', 400)}  (opset {opsets}; inputs: {ins or 'none'})"
 

@@ -23,7 +23,7 @@ def _value(row: dict, field: str):
     if value is None:
         return ""
     if isinstance(value, list):
-        return "; ".join(value)
+        value = "; ".join(value)  # shapes: their dim names come from the model, escaped as names are
     if isinstance(value, str):
         value = safe(value, 10_000)
         return "'" + value if value[:1] in ("=", "+", "-", "@") else value  # no spreadsheet formulas

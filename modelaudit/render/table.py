@@ -19,7 +19,7 @@ def percent(part: int | None, whole: int | None) -> str:
 
 def _weights(r: dict) -> str:
     """The shapes of a node's constant inputs; scalars (Clip bounds, Pow exponents) are no weights."""
-    return ", ".join(w for w in r["weights"] if w != "scalar")
+    return safe(", ".join(w for w in r["weights"] if w != "scalar"), 400)
 
 
 # Columns are data: key -> (header, value from a row dict and the totals, human formatter or None).
@@ -27,8 +27,8 @@ COLUMNS = {
     "index": ("#", lambda r, t: "" if r.get("scope") else r["index"], None),
     "name": ("name", lambda r, t: safe(r["name"]), None),
     "op": ("op", lambda r, t: safe(r["op_label"]), None),
-    "input": ("input", lambda r, t: ", ".join(r["inputs"]), None),
-    "output": ("output", lambda r, t: ", ".join(r["outputs"]), None),
+    "input": ("input", lambda r, t: safe(", ".join(r["inputs"]), 400), None),  # dim names come from the model
+    "output": ("output", lambda r, t: safe(", ".join(r["outputs"]), 400), None),
     "weights": ("weights", lambda r, t: _weights(r), None),
     "params": ("params", lambda r, t: r["params"], human),
     "params%": ("% params", lambda r, t: percent(r["params"], t["params"]), None),
@@ -181,7 +181,8 @@ def fit(headers: list[str], cells: list[list], keys: list[str], width: int | Non
     dropped = []
     while True:
         widths, fits = _layout(headers, cells, keys, width, COMFORTABLE)
-        victim = next((k for k in DROP_ORDER if k in keys), None) if droppable else None
+        order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
+        victim = next((k for k in order if k in keys), None) if droppable else None
         if fits or victim is None:
             break
         i = keys.index(victim)
@@ -202,7 +203,7 @@ def _note(r: dict, variables: set = frozenset()) -> str:
     notes = []
     status = r["status"]
     if status == "unresolved" and not set(r["unresolved"]) <= variables:  # --symbolic's variables are no gap
-        notes.append("unresolved: " + ", ".join(r["unresolved"]))
+        notes.append("unresolved: " + safe(", ".join(r["unresolved"]), 400))
     elif status in ("uncounted", "error", "constant"):
         notes.append(status)
     if r.get("runtime_shaped"):

@@ -159,3 +159,31 @@ if __name__ == "__main__" and "--update" in sys.argv:
     for name, (width, argv) in CASES.items():
         (GOLDEN / name).write_text(run(argv, width)[1], encoding="utf-8")
         print(f"updated {GOLDEN / name}")
+
+
+def test_a_long_hostile_dim_name_is_escaped_and_abbreviated(tmp_path):
+    import onnx
+    from conftest import make_model, vi
+    from onnx import helper
+
+    model = make_model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
+                       [vi("x", ["\x1b[31mred" + "s" * 800, 3])], [vi("y", None)])  # an 865-column shape
+    path = tmp_path / "long.onnx"
+    onnx.save(model, path)
+    for fmt in ("text", "markdown", "csv"):
+        code, out = run(["report", str(path), "--format", fmt])
+        assert code == 0 and "\x1b" not in out and "\\x1b[31mred" in out, fmt
+    code, out = run(["report", str(path)], 100)
+    assert max(len(line) for line in table_lines(out)) <= 100 and "…" in table_lines(out)[2]
+
+
+def test_profiled_tables_keep_the_time_columns_longest():
+    from modelaudit.render.table import fit, table
+
+    d = modelaudit.audit(ROOT / V2).to_dict()
+    d["profile"] = {"total_ms": 10.0}
+    for r in d["rows"]:
+        r["ms"], r["gmacs_per_s"] = 0.05, 1.0
+    headers, cells, _ = fit(*table(d), 100)
+    assert {"ms", "% time"} <= set(headers) and "input" not in headers
+    assert cells[0][headers.index("% time")] == "0.5%"  # 0.05 of 10 ms
