@@ -16,6 +16,8 @@ MAX_NAME = 120
 def safe(text: str, limit: int = MAX_NAME) -> str:
     """Escapes control and bidi characters (no ANSI or `::error::` tricks reach a CI log) and
     truncates very long names."""
+    if text.__class__ is str and len(text) <= limit and text.isascii() and text.isprintable() and text[:2] != "::":
+        return text  # the common case, checked in C: nothing to escape or cut
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
     if text.startswith("::"):
         text = "\\" + text

@@ -116,8 +116,8 @@ def table(d: dict, sort: str | None = None, top: int | None = None, by: str = "n
     if unknown:
         raise UsageError(f"--columns {','.join(unknown)}: not a column of this table",
                          f"its columns: {','.join(available)}")
-    cells = [[(fmt(get(r, totals)) if fmt else get(r, totals)) for _, get, fmt in (available[k] for k in keys)]
-             for r in rows]
+    chosen = [available[k] for k in keys]
+    cells = [[(fmt(get(r, totals)) if fmt else get(r, totals)) for _, get, fmt in chosen] for r in rows]
     if not columns:  # drop what has nothing to show (the note column, almost always)
         keep = [i for i, k in enumerate(keys) if k in ("name", "op", "block") or any(c[i] != "" for c in cells)]
         keys, cells = [keys[i] for i in keep], [[c[i] for i in keep] for c in cells]
@@ -152,12 +152,11 @@ def abbreviate(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
-def _layout(headers: list[str], cells: list[list[str]], keys: list[str], width: int,
+def _layout(natural: list[int], headers: list[str], keys: list[str], width: int,
             floors: dict) -> tuple[list[int], bool]:
-    """Column widths narrowed toward `floors` (widest first) until the table fits `width`, and
-    whether it does."""
-    # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
-    widths = [max([len(h) + 2] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    """Column widths narrowed from their natural ones toward `floors` (widest first) until the
+    table fits `width`, and whether it does."""
+    widths = list(natural)
     minimum = [min(w, max(len(h) + 2, floors.get("formula" if k in ("macs", "flops", "bytes") else k, w)))
                for k, h, w in zip(keys, headers, widths)]
     excess = sum(widths) + 2 * (len(widths) - 1) - width
@@ -178,23 +177,28 @@ def fit(headers: list[str], cells: list[list], keys: list[str], width: int | Non
     cells = [[str(c) for c in row] for row in cells]
     if width is None:
         return headers, cells, None
+    # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
+    natural = [max([len(h) + 2] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
+    keep = list(range(len(headers)))
     dropped = []
     while True:
-        widths, fits = _layout(headers, cells, keys, width, COMFORTABLE)
-        order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
-        victim = next((k for k in order if k in keys), None) if droppable else None
+        widths, fits = _layout([natural[i] for i in keep], [headers[i] for i in keep], [keys[i] for i in keep],
+                               width, COMFORTABLE)
+        victim = next((k for k in order if k in [keys[i] for i in keep]), None) if droppable else None
         if fits or victim is None:
             break
-        i = keys.index(victim)
-        dropped.append(headers[i])
-        headers, keys = headers[:i] + headers[i + 1:], keys[:i] + keys[i + 1:]
-        cells = [row[:i] + row[i + 1:] for row in cells]
+        gone = keys.index(victim)
+        dropped.append(headers[gone])
+        keep.remove(gone)
+    headers, keys = [headers[i] for i in keep], [keys[i] for i in keep]
     if not fits:  # nothing left to hide: abbreviate harder (and print at that if it still overflows)
-        widths, _ = _layout(headers, cells, keys, width, HARD)
-    cut = any(len(c[i]) > w for c in cells for i, w in enumerate(widths))
+        widths, _ = _layout([natural[i] for i in keep], headers, keys, width, HARD)
+    natural = [natural[i] for i in keep]
+    cut = any(w < n for w, n in zip(widths, natural))
     if not cut and not dropped:
         return headers, cells, None
-    cells = [[abbreviate(c, w) for c, w in zip(row, widths)] for row in cells]
+    cells = [[abbreviate(row[i], w) for i, w in zip(keep, widths)] for row in cells]
     done = ([", ".join(dropped) + " hidden"] if dropped else []) + (["long names abbreviated with …"] if cut else [])
     return headers, cells, f"fitted to {width} columns: {'; '.join(done)}; --wide shows all"
 

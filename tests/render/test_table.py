@@ -187,3 +187,29 @@ def test_profiled_tables_keep_the_time_columns_longest():
     headers, cells, _ = fit(*table(d), 100)
     assert {"ms", "% time"} <= set(headers) and "input" not in headers
     assert cells[0][headers.index("% time")] == "0.5%"  # 0.05 of 10 ms
+
+
+def test_terminal_width_comes_from_the_terminal_only_when_there_is_one(monkeypatch):
+    import argparse
+    import os as os_module
+
+    from modelaudit.cli.report import terminal_width
+
+    monkeypatch.delenv("MODELAUDIT_WIDTH", raising=False)
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *a, **k: os_module.terminal_size((90, 24)))
+
+    def args(**kw):
+        return argparse.Namespace(**({"wide": False, "output": None, "format": "text"} | kw))
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert terminal_width(args()) == 90
+    assert terminal_width(args(wide=True)) is None
+    assert terminal_width(args(output="r.txt")) is None
+    assert terminal_width(args(format="markdown")) is None
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert terminal_width(args()) is None  # a pipe or a file: whole
+    monkeypatch.setenv("MODELAUDIT_WIDTH", "72")
+    assert terminal_width(args()) == 72
+    monkeypatch.setenv("MODELAUDIT_WIDTH", "wide")
+    with pytest.raises(modelaudit.ModelAuditError):
+        terminal_width(args())
