@@ -153,3 +153,17 @@ def test_symbolic_text_shows_formulas_in_the_totals_and_rows(capsys):
     peak = json.loads(capsys.readouterr().out)["symbolic"]["totals"]["peak_activation_bytes"]
     assert len(peak["max_of"]) == 3 and peak["ranges"]["seq"][-1] == {
         "from": 64, "to": None, "text": "128·batch·seq + 8·batch·seq²"}
+
+
+def test_peak_ranges_change_at_the_first_integer_past_each_crossing():
+    from modelaudit.analyses.peak import peak_formula, ranges
+    from modelaudit.analyses.symbolic import Poly
+
+    linear = Poly(("n",), (((1,), 10),))  # 10·n
+    square = Poly(("n",), (((2,), 1), ((0,), 5)))  # n² + 5: above 10·n from n = 5 + √20 ≈ 9.47
+    below = Poly(("n",), (((1,), 3),))  # 3·n ≤ 10·n everywhere: left out
+    peak = peak_formula([linear, below, square, linear])
+    assert str(peak) == "max(10·n, 5 + n²)"
+    assert [(a, b) for a, b, _ in ranges(peak, "n")] == [(1, 9), (10, None)]
+    assert all(peak({"n": n}) == max(10 * n, n * n + 5, 3 * n) for n in range(1, 40))
+    assert peak_formula([linear, None]) is None  # a step that is not a polynomial: no formula
