@@ -170,16 +170,18 @@ def _layout(natural: list[int], headers: list[str], keys: list[str], width: int,
 
 
 def fit(headers: list[str], cells: list[list], keys: list[str], width: int | None,
-        droppable: bool = True) -> tuple[list[str], list[list[str]], str | None]:
+        droppable: bool = True, last: tuple[str, ...] = ()) -> tuple[list[str], list[list[str]], str | None]:
     """The table cut to `width` characters: long names, shapes and formulas abbreviated in the
     middle, and (unless the columns were chosen) the least needed columns hidden rather than
-    names cut short. Returns the table and a line saying what was done (None if nothing was)."""
+    names cut short (`last`: columns hidden only after the others). Returns the table and a line
+    saying what was done (None if nothing was)."""
     cells = [[str(c) for c in row] for row in cells]
     if width is None:
         return headers, cells, None
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
     natural = [max([len(h) + 2] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
     order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
+    order = tuple(k for k in order if k not in last) + tuple(k for k in order if k in last)
     keep = list(range(len(headers)))
     dropped = []
     while True:

@@ -25,7 +25,9 @@ def render_text(d: dict, sort: str | None = None, top: int | None = None, by: st
                 columns: list[str] | None = None, depth: int | None = None, width: int | None = None) -> str:
     """`width` fits the table to a terminal of that many columns; None prints it whole."""
     headers, cells, keys = table(d, sort, top, by, columns, depth)
-    headers, cells, fitted = fit(headers, cells, keys, width, droppable=not columns)
+    # under --symbolic the FLOPs and out-bytes formulas are what the reader came for: hidden last
+    headers, cells, fitted = fit(headers, cells, keys, width, droppable=not columns,
+                                 last=("flops", "bytes") if d.get("symbolic") else ())
     label_width = max(len(label) for label, _ in summary(d))
     lines = [model_line(d), "", plain_table(cells, headers), ""]
     lines += [f"({line})" for line in (top_line(d, top, by, depth),) if line]

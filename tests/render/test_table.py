@@ -213,3 +213,18 @@ def test_terminal_width_comes_from_the_terminal_only_when_there_is_one(monkeypat
     monkeypatch.setenv("MODELAUDIT_WIDTH", "wide")
     with pytest.raises(modelaudit.ModelAuditError):
         terminal_width(args())
+
+
+def test_symbolic_formulas_are_the_last_columns_hidden(tmp_path):
+    import onnx
+    from conftest import make_model, tensor, vi
+    from onnx import helper
+
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"], name="/proj/MatMul")],
+                       [vi("x", ["seq", 8])], [vi("y", None)], [tensor("w", (8, 8))])
+    path = tmp_path / "proj.onnx"
+    onnx.save(model, path)
+    code, out = run(["report", str(path), "--symbolic"], 72)  # input, weights, % params, output hidden
+    header, _, row = table_lines(out)
+    assert header.split()[-4:] == ["MACs", "FLOPs", "out", "bytes"]
+    assert row.split()[-3:] == ["64·seq", "128·seq", "32·seq"]  # seq·8·8 MACs, 2·that FLOPs, seq·8·4 bytes
