@@ -29,10 +29,13 @@ def pytest_configure(config):
 @pytest.fixture
 def model_audit(request):
     """`model_audit(path, inputs=None, dims=None)` audits a model and returns its Report;
-    `assert report.totals.macs < 600e6`."""
+    `assert report.totals.macs < 600e6`. A relative path is taken from pytest's rootdir, so the
+    test passes from whichever folder pytest is started."""
     audited = request.config.stash[_AUDITED]
 
     def run(model, inputs=None, dims=None):
+        if isinstance(model, (str, os.PathLike)) and not Path(model).is_absolute():
+            model = request.config.rootpath / model
         report = audit(model, inputs=inputs, dims=dims)
         audited.append((request.node.nodeid, os.fspath(model) if isinstance(model, (str, os.PathLike)) else "(ModelProto)",
                         report))

@@ -26,6 +26,21 @@ def test_fixture_and_summary(pytester):
     assert "conv3x3.onnx | 3.58 K |" in text and "::test_second |" in text
 
 
+def test_relative_paths_are_taken_from_the_rootdir(pytester, monkeypatch):
+    import shutil
+
+    (pytester.path / "models").mkdir()
+    shutil.copy(SAMPLES / "conv3x3.onnx", pytester.path / "models" / "conv3x3.onnx")
+    pytester.makeini("[pytest]\n")  # marks pytester.path as the rootdir
+    tests = pytester.mkpydir("tests")
+    (tests / "test_model.py").write_text(
+        "def test_budget(model_audit):\n"
+        "    assert model_audit('models/conv3x3.onnx').totals.params == ((3 * 3 * 3) + 1) * 128\n")
+    monkeypatch.chdir(tests)  # started from a subfolder, where models/ does not exist
+    result = pytester.runpytest("test_model.py")
+    result.assert_outcomes(passed=1)
+
+
 def test_plugin_is_registered_by_entry_point():
     from importlib.metadata import entry_points
 

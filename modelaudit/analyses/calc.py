@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from modelaudit.errors import UsageError
 from modelaudit.shapes.geometry import effective_kernel, transposed_output
 
-__all__ = ["Design", "solve", "render_calc", "UNKNOWNS"]
+__all__ = ["Design", "solve", "render_calc", "design_holds", "UNKNOWNS"]
 
 UNKNOWNS = ("in", "kernel", "stride", "pad", "dilation", "out")
 _DEFAULTS = {"stride": 1, "pad": 0, "dilation": 1, "output_padding": 0}
@@ -161,6 +161,29 @@ def render_calc(design: Design) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _leftover(rows: int, pad: int, ceil_mode: bool) -> str:
+    """What the rows the stride does not reach are: the last `pad` rows of the padded input are
+    padding, so only the rest are real input rows left unread."""
+    if ceil_mode:
+        return f"{rows} input row(s) are padded past the edge"
+    real = max(0, rows - pad)
+    if real == 0:
+        return f"the last {rows} row(s) of padding are never covered (every input row is)"
+    if real == rows:
+        return f"{rows} input row(s) are never covered"
+    return (f"{rows} row(s) of the padded input are never covered: {real} input row(s) and "
+            f"{rows - real} of padding")
+
+
+def design_holds(design: Design) -> bool:
+    """False when a complete design's --out is wrong, or no value of the unknown gives the output."""
+    result = solve(design)
+    got = (result["exact"] or result["floor_only"] or [None])[0]
+    if "expected_out" in result:
+        return got == result["expected_out"]
+    return got is not None
+
+
 def _render_out(design: Design, result: dict, given: str) -> list[str]:
     v = result["values"]
     lines = [f"{'check' if 'expected_out' in result else 'solve out'}, given {given}:"]
@@ -171,8 +194,7 @@ def _render_out(design: Design, result: dict, given: str) -> list[str]:
         rule = "ceil" if design.ceil_mode else "floor"
         lines.append(f"  out = {result['floor_only'][0]}: {rule}(({v['in']} + 2·{v['pad']} − "
                      f"{effective_kernel(v['kernel'], v['dilation'])}) / {v['stride']}) + 1; the stride does not "
-                     f"divide {span} evenly, so {span % v['stride']} input row(s) are "
-                     + ("padded past the edge" if design.ceil_mode else "never covered"))
+                     f"divide {span} evenly, so " + _leftover(span % v["stride"], v["pad"], design.ceil_mode))
     else:
         lines.append("  no output: the kernel is larger than the padded input")
     if "expected_out" in result:

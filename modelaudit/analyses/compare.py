@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelaudit.costs.blocks import FAMILIES, by_block, by_family
+from modelaudit.render.common import resolve_hint
 
 __all__ = ["METRICS", "compare", "labels_for"]
 
@@ -22,9 +23,15 @@ def labels_for(paths: list[str]) -> list[str]:
     return [stem if stems.count(stem) == 1 else str(p) for stem, p in zip(stems, paths)]
 
 
+_COMPLETE = {"macs": "macs_complete", "flops": "macs_complete", "peak_activation_bytes": "peak_activation_complete"}
+
+
 def _metric(d: dict, metric: str):
+    """A total, or None when it is incomplete: a lower bound has no honest ratio or difference."""
     if metric == "opset":
         return d["model"]["opsets"].get("ai.onnx")
+    if metric in _COMPLETE and not d["totals"][_COMPLETE[metric]]:
+        return None
     return d["totals"][metric]
 
 
@@ -50,8 +57,8 @@ def compare(reports: list[dict], labels: list[str], depth: int = 2) -> dict:
         block_names += [n for n in b if n not in block_names]
     return {
         "schema_version": 1,
-        "models": [{"label": label, "path": d["model"]["path"], "complete": d["totals"]["macs_complete"]}
-                   for label, d in zip(labels, reports)],
+        "models": [{"label": label, "path": d["model"]["path"], "complete": d["totals"]["macs_complete"],
+                    "resolve": resolve_hint(d)} for label, d in zip(labels, reports)],
         "totals": totals,
         "families": [{"family": f, "values": [fam.get(f) for fam in families]}
                      for f in FAMILIES if any(f in fam for fam in families)],

@@ -10,9 +10,15 @@ from modelaudit.costs.rules import find_rule
 from modelaudit.costs.rules.recurrent import GATE_ORDER
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import ModelGraph
-from modelaudit.render.common import safe
 from modelaudit.load.attributes import node_attributes
-from modelaudit.shapes.geometry import WindowError, effective_kernel, resolve_pads, window_attrs, window_dims
+from modelaudit.render.common import safe
+from modelaudit.shapes.geometry import (
+    WindowError,
+    effective_kernel,
+    resolve_pads,
+    window_attrs,
+    window_dims,
+)
 
 __all__ = ["explain", "select_rows"]
 

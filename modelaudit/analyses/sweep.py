@@ -36,7 +36,10 @@ def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims:
         except ModelAuditError as exc:
             raise UsageError(f"--sweep {dim}={value}: {exc.one_line()}") from None
         t = report.totals
-        columns.append({"value": value, "complete": t.macs_complete,
+        bytes_complete = all(r.output_bytes is not None for r in report.rows if r.status != "constant" and r.runs)
+        columns.append({"value": value, "complete": t.macs_complete, "peak_complete": t.peak_activation_complete,
+                        "bytes_complete": bytes_complete, "resolve": [u["flag"] for u in report.unresolved]
+                        + [f"no rule for {op} ×{n}" for op, n in sorted(report.uncounted.items())],
                         **{k: getattr(t, k) for k in SWEEP_TOTALS}})
         rows_by_value.append(report.rows)
     last = rows_by_value[-1]

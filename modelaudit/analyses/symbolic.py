@@ -181,7 +181,7 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None) -> dic
     links every grid point reuses (only shape inference and the rules run again)."""
     from modelaudit.costs.analyze import analyze
     from modelaudit.errors import ModelAuditError, UsageError
-    from modelaudit.graph.model import ModelGraph, load, with_dims
+    from modelaudit.graph.model import ModelGraph, load
 
     inputs, dims = dict(inputs or {}), dict(dims or {})
     base = source if isinstance(source, ModelGraph) else load(source, inputs=inputs, dims=dims)
@@ -192,28 +192,35 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None) -> dic
                          "its input shapes are all fixed (or anonymous: name them, or use --input)")
     names: list[str] = []
     graph_at = _grid_graphs(base, variables, inputs, dims)
+    steps: list[int] = []  # how many steps the peak-memory walk has (the same at every size)
 
     def evaluate(values: dict) -> list:
         try:
             report = analyze(graph_at(values))
         except ModelAuditError:
-            return [None] * (len(_TOTALS) + 3 * len(names)) if names else [None] * len(_TOTALS)
+            return [None] * (len(_TOTALS) + 3 * len(names) + sum(steps)) if names else [None] * len(_TOTALS)
         t = report.totals
         out = [t.macs if t.macs_complete else None, t.flops if t.macs_complete else None, t.activation_bytes,
                t.peak_activation_bytes if t.peak_activation_complete else None]
         if not names:
             names.extend(r.name for r in report.rows)
+            steps.append(len(report.live_bytes or []))
         for r in report.rows:
             out += [r.macs_total, r.flops_total, r.output_bytes]
-        return out
+        live = report.live_bytes or []
+        return out + (live if len(live) == steps[0] else [None] * steps[0])
 
-    fits, _ = fit_grid(variables, evaluate)
+    fits, samples = fit_grid(variables, evaluate)
     totals = {k: fits[i] for i, k in enumerate(_TOTALS)}
     rows = []
     for i, name in enumerate(names):
         macs, flops, nbytes = fits[len(_TOTALS) + 3 * i: len(_TOTALS) + 3 * i + 3]
         rows.append({"name": name, "macs": macs, "flops": flops, "output_bytes": nbytes})
-    return {"variables": list(variables), "totals": totals, "rows": rows,
+    from .peak import checked_peak
+
+    totals["peak_activation_bytes"], peak_ranges = checked_peak(
+        variables, fits[len(_TOTALS) + 3 * len(names):], samples, lambda values: evaluate(values)[3])
+    return {"variables": list(variables), "totals": totals, "rows": rows, "peak_ranges": peak_ranges,
             "dominance": _dominance(variables, totals.get("macs"), rows)}
 
 
@@ -277,13 +284,13 @@ def _dominance(variables: tuple[str, ...], total: Poly | None, rows: list[dict])
         lines.append(f"nodes whose MACs grow as {var}² or faster ({len(steep)}: {', '.join(ops[:4])}"
                      f"{'…' if len(ops) > 4 else ''}) are {' and '.join(shares)} of all MACs"
                      + (" (other dims at 1)" if len(variables) > 1 else ""))
-        linear = Poly(total.variables, tuple(t for t in total.terms if t[0][total.variables.index(var)] == 1
-                                             and sum(t[0]) == 1))
-        square = Poly(total.variables, tuple(t for t in total.terms if t[0][total.variables.index(var)] == 2
-                                             and sum(t[0]) == 2))
-        if linear.terms and square.terms:
-            crossover = linear.terms[0][1] / square.terms[0][1]
-            lines.append(f"the {var}² term overtakes the {var} term at {var} ≈ {crossover:,.0f}")
+        i = total.variables.index(var)
+        linear = sum(c for p, c in total.terms if p[i] == 1)  # the other dims at 1
+        square = sum(c for p, c in total.terms if p[i] == 2)
+        if linear > 0 and square > 0:
+            at = -(-linear // square)  # the least size where square·n² ≥ linear·n
+            lines.append(f"the {var}² terms overtake the {var} terms at {var} = {at:,}"
+                         + (" (other dims at 1)" if len(variables) > 1 else ""))
     return lines
 
 
@@ -292,7 +299,12 @@ def to_dict(analysis: dict) -> dict:
     def poly(p):
         return p.to_json() if p is not None else {"text": None, "not_polynomial": True}
 
-    return {"variables": analysis["variables"], "totals": {k: poly(v) for k, v in analysis["totals"].items()},
+    totals = {k: poly(v) for k, v in analysis["totals"].items()}
+    if analysis.get("peak_ranges"):
+        totals["peak_activation_bytes"]["ranges"] = {
+            var: [{"from": start, "to": end, "text": str(p)} for start, end, p in spans]
+            for var, spans in analysis["peak_ranges"].items()}
+    return {"variables": analysis["variables"], "totals": totals,
             "rows": [{"name": r["name"], "macs": poly(r["macs"]), "flops": poly(r["flops"]),
                       "output_bytes": poly(r["output_bytes"])} for r in analysis["rows"]],
             "dominance": analysis["dominance"]}

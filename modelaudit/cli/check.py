@@ -63,6 +63,9 @@ def run_check(args) -> int:
         checks = [ModelCheck(Path(m)) for m in args.models]
     else:
         raise UsageError("check needs MODEL paths or --config")
+    if not checks:  # a config without [[tool.modelaudit.models]]: passing would check nothing
+        raise UsageError(f"--config {args.config}: lists no models to check",
+                         "add [[tool.modelaudit.models]] entries with a path, or name MODEL paths")
     results, breaches, mismatched = [], [], []
     for c in checks:
         for metric, limit in flags.limits.items():  # flags override the config's limits

@@ -56,7 +56,7 @@ def run_explain(args) -> int:
 
 
 def run_calc(args) -> int:
-    from modelaudit.analyses.calc import Design, render_calc
+    from modelaudit.analyses.calc import Design, design_holds, render_calc
 
     values = {}
     for name in ("in", "kernel", "stride", "pad", "dilation", "out"):
@@ -76,7 +76,7 @@ def run_calc(args) -> int:
     design = Design(args.layer, values, rank=args.rank, cin=args.cin, cout=args.cout, groups=args.groups,
                     bias=not args.no_bias, ceil_mode=args.ceil)
     sys.stdout.write(render_calc(design))
-    return 0
+    return 0 if design_holds(design) else 1  # a wrong --out, or no solution: a failed check
 
 
 def run_lint(args) -> int:

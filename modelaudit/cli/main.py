@@ -36,16 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe is found here, inside the handlers, not at interpreter exit
         return code
     except ModelAuditError as exc:
-        if debug:
-            raise
+        _traceback(debug)  # --debug shows where it failed but keeps the documented exit code
         print(f"modelaudit: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("modelaudit: interrupted", file=sys.stderr)
         return 130
     except (RecursionError, MemoryError) as exc:
-        if debug:
-            raise
+        _traceback(debug)
         print(f"modelaudit: error: the model exhausted the auditor's {'stack' if isinstance(exc, RecursionError) else 'memory'}",
               file=sys.stderr)
         return 5
@@ -53,12 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # a bug of ours: still one line, never a traceback, and never exit 3 (a verdict)
-        if debug:
-            raise
+        _traceback(debug)
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         print(f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; "
               "please report it)", file=sys.stderr)
         return INTERNAL_ERROR
+
+
+def _traceback(debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

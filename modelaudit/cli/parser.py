@@ -35,6 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--top", type=int, metavar="N", default=None,
                         help="show only the first N rows (sorted by MACs unless --sort says otherwise)")
     report.add_argument("--by", choices=("node", "op"), default="node", help="one row per node, or per op type")
+    report.add_argument("--depth", type=int, metavar="N", default=None,
+                        help="one row per name scope down to depth N, with subtotals (features, features.3…)")
+    report.add_argument("--columns", metavar="KEY,KEY,…", default=None,
+                        help="the table's columns in this order (text, markdown), from: index, name, op, input, output, "
+                             "weights, params, params%%, macs, flops, bytes, macs%%, note (--by op: op, count, …; "
+                             "--depth: block, count, …)")
+    report.add_argument("--wide", action="store_true",
+                        help="print the table whole, never fitted to the terminal's width")
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     report.add_argument("--symbolic", action="store_true",
                         help="costs as exact polynomials of the dims left symbolic (batch, seq…)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,10 +15,42 @@ from modelaudit.units import parse_bytes
 from .common import collect, write_output, write_report
 from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
-__all__ = ["run_report", "with_training", "MAX_TIMEOUT", "MAX_MEMORY"]
+__all__ = ["run_report", "with_training", "MAX_TIMEOUT", "MAX_MEMORY", "table_view", "terminal_width"]
 
 MAX_TIMEOUT = 1_000_000  # seconds (11.6 days): beyond, the wait overflows the platform's timers
 MAX_MEMORY = 2**50  # 1024 TiB: an address-space limit every 64-bit kernel accepts
+
+
+def terminal_width(args) -> int | None:
+    """The width to fit the text table to: the terminal's, or MODELAUDIT_WIDTH's (for tests and
+    scripts; 0 = whole); None (whole) with --wide, with -o FILE, or when stdout is not a terminal."""
+    if args.wide or args.output or args.format != "text":
+        return None
+    forced = os.environ.get("MODELAUDIT_WIDTH")
+    if forced is not None:
+        if not forced.isdigit():
+            raise UsageError(f"MODELAUDIT_WIDTH={forced!r}: expected a number of columns (0 prints tables whole)")
+        return int(forced) or None
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def table_view(args) -> dict:
+    """--columns, --depth and the terminal's width, checked against the format."""
+    if args.top is not None and args.top < 1:
+        raise UsageError("--top must be at least 1")
+    if args.depth is not None and args.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns is not None else None
+    if columns is not None and (not columns or args.format not in ("text", "markdown")):
+        raise UsageError("--columns takes KEY,KEY,… and shapes the text and markdown tables"
+                         + (f" (--format {args.format} has its own fields)" if columns else ""))
+    if args.depth is not None and args.format == "html":
+        raise UsageError("--depth shapes the text, markdown, csv and json tables; the HTML page has its block chart")
+    if args.depth is not None and args.by == "op":
+        raise UsageError("--depth and --by op are two different tables: choose one")
+    return {"columns": columns, "depth": args.depth, "width": terminal_width(args)}
 
 
 def run_report(args) -> int:
@@ -28,8 +62,7 @@ def run_report(args) -> int:
     if len(models) > 1 or args.output_dir:
         return _report_many(args, models)
     args.model = models[0]
-    if args.top is not None and args.top < 1:
-        raise UsageError("--top must be at least 1")
+    view = table_view(args)
     if args.runs < 1 or args.warmup < 0 or args.threads < 0:
         raise UsageError("--runs must be at least 1, --warmup and --threads at least 0")
     if not 0 < args.timeout <= MAX_TIMEOUT:  # also refuses nan and inf, which no clock can wait for
@@ -55,6 +88,10 @@ def run_report(args) -> int:
     if args.sweep:
         if spec is not None:
             raise UsageError("--hardware goes with one audit or --decode, not with --sweep")
+        if args.symbolic or args.training or args.verify or args.profile or args.depth or args.columns:
+            raise UsageError("--sweep prints one column per value and takes none of --symbolic, --training, --verify, "
+                             "--profile, --depth, --columns",
+                             "--symbolic alone gives the costs as formulas of every size")
         return _sweep_report(args, inputs, dims)
     from .batch import Progress
 
@@ -73,6 +110,10 @@ def run_report(args) -> int:
     from modelaudit.analyses.findings import find
 
     result.findings = find(mg, result)
+    if result.symbolic:  # its symbolic dims are the polynomials' variables, not something left unresolved
+        variables = result.symbolic["variables"]
+        result.findings = [f for f in result.findings
+                           if f.code != "MA011" or not any(f"has {v} left symbolic" in f.message for v in variables)]
     progress.update("writing the report", advance=1)
     progress.close()
     ok = True
@@ -89,7 +130,7 @@ def run_report(args) -> int:
         from modelaudit.analyses.traffic import row_traffic
 
         attach_roofline(result, row_traffic(mg, result), spec)
-    write_report(result.to_dict(), args.format, args.output, sort=args.sort, top=args.top, by=args.by)
+    write_report(result.to_dict(), args.format, args.output, sort=args.sort, top=args.top, by=args.by, **view)
     if result.runtime and "skipped" in result.runtime:
         print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
               + ("; nothing was verified" if args.verify else ""), file=sys.stderr)
@@ -170,6 +211,7 @@ def _report_many(args, models: list[str]) -> int:
         raise UsageError("--verify, --profile, --training, --input-data, --decode and --hardware take one model at a time")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    view = table_view(args)
     inputs = collect(args.input, parse_input_spec, "--input")
     dims = collect_dims(args.dim, models)
     out_dir = Path(args.output_dir) if args.output_dir else None
@@ -177,7 +219,7 @@ def _report_many(args, models: list[str]) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(len(models))
     first_error, written = 0, 0
-    draw = partial(render, fmt=args.format, sort=args.sort, top=args.top, by=args.by)
+    draw = partial(render, fmt=args.format, sort=args.sort, top=args.top, by=args.by, **view)
     with _output(args.output if out_dir is None else None) as stream:
         if out_dir is None and args.format == "json":
             stream.write('{"schema_version": 1, "reports": [\n')

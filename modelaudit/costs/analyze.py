@@ -18,7 +18,7 @@ from modelaudit.shapes.annotations import symbols_of
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
-from .memory import peak_activation_bytes
+from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
 from .weights import WeightTable, find_weights
@@ -310,7 +310,7 @@ def analyze(mg: ModelGraph) -> Report:
         if row.output_bytes and row.status != "constant":
             activation_bytes += row.output_bytes
     by_dtype = weights.bytes_by_dtype()
-    peak, peak_complete = peak_activation_bytes(mg, weights.constant_tensors)
+    steps, peak, peak_complete = live_bytes(mg, weights.constant_tensors)
     totals = Totals(
         params=weights.params, non_trainable=weights.non_trainable,
         weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=by_dtype,
@@ -321,7 +321,8 @@ def analyze(mg: ModelGraph) -> Report:
     )
     return Report(model=_model_info(mg), rows=rows, totals=totals, uncounted=uncounted,
                   unresolved=_unresolved_hints(mg, unresolved),
-                  warnings=_checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete)
+                  warnings=_checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
+                  live_bytes=steps)
 
 
 def _checker_warning(mg: ModelGraph) -> list[str]:

@@ -3,7 +3,7 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 
 from __future__ import annotations
 
-__all__ = ["block_of", "by_block", "FAMILIES", "family_of", "by_family"]
+__all__ = ["block_of", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family"]
 
 TOP = "(top level)"
 
@@ -17,8 +17,10 @@ def block_of(name: str, depth: int) -> str:
     return scopes[min(depth, len(scopes)) - 1]
 
 
-def _add(groups: dict, key: str, row: dict) -> None:
-    g = groups.setdefault(key, {"params": 0, "macs": 0, "flops": 0, "nodes": 0, "unknown": 0})
+def _add(groups: dict, key, row: dict) -> None:
+    g = groups.setdefault(key, {})
+    for field in ("params", "macs", "flops", "nodes", "unknown"):
+        g.setdefault(field, 0)
     g["params"] += row["params"]
     g["nodes"] += 1
     if row["macs_total"] is None:
@@ -37,6 +39,41 @@ def by_block(rows: list[dict], depth: int) -> dict[str, dict]:
             block = block_of(row["name"], depth)
         _add(groups, block, row)
     return groups
+
+
+def _scopes(name: str, depth: int) -> tuple[str, ...]:
+    parts = [p for p in name.split("/") if p]
+    return tuple(parts[:-1][:depth]) or (TOP,)
+
+
+def scope_tree(rows: list[dict], depth: int) -> list[dict]:
+    """The name scopes down to `depth` as a tree in pre-order, each with the subtotals of every
+    node below it (`level` 1 is the outermost scope; `leaf` marks the deepest shown). Subgraph
+    rows count in their parent's scope, as in `by_block`."""
+    groups: dict[tuple, dict] = {}
+    children: dict[tuple, list] = {(): []}
+    path: tuple = (TOP,)
+    for row in rows:
+        if not row.get("scope"):
+            path = _scopes(row["name"], depth)
+        for level in range(1, len(path) + 1):
+            key = path[:level]
+            if key not in groups:
+                groups[key] = {"block": key[-1], "path": "/".join(key), "level": level, "leaf": True}
+                children[key] = []
+                children[key[:-1]].append(key)
+                if level > 1:
+                    groups[key[:-1]]["leaf"] = False
+            _add(groups, key, row)
+    order: list[dict] = []
+
+    def visit(key: tuple) -> None:  # parents first, children in order of first appearance
+        for child in children[key]:
+            order.append(groups[child])
+            visit(child)
+
+    visit(())
+    return order
 
 
 FAMILIES = ["Conv (dense)", "Conv (grouped)", "Conv (depthwise)", "ConvTranspose", "Gemm/MatMul", "recurrent",

@@ -103,6 +103,9 @@ class Report:
     symbolic: dict | None = None
     findings: list | None = None
     roofline: dict | None = None
+    # bytes live at each step of the peak-memory walk (None where unknown); --symbolic fits each
+    # step to find the peak as a maximum of polynomials. Not part of to_dict().
+    live_bytes: list | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data; see docs/json-schema.md."""

@@ -13,8 +13,8 @@ import numpy as np
 from onnx import ModelProto
 
 from modelaudit.errors import InvalidModelError, UsageError
-from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.checker import structural_check
+from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import check_all, model_folder
 from modelaudit.load.initializers import Initializer, read_initializers
 from modelaudit.load.inline import inline_functions

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import onnx
-from onnx import AttributeProto, ModelProto, SparseTensorProto, TensorProto, TensorShapeProto, helper
+from onnx import (
+    AttributeProto,
+    ModelProto,
+    SparseTensorProto,
+    TensorProto,
+    TensorShapeProto,
+    helper,
+)
 
 __all__ = ["structural_check", "FULL_CHECK_NODES"]
 

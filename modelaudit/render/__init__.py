@@ -22,15 +22,20 @@ FORMATS = {"text": _lazy("text", "render_text"), "markdown": _lazy("markdown", "
            "html": _lazy("html", "render_html")}
 
 
-def render(d: dict, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node") -> str:
-    return FORMATS[fmt](d, sort=sort, top=top, by=by)
+def render(d: dict, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node",
+           **view) -> str:
+    """`view` holds what only some formats take: `columns`, `depth` (text, markdown; csv and json take
+    `depth`) and `width` (text)."""
+    view = {k: v for k, v in view.items() if v is not None}
+    return FORMATS[fmt](d, sort=sort, top=top, by=by, **view)
 
 
-def write(d: dict, stream, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node") -> None:
+def write(d: dict, stream, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node",
+          **view) -> None:
     """render()'s text written to `stream`."""
     if fmt in ("json", "jsonl"):
         from .json import write_json
 
-        write_json(d, stream, sort=sort, top=top, by=by, one_line=fmt == "jsonl")
+        write_json(d, stream, sort=sort, top=top, by=by, one_line=fmt == "jsonl", depth=view.get("depth"))
     else:
-        stream.write(render(d, fmt, sort=sort, top=top, by=by))
+        stream.write(render(d, fmt, sort=sort, top=top, by=by, **view))

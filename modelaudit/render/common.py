@@ -1,4 +1,4 @@
-"""What every format shares: human numbers, safe text, columns as data, row selection."""
+"""What every format shares: human numbers, safe text, row selection, the totals and notices."""
 
 from __future__ import annotations
 
@@ -6,56 +6,40 @@ import re
 
 from modelaudit.units import exact, human, human_bytes
 
-__all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "COLUMNS", "OP_COLUMNS",
-           "SORT_KEYS", "percent"]
+__all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "SORT_KEYS", "top_line", "summary",
+           "notices", "model_line", "gate_tables", "symbolic_lines", "runtime_lines", "plain_table"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 MAX_NAME = 120
 
 
-def percent(part: int | None, whole: int) -> str:
-    if part is None:
-        return "?"
-    return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
-
-
 def safe(text: str, limit: int = MAX_NAME) -> str:
     """Escapes control and bidi characters (no ANSI or `::error::` tricks reach a CI log) and
     truncates very long names."""
+    if text.__class__ is str and len(text) <= limit and text.isascii() and text.isprintable() and text[:2] != "::":
+        return text  # the common case, checked in C: nothing to escape or cut
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
     if text.startswith("::"):
         text = "\\" + text
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# Columns are data: key -> (header, value from a row dict, human formatter).
-COLUMNS = {
-    "name": ("name", lambda r: safe(r["name"]), None),
-    "op": ("op", lambda r: safe(r["op_label"]), None),
-    "input": ("input", lambda r: ", ".join(r["inputs"]), None),
-    "output": ("output", lambda r: ", ".join(r["outputs"]), None),
-    "params": ("params", lambda r: r["params"], human),
-    "macs": ("MACs", lambda r: r["macs"], human),
-    "flops": ("FLOPs", lambda r: r["flops"], human),
-    "bytes": ("out bytes", lambda r: r["output_bytes"], human_bytes),
-}
-OP_COLUMNS = {
-    "op": ("op", lambda r: safe(r["op"]), None),
-    "count": ("nodes", lambda r: r["count"], None),
-    "params": ("params", lambda r: r["params"], human),
-    "macs": ("MACs", lambda r: r["macs"], human),
-    "flops": ("FLOPs", lambda r: r["flops"], human),
-}
 SORT_KEYS = {"order": None, "name": "name", "op": "op_label", "params": "params", "macs": "macs_total",
              "flops": "flops_total", "bytes": "output_bytes"}
 
 
-def select_rows(rows: list[dict], sort: str | None = None, top: int | None = None) -> list[dict]:
-    """Rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`."""
+OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "macs": "macs", "flops": "flops"}
+BLOCK_SORT_KEYS = OP_SORT_KEYS | {"name": "block", "op": "block"}
+
+
+def select_rows(rows: list[dict], sort: str | None = None, top: int | None = None, by: str = "node") -> list[dict]:
+    """Rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`.
+    Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys; a key they lack
+    keeps their order."""
     if top is not None and sort is None:
         sort = "macs"
-    key = SORT_KEYS.get(sort or "order")
-    if key in ("name", "op_label"):
+    key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
+    if key in ("name", "op_label", "op", "block"):
         rows = sorted(rows, key=lambda r: r[key])
     elif key:
         rows = sorted(rows, key=lambda r: (r[key] is None, -(r[key] or 0)))
@@ -82,81 +66,79 @@ def by_op(rows: list[dict]) -> list[dict]:
     return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
 
 
-def table(d: dict, sort: str | None, top: int | None, by: str) -> tuple[list[str], list[list]]:
-    """Headers and human-formatted cells of the per-node (or per-op) table."""
-    macs_total = d["totals"]["macs"]
-    if by == "op":
-        rows, columns = by_op(d["rows"]), OP_COLUMNS
-        rows = select_rows(rows, sort if sort in ("params", "macs", "flops") else None, top)
+def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
+    """"top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
+    if depth is not None:
+        from modelaudit.costs.blocks import scope_tree
+
+        total, what = sum(1 for b in scope_tree(d["rows"], depth) if b["leaf"]), "blocks"
+    elif by == "op":
+        total, what = len(by_op(d["rows"])), "op types"
     else:
-        rows, columns = select_rows(d["rows"], sort, top), dict(COLUMNS)
-        if d.get("symbolic"):
-            formulas = {r["name"]: r["macs"]["text"] for r in d["symbolic"]["rows"]}
-            columns["macs"] = ("MACs", lambda r: formulas.get(r["name"]) or "not polynomial", None)
-        if d.get("training"):
-            columns |= {"bwd": ("bwd MACs", lambda r: r.get("backward_macs"), human)}
-        total_ms = (d.get("profile") or {}).get("total_ms")
-        if total_ms:
-            columns |= {"ms": ("ms", lambda r: r.get("ms"), lambda v: "" if v is None else f"{v:.3f}"),
-                        "time": ("% time", lambda r: r.get("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
-                        "rate": ("GMAC/s", lambda r: r.get("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}")}
-        from .roofline import roofline_columns
-
-        columns |= roofline_columns(d)
-    headers = [h for h, _, _ in columns.values()] + ["% MACs"]
-    if by != "op":
-        headers.append("note")
-    cells = []
-    for r in rows:
-        line = [(fmt(get(r)) if fmt else get(r)) for _, get, fmt in columns.values()]
-        line.append(percent(r["macs_total"] if by != "op" else r["macs"], macs_total))
-        if by != "op":
-            line.append(_note(r))
-        cells.append(line)
-    return headers, cells
+        total, what = len(d["rows"]), "nodes"
+    if top is None or top >= total:
+        return None
+    return f"top {top} of {total} {what} shown; totals are for the whole model"
 
 
-def _note(r: dict) -> str:
-    notes = []
-    status = r["status"]
-    if status == "unresolved":
-        notes.append("unresolved: " + ", ".join(r["unresolved"]))
-    elif status in ("uncounted", "error", "constant"):
-        notes.append(status)
-    if r.get("runtime_shaped"):
-        notes.append("runtime-shaped")
-    if r["runs"] == 0:
-        notes.append("branch not counted")
-    elif r["runs"] != 1:
-        notes.append(f"×{r['runs']:,} runs")
-    return "; ".join(notes)
+def resolve_hint(d: dict) -> str:
+    """Why some totals are unknown, and the flags that resolve them: `resolve with --dim batch=N`."""
+    flags = list(dict.fromkeys(u["flag"] for u in d["unresolved"]))
+    parts = [f"resolve with {safe(', '.join(flags), 400)}"] if flags else []
+    if d["uncounted"]:
+        parts.append("no rule for " + ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"]))
+    return "; ".join(parts)
+
+
+def _total(value: int, complete: bool, fmt, unknown: int, hint: str, exact_too: bool = True) -> str:
+    """A total; an incomplete one is a lower bound (`≥`) and never a 0: with nothing known, `unknown`."""
+    shown = f"{fmt(value)}" + (f" ({exact(value)})" if exact_too else "")
+    if complete:
+        return shown
+    if value:
+        return f"≥ {shown}, incomplete: {unknown} node(s) unknown" + (f" ({hint})" if hint else "")
+    return f"unknown: {unknown} node(s) not costed" + (f" ({hint})" if hint else "")
+
+
+_SYMBOLIC = {"MACs": ("macs", ""), "FLOPs": ("flops", ""), "activation bytes": ("activation_bytes", " bytes"),
+             "peak activations": ("peak_activation_bytes", " bytes")}
 
 
 def summary(d: dict) -> list[tuple[str, str]]:
-    """(label, value) lines of the totals."""
+    """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
     t = d["totals"]
     counts: dict[str, int] = {}
     for r in d["rows"]:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    macs = f"{human(t['macs'])} ({exact(t['macs'])})"
-    flops = f"{human(t['flops'])} ({exact(t['flops'])})"
-    if not t["macs_complete"]:
-        unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
-        macs = f"≥ {macs}, incomplete: {unknown} node(s) unknown"
-        flops = f"≥ {flops}"
+    unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
+    no_bytes = sum(1 for r in d["rows"] if r["output_bytes"] is None and r["status"] != "constant" and r["runs"])
+    hint = resolve_hint(d)
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
     floor = "" if t.get("params_complete", True) else "≥ "  # an op without a rule reads unclassed constants
-    return [
+    lines = [
         ("params", f"{floor}{human(t['params'])} ({exact(t['params'])})"),
         ("non-trainable", f"{floor}{human(t['non_trainable'])} ({exact(t['non_trainable'])})"),
         ("weight bytes", f"{floor}{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
-        ("MACs", macs),
-        ("FLOPs", flops),
-        ("activation bytes", f"{human_bytes(t['activation_bytes'])} (sum of node outputs)"),
-        ("peak activations", ("" if t["peak_activation_complete"] else "≥ ") + f"{human_bytes(t['peak_activation_bytes'])} "
-                             "(estimated: each tensor freed after its last reader)"),
+        ("MACs", _total(t["macs"], t["macs_complete"], human, unknown, hint)),
+        ("FLOPs", _total(t["flops"], t["macs_complete"], human, unknown, hint)),
+        ("activation bytes", _total(t["activation_bytes"], not no_bytes, human_bytes, no_bytes, hint, False)
+         + (" (sum of node outputs)" if not no_bytes else "")),
+        ("peak activations", _total(t["peak_activation_bytes"], t["peak_activation_complete"], human_bytes,
+                                    no_bytes, hint, False)
+         + (" (estimated: each tensor freed after its last reader)" if t["peak_activation_bytes"] else "")),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
-    ] + _training_lines(d)
+    ]
+    sym = d.get("symbolic")
+    if sym:
+        lines = [(label, _formula(sym["totals"][_SYMBOLIC[label][0]], _SYMBOLIC[label][1]) if label in _SYMBOLIC
+                  else value) for label, value in lines]
+    return lines + _training_lines(d)
+
+
+def _formula(poly: dict, unit: str) -> str:
+    if poly.get("text") is None:
+        return "not a polynomial (a shape is computed by a division that floors, or is unknown)"
+    return poly["text"] + unit
 
 
 def _training_lines(d: dict) -> list[tuple[str, str]]:
@@ -177,9 +159,13 @@ def finding_lines(d: dict) -> list[str]:
     found = d.get("findings") or []
     shown = [f for f in found if f["severity"] != "note"]
     lines = [f"{f['code']} {f['severity']}: {safe(f['target'])}: {safe(f['message'], 400)}" for f in shown]
-    notes = len(found) - len(shown)
+    notes: dict[str, int] = {}
+    for f in found:
+        if f["severity"] == "note":
+            notes[f["code"]] = notes.get(f["code"], 0) + 1
     if notes:
-        lines.append(f"{notes} note(s), e.g. foldable BatchNorm: `modelaudit lint --min-severity note` lists them")
+        kinds = ", ".join(f"{code} ×{n}" for code, n in sorted(notes.items()))
+        lines.append(f"{sum(notes.values())} note(s) ({kinds}): `modelaudit lint --min-severity note` lists them")
     return lines
 
 
@@ -189,15 +175,17 @@ def notices(d: dict) -> list[str]:
     if d["uncounted"]:
         ops = ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"])
         lines.append(f"uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): {ops}")
+    variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
     for u in d["unresolved"]:
-        lines.append(f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}")
+        if u["dim"] not in variables:
+            lines.append(f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}")
     lines.extend(f"warning: {safe(w, 400)}" for w in d["warnings"])
     return lines
 
 
 def model_line(d: dict) -> str:
     m = d["model"]
-    ins = ", ".join(f"{safe(i['name'])} {i['shape']} {i['dtype']}" for i in m["inputs"])
+    ins = ", ".join(f"{safe(i['name'])} {safe(i['shape'])} {i['dtype']}" for i in m["inputs"])
     opsets = ", ".join(f"{k} {v}" for k, v in m["opsets"].items())
     return f"{safe(m['path'] or m['graph'] or 'model', 400)}  (opset {opsets}; inputs: {ins or 'none'})"
 
@@ -218,16 +206,18 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
 
 
 def symbolic_lines(d: dict) -> list[str]:
-    """The --symbolic section: totals as polynomials, and which terms dominate where."""
+    """The --symbolic section: what the formulas are, and which terms dominate where."""
     sym = d.get("symbolic")
     if not sym:
         return []
-    lines = [f"symbolic costs, exact polynomials of {', '.join(sym['variables'])}:"]
-    for key, label in (("macs", "MACs"), ("flops", "FLOPs"), ("activation_bytes", "activation bytes"),
-                       ("peak_activation_bytes", "peak activations")):
-        text = sym["totals"][key]["text"]
-        lines.append(f"  {label} = {text}" if text is not None else
-                     f"  {label}: not a polynomial (a shape is computed by a division that floors, or is unknown)")
+    lines = [f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
+             f"{', '.join(sym['variables'])}, fitted on a grid of sizes and checked at others"]
+    for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
+        parts = [f"{span['text']} for " + (f"{var} ≥ {span['from']:,}" if span["to"] is None else
+                                          f"{var} ≤ {span['to']:,}" if span["from"] == 1 else
+                                          f"{span['from']:,} ≤ {var} ≤ {span['to']:,}") for span in spans]
+        lines.append(f"  peak activations by {var}" + (" (other dims at 1)" if len(sym["variables"]) > 1 else "")
+                     + ": " + "; ".join(parts) + " (bytes; checked by audits on both sides of each change)")
     lines += [f"  {line}" for line in sym["dominance"]]
     return lines
 
@@ -266,23 +256,20 @@ FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,
 
 
 def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple") -> str:
-    """tabulate's "simple" (or "github") format, in linear time for big tables."""
-    from tabulate import tabulate
-
-    if len(cells) <= FAST_TABLE_FROM:
-        return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    """tabulate's "simple" format (written here: in linear time, and keeping a tree's leading
+    spaces, which tabulate 0.9 strips), or "github" (tabulate's below FAST_TABLE_FROM rows)."""
     text = [[str(c) for c in row] for row in cells]
     if tablefmt == "github":
+        if len(cells) <= FAST_TABLE_FROM:
+            from tabulate import tabulate
+
+            return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
         rows = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         return "\n".join(rows + ["| " + " | ".join(row) + " |" for row in text])
-    widths = [max([len(h)] + [len(row[i]) for row in text]) for i, h in enumerate(headers)]
-    numeric = [all(_looks_numeric(row[i]) for row in text[:200]) for i in range(len(headers))]
+    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped
+    widths = [max([len(h) + 2] + [len(row[i]) for row in text]) for i, h in enumerate(headers)]
 
     def line(row):
-        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
 
     return "\n".join([line(headers), "  ".join("-" * w for w in widths)] + [line(row) for row in text])
-
-
-def _looks_numeric(text: str) -> bool:
-    return bool(text) and (text[0].isdigit() or text in ("?", "")) and not any(c in text for c in "x/,")

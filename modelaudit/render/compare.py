@@ -13,7 +13,7 @@ __all__ = ["render_compare"]
 
 def _value(value, kind: str) -> str:
     if value is None:
-        return "?"
+        return "unknown"
     return human_bytes(value) if kind == "bytes" else human(value) if kind == "count" else str(value)
 
 
@@ -63,7 +63,8 @@ def render_compare(c: dict, fmt: str = "text", by: str = "op") -> str:
             rows = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
         out += [f"### {title}" if fmt == "markdown" else title, "",
                 tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True), ""]
-    incomplete = [m["label"] for m in c["models"] if not m["complete"]]
-    if incomplete:
-        out.append(f"incomplete MAC counts (uncounted or unresolved nodes): {', '.join(safe(i) for i in incomplete)}")
+    for m in c["models"]:
+        if not m["complete"]:
+            out.append(f"{safe(m['label'])}: the totals marked unknown depend on unresolved sizes or uncounted ops"
+                       + (f"; {m['resolve']}" if m.get("resolve") else ""))
     return "\n".join(out).rstrip() + "\n"

@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 
+from modelaudit.costs.blocks import scope_tree
+
 from .common import by_op, safe, select_rows
 
-__all__ = ["render_csv", "NODE_FIELDS", "OP_FIELDS"]
+__all__ = ["render_csv", "NODE_FIELDS", "OP_FIELDS", "BLOCK_FIELDS"]
 
 NODE_FIELDS = ["index", "name", "op", "domain", "scope", "inputs", "weights", "outputs", "params", "non_trainable",
                "macs", "flops", "runs", "macs_total", "flops_total", "output_bytes", "backward_macs", "backward_flops",
                "ms", "intensity", "bound", "roofline_ms", "status", "formula"]
 OP_FIELDS = ["op", "count", "params", "non_trainable", "macs", "flops"]
+BLOCK_FIELDS = ["path", "level", "block", "nodes", "params", "macs", "flops", "unknown"]
 
 
 def _value(row: dict, field: str):
@@ -20,23 +23,30 @@ def _value(row: dict, field: str):
     if value is None:
         return ""
     if isinstance(value, list):
-        return "; ".join(value)
+        value = "; ".join(value)  # shapes: their dim names come from the model, escaped as names are
     if isinstance(value, str):
         value = safe(value, 10_000)
         return "'" + value if value[:1] in ("=", "+", "-", "@") else value  # no spreadsheet formulas
     return value
 
 
-def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
-    rows = by_op(d["rows"]) if by == "op" else d["rows"]
-    rows = select_rows(rows, sort if by != "op" or sort in ("params", "macs", "flops") else None, top)
-    fields = OP_FIELDS if by == "op" else NODE_FIELDS
+def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
+               depth: int | None = None, **_terminal) -> str:
+    """One line per node, per op type (`by="op"`) or per block (`depth`: every scope down to it,
+    with subtotals; `unknown` counts the nodes whose MACs are not in the sums)."""
+    if depth is not None:
+        rows, fields, by = scope_tree(d["rows"], depth), BLOCK_FIELDS, "block"
+        if sort is not None or top is not None:
+            rows = [r for r in rows if r["leaf"]]
+    else:
+        rows, fields = (by_op(d["rows"]), OP_FIELDS) if by == "op" else (d["rows"], NODE_FIELDS)
+    rows = select_rows(rows, sort, top, by=by)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields)
     for r in rows:
         writer.writerow([_value(r, f) for f in fields])
-    if d.get("findings") and by != "op":  # findings as rows of the same table: op = code, status = finding
+    if d.get("findings") and by == "node":  # findings as rows of the same table: op = code, status = finding
         for f in d["findings"]:
             line = {"name": f["target"], "op": f["code"], "status": f"finding {f['severity']}", "formula": f["message"],
                     "output_bytes": f["wasted_bytes"]}

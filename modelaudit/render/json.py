@@ -26,32 +26,40 @@ def _row(r: dict) -> dict:
     return r | {"name": _short(name), "scope": _short(scope), "formula": _short(formula)}
 
 
-def _document(d: dict, sort: str | None, top: int | None, by: str) -> dict:
+def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | None = None) -> dict:
+    """The report's dict as the JSON formats write it; `depth` adds `blocks`, the scope tree with
+    subtotals (as the tables show it)."""
     out = dict(d)
     out["rows"] = [_row(r) for r in select_rows(d["rows"], sort, top)]
     out["by_op"] = by_op(d["rows"])
-    out["view"] = {"sort": sort, "top": top, "by": by}
+    out["view"] = {"sort": sort, "top": top, "by": by, "depth": depth}
+    if depth is not None:
+        from modelaudit.costs.blocks import scope_tree
+
+        out["blocks"] = scope_tree(d["rows"], depth)
     return out
 
 
-def render_json(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
-    out = _document(d, sort, top, by)
+def render_json(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
+                depth: int | None = None, **_terminal) -> str:
+    out = _document(d, sort, top, by, depth)
     if len(out["rows"]) > COMPACT_FROM:  # json's C encoder runs only without indentation: 10× faster
         return json.dumps(out, ensure_ascii=True, separators=(",", ":")) + "\n"
     return json.dumps(out, indent=2, ensure_ascii=True) + "\n"
 
 
-def render_jsonl(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
+def render_jsonl(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
+                 depth: int | None = None, **_terminal) -> str:
     """The JSON document on one line (strings escape their newlines): one report per line."""
-    return json.dumps(_document(d, sort, top, by), ensure_ascii=True, separators=(",", ":")) + "\n"
+    return json.dumps(_document(d, sort, top, by, depth), ensure_ascii=True, separators=(",", ":")) + "\n"
 
 
 def write_json(d: dict, stream, sort: str | None = None, top: int | None = None, by: str = "node",
-               one_line: bool = False) -> None:
+               one_line: bool = False, depth: int | None = None) -> None:
     """render_json's (or with `one_line` render_jsonl's) text, written to `stream` as it is
     encoded: a large report's rows go out a chunk at a time (json.dump would use the pure-Python
     encoder, json.dumps one huge string)."""
-    out = _document(d, sort, top, by)
+    out = _document(d, sort, top, by, depth)
     if len(out["rows"]) <= COMPACT_FROM and not one_line:
         stream.write(json.dumps(out, indent=2, ensure_ascii=True) + "\n")
         return

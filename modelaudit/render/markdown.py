@@ -12,9 +12,10 @@ from .common import (
     runtime_lines,
     summary,
     symbolic_lines,
-    table,
+    top_line,
 )
 from .roofline import roofline_lines
+from .table import table
 
 __all__ = ["render_markdown"]
 
@@ -23,14 +24,23 @@ def _cell(value) -> str:
     return str(value).replace("|", "\\|")
 
 
-def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by: str = "node") -> str:
-    headers, cells = table(d, sort, top, by)
-    cells = [[_cell(c) for c in row] for row in cells]
+def _indent(block: str) -> str:
+    """A nested block's indentation, which Markdown would strip from a table cell."""
+    name = block.lstrip(" ")
+    return "&nbsp;" * (len(block) - len(name)) + name
+
+
+def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
+                    columns: list[str] | None = None, depth: int | None = None, width: int | None = None) -> str:
+    """The same table as text's, whole (`width` is for terminals)."""
+    headers, cells, keys = table(d, sort, top, by, columns, depth)
+    cells = [[_cell(_indent(c) if k == "block" else c) for c, k in zip(row, keys)] for row in cells]
     lines = [f"## modelaudit: `{_cell(model_line(d))}`", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
     lines += ["", plain_table(cells, headers, "github"), ""]
-    if top is not None and top < len(d["rows"]):
-        lines.append(f"_top {top} of {len(d['rows'])} nodes shown; totals are for the whole model_\n")
+    shown = top_line(d, top, by, depth)
+    if shown:
+        lines.append(f"_{shown}_\n")
     for title, headers, rows in gate_tables(d):
         rows = [[_cell(c) for c in row] for row in rows]
         lines += [f"### {_cell(title)}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]

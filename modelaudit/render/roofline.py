@@ -24,11 +24,11 @@ def roofline_columns(d: dict) -> dict:
     """Columns to add to the per-node table when the report has a roofline (and a profile)."""
     if not d.get("roofline"):
         return {}
-    columns = {"intensity": ("FLOP/B", lambda r: r.get("intensity"), _num),
-               "bound": ("bound", lambda r: r.get("bound") or "", None),
-               "roofline": ("bound time", lambda r: r.get("roofline_ms"), fmt_ms)}
+    columns = {"intensity": ("FLOP/B", lambda r, t: r.get("intensity"), _num),
+               "bound": ("bound", lambda r, t: r.get("bound") or "", None),
+               "roofline": ("bound time", lambda r, t: r.get("roofline_ms"), fmt_ms)}
     if d["roofline"].get("profile"):
-        columns["ratio"] = ("×bound", lambda r: r.get("bound_ratio"), lambda v: "" if v is None else f"{v:.1f}")
+        columns["ratio"] = ("×bound", lambda r, t: r.get("bound_ratio"), lambda v: "" if v is None else f"{v:.1f}")
     return columns
 
 

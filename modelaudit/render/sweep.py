@@ -16,6 +16,28 @@ _LABELS = {"params": ("params", human), "macs": ("MACs", human), "flops": ("FLOP
            "activation_bytes": ("activation bytes", human_bytes), "peak_activation_bytes": ("peak activations", human_bytes)}
 
 
+_COMPLETE = {"macs": "complete", "flops": "complete", "peak_activation_bytes": "peak_complete",
+             "activation_bytes": "bytes_complete"}
+
+
+def _cell(column: dict, key: str, fmt) -> str:
+    """A total at one value: a lower bound `≥ x` when incomplete, `unknown` when nothing is known."""
+    value = column[key]
+    if column.get(_COMPLETE.get(key, ""), True):
+        return fmt(value)
+    return f"≥ {fmt(value)}" if value else "unknown"
+
+
+def _hint(s: dict) -> str | None:
+    """What resolves the unknown totals (the dims the sweep leaves symbolic)."""
+    flags = list(dict.fromkeys(f for c in s["totals"] if not all(c.get(k, True) for k in _COMPLETE.values())
+                               for f in c.get("resolve", [])))
+    if not flags:
+        return None
+    return (f"totals shown as unknown (or ≥, partly known) depend on sizes the sweep leaves open or on uncounted "
+            f"ops: {safe(', '.join(flags), 400)}")
+
+
 def render_sweep(s: dict, fmt: str = "text") -> str:
     if fmt == "html":
         from .html import render_sweep_html
@@ -34,12 +56,13 @@ def render_sweep(s: dict, fmt: str = "text") -> str:
             writer.writerow([f"macs:{layer['name']}"] + ["" if m is None else m for m in layer["macs"]])
         return buf.getvalue()
     tablefmt = "github" if fmt == "markdown" else "simple"
-    totals = [[label] + [("≥ " if key in ("macs", "flops") and not c["complete"] else "") + fmt_(c[key])
-                         for c in s["totals"]] for key, (label, fmt_) in _LABELS.items()]
+    totals = [[label] + [_cell(c, key, fmt_) for c in s["totals"]] for key, (label, fmt_) in _LABELS.items()]
     layers = [[safe(l["name"]), l["op"]] + [human(m) for m in l["macs"]] for l in s["top_layers"]]
     title = "###" if fmt == "markdown" else ""
+    hint = _hint(s)
     return "\n".join([f"{title} Totals across {s['dim']}".strip(), "",
                       tabulate(totals, headers=["total"] + heads, tablefmt=tablefmt, disable_numparse=True), "",
+                      *([hint, ""] if hint else []),
                       f"{title} MACs of the top {len(layers)} layers (by MACs at {s['dim']}={s['values'][-1]:,})".strip(), "",
                       tabulate(layers, headers=["layer", "op"] + heads, tablefmt=tablefmt, disable_numparse=True)]) + "\n"
 
@@ -54,6 +77,8 @@ def render_compare_sweep(sweeps: list[dict], labels: list[str], fmt: str = "text
     for label, s in zip(labels, sweeps):
         for key in ("macs", "flops", "peak_activation_bytes"):
             name, fmt_ = _LABELS[key]
-            rows.append([safe(label), name] + [fmt_(c[key]) for c in s["totals"]])
+            rows.append([safe(label), name] + [_cell(c, key, fmt_) for c in s["totals"]])
+    hints = [f"{safe(label)}: {hint}" for label, hint in ((l, _hint(s)) for l, s in zip(labels, sweeps)) if hint]
     return tabulate(rows, headers=heads, tablefmt="github" if fmt == "markdown" else "simple",
-                    disable_numparse=True) + "\n"
+                    disable_numparse=True) + "\n" + "".join(f"\n{h}\n" if fmt != "markdown" else f"\n_{h}_\n"
+                                                          for h in hints)

@@ -102,6 +102,9 @@ def test_config_errors(capsys, tmp_path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     code, _, err = run(capsys, "check", "--config", str(tmp_path / "pyproject.toml"))
     assert code == 2 and "has no [tool.modelaudit] section" in err
+    (tmp_path / "pyproject.toml").write_text('[tool.modelaudit]\nmax-macs = "600M"\n')  # budgets, no models
+    code, out, err = run(capsys, "check", "--config", str(tmp_path / "pyproject.toml"))
+    assert code == 2 and out == "" and "lists no models to check" in err
 
 
 def test_incomplete_count_cannot_prove_a_mac_budget(capsys, tmp_path):

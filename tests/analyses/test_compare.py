@@ -51,3 +51,41 @@ def test_compare_markdown_shows_where_v2_saves(capsys):
 def test_compare_needs_two_models(capsys):
     assert main(["compare", V1]) == 2
     assert capsys.readouterr().err.strip() == "modelaudit: error: compare needs two or more models"
+
+
+def _dynamic_batch_v2(tmp_path):
+    import onnx
+
+    model = onnx.load(V2)
+    for vi in (model.graph.input[0], model.graph.output[0]):
+        vi.type.tensor_type.shape.dim[0].dim_param = "batch"
+    path = tmp_path / "v2_dynamic.onnx"
+    onnx.save(model, path)
+    return str(path)
+
+
+def test_an_unknown_total_is_never_compared_as_zero(capsys, tmp_path):
+    dynamic = _dynamic_batch_v2(tmp_path)
+    assert main(["compare", V2, dynamic]) == 0
+    out = capsys.readouterr().out
+    macs = next(line for line in out.splitlines() if line.startswith("MACs "))
+    assert macs.split() == ["MACs", "300.8", "M", "unknown"]  # not "0 (×0.00, −300.8 M)"
+    assert "v2_dynamic: the totals marked unknown depend on unresolved sizes or uncounted ops; " \
+           "resolve with --dim batch=N" in out
+    assert main(["compare", V2, dynamic, "--format", "json"]) == 0
+    totals = {t["metric"]: t for t in json.loads(capsys.readouterr().out)["totals"]}
+    assert totals["macs"]["values"] == [300_774_272, None] and totals["macs"]["ratio"] == [1.0, None]
+    assert totals["params"]["values"] == [3_504_872, 3_504_872]  # params never depend on shapes
+    assert main(["compare", V2, dynamic, "--dim", "batch=2", "--format", "json"]) == 0
+    totals = {t["metric"]: t for t in json.loads(capsys.readouterr().out)["totals"]}
+    assert totals["macs"]["values"] == [300_774_272, 2 * 300_774_272]
+
+
+def test_report_totals_of_a_symbolic_batch_say_unknown_and_how_to_resolve(capsys, tmp_path):
+    assert main(["report", _dynamic_batch_v2(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    totals = dict(line.strip().split("  ", 1) for line in out.split("Totals\n")[1].split("\n\n")[0].splitlines())
+    assert totals["MACs"].strip().startswith("unknown: ") and "(resolve with --dim batch=N)" in totals["MACs"]
+    assert totals["activation bytes"].strip().startswith("unknown: ")
+    assert totals["peak activations"].strip().startswith("unknown: ")
+    assert "≥ 0" not in out and " 0 B" not in out

@@ -36,9 +36,30 @@ def test_calc_solves_each_unknown(values, unknown, exact):
 
 def test_calc_no_solution_and_usage(capsys):
     code, out, _ = run(capsys, "calc", "conv", "--in", "205", "--out", "66", "--stride", "4")
-    assert code == 0 and "no integer kernel makes the design exact" in out
+    assert code == 1 and "no integer kernel makes the design exact" in out  # an impossible design fails
     code, _, err = run(capsys, "calc", "conv", "--in", "205", "--stride", "3")
     assert code == 2 and "exactly one unknown" in err
+
+
+def test_calc_wrong_out_is_a_failed_check(capsys):
+    code, out, _ = run(capsys, "calc", "conv", "--in", "205", "--kernel", "10", "--out", "66", "--pad", "0")
+    assert code == 1 and f"--out 66 is wrong: the layer gives {205 - 10 + 1}" in out
+    code, out, _ = run(capsys, "calc", "conv", "--in", "205", "--kernel", "10", "--out", "66", "--stride", "3")
+    assert code == 0 and "--out 66 is right" in out
+    code, out, _ = run(capsys, "calc", "conv", "--in", "5", "--kernel", "10")
+    assert code == 1 and "no output" in out
+
+
+@pytest.mark.parametrize("pad,message", [
+    (0, "2 input row(s) are never covered"),
+    (1, "2 row(s) of the padded input are never covered: 1 input row(s) and 1 of padding"),
+    (2, "the last 2 row(s) of padding are never covered (every input row is)"),
+])
+def test_calc_uncovered_rows_count_only_real_input_rows(capsys, pad, message):
+    size = {0: 207, 1: 205, 2: 203}[pad]  # (size + 2·pad − 10) % 3 = 2 in each case
+    assert (size + 2 * pad - 10) % 3 == 2
+    code, out, _ = run(capsys, "calc", "conv", "--in", str(size), "--kernel", "10", "--stride", "3", "--pad", str(pad))
+    assert code == 0 and message in out
 
 
 def test_calc_convtranspose_and_pool(capsys):

@@ -74,6 +74,19 @@ def test_clean_samples_show_nothing(sample, capsys):
     assert capsys.readouterr().out == "0 finding(s)\n"
 
 
+def test_a_symbolic_batch_is_a_note_that_strict_lint_passes(capsys, tmp_path):
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(PLANTED["MA011"](), path)
+    assert main(["lint", str(path), "--fail-on", "warning"]) == 0
+    assert capsys.readouterr().out == "0 finding(s)\n"
+    assert main(["lint", str(path), "--min-severity", "note"]) == 0
+    assert "MA011 note: x: input 'x' has batch left symbolic" in capsys.readouterr().out
+    assert main(["report", str(path)]) == 0
+    assert "1 note(s) (MA011 ×1)" in capsys.readouterr().out
+    assert main(["report", str(path), "--symbolic", "--format", "json"]) == 0
+    assert [f["code"] for f in json.loads(capsys.readouterr().out)["findings"]] == []  # batch is a variable there
+
+
 def test_waste_is_quantified():
     mg = modelaudit.load(PLANTED["MA002"]())
     (finding,) = [f for f in find(mg, modelaudit.analyze(mg)) if f.code == "MA002"]

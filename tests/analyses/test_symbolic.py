@@ -21,6 +21,7 @@ def _check_against_concrete(model, analysis, points):
         assert analysis["totals"]["macs"](values) == report.totals.macs, values
         assert analysis["totals"]["flops"](values) == report.totals.flops, values
         assert analysis["totals"]["activation_bytes"](values) == report.totals.activation_bytes, values
+        assert analysis["totals"]["peak_activation_bytes"](values) == report.totals.peak_activation_bytes, values
         for row, fitted in zip(report.rows, analysis["rows"]):
             assert fitted["macs"](values) == row.macs_total, (row.name, values)
 
@@ -98,3 +99,71 @@ def test_exporters_annotations_do_not_break_the_polynomial():
     analysis = analyse(model)
     assert str(analysis["totals"]["macs"]) == "32·batch·seq"  # (batch·seq) rows × 8 × 4
     _check_against_concrete(model, analysis, [{"batch": 2, "seq": 9}, {"batch": 5, "seq": 3}])
+
+
+def test_sweep_without_the_other_dims_says_unknown_and_names_the_flag(capsys):
+    path = _save(_attention_block())
+    assert main(["report", path, "--sweep", "seq=128,512"]) == 0  # batch left symbolic
+    out = capsys.readouterr().out
+    macs = next(line for line in out.splitlines() if line.startswith("MACs "))
+    assert macs.split() == ["MACs", "unknown", "unknown"]  # was "≥ 0" in every column
+    assert "--dim batch=N" in out and "≥ 0" not in out
+    assert main(["report", path, "--sweep", "seq=128,512", "--dim", "batch=1"]) == 0
+    macs = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("MACs "))
+    from modelaudit.units import human
+
+    assert macs.split()[1:] == " ".join(human(4096 * s + 64 * s * s) for s in (128, 512)).split()  # 1.57 M, 18.9 M
+
+
+def test_sweep_with_symbolic_is_refused(capsys):
+    path = _save(_attention_block())
+    assert main(["report", path, "--sweep", "seq=128,512", "--symbolic"]) == 2
+    assert "--sweep prints one column per value and takes none of --symbolic" in capsys.readouterr().err
+
+
+def test_peak_is_a_maximum_of_polynomials_checked_where_it_changes():
+    """Bytes live per step of the attention block (batch 1, s = seq, float32 [s, 32] = 128·s bytes):
+    x, q, k, v: 512·s; at Q·Kᵀ q, v, kᵀ and the s×s scores: 384·s + 4·s²; at Softmax v, scores and
+    p: 128·s + 8·s². The peak is their maximum, never one polynomial."""
+    model = _attention_block()
+    analysis = analyse(model)
+    peak = analysis["totals"]["peak_activation_bytes"]
+    assert str(peak) == "max(512·batch·seq, 128·batch·seq + 8·batch·seq², 384·batch·seq + 4·batch·seq²)"
+    # 512·s = 384·s + 4·s² at s = 32; 384·s + 4·s² = 128·s + 8·s² at s = 64
+    assert [(a, b) for a, b, _ in analysis["peak_ranges"]["seq"]] == [(1, 31), (32, 63), (64, None)]
+    for seq in (1, 31, 32, 63, 64, 65, 2048):
+        values = {"batch": 1, "seq": seq}
+        assert peak(values) == modelaudit.audit(model, dims=values).totals.peak_activation_bytes, seq
+    assert peak({"batch": 1, "seq": 2048}) == 128 * 2048 + 8 * 2048**2  # 33.8 MB, not 512·2048
+
+
+def test_symbolic_text_shows_formulas_in_the_totals_and_rows(capsys):
+    path = _save(_attention_block())
+    assert main(["report", path, "--symbolic"]) == 0
+    out = capsys.readouterr().out
+    totals = out.split("Totals\n")[1]
+    assert "MACs              4,096·batch·seq + 64·batch·seq²" in totals
+    assert "FLOPs             8,192·batch·seq + 133·batch·seq²" in totals
+    assert "peak activations  max(512·batch·seq, " in totals
+    assert "≥ 0" not in out and "MA011" not in out and "unresolved dim" not in out and "unresolved:" not in out
+    assert "the seq² terms overtake the seq terms at seq = 64 (other dims at 1)" in out  # 4,096 / 64
+    softmax = next(line for line in out.splitlines() if line.startswith("5 "))
+    assert "5·batch·seq²" in softmax and "4·batch·seq²" in softmax  # FLOPs and out bytes of Softmax
+    assert main(["report", path, "--symbolic", "--format", "json"]) == 0
+    peak = json.loads(capsys.readouterr().out)["symbolic"]["totals"]["peak_activation_bytes"]
+    assert len(peak["max_of"]) == 3 and peak["ranges"]["seq"][-1] == {
+        "from": 64, "to": None, "text": "128·batch·seq + 8·batch·seq²"}
+
+
+def test_peak_ranges_change_at_the_first_integer_past_each_crossing():
+    from modelaudit.analyses.peak import peak_formula, ranges
+    from modelaudit.analyses.symbolic import Poly
+
+    linear = Poly(("n",), (((1,), 10),))  # 10·n
+    square = Poly(("n",), (((2,), 1), ((0,), 5)))  # n² + 5: above 10·n from n = 5 + √20 ≈ 9.47
+    below = Poly(("n",), (((1,), 3),))  # 3·n ≤ 10·n everywhere: left out
+    peak = peak_formula([linear, below, square, linear])
+    assert str(peak) == "max(10·n, 5 + n²)"
+    assert [(a, b) for a, b, _ in ranges(peak, "n")] == [(1, 9), (10, None)]
+    assert all(peak({"n": n}) == max(10 * n, n * n + 5, 3 * n) for n in range(1, 40))
+    assert peak_formula([linear, None]) is None  # a step that is not a polynomial: no formula

@@ -33,9 +33,11 @@ def test_text_report_of_mobilenet_v2(capsys):
 def test_markdown_sorted_top(capsys):
     code, out, _ = run(capsys, "report", V2, "--format", "markdown", "--sort", "macs", "--top", "3")
     assert code == 0
-    table = [line for line in out.splitlines() if line.startswith("| /")]
+    table = [line.split("|")[1:3] for line in out.splitlines() if "| /" in line]
     assert len(table) == 3
-    assert table[0].startswith("| /features/features.18/features.18.0/Conv")
+    index, name = (cell.strip() for cell in table[0])  # the same index `explain '#N'` takes
+    assert name == "/features/features.18/features.18.0/Conv"
+    assert run(capsys, "explain", V2, f"#{index}")[1].startswith(name + "  (Conv)")
     assert "_top 3 of 152 nodes shown" in out
 
 
@@ -57,6 +59,16 @@ def test_by_op(capsys):
     conv = next(r for r in rows if r["op"] == "Conv")
     assert int(conv["count"]) == 52
     assert sum(int(r["macs"]) for r in rows) == 300_774_272
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "csv"])
+def test_by_op_top_counts_op_types(capsys, fmt):
+    code, out, err = run(capsys, "report", V2, "--by", "op", "--top", "3", "--format", fmt)
+    assert code == 0 and err == ""
+    if fmt == "csv":
+        assert [r["op"] for r in csv.DictReader(io.StringIO(out))] == ["Conv", "Gemm", "Add"]
+    else:  # Conv, Gemm, Add, BatchNormalization, Clip, Flatten, GlobalAveragePool: 7 op types
+        assert "top 3 of 7 op types shown" in out and "of 152 nodes" not in out
 
 
 def test_csv_node_rows(capsys):
@@ -107,6 +119,15 @@ def test_not_a_model_exit_3(capsys, tmp_path):
     path.write_bytes(b"")
     code, _, err = run(capsys, "report", str(path))
     assert code == 3 and err.strip() == f"modelaudit: error: {path}: is empty (0 bytes), not an ONNX model"
+
+
+@pytest.mark.parametrize("argv,code", [(["report", "{empty}"], 3), (["report", "absent.onnx"], 2)])
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(capsys, tmp_path, argv, code):
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    argv = [a.format(empty=tmp_path / "empty.onnx") for a in argv]
+    got, _, err = run(capsys, "--debug", *argv)
+    assert got == code
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("modelaudit: error: ")
 
 
 def test_console_entry_point_and_module():

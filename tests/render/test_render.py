@@ -54,5 +54,8 @@ def test_incomplete_totals_say_so():
     model = make_model(nodes, [vi("x", [4])], [vi("y", None)])
     model.opset_import.append(helper.make_opsetid("x.y", 1))
     out = render(modelaudit.audit(model).to_dict(), "text")
-    assert "≥ 0 (0), incomplete: 1 node(s) unknown" in out
+    # the Relu has no MACs and the Mystery op unknown ones: unknown, never "0" nor "≥ 0"
+    assert "MACs              unknown: 1 node(s) not costed (no rule for x.y:Mystery ×1)" in out
+    assert "FLOPs             ≥ 4 (4), incomplete: 1 node(s) unknown (no rule for x.y:Mystery ×1)" in out  # Relu: |Y|
+    assert "≥ 0" not in out
     assert "uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): x.y:Mystery ×1" in out
