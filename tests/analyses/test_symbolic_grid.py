@@ -4,7 +4,7 @@ variables themselves) one extra shape inference; the polynomials are those of a 
 from __future__ import annotations
 
 import onnx
-from test_symbolic import _attention_block
+from builders import attention_block as _attention_block
 
 from modelaudit.analyses import symbolic
 from modelaudit.graph import model as graph_model
@@ -28,7 +28,10 @@ def test_grid_substitutes_values_into_the_shapes_after_one_proof(monkeypatch):
         lambda values: graph_model.with_dims(base, inputs, {**dims, **values})))
     calls.clear()
     slow = symbolic.to_dict(symbolic.analyse(mg))
-    assert len(calls) == (4 * 4) + (2 * 2)  # the grid and the check points, each inferred in full
+    ranges = fast["totals"]["peak_activation_bytes"]["ranges"]
+    sides = 2 * sum(len(r) - 1 for r in ranges.values())  # the peak is audited on both sides of each change
+    assert sides == 4
+    assert len(calls) == (4 * 4) + (2 * 2) + sides  # grid, check points and peak checks, each inferred in full
     assert fast == slow
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import flatten_then_matmul, make_model, tensor, vi
-from onnx import helper
+from onnx import TensorProto, helper
 
 import modelaudit
 from modelaudit.shapes.dimexpr import evaluate_dim, free_symbols
