@@ -10,7 +10,7 @@ from modelaudit.errors import UsageError
 
 from .dimexpr import evaluate_dim, free_symbols, is_identifier
 
-__all__ = ["bind_symbols", "rewrite_annotations", "input_symbols", "symbols_of", "ANONYMOUS"]
+__all__ = ["bind_symbols", "rewrite_annotations", "input_symbols", "symbols_of", "input_derived", "ANONYMOUS"]
 
 ANONYMOUS = frozenset({"", "?"})  # dim names that name nothing: an exporter's spelling of "unknown"
 
@@ -46,6 +46,13 @@ def symbols_of(param: str) -> tuple[str, ...]:
     return (param,) if symbols is None else tuple(sorted(symbols))
 
 
+def input_derived(param: str, free: set[str]) -> bool:
+    """Whether a dim name stands for something the inputs' free symbols decide (`seq`, `seq*batch`);
+    `unk__88` or `p2o.DynamicDimension.1`, names an exporter or onnx made up, do not."""
+    symbols = symbols_of(param)
+    return bool(symbols) and all(s in free for s in symbols)
+
+
 def bind_symbols(graph: GraphProto, inputs: dict[str, tuple], dims: dict[str, int], init_names) -> dict[str, int]:
     """Symbol -> value: each --dim, and each symbol of an input that --input fixes (by position).
     One symbol fixed to two values is a usage error."""
@@ -66,10 +73,11 @@ def bind_symbols(graph: GraphProto, inputs: dict[str, tuple], dims: dict[str, in
     return bound
 
 
-def _substitute(dim_list, bound: dict[str, int]) -> bool:
+def _substitute(dim_list, bound: dict[str, int], free: set[str]) -> bool:
     """Fixes each dim whose name (or expression) the bindings decide, and makes `-1` (PaddlePaddle's
-    dynamic dim) and `?` anonymous. True if a symbol is left."""
-    symbolic = False
+    dynamic dim) and `?` anonymous. True if a symbol is left that the inputs' free symbols do not
+    decide."""
+    made_up = False
     for d in dim_list:
         which = d.WhichOneof("value")
         if which == "dim_value":
@@ -85,19 +93,21 @@ def _substitute(dim_list, bound: dict[str, int]) -> bool:
         value = bound.get(param)
         if value is None and not is_identifier(param):
             value = evaluate_dim(param, bound)
-        if value is None:
-            symbolic = True
-        else:
+        if value is not None:
             d.dim_value = value
-    return symbolic
+        elif not input_derived(param, free):
+            made_up = True
+    return made_up
 
 
 def rewrite_annotations(graph: GraphProto, inputs: dict[str, tuple], bound: dict[str, int],
                         init_names=frozenset()) -> None:
     """Applies --input and the bound symbols to the graph's inputs, then to every other annotation:
-    outputs, value_info and subgraphs. With anything fixed, an annotation other than a graph input
-    that still holds a symbol is dropped (value_info) or loses its shape (outputs, subgraph inputs),
-    so inference derives it again instead of trusting a name like `unk__88` as a known dim."""
+    outputs, value_info and subgraphs. An annotation other than a graph input that still holds a
+    symbol the inputs do not decide (`unk__88`, or `seq` once --dim seq=16 fixed it everywhere else)
+    is dropped (value_info) or loses its shape (outputs, subgraph inputs), so inference derives it
+    again instead of trusting the name as a known dim."""
+    free = input_symbols(graph, init_names) - set(bound)
     for vi in _real_inputs(graph, init_names):
         if vi.name in inputs and vi.type.HasField("tensor_type"):
             shape = vi.type.tensor_type.shape
@@ -105,21 +115,16 @@ def rewrite_annotations(graph: GraphProto, inputs: dict[str, tuple], bound: dict
             for value in inputs[vi.name]:
                 shape.dim.add().dim_value = value
         else:
-            _substitute(_dims(vi), bound)
-    _rewrite_rest(graph, bound, 0, top=True)
+            _substitute(_dims(vi), bound, free)
+    _rewrite_rest(graph, bound, free, 0, top=True)
 
 
-def _clear_if_symbolic(vi, bound: dict[str, int]) -> bool:
-    """Substitutes; True when the annotation still holds a symbol and something was fixed."""
-    return _substitute(_dims(vi), bound) and bool(bound)
-
-
-def _rewrite_rest(graph: GraphProto, bound: dict[str, int], depth: int, top: bool = False) -> None:
+def _rewrite_rest(graph: GraphProto, bound: dict[str, int], free: set[str], depth: int, top: bool = False) -> None:
     for items in ((graph.output,) if top else (graph.input, graph.output)):
         for vi in items:
-            if _clear_if_symbolic(vi, bound):
+            if _substitute(_dims(vi), bound, free):
                 vi.type.tensor_type.ClearField("shape")
-    kept = [vi for vi in graph.value_info if not _clear_if_symbolic(vi, bound)]
+    kept = [vi for vi in graph.value_info if not _substitute(_dims(vi), bound, free)]
     if len(kept) != len(graph.value_info):
         del graph.value_info[:]
         graph.value_info.extend(kept)
@@ -128,7 +133,7 @@ def _rewrite_rest(graph: GraphProto, bound: dict[str, int], depth: int, top: boo
     for node in graph.node:
         for attr in node.attribute:
             if attr.type == AttributeProto.GRAPH:
-                _rewrite_rest(attr.g, bound, depth + 1)
+                _rewrite_rest(attr.g, bound, free, depth + 1)
             elif attr.type == AttributeProto.GRAPHS:
                 for sub in attr.graphs:
-                    _rewrite_rest(sub, bound, depth + 1)
+                    _rewrite_rest(sub, bound, free, depth + 1)

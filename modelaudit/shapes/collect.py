@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from onnx import AttributeProto, GraphProto, ModelProto
 
-from .annotations import ANONYMOUS
+from .annotations import ANONYMOUS, input_derived, input_symbols
 from .dimexpr import evaluate_dim, is_identifier
 from .tensor import TensorInfo
 
@@ -33,17 +33,18 @@ def _dim(d) -> int | str | None:
 
 
 def declared_symbols(model: ModelProto, bound: dict[str, int] | None = None) -> set[str]:
-    """Dim names the model itself declares; any other symbol is one onnx invented (`unk__3`). With
-    symbols `bound` by --input/--dim, only the graph inputs' unbound names remain: every other
-    annotation holding a symbol was dropped from the skeleton (shapes.annotations)."""
+    """Dim names that stand for something the graph inputs' free symbols decide (`batch`,
+    `seq*batch`); any other symbol is one onnx or an exporter made up (`unk__3`), read as unknown.
+    Symbols `bound` by --input/--dim are not free."""
+    bound = bound or {}
+    free = input_symbols(model.graph, frozenset()) - set(bound)
     names = set()
     g = model.graph
-    for vi in ((*g.input,) if bound else (*g.input, *g.output, *g.value_info)):
+    for vi in (*g.input, *g.output, *g.value_info):
         if vi.type.HasField("tensor_type"):
             names.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
-    if bound:
-        names = {n for n in names if n not in bound and (is_identifier(n) or evaluate_dim(n, bound) is None)}
-    return names - ANONYMOUS
+    return {n for n in names if n.__class__ is str and input_derived(n, free)
+            and (is_identifier(n) or evaluate_dim(n, bound) is None)}
 
 
 def collect_infos(inferred: ModelProto, symbols: set[str], nested: bool = True) -> dict[str, TensorInfo]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import flatten_then_matmul, make_model, tensor, vi
-from onnx import helper
+from onnx import TensorProto, helper
 
 import modelaudit
 from modelaudit.shapes.dimexpr import evaluate_dim, free_symbols
@@ -20,11 +20,28 @@ def test_a_derived_dim_name_in_value_info_is_re_inferred_once_the_inputs_are_fix
     assert report.unresolved == [] and report.totals.macs_complete
 
 
-def test_the_same_annotation_is_still_shown_while_the_dims_are_free():
-    report = modelaudit.audit(flatten_then_matmul("unk__88"))
+def test_a_name_the_inputs_decide_is_still_shown_while_the_dims_are_free():
+    report = modelaudit.audit(flatten_then_matmul("seq*batch"))
     matmul = next(r for r in report.rows if r.op == "MatMul")
-    assert matmul.outputs == ["unk__88x4"] and matmul.macs is None
+    assert matmul.outputs == ["seq*batchx4"] and matmul.macs is None
     assert report.unresolved[0]["flag"] == "--dim batch=N --dim seq=N"
+
+
+def test_a_made_up_name_is_never_a_known_dim_even_without_flags():
+    """silero_vad_openvino_16k: a static input, its padded copy annotated [unk__0, unk__1]; the
+    Pad's pads come from a Concat of constants, which onnx's inference does not read, so only
+    modelaudit's folding can tell the shape, and it never looked while unk__0 passed for known."""
+    nodes = [helper.make_node("Constant", [], ["lo"], value=helper.make_tensor("lo", TensorProto.INT64, [2], [0, 64])),
+             helper.make_node("Constant", [], ["hi"], value=helper.make_tensor("hi", TensorProto.INT64, [2], [0, 0])),
+             helper.make_node("Concat", ["lo", "hi"], ["pads"], axis=0),
+             helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+             helper.make_node("MatMul", ["p", "w"], ["y"])]
+    model = make_model(nodes, [vi("x", [1, 576])], [vi("y", ["unk__0", 4])], [tensor("w", (576 + 64, 4))])
+    model.graph.value_info.append(vi("p", ["unk__0", "unk__1"]))
+    report = modelaudit.audit(model)
+    matmul = next(r for r in report.rows if r.op == "MatMul")
+    assert matmul.inputs == [f"1x{576 + 64}"] and matmul.macs == 1 * (576 + 64) * 4
+    assert report.totals.macs_complete
 
 
 def test_a_fixed_dim_reaches_the_graph_output_annotation():
