@@ -6,7 +6,7 @@ from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
 
 from .tensor import TensorInfo
 
-__all__ = ["body_graphs", "seeds", "carried", "node_outputs", "merge", "loop_like", "nested_outputs"]
+__all__ = ["body_graphs", "seeds", "carried", "node_outputs", "merge", "loop_like", "nested_outputs", "if_branch"]
 
 
 def body_graphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
@@ -121,8 +121,11 @@ def node_outputs(node: NodeProto, graphs: list[tuple[str, GraphProto]], infos: d
         return out
     if op == "If" and len(graphs) == 2:
         then_g, else_g = (g for _, g in sorted(graphs, key=lambda p: p[0] != "then_branch"))
+        taken = if_branch(node, values)
         for name, a, b in zip(node.output, then_g.output, else_g.output):
             ia, ib = infos.get(a.name), infos.get(b.name)
+            if taken is not None:  # torch's "squeeze if that dim is 1": the branches differ in rank
+                ia = ib = ia if taken == "then_branch" else ib
             if name and ia is not None and ib is not None:
                 out[name] = TensorInfo(name, merge(ia.shape, ib.shape), ia.dtype or ib.dtype)
         return out
@@ -146,6 +149,14 @@ def node_outputs(node: NodeProto, graphs: list[tuple[str, GraphProto]], infos: d
         if axis is not None:
             out[name] = TensorInfo(name, info.shape[:axis] + (steps,) + info.shape[axis:], info.dtype)
     return out
+
+
+def if_branch(node: NodeProto, values: dict) -> str | None:
+    """The branch an If takes when its condition is known statically (folded from shapes)."""
+    cond = values.get(node.input[0]) if node.input and node.input[0] else None
+    if cond is None or cond.dtype == object or cond.size != 1:
+        return None
+    return "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
 
 
 def _steps(node: NodeProto, infos: dict, values: dict) -> int | str | None:

@@ -98,3 +98,23 @@ def test_scan_slices_and_stacks_along_its_axis():
     assert report.rows[0].outputs == ["1x8", "5x1x8"]
     acc, ys = run_ort(model, {"acc0": np.zeros((1, 8), np.float32), "xs": np.zeros((5, 1, 8), np.float32)})
     assert acc.shape == (1, 8) and ys.shape == (5, 1, 8)
+
+
+def test_an_if_whose_condition_folds_gives_the_taken_branch_s_shape():
+    """torch's `x.squeeze(1) if x.shape[1] == 1 else x`: the branches differ in rank, so only the
+    folded condition tells the If's output shape (silero-vad's decoder, before its LSTM)."""
+    squeeze = helper.make_graph([_int64("axis1", [1]), helper.make_node("Squeeze", ["x", "axis1"], ["sq"])],
+                                "then", [], [vi("sq", None)])
+    keep = helper.make_graph([helper.make_node("Identity", ["x"], ["same"])], "else", [], [vi("same", None)])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), _int64("i1", [1]), _int64("one", [1]),
+             helper.make_node("Gather", ["s", "i1"], ["d1"], axis=0),
+             helper.make_node("Equal", ["d1", "one"], ["is_one"]),
+             helper.make_node("Squeeze", ["is_one"], ["cond"]),
+             helper.make_node("If", ["cond"], ["h"], name="squeeze_if", then_branch=squeeze, else_branch=keep),
+             helper.make_node("MatMul", ["h", "w"], ["y"], name="proj")]
+    model = make_model(nodes, [vi("x", [2, 1, 8])], [vi("y", None)], [tensor("w", (8, 4))])
+    rows = {r.name: r for r in modelaudit.audit(model).rows}
+    assert rows["squeeze_if"].outputs == ["2x8"]
+    assert rows["proj"].macs == 2 * 8 * 4
+    y = run_ort(model, {"x": np.zeros((2, 1, 8), np.float32)})[0]
+    assert y.shape == (2, 4)
