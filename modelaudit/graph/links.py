@@ -10,6 +10,7 @@ from onnx import AttributeProto, GraphProto, NodeProto
 from onnx import defs as onnx_defs
 
 from modelaudit.errors import InvalidModelError
+from modelaudit.shapes.bodies import body_graphs
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -79,23 +80,13 @@ def _defined(graph: GraphProto, init_names=None) -> set[str]:
     return defined
 
 
-def _graphs(node) -> list[GraphProto]:
-    out = []
-    for attr in node.attribute:
-        if attr.type == AttributeProto.GRAPH:
-            out.append(attr.g)
-        elif attr.type == AttributeProto.GRAPHS:
-            out.extend(attr.graphs)
-    return out
-
-
 def implicit_inputs(node, depth: int = 0) -> set[str]:
     """The enclosing scope's tensors that a node's subgraphs read (a branch using the outer `x`):
     inputs as much as its own, though no field of the node names them."""
     names: set[str] = set()
     if depth >= 32:  # the walk refuses deeper nesting
         return names
-    for graph in _graphs(node):
+    for _, graph in body_graphs(node):
         defined = _defined(graph)
         reads = {vo.name for vo in graph.output}
         for inner in graph.node:

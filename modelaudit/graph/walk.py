@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from onnx import AttributeProto, GraphProto, NodeProto
+from onnx import GraphProto, NodeProto
 
 from modelaudit.errors import InvalidModelError
+from modelaudit.shapes.bodies import body_graphs
 
 from .links import NodeView, link, topological_order
 from .model import ModelGraph
@@ -41,14 +42,8 @@ class _Scopes:
 
 
 def subgraphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
-    """(attribute name, graph) for each graph attribute: then_branch, else_branch, body…"""
-    out = []
-    for attr in node.attribute:
-        if attr.type == AttributeProto.GRAPH:
-            out.append((attr.name, attr.g))
-        elif attr.type == AttributeProto.GRAPHS:
-            out.extend((f"{attr.name}[{i}]", g) for i, g in enumerate(attr.graphs))
-    return sorted(out, key=lambda pair: (_FIRST.get(pair[0], 2), pair[0]))
+    """(attribute name, graph) for each graph attribute, then_branch and else_branch first."""
+    return sorted(body_graphs(node), key=lambda pair: (_FIRST.get(pair[0], 2), pair[0]))
 
 
 _FIRST = {"then_branch": 0, "else_branch": 1}

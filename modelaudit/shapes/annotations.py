@@ -104,9 +104,9 @@ def rewrite_annotations(graph: GraphProto, inputs: dict[str, tuple], bound: dict
                         init_names=frozenset()) -> None:
     """Applies --input and the bound symbols to the graph's inputs, then to every other annotation:
     outputs, value_info and subgraphs. An annotation other than a graph input that still holds a
-    symbol the inputs do not decide (`unk__88`, or `seq` once --dim seq=16 fixed it everywhere else)
+    symbol the inputs' free dims do not decide (`unk__88`, or `width/2` once an odd width is fixed)
     is dropped (value_info) or loses its shape (outputs, subgraph inputs), so inference derives it
-    again instead of trusting the name as a known dim."""
+    again instead of trusting the name as a known dim. Names of the free input dims stay."""
     free = input_symbols(graph, init_names) - set(bound)
     for vi in _real_inputs(graph, init_names):
         if vi.name in inputs and vi.type.HasField("tensor_type"):

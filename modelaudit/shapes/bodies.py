@@ -10,12 +10,14 @@ __all__ = ["body_graphs", "seeds", "carried", "node_outputs", "merge", "loop_lik
 
 
 def body_graphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
+    """(attribute name, graph) for each graph attribute: then_branch, else_branch, body, `name[i]`
+    for each graph of a GRAPHS attribute."""
     out = []
     for attr in node.attribute:
         if attr.type == AttributeProto.GRAPH:
             out.append((attr.name, attr.g))
         elif attr.type == AttributeProto.GRAPHS:
-            out.extend((attr.name, g) for g in attr.graphs)
+            out.extend((f"{attr.name}[{i}]", g) for i, g in enumerate(attr.graphs))
     return out
 
 
