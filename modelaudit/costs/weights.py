@@ -40,6 +40,8 @@ NON_TRAINABLE_SLOTS: dict[str, frozenset[int]] = {
     "QLinearAdd": frozenset({1, 2, 4, 5, 6, 7}),
     "QLinearMul": frozenset({1, 2, 4, 5, 6, 7}),
     "QLinearWhere": frozenset({2, 3, 5, 6, 7, 8}),
+    "QLinearAveragePool": frozenset({1, 2, 3, 4}),
+    "QEmbedLayerNormalization": frozenset(range(8, 18)),
     "QLinearConcat": frozenset({0, 1}) | frozenset(i for i in range(2, 3 * 1024) if (i - 2) % 3),
     **{op: frozenset({1, 2, 3, 4}) for op in ("QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax",
                                                "QLinearGlobalAveragePool")},
@@ -58,7 +60,7 @@ IGNORED_SLOTS: dict[str, frozenset[int]] = {
 QUANT_WEIGHT_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
                               "MatMulNBits", "DynamicQuantizeMatMul", "QGemm", "QAttention",
                               "GatherBlockQuantized", "QLinearAdd", "QLinearMul", "DynamicQuantizeLSTM",
-                              "MatMulIntegerToFloat", "QLinearWhere"})
+                              "MatMulIntegerToFloat", "QLinearWhere", "QEmbedLayerNormalization"})
 def _unpack_nbits(node, leaf: Leaf) -> None:
     """MatMulNBits stores an N×K weight as `bits`-bit values packed into uint8 blobs."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .geometry import matmul_dims
+from onnx import TensorProto
 
-__all__ = ["CONTRIB_SHAPES", "FLOAT_OUTPUT", "contrib_output_shapes"]
+from .geometry import matmul_dims, window_dims
+
+__all__ = ["CONTRIB_SHAPES", "contrib_output_dtype", "contrib_output_shapes"]
 
 Shape = tuple
 ShapeFn = Callable[[list, dict], "list[Shape | None]"]
@@ -24,7 +26,8 @@ def _shape(*ops: str, domain: str = "com.microsoft"):
 
 @_shape("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "RotaryEmbedding", "SkipLayerNormalization",
         "SkipSimplifiedLayerNormalization", "SimplifiedLayerNormalization", "LayerNormalization",
-        "BiasAdd", "BiasSplitGelu", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax")
+        "BiasAdd", "BiasSplitGelu", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax",
+        "QuantizeLinear", "DequantizeLinear")
 def _like_input(shapes: list, attrs: dict) -> list:
     return [shapes[0]]
 
@@ -153,8 +156,36 @@ def _dynamic_quantize_lstm(shapes: list, attrs: dict) -> list:
     return [(seq, dirs, batch, hidden), (dirs, batch, hidden), (dirs, batch, hidden)]
 
 
-# Output element types where they are not the first input's (integer kernels that return float).
-FLOAT_OUTPUT = frozenset({("com.microsoft", "MatMulIntegerToFloat"), ("com.microsoft", "QAttention")})
+@_shape("QLinearAveragePool")
+def _qlinear_average_pool(shapes: list, attrs: dict) -> list:
+    """AveragePool's window over X [N, C, D…] (channels_last: [N, D…, C])."""
+    x = tuple(shapes[0])
+    last = bool(attrs.get("channels_last"))
+    nchw = (x[0], x[-1], *x[1:-1]) if last else x
+    y = window_dims(attrs, nchw, tuple(attrs["kernel_shape"]), nchw[1], bool(attrs.get("ceil_mode", 0)))
+    return [(y[0], *y[2:], y[1]) if last else y]
+
+
+@_shape("QEmbedLayerNormalization")
+def _qembed_layer_norm(shapes: list, attrs: dict) -> list:
+    """input_ids [B, S], word_embedding [vocab, hidden] (input 2) → [B, S, hidden], mask_index [B]."""
+    ids = shapes[0]
+    return [(ids[0], ids[1], shapes[2][1]), (ids[0],)]
+
+
+_FLOAT_OUTPUT = frozenset({"MatMulIntegerToFloat", "QAttention", "DequantizeLinear", "QEmbedLayerNormalization"})
+
+
+def contrib_output_dtype(domain: str, op: str, dtypes: list) -> int | None:
+    """The output element type where it is not the first input's (integer kernels returning float,
+    QuantizeLinear returning its zero point's type); None otherwise."""
+    if domain != "com.microsoft":
+        return None
+    if op in _FLOAT_OUTPUT:
+        return TensorProto.FLOAT
+    if op == "QuantizeLinear":
+        return dtypes[2] if len(dtypes) > 2 and dtypes[2] else TensorProto.UINT8
+    return None
 
 
 def contrib_output_shapes(domain: str, op: str, shapes: list, attrs: dict) -> list | None:

@@ -25,7 +25,7 @@ from modelaudit.load.initializers import Initializer, holds_data
 from . import fold
 from .bodies import body_graphs, carried, loop_like, merge, node_outputs, seeds
 from .collect import dims_of
-from .contrib import CONTRIB_SHAPES, FLOAT_OUTPUT, contrib_output_shapes
+from .contrib import CONTRIB_SHAPES, contrib_output_dtype, contrib_output_shapes
 from .skeleton import is_small
 from .tensor import TensorInfo
 
@@ -175,7 +175,8 @@ def _infer_contrib(node: NodeProto, domain: str, infos: dict) -> dict[str, Tenso
     first = infos.get(node.input[0]) if node.input else None
     if not outs or first is None:
         return {}
-    dtype = TensorProto.FLOAT if (domain, node.op_type) in FLOAT_OUTPUT else first.dtype
+    dtypes = [infos[i].dtype if i and i in infos else None for i in node.input]
+    dtype = contrib_output_dtype(domain, node.op_type, dtypes) or first.dtype
     return {name: TensorInfo(name, tuple(shape), dtype)
             for name, shape in zip(node.output, outs) if name and shape is not None}
 

@@ -15,7 +15,8 @@ from .recurrent import unit_flops
 
 __all__ = ["dynamic_quantize_lstm", "qattention", "dynamic_quantize_matmul", "matmul_integer_to_float", "qgemm",
            "qlinear_binary", "qlinear_activation", "qlinear_global_average_pool", "qlinear_softmax",
-           "qlinear_concat", "qlinear_where", "QUANTIZE_FLOPS", "REQUANTIZE_FLOPS"]
+           "qlinear_concat", "qlinear_where", "qlinear_average_pool", "qembed_layer_norm", "QUANTIZE_FLOPS",
+           "REQUANTIZE_FLOPS"]
 
 MS = "com.microsoft"
 QUANTIZE_FLOPS = 6  # DynamicQuantizeLinear per element: min, max, divide, round, + zero point, saturate
@@ -155,3 +156,25 @@ def qlinear_where(ctx: NodeContext) -> Cost:
     """condition, X, x_scale, x_zp, Y, y_scale, y_zp, z_scale, z_zp → Z (broadcast)."""
     n = ctx.out_numel(0)
     return Cost(flops=7 * n, formula=f"7*{n}")
+
+
+@rule("QLinearAveragePool", domain=MS, category="pooling", macs="0",
+      flops="K·|Y| (as AveragePool, K = ∏kernel) + 2·|X| (dequantize) + 4·|Y| (requantize)")
+def qlinear_average_pool(ctx: NodeContext) -> Cost:
+    """X [N, C, D…] (channels_last: [N, D…, C]), x_scale, x_zp, y_scale, y_zp → AveragePool's Y."""
+    kernel = math.prod(ctx.attr("kernel_shape") or [1])
+    n_in, n_out = ctx.in_numel(0), ctx.out_numel(0)
+    flops = kernel * n_out + DEQUANTIZE_FLOPS * n_in + REQUANTIZE_FLOPS * n_out
+    return Cost(flops=flops, formula=f"{kernel}*{n_out} + 2*{n_in} + 4*{n_out}")
+
+
+@rule("QEmbedLayerNormalization", domain=MS, category="normalization", macs="0",
+      flops="(2·k dequantize + k−1 adds + LayerNorm 7)·|Y| + 4·hidden (γ, β)  (k embeddings: word, position, segment)")
+def qembed_layer_norm(ctx: NodeContext) -> Cost:
+    """input_ids [B, S], segment_ids, int8 word/position/segment embeddings (2–4), γ, β (5, 6),
+    mask (7), then their scales (8–12) and zero points (13–17) → [B, S, hidden], mask_index."""
+    n = ctx.out_numel(0)
+    hidden = ctx.in_dims(2)[1]
+    k = 2 + (1 if ctx.has_input(1) and ctx.has_input(4) else 0)
+    each = DEQUANTIZE_FLOPS * k + (k - 1) + 7
+    return Cost(flops=each * n + 4 * hidden, formula=f"{each}*{n} + 4*{hidden}")

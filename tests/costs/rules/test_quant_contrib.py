@@ -170,7 +170,8 @@ def test_uncounted_op_reading_integer_constants_marks_params_incomplete(capsys):
 
 @pytest.mark.parametrize("op", ["DynamicQuantizeLSTM", "QAttention", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
                                 "QGemm", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
-                                "QLinearGlobalAveragePool", "QLinearSoftmax", "QLinearConcat", "QLinearWhere"])
+                                "QLinearGlobalAveragePool", "QLinearSoftmax", "QLinearConcat", "QLinearWhere",
+                                "QLinearAveragePool", "QEmbedLayerNormalization", "QuantizeLinear", "DequantizeLinear"])
 def test_every_quantized_contrib_op_has_a_rule(op):
     from modelaudit.costs.rules import find_rule
 
@@ -187,3 +188,48 @@ def test_qlinear_where():
     assert row.flops == 7 * 3 * 4  # select, dequantize 2, requantize 4 per output
     y = run_ort(model, {"c": np.ones((3, 1), bool), "x": np.zeros((1, 4), np.uint8)})[0]
     assert _shape(row) == y.shape == (3, 4)
+
+
+def test_qlinear_average_pool():
+    x = [1, 4, 9, 9]
+    node = helper.make_node("QLinearAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS,
+                            kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    inits = [_s("xs", 0.1), _s("xz", 0, np.uint8), _s("ys", 0.1), _s("yz", 0, np.uint8)]
+    model = _ms(make_model([node], [vi("x", x, TensorProto.UINT8)], [vi("y", None, TensorProto.UINT8)], inits))
+    report = modelaudit.audit(model)
+    (row,) = report.rows
+    out = 1 * 4 * 5 * 5  # floor((9 + 2 − 3) / 2) + 1 = 5
+    assert row.flops == 9 * out + 2 * (4 * 9 * 9) + 4 * out
+    y = run_ort(model, {"x": np.zeros(x, np.uint8)})[0]
+    assert _shape(row) == y.shape == (1, 4, 5, 5) and report.totals.non_trainable == 4
+
+
+def test_qembed_layer_normalization():
+    batch, seq, vocab, hidden, positions = 2, 5, 30, 8, 16
+    names = ["ids", "seg", "we", "pe", "se", "g", "b", "", "wes", "pes", "ses", "gs", "bs",
+             "wez", "pez", "sez", "gz", "bz"]
+    node = helper.make_node("QEmbedLayerNormalization", names, ["y", "mask_index"], domain=MS, epsilon=1e-5)
+    tables = [tensor("we", (vocab, hidden), np.uint8), tensor("pe", (positions, hidden), np.uint8),
+              tensor("se", (2, hidden), np.uint8), tensor("g", (hidden,), np.uint8), tensor("b", (hidden,), np.uint8)]
+    scales = [_s(n, 0.1) for n in ("wes", "pes", "ses", "gs", "bs")] + [_s(n, 0, np.uint8) for n in ("wez", "pez", "sez", "gz", "bz")]
+    model = _ms(make_model([node], [vi("ids", [batch, seq], TensorProto.INT32), vi("seg", [batch, seq], TensorProto.INT32)],
+                           [vi("y", None), vi("mask_index", None, TensorProto.INT32)], tables + scales))
+    report = modelaudit.audit(model)
+    (row,) = report.rows
+    n = batch * seq * hidden
+    assert row.flops == (2 * 3 + 2 + 7) * n + 4 * hidden  # dequantize 3 rows, 2 adds, LayerNorm 7
+    assert report.totals.params == (vocab + positions + 2) * hidden + 2 * hidden
+    assert report.totals.non_trainable == 10
+    y, mask = run_ort(model, {"ids": np.zeros((batch, seq), np.int32), "seg": np.zeros((batch, seq), np.int32)})
+    assert _shape(row) == y.shape and row.outputs[1] == "x".join(map(str, mask.shape))
+    assert row.output_bytes == y.nbytes + mask.nbytes
+
+
+def test_microsoft_quantize_dequantize_linear():
+    q = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], domain=MS)
+    d = helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], domain=MS)
+    model = _ms(make_model([q, d], [vi("x", [3, 4])], [vi("y", None)], [_s("s", 0.1), _s("z", 0, np.int8)]))
+    report = modelaudit.audit(model)
+    assert [r.flops for r in report.rows] == [4 * 12, 2 * 12]
+    assert [r.output_bytes for r in report.rows] == [12, 48]  # int8, then float32
+    assert run_ort(model, {"x": np.zeros((3, 4), np.float32)})[0].shape == (3, 4)
