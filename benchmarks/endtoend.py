@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-__all__ = ["FLOOR", "run_command", "write_models", "end_to_end", "growth", "many", "print_end_to_end"]
+__all__ = ["FLOOR", "run_command", "write_models", "end_to_end", "growth", "many", "symbolic", "print_end_to_end"]
 
 NODES_PER_LAYER = 69
 
@@ -139,6 +139,22 @@ def many(first: Path, second: Path, repeat: int, timeout: float) -> dict:
         ratios = [t / (a + b) for a, b, t in zip(runs["report first"], runs["report second"], runs[name]) if a and b and t]
         result[name] = {"ratio": statistics.median(ratios) if ratios else None, "ratios": ratios}
     return result
+
+
+def symbolic(tmp: Path, size: int, repeat: int, timeout: float) -> dict:
+    """`report --symbolic` against `report` on a transformer whose batch is symbolic, in rounds."""
+    path = tmp / f"transformer_{size}_symbolic.onnx"
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; "
+            f"print(models.transformer({max(1, round(size / NODES_PER_LAYER))}, {str(path)!r}))")
+    nodes = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    plain, fitted = _ours(path, "json", tmp), _ours(path, "json", tmp) + ["--symbolic"]
+    runs = {"report": [], "symbolic": []}
+    for _ in range(repeat):
+        runs["report"].append(run_command(plain, timeout)[0])
+        runs["symbolic"].append(run_command(fitted, timeout)[0])
+    ratios = [s / r for r, s in zip(runs["report"], runs["symbolic"]) if r and s]
+    return {"symbolic": f"transformer, {nodes:,} nodes, symbolic batch", "nodes": nodes, "runs": runs,
+            "ratios": ratios, "ratio": statistics.median(ratios) if ratios else None}
 
 
 def print_end_to_end(label: str, row: dict, formats: list[str]) -> None:

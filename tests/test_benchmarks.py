@@ -43,3 +43,13 @@ def test_end_to_end_mode_times_the_command_against_the_floor_process(tmp_path):
     for name in ("compare", "jobs 2"):  # each against the two models' own report commands of its round
         runs = many["runs"]
         assert many[name]["ratios"] == [t / (a + b) for a, b, t in zip(runs["report first"], runs["report second"], runs[name])]
+
+
+def test_symbolic_mode_times_report_symbolic_against_report(tmp_path):
+    out = tmp_path / "symbolic.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--end-to-end", "--symbolic", "700",
+                             "--repeat", "1", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())
+    assert row["nodes"] == 10 * 69 and row["ratios"] == [s / r for r, s in zip(row["runs"]["report"], row["runs"]["symbolic"])]
+    assert "report --symbolic" in result.stdout
