@@ -37,7 +37,7 @@ def run_compare(args) -> int:
     reports = [analyze(load(m, inputs=inputs, dims=dims, strict=False)).to_dict() for m in args.models]
     result = compare(reports, labels_for(args.models), depth=args.depth)
     if args.format == "html":
-        from modelaudit.render.html import render_compare_html
+        from modelaudit.render.html_compare import render_compare_html
 
         write_output(render_compare_html(result, by=args.by), args.output)
     else:

@@ -3,7 +3,7 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 
 from __future__ import annotations
 
-__all__ = ["block_of", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family"]
+__all__ = ["block_of", "block_names", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family"]
 
 TOP = "(top level)"
 
@@ -30,13 +30,20 @@ def _add(groups: dict, key, row: dict) -> None:
         g["flops"] += row["flops_total"]
 
 
-def by_block(rows: list[dict], depth: int) -> dict[str, dict]:
-    """Params, MACs and FLOPs summed per block, in order of first appearance."""
-    groups: dict[str, dict] = {}
-    block = TOP
+def block_names(rows: list[dict], depth: int) -> list[str]:
+    """Each row's block; a subgraph's rows belong to their top-level parent's block."""
+    names, block = [], TOP
     for row in rows:  # rows are in pre-order: a subgraph's rows follow their top-level parent
         if not row.get("scope"):
             block = block_of(row["name"], depth)
+        names.append(block)
+    return names
+
+
+def by_block(rows: list[dict], depth: int) -> dict[str, dict]:
+    """Params, MACs and FLOPs summed per block, in order of first appearance."""
+    groups: dict[str, dict] = {}
+    for row, block in zip(rows, block_names(rows, depth)):
         _add(groups, block, row)
     return groups
 

@@ -8,20 +8,20 @@ from tabulate import tabulate
 
 from .common import human, human_bytes, safe
 
-__all__ = ["render_compare"]
+__all__ = ["render_compare", "value_text", "versus"]
 
 
-def _value(value, kind: str) -> str:
+def value_text(value, kind: str) -> str:
     if value is None:
         return "unknown"
     return human_bytes(value) if kind == "bytes" else human(value) if kind == "count" else str(value)
 
 
-def _vs_first(value, ratio, delta, kind: str) -> str:
+def versus(value, ratio, delta, kind: str) -> str:
     if ratio is None or delta is None:
         return ""
     sign = "+" if delta > 0 else "−" if delta < 0 else "±"
-    size = _value(abs(delta), kind)
+    size = value_text(abs(delta), kind)
     return f" (×{ratio:.2f}, {sign}{size})"
 
 
@@ -31,7 +31,7 @@ def _totals(c: dict) -> tuple[list[str], list[list[str]]]:
     for t in c["totals"]:
         cells = [t["label"]]
         for i, v in enumerate(t["values"]):
-            cells.append(_value(v, t["kind"]) + (_vs_first(v, t["ratio"][i], t["delta"][i], t["kind"]) if i else ""))
+            cells.append(value_text(v, t["kind"]) + (versus(v, t["ratio"][i], t["delta"][i], t["kind"]) if i else ""))
         rows.append(cells)
     return headers, rows
 

@@ -40,7 +40,7 @@ def _hint(s: dict) -> str | None:
 
 def render_sweep(s: dict, fmt: str = "text") -> str:
     if fmt == "html":
-        from .html import render_sweep_html
+        from .html_compare import render_sweep_html
 
         return render_sweep_html(s)
     if fmt == "json":
