@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ._version import __version__
-from .costs.analyze import analyze, audit
+from .analyses.pipeline import audit
+from .costs.analyze import analyze
 from .costs.cost import Cost, NodeContext, Unresolved
 from .costs.report import Report, Row, Totals
 from .costs.rules import rule
@@ -15,9 +16,10 @@ from .errors import (
                      UsageError,
 )
 from .graph import ModelGraph, load
+from .render import render
 
 __all__ = [
-    "__version__", "audit", "analyze", "load", "rule", "Cost", "NodeContext", "Unresolved",
+    "__version__", "audit", "analyze", "load", "render", "rule", "Cost", "NodeContext", "Unresolved",
     "Report", "Row", "Totals", "ModelGraph", "ModelAuditError", "UsageError", "InvalidModelError",
     "UnsafeExternalDataError", "ResourceLimitError",
 ]

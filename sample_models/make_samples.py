@@ -6,6 +6,8 @@
 (d) conv_k10_s3.onnx     205×205 input, stride 3, no padding → 66×66: kernel 10
 (e) lstm.onnx            an LSTM over a 5-step sequence, 10 inputs, 20 hidden units
 (f) mobilenet_v1.onnx, mobilenet_v2.onnx   the full 1.0-224 networks (Conv, BatchNorm, ReLU/ReLU6)
+(g) transformer_block.onnx  one pre-norm encoder block, d_model 64, 4 heads, FFN 256, on an input of
+    symbolic shape batch×seq×64 (what every transformer export has): `--dim`, `--symbolic`, `--sweep`
 
 Weights are deterministic and compressible: each tensor repeats a fixed 1,021-value pattern from
 its own offset, scaled like He initialisation, so the files stay small in git while no two
@@ -213,6 +215,46 @@ def _inverted_residual(b: Builder, scope, x, c_in, c_out, stride, expand):
     return y
 
 
+def transformer_block(d_model: int = 64, heads: int = 4, ffn: int = 256):
+    """x + attention(LN(x)), then + FFN(LN(·)): MatMul+Add projections, Reshape/Transpose into heads."""
+    b, head_dim = Builder(), d_model // heads
+
+    def linear(scope, x, c_in, c_out):
+        b.inits += [weight(f"{scope}.weight", (c_in, c_out), fan_in=c_in), weight(f"{scope}.bias", (c_out,), spread=0.01)]
+        mm, y = f"/{_path(scope)}/MatMul_output_0", f"/{_path(scope)}/Add_output_0"
+        b.nodes += [helper.make_node("MatMul", [x, f"{scope}.weight"], [mm], name=f"/{_path(scope)}/MatMul"),
+                    helper.make_node("Add", [mm, f"{scope}.bias"], [y], name=f"/{_path(scope)}/Add")]
+        return y
+
+    def node(op, scope, inputs, **attrs):
+        y = f"/{_path(scope)}/{op}_output_0"
+        b.nodes.append(helper.make_node(op, inputs, [y], name=f"/{_path(scope)}/{op}", **attrs))
+        return y
+
+    def norm(scope, x):
+        b.inits += [weight(f"{scope}.weight", (d_model,), center=1.0, spread=0.05),
+                    weight(f"{scope}.bias", (d_model,), spread=0.05)]
+        return node("LayerNormalization", scope, [x, f"{scope}.weight", f"{scope}.bias"], axis=-1, epsilon=1e-5)
+
+    b.inits += [numpy_helper.from_array(np.array([0, 0, heads, head_dim], np.int64), "heads_shape"),
+                numpy_helper.from_array(np.array([0, 0, d_model], np.int64), "model_shape"),
+                numpy_helper.from_array(np.array(1.0 / math.sqrt(head_dim), np.float32), "attn_scale")]
+    h = norm("norm1", "x")
+    q, k, v = (node("Reshape", f"attn.{n}_heads", [linear(f"attn.{n}_proj", h, d_model, d_model), "heads_shape"])
+               for n in "qkv")
+    q = node("Transpose", "attn.q_t", [q], perm=[0, 2, 1, 3])  # batch, heads, seq, head_dim
+    k = node("Transpose", "attn.k_t", [k], perm=[0, 2, 3, 1])  # batch, heads, head_dim, seq
+    v = node("Transpose", "attn.v_t", [v], perm=[0, 2, 1, 3])
+    scores = node("Mul", "attn.scale", [node("MatMul", "attn.scores", [q, k]), "attn_scale"])
+    context = node("MatMul", "attn.context", [node("Softmax", "attn.softmax", [scores], axis=-1), v])
+    merged = node("Reshape", "attn.merge", [node("Transpose", "attn.context_t", [context], perm=[0, 2, 1, 3]),
+                                            "model_shape"])
+    x1 = node("Add", "residual1", ["x", linear("attn.out_proj", merged, d_model, d_model)])
+    f = node("Relu", "ffn.act", [linear("ffn.fc1", norm("norm2", x1), d_model, ffn)])
+    y = node("Add", "residual2", [x1, linear("ffn.fc2", f, ffn, d_model)])
+    return b.model("transformer_block", [_io("x", ["batch", "seq", d_model])], [_io(y, ["batch", "seq", d_model])])
+
+
 SAMPLES = {
     "conv3x3.onnx": conv3x3,
     "mobilenet_v1_module.onnx": mobilenet_v1_module,
@@ -221,6 +263,7 @@ SAMPLES = {
     "lstm.onnx": lstm,
     "mobilenet_v1.onnx": mobilenet_v1,
     "mobilenet_v2.onnx": mobilenet_v2,
+    "transformer_block.onnx": transformer_block,
 }
 
 

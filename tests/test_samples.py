@@ -77,6 +77,19 @@ def test_mobilenet_v2_matches_torchvision():
     assert t.weight_bytes_by_dtype == {"float32": 4 * (t.params + t.non_trainable)}
 
 
+def test_g_transformer_block_has_symbolic_batch_and_seq():
+    d, ffn, heads = 64, 256, 4
+    report = modelaudit.audit(SAMPLES / "transformer_block.onnx", symbolic=True)
+    assert report.model["inputs"][0]["shape"] == "batchxseqx64"
+    # two LayerNorms (scale, bias), four d×d projections and the two FFN layers, with biases
+    assert report.totals.params == 2 * (d + d) + 4 * (d * d + d) + (d * ffn + ffn) + (ffn * d + d) == 49_984
+    # per token: 4·d² (q, k, v, out) + 2·d·ffn; per head and query: seq·(d/heads) for QKᵀ, again for PV
+    assert 4 * d * d + 2 * d * ffn == 49_152 and 2 * heads * (d // heads) == 128
+    assert report.symbolic["totals"]["macs"]["text"] == "49,152·batch·seq + 128·batch·seq²"
+    fixed = modelaudit.audit(SAMPLES / "transformer_block.onnx", dims={"batch": 2, "seq": 128})
+    assert fixed.totals.macs == 49_152 * 2 * 128 + 128 * 2 * 128**2
+
+
 def test_samples_are_reproducible(tmp_path):
     spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
     module = importlib.util.module_from_spec(spec)

@@ -22,7 +22,7 @@ from modelaudit.costs.rules.recurrent import GATES
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import tensor_bytes
 
-__all__ = ["add_training", "LSTM_BACKWARD_PER_UNIT", "STATE_SAVED_PER_UNIT"]
+__all__ = ["add_training", "with_training", "LSTM_BACKWARD_PER_UNIT", "STATE_SAVED_PER_UNIT"]
 
 _PRODUCTS = {"Conv": (0, 1), "ConvTranspose": (0, 1), "Gemm": (0, 1), "MatMul": (0, 1), "FusedMatMul": (0, 1),
              "ConvInteger": (0, 1), "MatMulInteger": (0, 1), "QLinearConv": (0, 3), "QLinearMatMul": (0, 3),
@@ -116,3 +116,13 @@ def _batch(mg: ModelGraph) -> int | None:
         dim = info.shape[axis] if axis < len(info.shape) else None
         return dim if isinstance(dim, int) and dim > 0 else None
     return None
+
+
+def with_training(mg: ModelGraph, report: Report) -> Report:
+    """The report with backward-pass costs, the weights' roles read from the graph."""
+    from modelaudit.costs.weights import find_weights
+    from modelaudit.graph.walk import walk
+
+    weights = find_weights(mg, walk(mg))
+    params = {leaf.name for leaf in weights.leaves.values() if leaf.role == "param"}
+    return add_training(mg, report, weights.constant_tensors, params)

@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from modelaudit.analyses.pipeline import extend
 from modelaudit.costs.analyze import analyze
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
@@ -15,7 +16,7 @@ from modelaudit.units import parse_bytes
 from .common import collect, write_output, write_report
 from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
-__all__ = ["run_report", "with_training", "MAX_TIMEOUT", "MAX_MEMORY", "table_view", "terminal_width"]
+__all__ = ["run_report", "MAX_TIMEOUT", "MAX_MEMORY", "table_view", "terminal_width"]
 
 MAX_TIMEOUT = 1_000_000  # seconds (11.6 days): beyond, the wait overflows the platform's timers
 MAX_MEMORY = 2**50  # 1024 TiB: an address-space limit every 64-bit kernel accepts
@@ -100,31 +101,19 @@ def run_report(args) -> int:
     mg = load(args.model, inputs=inputs, dims=dims)
     progress.update("costing every node", advance=1)
     result = analyze(mg)
-    if args.training:
-        result = with_training(mg, result)
     if args.symbolic:
-        from modelaudit.analyses.symbolic import analyse, to_dict
-
         progress.update("fitting polynomials", advance=0)
-        result.symbolic = to_dict(analyse(mg, inputs, dims))
-    from modelaudit.analyses.findings import find
-
-    result.findings = find(mg, result)
-    if result.symbolic:  # its symbolic dims are the polynomials' variables, not something left unresolved
-        variables = result.symbolic["variables"]
-        result.findings = [f for f in result.findings
-                           if f.code != "MA011" or not any(f"has {v} left symbolic" in f.message for v in variables)]
-    progress.update("writing the report", advance=1)
-    progress.close()
-    ok = True
+    options = None
     if args.verify or args.profile:
-        from modelaudit.runtime.verify import RuntimeOptions, check
+        from modelaudit.runtime.verify import RuntimeOptions
 
         options = RuntimeOptions(verify=args.verify, profile=args.profile, input_data=data, runs=args.runs,
                                  warmup=args.warmup, max_memory=max_memory,
                                  timeout=args.timeout, threads=args.threads, seed=args.seed,
                                  optimization=args.ort_optimization)
-        result, ok = check(mg, result, options)
+    progress.update("writing the report", advance=1)
+    progress.close()
+    result, ok = extend(mg, result, inputs, dims, training=args.training, symbolic=args.symbolic, runtime=options)
     if spec is not None:
         from modelaudit.analyses.roofline import attach_roofline
         from modelaudit.analyses.traffic import row_traffic
@@ -267,12 +256,3 @@ class _output:
         if self.stream is not None:
             self.stream.close()
 
-
-def with_training(mg, report):
-    from modelaudit.analyses.training import add_training
-    from modelaudit.costs.weights import find_weights
-    from modelaudit.graph.walk import walk
-
-    weights = find_weights(mg, walk(mg))
-    params = {leaf.name for leaf in weights.leaves.values() if leaf.role == "param"}
-    return add_training(mg, report, weights.constant_tensors, params)

@@ -3,7 +3,7 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 
 from __future__ import annotations
 
-__all__ = ["block_of", "block_names", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family"]
+__all__ = ["block_of", "block_names", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family", "by_op"]
 
 TOP = "(top level)"
 
@@ -121,3 +121,23 @@ def by_family(rows: list[dict]) -> dict[str, dict]:
     for row in rows:
         _add(groups, family_of(row), row)
     return {f: groups[f] for f in FAMILIES if f in groups}
+
+
+def by_op(rows: list[dict]) -> list[dict]:
+    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown)."""
+    groups: dict[str, dict] = {}
+    for r in rows:
+        g = groups.setdefault(r["op_label"], {"op": r["op_label"], "count": 0, "params": 0,
+                                              "non_trainable": 0, "macs": 0, "flops": 0, "unknown": 0})
+        g["count"] += 1
+        g["params"] += r["params"]
+        g["non_trainable"] += r["non_trainable"]
+        if r["macs_total"] is None:
+            g["unknown"] += 1
+        else:
+            g["macs"] += r["macs_total"]
+            g["flops"] += r["flops_total"]
+    for g in groups.values():
+        if g["unknown"]:
+            g["macs"] = g["flops"] = None
+    return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))

@@ -108,8 +108,13 @@ class Report:
     live_bytes: list | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready data; see docs/json-schema.md."""
+        """Plain JSON-ready data, the document `report --format json` prints (every row, in file
+        order); see docs/json-schema.md."""
         from modelaudit._version import __version__
+
+        from .blocks import by_op
+
+        rows = [r.as_dict() for r in self.rows]
 
         return {
             "schema_version": SCHEMA_VERSION,
@@ -126,5 +131,7 @@ class Report:
             "symbolic": self.symbolic,
             "findings": None if self.findings is None else [f.as_dict() for f in self.findings],
             "roofline": self.roofline,
-            "rows": [r.as_dict() for r in self.rows],
+            "rows": rows,
+            "by_op": by_op(rows),
+            "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }

@@ -1,5 +1,5 @@
-"""Output formats. Each takes Report.to_dict() and view options, and returns a string; `write`
-sends a report to a stream (JSON as it is encoded)."""
+"""Output formats. Each takes a Report (or its to_dict()) and view options, and returns a string;
+`write` sends a report to a stream (JSON as it is encoded)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from importlib import import_module
 __all__ = ["FORMATS", "render", "write"]
 
 
+def _dict(report) -> dict:
+    return report.to_dict() if hasattr(report, "to_dict") else report
+
+
 def _lazy(module: str, function: str):
     """A renderer imported when first called: a report imports only the format it writes."""
-    def call(*args, **kwargs):
-        return getattr(import_module(f"{__name__}.{module}"), function)(*args, **kwargs)
+    def call(report, *args, **kwargs):
+        return getattr(import_module(f"{__name__}.{module}"), function)(_dict(report), *args, **kwargs)
 
     call.__name__ = function
     return call
@@ -22,20 +26,23 @@ FORMATS = {"text": _lazy("text", "render_text"), "markdown": _lazy("markdown", "
            "html": _lazy("html", "render_html")}
 
 
-def render(d: dict, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node",
+def render(report, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node",
            **view) -> str:
-    """`view` holds what only some formats take: `columns`, `depth` (text, markdown; csv and json take
-    `depth`) and `width` (text)."""
+    """`report` (a Report or its to_dict()) in format `fmt`, with the command line's `sort`, `top`
+    and `by`. `view` holds what only some formats take: `columns`, `depth` (text, markdown; csv and
+    json take `depth`) and `width` (text)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
     view = {k: v for k, v in view.items() if v is not None}
-    return FORMATS[fmt](d, sort=sort, top=top, by=by, **view)
+    return FORMATS[fmt](report, sort=sort, top=top, by=by, **view)
 
 
-def write(d: dict, stream, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node",
+def write(report, stream, fmt: str = "text", sort: str | None = None, top: int | None = None, by: str = "node",
           **view) -> None:
     """render()'s text written to `stream`."""
     if fmt in ("json", "jsonl"):
         from .json import write_json
 
-        write_json(d, stream, sort=sort, top=top, by=by, one_line=fmt == "jsonl", depth=view.get("depth"))
+        write_json(_dict(report), stream, sort=sort, top=top, by=by, one_line=fmt == "jsonl", depth=view.get("depth"))
     else:
-        stream.write(render(d, fmt, sort=sort, top=top, by=by, **view))
+        stream.write(render(report, fmt, sort=sort, top=top, by=by, **view))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from modelaudit.costs.blocks import by_op
 from modelaudit.units import exact, human, human_bytes
 
 __all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "SORT_KEYS", "top_line", "summary",
@@ -44,26 +45,6 @@ def select_rows(rows: list[dict], sort: str | None = None, top: int | None = Non
     elif key:
         rows = sorted(rows, key=lambda r: (r[key] is None, -(r[key] or 0)))
     return rows[:top] if top is not None else list(rows)
-
-
-def by_op(rows: list[dict]) -> list[dict]:
-    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown)."""
-    groups: dict[str, dict] = {}
-    for r in rows:
-        g = groups.setdefault(r["op_label"], {"op": r["op_label"], "count": 0, "params": 0,
-                                              "non_trainable": 0, "macs": 0, "flops": 0, "unknown": 0})
-        g["count"] += 1
-        g["params"] += r["params"]
-        g["non_trainable"] += r["non_trainable"]
-        if r["macs_total"] is None:
-            g["unknown"] += 1
-        else:
-            g["macs"] += r["macs_total"]
-            g["flops"] += r["flops_total"]
-    for g in groups.values():
-        if g["unknown"]:
-            g["macs"] = g["flops"] = None
-    return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
 
 
 def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:

@@ -93,7 +93,7 @@ def test_training_conv_chain_first_layer_skips_dx():
              helper.make_node("Conv", ["b", "w2"], ["y"], name="c2", pads=[1, 1, 1, 1])]
     model = make_model(nodes, [vi("x", [2, 3, 8, 8])], [vi("y", None)], [tensor("w1", (4, 3, 3, 3)), tensor("w2", (5, 4, 3, 3))])
     mg = modelaudit.load(model)
-    from modelaudit.cli.report import with_training as _with_training
+    from modelaudit.analyses.training import with_training as _with_training
 
     report = _with_training(mg, modelaudit.analyze(mg))
     c1, relu, c2 = report.rows
@@ -108,7 +108,7 @@ def test_training_conv_chain_first_layer_skips_dx():
 
 
 def test_training_lstm_follows_the_course_chain():
-    from modelaudit.cli.report import with_training as _with_training
+    from modelaudit.analyses.training import with_training as _with_training
 
     mg = modelaudit.load(SAMPLES / "lstm.onnx")
     report = _with_training(mg, modelaudit.analyze(mg))

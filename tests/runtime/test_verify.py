@@ -22,7 +22,8 @@ def run_cli(capsys, *argv):
 
 @pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.onnx")))
 def test_samples_verify_with_no_mismatch(sample):
-    mg = modelaudit.load(SAMPLES / sample)
+    dims = {"batch": 2, "seq": 16} if sample == "transformer_block.onnx" else None  # its only symbolic dims
+    mg = modelaudit.load(SAMPLES / sample, dims=dims)
     report, ok = check(mg, modelaudit.analyze(mg), RuntimeOptions())
     v = report.verification
     outputs = sum(1 for n in mg.nodes for o in n.output if o)

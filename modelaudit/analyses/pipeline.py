@@ -1,0 +1,65 @@
+"""One audit with every option the command line has: training, symbolic, findings, verification."""
+
+from __future__ import annotations
+
+import os
+
+from onnx import ModelProto
+
+from modelaudit.costs.analyze import analyze, quiet_gc
+from modelaudit.costs.report import Report
+from modelaudit.graph.model import ModelGraph, load
+
+__all__ = ["audit", "extend"]
+
+
+def extend(mg: ModelGraph, report: Report, inputs: dict | None = None, dims: dict | None = None, *,
+           training: bool = False, symbolic: bool = False, findings: bool = True, runtime=None) -> tuple[Report, bool]:
+    """Adds to a report what the options ask for, in the command line's order; returns it and
+    whether every shape onnxruntime saw matched (True without a runtime check). `runtime` is a
+    RuntimeOptions, or None."""
+    if training:
+        from .training import with_training
+
+        report = with_training(mg, report)
+    if symbolic:
+        from .symbolic import analyse, to_dict
+
+        report.symbolic = to_dict(analyse(mg, inputs, dims))
+    if findings:
+        from .findings import find
+
+        report.findings = find(mg, report)
+        if report.symbolic:  # its symbolic dims are the polynomials' variables, not something left unresolved
+            variables = report.symbolic["variables"]
+            report.findings = [f for f in report.findings if f.code != "MA011"
+                               or not any(f"has {v} left symbolic" in f.message for v in variables)]
+    if runtime is None:
+        return report, True
+    from modelaudit.runtime.verify import check
+
+    return check(mg, report, runtime)
+
+
+def audit(model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
+          dims: dict[str, int] | None = None, *, verify: bool = False, training: bool = False,
+          symbolic: bool = False, findings: bool = True, input_data: dict | None = None) -> Report:
+    """Audits a model file (or ModelProto) as `modelaudit report` does: per-node params, MACs,
+    FLOPs and bytes with totals, and the lint findings.
+
+    `inputs` fixes dynamic input shapes ({"x": (1, 3, 224, 224)}); `dims` fixes named dims
+    ({"batch": 1}). `verify` runs the model once in onnxruntime (in a fenced child process) and
+    checks every inferred shape (report.verification; `input_data` gives the input arrays by name);
+    `training` adds backward-pass costs (report.training); `symbolic` the costs as polynomials of
+    the dims left symbolic (report.symbolic); `findings=False` skips the lint findings.
+    """
+    with quiet_gc():
+        mg = load(model, inputs=inputs, dims=dims)
+        report = analyze(mg)
+    runtime = None
+    if verify:
+        from modelaudit.runtime.verify import RuntimeOptions
+
+        runtime = RuntimeOptions(verify=True, input_data=input_data)
+    return extend(mg, report, inputs, dims, training=training, symbolic=symbolic, findings=findings,
+                  runtime=runtime)[0]
