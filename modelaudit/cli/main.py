@@ -8,6 +8,7 @@ import sys
 
 from modelaudit.errors import INTERNAL_ERROR, ModelAuditError
 
+from .annotate import run_annotate
 from .check import run_check
 from .commands import run_calc, run_compare, run_explain, run_lint, run_ops
 from .parser import build_parser
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         from modelaudit.costs.analyze import quiet_gc
 
         commands = {"report": run_report, "ops": run_ops, "compare": run_compare, "check": run_check,
-                    "explain": run_explain, "calc": run_calc, "lint": run_lint}
+                    "explain": run_explain, "calc": run_calc, "lint": run_lint, "annotate": run_annotate}
         from .deadline import budget_of, time_limit
 
         with quiet_gc(), time_limit(budget_of(args)):

@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("-o", "--output", metavar="FILE")
     shape_flags(lint)
     lint.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    ann = sub.add_parser("annotate", help="a copy of the model with inferred shapes and each node's costs, for Netron")
+    ann.add_argument("model")
+    ann.add_argument("-o", "--output", required=True, metavar="FILE",
+                     help="the annotated copy (beside the model when it has external data)")
+    shape_flags(ann)
+    ann.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
     ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")

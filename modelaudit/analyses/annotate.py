@@ -1,0 +1,99 @@
+"""An annotated copy of a model for Netron: inferred shapes in value_info, each node's costs in its
+doc_string and metadata_props. Weights are copied byte for byte; external data stays referenced."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from onnx import ModelProto, TensorProto, helper
+
+from modelaudit.costs.analyze import analyze
+from modelaudit.costs.report import Report
+from modelaudit.errors import UsageError
+from modelaudit.graph.model import ModelGraph, load
+from modelaudit.load.reader import read_model
+
+__all__ = ["annotate", "annotate_model", "PREFIX"]
+
+PREFIX = "modelaudit."  # metadata_props keys: modelaudit.params, modelaudit.macs…
+
+
+def _value_info(name: str, shape: tuple | None, dtype: int):
+    """A ValueInfoProto; a symbolic dim keeps its name, an unknown one stays blank."""
+    vi = helper.make_tensor_value_info(name, dtype or TensorProto.UNDEFINED, None)
+    if shape is not None:
+        dims = vi.type.tensor_type.shape.dim
+        vi.type.tensor_type.shape.SetInParent()  # rank 0 (a scalar) is a shape too
+        for d in shape:
+            dim = dims.add()
+            if isinstance(d, int):
+                dim.dim_value = d
+            elif isinstance(d, str):
+                dim.dim_param = d
+    return vi
+
+
+def _text(value) -> str:
+    return "unknown" if value is None else f"{value:,}"
+
+
+def annotate_model(model: ModelProto, mg: ModelGraph, report: Report) -> dict:
+    """Writes the shapes and costs into `model` (the full copy of mg's model); returns counts."""
+    graph = model.graph
+    weights = {t.name for t in graph.initializer}
+    declared = {vi.name for vi in graph.input} | {vi.name for vi in graph.output}
+    produced = [o for node in graph.node for o in node.output if o]
+    del graph.value_info[:]
+    shapes = 0
+    for name in produced:
+        info = mg.tensors.get(name)
+        if info is None or name in weights or name in declared:
+            continue
+        graph.value_info.append(_value_info(name, info.shape, info.dtype))
+        shapes += 1
+    for vi in list(graph.input) + list(graph.output):  # declared types, with the inferred shape where it was left out
+        info = mg.tensors.get(vi.name)
+        if info is not None and info.shape is not None and not vi.type.tensor_type.HasField("shape"):
+            vi.CopyFrom(_value_info(vi.name, info.shape, info.dtype or vi.type.tensor_type.elem_type))
+    rows = {r.index: r for r in report.rows if not r.scope}  # top-level rows: index = file position
+    for i, node in enumerate(graph.node):
+        row = rows.get(i)
+        if row is None:
+            continue
+        note = (f"modelaudit: params {row.params:,}, MACs {_text(row.macs_total)}, FLOPs {_text(row.flops_total)}"
+                + (f"; {row.formula}" if row.formula else "") + f" [{row.status}]")
+        node.doc_string = f"{node.doc_string}\n{note}" if node.doc_string else note
+        # NodeProto.metadata_props came with IR 10 (onnx 1.16); an older reader skips the field
+        props = {"params": row.params, "macs": _text(row.macs_total), "flops": _text(row.flops_total),
+                 "formula": row.formula, "status": row.status}
+        kept = [p for p in node.metadata_props if not p.key.startswith(PREFIX)]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+        for key, value in props.items():
+            node.metadata_props.add(key=PREFIX + key, value=str(value))
+    return {"shapes": shapes, "nodes": len(rows)}
+
+
+def _has_external_data(model: ModelProto) -> bool:
+    return any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def annotate(source: str | os.PathLike, output: str | os.PathLike, inputs: dict | None = None,
+             dims: dict | None = None) -> dict:
+    """Audits `source` and writes its annotated copy to `output`; returns what was written."""
+    source, output = Path(source), Path(output)
+    if output.exists() and output.resolve() == source.resolve():
+        raise UsageError(f"-o {output}: is the model itself; annotate writes a copy")
+    mg = load(source, inputs=inputs, dims=dims)  # checks the file and its external data (never opened)
+    report = analyze(mg)
+    model, _ = read_model(source, full=True)  # the model file's own bytes; external data is not read
+    if _has_external_data(model) and output.resolve().parent != source.resolve().parent:
+        raise UsageError(f"-o {output}: write the copy beside the model, in {source.resolve().parent}: "
+                         "its external data is referenced by a path relative to the model's folder")
+    counts = annotate_model(model, mg, report)
+    try:  # the bytes as they are: onnx.save would also look for external data to write
+        output.write_bytes(model.SerializeToString())
+    except OSError as exc:
+        raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
+    return counts

@@ -1,0 +1,118 @@
+"""`modelaudit annotate`: a copy Netron shows with shapes and costs, accepted by onnx.checker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from conftest import ROOT, SAMPLES, make_model, vi
+from onnx import helper, numpy_helper
+
+import modelaudit
+from modelaudit.cli.main import main
+
+V2 = SAMPLES / "mobilenet_v2.onnx"
+
+
+def _dims(value_info) -> list:
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param or None
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def test_mobilenet_v2_copy_carries_every_shape_and_cost(tmp_path, capsys):
+    out = tmp_path / "annotated.onnx"
+    assert main(["annotate", str(V2), "-o", str(out)]) == 0
+    assert "151 inferred tensor shapes" in capsys.readouterr().err
+    annotated = onnx.load(out)
+    onnx.checker.check_model(annotated, full_check=True)
+    original = onnx.load(V2)
+    assert list(annotated.graph.initializer) == list(original.graph.initializer)  # weights untouched
+    assert [n.op_type for n in annotated.graph.node] == [n.op_type for n in original.graph.node]
+    # every tensor a node writes, except the graph output, has its inferred shape in value_info
+    shapes = {v.name: _dims(v) for v in annotated.graph.value_info}
+    report = modelaudit.audit(V2)
+    produced = [(o, r) for n, r in zip(original.graph.node, report.rows) for o in n.output]
+    assert len(shapes) == len(produced) - 1 == 151
+    for name, row in produced[:-1]:
+        assert "x".join(map(str, shapes[name])) == row.outputs[0]
+    first = annotated.graph.node[0]
+    assert first.doc_string == "modelaudit: params 864, MACs 10,838,016, FLOPs 21,676,032; 112*112*(3*3*3)*32 [counted]"
+    assert {p.key: p.value for p in first.metadata_props} == {
+        "modelaudit.params": str((3 * 3 * 3) * 32), "modelaudit.macs": f"{112 * 112 * (3 * 3 * 3) * 32:,}",
+        "modelaudit.flops": "21,676,032", "modelaudit.formula": "112*112*(3*3*3)*32", "modelaudit.status": "counted"}
+    import onnxruntime
+
+    onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])  # still runs
+
+
+def test_symbolic_dims_keep_their_names(tmp_path):
+    out = tmp_path / "block.onnx"
+    assert main(["annotate", str(SAMPLES / "transformer_block.onnx"), "-o", str(out)]) == 0
+    shapes = {v.name: _dims(v) for v in onnx.load(out).graph.value_info}
+    assert shapes["/attn/scores/MatMul_output_0"] == ["batch", 4, "seq", "seq"]
+    assert shapes["/ffn/fc1/Add_output_0"] == ["batch", "seq", 256]
+
+
+def _external_model(folder):
+    """A MatMul whose 64×64 weight lives in weights.bin beside the model."""
+    w = numpy_helper.from_array(np.arange(64 * 64, dtype=np.float32).reshape(64, 64), "w")
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+                        helper.make_node("Relu", ["h"], ["y"], name="relu")],
+                       [vi("x", [1, 64])], [vi("y", None)], initializers=[w])
+    onnx.save(model, folder / "model.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    return folder / "model.onnx"
+
+
+def test_external_data_stays_referenced_and_unread(tmp_path):
+    path = _external_model(tmp_path)
+    out = tmp_path / "annotated.onnx"
+    # in a fresh interpreter with an audit hook: the weights file is never opened
+    code = f"""
+import os, sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(os.fsdecode(args[0])) if event == "open" and args
+                 and isinstance(args[0], (str, bytes, os.PathLike)) else None)
+from modelaudit.cli.main import main
+assert main(["annotate", {str(path)!r}, "-o", {str(out)!r}]) == 0
+assert any(p.endswith("model.onnx") for p in opened), opened  # the hook sees the reads
+assert not [p for p in opened if p.endswith("weights.bin")], opened
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    annotated = onnx.load(out, load_external_data=False)
+    (w,) = annotated.graph.initializer
+    assert w.data_location == onnx.TensorProto.EXTERNAL and not w.raw_data
+    assert {e.key: e.value for e in w.external_data}["location"] == "weights.bin"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.onnx", "model.onnx", "weights.bin"]  # no copy
+    onnx.checker.check_model(str(out), full_check=True)  # the reference resolves beside the copy
+    assert annotated.graph.node[0].doc_string.startswith(f"modelaudit: params {64 * 64:,}, MACs {64 * 64:,}")
+
+
+def test_external_data_copy_elsewhere_is_refused(tmp_path, capsys):
+    path = _external_model(tmp_path)
+    (tmp_path / "out").mkdir()
+    assert main(["annotate", str(path), "-o", str(tmp_path / "out" / "a.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "write the copy beside the model" in err
+
+
+def test_annotating_onto_the_model_itself_is_refused(tmp_path, capsys):
+    model = make_model([helper.make_node("Relu", ["x"], ["y"], name="r")], [vi("x", [2])], [vi("y", None)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    before = path.read_bytes()
+    assert main(["annotate", str(path), "-o", str(path)]) == 2
+    assert "annotate writes a copy" in capsys.readouterr().err and path.read_bytes() == before
+
+
+@pytest.mark.parametrize("bad", [b"", b"<html>not a model</html>"])
+def test_not_a_model_is_exit_3(tmp_path, capsys, bad):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(bad)
+    assert main(["annotate", str(path), "-o", str(tmp_path / "out.onnx")]) == 3
+    assert not (tmp_path / "out.onnx").exists()
