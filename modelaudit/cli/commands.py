@@ -30,7 +30,12 @@ def run_compare(args) -> int:
         from modelaudit.render.sweep import render_compare_sweep
 
         dim, values = parse_sweep(args.sweep)
-        sweeps = [sweep(m, dim, values, inputs, dims, top=0) for m in args.models]
+        sweeps = []
+        for m in args.models:
+            try:
+                sweeps.append(sweep(m, dim, values, inputs, dims, top=0))
+            except UsageError as exc:  # which of the models lacks the dim is what the reader needs
+                raise UsageError(f"{m}: {exc.one_line()} (compare --sweep needs the swept dim and each --dim in every model)") from None
         write_output(render_compare_sweep(sweeps, labels_for(args.models), args.format), args.output)
         return 0
     # with several models, an --input or --dim applies to the models that have it

@@ -89,3 +89,13 @@ def test_report_totals_of_a_symbolic_batch_say_unknown_and_how_to_resolve(capsys
     assert totals["activation bytes"].strip().startswith("unknown: ")
     assert totals["peak activations"].strip().startswith("unknown: ")
     assert "≥ 0" not in out and " 0 B" not in out
+
+
+def test_compare_sweep_names_the_model_without_the_dim(capsys):
+    block = str(SAMPLES / "transformer_block.onnx")
+    assert main(["compare", block, V2, "--sweep", "batch=1,8", "--dim", "seq=16"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"modelaudit: error: {V2}: ") and "no input has a dim named" in err
+    assert main(["compare", block, block, "--sweep", "batch=1,8", "--dim", "seq=16"]) == 0
+    macs = [line for line in capsys.readouterr().out.splitlines() if "MACs" in line]
+    assert len(macs) == 2 and macs[0].split()[-2:] == macs[1].split()[-2:]
