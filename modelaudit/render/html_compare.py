@@ -84,10 +84,10 @@ def render_sweep_html(s: dict) -> str:
                              ("activation bytes", [c["activation_bytes"] for c in s["totals"]])], human_bytes)
     layers = line_chart(xs, [(l["name"], l["macs"]) for l in s["top_layers"][:6]], human)
     head = "".join(f'<th class="n" data-desc>{e(s["dim"])}={e(f"{v:,}")}</th>' for v in xs)
-    rows = "".join(f'<tr data-i="{n}"><td>{e(key)}</td>'
+    rows = "".join(f'<tr data-i="{n}"><td>{e(label)}</td>'
                    + "".join(f'<td class="n" data-v="{"" if c[key] is None else e(c[key])}">{e(human(c[key]))}</td>'
                              for c in s["totals"]) + "</tr>"
-                   for n, key in enumerate(("params", "macs", "flops")))
+                   for n, (key, label) in enumerate((("params", "params"), ("macs", "MACs"), ("flops", "FLOPs"))))
     body = (f"<h1>modelaudit sweep over {e(s['dim'])}</h1>"
             f'<table class="sortable"><thead><tr><th>total</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
             f"<h2>MACs and FLOPs</h2>{totals}<h2>Activation memory</h2>{memory}"
