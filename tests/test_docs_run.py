@@ -200,6 +200,8 @@ def test_example_runs(ex: Example, workspace):
             (root / "doc_example.py").write_text(ex.body, encoding="utf-8")
             result = _run("python doc_example.py", workspace)
         assert result.returncode == 0, f"{ex.id}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        shown = _printed(ex.body)
+        assert _matches_in_order(shown, result.stdout.splitlines()), f"{ex.id}: the doc shows {shown}:\n{result.stdout}"
         return
     if ex.lang in (*SHELL, "yaml"):
         failed = []
@@ -213,6 +215,22 @@ def test_example_runs(ex: Example, workspace):
         result = _run(command, workspace)
         actual = [line.rstrip() for line in result.stdout.rstrip("\n").splitlines()]
         assert _matches(expected, actual), f"{ex.id}: `{command}` printed:\n" + "\n".join(actual)
+
+
+def _printed(body: str) -> list[str]:
+    """What the doc says a top-level `print(...)  # shown` prints: the comment up to " = " or "...",
+    which the line printed starts with (the rest of the comment explains)."""
+    shown = []
+    for line in body.splitlines():
+        m = re.match(r"print\(.*\)\s+# (.+)$", line)
+        if m:
+            shown.append(m.group(1).split(" = ")[0].split("...")[0].strip())
+    return shown
+
+
+def _matches_in_order(shown: list[str], printed: list[str]) -> bool:
+    lines = iter(printed)
+    return all(any(line.startswith(expected) for line in lines) for expected in shown)
 
 
 def _matches(expected: list[str], actual: list[str]) -> bool:
