@@ -7,7 +7,7 @@ import math
 
 from modelaudit.costs.blocks import block_names, by_block, by_family, family_of
 
-from .common import finding_lines, human, human_bytes, notices, summary
+from .common import finding_lines, human, human_bytes, notices, select_rows, summary
 from .html_compare import render_compare_html, render_sweep_html
 from .html_page import bar_chart, e, page
 from .roofline_chart import roofline_section
@@ -36,16 +36,19 @@ def _v(value) -> str:
     return "" if value is None else e(value)  # "" sorts last whichever the direction
 
 
-def _table(d: dict) -> str:
+def _table(d: dict, sort: str | None, top: int | None) -> str:
     total = d["totals"]["macs"] or 1
     # (header, class: "n" right-aligned, "" left; sorted largest first on the first click?)
     cols = [("#", "n", False), ("name", "", False), ("op", "", False), ("input", "", True), ("output", "", True),
             ("weights", "", True), ("params", "n", True), ("MACs", "n", True), ("FLOPs", "n", True),
             ("out bytes", "n", True), ("% MACs", "n", True), ("formula", "", False)]
     head = "".join(f'<th{" class=n" if c else ""}{" data-desc" if desc else ""}>{e(t)}</th>' for t, c, desc in cols)
-    rows = d["rows"][:MAX_ROWS]
+    every = d["rows"]
+    blocks = {id(r): (i, b) for i, (r, b) in enumerate(zip(every, block_names(every, DEPTH)))}
+    rows = select_rows(every, sort, top)[:MAX_ROWS]  # --sort and --top pick the first order shown
     out = []
-    for r, block in zip(rows, block_names(rows, DEPTH)):
+    for r in rows:
+        position, block = blocks[id(r)]
         macs = r["macs_total"]
         cells = [("n", r["index"], r["index"]), ("name", r["name"], r["name"]), ("", r["op_label"], r["op_label"]),
                  ("", _elements(r["inputs"]), ", ".join(r["inputs"])),
@@ -57,10 +60,10 @@ def _table(d: dict) -> str:
                  ("n", None if macs is None else macs / total, "?" if macs is None else f"{100 * macs / total:.1f}%"),
                  ("formula", r["formula"], r["formula"])]
         tds = "".join(f'<td{f" class={c}" if c else ""} data-v="{_v(v)}">{e(shown)}</td>' for c, v, shown in cells)
-        out.append(f'<tr data-i="{len(out)}" data-name="{e(r["name"])}" data-op="{e(r["op_label"])}" '
+        out.append(f'<tr data-i="{position}" data-name="{e(r["name"])}" data-op="{e(r["op_label"])}" '
                    f'data-block="{e(block)}" data-family="{e(family_of(r))}">{tds}</tr>')
-    cut = (f"<p>First {MAX_ROWS:,} of {len(d['rows']):,} nodes; the JSON report has them all.</p>"
-           if len(d["rows"]) > MAX_ROWS else "")
+    cut = (f"<p>{len(rows):,} of {len(every):,} nodes shown; the JSON report has them all.</p>"
+           if len(rows) < len(every) else "")
     box = ('<div class="filter noprint"><input id="filter" type="search" placeholder="filter: name or op words, '
            'block=features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
            f'<span id="shown" class="hint">{len(rows)} of {len(rows)} layers shown</span></div>')
@@ -100,6 +103,6 @@ def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
             f"<h2>MACs and params per op family</h2>{families}"
             f"<h2>Findings</h2>{findings}{roofline_section(d)}"
             f'<h2>Layers</h2><p class="hint noprint">Click a header to sort (numbers: largest first, then smallest '
-            f"first, then file order); shapes sort by element count.</p>{_table(d)}"
+            f"first, then file order); shapes sort by element count.</p>{_table(d, sort, top)}"
             f"<h2>Notes</h2>{notes or '<p>None.</p>'}")
     return page(f"modelaudit: {model['path'] or model['graph']}", body)

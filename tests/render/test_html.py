@@ -168,3 +168,24 @@ def test_sweep_axis_is_log_only_for_geometric_values():
 
     assert log_axis([128, 512, 2048]) and log_axis([1, 2, 4, 8, 16]) and log_axis([1, 10, 100, 1000])
     assert not log_axis([100, 200, 300, 400]) and not log_axis([1, 2]) and not log_axis([0, 8, 64])
+
+
+def test_sort_and_top_pick_the_rows_shown(tmp_path):
+    page = open(_html(tmp_path, "report", V2, "--sort", "macs", "--top", "3"), encoding="utf-8").read()
+    names = re.findall(r'<tr data-i="(\d+)" data-name="([^"]*)"', page)
+    # the three dearest layers, each keeping its file position for the "file order" click
+    assert [n for _, n in names][0] == "/features/features.18/features.18.0/Conv" and len(names) == 3
+    assert "3 of 152 nodes shown" in page
+
+
+def test_bar_labels_and_values_never_overlap(tmp_path):
+    for argv in (["report", V2], ["compare", str(SAMPLES / "mobilenet_v1.onnx"), V2]):
+        page = open(_html(tmp_path, *argv), encoding="utf-8").read()
+        for chart in re.findall(r'<svg class="chart".*?</svg>', page, re.S):
+            texts = [(float(x), float(y)) for x, y in re.findall(r'<text x="([\d.]+)" y="([\d.]+)"', chart)]
+            for column in {round(x) for x, _ in texts if x < 200}:  # the labels, right-aligned at one x
+                ys = sorted(y for x, y in texts if round(x) == column)
+                assert all(b - a >= 13 for a, b in zip(ys, ys[1:])), ys  # 11px text needs 13px rows
+            values = sorted(y for x, y in texts if x >= 200)
+            rows = sorted(set(values))
+            assert all(b - a >= 13 for a, b in zip(rows, rows[1:]))
