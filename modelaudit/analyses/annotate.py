@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import onnx
 from onnx import ModelProto, TensorProto, helper
 
 from modelaudit.costs.analyze import analyze
@@ -56,23 +57,40 @@ def annotate_model(model: ModelProto, mg: ModelGraph, report: Report) -> dict:
         info = mg.tensors.get(vi.name)
         if info is not None and info.shape is not None and not vi.type.tensor_type.HasField("shape"):
             vi.CopyFrom(_value_info(vi.name, info.shape, info.dtype or vi.type.tensor_type.elem_type))
-    rows = {r.index: r for r in report.rows if not r.scope}  # top-level rows: index = file position
+    by_scope: dict[str, dict[int, object]] = {}  # rows of a subgraph are scoped "<parent row>/<attribute>"
+    for r in report.rows:
+        by_scope.setdefault(r.scope, {})[r.index] = r
+    nodes = _annotate_nodes(graph, "", by_scope)
+    return {"shapes": shapes, "nodes": nodes}
+
+
+def _annotate_nodes(graph, scope: str, by_scope: dict) -> int:
+    """Each node's costs into its doc_string and metadata_props, then its subgraphs' nodes."""
+    rows, count = by_scope.get(scope, {}), 0
     for i, node in enumerate(graph.node):
-        row = rows.get(i)
+        row = rows.get(i)  # index: the node's position in its own graph
         if row is None:
             continue
-        note = (f"modelaudit: params {row.params:,}, MACs {_text(row.macs_total)}, FLOPs {_text(row.flops_total)}"
-                + (f"; {row.formula}" if row.formula else "") + f" [{row.status}]")
-        node.doc_string = f"{node.doc_string}\n{note}" if node.doc_string else note
-        # NodeProto.metadata_props came with IR 10 (onnx 1.16); an older reader skips the field
-        props = {"params": row.params, "macs": _text(row.macs_total), "flops": _text(row.flops_total),
-                 "formula": row.formula, "status": row.status}
-        kept = [p for p in node.metadata_props if not p.key.startswith(PREFIX)]
-        del node.metadata_props[:]
-        node.metadata_props.extend(kept)
-        for key, value in props.items():
-            node.metadata_props.add(key=PREFIX + key, value=str(value))
-    return {"shapes": shapes, "nodes": len(rows)}
+        _annotate_node(node, row)
+        count += 1
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                count += _annotate_nodes(attr.g, f"{row.name}/{attr.name}", by_scope)
+    return count
+
+
+def _annotate_node(node, row) -> None:
+    note = (f"modelaudit: params {row.params:,}, MACs {_text(row.macs_total)}, FLOPs {_text(row.flops_total)}"
+            + (f"; {row.formula}" if row.formula else "") + f" [{row.status}]")
+    node.doc_string = f"{node.doc_string}\n{note}" if node.doc_string else note
+    # NodeProto.metadata_props came with IR 10 (onnx 1.16); an older reader skips the field
+    props = {"params": row.params, "macs": _text(row.macs_total), "flops": _text(row.flops_total),
+             "formula": row.formula, "status": row.status}
+    kept = [p for p in node.metadata_props if not p.key.startswith(PREFIX)]
+    del node.metadata_props[:]
+    node.metadata_props.extend(kept)
+    for key, value in props.items():
+        node.metadata_props.add(key=PREFIX + key, value=str(value))
 
 
 def _has_external_data(model: ModelProto) -> bool:

@@ -116,3 +116,21 @@ def test_not_a_model_is_exit_3(tmp_path, capsys, bad):
     path.write_bytes(bad)
     assert main(["annotate", str(path), "-o", str(tmp_path / "out.onnx")]) == 3
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_loop_body_nodes_carry_their_costs(tmp_path):
+    from builders import loop_model
+
+    path, out = tmp_path / "loop.onnx", tmp_path / "annotated.onnx"
+    model = loop_model(10)
+    model.graph.output[0].CopyFrom(vi("h_final", [1, 8]))  # the checker wants a declared output shape
+    onnx.save(model, path)
+    assert main(["annotate", str(path), "-o", str(out)]) == 0
+    annotated = onnx.load(out)
+    onnx.checker.check_model(annotated, full_check=True)
+    (loop,) = annotated.graph.node
+    assert loop.doc_string.endswith(f"; body {8 * 8} MACs × 10 (trip count) [counted]")  # its rows carry the costs
+    step_mm = loop.attribute[0].g.node[0]
+    # the body's MatMul: 1×8 by 8×8 per iteration, ten iterations
+    assert step_mm.doc_string.startswith(f"modelaudit: params {8 * 8:,}, MACs {10 * 1 * 8 * 8:,}")
+    assert {p.key: p.value for p in step_mm.metadata_props}["modelaudit.formula"] == "1*8*8"
