@@ -45,14 +45,21 @@ def annotate_model(model: ModelProto, mg: ModelGraph, report: Report) -> dict:
     weights = {t.name for t in graph.initializer}
     declared = {vi.name for vi in graph.input} | {vi.name for vi in graph.output}
     produced = [o for node in graph.node for o in node.output if o]
-    del graph.value_info[:]
-    shapes = 0
+    given = {vi.name: vi for vi in graph.value_info}  # what the file said: kept where nothing was inferred
+    written, shapes = [], 0
     for name in produced:
         info = mg.tensors.get(name)
-        if info is None or name in weights or name in declared:
+        if name in weights or name in declared:
             continue
-        graph.value_info.append(_value_info(name, info.shape, info.dtype))
+        if info is None:
+            written += [given[name]] if name in given else []
+            continue
+        written.append(_value_info(name, info.shape, info.dtype))
         shapes += 1
+    outputs = set(produced)
+    written += [vi for name, vi in given.items() if name not in outputs]
+    del graph.value_info[:]
+    graph.value_info.extend(written)
     for vi in list(graph.input) + list(graph.output):  # declared types, with the inferred shape where it was left out
         info = mg.tensors.get(vi.name)
         if info is not None and info.shape is not None and not vi.type.tensor_type.HasField("shape"):

@@ -134,3 +134,14 @@ def test_loop_body_nodes_carry_their_costs(tmp_path):
     # the body's MatMul: 1×8 by 8×8 per iteration, ten iterations
     assert step_mm.doc_string.startswith(f"modelaudit: params {8 * 8:,}, MACs {10 * 1 * 8 * 8:,}")
     assert {p.key: p.value for p in step_mm.metadata_props}["modelaudit.formula"] == "1*8*8"
+
+
+def test_value_info_the_file_gave_is_kept_or_replaced_by_the_inferred_shape(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu"), helper.make_node("Neg", ["a"], ["y"], name="neg")]
+    # an entry for `a` without a shape, and one for a name no node writes
+    model = make_model(nodes, [vi("x", [2, 3])], [vi("y", [2, 3])], value_info=[vi("a", None), vi("unrelated", [5])])
+    path, out = tmp_path / "m.onnx", tmp_path / "annotated.onnx"
+    onnx.save(model, path)
+    assert main(["annotate", str(path), "-o", str(out)]) == 0
+    shapes = {v.name: _dims(v) for v in onnx.load(out).graph.value_info}
+    assert shapes == {"a": [2, 3], "unrelated": [5]}
