@@ -22,8 +22,8 @@ th,td{border-bottom:1px solid #e6e9ef;padding:4px 6px;text-align:left;white-spac
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 th{background:#eef2f7;position:sticky;top:0;cursor:pointer;user-select:none}
 th.sorted-desc::after{content:" ▼"}th.sorted-asc::after{content:" ▲"}
-td.name{white-space:normal;overflow-wrap:anywhere;min-width:300px;max-width:420px}
-td.formula{white-space:normal;overflow-wrap:anywhere;min-width:160px;max-width:300px;color:#5a6475;font-family:ui-monospace,monospace;font-size:11.5px}
+td.name{white-space:normal;overflow-wrap:anywhere;min-width:220px;max-width:420px}
+td.formula{white-space:normal;overflow-wrap:anywhere;min-width:110px;max-width:300px;color:#5a6475;font-family:ui-monospace,monospace;font-size:11.5px}
 td.missing{color:#8a93a3;text-align:center}
 .filter{display:flex;gap:8px;align-items:center;margin:6px 0 8px}
 .filter input{font:inherit;padding:4px 8px;width:340px;border:1px solid #c3cad6;border-radius:6px}
