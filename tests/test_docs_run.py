@@ -2,7 +2,8 @@
 exit 0, `$ command` transcripts print what the doc shows, Python blocks run.
 
 The commands run verbatim in a workspace that holds what they name: `model.onnx` is the sample
-MobileNetV2, `llm.onnx` the sample transformer block (symbolic batch and seq), `models/` a folder of
+MobileNetV2, `llm.onnx` the sample transformer block (symbolic batch and seq), `llama.onnx` a small
+decoder with a KV cache (tests/decoders.py), `models/` a folder of
 models, `pyproject.toml` the budgets that docs/ci.md shows, a git repository with a `main` branch.
 A block that cannot run here says so in the doc, right above it, with its reason:
     <!-- docs-test: skip pip: installs packages; this suite runs from the checkout -->
@@ -19,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 import pytest
 from conftest import ROOT, SAMPLES
 
@@ -29,7 +31,7 @@ except ImportError:  # Python 3.10: the tomli dependency
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
-_MARKER = re.compile(r"<!--\s*docs-test:\s*skip\s+(\S+)\s*:\s*(.*?)\s*-->\s*$", re.S)
+_MARKER = re.compile(r"<!--\s*docs-test:\s*skip\s+(\S+?)\s*:\s*(.*?)\s*-->", re.S)
 SHELL = ("bash", "sh", "shell")
 ELLIPSIS = "…"  # a transcript line of its own: the doc cut some lines of the output here
 
@@ -60,8 +62,9 @@ def examples() -> list[Example]:
             if lang == "yaml" and not _yaml_commands(body):
                 continue
             ex = Example(str(path.relative_to(ROOT)), text[: m.start()].count("\n") + 1, lang, body)
-            marker = _MARKER.search(text[: m.start()].rstrip() + "\n")
-            if marker and text[marker.end(): m.start()].strip() == "":
+            before = text[: m.start()].rstrip()
+            marker = _MARKER.fullmatch(before[before.rfind("<!--"):]) if before.endswith("-->") else None
+            if marker:  # the comment right above the fence, and only that one
                 ex.skip, ex.reason = tuple(marker.group(1).split(",")), marker.group(2)
             found.append(ex)
     return found
@@ -139,6 +142,9 @@ def workspace(tmp_path_factory):
     shutil.copy(SAMPLES / "mobilenet_v2.onnx", root / "models" / "mobilenet_v2.onnx")
     shutil.copy(SAMPLES / "mobilenet_v2.onnx", root / "models" / "main" / "mobilenet_v2.onnx")
     shutil.copy(SAMPLES / "mobilenet_v1.onnx", root / "models" / "detector.onnx")
+    from decoders import gpt_decoder
+
+    onnx.save(gpt_decoder(), root / "llama.onnx")  # a decoder exported with its KV cache
     ci = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
     (root / "pyproject.toml").write_text(re.search(r"```toml\n(.*?)```", ci, re.S).group(1), encoding="utf-8")
     (root / "tests").mkdir()
@@ -176,6 +182,8 @@ def test_every_doc_has_its_examples_found():
 
 
 def test_skip_markers_give_a_reason_and_match_their_block():
+    markers = sum(len(re.findall(r"<!--\s*docs-test:", p.read_text(encoding="utf-8"))) for p in DOCS)
+    assert markers == sum(1 for ex in examples() if ex.skip), "a docs-test marker not right above its block"
     for ex in examples():
         if not ex.skip:
             continue
