@@ -78,3 +78,43 @@ def test_offsets_checked_per_tensor_in_a_shared_file(tmp_path):
             entry.value = str(3 * 64 - 8)  # its 64 bytes would run 56 past the end of the file
     with pytest.raises(InvalidModelError, match="tensor 'w2'.* 192 bytes, shorter than offset 184 \\+ length 64"):
         external.load_external(model, tmp_path)
+
+
+def _constants(folder, bad: int, location: str) -> str:
+    """Ten named Constant nodes whose tensors sit in `a.bin`, but the `bad`-th names `location`."""
+    (folder / "a.bin").write_bytes(b"\0" * 64)
+    nodes, x = [], "x"
+    for i in range(10):
+        w = numpy_helper.from_array(np.zeros((4, 4), np.float32), f"k{i}")
+        external_data_helper.set_external_data(w, location if i == bad else "a.bin", 0, 64)
+        w.ClearField("raw_data")
+        w.data_location = TensorProto.EXTERNAL
+        nodes += [helper.make_node("Constant", [], [f"k{i}"], name=f"const{i}", value=w),
+                  helper.make_node("MatMul", [x, f"k{i}"], [f"h{i}"], name=f"mm{i}")]
+        x = f"h{i}"
+    path = folder / "model.onnx"
+    onnx.save(make_model(nodes, [vi("x", [1, 4])], [vi(x, None)]), path)
+    return str(path)
+
+
+def test_a_refused_location_names_its_node_and_attribute(tmp_path):
+    # the walk keeps each tensor's place as parts and describes it only on refusal: the text is
+    # the one a string built per attribute gave, naming the seventh Constant, not its neighbours
+    model = onnx.load(_constants(tmp_path, 7, "../secret.bin"), load_external_data=False)
+    with pytest.raises(UnsafeExternalDataError) as refused:
+        external.check_all(model, tmp_path)
+    assert str(refused.value) == ("tensor 'k7' (node 'const7' attribute value): external data location "
+                                  "'../secret.bin' leaves the model's folder")
+
+
+def test_a_hard_linked_file_names_the_first_node_that_points_into_it(tmp_path):
+    path = _constants(tmp_path, 3, "b.bin")
+    os.link(tmp_path / "a.bin", tmp_path / "b.bin")
+    model = onnx.load(path, load_external_data=False)
+    with pytest.raises(UnsafeExternalDataError) as refused:
+        external.check_all(model, tmp_path)
+    assert str(refused.value).startswith("tensor 'k0' (node 'const0' attribute value): external data file 'a.bin' "
+                                         "has other hard links")
+    refs = external.external_refs(model)
+    assert [r.where for r in refs[2:5]] == [f"node 'const{i}' attribute value" for i in (2, 3, 4)]
+    assert refs[3].location == "b.bin"
