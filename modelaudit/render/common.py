@@ -239,18 +239,18 @@ FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,
 def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple") -> str:
     """tabulate's "simple" format (written here: in linear time, and keeping a tree's leading
     spaces, which tabulate 0.9 strips), or "github" (tabulate's below FAST_TABLE_FROM rows)."""
-    text = [[str(c) for c in row] for row in cells]
     if tablefmt == "github":
         if len(cells) <= FAST_TABLE_FROM:
             from tabulate import tabulate
 
             return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
         rows = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        return "\n".join(rows + ["| " + " | ".join(row) + " |" for row in text])
-    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped
-    widths = [max([len(h) + 2] + [len(row[i]) for row in text]) for i, h in enumerate(headers)]
-
-    def line(row):
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths)] + [line(row) for row in text])
+        return "\n".join(rows + ["| " + " | ".join(map(str, row)) + " |" for row in cells])
+    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped;
+    # widths column by column and each line by one format string (str.format runs in C, where a
+    # join of ljust calls per cell took half a second on 50,000 rows)
+    columns = list(zip(*cells)) if cells else [()] * len(headers)
+    widths = [max(len(h) + 2, max(map(len, map(str, column)), default=0)) for h, column in zip(headers, columns)]
+    line = "  ".join(f"{{!s:<{w}}}" for w in widths).format
+    return "\n".join([line(*headers).rstrip(), "  ".join("-" * w for w in widths)]
+                     + [line(*row).rstrip() for row in cells])

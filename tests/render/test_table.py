@@ -228,3 +228,24 @@ def test_symbolic_formulas_are_the_last_columns_hidden(tmp_path):
     header, _, row = table_lines(out)
     assert header.split()[-4:] == ["MACs", "FLOPs", "out", "bytes"]
     assert row.split()[-3:] == ["64·seq", "128·seq", "32·seq"]  # seq·8·8 MACs, 2·that FLOPs, seq·8·4 bytes
+
+
+def test_plain_table_is_tabulates_simple_format_and_empty_columns_drop():
+    # plain_table writes each line with one format string; tabulate's own "simple" output is the
+    # reference (its leading-space stripping aside, which no cell here has)
+    from tabulate import tabulate
+
+    from modelaudit.render.common import plain_table
+    from modelaudit.render.table import table
+
+    cells = [[0, "a{b}", "3.5 M", ""], [12, "long name here", "?", ""], [None, "x", "1.0 G", ""]]
+    headers = ["#", "name", "MACs", "note"]
+    assert plain_table(cells, headers) == tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True,
+                                                   missingval="None")
+    assert plain_table([], headers) == tabulate([], headers=headers, tablefmt="simple")
+    # table() builds column by column: the note column (all "") goes, a column of zeros stays
+    d = modelaudit.audit(str(ROOT / V2)).to_dict()
+    headers, rows, keys = table(d)
+    assert "note" not in keys and keys[:3] == ["index", "name", "op"]
+    assert {len(r) for r in rows} == {len(keys)} and len(rows) == len(d["rows"])
+    assert rows[0][keys.index("name")] == d["rows"][0]["name"] and rows[0][0] == d["rows"][0]["index"]
