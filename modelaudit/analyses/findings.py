@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
+from itertools import chain
 
 from modelaudit.costs.report import Report
 from modelaudit.graph.model import ModelGraph
@@ -92,6 +93,11 @@ def _dead_nodes(mg: ModelGraph) -> list[Finding]:
 
 
 def _read_names(mg: ModelGraph) -> set[str]:
+    views = mg.views
+    if not any(v.has_graph for v in views):  # no subgraph: the load's own node records
+        read = set(chain.from_iterable(v.input for v in views))
+        read.discard("")
+        return read
     from modelaudit.graph.walk import flatten, walk
 
     return {name for v in flatten(walk(mg)) for name in v.node.input if name}
@@ -100,10 +106,11 @@ def _read_names(mg: ModelGraph) -> set[str]:
 def _unused_initializers(mg: ModelGraph) -> list[Finding]:
     read = _read_names(mg) | set(mg.outputs)
     out = []
-    for t in mg.model.graph.initializer:
+    # the load's records (names unique: a name defined twice is refused), not 30,000 protobuf reads
+    for t in mg.initializers.values():
         if t.name not in read:
-            size = (math.prod(t.dims) * (max(_bits(t.data_type), 8))) // 8
-            out.append(_make("MA002", t.name, f"initializer {_shape(t.dims)} {dtype_name(t.data_type)} that no node "
+            size = (math.prod(t.dims) * (max(_bits(t.dtype), 8))) // 8
+            out.append(_make("MA002", t.name, f"initializer {_shape(t.dims)} {dtype_name(t.dtype)} that no node "
                              "reads", wasted_bytes=size))
     return out
 

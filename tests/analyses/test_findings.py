@@ -159,3 +159,20 @@ def test_a_node_only_a_subgraph_reads_is_not_dead():
     # after the Relu: cond (1 byte), x and r (32 bytes each); x is freed, then the If adds y
     # beside r and cond. Walked in file order, the If came first and r piled onto x, y and cond.
     assert report.totals.peak_activation_bytes == 1 + 1 * 8 * 4 + 1 * 8 * 4
+
+
+def test_unused_initializers_with_and_without_subgraphs():
+    # flat: the names read come from the load's node records; with a subgraph, from the walk of
+    # every body (a weight read only inside a branch is used)
+    flat = make_model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [8])], [vi("y", [8])],
+                      [tensor("w", (8,)), tensor("orphan", (2, 3))])
+    mg = modelaudit.load(flat)
+    unused = [f for f in find(mg, modelaudit.analyze(mg)) if f.code == "MA002"]
+    assert [(f.target, f.wasted_bytes) for f in unused] == [("orphan", 2 * 3 * 4)]
+    then = helper.make_graph([helper.make_node("Add", ["x", "w"], ["t"])], "then", [], [vi("t", [8])])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [], [vi("e", [8])])
+    branch = make_model([helper.make_node("If", ["c"], ["y"], name="if", then_branch=then, else_branch=other)],
+                        [vi("x", [8]), vi("c", [], TensorProto.BOOL)], [vi("y", [8])],
+                        [tensor("w", (8,)), tensor("orphan", (2, 3))])
+    mg = modelaudit.load(branch)
+    assert [f.target for f in find(mg, modelaudit.analyze(mg)) if f.code == "MA002"] == ["orphan"]
