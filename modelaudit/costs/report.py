@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 
 __all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES"]
 
@@ -52,7 +53,7 @@ class Row:
 
     def as_dict(self) -> dict:
         """The row's fields (shallow: lists are shared, not copied) and its derived totals."""
-        d = {name: getattr(self, name) for name in _ROW_FIELDS}
+        d = dict(zip(_ROW_FIELDS, _row_values(self)))  # the 29 fields in one C call, not 29 getattr
         d["op_label"], d["macs_total"], d["flops_total"] = self.op_label, self.macs_total, self.flops_total
         return d
 
@@ -70,6 +71,7 @@ class Row:
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(Row))
+_row_values = attrgetter(*_ROW_FIELDS)
 
 
 @dataclass
