@@ -100,7 +100,7 @@ def transformer(layers: int, path: str | Path, batch="batch", external: bool = F
     for i in range(layers):
         x = _block(g, x, i)
     graph = helper.make_graph(g.nodes, "transformer", [helper.make_tensor_value_info(
-        "hidden_states", TensorProto.FLOAT, [batch, SEQ, HIDDEN])], [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)],
+        "hidden_states", TensorProto.FLOAT, [batch, SEQ, HIDDEN])], [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, SEQ, HIDDEN])],
         initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     if external:
@@ -141,7 +141,7 @@ def external_giant(path: str | Path, params: int = 20 * 10**9, matrices: int = 2
         nodes.append(helper.make_node("MatMul", [x, w.name], [f"h{i}"], name=f"/layer.{i}/MatMul"))
         x = f"h{i}"
     graph = helper.make_graph(nodes, "giant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, side])],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], initializer=inits)
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, side])], initializer=inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     with open(data, "wb") as fh:
         fh.truncate(offset)  # sparse: no byte is written, none is read
@@ -159,7 +159,7 @@ def embedded(path: str | Path, megabytes: int = 300) -> int:
         nodes.append(helper.make_node("MatMul", [x, f"w{i}"], [f"h{i}"], name=f"/layer.{i}/MatMul"))
         x = f"h{i}"
     graph = helper.make_graph(nodes, "embedded", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, side])],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], initializer=inits)
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, side])], initializer=inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return os.path.getsize(path)
 
