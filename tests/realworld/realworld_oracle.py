@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
-__all__ = ["stored_weights", "runtime_macs", "feeds_for"]
+__all__ = ["stored_weights", "runtime_macs", "feeds_for", "with_branch"]
 
 FLOATS = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
 INT8 = {TensorProto.INT8, TensorProto.UINT8}
@@ -99,6 +99,21 @@ def feeds_for(model: onnx.ModelProto, shapes: dict[str, tuple], values: dict[str
         else:
             feeds[vi.name] = np.zeros(shape, dtype)
     return feeds
+
+
+def with_branch(model: onnx.ModelProto, branch: str) -> onnx.ModelProto:
+    """The model with its one top-level If replaced by the nodes of `branch` (then_branch or
+    else_branch): a straight-line graph runtime_macs can measure, whatever the condition."""
+    (if_node,) = [n for n in model.graph.node if n.op_type == "If"]
+    body = next(a.g for a in if_node.attribute if a.name == branch)
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[:]
+    out.graph.node.extend(n for n in model.graph.node if n is not if_node)
+    out.graph.node.extend(body.node)
+    out.graph.initializer.extend(body.initializer)
+    out.graph.node.extend(helper.make_node("Identity", [b.name], [o]) for b, o in zip(body.output, if_node.output))
+    return out
 
 
 def _attr(node, name, default=None):
