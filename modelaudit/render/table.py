@@ -71,6 +71,9 @@ BLOCK_COLUMNS = {
 COMFORTABLE = {"name": 32, "op": 18, "input": 13, "output": 13, "weights": 12, "note": 16, "block": 24, "formula": 24}
 HARD = {"name": 14, "op": 8, "input": 11, "output": 11, "weights": 9, "note": 10, "block": 16, "formula": 12}
 DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "rate", "time%")  # first to go
+# hidden only when names are already cut to their hard minimum and the table still overflows (the
+# roofline's columns made an 80-column table 89 wide): the bound time is the last to stay
+LAST_RESORT = ("intensity", "macs%", "params", "bound")
 
 
 def _node_columns(d: dict) -> dict:
@@ -203,8 +206,14 @@ def fit(headers: list[str], cells: list[list], keys: list[str], width: int | Non
         dropped.append(headers[gone])
         keep.remove(gone)
     headers, keys = [headers[i] for i in keep], [keys[i] for i in keep]
-    if not fits:  # nothing left to hide: abbreviate harder (and print at that if it still overflows)
-        widths, _ = _layout([natural[i] for i in keep], headers, keys, width, HARD)
+    while not fits:  # nothing left to hide: abbreviate harder, then hide the last resorts (else overflow)
+        widths, fits = _layout([natural[i] for i in keep], headers, keys, width, HARD)
+        victim = next((k for k in LAST_RESORT if k in keys), None) if droppable else None
+        if fits or victim is None:
+            break
+        dropped.append(headers[keys.index(victim)])
+        keep.remove(keep[keys.index(victim)])
+        headers, keys = [h for h, k in zip(headers, keys) if k != victim], [k for k in keys if k != victim]
     natural = [natural[i] for i in keep]
     cut = any(w < n for w, n in zip(widths, natural))
     if not cut and not dropped:

@@ -63,7 +63,8 @@ def test_golden_fitted_table(name):
 
 @pytest.mark.parametrize("width", [60, 72, 80, 100, 120, 160, 200])
 def test_every_table_line_fits_the_width(width):
-    for argv in (["report", V2], ["report", V2, "--depth", "3"], ["report", V2, "--by", "op"]):
+    for argv in (["report", V2], ["report", V2, "--depth", "3"], ["report", V2, "--by", "op"],
+                 ["report", V2, "--hardware", "a100"], ["report", V2, "--training"]):
         code, out = run(argv, width)
         assert code == 0
         assert max(len(line) for line in table_lines(out)) <= width, (argv, width)
