@@ -89,9 +89,10 @@ def run_report(args) -> int:
     if args.sweep:
         if spec is not None:
             raise UsageError("--hardware goes with one audit or --decode, not with --sweep")
-        if args.symbolic or args.training or args.verify or args.profile or args.depth or args.columns:
+        if (args.symbolic or args.training or args.verify or args.profile or args.depth or args.columns
+                or args.by == "op" or args.sort):
             raise UsageError("--sweep prints one column per value and takes none of --symbolic, --training, --verify, "
-                             "--profile, --depth, --columns",
+                             "--profile, --depth, --columns, --by op, --sort",
                              "--symbolic alone gives the costs as formulas of every size")
         return _sweep_report(args, inputs, dims)
     from .batch import Progress
@@ -177,6 +178,9 @@ def _decode_report(args, inputs: dict, dims: dict, spec) -> int:
         raise UsageError("--decode goes alone (not with --sweep, --symbolic, --training, --verify or --profile)")
     if args.format == "html":
         raise UsageError("--decode has no HTML view: use text, markdown, json or csv")
+    if args.depth is not None or args.columns or args.by == "op" or args.sort:  # its tables are fixed: never ignore
+        raise UsageError("--decode prints its own tables (the top layers by decode MACs: --top N) and takes none of "
+                         "--depth, --by op, --columns, --sort")
     result = generation(args.model, parse_contexts(args.decode), inputs, dims)
     if spec is not None:
         from modelaudit.analyses.roofline import generation_roofline

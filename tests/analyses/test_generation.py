@@ -210,3 +210,14 @@ def test_transformers_gpt2_exports_with_a_cache(export):
         assert col["prefill"]["totals"]["macs"] == n * linear + 2 * layers * heads * head_dim * n * n
         assert col["decode_per_token"]["totals"]["complete"] and col["prefill"]["totals"]["complete"]
         assert col["kv_cache_bytes_per_token"] == 2 * layers * heads * head_dim * F32
+
+
+@pytest.mark.parametrize("flag", [["--depth", "2"], ["--by", "op"], ["--columns", "name,macs"], ["--sort", "params"]])
+def test_table_flags_that_decode_cannot_apply_are_refused(tmp_path, capsys, flag):
+    """--decode prints its own two tables: --depth, --by op, --columns and --sort printed the very
+    same output as without them (silently ignored); they exit 2 like --sweep's."""
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    assert main(["report", str(path), "--decode", "16", *flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag[0] in err[0] and "--decode" in err[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import onnx
+import pytest
 from builders import attention_block as _attention_block
 from builders import saved as _save
 from conftest import SAMPLES, flatten_then_matmul, make_model, tensor, vi
@@ -167,3 +168,13 @@ def test_peak_ranges_change_at_the_first_integer_past_each_crossing():
     assert [(a, b) for a, b, _ in ranges(peak, "n")] == [(1, 9), (10, None)]
     assert all(peak({"n": n}) == max(10 * n, n * n + 5, 3 * n) for n in range(1, 40))
     assert peak_formula([linear, None]) is None  # a step that is not a polynomial: no formula
+
+
+@pytest.mark.parametrize("flag", [["--by", "op"], ["--sort", "params"]])
+def test_sweep_refuses_table_flags_it_cannot_apply(capsys, flag):
+    """--sweep's layer table is the top layers by MACs at the largest value: --by op and --sort
+    printed the very same output as without them (silently ignored)."""
+    path = _save(_attention_block())
+    assert main(["report", path, "--sweep", "seq=128,512", *flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag[0] in err[0]
