@@ -89,6 +89,9 @@ def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set
             else:
                 saved_names.update(n for n in node.input if n and n not in constant)
     saved = sum(_nbytes(mg, n) for n in saved_names) + state_bytes
+    # a row whose forward MACs are unknown has unknown backward MACs: the sums below are then floors
+    unknown = sum(1 for r in report.rows if r.runs and r.macs is None)
+    saved_unknown = sum(1 for n in saved_names if (mg.info(n) is None or not mg.info(n).known))
     forward = report.totals.macs
     backward = sum((r.backward_macs or 0) * r.runs for r in report.rows)
     backward_flops = sum((r.backward_flops or 0) * r.runs for r in report.rows)
@@ -98,6 +101,8 @@ def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set
         "training_macs": forward + backward, "training_flops": report.totals.flops + backward_flops,
         "batch": batch,
         "training_macs_per_sample": (forward + backward) // batch if batch else None,
+        "complete": not unknown and report.totals.macs_complete, "unknown_nodes": unknown,
+        "saved_complete": not saved_unknown and not unknown,
     }
     return report
 

@@ -113,7 +113,7 @@ def summary(d: dict) -> list[tuple[str, str]]:
     if sym:
         lines = [(label, _formula(sym["totals"][_SYMBOLIC[label][0]], _SYMBOLIC[label][1]) if label in _SYMBOLIC
                   else value) for label, value in lines]
-    return lines + _training_lines(d)
+    return lines + _training_lines(d, hint)
 
 
 def _formula(poly: dict, unit: str) -> str:
@@ -122,15 +122,21 @@ def _formula(poly: dict, unit: str) -> str:
     return poly["text"] + unit
 
 
-def _training_lines(d: dict) -> list[tuple[str, str]]:
+def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
     tr = d.get("training")
     if not tr:
         return []
-    lines = [("backward MACs", f"{human(tr['backward_macs'])} ({exact(tr['backward_macs'])})"),
-             ("backward FLOPs", f"{human(tr['backward_flops'])} ({exact(tr['backward_flops'])})"),
-             ("saved for backward", f"{human_bytes(tr['saved_activation_bytes'])} (activations kept for the backward pass)"),
-             ("training MACs", f"{human(tr['training_macs'])} per step (forward + backward)")]
-    if tr["training_macs_per_sample"] is not None:
+    complete, unknown = tr.get("complete", True), tr.get("unknown_nodes", 0)  # unknown forward MACs: floors
+
+    def total(value: int, fmt=human, exact_too=True) -> str:
+        return _total(value, complete, fmt, unknown, hint, exact_too)
+
+    saved = human_bytes(tr["saved_activation_bytes"])
+    lines = [("backward MACs", total(tr["backward_macs"])), ("backward FLOPs", total(tr["backward_flops"])),
+             ("saved for backward", ("" if tr.get("saved_complete", True) else "≥ ") + saved
+              + " (activations kept for the backward pass)"),
+             ("training MACs", total(tr["training_macs"], exact_too=False) + " per step (forward + backward)")]
+    if tr["training_macs_per_sample"] is not None and complete:
         lines.append(("per sample", f"{human(tr['training_macs_per_sample'])} MACs (batch {tr['batch']})"))
     return lines
 

@@ -118,3 +118,31 @@ def test_training_lstm_follows_the_course_chain():
     assert row.backward_macs == 2 * row.macs - seq * batch * 4 * hidden * inputs
     assert row.backward_flops == 2 * row.backward_macs + seq * batch * hidden * 25
     assert report.training["batch"] == 1
+
+
+def test_training_totals_with_unknown_macs_are_never_zero(tmp_path, capsys):
+    """--training on a model whose batch is left symbolic printed `backward MACs 0 (0)` and
+    `training MACs 0 per step`, and JSON said 0 with nothing to tell it from a real 0: the backward
+    totals are unknown like the forward MACs they double."""
+    import json
+
+    import onnx
+
+    # x[batch, 8] · w[8, 8] then Relu then · w2[8, 4]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"], name="mm1"), helper.make_node("Relu", ["a"], ["b"], name="r"),
+             helper.make_node("MatMul", ["b", "w2"], ["y"], name="mm2")]
+    path = tmp_path / "mlp.onnx"
+    onnx.save(make_model(nodes, [vi("x", ["batch", 8])], [vi("y", None)], [tensor("w", (8, 8)), tensor("w2", (8, 4))]),
+              path)
+    assert main(["report", str(path), "--training"]) == 0
+    out = capsys.readouterr().out
+    backward = next(line for line in out.splitlines() if line.strip().startswith("backward MACs"))
+    step = next(line for line in out.splitlines() if line.strip().startswith("training MACs"))
+    assert "unknown" in backward and "unknown" in step and " 0 " not in backward + " ", (backward, step)
+    assert main(["report", str(path), "--training", "--format", "json"]) == 0
+    tr = json.loads(capsys.readouterr().out)["training"]
+    assert tr["complete"] is False
+    assert main(["report", str(path), "--training", "--dim", "batch=2", "--format", "json"]) == 0
+    tr = json.loads(capsys.readouterr().out)["training"]
+    # mm1: x is a graph input, only dW: 2·8·8; mm2: dW and dX: 2·(2·8·4)
+    assert tr["complete"] is True and tr["backward_macs"] == 2 * 8 * 8 + 2 * (2 * 8 * 4)
