@@ -200,8 +200,10 @@ def _report_many(args, models: list[str]) -> int:
 
     from .batch import Progress, audit_many
 
-    if args.verify or args.profile or args.training or args.input_data or args.decode or args.hardware:
-        raise UsageError("--verify, --profile, --training, --input-data, --decode and --hardware take one model at a time")
+    if (args.verify or args.profile or args.training or args.input_data or args.decode or args.hardware
+            or args.symbolic or args.sweep):  # never dropped silently from each model's report
+        raise UsageError("--verify, --profile, --training, --input-data, --decode, --hardware, --symbolic and --sweep "
+                         "take one model at a time")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     view = table_view(args)

@@ -59,3 +59,15 @@ def test_progress_bar_only_on_a_terminal_and_only_when_slow():
     fast = _Terminal(tty=True)
     Progress(4, stream=fast, delay=60).update("c.onnx", advance=1)
     assert fast.getvalue() == ""  # a run under the delay stays quiet
+
+
+def test_one_model_flags_are_refused_with_several_models(capsys):
+    """--symbolic and --sweep with several models printed each model's plain report: the flag was
+    silently dropped. Like --verify or --decode, they take one model at a time."""
+    models = [str(SAMPLES / "conv3x3.onnx"), str(SAMPLES / "lstm.onnx")]
+    for flag in (["--symbolic"], ["--sweep", "batch=1,2"]):
+        assert main(["report", *models, *flag]) == 2, flag
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and flag[0] in err[0] and "one model at a time" in err[0]
+    assert main(["report", str(SAMPLES), "--shard", "1/1", "--symbolic"]) == 2
+    assert "--symbolic" in capsys.readouterr().err
