@@ -178,3 +178,13 @@ def test_sweep_refuses_table_flags_it_cannot_apply(capsys, flag):
     assert main(["report", path, "--sweep", "seq=128,512", *flag]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag[0] in err[0]
+
+
+@pytest.mark.parametrize("flag", [["--by", "op"], ["--depth", "1"]])
+def test_symbolic_refuses_the_grouped_tables(capsys, flag):
+    """--symbolic's formulas are per node: with --by op or --depth every group's MACs and FLOPs
+    printed `?` (the fixed-size figures, unknown), the formulas silently dropped from the table."""
+    path = _save(_attention_block())
+    assert main(["report", path, "--symbolic", *flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag[0] in err[0] and "--symbolic" in err[0]
