@@ -16,6 +16,7 @@ NODE_FIELDS = ["index", "name", "op", "domain", "scope", "inputs", "weights", "o
                "ms", "intensity", "bound", "roofline_ms", "status", "formula"]
 OP_FIELDS = ["op", "count", "params", "non_trainable", "macs", "flops"]
 BLOCK_FIELDS = ["path", "level", "block", "nodes", "params", "macs", "flops", "unknown"]
+_FORMULAS = ("macs", "flops", "output_bytes")  # --symbolic: <field>_formula columns
 
 
 def _value(row: dict, field: str):
@@ -41,6 +42,11 @@ def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str
     else:
         rows, fields = (by_op(d["rows"]), OP_FIELDS) if by == "op" else (d["rows"], NODE_FIELDS)
     rows = select_rows(rows, sort, top, by=by)
+    if d.get("symbolic") and by == "node":  # each row's formulas beside its fixed-size (unknown) figures
+        formulas = {r["name"]: r for r in d["symbolic"]["rows"]}
+        fields = fields + [f"{k}_formula" for k in _FORMULAS]
+        rows = [r | {f"{k}_formula": ((formulas.get(r["name"]) or {}).get(k) or {}).get("text") for k in _FORMULAS}
+                for r in rows]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields)

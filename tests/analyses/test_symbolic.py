@@ -188,3 +188,19 @@ def test_symbolic_refuses_the_grouped_tables(capsys, flag):
     assert main(["report", path, "--symbolic", *flag]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag[0] in err[0] and "--symbolic" in err[0]
+
+
+def test_symbolic_csv_carries_each_rows_formulas(capsys):
+    """--symbolic --format csv wrote the fixed-size columns only (empty where the size is
+    symbolic): the formulas were silently dropped. Each node line now has them, as JSON's rows do."""
+    import csv
+    import io
+
+    path = _save(_attention_block())
+    assert main(["report", path, "--symbolic", "--format", "json"]) == 0
+    formulas = {r["name"]: r for r in json.loads(capsys.readouterr().out)["symbolic"]["rows"]}
+    assert main(["report", path, "--symbolic", "--format", "csv"]) == 0
+    rows = [r for r in csv.DictReader(io.StringIO(capsys.readouterr().out)) if not r["status"].startswith("finding")]
+    assert rows and all(r["macs_formula"] == (formulas[r["name"]]["macs"]["text"] or "") for r in rows)
+    assert any("seq²" in r["macs_formula"] for r in rows)  # the Q·Kᵀ and P·V products
+    assert all(r["output_bytes_formula"] == (formulas[r["name"]]["output_bytes"]["text"] or "") for r in rows)
