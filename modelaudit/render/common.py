@@ -64,8 +64,9 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str
 
 def resolve_hint(d: dict) -> str:
     """Why some totals are unknown, and the flags that resolve them: `resolve with --dim batch=N`."""
-    flags = list(dict.fromkeys(u["flag"] for u in d["unresolved"]))
-    parts = [f"resolve with {safe(', '.join(flags), 400)}"] if flags else []
+    # an entry may name several flags (`--dim batch=N --dim seq=N`) that others name alone: each once
+    flags = list(dict.fromkeys(f for u in d["unresolved"] for f in re.split(r" (?=--)", u["flag"])))
+    parts = [f"resolve with {safe(' '.join(flags), 400)}"] if flags else []
     if d["uncounted"]:
         parts.append("no rule for " + ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"]))
     return "; ".join(parts)

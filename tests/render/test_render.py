@@ -59,3 +59,14 @@ def test_incomplete_totals_say_so():
     assert "FLOPs             ≥ 4 (4), incomplete: 1 node(s) unknown (no rule for x.y:Mystery ×1)" in out  # Relu: |Y|
     assert "≥ 0" not in out
     assert "uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): x.y:Mystery ×1" in out
+
+
+def test_resolve_hint_names_each_flag_once():
+    """GPT-2's totals said `resolve with --dim batch=N --dim sequence=N, --dim batch=N, --dim
+    sequence=N`: one entry's flags joined, then repeated by the entries of each dim alone."""
+    from modelaudit.render.common import resolve_hint
+
+    d = {"uncounted": [], "unresolved": [{"dim": "?", "nodes": 61, "flag": "--dim batch=N --dim sequence=N"},
+                                         {"dim": "batch", "nodes": 5, "flag": "--dim batch=N"},
+                                         {"dim": "x", "nodes": 2, "flag": "--input x=Nx3xHxW"}]}
+    assert resolve_hint(d) == "resolve with --dim batch=N --dim sequence=N --input x=Nx3xHxW"
