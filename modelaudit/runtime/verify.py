@@ -82,7 +82,8 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
             continue
         if info is None or not info.known:
             shape = dims_str(info.shape if info else None)
-            raise UsageError(f"--verify needs a concrete shape for input '{name}' ({shape})",
+            flag = "--verify" if options.verify or not options.profile else "--profile"
+            raise UsageError(f"{flag} needs a concrete shape for input '{name}' ({shape})",
                              f"fix it with --input {name}=... or --dim NAME=N")
         if np.issubdtype(np_type, np.floating):
             feeds[name] = rng.standard_normal(info.shape).astype(np_type)

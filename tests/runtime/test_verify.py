@@ -166,6 +166,9 @@ def test_verify_needs_concrete_input_shapes(capsys, tmp_path):
     assert code == 2
     assert err.strip() == ("modelaudit: error: --verify needs a concrete shape for input 'x' (batchx3) "
                            "(fix it with --input x=... or --dim NAME=N)")
+    # --profile alone was told "--verify needs…", a flag it was not given
+    code, out, err = run_cli(capsys, "report", str(path), "--profile")
+    assert code == 2 and err.startswith("modelaudit: error: --profile needs a concrete shape for input 'x'")
 
 
 def test_external_data_model_verifies_from_its_own_folder(tmp_path):
