@@ -28,6 +28,8 @@ def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims:
     from modelaudit.graph.model import load
     from modelaudit.load.reader import read_model_light
 
+    if dim in (dims or {}):  # the swept values would silently override it
+        raise UsageError(f"--sweep {dim}=…: --dim {dim} fixes the dim the sweep varies", f"drop --dim {dim}")
     model = read_model_light(source).model
     columns, rows_by_value = [], []
     for value in values:

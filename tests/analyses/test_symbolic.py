@@ -204,3 +204,12 @@ def test_symbolic_csv_carries_each_rows_formulas(capsys):
     assert rows and all(r["macs_formula"] == (formulas[r["name"]]["macs"]["text"] or "") for r in rows)
     assert any("seq²" in r["macs_formula"] for r in rows)  # the Q·Kᵀ and P·V products
     assert all(r["output_bytes_formula"] == (formulas[r["name"]]["output_bytes"]["text"] or "") for r in rows)
+
+
+def test_sweep_refuses_a_dim_also_fixed_by_dim(capsys):
+    """--sweep seq=128,512 --dim seq=3 printed the sweep with --dim seq silently overridden (an
+    --input that fixes the swept dim is already refused)."""
+    path = _save(_attention_block())
+    assert main(["report", path, "--sweep", "seq=128,512", "--dim", "seq=3", "--dim", "batch=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dim seq" in err[0] and "--sweep" in err[0]
