@@ -11,7 +11,11 @@ from modelaudit.render.common import SORT_KEYS
 
 from .common import Parser, shape_flags
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "RUNTIME_DEFAULTS"]
+
+# onnxruntime's settings and the runs that use them (report refuses one changed with none of them on)
+RUNTIME_DEFAULTS = {"runs": 10, "warmup": 1, "max_memory": "4GiB", "timeout": 300.0, "threads": 0, "seed": 0,
+                    "ort_optimization": "disable"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,14 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="run the model once and check every tensor shape against the static one")
     runtime.add_argument("--input-data", metavar="FILE", help="input values: .npz keyed by input name, or .npy")
     runtime.add_argument("--profile", action="store_true", help="measure each layer's time over --runs runs")
-    runtime.add_argument("--runs", type=int, default=10, metavar="N", help="profiled runs (default 10)")
-    runtime.add_argument("--warmup", type=int, default=1, metavar="N", help="unmeasured runs first (default 1)")
-    runtime.add_argument("--max-memory", default="4GiB", metavar="SIZE",
+    runtime.add_argument("--runs", type=int, default=RUNTIME_DEFAULTS["runs"], metavar="N", help="profiled runs (default 10)")
+    runtime.add_argument("--warmup", type=int, default=RUNTIME_DEFAULTS["warmup"], metavar="N", help="unmeasured runs first (default 1)")
+    runtime.add_argument("--max-memory", default=RUNTIME_DEFAULTS["max_memory"], metavar="SIZE",
                          help="refuse a run needing more (default 4GiB; 512MiB, 8GB…)")
-    runtime.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="stop a longer run (default 300)")
-    runtime.add_argument("--threads", type=int, default=0, metavar="N", help="onnxruntime threads (default: all cores)")
-    runtime.add_argument("--seed", type=int, default=0, help="seed of the generated float inputs (default 0)")
-    runtime.add_argument("--ort-optimization", choices=("disable", "basic", "extended", "all"), default="disable",
+    runtime.add_argument("--timeout", type=float, default=RUNTIME_DEFAULTS["timeout"], metavar="SECONDS", help="stop a longer run (default 300)")
+    runtime.add_argument("--threads", type=int, default=RUNTIME_DEFAULTS["threads"], metavar="N", help="onnxruntime threads (default: all cores)")
+    runtime.add_argument("--seed", type=int, default=RUNTIME_DEFAULTS["seed"], help="seed of the generated float inputs (default 0)")
+    runtime.add_argument("--ort-optimization", choices=("disable", "basic", "extended", "all"),
+                         default=RUNTIME_DEFAULTS["ort_optimization"],
                          help="onnxruntime graph optimizations for --profile (default disable: every node timed as written)")
     report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     cmp = sub.add_parser("compare", help="totals, op families and blocks of two or more models side by side")

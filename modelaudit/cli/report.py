@@ -54,9 +54,27 @@ def table_view(args) -> dict:
     return {"columns": columns, "depth": args.depth, "width": terminal_width(args)}
 
 
+# which runs read each onnxruntime setting: one changed with none of them on would be ignored
+_RUNTIME_USERS = {"runs": ("profile", "calibrate"), "warmup": ("profile",), "ort_optimization": ("profile",),
+                  "seed": ("verify", "profile"), "threads": ("verify", "profile", "calibrate"),
+                  "timeout": ("verify", "profile", "calibrate"), "max_memory": ("verify", "profile", "calibrate")}
+
+
+def _unused_runtime_flags(args) -> None:
+    from .parser import RUNTIME_DEFAULTS
+
+    on = {"verify": args.verify, "profile": args.profile, "calibrate": args.hardware == "calibrate"}
+    for key, users in _RUNTIME_USERS.items():
+        if getattr(args, key) != RUNTIME_DEFAULTS[key] and not any(on[u] for u in users):
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} sets how onnxruntime runs, and nothing runs it",
+                             "add " + ", ".join("--hardware calibrate" if u == "calibrate" else f"--{u}" for u in users))
+
+
 def run_report(args) -> int:
     from .batch import expand_models, shard
 
+    _unused_runtime_flags(args)
     models = expand_models(args.model)
     if args.shard:
         return _report_many(args, shard(models, args.shard))

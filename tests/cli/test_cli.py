@@ -151,3 +151,15 @@ def test_a_directory_without_models(capsys, tmp_path):
     code, out, err = run(capsys, "report", str(tmp_path))
     assert code == 2 and out == ""
     assert err.strip() == f"modelaudit: error: {tmp_path}: a directory with no .onnx file in it"
+
+
+@pytest.mark.parametrize("flag", [["--runs", "3"], ["--warmup", "4"], ["--ort-optimization", "all"], ["--seed", "7"],
+                                  ["--threads", "1"], ["--timeout", "5"], ["--max-memory", "1GiB"]])
+def test_runtime_flags_without_a_run_are_refused(capsys, flag):
+    """--runs 3 (and the other onnxruntime settings) without --profile, --verify or --hardware
+    calibrate printed the static report as if the flag had not been given; a value other than the
+    default, with nothing to apply it to, exits 2 naming the flags it needs."""
+    assert main(["report", str(SAMPLES / "conv3x3.onnx"), *flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag[0] in err[0] and "--profile" in err[0]
+    assert main(["report", str(SAMPLES / "conv3x3.onnx"), "--runs", "10"]) == 0  # the default: nothing is lost
