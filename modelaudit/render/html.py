@@ -7,7 +7,7 @@ import math
 
 from modelaudit.costs.blocks import block_names, by_block, by_family, family_of
 
-from .common import finding_lines, human, human_bytes, notices, select_rows, summary
+from .common import finding_lines, human, human_bytes, notices, runtime_lines, select_rows, summary, symbolic_lines
 from .html_compare import render_compare_html, render_sweep_html
 from .html_page import bar_chart, e, page
 from .roofline_chart import roofline_section
@@ -76,6 +76,12 @@ def _finding(f: dict) -> str:
             f'{e(f["target"])}: {e(f["message"])}</div>')
 
 
+def _run_section(d: dict) -> str:
+    """--symbolic's formulas and --verify/--profile's run, as the text report states them."""
+    lines = symbolic_lines(d) + runtime_lines(d)
+    return ("<h2>Formulas and run</h2>" + "".join(f"<div>{e(line)}</div>" for line in lines)) if lines else ""
+
+
 def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
     model = d["model"]
     cards = "".join(f'<div class="card"><b>{e(value.split(" (")[0])}</b><span>{e(label)}</span></div>'
@@ -101,7 +107,7 @@ def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
             f"<h2>MACs and params per block (depth {DEPTH}, top {len(top_blocks)})</h2>"
             f'<p class="hint noprint">Each column has its own scale. Click a block to list its layers.</p>{chart}'
             f"<h2>MACs and params per op family</h2>{families}"
-            f"<h2>Findings</h2>{findings}{roofline_section(d)}"
+            f"<h2>Findings</h2>{findings}{_run_section(d)}{roofline_section(d)}"
             f'<h2>Layers</h2><p class="hint noprint">Click a header to sort (numbers: largest first, then smallest '
             f"first, then file order); shapes sort by element count.</p>{_table(d, sort, top)}"
             f"<h2>Notes</h2>{notes or '<p>None.</p>'}")

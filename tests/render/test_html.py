@@ -189,3 +189,19 @@ def test_bar_labels_and_values_never_overlap(tmp_path):
             values = sorted(y for x, y in texts if x >= 200)
             rows = sorted(set(values))
             assert all(b - a >= 13 for a, b in zip(rows, rows[1:]))
+
+
+def test_verify_and_symbolic_sections_reach_the_page(tmp_path):
+    """report --verify --format html exited 0 (or 1 on a mismatch) with a page that said nothing of
+    the run: the verification, the runtime and --symbolic's lines were in text and Markdown only."""
+    from conftest import make_model, vi
+    from onnx import helper, save
+
+    from pathlib import Path
+
+    page = Path(_html(tmp_path, "report", str(SAMPLES / "conv3x3.onnx"), "--verify")).read_text(encoding="utf-8")
+    assert re.search(r"all \d+ statically known tensor shapes verified", page) and "onnxruntime" in page
+    path = tmp_path / "relu.onnx"
+    save(make_model([helper.make_node("Relu", ["x"], ["y"], name="r")], [vi("x", ["seq", 8])], [vi("y", None)]), path)
+    page = Path(_html(tmp_path, "report", str(path), "--symbolic")).read_text(encoding="utf-8")
+    assert "symbolic: the totals above" in page
