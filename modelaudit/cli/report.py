@@ -227,6 +227,8 @@ def _report_many(args, models: list[str]) -> int:
                          "take one model at a time")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.output_dir and args.output:  # one of them would be silently unused
+        raise UsageError("--output-dir writes one file per model and -o one file for all: choose one")
     view = table_view(args)
     inputs = collect(args.input, parse_input_spec, "--input")
     dims = collect_dims(args.dim, models)

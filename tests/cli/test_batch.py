@@ -71,3 +71,13 @@ def test_one_model_flags_are_refused_with_several_models(capsys):
         assert len(err) == 1 and flag[0] in err[0] and "one model at a time" in err[0]
     assert main(["report", str(SAMPLES), "--shard", "1/1", "--symbolic"]) == 2
     assert "--symbolic" in capsys.readouterr().err
+
+
+def test_output_dir_and_output_file_together_are_refused(tmp_path, capsys):
+    """--output-dir D -o FILE wrote one report per model into D and never FILE, without a word."""
+    argv = ["report", str(SAMPLES / "conv3x3.onnx"), str(SAMPLES / "lstm.onnx"), "--output-dir", str(tmp_path / "d"),
+            "-o", str(tmp_path / "all.txt")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--output-dir" in err[0] and "-o" in err[0]
+    assert not (tmp_path / "d").exists() and not (tmp_path / "all.txt").exists()
