@@ -35,11 +35,20 @@ def render_text(d: dict, sort: str | None = None, top: int | None = None, by: st
     if fitted:
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")
-    lines.extend(f"  {label:<{label_width}}  {value}" for label, value in summary(d))
+    lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in summary(d))
     for title, headers, rows in gate_tables(d):
         lines += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
         lines.append("")
-        lines.extend(extra)
+        lines.extend(_wrap(line, width, len(line) - len(line.lstrip()) + 2) for line in extra)
+    lines[0] = _wrap(lines[0], width, 2)
     return "\n".join(lines) + "\n"
+
+
+def _wrap(line: str, width: int | None, indent: int) -> str:
+    """A prose line cut at `width` (the table's terminal), its continuation lines indented."""
+    if not width or len(line) <= width:
+        return line
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent=" " * min(indent, width // 2),
+                                    break_on_hyphens=False))

@@ -49,7 +49,8 @@ def run(argv: list[str], width: int | None = None) -> tuple[int, str]:
 def table_lines(out: str) -> list[str]:
     """The table: from the header to the blank line after it."""
     lines = out.splitlines()
-    return lines[2: lines.index("", 2)]
+    start = lines.index("") + 1  # after the model line, wrapped at the width like every prose line
+    return lines[start: lines.index("", start)]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -250,3 +251,16 @@ def test_plain_table_is_tabulates_simple_format_and_empty_columns_drop():
     assert "note" not in keys and keys[:3] == ["index", "name", "op"]
     assert {len(r) for r in rows} == {len(keys)} and len(rows) == len(d["rows"])
     assert rows[0][keys.index("name")] == d["rows"][0]["name"] and rows[0][0] == d["rows"][0]["index"]
+
+
+@pytest.mark.parametrize("width", [72, 80])
+def test_the_whole_text_report_fits_the_width(width):
+    """Only the table was fitted: the roofline's summary (321 characters on one line), the model
+    line and long totals ran past MODELAUDIT_WIDTH. Every line now wraps at it."""
+    for argv in (["report", V2, "--hardware", "a100", "--training"], ["report", V2, "--top", "3"]):
+        code, out = run(argv, width)
+        assert code == 0
+        long = [line for line in out.splitlines() if len(line) > width]
+        assert not long, (argv, long[:2])
+    whole = run(["report", V2, "--hardware", "a100"])[1]
+    assert max(len(line) for line in whole.splitlines()) > 200  # piped: nothing wrapped
