@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 
+from modelaudit.costs.poly import Poly
 from modelaudit.shapes.annotations import bind_symbols, symbols_of
 
 __all__ = ["Poly", "interpolate", "fit_grid", "DEGREE", "GRID", "CHECK"]
@@ -21,52 +21,6 @@ __all__ = ["Poly", "interpolate", "fit_grid", "DEGREE", "GRID", "CHECK"]
 DEGREE = 3  # per dim: attention is seq², a batch×seq² term is cubic in total but degree 2 per dim
 GRID = (1, 2, 3, 4)  # DEGREE + 1 sample sizes per dim
 CHECK = (7, 12)  # further sizes where every fitted polynomial must be exact
-_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-@dataclass(frozen=True)
-class Poly:
-    """Σ coefficient·∏ var^power, integer coefficients."""
-
-    variables: tuple[str, ...]
-    terms: tuple[tuple[tuple[int, ...], int], ...]  # (powers per variable, coefficient), highest first
-
-    def __call__(self, values: dict[str, int]) -> int:
-        return sum(c * _monomial(self.variables, p, values) for p, c in self.terms)
-
-    @property
-    def degree(self) -> int:
-        return max((sum(p) for p, _ in self.terms), default=0)
-
-    def degree_in(self, var: str) -> int:
-        i = self.variables.index(var)
-        return max((p[i] for p, _ in self.terms), default=0)
-
-    def __str__(self) -> str:
-        if not self.terms:
-            return "0"
-        parts = []
-        for powers, coeff in sorted(self.terms, key=lambda t: (sum(t[0]), t[0])):
-            factors = [v + (str(e).translate(_SUPERSCRIPT) if e > 1 else "") for v, e in zip(self.variables, powers) if e]
-            body = "·".join(factors)
-            if not body:
-                parts.append(f"{coeff:,}")
-            elif coeff == 1:
-                parts.append(body)
-            else:
-                parts.append(f"{coeff:,}·{body}")
-        return " + ".join(parts).replace("+ -", "− ")
-
-    def to_json(self) -> dict:
-        return {"text": str(self), "terms": [{"coefficient": c, "powers": {v: e for v, e in zip(self.variables, p) if e}}
-                                             for p, c in self.terms]}
-
-
-def _monomial(variables, powers, values) -> int:
-    out = 1
-    for v, e in zip(variables, powers):
-        out *= values[v] ** e
-    return out
 
 
 def _solve_vandermonde(xs: tuple[int, ...]) -> list[list[Fraction]]:

@@ -102,9 +102,6 @@ def run_report(args) -> int:
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}
     spec = _hardware(args)
-    if args.symbolic and not args.sweep and (args.by == "op" or args.depth is not None):
-        raise UsageError("--symbolic gives each node's MACs and FLOPs as formulas; --by op and --depth do not take it",
-                         "the Totals give the whole model's formulas")
     if args.decode:
         return _decode_report(args, inputs, dims, spec)
     if args.sweep:

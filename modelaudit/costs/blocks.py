@@ -3,9 +3,12 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 
 from __future__ import annotations
 
-__all__ = ["block_of", "block_names", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family", "by_op"]
+from .poly import sum_formulas
+
+__all__ = ["block_of", "block_names", "formula_rows", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family", "by_op"]
 
 TOP = "(top level)"
+FORMULAS = ("macs", "flops", "output_bytes")  # --symbolic's polynomials of a row, summed per group
 
 
 def block_of(name: str, depth: int) -> str:
@@ -28,6 +31,35 @@ def _add(groups: dict, key, row: dict) -> None:
     else:
         g["macs"] += row["macs_total"]
         g["flops"] += row["flops_total"]
+    _collect(g, row)
+
+
+def formula_rows(d: dict) -> list[dict]:
+    """The rows, each with its --symbolic polynomials under `formulas` (for the grouped views to
+    sum); the rows themselves without --symbolic."""
+    sym = d.get("symbolic")
+    if not sym:
+        return d["rows"]
+    variables = tuple(sym["variables"])
+    none = {"text": None, "not_polynomial": True}
+    by_name = {r["name"]: r for r in sym["rows"]}
+    return [r | {"formulas": {"variables": variables}
+                 | {k: (by_name.get(r["name"]) or {}).get(k) or none for k in FORMULAS}}
+            for r in d["rows"]]
+
+
+def _collect(group: dict, row: dict) -> None:
+    if "formulas" in row:  # --symbolic: summed once the group is complete (_sum_formulas)
+        group.setdefault("formulas", []).append(row["formulas"])
+
+
+def _sum_formulas(groups) -> None:
+    """Each group's members' polynomials replaced by their sum (a group's cost at every size)."""
+    for g in groups:
+        members = g.get("formulas")
+        if isinstance(members, list):
+            variables = members[0]["variables"]
+            g["formulas"] = {k: sum_formulas([m[k] for m in members], variables) for k in FORMULAS}
 
 
 def block_names(rows: list[dict], depth: int) -> list[str]:
@@ -45,6 +77,7 @@ def by_block(rows: list[dict], depth: int) -> dict[str, dict]:
     groups: dict[str, dict] = {}
     for row, block in zip(rows, block_names(rows, depth)):
         _add(groups, block, row)
+    _sum_formulas(groups.values())
     return groups
 
 
@@ -80,6 +113,7 @@ def scope_tree(rows: list[dict], depth: int) -> list[dict]:
             visit(child)
 
     visit(())
+    _sum_formulas(order)
     return order
 
 
@@ -120,6 +154,7 @@ def by_family(rows: list[dict]) -> dict[str, dict]:
     groups: dict[str, dict] = {}
     for row in rows:
         _add(groups, family_of(row), row)
+    _sum_formulas(groups.values())
     return {f: groups[f] for f in FAMILIES if f in groups}
 
 
@@ -137,6 +172,8 @@ def by_op(rows: list[dict]) -> list[dict]:
         else:
             g["macs"] += r["macs_total"]
             g["flops"] += r["flops_total"]
+        _collect(g, r)
+    _sum_formulas(groups.values())
     for g in groups.values():
         if g["unknown"]:
             g["macs"] = g["flops"] = None

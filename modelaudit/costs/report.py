@@ -114,7 +114,7 @@ class Report:
         order); see docs/json-schema.md."""
         from modelaudit._version import __version__
 
-        from .blocks import by_op
+        from .blocks import by_op, formula_rows
 
         rows = [r.as_dict() for r in self.rows]
 
@@ -134,6 +134,6 @@ class Report:
             "findings": None if self.findings is None else [f.as_dict() for f in self.findings],
             "roofline": self.roofline,
             "rows": rows,
-            "by_op": by_op(rows),
+            "by_op": by_op(formula_rows({"rows": rows, "symbolic": self.symbolic})),
             "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from modelaudit.costs.blocks import by_op
+from modelaudit.costs.blocks import by_op, formula_rows
 from modelaudit.units import exact, human, human_bytes
 
 __all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "SORT_KEYS", "top_line", "summary",
-           "notices", "model_line", "gate_tables", "symbolic_lines", "runtime_lines", "plain_table"]
+           "notices", "model_line", "gate_tables", "symbolic_lines", "runtime_lines", "plain_table",
+           "formula_rows"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 MAX_NAME = 120

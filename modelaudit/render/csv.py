@@ -7,7 +7,7 @@ import io
 
 from modelaudit.costs.blocks import scope_tree
 
-from .common import by_op, safe, select_rows
+from .common import by_op, formula_rows, safe, select_rows
 
 __all__ = ["render_csv", "NODE_FIELDS", "OP_FIELDS", "BLOCK_FIELDS"]
 
@@ -36,12 +36,15 @@ def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str
     """One line per node, per op type (`by="op"`) or per block (`depth`: every scope down to it,
     with subtotals; `unknown` counts the nodes whose MACs are not in the sums)."""
     if depth is not None:
-        rows, fields, by = scope_tree(d["rows"], depth), BLOCK_FIELDS, "block"
+        rows, fields, by = scope_tree(formula_rows(d), depth), BLOCK_FIELDS, "block"
         if sort is not None or top is not None:
             rows = [r for r in rows if r["leaf"]]
     else:
-        rows, fields = (by_op(d["rows"]), OP_FIELDS) if by == "op" else (d["rows"], NODE_FIELDS)
+        rows, fields = (by_op(formula_rows(d)), OP_FIELDS) if by == "op" else (d["rows"], NODE_FIELDS)
     rows = select_rows(rows, sort, top, by=by)
+    if d.get("symbolic") and by != "node":  # each group's summed polynomials
+        fields = fields + [f"{k}_formula" for k in _FORMULAS]
+        rows = [r | {f"{k}_formula": r["formulas"][k]["text"] for k in _FORMULAS} for r in rows]
     if d.get("symbolic") and by == "node":  # each row's formulas beside its fixed-size (unknown) figures
         formulas = {r["name"]: r for r in d["symbolic"]["rows"]}
         fields = fields + [f"{k}_formula" for k in _FORMULAS]

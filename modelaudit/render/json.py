@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import by_op, select_rows
+from .common import by_op, formula_rows, select_rows
 
 __all__ = ["render_json", "render_jsonl", "write_json"]
 
@@ -31,12 +31,13 @@ def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | 
     subtotals (as the tables show it)."""
     out = dict(d)
     out["rows"] = [_row(r) for r in select_rows(d["rows"], sort, top)]
-    out["by_op"] = by_op(d["rows"])
+    grouped = formula_rows(d)  # under --symbolic each group also sums its nodes' polynomials
+    out["by_op"] = by_op(grouped)
     out["view"] = {"sort": sort, "top": top, "by": by, "depth": depth}
     if depth is not None:
         from modelaudit.costs.blocks import scope_tree
 
-        out["blocks"] = scope_tree(d["rows"], depth)
+        out["blocks"] = scope_tree(grouped, depth)
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from modelaudit.costs.blocks import scope_tree
 from modelaudit.errors import UsageError
 
-from .common import by_op, human, human_bytes, safe, select_rows
+from .common import by_op, formula_rows, human, human_bytes, safe, select_rows
 
 __all__ = ["COLUMNS", "OP_COLUMNS", "BLOCK_COLUMNS", "table", "fit", "abbreviate", "percent"]
 
@@ -76,6 +76,16 @@ DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "rate",
 LAST_RESORT = ("intensity", "macs%", "params", "bound")
 
 
+def _grouped_columns(available: dict, d: dict) -> dict:
+    """Under --symbolic, a group's MACs, FLOPs and out bytes are its nodes' polynomials summed."""
+    if not d.get("symbolic"):
+        return available
+    columns = {k: v for k, v in available.items() if k != "macs%"}  # a share of a polynomial is no one number
+    for key, field, header in (("macs", "macs", "MACs"), ("flops", "flops", "FLOPs"), ("bytes", "output_bytes", "out bytes")):
+        columns[key] = (header, (lambda f: lambda r, t: r["formulas"][f]["text"] or "not polynomial")(field), None)
+    return columns
+
+
 def _node_columns(d: dict) -> dict:
     columns = dict(COLUMNS)
     if d.get("symbolic"):  # each row's cost as its polynomial (the fixed-size figures are unknown)
@@ -108,13 +118,13 @@ def table(d: dict, sort: str | None = None, top: int | None = None, by: str = "n
     per-block (`depth`) table. Without `columns`, every column that has something to show."""
     totals = d["totals"]
     if depth is not None:
-        rows, available = scope_tree(d["rows"], depth), BLOCK_COLUMNS
+        rows, available = scope_tree(formula_rows(d), depth), _grouped_columns(BLOCK_COLUMNS, d)
         if sort is not None or top is not None:  # a sorted view is flat: the blocks at the given depth
             rows = select_rows([r for r in rows if r["leaf"]], sort, top, by="block")
         else:
             rows = _with_tree(rows)
     elif by == "op":
-        rows, available = select_rows(by_op(d["rows"]), sort, top, by="op"), OP_COLUMNS
+        rows, available = select_rows(by_op(formula_rows(d)), sort, top, by="op"), _grouped_columns(OP_COLUMNS, d)
     else:
         rows, available = select_rows(d["rows"], sort, top), _node_columns(d)
     keys = list(columns) if columns else list(available)

@@ -180,14 +180,74 @@ def test_sweep_refuses_table_flags_it_cannot_apply(capsys, flag):
     assert len(err) == 1 and flag[0] in err[0]
 
 
-@pytest.mark.parametrize("flag", [["--by", "op"], ["--depth", "1"]])
-def test_symbolic_refuses_the_grouped_tables(capsys, flag):
-    """--symbolic's formulas are per node: with --by op or --depth every group's MACs and FLOPs
-    printed `?` (the fixed-size figures, unknown), the formulas silently dropped from the table."""
-    path = _save(_attention_block())
-    assert main(["report", path, "--symbolic", *flag]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and flag[0] in err[0] and "--symbolic" in err[0]
+def _scoped_attention_block():
+    """The attention block with exporter-style scopes: projections, the attention core, the output."""
+    model = _attention_block()
+    names = ["/proj/q/MatMul", "/proj/k/MatMul", "/proj/v/MatMul", "/core/Transpose", "/core/qk/MatMul",
+             "/core/Softmax", "/core/pv/MatMul", "/out/MatMul"]
+    for node, name in zip(model.graph.node, names):
+        node.name = name
+    return model
+
+
+def _sum_terms(polys: list[dict]) -> dict:
+    out: dict = {}
+    for p in polys:
+        for t in p["terms"]:
+            key = tuple(sorted(t["powers"].items()))
+            out[key] = out.get(key, 0) + t["coefficient"]
+    return {k: c for k, c in out.items() if c}
+
+
+def _groups_adding_up(capsys, path: str, flags: list[str], section: str, key: str) -> dict:
+    """The JSON view's groups' formulas by name, checked to add up to the total polynomials."""
+    assert main(["report", path, "--symbolic", *flags, "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    groups = {g[key]: g["formulas"] for g in d[section]}
+    for field in ("macs", "flops"):
+        assert _sum_terms([f[field] for f in groups.values()]) == _sum_terms([d["symbolic"]["totals"][field]])
+    return groups
+
+
+def test_symbolic_by_op_sums_each_op_types_polynomials(capsys):
+    """--symbolic --by op was refused (exit 2): the grouped table would have shown `?`. Each op
+    type's MACs and FLOPs are now the sum of its nodes' polynomials, and the types add up to the total."""
+    path = _save(_scoped_attention_block())
+    ops = _groups_adding_up(capsys, path, ["--by", "op"], "by_op", "op")
+    # 4 projections 4·32·32·batch·seq, Q·Kᵀ and P·V 2·32·batch·seq²; FLOPs 2 per MAC, Softmax 5 per score
+    assert ops["MatMul"]["macs"]["text"] == f"{4 * 32 * 32:,}·batch·seq + {2 * 32}·batch·seq²"
+    assert ops["MatMul"]["flops"]["text"] == f"{2 * 4 * 32 * 32:,}·batch·seq + {2 * 2 * 32}·batch·seq²"
+    assert ops["Softmax"]["macs"]["text"] == "0" and ops["Softmax"]["flops"]["text"] == "5·batch·seq²"
+    assert ops["Transpose"]["macs"]["text"] == "0"
+    # out bytes (float): q, k, v, ctx, y [batch, seq, 32] and the scores [batch, seq, seq]
+    assert ops["MatMul"]["output_bytes"]["text"] == f"{5 * 32 * 4}·batch·seq + {4 * 1}·batch·seq²"
+    assert main(["report", path, "--symbolic", "--by", "op"]) == 0
+    out = capsys.readouterr().out
+    assert "4,096·batch·seq + 64·batch·seq²" in out and "?" not in out
+    assert main(["report", path, "--symbolic", "--by", "op", "--format", "markdown"]) == 0
+    assert "4,096·batch·seq + 64·batch·seq²" in capsys.readouterr().out
+
+
+def test_symbolic_depth_sums_each_blocks_polynomials(capsys):
+    """--symbolic --depth 1 was refused (exit 2). Each block's MACs and FLOPs are now the sum of
+    its nodes' polynomials, in text, markdown, JSON and CSV, and the blocks add up to the total."""
+    import csv
+    import io
+
+    path = _save(_scoped_attention_block())
+    blocks = _groups_adding_up(capsys, path, ["--depth", "1"], "blocks", "block")
+    assert blocks["proj"]["macs"]["text"] == f"{3 * 32 * 32:,}·batch·seq"
+    assert blocks["core"]["macs"]["text"] == f"{2 * 32}·batch·seq²"
+    assert blocks["core"]["flops"]["text"] == f"{2 * 2 * 32 + 5}·batch·seq²"
+    assert blocks["out"]["macs"]["text"] == f"{32 * 32:,}·batch·seq"
+    assert main(["report", path, "--symbolic", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "3,072·batch·seq" in out and "133·batch·seq²" in out and "?" not in out
+    assert main(["report", path, "--symbolic", "--depth", "1", "--format", "markdown"]) == 0
+    assert "133·batch·seq²" in capsys.readouterr().out
+    assert main(["report", path, "--symbolic", "--depth", "1", "--format", "csv"]) == 0
+    rows = {r["block"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert rows["core"]["macs_formula"] == "64·batch·seq²" and rows["proj"]["flops_formula"] == "6,144·batch·seq"
 
 
 def test_symbolic_csv_carries_each_rows_formulas(capsys):
