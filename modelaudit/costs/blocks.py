@@ -31,6 +31,13 @@ def _add(groups: dict, key, row: dict) -> None:
     else:
         g["macs"] += row["macs_total"]
         g["flops"] += row["flops_total"]
+    if row.get("backward_macs") is not None:  # --training; unknown exactly where the MACs are
+        g["backward_macs"] = g.get("backward_macs", 0) + row["backward_macs"] * row["runs"]
+    if row.get("ms") is not None:  # --profile: the block's time is its nodes' median times summed
+        g["ms"] = g.get("ms", 0.0) + row["ms"]
+    elif not row.get("scope") and row["runs"] and row["status"] != "constant":
+        # a node onnxruntime ran in a kernel of another name (a fusion): its time is not in the sum
+        g["untimed"] = g.get("untimed", 0) + 1
     _collect(g, row)
 
 
@@ -53,9 +60,12 @@ def _collect(group: dict, row: dict) -> None:
         group.setdefault("formulas", []).append(row["formulas"])
 
 
-def _sum_formulas(groups) -> None:
-    """Each group's members' polynomials replaced by their sum (a group's cost at every size)."""
+def _finish(groups) -> None:
+    """Each group's members' polynomials replaced by their sum (a group's cost at every size);
+    the count of untimed nodes kept only where some node was timed (--profile)."""
     for g in groups:
+        if "ms" not in g:
+            g.pop("untimed", None)
         members = g.get("formulas")
         if isinstance(members, list):
             variables = members[0]["variables"]
@@ -77,7 +87,7 @@ def by_block(rows: list[dict], depth: int) -> dict[str, dict]:
     groups: dict[str, dict] = {}
     for row, block in zip(rows, block_names(rows, depth)):
         _add(groups, block, row)
-    _sum_formulas(groups.values())
+    _finish(groups.values())
     return groups
 
 
@@ -113,7 +123,7 @@ def scope_tree(rows: list[dict], depth: int) -> list[dict]:
             visit(child)
 
     visit(())
-    _sum_formulas(order)
+    _finish(order)
     return order
 
 
@@ -154,7 +164,7 @@ def by_family(rows: list[dict]) -> dict[str, dict]:
     groups: dict[str, dict] = {}
     for row in rows:
         _add(groups, family_of(row), row)
-    _sum_formulas(groups.values())
+    _finish(groups.values())
     return {f: groups[f] for f in FAMILIES if f in groups}
 
 
@@ -173,7 +183,7 @@ def by_op(rows: list[dict]) -> list[dict]:
             g["macs"] += r["macs_total"]
             g["flops"] += r["flops_total"]
         _collect(g, r)
-    _sum_formulas(groups.values())
+    _finish(groups.values())
     for g in groups.values():
         if g["unknown"]:
             g["macs"] = g["flops"] = None

@@ -37,6 +37,8 @@ def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str
     with subtotals; `unknown` counts the nodes whose MACs are not in the sums)."""
     if depth is not None:
         rows, fields, by = scope_tree(formula_rows(d), depth), BLOCK_FIELDS, "block"
+        fields = (fields + ["backward_macs"] * bool(d.get("training"))
+                  + ["ms", "untimed"] * bool((d.get("profile") or {}).get("total_ms")))
         if sort is not None or top is not None:
             rows = [r for r in rows if r["leaf"]]
     else:

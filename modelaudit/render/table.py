@@ -51,9 +51,10 @@ OP_COLUMNS = {
 def _at_least(key: str):
     """A block's sum, `≥ sum` when some of its nodes are unknown, `?` when all of them are."""
     def show(r: dict, t: dict) -> str:
+        value = r.get(key, 0)  # a sum nothing was added to (every node unknown) is absent
         if not r["unknown"]:
-            return human(r[key])
-        return f"≥ {human(r[key])}" if r[key] else "?"
+            return human(value)
+        return f"≥ {human(value)}" if value else "?"
     return show
 
 
@@ -74,6 +75,24 @@ DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "rate",
 # hidden only when names are already cut to their hard minimum and the table still overflows (the
 # roofline's columns made an 80-column table 89 wide): the bound time is the last to stay
 LAST_RESORT = ("intensity", "macs%", "params", "bound")
+
+
+def _ms(r: dict, t: dict) -> str:
+    """A block's measured time: `≥` when a node of it ran in a kernel named otherwise (a fusion)."""
+    if r.get("ms") is None:
+        return "?"
+    return ("≥ " if r.get("untimed") else "") + f"{r['ms']:.3f}"
+
+
+def _block_columns(d: dict) -> dict:
+    """The block columns of this report: backward MACs with --training, ms with --profile."""
+    columns = _grouped_columns(BLOCK_COLUMNS, d)
+    if d.get("training"):  # beside the forward MACs, as in the node table
+        bwd = ("bwd MACs", _at_least("backward_macs"), None)
+        columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
+    if (d.get("profile") or {}).get("total_ms"):
+        columns["ms"] = ("ms", _ms, None)
+    return columns
 
 
 def _grouped_columns(available: dict, d: dict) -> dict:
@@ -118,7 +137,7 @@ def table(d: dict, sort: str | None = None, top: int | None = None, by: str = "n
     per-block (`depth`) table. Without `columns`, every column that has something to show."""
     totals = d["totals"]
     if depth is not None:
-        rows, available = scope_tree(formula_rows(d), depth), _grouped_columns(BLOCK_COLUMNS, d)
+        rows, available = scope_tree(formula_rows(d), depth), _block_columns(d)
         if sort is not None or top is not None:  # a sorted view is flat: the blocks at the given depth
             rows = select_rows([r for r in rows if r["leaf"]], sort, top, by="block")
         else:

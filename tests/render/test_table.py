@@ -264,3 +264,87 @@ def test_the_whole_text_report_fits_the_width(width):
         assert not long, (argv, long[:2])
     whole = run(["report", V2, "--hardware", "a100"])[1]
     assert max(len(line) for line in whole.splitlines()) > 200  # piped: nothing wrapped
+
+
+def _two_blocks(tmp_path, batch=2) -> str:
+    """x [batch, 8] → /a/MatMul (W1 8×16) → /a/Relu → /b/MatMul (W2 16×4) → y."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import make_model, tensor, vi
+
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="/a/MatMul"),
+             helper.make_node("Relu", ["h"], ["r"], name="/a/Relu"),
+             helper.make_node("MatMul", ["r", "w2"], ["y"], name="/b/MatMul")]
+    model = make_model(nodes, [vi("x", [batch, 8])], [vi("y", [batch, 4], TensorProto.FLOAT)],
+                       [tensor("w1", (8, 16)), tensor("w2", (16, 4), seed=1)])
+    path = tmp_path / "two_blocks.onnx"
+    onnx.save(model, path)
+    return str(path)
+
+
+def test_depth_with_training_sums_backward_macs_per_block(tmp_path, capsys):
+    """--training --depth 1 printed the right backward total but the block table had no backward
+    column. Block a's MatMul reads the graph input: only dW, 1·(2·8·16); block b's wants dW and
+    the gradient of its activation input: 2·(2·16·4)."""
+    from modelaudit.cli.main import main
+
+    path = _two_blocks(tmp_path)
+    assert main(["report", path, "--training", "--depth", "1", "--format", "json"]) == 0
+    blocks = {b["block"]: b for b in json.loads(capsys.readouterr().out)["blocks"]}
+    assert blocks["a"]["backward_macs"] == 1 * (2 * 8 * 16) and blocks["b"]["backward_macs"] == 2 * (2 * 16 * 4)
+    os.environ["MODELAUDIT_WIDTH"] = "0"
+    try:
+        assert main(["report", path, "--training", "--depth", "1"]) == 0
+    finally:
+        del os.environ["MODELAUDIT_WIDTH"]
+    table = _cells(capsys.readouterr().out, "block")
+    assert table["a"]["bwd MACs"] == "256" and table["b"]["bwd MACs"] == "256"
+    assert main(["report", path, "--training", "--depth", "1", "--format", "csv"]) == 0
+    rows = {r["block"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert rows["b"]["backward_macs"] == str(2 * (2 * 16 * 4))
+    os.environ["MODELAUDIT_WIDTH"] = "0"
+    try:  # a symbolic batch: every MatMul's MACs unknown, so each block's backward MACs too
+        assert main(["report", _two_blocks(tmp_path, "n"), "--training", "--depth", "1"]) == 0
+    finally:
+        del os.environ["MODELAUDIT_WIDTH"]
+    table = _cells(capsys.readouterr().out, "block")
+    assert table["a"]["bwd MACs"] == "?" and table["b"]["bwd MACs"] == "?"
+
+
+def test_depth_with_profile_sums_ms_per_block(tmp_path, capsys):
+    """--profile --depth 1 had no ms column in the block table: each block's is the sum of its
+    nodes' median times."""
+    from modelaudit.cli.main import main
+
+    path = _two_blocks(tmp_path)
+    assert main(["report", path, "--profile", "--runs", "3", "--depth", "1", "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    timed = {r["name"]: r["ms"] for r in d["rows"]}
+    assert all(v is not None for v in timed.values())
+    blocks = {b["block"]: b for b in d["blocks"]}
+    assert blocks["a"]["ms"] == pytest.approx(timed["/a/MatMul"] + timed["/a/Relu"])
+    assert blocks["b"]["ms"] == pytest.approx(timed["/b/MatMul"])
+    from modelaudit.render.markdown import render_markdown
+
+    table = _cells(render_markdown(d, depth=1), "| block")  # the same run's times, as markdown
+    assert table["a"]["ms"] == f"{blocks['a']['ms']:.3f}" and table["b"]["ms"] == f"{blocks['b']['ms']:.3f}"
+
+
+def _cells(out: str, start: str) -> dict:
+    """A text or markdown table's cells by first cell and header."""
+    import re
+
+    def split(line: str) -> list[str]:
+        return [c for c in re.split(r"\s{2,}|\s*\|\s*", line.strip()) if c]
+
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(start))
+    header = split(lines[at])
+    table = {}
+    for line in lines[at + 2:]:
+        if not line.strip() or not split(line):
+            break
+        table[split(line)[0]] = dict(zip(header, split(line)))
+    return table
