@@ -45,7 +45,11 @@ def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims:
                         **{k: getattr(t, k) for k in SWEEP_TOTALS}})
         rows_by_value.append(report.rows)
     last = rows_by_value[-1]
-    order = sorted(range(len(last)), key=lambda i: -(last[i].macs_total or 0))[:top]
-    layers = [{"name": last[i].name, "op": last[i].op,
-               "macs": [rows[i].macs_total if i < len(rows) else None for rows in rows_by_value]} for i in order]
-    return {"dim": dim, "values": values, "totals": columns, "top_layers": layers}
+    macs = [[rows[i].macs_total if i < len(rows) else None for rows in rows_by_value] for i in range(len(last))]
+    # ranked by the MACs at the largest value where they are known: a layer unknown at every value
+    # is not ranked (as 0 it tied with the zero-cost nodes, and the list became the first nodes)
+    known = [i for i in range(len(last)) if any(m for m in macs[i] if m is not None)]
+    order = sorted(known, key=lambda i: -next(m for m in reversed(macs[i]) if m is not None))[:top]
+    layers = [{"name": last[i].name, "op": last[i].op, "macs": macs[i]} for i in order]
+    unranked = sum(1 for i, r in enumerate(last) if r.runs and all(m is None for m in macs[i]))
+    return {"dim": dim, "values": values, "totals": columns, "top_layers": layers, "unranked_layers": unranked}

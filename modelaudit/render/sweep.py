@@ -60,11 +60,20 @@ def render_sweep(s: dict, fmt: str = "text") -> str:
     layers = [[safe(l["name"]), l["op"]] + [human(m) for m in l["macs"]] for l in s["top_layers"]]
     title = "###" if fmt == "markdown" else ""
     hint = _hint(s)
-    return "\n".join([f"{title} Totals across {s['dim']}".strip(), "",
-                      tabulate(totals, headers=["total"] + heads, tablefmt=tablefmt, disable_numparse=True), "",
-                      *([hint, ""] if hint else []),
-                      f"{title} MACs of the top {len(layers)} layers (by MACs at {s['dim']}={s['values'][-1]:,})".strip(), "",
-                      tabulate(layers, headers=["layer", "op"] + heads, tablefmt=tablefmt, disable_numparse=True)]) + "\n"
+    lines = [f"{title} Totals across {s['dim']}".strip(), "",
+             tabulate(totals, headers=["total"] + heads, tablefmt=tablefmt, disable_numparse=True), "",
+             *([hint, ""] if hint else [])]
+    unranked = s.get("unranked_layers", 0)
+    if not layers:
+        return "\n".join(lines + ["no layer's MACs are known at any swept value: no top layers to rank"
+                                  + (" (fix the open sizes as the line above says)" if hint else "")]) + "\n"
+    lines += [f"{title} MACs of the top {len(layers)} layers (by MACs at {s['dim']}={s['values'][-1]:,}, "
+              f"or the largest value where known)".strip(), "",
+              tabulate(layers, headers=["layer", "op"] + heads, tablefmt=tablefmt, disable_numparse=True)]
+    if unranked:
+        lines += ["", f"{unranked:,} layer{' whose MACs are' if unranked == 1 else 's whose MACs are'} unknown at "
+                      f"every swept value {'is' if unranked == 1 else 'are'} not ranked"]
+    return "\n".join(lines) + "\n"
 
 
 def render_compare_sweep(sweeps: list[dict], labels: list[str], fmt: str = "text") -> str:

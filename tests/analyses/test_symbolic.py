@@ -273,3 +273,28 @@ def test_sweep_refuses_a_dim_also_fixed_by_dim(capsys):
     assert main(["report", path, "--sweep", "seq=128,512", "--dim", "seq=3", "--dim", "batch=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--dim seq" in err[0] and "--sweep" in err[0]
+
+
+def test_sweep_top_layers_rank_known_macs_and_say_when_none_are(capsys):
+    """With batch left open every MatMul's MACs were unknown at every swept value, and the "top
+    layers" were the nodes in file order, `?` and zero-cost Transposes among them. Now only
+    layers with known MACs are ranked, and the report says when none are."""
+    path = _save(_attention_block())
+    assert main(["report", path, "--sweep", "seq=128,512", "--format", "json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["top_layers"] == [] and s["unranked_layers"] == 7  # 6 MatMuls and the Softmax (Transpose: 0)
+    assert main(["report", path, "--sweep", "seq=128,512"]) == 0
+    out = capsys.readouterr().out
+    assert "no layer's MACs are known at any swept value" in out and "Transpose" not in out
+    # z [seq, 8] · W2 [8, 4] is known (seq·8·4), x [batch, seq, 8] · W1 is not, Relu has 0 MACs
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["a"], name="xw"), helper.make_node("Relu", ["z"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "w2"], ["b"], name="zw")]
+    model = make_model(nodes, [vi("x", ["batch", "seq", 8]), vi("z", ["seq", 8])], [vi("a", None), vi("b", None)],
+                       [tensor("w1", (8, 4)), tensor("w2", (8, 4), seed=1)])
+    assert main(["report", _save(model), "--sweep", "seq=4,16", "--top", "2", "--format", "json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert [(layer["name"], layer["macs"]) for layer in s["top_layers"]] == [("zw", [4 * 8 * 4, 16 * 8 * 4])]
+    assert s["unranked_layers"] == 1
+    assert main(["report", _save(model), "--sweep", "seq=4,16", "--top", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "1 layer whose MACs are unknown at every swept value is not ranked" in out and "xw" not in out
