@@ -28,6 +28,15 @@ def _cell(column: dict, key: str, fmt) -> str:
     return f"≥ {fmt(value)}" if value else "unknown"
 
 
+def _csv_cell(column: dict, key: str):
+    """The exact total; an empty cell when unknown and `>=x` when partly known (CSV's own way of
+    saying what the text view says with `unknown` and `≥ x`), never a bare lower bound or 0."""
+    value = column[key]
+    if column.get(_COMPLETE.get(key, ""), True):
+        return value
+    return f">={value}" if value else ""
+
+
 def _hint(s: dict) -> str | None:
     """What resolves the unknown totals (the dims the sweep leaves symbolic)."""
     flags = list(dict.fromkeys(f for c in s["totals"] if not all(c.get(k, True) for k in _COMPLETE.values())
@@ -51,7 +60,7 @@ def render_sweep(s: dict, fmt: str = "text") -> str:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["metric"] + heads)
         for key in _LABELS:
-            writer.writerow([key] + [c[key] for c in s["totals"]])
+            writer.writerow([key] + [_csv_cell(c, key) for c in s["totals"]])
         for layer in s["top_layers"]:
             writer.writerow([f"macs:{layer['name']}"] + ["" if m is None else m for m in layer["macs"]])
         return buf.getvalue()

@@ -116,6 +116,17 @@ def test_sweep_without_the_other_dims_says_unknown_and_names_the_flag(capsys):
     assert macs.split()[1:] == " ".join(human(4096 * s + 64 * s * s) for s in (128, 512)).split()  # 1.57 M, 18.9 M
 
 
+def test_sweep_csv_never_writes_an_unknown_total_as_zero(capsys):
+    path = _save(_attention_block())
+    assert main(["report", path, "--sweep", "seq=128,512", "--format", "csv"]) == 0  # batch left symbolic
+    rows = {line.split(",")[0]: line.split(",")[1:] for line in capsys.readouterr().out.splitlines()}
+    assert rows["macs"] == ["", ""] and rows["flops"] == ["", ""]  # was "0,0": unknown, not zero
+    assert rows["params"] == [str(4 * 32 * 32)] * 2  # params never depend on shapes
+    assert main(["report", path, "--sweep", "seq=128,512", "--dim", "batch=1", "--format", "csv"]) == 0
+    rows = {line.split(",")[0]: line.split(",")[1:] for line in capsys.readouterr().out.splitlines()}
+    assert rows["macs"] == [str(4096 * s + 64 * s * s) for s in (128, 512)]
+
+
 def test_sweep_with_symbolic_is_refused(capsys):
     path = _save(_attention_block())
     assert main(["report", path, "--sweep", "seq=128,512", "--symbolic"]) == 2
