@@ -173,6 +173,15 @@ def _qembed_layer_norm(shapes: list, attrs: dict) -> list:
     return [(ids[0], ids[1], shapes[2][1]), (ids[0],)]
 
 
+@_shape("EmbedLayerNormalization")
+def _embed_layer_norm(shapes: list, attrs: dict) -> list:
+    """input_ids [B, S], word_embedding [vocab, hidden] (input 2) → [B, S, hidden], mask_index [B],
+    embedding_sum [B, S, hidden]."""
+    ids = shapes[0]
+    y = (ids[0], ids[1], shapes[2][1])
+    return [y, (ids[0],), y]
+
+
 _FLOAT_OUTPUT = frozenset({"MatMulIntegerToFloat", "QAttention", "DequantizeLinear", "QEmbedLayerNormalization"})
 
 
@@ -183,6 +192,8 @@ def contrib_output_dtype(domain: str, op: str, dtypes: list) -> int | None:
         return None
     if op in _FLOAT_OUTPUT:
         return TensorProto.FLOAT
+    if op == "EmbedLayerNormalization":  # the embedding tables' type (float or float16), not the ids'
+        return dtypes[2] if len(dtypes) > 2 and dtypes[2] else TensorProto.FLOAT
     if op == "QuantizeLinear":
         return dtypes[2] if len(dtypes) > 2 and dtypes[2] else TensorProto.UINT8
     return None

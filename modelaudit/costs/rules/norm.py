@@ -76,3 +76,14 @@ def ms_skip_layer_norm(ctx: NodeContext) -> Cost:
     norm = 4 if simplified else 5 + 1 + (1 if ctx.has_input(3) else 0)
     each = 1 + (1 if ctx.has_input(bias_input) else 0) + norm
     return Cost(flops=each * n, formula=f"{each}*{n}")
+
+
+@rule("EmbedLayerNormalization", domain="com.microsoft", category="normalization", macs="0",
+      flops="(k−1 adds + LayerNorm 5 + γ + β)·|Y|  (k embeddings: word, position, segment)")
+def ms_embed_layer_norm(ctx: NodeContext) -> Cost:
+    """input_ids [B, S], segment_ids, word/position/segment embeddings (2–4), γ, β (5, 6), mask (7),
+    position_ids (8) → [B, S, hidden], mask_index, embedding_sum (the sum before the norm, no extra work)."""
+    n = ctx.out_numel(0)
+    k = 2 + (1 if ctx.has_input(1) and ctx.has_input(4) else 0)
+    each = (k - 1) + 5 + 1 + 1
+    return Cost(flops=each * n, formula=f"{each}*{n}")

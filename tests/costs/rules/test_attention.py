@@ -152,3 +152,27 @@ def test_linear_attention(update_rule, delta, gated):
     model = make_model([node], vis, [vi("y", None)], opset=27)
     (row,) = modelaudit.audit(model).rows
     assert row.macs == b * t * (hkv * dk * dv * (1 + delta) + hq * dk * dv)
+
+
+@pytest.mark.parametrize("segments", [True, False])
+def test_embed_layer_normalization(segments):
+    """BERT's embeddings as onnxruntime's optimizer fuses them: word + position (+ segment) rows, then
+    LayerNorm; the tables and γ, β are params, counted once."""
+    batch, seq, vocab, hidden, positions = 2, 5, 30, 8, 16
+    names = ["ids", "seg" if segments else "", "we", "pe", "se" if segments else "", "g", "b", "mask"]
+    node = helper.make_node("EmbedLayerNormalization", names, ["y", "mask_index", "sum"], domain="com.microsoft",
+                            epsilon=1e-5)
+    tables = [tensor("we", (vocab, hidden)), tensor("pe", (positions, hidden)), tensor("g", (hidden,)),
+              tensor("b", (hidden,))] + ([tensor("se", (2, hidden))] if segments else [])
+    ids = [vi(n, [batch, seq], TensorProto.INT32) for n in (["ids", "seg", "mask"] if segments else ["ids", "mask"])]
+    model = _ms_model([node], ids, [vi("y", None), vi("mask_index", None, TensorProto.INT32), vi("sum", None)], tables)
+    report = modelaudit.audit(model)
+    (row,) = report.rows
+    n = batch * seq * hidden
+    adds = 2 if segments else 1  # word + position (+ segment)
+    assert (row.macs, row.flops) == (0, (adds + 5 + 1 + 1) * n)  # LayerNorm 5, γ, β
+    assert report.totals.params == (vocab + positions + (2 if segments else 0)) * hidden + 2 * hidden
+    feeds = {v.name: np.zeros((batch, seq), np.int32) for v in ids}
+    y, mask, total = run_ort(model, feeds)
+    assert row.outputs == ["x".join(map(str, a.shape)) for a in (y, mask, total)]
+    assert row.output_bytes == y.nbytes + mask.nbytes + total.nbytes
