@@ -19,6 +19,9 @@ def run_compare(args) -> int:
     from modelaudit.analyses.compare import compare, labels_for
     from modelaudit.render.compare import render_compare
 
+    from .batch import expand_models
+
+    args.models = expand_models(args.models)  # a folder stands for the models below it, as in report
     if len(args.models) < 2:
         raise UsageError("compare needs two or more models")
     if args.depth < 1:

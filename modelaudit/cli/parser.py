@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="onnxruntime graph optimizations for --profile (default disable: every node timed as written)")
     report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     cmp = sub.add_parser("compare", help="totals, op families and blocks of two or more models side by side")
-    cmp.add_argument("models", nargs="+", metavar="MODEL", help="two or more .onnx files; the first is the reference")
+    cmp.add_argument("models", nargs="+", metavar="MODEL", help="two or more .onnx files or folders of them; the first is the reference")
     shape_flags(cmp)
     cmp.add_argument("--format", "-f", choices=("text", "markdown", "json", "html"), default="text")
     cmp.add_argument("--by", choices=("op", "block", "all"), default="op",

@@ -53,6 +53,30 @@ def test_compare_needs_two_models(capsys):
     assert capsys.readouterr().err.strip() == "modelaudit: error: compare needs two or more models"
 
 
+def test_compare_takes_a_folder_as_report_does(capsys, tmp_path):
+    """A directory expands to the .onnx files below it, sorted, as `report DIR` does."""
+    import shutil
+
+    (tmp_path / "b").mkdir()
+    shutil.copy(V1, tmp_path / "b")
+    shutil.copy(V2, tmp_path)
+    assert main(["compare", str(tmp_path), "--format", "json"]) == 0
+    by_folder = json.loads(capsys.readouterr().out)
+    assert [m["path"] for m in by_folder.pop("models")] == [str(tmp_path / "b" / "mobilenet_v1.onnx"),
+                                                           str(tmp_path / "mobilenet_v2.onnx")]  # sorted
+    assert main(["compare", V2, V1, "--format", "json"]) == 0
+    by_files = json.loads(capsys.readouterr().out)
+    assert by_files.pop("models") and by_files != by_folder  # the order matters: the first is the reference
+    assert main(["compare", V1, V2, "--format", "json"]) == 0
+    by_files = json.loads(capsys.readouterr().out)
+    assert by_files.pop("models") and by_files == by_folder
+    (tmp_path / "empty").mkdir()
+    assert main(["compare", str(tmp_path / "empty"), V1]) == 2
+    assert capsys.readouterr().err.strip() == f"modelaudit: error: {tmp_path / 'empty'}: a directory with no .onnx file in it"
+    assert main(["compare", str(tmp_path / "b")]) == 2  # one model, however it was named
+    assert capsys.readouterr().err.strip() == "modelaudit: error: compare needs two or more models"
+
+
 def _dynamic_batch_v2(tmp_path):
     import onnx
 
