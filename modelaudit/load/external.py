@@ -80,7 +80,8 @@ def _sparse(sparse, place: tuple):
 
 def _tensors_of_nodes(nodes, where: str):
     """Every tensor a list of nodes holds in attributes (TENSOR, TENSORS, SPARSE_TENSOR(S)), their
-    subgraphs included. No depth limit is needed: protobuf parsing bounds the nesting."""
+    subgraphs included. Every field is read whatever the attribute's type names: a hostile file can
+    set g and graphs, or t beside g. No depth limit is needed: protobuf parsing bounds the nesting."""
     for node in nodes:
         for attr in node.attribute:
             here = (where, node, attr, "")
@@ -92,7 +93,9 @@ def _tensors_of_nodes(nodes, where: str):
                 yield from _sparse(attr.sparse_tensor, here)
             for sparse in attr.sparse_tensors:
                 yield from _sparse(sparse, here)
-            for sub in ([attr.g] if attr.HasField("g") else attr.graphs):
+            if attr.HasField("g"):
+                yield from _tensors_of_graph(attr.g, f"{where}subgraph of '{node.name or node.op_type}': ")
+            for sub in attr.graphs:
                 yield from _tensors_of_graph(sub, f"{where}subgraph of '{node.name or node.op_type}': ")
 
 

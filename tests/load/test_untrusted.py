@@ -145,6 +145,18 @@ def _model_with_external(folder, location: str, where: str = "initializer") -> s
         model = make_model([call], [vi("x", [1, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", None)])
         model.functions.append(function)
         model.opset_import.append(helper.make_opsetid("local", 1))
+    elif where in ("graphs beside g", "tensor beside g"):
+        # an attribute typed GRAPH whose other fields are set too: the walk reads every field
+        custom = helper.make_node("Holder", [], ["h"], domain="my.domain")
+        innocent = helper.make_graph([], "innocent", [], [])
+        attr = helper.make_attribute("body", innocent)
+        if where == "graphs beside g":
+            attr.graphs.append(helper.make_graph([], "hidden", [], [], initializer=[w]))
+        else:
+            attr.t.CopyFrom(w)
+        custom.attribute.append(attr)
+        model = make_model([custom, node], [vi("x", [1, 4])], [vi("y", None)], [tensor("w", (4, 4))])
+        model.opset_import.append(helper.make_opsetid("my.domain", 1))
     elif where == "training_info":
         model = make_model([node], [vi("x", [1, 4])], [vi("y", None)], [tensor("w", (4, 4))])
         info = model.training_info.add()
@@ -191,7 +203,8 @@ def test_unsafe_locations_exit_4_and_nothing_outside_is_opened(capsys, layout, k
 
 @pytest.mark.parametrize("where", ["Constant", "sparse_initializer", "subgraph", "function", "training_info",
                                    "Constant sparse_value indices", "sparse_initializer indices",
-                                   "sparse attribute list", "subgraph of a function body"])
+                                   "sparse attribute list", "subgraph of a function body", "graphs beside g",
+                                   "tensor beside g"])
 def test_every_place_a_location_can_hide_is_walked(capsys, layout, where):
     folder, secret = layout
     path = _model_with_external(folder, "../secret.bin", where)
