@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from modelaudit.errors import ModelAuditError, UsageError
 
-__all__ = ["parse_sweep", "sweep", "SWEEP_TOTALS"]
+__all__ = ["parse_sweep", "check_sweep_dims", "sweep", "SWEEP_TOTALS"]
 
 SWEEP_TOTALS = ("params", "macs", "flops", "activation_bytes", "peak_activation_bytes")
 
@@ -21,6 +21,12 @@ def parse_sweep(spec: str) -> tuple[str, list[int]]:
     return name, numbers
 
 
+def check_sweep_dims(dim: str, dims: dict | None) -> None:
+    """A --dim on the swept dim is refused: the swept values would silently override it."""
+    if dim in (dims or {}):
+        raise UsageError(f"--sweep {dim}=…: --dim {dim} fixes the dim the sweep varies", f"drop --dim {dim}")
+
+
 def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims: dict | None = None,
           top: int = 10) -> dict:
     """Totals at every value, and the top layers (by MACs at the largest value) across the sweep."""
@@ -28,15 +34,14 @@ def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims:
     from modelaudit.graph.model import load
     from modelaudit.load.reader import read_model_light
 
-    if dim in (dims or {}):  # the swept values would silently override it
-        raise UsageError(f"--sweep {dim}=…: --dim {dim} fixes the dim the sweep varies", f"drop --dim {dim}")
+    check_sweep_dims(dim, dims)
     model = read_model_light(source).model
     columns, rows_by_value = [], []
     for value in values:
         try:
             report = analyze(load(model, inputs=inputs, dims={**(dims or {}), dim: value}))
         except ModelAuditError as exc:
-            raise UsageError(f"--sweep {dim}={value}: {exc.one_line()}") from None
+            raise UsageError(f"--sweep {dim}={value}: {exc.message}", exc.hint) from None
         t = report.totals
         bytes_complete = all(r.output_bytes is not None for r in report.rows if r.status != "constant" and r.runs)
         columns.append({"value": value, "complete": t.macs_complete, "peak_complete": t.peak_activation_complete,

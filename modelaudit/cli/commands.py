@@ -29,16 +29,18 @@ def run_compare(args) -> int:
     inputs = collect(args.input, parse_input_spec, "--input")
     dims = collect_dims(args.dim, [m for m in args.models if Path(m).is_file()])
     if args.sweep:
-        from modelaudit.analyses.sweep import parse_sweep, sweep
+        from modelaudit.analyses.sweep import check_sweep_dims, parse_sweep, sweep
         from modelaudit.render.sweep import render_compare_sweep
 
         dim, values = parse_sweep(args.sweep)
+        check_sweep_dims(dim, dims)  # the flags' fault, not any one model's
+        need = "compare --sweep needs the swept dim and each --dim in every model"
         sweeps = []
         for m in args.models:
             try:
                 sweeps.append(sweep(m, dim, values, inputs, dims, top=0))
             except UsageError as exc:  # which of the models lacks the dim is what the reader needs
-                raise UsageError(f"{m}: {exc.one_line()} (compare --sweep needs the swept dim and each --dim in every model)") from None
+                raise UsageError(f"{m}: {exc.message}", f"{exc.hint}; {need}" if exc.hint else need) from None
         write_output(render_compare_sweep(sweeps, labels_for(args.models), args.format), args.output)
         return 0
     # with several models, an --input or --dim applies to the models that have it

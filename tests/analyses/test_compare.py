@@ -123,3 +123,15 @@ def test_compare_sweep_names_the_model_without_the_dim(capsys):
     assert main(["compare", block, block, "--sweep", "batch=1,8", "--dim", "seq=16"]) == 0
     macs = [line for line in capsys.readouterr().out.splitlines() if "MACs" in line]
     assert len(macs) == 2 and macs[0].split()[-2:] == macs[1].split()[-2:]
+
+
+def test_compare_sweep_errors_are_one_clean_line(capsys):
+    """One line, one parenthesis: a --dim on the swept dim is the flags' fault, not a model's."""
+    block = str(SAMPLES / "transformer_block.onnx")
+    assert main(["compare", block, V2, "--sweep", "batch=1,8", "--dim", "batch=2"]) == 2
+    assert capsys.readouterr().err == ("modelaudit: error: --sweep batch=…: --dim batch fixes the dim the sweep "
+                                       "varies (drop --dim batch)\n")
+    assert main(["compare", block, V2, "--sweep", "batch=1,8", "--dim", "seq=16"]) == 2
+    assert capsys.readouterr().err == (f"modelaudit: error: {V2}: --sweep batch=1: --dim seq: no input has a dim "
+                                       "named 'seq' (named dims: none; compare --sweep needs the swept dim and each "
+                                       "--dim in every model)\n")
