@@ -185,11 +185,17 @@ def _embed_layer_norm(shapes: list, attrs: dict) -> list:
 _FLOAT_OUTPUT = frozenset({"MatMulIntegerToFloat", "QAttention", "DequantizeLinear", "QEmbedLayerNormalization"})
 
 
-def contrib_output_dtype(domain: str, op: str, dtypes: list) -> int | None:
-    """The output element type where it is not the first input's (integer kernels returning float,
-    QuantizeLinear returning its zero point's type); None otherwise."""
+_INT32_MASK_INDEX = frozenset({"EmbedLayerNormalization", "QEmbedLayerNormalization"})  # output 1
+
+
+def contrib_output_dtype(domain: str, op: str, dtypes: list, output: int = 0) -> int | None:
+    """The element type of output `output` where it is not the first input's (integer kernels
+    returning float, QuantizeLinear returning its zero point's type, int32 mask_index beside
+    float16 embeddings); None otherwise."""
     if domain != "com.microsoft":
         return None
+    if output == 1 and op in _INT32_MASK_INDEX:
+        return TensorProto.INT32
     if op in _FLOAT_OUTPUT:
         return TensorProto.FLOAT
     if op == "EmbedLayerNormalization":  # the embedding tables' type (float or float16), not the ids'

@@ -176,9 +176,9 @@ def _infer_contrib(node: NodeProto, domain: str, infos: dict) -> dict[str, Tenso
     if not outs or first is None:
         return {}
     dtypes = [infos[i].dtype if i and i in infos else None for i in node.input]
-    dtype = contrib_output_dtype(domain, node.op_type, dtypes) or first.dtype
-    return {name: TensorInfo(name, tuple(shape), dtype)
-            for name, shape in zip(node.output, outs) if name and shape is not None}
+    op = node.op_type
+    return {name: TensorInfo(name, tuple(shape), contrib_output_dtype(domain, op, dtypes, i) or first.dtype)
+            for i, (name, shape) in enumerate(zip(node.output, outs)) if name and shape is not None}
 
 
 def propagate(model: ModelProto, order: list[int], opsets: dict, infos: dict, values: dict,

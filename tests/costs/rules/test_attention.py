@@ -176,3 +176,17 @@ def test_embed_layer_normalization(segments):
     y, mask, total = run_ort(model, feeds)
     assert row.outputs == ["x".join(map(str, a.shape)) for a in (y, mask, total)]
     assert row.output_bytes == y.nbytes + mask.nbytes + total.nbytes
+
+
+def test_embed_layer_normalization_float16_keeps_an_int32_mask_index():
+    """y and embedding_sum take the tables' float16; mask_index stays int32 (4 bytes a row, not 2)."""
+    batch, seq, vocab, hidden, positions = 2, 5, 30, 8, 16
+    node = helper.make_node("EmbedLayerNormalization", ["ids", "", "we", "pe", "", "g", "b"], ["y", "mask_index", "sum"],
+                            domain="com.microsoft")
+    tables = [tensor(n, dims, np.float16) for n, dims in (("we", (vocab, hidden)), ("pe", (positions, hidden)),
+                                                          ("g", (hidden,)), ("b", (hidden,)))]
+    model = _ms_model([node], [vi("ids", [batch, seq], TensorProto.INT32)],
+                      [vi("y", None, TensorProto.FLOAT16), vi("mask_index", None, TensorProto.INT32),
+                       vi("sum", None, TensorProto.FLOAT16)], tables)
+    (row,) = modelaudit.audit(model).rows
+    assert row.output_bytes == 2 * (batch * seq * hidden * 2) + batch * 4
