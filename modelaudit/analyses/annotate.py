@@ -13,6 +13,7 @@ from modelaudit.costs.analyze import analyze
 from modelaudit.costs.report import Report
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import ModelGraph, load
+from modelaudit.load.external import external_refs
 from modelaudit.load.reader import read_model
 
 __all__ = ["annotate", "annotate_model", "PREFIX"]
@@ -100,25 +101,38 @@ def _annotate_node(node, row) -> None:
         node.metadata_props.add(key=PREFIX + key, value=str(value))
 
 
-def _has_external_data(model: ModelProto) -> bool:
-    return any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer)
+def _refuse_output(source: Path, output: Path, locations: set[str]) -> None:
+    """-o may name neither the model (through a hard or symbolic link too), nor a file its external
+    data lives in, nor a symbolic link (which would write wherever it points, maybe outside)."""
+    if output.is_symlink():
+        raise UsageError(f"-o {output}: is a symbolic link; name a plain file (annotate never writes through a link)")
+    if output.exists() and os.path.samefile(output, source):
+        raise UsageError(f"-o {output}: is the model itself; annotate writes a copy")
+    folder = source.resolve().parent
+    if locations and output.resolve().parent != folder:
+        raise UsageError(f"-o {output}: write the copy beside the model, in {folder}: "
+                         "its external data is referenced by a path relative to the model's folder")
+    taken = {(folder / loc).resolve() for loc in locations}
+    if output.resolve() in taken or (output.exists() and any(p.exists() and os.path.samefile(output, p)
+                                                             for p in taken)):
+        raise UsageError(f"-o {output}: holds the model's external data; annotate writes a copy beside it")
 
 
 def annotate(source: str | os.PathLike, output: str | os.PathLike, inputs: dict | None = None,
              dims: dict | None = None) -> dict:
     """Audits `source` and writes its annotated copy to `output`; returns what was written."""
     source, output = Path(source), Path(output)
-    if output.exists() and output.resolve() == source.resolve():
-        raise UsageError(f"-o {output}: is the model itself; annotate writes a copy")
+    _refuse_output(source, output, set())  # before the audit: the cheap refusals first
     mg = load(source, inputs=inputs, dims=dims)  # checks the file and its external data (never opened)
     report = analyze(mg)
     model, _ = read_model(source, full=True)  # the model file's own bytes; external data is not read
-    if _has_external_data(model) and output.resolve().parent != source.resolve().parent:
-        raise UsageError(f"-o {output}: write the copy beside the model, in {source.resolve().parent}: "
-                         "its external data is referenced by a path relative to the model's folder")
+    _refuse_output(source, output, {ref.location for ref in external_refs(model)})  # any tensor, subgraphs too
     counts = annotate_model(model, mg, report)
     try:  # the bytes as they are: onnx.save would also look for external data to write
-        output.write_bytes(model.SerializeToString())
+        # O_NOFOLLOW: a link put in place since the check above is refused, not written through
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
     except OSError as exc:
         raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
     return counts

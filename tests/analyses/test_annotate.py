@@ -145,3 +145,56 @@ def test_value_info_the_file_gave_is_kept_or_replaced_by_the_inferred_shape(tmp_
     assert main(["annotate", str(path), "-o", str(out)]) == 0
     shapes = {v.name: _dims(v) for v in onnx.load(out).graph.value_info}
     assert shapes == {"a": [2, 3], "unrelated": [5]}
+
+
+def test_output_onto_the_external_data_file_is_refused(tmp_path, capsys):
+    """`-o weights.bin` beside the model overwrote the weights the model references."""
+    path = _external_model(tmp_path)
+    before = (tmp_path / "weights.bin").read_bytes()
+    assert main(["annotate", str(path), "-o", str(tmp_path / "weights.bin")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds the model's external data" in err
+    assert (tmp_path / "weights.bin").read_bytes() == before
+
+
+def test_output_hard_linked_to_the_model_is_refused(tmp_path, capsys):
+    """A hard link resolves to another path but is the same file: writing it rewrote the model."""
+    model = make_model([helper.make_node("Relu", ["x"], ["y"], name="r")], [vi("x", [2])], [vi("y", None)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    before = path.read_bytes()
+    (tmp_path / "h.onnx").hardlink_to(path)
+    assert main(["annotate", str(path), "-o", str(tmp_path / "h.onnx")]) == 2
+    assert "annotate writes a copy" in capsys.readouterr().err and path.read_bytes() == before
+
+
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_output_that_is_a_symlink_is_never_written_through(tmp_path, capsys, target_exists):
+    model = make_model([helper.make_node("Relu", ["x"], ["y"], name="r")], [vi("x", [2])], [vi("y", None)])
+    (tmp_path / "model").mkdir()
+    path = tmp_path / "model" / "m.onnx"
+    onnx.save(model, path)
+    victim = tmp_path / "victim"
+    if target_exists:
+        victim.write_text("kept")
+    (tmp_path / "model" / "out.onnx").symlink_to(victim)
+    assert main(["annotate", str(path), "-o", str(tmp_path / "model" / "out.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic link" in err
+    assert (victim.read_text() == "kept") if target_exists else not victim.exists()
+
+
+def test_external_data_in_a_constant_node_also_keeps_the_copy_beside_the_model(tmp_path, capsys):
+    """Only initializers were looked at: a Constant's external tensor let the copy go elsewhere,
+    where its relative location no longer names the weights."""
+    value = onnx.TensorProto(name="c", data_type=onnx.TensorProto.FLOAT, dims=[4])
+    value.data_location = onnx.TensorProto.EXTERNAL  # onnx.save leaves Constant values inline: by hand
+    value.external_data.add(key="location", value="c.bin")
+    (tmp_path / "c.bin").write_bytes(np.ones(4, dtype=np.float32).tobytes())
+    model = make_model([helper.make_node("Constant", [], ["c"], name="k", value=value),
+                        helper.make_node("Add", ["x", "c"], ["y"], name="add")], [vi("x", [4])], [vi("y", None)])
+    onnx.save(model, tmp_path / "m.onnx")
+    (tmp_path / "out").mkdir()
+    assert main(["annotate", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out" / "a.onnx")]) == 2
+    assert "write the copy beside the model" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "a.onnx").exists()
