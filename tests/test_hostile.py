@@ -219,3 +219,34 @@ def test_group_not_dividing_channels_is_an_error_row(tmp_path):
     assert row.status == "error" and "X has 3 channels, but W's C_in/group 1 × group 2 = 2" in row.formula
     row = modelaudit.audit(_conv(tmp_path, w=(3, 1, 3, 3), group=2)).rows[0]
     assert row.status == "error" and "group 2 does not divide C_out 3" in row.formula
+
+
+# A --hardware spec file is user-given: nan passed `value < 0` and `value == 0` (nan bandwidth, nan
+# times), inf and 1e-320 made the ridge point nan and the HTML chart's log scale an internal error,
+# `true` counted as 1, and `hardware = 3` was an internal error (iterating an int).
+@pytest.mark.parametrize("spec, key", [
+    ("bandwidth_gbs = nan\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
+    ("bandwidth_gbs = inf\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
+    ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = inf\n", "peak_tflops"),
+    ("bandwidth_gbs = 1e-320\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
+    ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = 1e308\n", "peak_tflops"),
+    ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = true\n", "peak_tflops"),
+    ("bandwidth_gbs = 10\noverhead_us = nan\n[peak_tflops]\nfp32 = 1\n", "overhead_us"),
+    ("bandwidth_gbs = 10\nattainable_bandwidth_gbs = nan\n[peak_tflops]\nfp32 = 1\n", "attainable_bandwidth_gbs"),
+    ("hardware = 3\n", "[hardware] must be a table"),
+    ("hardware = [1, 2]\n", "[hardware] must be a table"),
+])
+def test_hardware_spec_out_of_range_is_a_usage_error(tmp_path, capsys, spec, key):
+    path = tmp_path / "chip.toml"
+    path.write_text(spec)
+    for fmt in ("text", "html"):
+        code, out, err = run(capsys, "report", SAMPLES / "mobilenet_v2.onnx", "--hardware", path, "--format", fmt)
+        assert code == 2 and key in err and not out, err
+
+
+def test_hardware_spec_at_the_range_ends_is_accepted(tmp_path, capsys):
+    path = tmp_path / "chip.toml"
+    path.write_text("bandwidth_gbs = 1e6\noverhead_us = 0\n[peak_tflops]\nfp32 = 1e-6\n")
+    code, out, err = run(capsys, "report", SAMPLES / "mobilenet_v2.onnx", "--hardware", path, "--format", "json")
+    assert code == 0, err
+    assert "nan" not in out.lower() and "infinity" not in out.lower()

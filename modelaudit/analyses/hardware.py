@@ -95,8 +95,21 @@ _ALIASES = {"h100": "h100-sxm", "a100-sxm": "a100", "4090": "rtx4090", "orin": "
             "avx2": "cpu-avx2", "avx512": "cpu-avx512"}
 
 
+# Accepted ranges: TFLOP/s and GB/s from 10⁻⁶ (a MFLOP/s, a MB/s) to 10⁶ (an EFLOP/s, a PB/s), an
+# overhead from 0 to a second. Outside them no chip exists, and nan, inf or 1e-320 made the times
+# and the ridge point nan or inf (and the HTML chart's log scale an internal error).
+_RATES, _OVERHEAD = (1e-6, 1e6), (0.0, 1e6)
+
+
+def _in_range(value, bounds: tuple[float, float]) -> bool:
+    """A TOML int or float (not a bool, not nan) within bounds."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bounds[0] <= value <= bounds[1]
+
+
 def spec_from_dict(data: dict, where: str) -> HardwareSpec:
     """A spec from a TOML table; every error names the file and the key."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: [hardware] must be a table", "see docs/roofline.md for the spec format")
     known = {"name", "source", "peak_tflops", "bandwidth_gbs", "attainable_tflops", "attainable_bandwidth_gbs",
              "overhead_us", "notes"}
     unknown = set(data) - known
@@ -108,8 +121,9 @@ def spec_from_dict(data: dict, where: str) -> HardwareSpec:
 
     def rates(key: str) -> dict[str, float]:
         table = data.get(key, {})
-        if not isinstance(table, dict) or not all(isinstance(v, (int, float)) and v > 0 for v in table.values()):
-            raise UsageError(f"{where}: {key} must be a table of positive numbers, e.g. fp16 = 121")
+        if not isinstance(table, dict) or not all(_in_range(v, _RATES) for v in table.values()):
+            raise UsageError(f"{where}: {key} must be a table of numbers from {_RATES[0]:g} to {_RATES[1]:g}, "
+                             "e.g. fp16 = 121")
         return {dtype_key(k): float(v) for k, v in table.items()}
 
     peaks = rates("peak_tflops")
@@ -118,8 +132,9 @@ def spec_from_dict(data: dict, where: str) -> HardwareSpec:
     numbers = {}
     for key in ("bandwidth_gbs", "attainable_bandwidth_gbs", "overhead_us"):
         value = data.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or value < 0 or (value == 0 and key != "overhead_us")):
-            raise UsageError(f"{where}: {key} must be a positive number")
+        bounds = _OVERHEAD if key == "overhead_us" else _RATES
+        if value is not None and not _in_range(value, bounds):
+            raise UsageError(f"{where}: {key} must be a number from {bounds[0]:g} to {bounds[1]:g}")
         numbers[key] = None if value is None else float(value)
     return HardwareSpec(str(data.get("name", Path(where).stem)), str(data.get("source", where)), peaks,
                         numbers["bandwidth_gbs"], rates("attainable_tflops"), numbers["attainable_bandwidth_gbs"],
