@@ -3,6 +3,7 @@ model here is the minimal one that failed before its fix."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import onnx
@@ -250,3 +251,41 @@ def test_hardware_spec_at_the_range_ends_is_accepted(tmp_path, capsys):
     code, out, err = run(capsys, "report", SAMPLES / "mobilenet_v2.onnx", "--hardware", path, "--format", "json")
     assert code == 0, err
     assert "nan" not in out.lower() and "infinity" not in out.lower()
+
+
+def _matmul_with_dim(tmp_path, dim: str, where: str):
+    """x[dim, 4] @ w[4, 8]; the expression is the input's first dim, or that of the output's value_info."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"), helper.make_node("Relu", ["h"], ["y"], name="r")]
+    model = make_model(nodes, [vi("x", [dim if where == "input" else "n", 4])], [vi("y", None)], [tensor("w", (4, 8))])
+    if where == "value_info":
+        model.graph.value_info.append(vi("h", [dim, 8]))
+    path = tmp_path / "dims.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+# A dim expression whose value passes int64 (10⁴ to the sixth power is 10²⁴) was written into the
+# TensorShapeProto and protobuf raised: exit 70. Past int64 the expression is unknown, as a fraction is.
+@pytest.mark.parametrize("where", ["input", "value_info"])
+def test_dim_expression_past_int64_is_unknown_not_an_internal_error(tmp_path, capsys, where):
+    path = _matmul_with_dim(tmp_path, "n*n*n*n*n*n", where)
+    code, out, err = run(capsys, "report", path, "--dim", "n=10000", "--format", "json")
+    assert code == 0, err
+    assert '": -' not in out and "NaN" not in out
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--dim", "n=99999999999999999999"], "at most 9,223,372,036,854,775,807"),  # > 2^63 − 1
+    (["--input", "x=99999999999999999999x4"], "at most 9,223,372,036,854,775,807"),
+    (["--dim", "n=²"], "a whole number"),  # str.isdigit() took it, int() raised: exit 70
+])
+def test_dim_flags_past_int64_or_not_ascii_digits_are_usage_errors(tmp_path, capsys, argv, said):
+    code, out, err = run(capsys, "report", _matmul_with_dim(tmp_path, "n", "input"), *argv)
+    assert code == 2 and said in err, err
+
+
+def test_dim_flag_at_int64_max_is_counted_exactly(tmp_path, capsys):
+    code, out, err = run(capsys, "report", _matmul_with_dim(tmp_path, "n", "input"), "--dim", f"n={2**63 - 1}",
+                         "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["totals"]["macs"] == (2**63 - 1) * 4 * 8

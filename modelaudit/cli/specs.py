@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from modelaudit.errors import UsageError
+from modelaudit.shapes.dimexpr import MAX_DIM
 
 __all__ = ["parse_input_spec", "parse_dim_spec", "check_zero_dims", "check_zero_inputs", "collect_dims"]
 
@@ -23,6 +24,8 @@ def parse_input_spec(spec: str, allow_zero: bool = False) -> tuple[str, tuple[in
     if not _SHAPE.match(shape):
         raise UsageError(f"--input {spec!r}: the shape must be positive integers joined by 'x', e.g. 1x3x224x224")
     dims = tuple(int(d) for d in re.split(r"[x,]", shape))
+    if any(d > MAX_DIM for d in dims):
+        raise UsageError(f"--input {spec!r}: a dim may be at most {MAX_DIM:,} (ONNX stores dims as int64)")
     if any(d < 0 or (d == 0 and not allow_zero) for d in dims):
         raise UsageError(f"--input {spec!r}: every dim must be at least 1")
     return name, dims
@@ -31,8 +34,10 @@ def parse_input_spec(spec: str, allow_zero: bool = False) -> tuple[str, tuple[in
 def parse_dim_spec(spec: str) -> tuple[str, int]:
     """`batch=1` -> ("batch", 1)."""
     name, sep, value = spec.rpartition("=")
-    if not sep or not name or not value.strip().isdigit():
+    if not sep or not name or not re.fullmatch(r"[0-9]+", value.strip()):  # isdigit() took '²', int() did not
         raise UsageError(f"--dim {spec!r}: expected NAME=N with N a whole number, e.g. --dim batch=1")
+    if int(value) > MAX_DIM:
+        raise UsageError(f"--dim {spec!r}: N may be at most {MAX_DIM:,} (ONNX stores dims as int64)")
     return name, int(value)
 
 

@@ -7,11 +7,12 @@ import re
 from fractions import Fraction
 from functools import lru_cache
 
-__all__ = ["free_symbols", "evaluate_dim", "is_identifier"]
+__all__ = ["free_symbols", "evaluate_dim", "is_identifier", "MAX_DIM"]
 
 # Symbols as exporters spell them: `batch`, `unk__88`, `s53`, `p2o.DynamicDimension.1`.
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_.]*)|(//|[-+*/%(),]))")
 _FUNCTIONS = {"floor": 1, "ceil": 1, "ceiling": 1, "min": 2, "max": 2}
+MAX_DIM = 2**63 - 1  # the largest dim a TensorShapeProto holds (int64); beyond it protobuf raises
 _MAX_LENGTH = 512  # a dim name longer than this is not an expression worth parsing
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -154,7 +155,8 @@ def free_symbols(text: str) -> frozenset[str] | None:
 
 def evaluate_dim(text: str, bound: dict[str, int]) -> int | None:
     """The value of a dim expression once its symbols are bound, or None (a free symbol, a syntax
-    error, a result that is negative or not a whole number).
+    error, a result that is negative, not a whole number, or past MAX_DIM: `n*n*n*n*n` reaches
+    10⁹⁵ from n = 10¹⁹).
 
     Arithmetic is exact, on rationals: `/` is true division, as in the sympy expressions torch's
     exporter writes (`floor(floor(width/2 - 1/2)/2) + 1`), where a floor says where the rounding
@@ -163,6 +165,6 @@ def evaluate_dim(text: str, bound: dict[str, int]) -> int | None:
     if parser is None or parser.value is None:
         return None
     value = parser.value
-    if value.denominator != 1 or value < 0:
+    if value.denominator != 1 or not 0 <= value <= MAX_DIM:
         return None
     return int(value)
