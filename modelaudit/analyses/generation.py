@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from onnx import ModelProto
 
 from modelaudit.errors import ModelAuditError, UsageError
+from modelaudit.shapes.dimexpr import MAX_DIM
 
 __all__ = ["CacheLayout", "find_cache", "cached_axis", "parse_contexts", "generation", "phase_dims"]
 
@@ -158,6 +159,8 @@ def parse_contexts(spec: str) -> list[int]:
         values = []
     if not values or any(v <= 0 for v in values):
         raise UsageError(f"--decode {spec!r}: expected context lengths N[,N…] as positive integers, e.g. --decode 2048")
+    if any(v >= MAX_DIM for v in values):  # N cached + 1 new token is a dim: an int64 in the shapes
+        raise UsageError(f"--decode {spec!r}: a context length may be at most {MAX_DIM - 1:,}")
     return values
 
 

@@ -221,3 +221,16 @@ def test_table_flags_that_decode_cannot_apply_are_refused(tmp_path, capsys, flag
     assert main(["report", str(path), "--decode", "16", *flag]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag[0] in err[0] and "--decode" in err[0]
+
+
+def test_context_past_int64_is_a_usage_error_and_its_largest_is_counted(tmp_path, capsys):
+    """--decode 10²³ was set as a dim and protobuf raised (exit 70); N cached + 1 new token must fit an int64."""
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(layers=1), path)
+    for n in (10**23, 2**63 - 1):
+        assert main(["report", str(path), "--decode", f"16,{n}"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"at most {2**63 - 2:,}" in err[0], err
+    assert main(["report", str(path), "--decode", str(2**63 - 2), "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    assert '": -' not in out and "NaN" not in out
