@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from modelaudit.errors import UsageError
 
 from .deadline import DEFAULT_TIME_LIMIT
 
-__all__ = ["Parser", "collect", "shape_flags", "write_output", "write_report"]
+__all__ = ["Parser", "check_writable", "collect", "shape_flags", "write_output", "write_report"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -39,14 +40,25 @@ def shape_flags(parser: argparse.ArgumentParser) -> None:
                         help=f"stop the audit after this long, exit 5 (default {DEFAULT_TIME_LIMIT:g})")
 
 
-def write_output(text: str, output: str | None) -> None:
+def write_output(text: str, output: str | None, flag: str = "-o") -> None:
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
+            raise UsageError(f"{flag} {output}: cannot write ({exc.strerror})") from None
     else:
         sys.stdout.write(text)
+
+
+def check_writable(output: str, flag: str) -> None:
+    """Refuses, before a long run, a FILE that cannot be written: a folder, or in a missing or read-only folder."""
+    path = Path(output)
+    if path.is_dir():
+        raise UsageError(f"{flag} {output}: cannot write (Is a directory)")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag} {output}: cannot write (No such file or directory)")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise UsageError(f"{flag} {output}: cannot write (Permission denied)")
 
 
 def write_report(d: dict, fmt: str, output: str | None, **view) -> None:

@@ -13,7 +13,7 @@ from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 from modelaudit.units import parse_bytes
 
-from .common import collect, write_output, write_report
+from .common import check_writable, collect, write_output, write_report
 from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
 __all__ = ["run_report", "MAX_TIMEOUT", "MAX_MEMORY", "table_view", "terminal_width"]
@@ -176,7 +176,10 @@ def _hardware(args):
     from modelaudit.runtime.calibrate import calibrate
     from modelaudit.runtime.fence import RuntimeFailure
 
-    print("modelaudit: calibrating this machine with onnxruntime (a few seconds)", file=sys.stderr)
+    if args.save_hardware:  # refused before the measurement, not after it
+        check_writable(args.save_hardware, "--save-hardware")
+    if sys.stderr.isatty():  # off a terminal, stderr holds errors only: one line, the error's
+        print("modelaudit: calibrating this machine with onnxruntime (a few seconds)", file=sys.stderr)
     try:
         table = calibrate(args.threads, max(50, args.runs), parse_bytes(args.max_memory, "--max-memory"),
                           args.timeout)
@@ -184,7 +187,7 @@ def _hardware(args):
         raise UsageError(f"--hardware calibrate: onnxruntime could not run the calibration ({exc})") from None
     spec = spec_from_dict(table, "--hardware calibrate")
     if args.save_hardware:
-        write_output(spec_to_toml(spec), args.save_hardware)
+        write_output(spec_to_toml(spec), args.save_hardware, "--save-hardware")
     return spec
 
 

@@ -9,6 +9,7 @@ import modelaudit
 from modelaudit.analyses.hardware import get_spec, spec_from_dict, spec_to_toml
 from modelaudit.analyses.roofline import attach_roofline
 from modelaudit.analyses.traffic import row_traffic
+from modelaudit.cli.main import main
 from modelaudit.runtime.calibrate import calibrate
 from modelaudit.runtime.verify import RuntimeOptions, check
 
@@ -40,3 +41,16 @@ def test_the_bound_is_at_most_the_measured_time_of_the_big_layers(machine):
     assert sum(r["roofline_ms"] for r in timed) <= NOISE * sum(r["ms"] for r in timed)
     p = d["roofline"]["profile"]
     assert p["furthest"] and all(f["ratio"] >= p["furthest"][-1]["ratio"] for f in p["furthest"])
+
+
+@pytest.mark.parametrize("where", ["missing/spec.toml", "."])
+def test_save_hardware_that_cannot_be_written_is_refused_before_calibrating(tmp_path, capsys, monkeypatch, where):
+    """A notice line then `-o …: cannot write` after the measurement: two stderr lines naming the wrong flag."""
+    import modelaudit.runtime.calibrate as calibrate
+
+    monkeypatch.setattr(calibrate, "calibrate", lambda *a, **k: pytest.fail("calibrated before refusing"))
+    target = tmp_path / where
+    assert main(["report", str(SAMPLES / "mobilenet_v2.onnx"), "--hardware", "calibrate",
+                 "--save-hardware", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"modelaudit: error: --save-hardware {target}: cannot write"), err
