@@ -234,7 +234,10 @@ def _report_many(args, models: list[str]) -> int:
     dims = collect_dims(args.dim, models)
     out_dir = Path(args.output_dir) if args.output_dir else None
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file of that name (FileExistsError was exit 70), a read-only parent
+            raise UsageError(f"--output-dir {out_dir}: cannot be made a folder ({exc.strerror})") from None
     progress = Progress(len(models))
     first_error, written = 0, 0
     draw = partial(render, fmt=args.format, sort=args.sort, top=args.top, by=args.by, **view)

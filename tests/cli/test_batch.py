@@ -81,3 +81,13 @@ def test_output_dir_and_output_file_together_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--output-dir" in err[0] and "-o" in err[0]
     assert not (tmp_path / "d").exists() and not (tmp_path / "all.txt").exists()
+
+
+def test_output_dir_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    """mkdir raised FileExistsError: exit 70."""
+    (tmp_path / "d").write_text("a file")
+    argv = ["report", str(SAMPLES / "conv3x3.onnx"), str(SAMPLES / "lstm.onnx"), "--output-dir", str(tmp_path / "d")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--output-dir {tmp_path / 'd'}: cannot be made a folder" in err[0], err
+    assert (tmp_path / "d").read_text() == "a file"
