@@ -10,7 +10,7 @@ from onnx import AttributeProto, GraphProto, NodeProto
 from onnx import defs as onnx_defs
 
 from modelaudit.errors import InvalidModelError
-from modelaudit.shapes.bodies import body_graphs
+from modelaudit.load.attributes import body_graphs
 
 if TYPE_CHECKING:
     import networkx as nx

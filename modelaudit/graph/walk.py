@@ -8,7 +8,7 @@ from typing import Iterator
 from onnx import GraphProto, NodeProto
 
 from modelaudit.errors import InvalidModelError
-from modelaudit.shapes.bodies import body_graphs
+from modelaudit.load.attributes import body_graphs
 
 from .links import NodeView, link, topological_order
 from .model import ModelGraph

@@ -1,12 +1,12 @@
-"""A node's attributes with the op schema's defaults filled in (onnx.defs, never hard-coded)."""
+"""A node's attributes: with the op schema's defaults filled in (onnx.defs, never hard-coded), and its subgraphs."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from onnx import defs, helper
+from onnx import AttributeProto, GraphProto, NodeProto, defs, helper
 
-__all__ = ["node_attributes", "schema_defaults"]
+__all__ = ["node_attributes", "schema_defaults", "body_graphs"]
 
 
 @lru_cache(maxsize=None)
@@ -25,3 +25,15 @@ def node_attributes(node, opset: int) -> dict:
         value = helper.get_attribute_value(a)
         attrs[a.name] = value.decode() if isinstance(value, bytes) else value
     return attrs
+
+
+def body_graphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
+    """(attribute name, graph) for each graph attribute: then_branch, else_branch, body, `name[i]`
+    for each graph of a GRAPHS attribute."""
+    out = []
+    for attr in node.attribute:
+        if attr.type == AttributeProto.GRAPH:
+            out.append((attr.name, attr.g))
+        elif attr.type == AttributeProto.GRAPHS:
+            out.extend((f"{attr.name}[{i}]", g) for i, g in enumerate(attr.graphs))
+    return out

@@ -12,6 +12,8 @@ from onnx import (
     helper,
 )
 
+from .attributes import body_graphs
+
 __all__ = ["structural_check", "FULL_CHECK_NODES"]
 
 FULL_CHECK_NODES = 5_000  # full_check re-runs strict shape inference: 28 µs a node (docs/performance.md)
@@ -41,11 +43,8 @@ def _node(node, stripped) -> None:
     for attr in node.attribute:
         if attr.type == AttributeProto.TENSOR and node.op_type == "Constant" and _weightless(attr.t, stripped):
             attr.CopyFrom(helper.make_attribute("sparse_value", _stand_in(attr.t)))
-        elif attr.type == AttributeProto.GRAPH:
-            _graph(attr.g, stripped, top=False)
-        elif attr.type == AttributeProto.GRAPHS:
-            for sub in attr.graphs:
-                _graph(sub, stripped, top=False)
+    for _, sub in body_graphs(node):
+        _graph(sub, stripped, top=False)
 
 
 def _nodes(nodes, stripped, holders=None) -> None:

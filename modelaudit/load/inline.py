@@ -14,6 +14,8 @@ from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProt
 
 from modelaudit.errors import ResourceLimitError
 
+from .attributes import body_graphs
+
 __all__ = ["MAX_INLINED_NODES", "MAX_CALL_DEPTH", "inline_functions", "inlined_size"]
 
 MAX_INLINED_NODES = 1_000_000  # five times the largest real graph we know; the audit stays under a minute
@@ -30,14 +32,6 @@ def _call_key(node: NodeProto) -> Key:
     return _key(node.domain, node.op_type, node.overload)
 
 
-def _subgraphs(node: NodeProto):
-    for attr in node.attribute:
-        if attr.type == AttributeProto.GRAPH:
-            yield attr.g
-        elif attr.type == AttributeProto.GRAPHS:
-            yield from attr.graphs
-
-
 class _Sizes:
     """Nodes an expansion would produce, per function, counted without expanding anything."""
 
@@ -52,7 +46,7 @@ class _Sizes:
             if key in self.functions:
                 total += self.function(key, depth + 1)
             else:
-                total += 1 + sum(self.nodes(g.node, depth) for g in _subgraphs(node))
+                total += 1 + sum(self.nodes(g.node, depth) for _, g in body_graphs(node))
             if total > MAX_INLINED_NODES:  # stop counting: the exact figure does not matter any more
                 return total
         return total
@@ -130,7 +124,7 @@ class _Inliner:
             if key in self.functions:
                 out.extend(self.expand(node, key, depth + 1))
                 continue
-            for graph in _subgraphs(node):
+            for _, graph in body_graphs(node):
                 if call is not None:
                     call.graph(graph)
                 expanded = self.nodes(graph.node, call, f"{node.name}", depth)

@@ -4,9 +4,10 @@ subgraphs), so no stale symbol stands in for a dim the user fixed.
 
 from __future__ import annotations
 
-from onnx import AttributeProto, GraphProto
+from onnx import GraphProto
 
 from modelaudit.errors import UsageError
+from modelaudit.load.attributes import body_graphs
 
 from .dimexpr import evaluate_dim, free_symbols, is_identifier
 
@@ -131,9 +132,5 @@ def _rewrite_rest(graph: GraphProto, bound: dict[str, int], free: set[str], dept
     if depth >= 32:  # deeper nesting is refused by the walk
         return
     for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == AttributeProto.GRAPH:
-                _rewrite_rest(attr.g, bound, free, depth + 1)
-            elif attr.type == AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    _rewrite_rest(sub, bound, free, depth + 1)
+        for _, sub in body_graphs(node):
+            _rewrite_rest(sub, bound, free, depth + 1)

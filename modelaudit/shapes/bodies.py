@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
+from onnx import GraphProto, NodeProto, TensorProto
+
+from modelaudit.load.attributes import body_graphs
 
 from .tensor import TensorInfo
 
 __all__ = ["body_graphs", "seeds", "carried", "node_outputs", "merge", "loop_like", "nested_outputs", "if_branch"]
-
-
-def body_graphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
-    """(attribute name, graph) for each graph attribute: then_branch, else_branch, body, `name[i]`
-    for each graph of a GRAPHS attribute."""
-    out = []
-    for attr in node.attribute:
-        if attr.type == AttributeProto.GRAPH:
-            out.append((attr.name, attr.g))
-        elif attr.type == AttributeProto.GRAPHS:
-            out.extend((f"{attr.name}[{i}]", g) for i, g in enumerate(attr.graphs))
-    return out
 
 
 def nested_outputs(nodes, depth: int = 0) -> list[str]:

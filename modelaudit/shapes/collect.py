@@ -4,7 +4,9 @@ not declare dropped.
 
 from __future__ import annotations
 
-from onnx import AttributeProto, GraphProto, ModelProto
+from onnx import GraphProto, ModelProto
+
+from modelaudit.load.attributes import body_graphs
 
 from .annotations import ANONYMOUS, input_derived, input_symbols
 from .dimexpr import evaluate_dim, is_identifier
@@ -62,9 +64,8 @@ def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, ne
             infos[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), t.data_type, True)
     if nested and depth < 32:  # deeper nesting is refused by the walk
         for node in g.node:
-            for attr in node.attribute:
-                for sub in ([attr.g] if attr.type == AttributeProto.GRAPH else attr.graphs):
-                    _collect_graph(sub, symbols, infos, depth + 1, types=types)
+            for _, sub in body_graphs(node):
+                _collect_graph(sub, symbols, infos, depth + 1, types=types)
     for items in (g.input, g.value_info, g.output):
         for vi in items:
             name = vi.name

@@ -13,7 +13,7 @@ from modelaudit.costs.cost import Cost, NodeContext
 
 from . import rule
 
-__all__ = ["ELEMENTWISE_FLOPS", "REDUCE_FLOPS", "activation_flops"]
+__all__ = ["ELEMENTWISE_FLOPS", "REDUCE_FLOPS", "activation_flops", "fixed_rule"]
 
 # FLOPs per output element, with the definition they count.
 ELEMENTWISE_FLOPS: dict[str, tuple[int, str]] = {
@@ -138,7 +138,7 @@ def resize(ctx: NodeContext) -> Cost:
     return Cost(flops=each * n, formula=f"{mode} over {axes} axes: {each}*{n}")
 
 
-def _fixed(op: str, each: int, definition: str, domain: str = "", since: int = 1) -> None:
+def fixed_rule(op: str, each: int, definition: str, domain: str = "", since: int = 1) -> None:
     @rule(op, domain=domain, since=since, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})")
     def cost(ctx: NodeContext) -> Cost:
         """A fixed count of elementary operations per output element."""
@@ -146,19 +146,19 @@ def _fixed(op: str, each: int, definition: str, domain: str = "", since: int = 1
         return Cost(flops=each * n, formula=f"{each}*{n}")
 
 
-_fixed("Swish", 6, "α·x, sigmoid 4, multiply", since=24)
-_fixed("SwiGLU", 7, "α·A, sigmoid 4, ·A, ·B", since=28)
-_fixed("CumSum", 1, "one add per element")
-_fixed("CumProd", 1, "one multiply per element")
-_fixed("Range", 1, "one add per element")
-_fixed("QuantizeLinear", 4, "x/scale, round, + zero point, saturate")
-_fixed("DequantizeLinear", 2, "(x − zero point)·scale")
-_fixed("DynamicQuantizeLinear", 6, "min, max, divide, round, + zero point, saturate")
-_fixed("QuantizeLinear", 4, "x/scale, round, + zero point, saturate", domain="com.microsoft")
-_fixed("DequantizeLinear", 2, "(x − zero point)·scale", domain="com.microsoft")
-_fixed("Gelu", 5, "x·(1+erf(x/√2))/2", domain="com.microsoft")
-_fixed("BiasGelu", 6, "bias add, then Gelu 5", domain="com.microsoft")
-_fixed("QuickGelu", 6, "x·sigmoid(α·x)", domain="com.microsoft")
+fixed_rule("Swish", 6, "α·x, sigmoid 4, multiply", since=24)
+fixed_rule("SwiGLU", 7, "α·A, sigmoid 4, ·A, ·B", since=28)
+fixed_rule("CumSum", 1, "one add per element")
+fixed_rule("CumProd", 1, "one multiply per element")
+fixed_rule("Range", 1, "one add per element")
+fixed_rule("QuantizeLinear", 4, "x/scale, round, + zero point, saturate")
+fixed_rule("DequantizeLinear", 2, "(x − zero point)·scale")
+fixed_rule("DynamicQuantizeLinear", 6, "min, max, divide, round, + zero point, saturate")
+fixed_rule("QuantizeLinear", 4, "x/scale, round, + zero point, saturate", domain="com.microsoft")
+fixed_rule("DequantizeLinear", 2, "(x − zero point)·scale", domain="com.microsoft")
+fixed_rule("Gelu", 5, "x·(1+erf(x/√2))/2", domain="com.microsoft")
+fixed_rule("BiasGelu", 6, "bias add, then Gelu 5", domain="com.microsoft")
+fixed_rule("QuickGelu", 6, "x·sigmoid(α·x)", domain="com.microsoft")
 
 
 @rule("FastGelu", domain="com.microsoft", category="elementwise", macs="0",

@@ -9,13 +9,13 @@ from modelaudit.costs.cost import Cost, NodeContext
 
 from . import rule
 from .attention import kv_length, sdpa_cost
-from .elementwise import ELEMENTWISE_FLOPS
+from .elementwise import ELEMENTWISE_FLOPS, fixed_rule
 from .linear import gemm_dims, matmul_cost
 from .recurrent import unit_flops
 
 __all__ = ["dynamic_quantize_lstm", "qattention", "dynamic_quantize_matmul", "matmul_integer_to_float", "qgemm",
-           "qlinear_binary", "qlinear_activation", "qlinear_global_average_pool", "qlinear_softmax",
-           "qlinear_concat", "qlinear_where", "qlinear_average_pool", "qembed_layer_norm", "QUANTIZE_FLOPS",
+           "qlinear_binary", "qlinear_activation", "qlinear_global_average_pool",
+           "qlinear_concat", "qlinear_average_pool", "qembed_layer_norm", "QUANTIZE_FLOPS",
            "REQUANTIZE_FLOPS"]
 
 MS = "com.microsoft"
@@ -128,12 +128,7 @@ def qlinear_global_average_pool(ctx: NodeContext) -> Cost:
     return Cost(flops=flops, formula=f"3*{n_in} + 4*{n_out}")
 
 
-@rule("QLinearSoftmax", domain=MS, category="elementwise", macs="0",
-      flops="(2 dequantize + 5 softmax + 4 requantize)·|Y|")
-def qlinear_softmax(ctx: NodeContext) -> Cost:
-    """X, X_scale, X_zp, Y_scale, Y_zp → Y of X's shape."""
-    n = ctx.in_numel(0)
-    return Cost(flops=11 * n, formula=f"11*{n}")
+fixed_rule("QLinearSoftmax", 11, "2 dequantize + 5 softmax + 4 requantize", domain=MS)
 
 
 @rule("QLinearConcat", domain=MS, category="data movement", macs="0",
@@ -150,12 +145,7 @@ def qlinear_concat(ctx: NodeContext) -> Cost:
     return Cost(flops=flops, formula=" + ".join(parts) or "a copy: every input already in Y's scale")
 
 
-@rule("QLinearWhere", domain=MS, category="elementwise", macs="0",
-      flops="(1 select + 2 dequantize + 4 requantize)·|Y|")
-def qlinear_where(ctx: NodeContext) -> Cost:
-    """condition, X, x_scale, x_zp, Y, y_scale, y_zp, z_scale, z_zp → Z (broadcast)."""
-    n = ctx.out_numel(0)
-    return Cost(flops=7 * n, formula=f"7*{n}")
+fixed_rule("QLinearWhere", 7, "1 select + 2 dequantize + 4 requantize", domain=MS)
 
 
 @rule("QLinearAveragePool", domain=MS, category="pooling", macs="0",
