@@ -168,17 +168,23 @@ _SUMMED = ("macs", "flops", "weight_bytes", "kv_read_bytes", "kv_written_bytes",
 
 
 def _phase(model, layout: CacheLayout, seq: int, past: int, batch: int, inputs: dict, dims: dict, label: str,
-           per_token: int | None = None) -> dict:
+           per_token: int | None = None, loaded: list | None = None) -> dict:
     """One step's rows and totals. KV bytes per token come from the cache inputs' bytes over the cached
-    length (a decode step), or are handed in (a prefill, whose cache is empty)."""
+    length (a decode step), or are handed in (a prefill, whose cache is empty). `loaded` holds the
+    model once it is read, checked and linked: later phases re-run only inference and the rules."""
     from modelaudit.costs.analyze import analyze
-    from modelaudit.graph.model import load
+    from modelaudit.graph.model import load, with_dims
 
     from .traffic import row_traffic
 
     fixed = {**dims, **phase_dims(layout, seq, past, batch)}
+    loaded = [] if loaded is None else loaded
     try:
-        mg = load(model, inputs=inputs, dims=fixed, strict=False)
+        if loaded:
+            mg = with_dims(loaded[0], inputs, fixed, strict=False)
+        else:
+            mg = load(model, inputs=inputs, dims=fixed, strict=False)
+            loaded.append(mg)
         report = analyze(mg)
         traffic = row_traffic(mg, report)
     except ModelAuditError as exc:
@@ -218,11 +224,11 @@ def generation(source, contexts: list[int], inputs: dict | None = None, dims: di
     if given:
         raise UsageError(f"--decode sets {', '.join(given)} itself; drop it from --dim")
     batch = dims.pop(layout.batch_dim, 1) if layout.batch_dim else 1
-    columns = []
+    columns, loaded = [], []
     for n in contexts:
-        decode = _phase(model, layout, 1, n, batch, inputs or {}, dims, f"decode at context {n}")
+        decode = _phase(model, layout, 1, n, batch, inputs or {}, dims, f"decode at context {n}", loaded=loaded)
         prefill = _phase(model, layout, n, 0, batch, inputs or {}, dims, f"prefill of {n}",
-                         decode["kv_cache_bytes_per_token"]) if layout.seq_dim else None
+                         decode["kv_cache_bytes_per_token"], loaded) if layout.seq_dim else None
         columns.append({"context": n, "prefill": prefill, "decode_per_token": decode,
                         "kv_cache_bytes_per_token": decode["kv_cache_bytes_per_token"],
                         "kv_cache_bytes": decode["kv_cache_bytes"]})

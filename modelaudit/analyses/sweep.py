@@ -31,15 +31,17 @@ def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims:
           top: int = 10) -> dict:
     """Totals at every value, and the top layers (by MACs at the largest value) across the sweep."""
     from modelaudit.costs.analyze import analyze
-    from modelaudit.graph.model import load
+    from modelaudit.graph.model import load, with_dims
     from modelaudit.load.reader import read_model_light
 
     check_sweep_dims(dim, dims)
     model = read_model_light(source).model
-    columns, rows_by_value = [], []
+    columns, rows_by_value, loaded = [], [], None
     for value in values:
-        try:
-            report = analyze(load(model, inputs=inputs, dims={**(dims or {}), dim: value}))
+        at = {**(dims or {}), dim: value}
+        try:  # read, checked and linked once; each further value re-runs only inference and the rules
+            loaded = load(model, inputs=inputs, dims=at) if loaded is None else with_dims(loaded, inputs, at)
+            report = analyze(loaded)
         except ModelAuditError as exc:
             raise UsageError(f"--sweep {dim}={value}: {exc.message}", exc.hint) from None
         t = report.totals

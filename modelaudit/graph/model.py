@@ -229,10 +229,14 @@ def _constants(views) -> list[int]:
     return [i for i, v in enumerate(views) if v.op_type == "Constant"]
 
 
-def with_dims(mg: ModelGraph, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None) -> ModelGraph:
+def with_dims(mg: ModelGraph, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None,
+              strict: bool = True) -> ModelGraph:
     """The same model at other input shapes and dims: the parse, the checks, the node views and
-    the links are the loaded model's; only shape inference runs again (--symbolic's grid)."""
+    the links are the loaded model's; only shape inference runs again (--symbolic's grid, --sweep's
+    values, --decode's phases). `strict` as load's."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
+    if not strict:
+        inputs, dims = _applicable(mg.model, inputs, dims, mg.initializers)
     _check_overrides(mg.model, inputs, dims, mg.initializers)
     shapes = infer(mg.model, mg.order, inputs, dims, nested=any(v.has_graph for v in mg.views),
                    constants=_constants(mg.views), views=mg.views, inits=list(mg.initializers.values()))
