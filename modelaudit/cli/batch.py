@@ -88,7 +88,7 @@ def audit_many(paths: list[str], inputs: dict, dims: dict, jobs: int = 1, progre
         for job in work:
             if progress:
                 progress.update(Path(job[0]).name)
-            result = _audit_lenient(job)
+            result = _audit_lenient(job, fork=True)  # alone on the machine: a child may infer beside it
             if progress:
                 progress.update(Path(job[0]).name, advance=1)
             yield result
@@ -104,15 +104,16 @@ def audit_many(paths: list[str], inputs: dict, dims: dict, jobs: int = 1, progre
             yield result
 
 
-def _audit_lenient(job: tuple):
-    """Several models share the flags: a name one model lacks is not an error for it."""
+def _audit_lenient(job: tuple, fork: bool = False):
+    """Several models share the flags: a name one model lacks is not an error for it. `fork` as
+    graph.model.load's (not in a pool's workers: they already hold the CPUs)."""
     path, inputs, dims, render = job
     from modelaudit.costs.analyze import analyze, quiet_gc
     from modelaudit.graph.model import load
 
     try:
         with quiet_gc():
-            report = analyze(load(path, inputs=inputs, dims=dims, strict=False)).to_dict()
+            report = analyze(load(path, inputs=inputs, dims=dims, strict=False, fork=fork)).to_dict()
             return path, report if render is None else render(report), None, 0
     except ModelAuditError as exc:
         return path, None, exc.one_line(), exc.exit_code

@@ -75,7 +75,7 @@ def run_check(args) -> int:
         c.budget.increases.update(flags.increases)
         if not c.budget.limits and c.budget.baseline is None:
             raise UsageError(f"no budget for {c.path}: give --max-… flags, --baseline, or a config")
-        mg = load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims}, strict=not args.config)
+        mg = load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims}, strict=not args.config, fork=True)
         report, verification = analyze(mg), None
         if args.verify:
             report, verification = _verified(mg, report, args)

@@ -44,7 +44,7 @@ def run_compare(args) -> int:
         write_output(render_compare_sweep(sweeps, labels_for(args.models), args.format), args.output)
         return 0
     # with several models, an --input or --dim applies to the models that have it
-    reports = [analyze(load(m, inputs=inputs, dims=dims, strict=False)).to_dict() for m in args.models]
+    reports = [analyze(load(m, inputs=inputs, dims=dims, strict=False, fork=True)).to_dict() for m in args.models]
     result = compare(reports, labels_for(args.models), depth=args.depth)
     if args.format == "html":
         from modelaudit.render.html_compare import render_compare_html

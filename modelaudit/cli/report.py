@@ -117,7 +117,7 @@ def run_report(args) -> int:
 
     progress = Progress(3)
     progress.update("loading and inferring shapes")
-    mg = load(args.model, inputs=inputs, dims=dims)
+    mg = load(args.model, inputs=inputs, dims=dims, fork=True)
     progress.update("costing every node", advance=1)
     result = analyze(mg)
     if args.symbolic:

@@ -15,7 +15,7 @@ from modelaudit.load.attributes import body_graphs
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["NodeView", "link", "topological_order", "dag_of", "printable", "implicit_inputs"]
+__all__ = ["NodeView", "has_graph", "link", "topological_order", "dag_of", "printable", "implicit_inputs"]
 
 
 class NodeView:
@@ -36,16 +36,21 @@ class NodeView:
         except TypeError:
             raise InvalidModelError(f"node '{printable(name)}' ({printable(op_type)}) has a name, op or "
                                     "tensor name that is not valid UTF-8") from None
-        # a standard op has subgraphs only where its schema says so; other ops tell by their attributes
-        declared = _STANDARD_SUBGRAPHS.get(op_type, _UNSEEN) if domain == "" or domain == "ai.onnx" else None
-        if declared is _UNSEEN:
-            declared = _schema_has_graph(op_type)
-        self.has_graph = declared if declared is not None else bool(len(proto.attribute)) and any(
-            a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
+        self.has_graph = has_graph(proto, op_type, domain)
 
     @property
     def attribute(self):
         return self.proto.attribute
+
+
+def has_graph(proto: NodeProto, op_type: str, domain: str) -> bool:
+    """Whether the node has subgraphs: a standard op where its schema says so; other ops by their
+    attributes."""
+    declared = _STANDARD_SUBGRAPHS.get(op_type, _UNSEEN) if domain == "" or domain == "ai.onnx" else None
+    if declared is _UNSEEN:
+        declared = _schema_has_graph(op_type)
+    return declared if declared is not None else bool(len(proto.attribute)) and any(
+        a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
 
 
 _STANDARD_SUBGRAPHS: dict[str, bool | None] = {}  # ai.onnx op -> its schema has a graph attribute (None: no schema)

@@ -16,14 +16,16 @@ from modelaudit.errors import InvalidModelError, UsageError
 from modelaudit.load.checker import structural_check
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import check_all, model_folder
+from modelaudit.load.forked import fork_call
 from modelaudit.load.initializers import Initializer, read_initializers
 from modelaudit.load.inline import inline_functions
 from modelaudit.load.reader import read_model_light
 from modelaudit.load.wire import StrippedData
 from modelaudit.shapes.annotations import input_symbols
-from modelaudit.shapes.infer import TensorInfo, infer
+from modelaudit.shapes.infer import TensorInfo, first_round, infer
+from modelaudit.shapes.tensor import pack_infos, unpack_infos
 
-from .links import NodeView, dag_of, link, printable, topological_order
+from .links import NodeView, dag_of, has_graph, link, printable, topological_order
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -170,21 +172,52 @@ def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str
 
 
 def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
-         dims: dict[str, int] | None = None, strict: bool = True) -> ModelGraph:
+         dims: dict[str, int] | None = None, strict: bool = True, fork: bool = False) -> ModelGraph:
     """Loads and checks a model, builds its DAG and infers every tensor's shape. With
-    `strict=False`, input and dim names the model lacks are ignored (one flag, several models)."""
+    `strict=False`, input and dim names the model lacks are ignored (one flag, several models).
+    With `fork`, a large model's first round of shape inference runs in a forked child while this
+    process checks and links the model (load/forked.py; the command line's choice)."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model, path, stripped, data = read_model_light(source)
     inits = read_initializers(model.graph)
     _check_structure(model, inits)
     initializers = {t.name: t for t in inits}
-    if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
-        check_all(model, model_folder(path) if path is not None else None)
     if not strict:
         inputs, dims = _applicable(model, inputs, dims, initializers)
     _check_overrides(model, inputs, dims, initializers)
+    skeleton = data if data is not None and len(data) <= SKELETON_BYTES else None
+    first = None
+    if fork and not model.functions and len(model.graph.node) >= FORK_NODES:
+        first = fork_call(lambda: _packed(first_round(model, inputs, dims, _nested(model), None, skeleton, inits)))
+    try:
+        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, first)
+    finally:
+        if first is not None:
+            first.cancel()  # a no-op once its result was taken; else the load failed: stop the child
+
+
+FORK_NODES = 2_000  # smaller graphs infer in a few milliseconds: not worth a process
+
+
+def _packed(result: tuple) -> tuple:
+    infos, warnings = result
+    return pack_infos(infos), warnings
+
+
+def _unpacked(result: tuple | None) -> tuple | None:
+    return None if result is None else (unpack_infos(result[0]), result[1])
+
+
+def _nested(model: ModelProto) -> bool:
+    """Whether a top-level node has a subgraph, as the NodeViews will say, without building them."""
+    return any(has_graph(n, n.op_type, n.domain) for n in model.graph.node)
+
+
+def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, first) -> ModelGraph:
+    if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
+        check_all(model, model_folder(path) if path is not None else None)
     if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
-        data = None  # the parsed bytes no longer describe the graph
+        data = skeleton = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
     # the bytes left in the file (or in external data) stand in empty: the checker reads no weight
     left = frozenset(stripped.spans) if stripped is not None else frozenset()
@@ -198,9 +231,8 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
     shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views), constants=_constants(views), views=views,
-                   skeleton_bytes=data if data is not None and len(data) <= SKELETON_BYTES else None,
-                   inits=inits)
-    del data
+                   skeleton_bytes=skeleton, inits=inits, first=_unpacked(first.result()) if first is not None else None)
+    del data, skeleton
     warnings.extend(shapes.warnings)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
               if o.domain.__class__ is str}

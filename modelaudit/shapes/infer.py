@@ -23,7 +23,7 @@ from .propagate import initial_values, is_unknown, known_count, propagate
 from .skeleton import build_skeleton
 from .tensor import Dim, Shape, TensorInfo, tensor_numel
 
-__all__ = ["TensorInfo", "ShapeResult", "infer", "tensor_numel", "Dim", "Shape"]
+__all__ = ["TensorInfo", "ShapeResult", "infer", "first_round", "tensor_numel", "Dim", "Shape"]
 
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,10 @@ def _run_onnx_inference(skel: ModelProto | bytes, warnings: list[str]) -> ModelP
 def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None = None,
           dims: dict[str, int] | None = None, nested: bool = True,
           constants: list[int] | None = None, views=None, skeleton_bytes: bytes | None = None,
-          inits: list[Initializer] | None = None) -> ShapeResult:
-    """Infers every tensor's shape; `inputs` and `dims` fix dynamic input shapes and named dims."""
+          inits: list[Initializer] | None = None, first: FirstRound | None = None) -> ShapeResult:
+    """Infers every tensor's shape; `inputs` and `dims` fix dynamic input shapes and named dims.
+    `first`: first_round()'s result for these arguments when it was computed elsewhere (a forked
+    child, load/forked.py)."""
     inputs, dims = inputs or {}, dims or {}
     warnings: list[str] = []
     folded: dict[str, np.ndarray] = {}
@@ -64,7 +66,7 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     inits = read_initializers(model.graph) if inits is None else inits
     values = initial_values(inits)
     # the real initializers, external ones included: read once, they override what inference says
-    init_infos = {t.name: TensorInfo(t.name, t.dims, t.dtype, True) for t in inits}
+    init_infos = _init_infos(inits)
     bound = bind_symbols(model.graph, inputs, dims, init_infos)
     symbols = declared_symbols(model, bound)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import} or {"": 1}
@@ -76,11 +78,15 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     rounds = 0
     while rounds < MAX_ROUNDS:
         rounds += 1
-        if rounds == 1 and skeleton_bytes is not None and not inputs and not dims and model.ir_version >= 4:
-            skel = skeleton_bytes  # the file's own bytes (big weights already left out): nothing to copy
+        if rounds == 1:
+            if first is None:
+                first = first_round(model, inputs, dims, nested, constants, skeleton_bytes, inits,
+                                    (init_infos, bound, symbols))
+            fresh, first_warnings = first
+            warnings.extend(first_warnings)
         else:
             skel = build_skeleton(model, inputs, bound, folded, hints, constants, inits)
-        fresh = collect_infos(_run_onnx_inference(skel, warnings), symbols, nested)
+            fresh = collect_infos(_run_onnx_inference(skel, warnings), symbols, nested)
         fresh.update(init_infos)
         if not infos:
             infos = fresh
@@ -97,3 +103,32 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     infos.update(init_infos)
     log.debug("shape inference took %d round(s)", rounds)
     return ShapeResult(infos, values, rounds, warnings)
+
+
+FirstRound = "tuple[dict[str, TensorInfo], list[str]]"
+
+
+def _init_infos(inits: list[Initializer]) -> dict[str, TensorInfo]:
+    return {t.name: TensorInfo(t.name, t.dims, t.dtype, True) for t in inits}
+
+
+def first_round(model: ModelProto, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None,
+                nested: bool = True, constants: list[int] | None = None, skeleton_bytes: bytes | None = None,
+                inits: list[Initializer] | None = None, known: tuple | None = None) -> FirstRound:
+    """onnx's inference on the skeleton before anything is folded: (tensor infos, warnings). The
+    costliest step of a load and independent of the rest of it, so a forked child can run it
+    while the parent checks and links the model. `known`: (initializer infos, bound symbols,
+    declared symbols) when the caller has them."""
+    inputs, dims = inputs or {}, dims or {}
+    inits = read_initializers(model.graph) if inits is None else inits
+    if known is None:
+        init_infos = _init_infos(inits)
+        bound = bind_symbols(model.graph, inputs, dims, init_infos)
+        known = (init_infos, bound, declared_symbols(model, bound))
+    _, bound, symbols = known
+    warnings: list[str] = []
+    if skeleton_bytes is not None and not inputs and not dims and model.ir_version >= 4:
+        skel = skeleton_bytes  # the file's own bytes (big weights already left out): nothing to copy
+    else:
+        skel = build_skeleton(model, inputs, bound, {}, {}, constants, inits)
+    return collect_infos(_run_onnx_inference(skel, warnings), symbols, nested), warnings

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from onnx import TensorProto
 
-__all__ = ["Dim", "Shape", "TensorInfo", "tensor_numel"]
+__all__ = ["Dim", "Shape", "TensorInfo", "tensor_numel", "pack_infos", "unpack_infos"]
 
 Dim = "int | str | None"
 
@@ -32,3 +32,24 @@ class TensorInfo(NamedTuple):
 
 def tensor_numel(tensor: TensorProto) -> int:
     return math.prod(tensor.dims)
+
+
+def pack_infos(infos: dict[str, TensorInfo]) -> tuple[list[str], list[int], list[tuple]]:
+    """The infos as (names, an index per name, the distinct (shape, dtype, constant) records): a
+    transformer's 50,000 tensors share a few hundred records, and three flat lists pickle in a
+    tenth of the time of 50,000 tuples (load/forked.py hands them between processes)."""
+    index: dict[tuple, int] = {}
+    names, which = [], []
+    for name, info in infos.items():
+        record = info[1:]
+        i = index.get(record)
+        if i is None:
+            i = index[record] = len(index)
+        names.append(name)
+        which.append(i)
+    return names, which, list(index)
+
+
+def unpack_infos(packed: tuple[list[str], list[int], list[tuple]]) -> dict[str, TensorInfo]:
+    names, which, records = packed
+    return {name: TensorInfo(name, *records[i]) for name, i in zip(names, which)}

@@ -57,7 +57,7 @@ def test_jsonl_one_complete_report_per_line_with_jobs(capsys):
 def test_jsonl_writes_each_model_before_auditing_the_next(monkeypatch):
     events = []
     audit = batch._audit_lenient
-    monkeypatch.setattr(batch, "_audit_lenient", lambda job: events.append(("audit", job[0])) or audit(job))
+    monkeypatch.setattr(batch, "_audit_lenient", lambda job, **kw: events.append(("audit", job[0])) or audit(job, **kw))
 
     class Recorder:
         def write(self, text):

@@ -1,0 +1,115 @@
+"""load.forked: a value computed in a forked child, or None (and the caller computes it) whatever goes wrong."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from builders import attention_block, loop_model, saved
+
+from modelaudit.graph import model as graph_model
+from modelaudit.graph.model import load
+from modelaudit.load import forked
+from modelaudit.load.forked import DISABLE_ENV, can_fork, fork_call
+
+pytestmark = pytest.mark.skipif(not can_fork(), reason="no fork() here, or a single CPU: everything runs in one process")
+
+
+def test_the_child_computes_and_hands_back_its_value():
+    parent = os.getpid()
+    job = fork_call(lambda: (os.getpid(), [1, 2, 3] * 100_000))
+    pid, data = job.result()
+    assert pid != parent  # computed in another process
+    assert data == [1, 2, 3] * 100_000  # larger than a pipe's buffer: read while the child writes
+
+
+def test_a_failure_in_the_child_gives_none_so_the_caller_recomputes():
+    assert fork_call(lambda: 1 / 0).result() is None
+    assert fork_call(lambda: threading.Lock()).result() is None  # a value that does not pickle
+
+
+def test_a_child_that_dies_gives_none():
+    assert fork_call(lambda: os.kill(os.getpid(), signal.SIGKILL)).result() is None
+    assert fork_call(lambda: os._exit(3)).result() is None
+
+
+def test_cancel_stops_the_child_and_reaps_it():
+    job = fork_call(lambda: time.sleep(60))
+    start = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - start < 5
+    with pytest.raises(ChildProcessError):
+        os.waitpid(job._pid, os.WNOHANG)  # already reaped: no zombie left
+    assert job.result() is None
+    job.cancel()  # twice is harmless
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "1")
+    assert not can_fork() and fork_call(lambda: 1) is None
+
+
+def test_not_while_other_threads_run():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert fork_call(lambda: 1) is None  # a lock another thread holds would stay held in the child
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _same(a, b):
+    assert a.tensors == b.tensors and a.warnings == b.warnings and a.order == b.order and a.checker == b.checker
+    assert {k: v.tolist() for k, v in a.values.items()} == {k: v.tolist() for k, v in b.values.items()}
+
+
+@pytest.mark.parametrize("build", [lambda: attention_block(), lambda: loop_model(3)], ids=["attention", "loop"])
+def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
+    monkeypatch.setattr(graph_model, "FORK_NODES", 0)
+    results = []
+
+    class Recorded:  # the child's value is the one used, not a serial recomputation
+        def __init__(self, fn):
+            self.job = forked.fork_call(fn)
+
+        def result(self):
+            results.append(self.job.result())
+            return results[-1]
+
+        def cancel(self):
+            self.job.cancel()
+
+    monkeypatch.setattr(graph_model, "fork_call", Recorded)
+    path = saved(build())
+    _same(load(path, fork=True), load(path))
+    _same(load(path, dims={"batch": 2}, strict=False, fork=True), load(path, dims={"batch": 2}, strict=False))
+    assert len(results) == 2 and None not in results
+
+
+def test_a_failed_load_stops_its_child(monkeypatch):
+    monkeypatch.setattr(graph_model, "FORK_NODES", 0)
+    jobs = []
+    real = graph_model.fork_call
+    monkeypatch.setattr(graph_model, "fork_call", lambda fn: jobs.append(real(lambda: time.sleep(60))) or jobs[-1])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the load failed after the fork")
+
+    monkeypatch.setattr(graph_model, "link", broken)
+    path = saved(attention_block())
+    start = time.monotonic()
+    with pytest.raises(RuntimeError):
+        load(path, fork=True)
+    assert time.monotonic() - start < 5 and jobs and jobs[0]._done
+
+
+def test_a_child_that_fails_leaves_the_serial_result(monkeypatch):
+    monkeypatch.setattr(graph_model, "FORK_NODES", 0)
+    monkeypatch.setattr(graph_model, "fork_call", lambda fn: forked.fork_call(lambda: 1 / 0))
+    path = saved(attention_block())
+    _same(load(path, fork=True), load(path))
