@@ -138,6 +138,24 @@ def test_console_entry_point_and_module():
         assert json.loads(result.stdout)["totals"]["params"] == 3584
 
 
+def test_the_hard_exit_loses_no_output(capsys, tmp_path):
+    """The command leaves with os._exit (no teardown): what it printed and wrote is whole, its exit
+    code kept, whether stdout is a pipe or a file."""
+    model = str(SAMPLES / "mobilenet_v2.onnx")
+    code, expected, _ = run(capsys, "report", model, "--format", "json")
+    assert code == 0 and len(expected) > 1 << 16  # more than one pipe buffer
+    for cmd in (["modelaudit"], [sys.executable, "-m", "modelaudit"]):
+        piped = subprocess.run([*cmd, "report", model, "--format", "json"], capture_output=True, text=True, check=False)
+        assert (piped.returncode, piped.stdout) == (0, expected)
+        out = tmp_path / "out.json"
+        written = subprocess.run([*cmd, "report", model, "--format", "json", "-o", str(out)], capture_output=True,
+                                 check=False)
+        assert written.returncode == 0 and out.read_text() == expected
+        missing = subprocess.run([*cmd, "report", str(tmp_path / "none.onnx")], capture_output=True, text=True,
+                                 check=False)
+        assert missing.returncode == 2 and missing.stderr.startswith("modelaudit: error: ")
+
+
 def test_no_traceback_on_bad_file_from_a_real_process(tmp_path):
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\x08\x07junkjunkjunk" * 50)
