@@ -8,7 +8,6 @@ from onnx import (
     ModelProto,
     SparseTensorProto,
     TensorProto,
-    TensorShapeProto,
     helper,
 )
 
@@ -59,6 +58,39 @@ def _nodes(nodes, stripped, holders=None) -> None:
             _node(node, stripped)
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, body: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(body)) + body
+
+
+def _inputs_field(tensors, declared) -> bytes:
+    """GraphProto.input entries (field 11) declaring each tensor's type and shape, as wire bytes
+    merged in one call: 18,000 ValueInfoProtos built field by field from Python took 0.1 s. A
+    ValueInfoProto is {1: name, 2: TypeProto {1: tensor_type {1: elem_type, 2: shape {1: dim
+    {1: dim_value}}}}}; dims are never negative here (load refuses such initializers)."""
+    types: dict[tuple, bytes] = {}
+    out = []
+    for t in tensors:
+        name = t.name
+        if name in declared:
+            continue
+        key = (t.data_type, tuple(t.dims))
+        type_bytes = types.get(key)
+        if type_bytes is None:
+            shape = b"".join(_field(1, b"\x08" + _varint(d)) for d in key[1])
+            type_bytes = types[key] = _field(2, _field(1, b"\x08" + _varint(key[0]) + _field(2, shape)))
+        out.append(_field(11, _field(1, name.encode("utf-8")) + type_bytes))
+    return b"".join(out)
+
+
 def _graph(graph, stripped, top: bool, holders=None, candidates=None) -> None:
     """`holders`: the node indices to visit; `candidates`: the initializers that may be weightless
     (by index; from the caller's records, since reading 30,000 names from protobuf costs 0.1 s)."""
@@ -68,17 +100,12 @@ def _graph(graph, stripped, top: bool, holders=None, candidates=None) -> None:
                       if t.name in stripped or t.data_location == TensorProto.EXTERNAL]
     weightless = [i for i in candidates if _weightless(initializers[i], stripped)]
     if weightless:
-        declared = {vi.name for vi in graph.input} if top else ()
-        for i in weightless:
-            t = initializers[i]
-            if not top:
-                graph.sparse_initializer.append(_stand_in(t))
-            elif t.name not in declared:  # a graph input of the same type and shape, as onnx's own skeletons do
-                vi = graph.input.add()
-                vi.name = t.name
-                tensor_type = vi.type.tensor_type
-                tensor_type.elem_type = t.data_type
-                tensor_type.shape.dim.extend(TensorShapeProto.Dimension(dim_value=d) for d in t.dims)
+        if top:  # graph inputs of the same type and shape, as onnx's own skeletons do
+            declared = {vi.name for vi in graph.input}
+            graph.MergeFromString(_inputs_field([initializers[i] for i in weightless], declared))
+        else:
+            for i in weightless:
+                graph.sparse_initializer.append(_stand_in(initializers[i]))
         gone = set(weightless)  # rebuilt, not deleted one by one: each delete moves every later element
         kept = [t for i, t in enumerate(initializers) if i not in gone]
         del initializers[:]
