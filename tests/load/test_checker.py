@@ -75,3 +75,24 @@ def test_opset_newer_than_onnx_defines_is_invalid():
     verdict = structural_check(model)
     assert verdict == {"valid": False, "full_check": True,
                        "error": f"default-domain opset 99 is newer than any onnx defines ({latest})"}
+
+
+def test_stand_in_inputs_as_wire_bytes_equal_the_messages_built_field_by_field():
+    from onnx import GraphProto, TensorShapeProto
+
+    from modelaudit.load.checker import _inputs_field
+
+    tensors = [TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[768, 3072]),
+               TensorProto(name="scalé", data_type=TensorProto.INT64),  # rank 0, a name outside ASCII
+               TensorProto(name="big", data_type=TensorProto.FLOAT16, dims=[1, 2**40, 127, 128]),  # multi-byte varints
+               TensorProto(name="v", data_type=TensorProto.FLOAT, dims=[768, 3072]),  # a type met before
+               TensorProto(name="declared", data_type=TensorProto.FLOAT, dims=[2])]
+    got = GraphProto()
+    got.MergeFromString(_inputs_field(tensors, {"declared"}))
+    expected = GraphProto()
+    for t in tensors[:4]:
+        vi = expected.input.add()
+        vi.name = t.name
+        vi.type.tensor_type.elem_type = t.data_type
+        vi.type.tensor_type.shape.dim.extend(TensorShapeProto.Dimension(dim_value=d) for d in t.dims)
+    assert got == expected and got.SerializeToString() == expected.SerializeToString()
