@@ -105,7 +105,21 @@ def _tensors_of_graph(graph, where: str):
         yield t, here
     for sparse in graph.sparse_initializer:
         yield from _sparse(sparse, (where, None, "sparse initializer", ""))
-    yield from _tensors_of_nodes(graph.node, where)
+    if where or _may_hold_external(graph.node):
+        yield from _tensors_of_nodes(graph.node, where)
+
+
+_EXTERNAL_MARK = bytes([14 << 3, TensorProto.EXTERNAL])  # TensorProto field 14 (data_location) = EXTERNAL
+
+
+def _may_hold_external(nodes) -> bool:
+    """Whether a tensor anywhere in these nodes (attributes, subgraphs, at any depth) can be
+    external. protobuf writes what it serializes canonically (minimal varints), so such a tensor
+    shows these two bytes in the nodes' serialization, whatever encoding the file used; their
+    absence proves there is none. Serializing 50,000 nodes in C costs a third of reading their
+    attributes from Python; two bytes found by chance (a name, an attribute's value) only mean
+    the attributes are read as before."""
+    return any(_EXTERNAL_MARK in node.SerializeToString() for node in nodes)
 
 
 def _all_tensors(model: ModelProto):
