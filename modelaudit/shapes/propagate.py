@@ -46,7 +46,7 @@ class _Values(dict):
 
     def _load(self, name: str) -> None:
         tensor = self.pending.pop(name, None)
-        if tensor is not None:
+        if tensor is not None and holds_data(tensor):  # asked here, not for each of 13,000 at load
             try:
                 self[name] = numpy_helper.to_array(tensor)
             except (ValueError, TypeError, KeyError, IndexError):
@@ -63,13 +63,14 @@ class _Values(dict):
         return dict.__getitem__(self, name)
 
     def __contains__(self, name) -> bool:
-        return dict.__contains__(self, name) or name in self.pending
+        if name in self.pending:  # a value is known once its tensor decodes (bytes left in the file do not)
+            self._load(name)
+        return dict.__contains__(self, name)
 
 
 def initial_values(inits: list[Initializer]) -> _Values:
     return _Values({t.name: t.proto for t in inits
-                    if not t.external and t.dtype != TensorProto.STRING and is_small(t.dtype, t.dims)
-                    and holds_data(t.proto)})
+                    if not t.external and t.dtype != TensorProto.STRING and is_small(t.dtype, t.dims)})
 
 
 def is_unknown(info: TensorInfo | None) -> bool:

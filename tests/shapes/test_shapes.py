@@ -143,3 +143,18 @@ def test_holds_data_tells_a_stripped_tensor_from_a_full_one():
     stripped = TensorProto(name="t", data_type=TensorProto.FLOAT, dims=[3, 2])
     empty = TensorProto(name="e", data_type=TensorProto.FLOAT, dims=[0, 2])
     assert holds_data(full) and holds_data(empty) and not holds_data(stripped)
+
+
+def test_known_values_decode_on_demand_and_never_a_stripped_tensor():
+    """Small initializers become values when first asked for; one whose bytes stayed in the file is
+    no value, whichever way it is asked (in, get, [])."""
+    from modelaudit.load.initializers import read_initializers
+    from modelaudit.shapes.propagate import initial_values
+
+    graph = helper.make_graph([], "g", [], [], [numpy_helper.from_array(np.array([2, 3], np.int64), "shape"),
+                                                TensorProto(name="stripped", data_type=TensorProto.INT64, dims=[2])])
+    values = initial_values(read_initializers(graph))
+    assert "stripped" not in values and values.get("stripped") is None
+    with pytest.raises(KeyError):
+        values["stripped"]
+    assert "shape" in values and values["shape"].tolist() == [2, 3] and values.get("shape").tolist() == [2, 3]
