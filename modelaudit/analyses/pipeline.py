@@ -14,10 +14,12 @@ __all__ = ["audit", "extend"]
 
 
 def extend(mg: ModelGraph, report: Report, inputs: dict | None = None, dims: dict | None = None, *,
-           training: bool = False, symbolic: bool = False, findings: bool = True, runtime=None) -> tuple[Report, bool]:
+           training: bool = False, symbolic: bool = False, findings: bool = True, runtime=None,
+           fork: bool = False) -> tuple[Report, bool]:
     """Adds to a report what the options ask for, in the command line's order; returns it and
     whether every shape onnxruntime saw matched (True without a runtime check). `runtime` is a
-    RuntimeOptions, or None."""
+    RuntimeOptions, or None. `fork`: --symbolic audits half of its grid in a forked child (the
+    command line's choice; load/forked.py)."""
     if training:
         from .training import with_training
 
@@ -25,7 +27,7 @@ def extend(mg: ModelGraph, report: Report, inputs: dict | None = None, dims: dic
     if symbolic:
         from .symbolic import analyse, to_dict
 
-        report.symbolic = to_dict(analyse(mg, inputs, dims))
+        report.symbolic = to_dict(analyse(mg, inputs, dims, fork=fork))
     if findings:
         from .findings import find
 

@@ -129,10 +129,11 @@ def symbolic_dims(model, fixed_inputs: dict, fixed_dims: dict) -> tuple[str, ...
     return tuple(names)
 
 
-def analyse(source, inputs: dict | None = None, dims: dict | None = None) -> dict:
+def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: bool = False) -> dict:
     """Totals and per-row costs as polynomials of the model's free symbolic dims. `source` is a
     path, a ModelProto, or a ModelGraph already loaded with these inputs and dims, whose parse and
-    links every grid point reuses (only shape inference and the rules run again)."""
+    links every grid point reuses (only shape inference and the rules run again). With `fork`, a
+    forked child audits half of the grid (load/forked.py; the command line's choice)."""
     from modelaudit.costs.analyze import analyze
     from modelaudit.errors import ModelAuditError, UsageError
     from modelaudit.graph.model import ModelGraph, load
@@ -164,6 +165,8 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None) -> dic
         live = report.live_bytes or []
         return out + (live if len(live) == steps[0] else [None] * steps[0])
 
+    if fork:
+        evaluate = _in_two_processes(variables, evaluate)
     fits, samples = fit_grid(variables, evaluate)
     totals = {k: fits[i] for i, k in enumerate(_TOTALS)}
     rows = []
@@ -176,6 +179,32 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None) -> dic
         variables, fits[len(_TOTALS) + 3 * len(names):], samples, lambda values: evaluate(values)[3])
     return {"variables": list(variables), "totals": totals, "rows": rows, "peak_ranges": peak_ranges,
             "dominance": _dominance(variables, totals.get("macs"), rows)}
+
+
+def _in_two_processes(variables: tuple[str, ...], evaluate):
+    """`evaluate` with the grid's and the checks' values audited beforehand, half of them in a forked
+    child: each point is a whole audit, independent of the others. The first point is audited here
+    (it learns the rows' names); whatever goes wrong in the child, this process audits its half."""
+    from modelaudit.load.forked import fork_call
+
+    points = [*itertools.product(GRID, repeat=len(variables)), *itertools.product(CHECK, repeat=len(variables))]
+    done = {points[0]: evaluate(dict(zip(variables, points[0])))}
+    theirs, ours = points[2::2], points[1::2]
+    job = fork_call(lambda: [evaluate(dict(zip(variables, p))) for p in theirs]) if theirs else None
+    try:
+        for point in ours:
+            done[point] = evaluate(dict(zip(variables, point)))
+        got = job.result() if job is not None else None
+    finally:
+        if job is not None:
+            job.cancel()
+    done.update(zip(theirs, got if got is not None else [evaluate(dict(zip(variables, p))) for p in theirs]))
+
+    def cached(values: dict) -> list:
+        point = tuple(values[v] for v in variables)
+        return done[point] if point in done else evaluate(values)
+
+    return cached
 
 
 def _grid_graphs(base, variables: tuple[str, ...], inputs: dict, dims: dict):

@@ -132,7 +132,8 @@ def run_report(args) -> int:
                                  optimization=args.ort_optimization)
     progress.update("writing the report", advance=1)
     progress.close()
-    result, ok = extend(mg, result, inputs, dims, training=args.training, symbolic=args.symbolic, runtime=options)
+    result, ok = extend(mg, result, inputs, dims, training=args.training, symbolic=args.symbolic, runtime=options,
+                        fork=True)
     if spec is not None:
         from modelaudit.analyses.roofline import attach_roofline
         from modelaudit.analyses.traffic import row_traffic

@@ -47,3 +47,38 @@ def test_path_source_still_works(tmp_path):
     path = tmp_path / "block.onnx"
     onnx.save(_attention_block(), path)
     assert str(symbolic.analyse(str(path))["totals"]["macs"]) == "4,096·batch·seq + 64·batch·seq²"
+
+
+def test_half_the_grid_audited_in_a_forked_child_gives_the_same_polynomials(monkeypatch):
+    import os
+
+    import pytest
+
+    from modelaudit.load import forked
+
+    if not forked.can_fork():
+        pytest.skip("no fork() here, or a single CPU")
+    mg = load(_attention_block())
+    serial = symbolic.to_dict(symbolic.analyse(mg))
+    children = []
+    real = forked.fork_call
+
+    def recorded(fn):  # the child's audits are the ones used: it reports its pid with them
+        job = real(lambda: (os.getpid(), fn()))
+
+        class Job:
+            def result(self):
+                pid, value = job.result()
+                children.append(pid)
+                return value
+
+            def cancel(self):
+                job.cancel()
+
+        return Job()
+
+    monkeypatch.setattr(forked, "fork_call", recorded)
+    assert symbolic.to_dict(symbolic.analyse(mg, fork=True)) == serial
+    assert len(children) == 1 and children[0] != os.getpid()
+    monkeypatch.setattr(forked, "fork_call", lambda fn: real(lambda: 1 / 0))  # a child that fails: audited here
+    assert symbolic.to_dict(symbolic.analyse(mg, fork=True)) == serial
