@@ -14,6 +14,7 @@ import math
 from fractions import Fraction
 
 from modelaudit.costs.poly import Poly
+from modelaudit.load.forked import WORTH_NODES
 from modelaudit.shapes.annotations import bind_symbols, symbols_of
 
 __all__ = ["Poly", "interpolate", "fit_grid", "DEGREE", "GRID", "CHECK"]
@@ -165,7 +166,7 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
         live = report.live_bytes or []
         return out + (live if len(live) == steps[0] else [None] * steps[0])
 
-    if fork:
+    if fork and len(base.views) >= WORTH_NODES:
         evaluate = _in_two_processes(variables, evaluate)
     fits, samples = fit_grid(variables, evaluate)
     totals = {k: fits[i] for i, k in enumerate(_TOTALS)}

@@ -16,6 +16,7 @@ from modelaudit.errors import InvalidModelError, UsageError
 from modelaudit.load.checker import structural_check
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import check_all, model_folder
+from modelaudit.load import forked
 from modelaudit.load.forked import fork_call
 from modelaudit.load.initializers import Initializer, read_initializers
 from modelaudit.load.inline import inline_functions
@@ -187,16 +188,13 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     _check_overrides(model, inputs, dims, initializers)
     skeleton = data if data is not None and len(data) <= SKELETON_BYTES else None
     first = None
-    if fork and not model.functions and len(model.graph.node) >= FORK_NODES:
+    if fork and not model.functions and len(model.graph.node) >= forked.WORTH_NODES:
         first = fork_call(lambda: _packed(first_round(model, inputs, dims, _nested(model), None, skeleton, inits)))
     try:
         return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, first)
     finally:
         if first is not None:
             first.cancel()  # a no-op once its result was taken; else the load failed: stop the child
-
-
-FORK_NODES = 2_000  # smaller graphs infer in a few milliseconds: not worth a process
 
 
 def _packed(result: tuple) -> tuple:

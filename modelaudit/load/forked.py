@@ -17,9 +17,10 @@ import threading
 import warnings
 from typing import Any, Callable
 
-__all__ = ["Forked", "fork_call", "can_fork", "DISABLE_ENV"]
+__all__ = ["Forked", "fork_call", "can_fork", "DISABLE_ENV", "WORTH_NODES"]
 
-DISABLE_ENV = "MODELAUDIT_NO_FORK"  # set to 1: everything runs in the one process (docs/performance.md)
+DISABLE_ENV = "MODELAUDIT_NO_FORK"  # set to 1: everything runs in the one process (docs/cli.md)
+WORTH_NODES = 2_000  # a smaller graph is audited in milliseconds: not worth a process
 
 
 def _cpus() -> int:

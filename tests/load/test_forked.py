@@ -70,7 +70,7 @@ def _same(a, b):
 
 @pytest.mark.parametrize("build", [lambda: attention_block(), lambda: loop_model(3)], ids=["attention", "loop"])
 def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
-    monkeypatch.setattr(graph_model, "FORK_NODES", 0)
+    monkeypatch.setattr(forked, "WORTH_NODES", 0)
     results = []
 
     class Recorded:  # the child's value is the one used, not a serial recomputation
@@ -92,7 +92,7 @@ def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
 
 
 def test_a_failed_load_stops_its_child(monkeypatch):
-    monkeypatch.setattr(graph_model, "FORK_NODES", 0)
+    monkeypatch.setattr(forked, "WORTH_NODES", 0)
     jobs = []
     real = graph_model.fork_call
     monkeypatch.setattr(graph_model, "fork_call", lambda fn: jobs.append(real(lambda: time.sleep(60))) or jobs[-1])
@@ -109,7 +109,7 @@ def test_a_failed_load_stops_its_child(monkeypatch):
 
 
 def test_a_child_that_fails_leaves_the_serial_result(monkeypatch):
-    monkeypatch.setattr(graph_model, "FORK_NODES", 0)
+    monkeypatch.setattr(forked, "WORTH_NODES", 0)
     monkeypatch.setattr(graph_model, "fork_call", lambda fn: forked.fork_call(lambda: 1 / 0))
     path = saved(attention_block())
     _same(load(path, fork=True), load(path))
