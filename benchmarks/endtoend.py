@@ -30,14 +30,18 @@ FLOOR = ("import sys, onnx\n"
          "onnx.shape_inference.infer_shapes(model, data_prop=True)\n")
 
 
-def _env() -> dict:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+def _env(extra: dict | None = None) -> dict:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **(extra or {}))
 
 
-def run_command(argv: list[str], timeout: float) -> tuple[float | None, float | None]:
-    """(wall seconds from spawn to exit, the child's own peak RSS in MB); (None, None) on failure."""
+ONE_PROCESS = {"MODELAUDIT_NO_FORK": "1"}  # the command without its forked helper process (docs/cli.md)
+
+
+def run_command(argv: list[str], timeout: float, env: dict | None = None) -> tuple[float | None, float | None]:
+    """(wall seconds from spawn to exit, the peak RSS in MB of the child or of any process it
+    waited for: the forked helper's too); (None, None) on failure."""
     start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(env))
     deadline = start + timeout
     while True:  # wait4 gives this one child's rusage (getrusage(RUSAGE_CHILDREN) is a max over all)
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -76,18 +80,21 @@ def _ours(path: Path, fmt: str, tmp: Path) -> list[str]:
     return [sys.executable, "-m", "modelaudit", "report", str(path), "--format", fmt, "-o", str(tmp / f"out.{fmt}")]
 
 
-def end_to_end(path: Path, formats: list[str], repeat: int, timeout: float) -> dict:
-    """`repeat` rounds of (floor, one command per format); ratios within each round."""
-    runs = {name: [] for name in ["floor", *formats]}
+def end_to_end(path: Path, formats: list[str], repeat: int, timeout: float, one_process: bool = False) -> dict:
+    """`repeat` rounds of (floor, one command per format); ratios within each round. With
+    `one_process`, each format also runs with MODELAUDIT_NO_FORK=1 (key "FORMAT, one process")."""
+    names = [*formats, *(f"{fmt}, one process" for fmt in formats if one_process)]
+    runs = {name: [] for name in ["floor", *names]}
     rss = {name: [] for name in runs}
     for _ in range(repeat):
         for name in runs:
-            argv = [sys.executable, "-c", FLOOR, str(path)] if name == "floor" else _ours(path, name, path.parent)
-            seconds, peak = run_command(argv, timeout)
+            fmt = name.split(",")[0]
+            argv = [sys.executable, "-c", FLOOR, str(path)] if name == "floor" else _ours(path, fmt, path.parent)
+            seconds, peak = run_command(argv, timeout, ONE_PROCESS if name.endswith("one process") else None)
             runs[name].append(seconds)
             rss[name].append(peak)
     out = {"floor": _summary(runs["floor"], rss["floor"])}
-    for fmt in formats:
+    for fmt in names:
         entry = _summary(runs[fmt], rss[fmt])
         pairs = [m / b for b, m in zip(runs["floor"], runs[fmt]) if b and m]
         rss_pairs = [m / b for b, m in zip(rss["floor"], rss[fmt]) if b and m]
@@ -141,26 +148,31 @@ def many(first: Path, second: Path, repeat: int, timeout: float) -> dict:
     return result
 
 
-def symbolic(tmp: Path, size: int, repeat: int, timeout: float) -> dict:
-    """`report --symbolic` against `report` on a transformer whose batch is symbolic, in rounds."""
+def symbolic(tmp: Path, size: int, repeat: int, timeout: float, one_process: bool = False) -> dict:
+    """`report --symbolic` against `report` on a transformer whose batch is symbolic, in rounds
+    (with `one_process`, both also with MODELAUDIT_NO_FORK=1, ratio taken between those two)."""
     path = tmp / f"transformer_{size}_symbolic.onnx"
     code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; "
             f"print(models.transformer({max(1, round(size / NODES_PER_LAYER))}, {str(path)!r}))")
     nodes = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     plain, fitted = _ours(path, "json", tmp), _ours(path, "json", tmp) + ["--symbolic"]
-    runs = {"report": [], "symbolic": []}
+    variants = {"": None, ", one process": ONE_PROCESS} if one_process else {"": None}
+    runs = {f"{kind}{suffix}": [] for suffix in variants for kind in ("report", "symbolic")}
     for _ in range(repeat):
-        runs["report"].append(run_command(plain, timeout)[0])
-        runs["symbolic"].append(run_command(fitted, timeout)[0])
-    ratios = [s / r for r, s in zip(runs["report"], runs["symbolic"]) if r and s]
-    return {"symbolic": f"transformer, {nodes:,} nodes, symbolic batch", "nodes": nodes, "runs": runs,
-            "ratios": ratios, "ratio": statistics.median(ratios) if ratios else None}
+        for suffix, env in variants.items():
+            runs[f"report{suffix}"].append(run_command(plain, timeout, env)[0])
+            runs[f"symbolic{suffix}"].append(run_command(fitted, timeout, env)[0])
+    out = {"symbolic": f"transformer, {nodes:,} nodes, symbolic batch", "nodes": nodes, "runs": runs}
+    for suffix in variants:
+        ratios = [s / r for r, s in zip(runs[f"report{suffix}"], runs[f"symbolic{suffix}"]) if r and s]
+        out[f"ratios{suffix}"], out[f"ratio{suffix}"] = ratios, statistics.median(ratios) if ratios else None
+    return out
 
 
 def print_end_to_end(label: str, row: dict, formats: list[str]) -> None:
     floor = row["floor"]
     print(f"{label:<34} floor {floor['seconds'] or 0:.2f} s, {floor['rss_mb'] or 0:.0f} MB", flush=True)
-    for fmt in formats:
+    for fmt in [*formats, *(f"{f}, one process" for f in formats if f"{f}, one process" in row)]:
         entry = row[fmt]
         if entry["ratio"] is None:
             print(f"  report --format {fmt}: failed")
