@@ -16,6 +16,7 @@ from modelaudit.errors import InvalidModelError, UsageError
 from modelaudit.load.checker import structural_check
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import check_all, model_folder
+from modelaudit.load.heap import release
 from modelaudit.load import forked
 from modelaudit.load.forked import fork_call
 from modelaudit.load.initializers import Initializer, read_initializers
@@ -189,7 +190,7 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     skeleton = data if data is not None and len(data) <= SKELETON_BYTES else None
     first = None
     if fork and not model.functions and len(model.graph.node) >= forked.WORTH_NODES:
-        first = fork_call(lambda: _packed(first_round(model, inputs, dims, _nested(model), None, skeleton, inits)))
+        first = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, inits))
     try:
         return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, first)
     finally:
@@ -197,13 +198,27 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
             first.cancel()  # a no-op once its result was taken; else the load failed: stop the child
 
 
-def _packed(result: tuple) -> tuple:
-    infos, warnings = result
-    return pack_infos(infos), warnings
+CHECK_IN_CHILD = True  # the child runs onnx.checker after its inference: one C++ copy of the model at a time (docs/performance.md)
 
 
-def _unpacked(result: tuple | None) -> tuple | None:
-    return None if result is None else (unpack_infos(result[0]), result[1])
+def _in_child(model, stripped, data, inputs, dims, skeleton, inits) -> tuple:
+    """What the forked child computes: the first round of shape inference, then onnx.checker's
+    verdict (one C++ copy of the model at a time: the checker's after the inference's is freed)."""
+    infos, warnings = first_round(model, inputs, dims, _nested(model), None, skeleton, inits)
+    nodes = model.graph.node
+    verdict = _check(model, stripped, data, inits, [n.op_type for n in nodes],
+                     lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain)) if CHECK_IN_CHILD else None
+    return pack_infos(infos), warnings, verdict
+
+
+def _check(model, stripped, data, inits, op_types, holds_graph) -> dict:
+    """onnx.checker on the weightless model: the bytes left in the file (or in external data)
+    stand in empty, so the checker reads no weight."""
+    left = frozenset(stripped.spans) if stripped is not None else frozenset()
+    return structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
+                            serialized=data,
+                            holders=[i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)],
+                            candidates=[i for i, t in enumerate(inits) if t.external or t.name in left])
 
 
 def _nested(model: ModelProto) -> bool:
@@ -217,19 +232,23 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
     if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
         data = skeleton = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
-    # the bytes left in the file (or in external data) stand in empty: the checker reads no weight
-    left = frozenset(stripped.spans) if stripped is not None else frozenset()
-    checker = structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
-                               serialized=data,
-                               holders=[i for i, v in enumerate(views) if v.op_type == "Constant" or v.has_graph],
-                               candidates=[i for i, t in enumerate(inits) if t.external or t.name in left])
+    checker = None
+    if first is None or not CHECK_IN_CHILD:
+        checker = _check(model, stripped, data, inits, [v.op_type for v in views], lambda i: views[i].has_graph)
+        release()  # the checker's C++ copy of the model, freed: given back before the report is built
     edges, producer = link(model.graph, nodes=views, init_names=initializers)
     order, unsorted = topological_order(edges, views)
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
+    done = first.result() if first is not None else None
+    if done is not None and checker is None:
+        checker = done[2]
+    elif checker is None:  # the child failed: everything it was to do is done here
+        checker = _check(model, stripped, data, inits, [v.op_type for v in views], lambda i: views[i].has_graph)
+        release()
     shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views), constants=_constants(views), views=views,
-                   skeleton_bytes=skeleton, inits=inits, first=_unpacked(first.result()) if first is not None else None)
+                   skeleton_bytes=skeleton, inits=inits, first=None if done is None else (unpack_infos(done[0]), done[1]))
     del data, skeleton
     warnings.extend(shapes.warnings)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto
 
+from modelaudit.load.heap import release
 from modelaudit.load.initializers import Initializer, read_initializers
 
 from .annotations import bind_symbols
@@ -87,6 +88,7 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
         else:
             skel = build_skeleton(model, inputs, bound, folded, hints, constants, inits)
             fresh = collect_infos(_run_onnx_inference(skel, warnings), symbols, nested)
+            release()
         fresh.update(init_infos)
         if not infos:
             infos = fresh
@@ -131,4 +133,6 @@ def first_round(model: ModelProto, inputs: dict[str, tuple] | None = None, dims:
         skel = skeleton_bytes  # the file's own bytes (big weights already left out): nothing to copy
     else:
         skel = build_skeleton(model, inputs, bound, {}, {}, constants, inits)
-    return collect_infos(_run_onnx_inference(skel, warnings), symbols, nested), warnings
+    infos = collect_infos(_run_onnx_inference(skel, warnings), symbols, nested)
+    release()  # onnx's C++ model and the inferred copy, freed: given back to the system
+    return infos, warnings

@@ -68,7 +68,24 @@ def _same(a, b):
     assert {k: v.tolist() for k, v in a.values.items()} == {k: v.tolist() for k, v in b.values.items()}
 
 
-@pytest.mark.parametrize("build", [lambda: attention_block(), lambda: loop_model(3)], ids=["attention", "loop"])
+def _rejected():
+    """torch's opset-17 Split with num_outputs: onnx.checker rejects it (its verdict comes from the child)."""
+    from conftest import make_model, vi
+    from onnx import helper
+
+    return make_model([helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="split")],
+                      [vi("x", [1, 4])], [vi("a", [1, 2]), vi("b", [1, 2])], opset=17)
+
+
+def _accepted():
+    from conftest import make_model, vi
+    from onnx import helper
+
+    return make_model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [1, 4])], [vi("y", [1, 4])])
+
+
+@pytest.mark.parametrize("build", [lambda: attention_block(), lambda: loop_model(3), _rejected, _accepted],
+                         ids=["attention", "loop", "rejected by onnx.checker", "accepted by onnx.checker"])
 def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
     monkeypatch.setattr(forked, "WORTH_NODES", 0)
     results = []
@@ -86,7 +103,12 @@ def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
 
     monkeypatch.setattr(graph_model, "fork_call", Recorded)
     path = saved(build())
-    _same(load(path, fork=True), load(path))
+    forked_load = load(path, fork=True)
+    _same(forked_load, load(path))
+    if build is _rejected:
+        assert forked_load.checker["valid"] is False and "num_outputs" in forked_load.checker["error"]
+    if build is _accepted:
+        assert forked_load.checker == {"valid": True, "full_check": True, "error": None}
     _same(load(path, dims={"batch": 2}, strict=False, fork=True), load(path, dims={"batch": 2}, strict=False))
     assert len(results) == 2 and None not in results
 

@@ -1,0 +1,30 @@
+"""Freed heap memory handed back to the system after onnx's C++ passes (glibc's malloc_trim)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+__all__ = ["release"]
+
+_trim = None  # libc's malloc_trim, found on first use; False where there is none
+
+
+def release() -> None:
+    """onnx.checker and onnx's shape inference build the whole model as C++ objects (100-150 MB
+    for 50,000 nodes) and free them on return; glibc keeps that memory mapped, so the report
+    built next grows the process past it instead of into it. malloc_trim(0) returns it (as
+    dask.distributed trims its workers). A no-op where libc has no malloc_trim (macOS, musl)."""
+    global _trim
+    if _trim is None:
+        _trim = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                _trim = libc.malloc_trim
+                _trim.argtypes, _trim.restype = [ctypes.c_size_t], ctypes.c_int
+            except (OSError, AttributeError):
+                _trim = False
+    if _trim:
+        _trim(0)
