@@ -32,7 +32,7 @@ from .links import NodeView, dag_of, has_graph, link, printable, topological_ord
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["ModelGraph", "load", "with_dims"]
+__all__ = ["ModelGraph", "Verdict", "load", "with_dims"]
 
 
 @dataclass
@@ -54,8 +54,14 @@ class ModelGraph:
 
     views: list = field(default_factory=list)
     weights_in_file: StrippedData | None = None  # big tensors whose bytes were left in the file
-    checker: dict | None = None  # onnx.checker's verdict on the weightless model (load/checker.py)
+    verdict: Verdict | None = None  # onnx.checker's verdict on the weightless model (load/checker.py)
     _nbytes: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def checker(self) -> dict | None:
+        """onnx.checker's verdict: {"valid", "full_check", "error"}, waited for when first asked
+        (a forked child may still be computing it)."""
+        return None if self.verdict is None else self.verdict.get()
 
     @cached_property
     def dag(self) -> nx.DiGraph:
@@ -188,37 +194,57 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         inputs, dims = _applicable(model, inputs, dims, initializers)
     _check_overrides(model, inputs, dims, initializers)
     skeleton = data if data is not None and len(data) <= SKELETON_BYTES else None
-    first = None
+    job = None
     if fork and not model.functions and len(model.graph.node) >= forked.WORTH_NODES:
-        first = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, inits))
+        job = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, inits))
     try:
-        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, first)
-    finally:
-        if first is not None:
-            first.cancel()  # a no-op once its result was taken; else the load failed: stop the child
+        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job)
+    except BaseException:
+        if job is not None:
+            job.cancel()  # the load failed: stop the child
+        raise
 
 
-CHECK_IN_CHILD = True  # the child runs onnx.checker after its inference: one C++ copy of the model at a time (docs/performance.md)
+class Verdict:
+    """onnx.checker's verdict, computed now, or by a forked child and taken when first asked for
+    (the child runs the checker after its shape inference while this process audits; if it fails,
+    the verdict is computed here then). Copies of a ModelGraph share it."""
+
+    def __init__(self, job=None, compute=None, value: dict | None = None):
+        self._job, self._compute, self._value = job, compute, value
+
+    def get(self) -> dict:
+        if self._value is None:
+            value = self._job.result() if self._job is not None else None
+            if self._job is not None:
+                self._job.cancel()  # reaped: it has nothing more to hand back
+            self._value = value if value is not None else self._compute()
+            self._job = self._compute = None
+        return self._value
 
 
-def _in_child(model, stripped, data, inputs, dims, skeleton, inits) -> tuple:
-    """What the forked child computes: the first round of shape inference, then onnx.checker's
-    verdict (one C++ copy of the model at a time: the checker's after the inference's is freed)."""
+def _in_child(model, stripped, data, inputs, dims, skeleton, inits):
+    """What the forked child hands back, in turn: the first round of shape inference, then
+    onnx.checker's verdict. One C++ copy of the model at a time (the checker's is made after the
+    inference's is freed), and the parent audits while the checker runs."""
     infos, warnings = first_round(model, inputs, dims, _nested(model), None, skeleton, inits)
+    yield pack_infos(infos), warnings
     nodes = model.graph.node
-    verdict = _check(model, stripped, data, inits, [n.op_type for n in nodes],
-                     lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain)) if CHECK_IN_CHILD else None
-    return pack_infos(infos), warnings, verdict
+    yield _check(model, stripped, data, inits, [n.op_type for n in nodes],
+                 lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain))
 
 
 def _check(model, stripped, data, inits, op_types, holds_graph) -> dict:
     """onnx.checker on the weightless model: the bytes left in the file (or in external data)
-    stand in empty, so the checker reads no weight."""
+    stand in empty, so the checker reads no weight. Its C++ copy of the model is handed back to
+    the system once freed (load/heap.py)."""
     left = frozenset(stripped.spans) if stripped is not None else frozenset()
-    return structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
-                            serialized=data,
-                            holders=[i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)],
-                            candidates=[i for i, t in enumerate(inits) if t.external or t.name in left])
+    verdict = structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
+                               serialized=data,
+                               holders=[i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)],
+                               candidates=[i for i, t in enumerate(inits) if t.external or t.name in left])
+    release()
+    return verdict
 
 
 def _nested(model: ModelProto) -> bool:
@@ -226,30 +252,28 @@ def _nested(model: ModelProto) -> bool:
     return any(has_graph(n, n.op_type, n.domain) for n in model.graph.node)
 
 
-def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, first) -> ModelGraph:
+def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job) -> ModelGraph:
     if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
         check_all(model, model_folder(path) if path is not None else None)
     if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
         data = skeleton = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
-    checker = None
-    if first is None or not CHECK_IN_CHILD:
-        checker = _check(model, stripped, data, inits, [v.op_type for v in views], lambda i: views[i].has_graph)
-        release()  # the checker's C++ copy of the model, freed: given back before the report is built
+
+    def check() -> dict:
+        return _check(model, stripped, data, inits, [v.op_type for v in views], lambda i: views[i].has_graph)
+
+    verdict = Verdict(value=check()) if job is None else None
     edges, producer = link(model.graph, nodes=views, init_names=initializers)
     order, unsorted = topological_order(edges, views)
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
-    done = first.result() if first is not None else None
-    if done is not None and checker is None:
-        checker = done[2]
-    elif checker is None:  # the child failed: everything it was to do is done here
-        checker = _check(model, stripped, data, inits, [v.op_type for v in views], lambda i: views[i].has_graph)
-        release()
+    first = job.result() if job is not None else None
+    if job is not None:  # the child's checker verdict comes next; if it failed, this process computes it
+        verdict = Verdict(job, check) if first is not None else Verdict(value=check())
     shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views), constants=_constants(views), views=views,
-                   skeleton_bytes=skeleton, inits=inits, first=None if done is None else (unpack_infos(done[0]), done[1]))
-    del data, skeleton
+                   skeleton_bytes=skeleton, inits=inits, first=None if first is None else (unpack_infos(first[0]), first[1]))
+    del skeleton
     warnings.extend(shapes.warnings)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
               if o.domain.__class__ is str}
@@ -270,7 +294,7 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
         warnings=warnings,
         views=views,
         weights_in_file=stripped,
-        checker=checker,
+        verdict=verdict,
     )
 
 

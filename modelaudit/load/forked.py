@@ -14,6 +14,7 @@ import pickle
 import signal
 import sys
 import threading
+import types
 import warnings
 from typing import Any, Callable
 
@@ -39,47 +40,49 @@ def can_fork() -> bool:
 
 
 class Forked:
-    """A child computing a value; `result()` waits for it (None: compute it yourself)."""
+    """A child computing values; each `result()` waits for the next one (None: compute it yourself)."""
 
     def __init__(self, pid: int, fd: int):
-        self._pid, self._fd = pid, fd
-        self._done = False
+        self._pid = pid
+        self._pipe = os.fdopen(fd, "rb")
+        self._broken = self._reaped = False
 
     def result(self) -> Any | None:
-        if self._done:
-            return None
-        self._done = True
-        chunks = []
-        try:
-            with os.fdopen(self._fd, "rb", closefd=True) as pipe:
-                while chunk := pipe.read(1 << 20):
-                    chunks.append(chunk)
-        except OSError:
-            chunks = []
-        _, status = os.waitpid(self._pid, 0)
-        if status != 0 or not chunks:
+        """The child's next value, in the order it produced them; None once it failed, died or has
+        nothing more (and from then on)."""
+        if self._broken:
             return None
         try:
-            ok, value = pickle.loads(b"".join(chunks))
-        except Exception:  # a truncated pipe: the child died mid-write
+            head = self._pipe.read(8)
+            size = int.from_bytes(head, "little") if len(head) == 8 else -1
+            payload = self._pipe.read(size) if size >= 0 else b""
+            ok, value = pickle.loads(payload) if size >= 0 and len(payload) == size else (False, None)
+        except Exception:  # OSError, or a frame cut short by a child that died mid-write
+            ok, value = False, None
+        if not ok:
+            self._broken = True
+            self.cancel()
             return None
-        return value if ok else None
+        return value
 
     def cancel(self) -> None:
-        """Stops the child (the parent gave up on the load); a no-op after result()."""
-        if self._done:
+        """Ends the child (whatever it still computes is not wanted) and reaps it; idempotent."""
+        self._broken = True
+        if self._reaped:
             return
-        self._done = True
+        self._reaped = True
         try:
-            os.kill(self._pid, signal.SIGKILL)
+            os.kill(self._pid, signal.SIGKILL)  # a child that has exited is a zombie: the signal is harmless
         except ProcessLookupError:
             pass
-        os.close(self._fd)
+        self._pipe.close()
         os.waitpid(self._pid, 0)
 
 
 def fork_call(fn: Callable[[], Any]) -> Forked | None:
-    """fn() in a forked child, or None where can_fork() says no (or fork itself fails)."""
+    """fn() in a forked child, or None where can_fork() says no (or fork itself fails). When fn
+    returns a generator, each value it yields is handed back as it is made (one result() each):
+    the parent can go on with the first while the child computes the next."""
     if not can_fork():
         return None
     read_end, write_end = os.pipe()
@@ -97,19 +100,27 @@ def fork_call(fn: Callable[[], Any]) -> Forked | None:
         os.close(write_end)
         return None
     if pid == 0:  # the child: compute, hand back, and leave without running the parent's exit code
-        status = 1
         try:
             os.close(read_end)
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once; the parent decides
-            try:
-                payload = pickle.dumps((True, fn()), protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # noqa: BLE001 - the parent recomputes and sees the error itself
-                payload = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(write_end, view):]
-            status = 0
+            _hand_back(fn, write_end)
         finally:
-            os._exit(status)
+            os._exit(0)
     os.close(write_end)
     return Forked(pid, read_end)
+
+
+def _hand_back(fn: Callable[[], Any], fd: int) -> None:
+    """Each value as a frame: 8 bytes of length, then (True, value) pickled; (False, why) ends it."""
+    try:
+        values = fn()
+        for value in values if isinstance(values, types.GeneratorType) else (values,):
+            _frame(fd, pickle.dumps((True, value), protocol=pickle.HIGHEST_PROTOCOL))
+    except BaseException as exc:  # noqa: BLE001 - the parent computes it itself and meets the error there
+        _frame(fd, pickle.dumps((False, f"{type(exc).__name__}: {exc}")))
+
+
+def _frame(fd: int, payload: bytes) -> None:
+    view = memoryview(len(payload).to_bytes(8, "little") + payload)
+    while view:
+        view = view[os.write(fd, view):]

@@ -110,7 +110,7 @@ def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
     if build is _accepted:
         assert forked_load.checker == {"valid": True, "full_check": True, "error": None}
     _same(load(path, dims={"batch": 2}, strict=False, fork=True), load(path, dims={"batch": 2}, strict=False))
-    assert len(results) == 2 and None not in results
+    assert len(results) == 4 and None not in results  # per load: the first inference round, then the verdict
 
 
 def test_a_failed_load_stops_its_child(monkeypatch):
@@ -127,7 +127,7 @@ def test_a_failed_load_stops_its_child(monkeypatch):
     start = time.monotonic()
     with pytest.raises(RuntimeError):
         load(path, fork=True)
-    assert time.monotonic() - start < 5 and jobs and jobs[0]._done
+    assert time.monotonic() - start < 5 and jobs and jobs[0]._reaped
 
 
 def test_a_child_that_fails_leaves_the_serial_result(monkeypatch):
@@ -135,3 +135,32 @@ def test_a_child_that_fails_leaves_the_serial_result(monkeypatch):
     monkeypatch.setattr(graph_model, "fork_call", lambda fn: forked.fork_call(lambda: 1 / 0))
     path = saved(attention_block())
     _same(load(path, fork=True), load(path))
+
+
+def test_a_generator_hands_back_each_value_as_it_is_made():
+    def stages():
+        yield "first"
+        time.sleep(0.2)
+        yield list(range(100_000))  # larger than a pipe's buffer
+        raise RuntimeError("the third stage fails")
+
+    job = fork_call(stages)
+    start = time.monotonic()
+    assert job.result() == "first" and time.monotonic() - start < 0.2  # not held back by the later stages
+    assert job.result() == list(range(100_000))
+    assert job.result() is None and job.result() is None  # the failure, then nothing
+    with pytest.raises(ChildProcessError):
+        os.waitpid(job._pid, os.WNOHANG)  # reaped when it failed
+
+
+def test_cancel_between_values_stops_the_child():
+    def stages():
+        yield 1
+        time.sleep(60)
+        yield 2
+
+    job = fork_call(stages)
+    assert job.result() == 1
+    start = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - start < 5 and job.result() is None
