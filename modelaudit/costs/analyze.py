@@ -97,6 +97,8 @@ class _Auditor:
         self.texts, self.sizes = _described(mg)
         self._plans: dict[tuple[str, str], tuple] = {}  # (op, domain) -> (rule, opset, cost without a rule)
         self._lookup = (mg.values, weights.constant_tensors)
+        tensors = mg.tensors  # an absent optional input ("") has no info, even where a tensor is named ""
+        self._info = tensors.get if "" not in tensors else lambda n: tensors.get(n) if n else None
 
     def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
         out: list[Row] = []
@@ -116,9 +118,9 @@ class _Auditor:
 
     def cost(self, spec, opset: int, key, node) -> tuple[Cost, str, list]:
         """(cost, status, unresolved dims) of a node its rule costs."""
-        tensors = self.mg.tensors
-        ctx = NodeContext(node, key, opset, None, [tensors.get(n) if n else None for n in node.input],
-                          [tensors.get(n) if n else None for n in node.output], lookup=self._lookup)
+        info = self._info
+        ctx = NodeContext(node, key, opset, None, list(map(info, node.input)), list(map(info, node.output)),
+                          lookup=self._lookup)
         try:
             cost = spec.fn(ctx)
             if cost.macs < 0 or cost.flops < 0:  # a hostile shape: never let it subtract from the totals
