@@ -293,8 +293,12 @@ class _Walk:
                     cls = QWEIGHT
                 leaf = leaves[leaf_name]
                 role = _role(leaf, slot, cls, op)
-                if role:
-                    self.claims.setdefault(leaf_name, {}).setdefault(role, touch if touch is not None else key)
+                if role:  # claim(), without making a dict per call: it runs once per weight read
+                    roles = self.claims.get(leaf_name)
+                    if roles is None:
+                        self.claims[leaf_name] = {role: touch if touch is not None else key}
+                    elif role not in roles:
+                        roles[role] = touch if touch is not None else key
                 elif leaf.numel > 1:
                     self.unclaimed.setdefault(key, []).append(leaf_name)
                 if packed is not None and i == packed[0]:

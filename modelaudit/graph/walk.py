@@ -81,8 +81,9 @@ def _visit_graph(nodes: list[NodeView], order: list[int], depth: int, prefix: st
 
 def walk(mg: ModelGraph) -> list[Visit]:
     """The top-level nodes in topological order, each with its subgraphs' visits."""
-    if not any(v.has_graph for v in mg.nodes):  # no subgraph: no scope to track
-        return [Visit(index, mg.nodes[index], 0) for index in mg.order]
+    nodes = mg.nodes
+    if not any(v.has_graph for v in nodes):  # no subgraph: no scope to track
+        return [Visit(index, nodes[index], 0) for index in mg.order]
     return _visit_graph(mg.nodes, mg.order, 0, "", _Scopes(_defined(mg.model.graph, mg.nodes)))
 
 
