@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 from contextlib import contextmanager
 
 from onnx import ModelProto, helper
 
-from modelaudit.costs.rules.recurrent import GATE_ORDER, gate_breakdown
 from modelaudit.graph.model import ModelGraph, load
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.load.dtypes import dtype_name
@@ -18,9 +18,11 @@ from modelaudit.shapes.annotations import symbols_of
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
+from .details import DETAILED, details
 from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
+from .rules.elementwise import per_element
 from .weights import WeightTable, find_weights
 
 __all__ = ["audit", "analyze"]
@@ -36,20 +38,24 @@ _MOVED_ROW = (_MOVED, "zero-cost", _NO_DIMS)
 _UNCOUNTED_ROW = (_NONE, "uncounted", _NO_DIMS)
 
 
-def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None]]:
-    """Every tensor's shape as text ("1x3x224x224") and its bytes, by name: a model has a few
-    dozen distinct (shape, dtype) pairs, each formatted and sized once. A name without a
-    TensorInfo is absent from both (its text is "?", its size unknown)."""
+def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], dict[str, int | None]]:
+    """Every tensor's shape as text ("1x3x224x224"), its bytes and its element count (None unless
+    every dim is known, as NodeContext.out_numel reads it), by name: a model has a few dozen
+    distinct (shape, dtype) pairs, each described once. A name without a TensorInfo is absent
+    (its text is "?", its size unknown)."""
     by_pair: dict = {}
     texts: dict[str, str] = {}
     sizes: dict[str, int | None] = {}
+    numels: dict[str, int | None] = {}
     for name, info in mg.tensors.items():
-        pair = info.shape, info.dtype
+        shape = info.shape
+        pair = shape, info.dtype
         described = by_pair.get(pair)
         if described is None:
-            described = by_pair[pair] = dims_str(info.shape), mg.nbytes(name)
-        texts[name], sizes[name] = described
-    return texts, sizes
+            known = shape is not None and not (str in map(type, shape) or None in shape)
+            described = by_pair[pair] = dims_str(shape), mg.nbytes(name), math.prod(shape) if known else None
+        texts[name], sizes[name], numels[name] = described
+    return texts, sizes, numels
 
 
 def _input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
@@ -94,8 +100,9 @@ class _Auditor:
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
         self.params_incomplete: list[str] = []
-        self.texts, self.sizes = _described(mg)
-        self._plans: dict[tuple[str, str], tuple] = {}  # (op, domain) -> (rule, opset, cost without a rule)
+        self.texts, self.sizes, self.numels = _described(mg)
+        # (op, domain) -> (rule, opset, cost without a rule, the rule's FLOPs per output element)
+        self._plans: dict[tuple[str, str], tuple] = {}
         self._lookup = (mg.values, weights.constant_tensors)
         tensors = mg.tensors  # an absent optional input ("") has no info, even where a tensor is named ""
         self._info = tensors.get if "" not in tensors else lambda n: tensors.get(n) if n else None
@@ -113,7 +120,8 @@ class _Auditor:
         """The rule of each op is looked up once per audit, not once per node."""
         opset = self.mg.opset(domain)
         spec = find_rule(op, domain, opset)
-        plan = self._plans[(op, domain)] = (spec, opset, _MOVED_ROW if is_zero_cost(op, domain) else _UNCOUNTED_ROW)
+        plan = self._plans[(op, domain)] = (spec, opset, _MOVED_ROW if is_zero_cost(op, domain) else _UNCOUNTED_ROW,
+                                            spec.per_element if spec is not None else None)
         return plan
 
     def cost(self, spec, opset: int, key, node) -> tuple[Cost, str, list]:
@@ -135,11 +143,16 @@ class _Auditor:
     def row(self, visit: Visit, scope: str) -> Row:
         node, key, weights = visit.node, visit.key, self.weights
         op, domain = node.op_type, node.domain
-        spec, opset, without_rule = self._plans.get((op, domain)) or self.plan(op, domain)
+        spec, opset, without_rule, each = self._plans.get((op, domain)) or self.plan(op, domain)
+        outs = node.output
         if key in weights.constant_nodes:
             cost, status, dims = _FOLDED, "constant", _NO_DIMS
         elif spec is not None:
-            cost, status, dims = self.cost(spec, opset, key, node)
+            n = self.numels.get(outs[0]) if each is not None and outs and outs[0] else None
+            if n is not None and n >= 0:  # what the rule would give, without a NodeContext (RuleSpec.per_element)
+                cost, status, dims = per_element(each, n), "counted", _NO_DIMS
+            else:
+                cost, status, dims = self.cost(spec, opset, key, node)
         else:
             cost, status, dims = without_rule
             if status == "uncounted":
@@ -155,7 +168,6 @@ class _Auditor:
         for n in node.input:
             if n:
                 (stored if n in constant else data).append(texts.get(n, "?"))
-        outs = node.output
         if len(outs) == 1 and outs[0]:  # most nodes
             outputs, output_bytes = [texts.get(outs[0], "?")], self.sizes.get(outs[0])
         else:
@@ -172,7 +184,7 @@ class _Auditor:
             data, stored, outputs, weights.params_by_node.get(key, 0), weights.non_trainable_by_node.get(key, 0),
             cost.macs if known else None, cost.flops if known else None, output_bytes, cost.formula, status,
             sorted(set(dims)) if dims else [], scope, 1,
-            _details(self.mg, node) if op in _DETAILED else {},
+            details(self.mg, node) if op in DETAILED else {},
         )
 
     def uncertain_weights(self, node, leaves) -> None:
@@ -226,38 +238,6 @@ class _Auditor:
             return None, "sequence length unknown"
         self.incomplete.append(f"{node.op_type} '{row.name}': how often its subgraph runs is unknown; it is counted once")
         return None, "repetitions unknown"
-
-
-_CONVS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "ConvTranspose": 1, "DeformConv": 1}
-_DETAILED = frozenset(_CONVS) | frozenset(GATE_ORDER)
-
-
-def _conv_kind(mg: ModelGraph, node) -> dict:
-    """dense (group 1), depthwise (one input channel per group) or grouped."""
-    w_index = _CONVS[node.op_type]
-    info = mg.info(node.input[w_index]) if len(node.input) > w_index else None
-    group = next((a.i for a in node.attribute if a.name == "group"), 1)
-    if info is None or info.shape is None or len(info.shape) < 2:
-        return {}
-    per_group = info.shape[1] if node.op_type != "ConvTranspose" else info.shape[0] // max(group, 1)
-    kind = "dense" if group == 1 else "depthwise" if per_group == 1 else "grouped"
-    return {"conv": kind, "group": group}
-
-
-def _details(mg: ModelGraph, node) -> dict:
-    """Extra structure a reader wants: conv kind, and the per-gate params of RNN, GRU and LSTM."""
-    if node.op_type in _CONVS and node.domain in ("", "ai.onnx"):
-        return _conv_kind(mg, node)
-    if node.op_type not in GATE_ORDER or node.domain not in ("", "ai.onnx") or len(node.input) < 3:
-        return {}
-    w, r = mg.info(node.input[1]), mg.info(node.input[2])
-    if w is None or r is None or not w.known or not r.known or len(w.shape) != 3 or len(r.shape) != 3:
-        return {}
-    if w.shape[1] % len(GATE_ORDER[node.op_type]) or w.shape[1] != r.shape[1]:
-        return {}
-    has_bias = len(node.input) > 3 and bool(node.input[3])
-    has_peephole = len(node.input) > 7 and bool(node.input[7])
-    return {"gates": gate_breakdown(node.op_type, w.shape, r.shape, has_bias, has_peephole)}
 
 
 def _scalar(value) -> int | None:

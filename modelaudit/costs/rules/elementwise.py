@@ -62,7 +62,8 @@ def activation_flops(name: str) -> int:
 
 
 def _elementwise_rule(op: str, each: int, definition: str) -> None:
-    @rule(op, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})")
+    @rule(op, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})",
+          per_element=None if op == "Gelu" else each)  # Gelu's count depends on its attribute
     def cost(ctx: NodeContext) -> Cost:
         """Per output element: the elementary operations of the op's definition."""
         flops_each = each
@@ -88,7 +89,7 @@ for _op, (_text, _fn) in _VARIADIC.items():
 
 
 @rule("Softmax", "LogSoftmax", category="elementwise", macs="0",
-      flops="5·|Y|  (max, subtract, exp, sum, divide or log-subtract)")
+      flops="5·|Y|  (max, subtract, exp, sum, divide or log-subtract)", per_element=5)
 def softmax(ctx: NodeContext) -> Cost:
     """Per element: running max, x−max, exp, the sum, and the divide (log and subtract for LogSoftmax)."""
     return per_element(5, ctx.out_numel(0))
@@ -143,7 +144,8 @@ def resize(ctx: NodeContext) -> Cost:
 
 
 def fixed_rule(op: str, each: int, definition: str, domain: str = "", since: int = 1) -> None:
-    @rule(op, domain=domain, since=since, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})")
+    @rule(op, domain=domain, since=since, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})",
+          per_element=each)
     def cost(ctx: NodeContext) -> Cost:
         """A fixed count of elementary operations per output element."""
         return per_element(each, ctx.out_numel(0))
