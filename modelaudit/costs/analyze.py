@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 from contextlib import contextmanager
 
 from onnx import ModelProto, helper
 
-from modelaudit.costs.rules.recurrent import GATE_ORDER, gate_breakdown
 from modelaudit.graph.model import ModelGraph, load
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.load.dtypes import dtype_name
@@ -18,9 +18,11 @@ from modelaudit.shapes.annotations import symbols_of
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
+from .details import DETAILED, details
 from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
+from .rules.elementwise import per_element
 from .weights import WeightTable, find_weights
 
 __all__ = ["audit", "analyze"]
@@ -32,6 +34,28 @@ _FOLDED = Cost(formula="all inputs constant: folded at load")
 _MOVED = Cost(formula="data movement")
 _NONE = Cost()
 _NO_DIMS: list[str] = []
+_MOVED_ROW = (_MOVED, "zero-cost", _NO_DIMS)
+_UNCOUNTED_ROW = (_NONE, "uncounted", _NO_DIMS)
+
+
+def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], dict[str, int | None]]:
+    """Every tensor's shape as text ("1x3x224x224"), its bytes and its element count (None unless
+    every dim is known, as NodeContext.out_numel reads it), by name: a model has a few dozen
+    distinct (shape, dtype) pairs, each described once. A name without a TensorInfo is absent
+    (its text is "?", its size unknown)."""
+    by_pair: dict = {}
+    texts: dict[str, str] = {}
+    sizes: dict[str, int | None] = {}
+    numels: dict[str, int | None] = {}
+    for name, info in mg.tensors.items():
+        shape = info.shape
+        pair = shape, info.dtype
+        described = by_pair.get(pair)
+        if described is None:
+            known = shape is not None and not (str in map(type, shape) or None in shape)
+            described = by_pair[pair] = dims_str(shape), mg.nbytes(name), math.prod(shape) if known else None
+        texts[name], sizes[name], numels[name] = described
+    return texts, sizes, numels
 
 
 def _input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
@@ -76,46 +100,35 @@ class _Auditor:
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
         self.params_incomplete: list[str] = []
-        self.texts: dict[str, str] = {}  # tensor -> "1x3x224x224"
-        self._by_shape: dict = {None: "?"}  # shape -> its text: most shapes repeat, each is formatted once
-        self._dispatch: dict[tuple[str, str], tuple] = {}  # (op, domain) -> (rule, opset, zero-cost?)
+        self.texts, self.sizes, self.numels = _described(mg)
+        # (op, domain) -> (rule, opset, cost without a rule, the rule's FLOPs per output element)
+        self._plans: dict[tuple[str, str], tuple] = {}
         self._lookup = (mg.values, weights.constant_tensors)
+        tensors = mg.tensors  # an absent optional input ("") has no info, even where a tensor is named ""
+        self._info = tensors.get if "" not in tensors else lambda n: tensors.get(n) if n else None
 
     def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
         out: list[Row] = []
+        row = self.row
         for visit in visits:
-            row = self.row(visit, scope)
-            out.append(row)
+            out.append(row(visit, scope))
             if visit.children:
-                out.extend(self.control_flow(visit, row))
+                out.extend(self.control_flow(visit, out[-1]))
         return out
 
-    def text(self, name: str) -> str:
-        """The tensor's shape as text, formatted once per distinct shape."""
-        info = self.mg.tensors.get(name)
-        shape = None if info is None else info.shape
-        text = self._by_shape.get(shape)
-        if text is None:
-            text = self._by_shape[shape] = dims_str(shape)
-        self.texts[name] = text
-        return text
+    def plan(self, op: str, domain: str) -> tuple:
+        """The rule of each op is looked up once per audit, not once per node."""
+        opset = self.mg.opset(domain)
+        spec = find_rule(op, domain, opset)
+        plan = self._plans[(op, domain)] = (spec, opset, _MOVED_ROW if is_zero_cost(op, domain) else _UNCOUNTED_ROW,
+                                            spec.per_element if spec is not None else None)
+        return plan
 
-    def cost(self, key, node) -> tuple[Cost, str, list]:
-        """(cost, status, unresolved dims) of one node."""
-        if key in self.weights.constant_nodes:
-            return _FOLDED, "constant", _NO_DIMS
-        op, domain = node.op_type, node.domain
-        dispatch = self._dispatch.get((op, domain))
-        if dispatch is None:  # the rule of each op is looked up once per audit, not once per node
-            opset = self.mg.opset(domain)
-            spec = find_rule(op, domain, opset)
-            dispatch = self._dispatch[(op, domain)] = (spec, opset, spec is None and is_zero_cost(op, domain))
-        spec, opset, zero = dispatch
-        if spec is None:
-            return (_MOVED, "zero-cost", _NO_DIMS) if zero else (_NONE, "uncounted", _NO_DIMS)
-        tensors = self.mg.tensors
-        ctx = NodeContext(node, key, opset, None, [tensors.get(n) if n else None for n in node.input],
-                          [tensors.get(n) if n else None for n in node.output], lookup=self._lookup)
+    def cost(self, spec, opset: int, key, node) -> tuple[Cost, str, list]:
+        """(cost, status, unresolved dims) of a node its rule costs."""
+        info = self._info
+        ctx = NodeContext(node, key, opset, None, list(map(info, node.input)), list(map(info, node.output)),
+                          lookup=self._lookup)
         try:
             cost = spec.fn(ctx)
             if cost.macs < 0 or cost.flops < 0:  # a hostile shape: never let it subtract from the totals
@@ -124,38 +137,54 @@ class _Auditor:
         except Unresolved as exc:
             return Cost(formula=str(exc)), "unresolved", exc.dims
         except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as exc:
-            self.warnings.append(f"rule for {op} failed on node #{key} '{node.name}': {exc}")
+            self.warnings.append(f"rule for {node.op_type} failed on node #{key} '{node.name}': {exc}")
             return Cost(formula=str(exc)), "error", _NO_DIMS
 
     def row(self, visit: Visit, scope: str) -> Row:
         node, key, weights = visit.node, visit.key, self.weights
-        cost, status, dims = self.cost(key, node)
-        if visit.children and status == "uncounted" and node.op_type in CONTROL_FLOW:
-            cost, status = _NONE, "counted"
-        if status == "uncounted" and key in weights.unclassified:
-            self.uncertain_weights(node, weights.unclassified[key])
+        op, domain = node.op_type, node.domain
+        spec, opset, without_rule, each = self._plans.get((op, domain)) or self.plan(op, domain)
+        outs = node.output
+        if key in weights.constant_nodes:
+            cost, status, dims = _FOLDED, "constant", _NO_DIMS
+        elif spec is not None:
+            n = self.numels.get(outs[0]) if each is not None and outs and outs[0] else None
+            if n is not None and n >= 0:  # what the rule would give, without a NodeContext (RuleSpec.per_element)
+                cost, status, dims = per_element(each, n), "counted", _NO_DIMS
+            else:
+                cost, status, dims = self.cost(spec, opset, key, node)
+        else:
+            cost, status, dims = without_rule
+            if status == "uncounted":
+                if visit.children and op in CONTROL_FLOW:
+                    cost, status = _NONE, "counted"
+                elif key in weights.unclassified:
+                    self.uncertain_weights(node, weights.unclassified[key])
         known = status in _KNOWN
         index = key if key.__class__ is int else int(key.rsplit("/", 1)[-1])
-        local = node.name or f"{node.op_type}_{index}"
+        local = node.name or f"{op}_{index}"
         texts, constant = self.texts, weights.constant_tensors
         data, stored = [], []
         for n in node.input:
             if n:
-                (stored if n in constant else data).append(texts.get(n) or self.text(n))
-        outputs, output_bytes, nbytes = [], 0, self.mg.nbytes
-        for n in node.output:
-            if n:
-                outputs.append(texts.get(n) or self.text(n))
-                if output_bytes is not None:
-                    size = nbytes(n)
-                    output_bytes = None if size is None else output_bytes + size
+                (stored if n in constant else data).append(texts.get(n, "?"))
+        if len(outs) == 1 and outs[0]:  # most nodes
+            outputs, output_bytes = [texts.get(outs[0], "?")], self.sizes.get(outs[0])
+        else:
+            outputs, output_bytes, sizes = [], 0, self.sizes
+            for n in outs:
+                if n:
+                    outputs.append(texts.get(n, "?"))
+                    if output_bytes is not None:
+                        size = sizes.get(n)
+                        output_bytes = None if size is None else output_bytes + size
         # positional, in Row's field order (report.py): a third of the cost of keywords, per node
         return Row(
-            index, f"{scope}/{local}" if scope else local, node.op_type, node.domain, data, stored, outputs,
-            weights.params_by_node.get(key, 0), weights.non_trainable_by_node.get(key, 0),
+            index, f"{scope}/{local}" if scope else local, op, domain,
+            data, stored, outputs, weights.params_by_node.get(key, 0), weights.non_trainable_by_node.get(key, 0),
             cost.macs if known else None, cost.flops if known else None, output_bytes, cost.formula, status,
             sorted(set(dims)) if dims else [], scope, 1,
-            _details(self.mg, node) if node.op_type in _DETAILED else {},
+            details(self.mg, node) if op in DETAILED else {},
         )
 
     def uncertain_weights(self, node, leaves) -> None:
@@ -209,38 +238,6 @@ class _Auditor:
             return None, "sequence length unknown"
         self.incomplete.append(f"{node.op_type} '{row.name}': how often its subgraph runs is unknown; it is counted once")
         return None, "repetitions unknown"
-
-
-_CONVS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "ConvTranspose": 1, "DeformConv": 1}
-_DETAILED = frozenset(_CONVS) | frozenset(GATE_ORDER)
-
-
-def _conv_kind(mg: ModelGraph, node) -> dict:
-    """dense (group 1), depthwise (one input channel per group) or grouped."""
-    w_index = _CONVS[node.op_type]
-    info = mg.info(node.input[w_index]) if len(node.input) > w_index else None
-    group = next((a.i for a in node.attribute if a.name == "group"), 1)
-    if info is None or info.shape is None or len(info.shape) < 2:
-        return {}
-    per_group = info.shape[1] if node.op_type != "ConvTranspose" else info.shape[0] // max(group, 1)
-    kind = "dense" if group == 1 else "depthwise" if per_group == 1 else "grouped"
-    return {"conv": kind, "group": group}
-
-
-def _details(mg: ModelGraph, node) -> dict:
-    """Extra structure a reader wants: conv kind, and the per-gate params of RNN, GRU and LSTM."""
-    if node.op_type in _CONVS and node.domain in ("", "ai.onnx"):
-        return _conv_kind(mg, node)
-    if node.op_type not in GATE_ORDER or node.domain not in ("", "ai.onnx") or len(node.input) < 3:
-        return {}
-    w, r = mg.info(node.input[1]), mg.info(node.input[2])
-    if w is None or r is None or not w.known or not r.known or len(w.shape) != 3 or len(r.shape) != 3:
-        return {}
-    if w.shape[1] % len(GATE_ORDER[node.op_type]) or w.shape[1] != r.shape[1]:
-        return {}
-    has_bias = len(node.input) > 3 and bool(node.input[3])
-    has_peephole = len(node.input) > 7 and bool(node.input[7])
-    return {"gates": gate_breakdown(node.op_type, w.shape, r.shape, has_bias, has_peephole)}
 
 
 def _scalar(value) -> int | None:
@@ -310,7 +307,7 @@ def analyze(mg: ModelGraph) -> Report:
         if row.output_bytes and row.status != "constant":
             activation_bytes += row.output_bytes
     by_dtype = weights.bytes_by_dtype()
-    steps, peak, peak_complete = live_bytes(mg, weights.constant_tensors)
+    steps, peak, peak_complete = live_bytes(mg, weights.constant_tensors, auditor.sizes)
     totals = Totals(
         params=weights.params, non_trainable=weights.non_trainable,
         weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=by_dtype,

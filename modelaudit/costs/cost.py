@@ -98,35 +98,41 @@ class NodeContext:
         value = self.attrs.get(name)
         return default if value is None else value
 
-    def _shape(self, infos: list, names, i: int) -> tuple:
-        info = infos[i] if i < len(infos) else None
-        name = names[i] if i < len(names) else f"#{i}"
-        if info is None or info.shape is None:
-            raise Unresolved(name, None)
-        return info.shape
-
     def in_shape(self, i: int) -> tuple:
         """The input's shape; its dims may be symbolic (str) or unknown (None)."""
-        return self._shape(self.inputs, self.node.input, i)
+        return _shape(self.inputs, self.node.input, i)
 
     def out_shape(self, i: int = 0) -> tuple:
-        return self._shape(self.outputs, self.node.output, i)
+        return _shape(self.outputs, self.node.output, i)
 
     def in_dims(self, i: int) -> tuple[int, ...]:
         """The input's shape, every dim a known int, or Unresolved."""
-        shape = self.in_shape(i)
-        if str in map(type, shape) or None in shape:
-            raise Unresolved(self.node.input[i], shape)
-        return shape
+        return _dims(self.inputs, self.node.input, i)
 
     def out_dims(self, i: int = 0) -> tuple[int, ...]:
-        shape = self.out_shape(i)
-        if str in map(type, shape) or None in shape:
-            raise Unresolved(self.node.output[i], shape)
-        return shape
+        return _dims(self.outputs, self.node.output, i)
 
     def in_numel(self, i: int) -> int:
-        return math.prod(self.in_dims(i))
+        return math.prod(_dims(self.inputs, self.node.input, i))
 
     def out_numel(self, i: int = 0) -> int:
-        return math.prod(self.out_dims(i))
+        return math.prod(_dims(self.outputs, self.node.output, i))
+
+
+# The shape readers are module functions, called straight from the accessors: rules ask for
+# shapes tens of thousands of times per model, and each Python call level costs per node.
+def _shape(infos: list, names, i: int) -> tuple:
+    info = infos[i] if i < len(infos) else None
+    if info is None or info.shape is None:
+        raise Unresolved(names[i] if i < len(names) else f"#{i}", None)
+    return info.shape
+
+
+def _dims(infos: list, names, i: int) -> tuple[int, ...]:
+    info = infos[i] if i < len(infos) else None
+    shape = None if info is None else info.shape
+    if shape is None:
+        raise Unresolved(names[i] if i < len(names) else f"#{i}", None)
+    if str in map(type, shape) or None in shape:
+        raise Unresolved(names[i], shape)
+    return shape

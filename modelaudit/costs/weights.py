@@ -17,7 +17,7 @@ from onnx import TensorProto, helper
 
 from modelaudit.graph.model import ModelGraph
 from modelaudit.graph.walk import Visit, flatten, subgraphs, walk
-from modelaudit.load.dtypes import dtype_name, is_float, is_integer, tensor_bytes
+from modelaudit.load.dtypes import dtype_bits, dtype_name, is_float, is_integer, tensor_bytes
 
 __all__ = ["Leaf", "WeightTable", "find_weights", "NON_TRAINABLE_SLOTS", "IGNORED_SLOTS"]
 
@@ -132,11 +132,21 @@ class WeightTable:
         return sum(l.numel for l in self.leaves.values() if l.role == "non-trainable")
 
     def bytes_by_dtype(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+        """Leaf.nbytes summed by Leaf.dtype_label, for the leaves that are weights. Grouped by
+        element width first: a transformer has tens of thousands of leaves and a few widths."""
+        numels: dict[tuple[int, int | None], list[int]] = {}
         for leaf in self.leaves.values():
             if leaf.role:
-                key = leaf.dtype_label
-                out[key] = out.get(key, 0) + leaf.nbytes
+                numels.setdefault((leaf.dtype, leaf.packed_bits), []).append(leaf.numel)
+        out: dict[str, int] = {}
+        for (dtype, packed), counts in numels.items():
+            bits = packed or dtype_bits(dtype) or 0
+            if bits % 8 == 0:  # whole bytes: no rounding per tensor
+                size = sum(counts) * bits // 8
+            else:  # each sub-byte tensor rounds up to a whole byte
+                size = sum((n * bits + 7) // 8 for n in counts)
+            label = f"uint{packed}" if packed else dtype_name(dtype)
+            out[label] = out.get(label, 0) + size
         return dict(sorted(out.items()))
 
 
@@ -186,14 +196,15 @@ class _Walk:
 
     def __init__(self, mg: ModelGraph):
         self.mg = mg
-        self.leaves: dict[str, Leaf] = {}
-        self.carried: dict[str, list[tuple[str, str, object]]] = {}  # tensor -> [(leaf, class, first toucher)]
-        self.constant: set[str] = set()  # tensors computed from constants alone
+        # the initializers, read from protobuf once at load (add_leaf's work, in bulk)
+        self.leaves: dict[str, Leaf] = {name: Leaf(name, math.prod(t.dims), t.dtype, "initializer", t.external)
+                                        for name, t in mg.initializers.items()}
+        # tensor -> [(leaf, class, first toucher)]
+        self.carried: dict[str, list[tuple[str, str, object]]] = {name: [(name, DATA, None)] for name in self.leaves}
+        self.constant: set[str] = set(self.leaves)  # tensors computed from constants alone
         self.constant_nodes: set = set()
         self.claims: dict[str, dict[str, object]] = {}  # leaf -> {role: node key}
         self.unclaimed: dict[object, list[str]] = {}  # node key -> leaves it read that got no role there
-        for t in mg.initializers.values():  # read from protobuf once, at load
-            self.add_leaf(Leaf(t.name, t.numel, t.dtype, "initializer", t.external))
         self.add_sparse(mg.model.graph)
 
     def add_leaf(self, leaf: Leaf) -> None:
@@ -230,10 +241,13 @@ class _Walk:
         return out
 
     def visit(self, visit: Visit) -> None:
-        node, key, op = visit.node, visit.key, visit.node.op_type
+        node, key = visit.node, visit.key
+        op, inputs, carried = node.op_type, node.input, self.carried
         if visit.children:
             for _, sub in subgraphs(node):
                 self.add_graph(sub)
+        elif op != "Constant" and carried.keys().isdisjoint(inputs):
+            return  # no input carries a constant (most nodes): nothing to hand on, claim or fold
         default = node.domain == "" or node.domain == "ai.onnx"
         if default and op == "Constant":
             leaf = _constant_leaf(node)
@@ -241,12 +255,11 @@ class _Walk:
                 self.add_leaf(leaf)
             self.constant_nodes.add(key)
             return
-        carried = self.carried
-        hits = [(i, name) for i, name in enumerate(node.input) if name and name in carried]
-        if not hits:  # no input carries a constant (most nodes): nothing to hand on, claim or fold
+        hits = [(i, name) for i, name in enumerate(inputs) if name and name in carried]
+        if not hits:
             return
         # every input constant (the constant tensors are a subset of the carried ones)?
-        if op not in _NOT_CONSTANT and not visit.children and len(hits) == len(node.input) - node.input.count("") \
+        if op not in _NOT_CONSTANT and not visit.children and len(hits) == len(inputs) - inputs.count("") \
                 and all(n in self.constant for _, n in hits):
             self.constant_nodes.add(key)
             leaf = _generated_leaf(self.mg, node) if op in _GENERATORS else None
@@ -261,20 +274,35 @@ class _Walk:
             return
         if default and op in PASS_THROUGH:
             slots = PASS_THROUGH[op]
-            handed = self.passed(node, key, [(i, n) for i, n in hits if i in slots])
+            passing = [(i, n) for i, n in hits if i in slots]
+            handed = self.passed(node, key, passing) if passing else None
             if handed:
                 for out in node.output:
                     if out:
                         carried[out] = handed
             return
+        leaves, packed = self.leaves, _PACKED.get(op)
         for i, name in hits:
-            for leaf_name, cls, touch in self.passed(node, key, [(i, name)]):
-                role = _role(self.leaves[leaf_name], _slot(op, i), cls, op)
-                self.claim(leaf_name, role, touch)
-                if role is None and self.leaves[leaf_name].numel > 1:
+            slot = _slot(op, i)
+            if slot == "ignore":
+                continue
+            for leaf_name, cls, touch in carried[name]:
+                if slot == NON_TRAINABLE:
+                    cls = NON_TRAINABLE
+                elif op == "DequantizeLinear" and i == 0 and cls == DATA:
+                    cls = QWEIGHT
+                leaf = leaves[leaf_name]
+                role = _role(leaf, slot, cls, op)
+                if role:  # claim(), without making a dict per call: it runs once per weight read
+                    roles = self.claims.get(leaf_name)
+                    if roles is None:
+                        self.claims[leaf_name] = {role: touch if touch is not None else key}
+                    elif role not in roles:
+                        roles[role] = touch if touch is not None else key
+                elif leaf.numel > 1:
                     self.unclaimed.setdefault(key, []).append(leaf_name)
-                if op in _PACKED and i == _PACKED[op][0]:
-                    _PACKED[op][1](node, self.leaves[leaf_name])
+                if packed is not None and i == packed[0]:
+                    packed[1](node, leaf)
 
     def claim(self, leaf_name: str, role: str | None, key) -> None:
         if role:

@@ -24,6 +24,9 @@ class RuleSpec:
     category: str
     macs: str  # the MAC formula, as docs/conventions.md states it
     flops: str  # the FLOP formula
+    # FLOPs per output element when `fn` is exactly elementwise.per_element(that, |Y|) whatever the
+    # node's attributes: the audit then computes it from the output's size without a NodeContext
+    per_element: int | None = None
 
 
 _REGISTRY: dict[tuple[str, str], list[RuleSpec]] = {}
@@ -54,13 +57,15 @@ def _domain(domain: str) -> str:
 
 
 def rule(*op_types: str, since: int = 1, domain: str = "", category: str = "compute",
-         macs: str = "0", flops: str = "") -> Callable[[RuleFn], RuleFn]:
-    """Registers `fn` as the cost rule of `op_types` from opset `since` on (newest wins)."""
+         macs: str = "0", flops: str = "", per_element: int | None = None) -> Callable[[RuleFn], RuleFn]:
+    """Registers `fn` as the cost rule of `op_types` from opset `since` on (newest wins).
+    `per_element` declares that `fn` costs `per_element` FLOPs per element of output 0 and reads
+    nothing else (RuleSpec.per_element)."""
     def register(fn: RuleFn) -> RuleFn:
         for op in op_types:
             specs = _REGISTRY.setdefault((_domain(domain), op), [])
             specs[:] = [s for s in specs if s.since != since]
-            bisect.insort(specs, RuleSpec(op, _domain(domain), since, fn, category, macs, flops),
+            bisect.insort(specs, RuleSpec(op, _domain(domain), since, fn, category, macs, flops, per_element),
                           key=lambda s: s.since)
         return fn
     return register

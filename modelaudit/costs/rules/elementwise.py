@@ -8,12 +8,13 @@ Sigmoid = 1/(1+exp(−x)) is neg, exp, add, divide = 4. No elementwise op has MA
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from modelaudit.costs.cost import Cost, NodeContext
 
 from . import rule
 
-__all__ = ["ELEMENTWISE_FLOPS", "REDUCE_FLOPS", "activation_flops", "fixed_rule"]
+__all__ = ["ELEMENTWISE_FLOPS", "REDUCE_FLOPS", "activation_flops", "fixed_rule", "per_element"]
 
 # FLOPs per output element, with the definition they count.
 ELEMENTWISE_FLOPS: dict[str, tuple[int, str]] = {
@@ -45,6 +46,13 @@ _VARIADIC = {"Sum": ("n−1", lambda n: n - 1), "Max": ("n−1", lambda n: n - 1
              "Min": ("n−1", lambda n: n - 1), "Mean": ("n (n−1 adds, 1 divide)", lambda n: n)}
 
 
+@lru_cache(maxsize=4096)
+def per_element(each: int, n: int) -> Cost:
+    """`each` FLOPs on each of `n` elements. A Cost is immutable, and most elementwise nodes of a
+    model share their size with many others: each distinct cost is made once."""
+    return Cost(flops=each * n, formula=f"{each}*{n}")
+
+
 def activation_flops(name: str) -> int:
     """FLOPs per element of an activation named as in RNN/LSTM/GRU's `activations` attribute."""
     table = {"Affine": 2, "ScaledTanh": 3}
@@ -53,29 +61,27 @@ def activation_flops(name: str) -> int:
     return ELEMENTWISE_FLOPS.get(name, (1, ""))[0]
 
 
-def _elementwise_rule(op: str, per_element: int, definition: str) -> None:
-    @rule(op, category="elementwise", macs="0", flops=f"{per_element}·|Y|  ({definition})")
+def _elementwise_rule(op: str, each: int, definition: str) -> None:
+    @rule(op, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})",
+          per_element=None if op == "Gelu" else each)  # Gelu's count depends on its attribute
     def cost(ctx: NodeContext) -> Cost:
         """Per output element: the elementary operations of the op's definition."""
-        flops_each = per_element
+        flops_each = each
         if op == "Gelu" and str(ctx.attr("approximate", "none")) == "tanh":
             flops_each = _GELU_TANH[0]
-        n = ctx.out_numel(0)
-        return Cost(flops=flops_each * n, formula=f"{flops_each}*{n}")
+        return per_element(flops_each, ctx.out_numel(0))
 
 
 for _op, (_flops, _definition) in ELEMENTWISE_FLOPS.items():
     _elementwise_rule(_op, _flops, _definition)
 
 
-def _variadic_rule(op: str, text: str, per_element) -> None:
+def _variadic_rule(op: str, text: str, per_input) -> None:
     @rule(op, category="elementwise", macs="0", flops=f"({text})·|Y| for n inputs")
     def cost(ctx: NodeContext) -> Cost:
         """Variadic elementwise: n inputs broadcast to Y."""
         n_inputs = sum(1 for name in ctx.node.input if name)
-        each = per_element(n_inputs)
-        n = ctx.out_numel(0)
-        return Cost(flops=each * n, formula=f"{each}*{n}")
+        return per_element(per_input(n_inputs), ctx.out_numel(0))
 
 
 for _op, (_text, _fn) in _VARIADIC.items():
@@ -83,11 +89,10 @@ for _op, (_text, _fn) in _VARIADIC.items():
 
 
 @rule("Softmax", "LogSoftmax", category="elementwise", macs="0",
-      flops="5·|Y|  (max, subtract, exp, sum, divide or log-subtract)")
+      flops="5·|Y|  (max, subtract, exp, sum, divide or log-subtract)", per_element=5)
 def softmax(ctx: NodeContext) -> Cost:
     """Per element: running max, x−max, exp, the sum, and the divide (log and subtract for LogSoftmax)."""
-    n = ctx.out_numel(0)
-    return Cost(flops=5 * n, formula=f"5*{n}")
+    return per_element(5, ctx.out_numel(0))
 
 
 @rule("Hardmax", category="elementwise", macs="0", flops="|X|  (compare)")
@@ -139,11 +144,11 @@ def resize(ctx: NodeContext) -> Cost:
 
 
 def fixed_rule(op: str, each: int, definition: str, domain: str = "", since: int = 1) -> None:
-    @rule(op, domain=domain, since=since, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})")
+    @rule(op, domain=domain, since=since, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})",
+          per_element=each)
     def cost(ctx: NodeContext) -> Cost:
         """A fixed count of elementary operations per output element."""
-        n = ctx.out_numel(0)
-        return Cost(flops=each * n, formula=f"{each}*{n}")
+        return per_element(each, ctx.out_numel(0))
 
 
 fixed_rule("Swish", 6, "α·x, sigmoid 4, multiply", since=24)

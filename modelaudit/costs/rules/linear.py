@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from modelaudit.costs.cost import Cost, NodeContext, Unresolved
 from modelaudit.shapes.geometry import matmul_dims
@@ -38,10 +39,21 @@ def gemm(ctx: NodeContext) -> Cost:
 def matmul(ctx: NodeContext) -> Cost:
     """A [..., M, K] @ B [..., K, N] → [broadcast(...), M, N]; 1-D operands as numpy treats them."""
     a, b = ctx.in_shape(0), ctx.in_shape(1)
+    cost = _matmul(a, b)
+    if cost is None:
+        for name, dims in ((ctx.node.input[0], a), (ctx.node.input[1], b)):
+            if not all(isinstance(d, int) for d in dims):
+                raise Unresolved(name, dims)
+    return cost
+
+
+@lru_cache(maxsize=4096)
+def _matmul(a: tuple, b: tuple) -> Cost | None:
+    """MatMul's cost on shapes a and b, None when a dim is not a known int. A Cost is immutable,
+    and most MatMuls of a model repeat a few pairs of shapes: each pair is costed once."""
     batch, m, k, n = matmul_dims(a, b)
-    for name, dims in ((ctx.node.input[0], a), (ctx.node.input[1], b)):
-        if not all(isinstance(d, int) for d in dims):
-            raise Unresolved(name, dims)
+    if not all(isinstance(d, int) for d in a) or not all(isinstance(d, int) for d in b):
+        return None
     macs = math.prod(batch) * m * k * n
     prefix = "*".join(str(d) for d in batch if d != 1)
     formula = (f"{prefix}*" if prefix else "") + f"{m}*{k}*{n}"
