@@ -86,7 +86,7 @@ def _ms(r: dict, t: dict) -> str:
 
 def _block_columns(d: dict) -> dict:
     """The block columns of this report: backward MACs with --training, ms with --profile."""
-    columns = _grouped_columns(BLOCK_COLUMNS, d)
+    columns = dict(_grouped_columns(BLOCK_COLUMNS, d))  # a copy: `ms` below must not join every later table
     if d.get("training"):  # beside the forward MACs, as in the node table
         bwd = ("bwd MACs", _at_least("backward_macs"), None)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
