@@ -4,6 +4,7 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 from __future__ import annotations
 
 from .poly import sum_formulas
+from .report import column, row_dicts
 
 __all__ = ["block_of", "block_names", "formula_rows", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family", "by_op"]
 
@@ -43,7 +44,7 @@ def _add(groups: dict, key, row: dict) -> None:
 
 def formula_rows(d: dict) -> list[dict]:
     """The rows, each with its --symbolic polynomials under `formulas` (for the grouped views to
-    sum); the rows themselves without --symbolic."""
+    sum); the rows themselves without --symbolic (Row objects stay Row objects)."""
     sym = d.get("symbolic")
     if not sym:
         return d["rows"]
@@ -52,7 +53,7 @@ def formula_rows(d: dict) -> list[dict]:
     by_name = {r["name"]: r for r in sym["rows"]}
     return [r | {"formulas": {"variables": variables}
                  | {k: (by_name.get(r["name"]) or {}).get(k) or none for k in FORMULAS}}
-            for r in d["rows"]]
+            for r in row_dicts(d["rows"])]
 
 
 def _collect(group: dict, row: dict) -> None:
@@ -82,8 +83,9 @@ def block_names(rows: list[dict], depth: int) -> list[str]:
     return names
 
 
-def by_block(rows: list[dict], depth: int) -> dict[str, dict]:
+def by_block(rows: list, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of first appearance."""
+    rows = row_dicts(rows)
     groups: dict[str, dict] = {}
     for row, block in zip(rows, block_names(rows, depth)):
         _add(groups, block, row)
@@ -96,10 +98,11 @@ def _scopes(name: str, depth: int) -> tuple[str, ...]:
     return tuple(parts[:-1][:depth]) or (TOP,)
 
 
-def scope_tree(rows: list[dict], depth: int) -> list[dict]:
+def scope_tree(rows: list, depth: int) -> list[dict]:
     """The name scopes down to `depth` as a tree in pre-order, each with the subtotals of every
     node below it (`level` 1 is the outermost scope; `leaf` marks the deepest shown). Subgraph
-    rows count in their parent's scope, as in `by_block`."""
+    rows count in their parent's scope, as in `by_block`. `rows`: Row objects or their dicts."""
+    rows = row_dicts(rows)
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
     path: tuple = (TOP,)
@@ -159,8 +162,9 @@ def family_of(row: dict) -> str:
     return "other"
 
 
-def by_family(rows: list[dict]) -> dict[str, dict]:
+def by_family(rows: list) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
+    rows = row_dicts(rows)
     groups: dict[str, dict] = {}
     for row in rows:
         _add(groups, family_of(row), row)
@@ -168,21 +172,28 @@ def by_family(rows: list[dict]) -> dict[str, dict]:
     return {f: groups[f] for f in FAMILIES if f in groups}
 
 
-def by_op(rows: list[dict]) -> list[dict]:
-    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown)."""
+def by_op(rows: list) -> list[dict]:
+    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown).
+    `rows` are Row objects or their dicts (with --symbolic, formula_rows' dicts)."""
     groups: dict[str, dict] = {}
-    for r in rows:
-        g = groups.setdefault(r["op_label"], {"op": r["op_label"], "count": 0, "params": 0,
-                                              "non_trainable": 0, "macs": 0, "flops": 0, "unknown": 0})
+    # column by column, one loop over plain values: a Report's own rows need no dict each
+    columns = zip(*(column(rows, k) for k in ("op_label", "params", "non_trainable", "macs_total", "flops_total")))
+    formulas = [r.get("formulas") for r in rows] if rows and isinstance(rows[0], dict) else [None] * len(rows)
+    for (label, params, non_trainable, macs, flops), formula in zip(columns, formulas):
+        g = groups.get(label)
+        if g is None:
+            g = groups[label] = {"op": label, "count": 0, "params": 0, "non_trainable": 0, "macs": 0, "flops": 0,
+                                 "unknown": 0}
         g["count"] += 1
-        g["params"] += r["params"]
-        g["non_trainable"] += r["non_trainable"]
-        if r["macs_total"] is None:
+        g["params"] += params
+        g["non_trainable"] += non_trainable
+        if macs is None:
             g["unknown"] += 1
         else:
-            g["macs"] += r["macs_total"]
-            g["flops"] += r["flops_total"]
-        _collect(g, r)
+            g["macs"] += macs
+            g["flops"] += flops
+        if formula is not None:  # --symbolic: summed once the group is complete (_finish)
+            g.setdefault("formulas", []).append(formula)
     _finish(groups.values())
     for g in groups.values():
         if g["unknown"]:

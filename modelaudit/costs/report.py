@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 
-__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES"]
+__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "column", "row_dicts"]
 
 SCHEMA_VERSION = 1
 
@@ -67,11 +67,32 @@ class Row:
 
     @property
     def op_label(self) -> str:
-        return f"{self.domain}:{self.op}" if self.domain not in ("", "ai.onnx") else self.op
+        return _label(self.op, self.domain)
+
+
+def _label(op: str, domain: str) -> str:
+    return f"{domain}:{op}" if domain not in ("", "ai.onnx") else op
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(Row))
 _row_values = attrgetter(*_ROW_FIELDS)
+
+
+def column(rows: list, key: str, default=None) -> list:
+    """One field of every row, read from Row objects or from their dicts (`default` where a dict
+    lacks it): the renderers read a table column by column, from either."""
+    if rows and rows[0].__class__ is Row:  # a Report's own rows: no dict per row is built
+        if key == "op_label":  # a label per distinct op and domain, not a property call per row
+            pairs = list(zip(map(attrgetter("op"), rows), map(attrgetter("domain"), rows)))
+            labels = {pair: _label(*pair) for pair in set(pairs)}
+            return list(map(labels.__getitem__, pairs))
+        return list(map(attrgetter(key), rows))
+    return [r.get(key, default) for r in rows]
+
+
+def row_dicts(rows: list) -> list[dict]:
+    """The rows as Row.as_dict() gives them (dicts are returned as they are)."""
+    return [r.as_dict() for r in rows] if rows and rows[0].__class__ is Row else rows
 
 
 @dataclass
@@ -112,11 +133,19 @@ class Report:
     def to_dict(self) -> dict:
         """Plain JSON-ready data, the document `report --format json` prints (every row, in file
         order); see docs/json-schema.md."""
-        from modelaudit._version import __version__
-
         from .blocks import by_op, formula_rows
 
         rows = [r.as_dict() for r in self.rows]
+        return self.head() | {
+            "rows": rows,
+            "by_op": by_op(formula_rows({"rows": rows, "symbolic": self.symbolic})),
+            "view": {"sort": None, "top": None, "by": "node", "depth": None},
+        }
+
+    def head(self) -> dict:
+        """to_dict() up to its rows (every key before "rows", in the same order): what a renderer
+        reading the Row objects themselves takes with them."""
+        from modelaudit._version import __version__
 
         return {
             "schema_version": SCHEMA_VERSION,
@@ -133,7 +162,4 @@ class Report:
             "symbolic": self.symbolic,
             "findings": None if self.findings is None else [f.as_dict() for f in self.findings],
             "roofline": self.roofline,
-            "rows": rows,
-            "by_op": by_op(formula_rows({"rows": rows, "symbolic": self.symbolic})),
-            "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }
