@@ -32,7 +32,7 @@ def _lazy(module: str, function: str, rows: bool = False):
 
 
 FORMATS = {"text": _lazy("text", "render_text", rows=True), "markdown": _lazy("markdown", "render_markdown", rows=True),
-           "json": _lazy("json", "render_json", rows=True), "jsonl": _lazy("json", "render_jsonl", rows=True), "csv": _lazy("csv", "render_csv"),
+           "json": _lazy("json", "render_json", rows=True), "jsonl": _lazy("json", "render_jsonl", rows=True), "csv": _lazy("csv", "render_csv", rows=True),
            "html": _lazy("html", "render_html")}
 
 
