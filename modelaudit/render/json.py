@@ -29,9 +29,7 @@ _TAIL = _KEYS[_KEYS.index("unresolved"):_KEYS.index("bound_ratio") + 1]
 _TAIL_DEFAULT = tuple(f.default_factory() if f.default is MISSING else f.default for f in fields(Row) if f.name in _TAIL)
 _TAIL_TEXT = ",".join(f"{_text(k)}:{_dumps(v)}" for k, v in zip(_TAIL, _TAIL_DEFAULT))
 _CUT = ("name", "scope", "formula")
-# few distinct values each (shapes, op types, statuses): a row's run of them is encoded once per
-# distinct combination, not once per row
-_REPEATING = {"op", "domain", "inputs", "weights", "outputs", "formula", "status", "unresolved", "scope", "op_label"}
+_UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
 
 
 def _short(text):
@@ -70,37 +68,49 @@ def _each(values: list) -> list[str]:
 
 def _hashable(values: list):
     """The values as dict keys that tell apart what json writes differently (lists as tuples of
-    strings), or None when they cannot be (numbers: 1 == 1.0 == True)."""
+    strings), or None when they cannot be (1 == 1.0 == True: whole numbers and None only)."""
     kinds = set(map(type, values))
-    if kinds <= {str, type(None)}:
+    if kinds <= {str, type(None)} or kinds <= {int, type(None)}:
         return values
-    if kinds == {list} and set(map(type, chain.from_iterable(values))) <= {str}:
-        return list(map(tuple, values))
+    if kinds == {list}:
+        keys = list(map(tuple, values))
+        try:
+            distinct = set(keys)
+        except TypeError:  # a list in a list
+            return None
+        # strings only (checked on the distinct lists: a number among them cannot hide there)
+        return keys if set(map(type, chain.from_iterable(distinct))) <= {str} else None
     return None
 
 
-def _grouped(keys: tuple, columns: list[list]) -> list[str]:
-    """'"k1":v1,"k2":v2…' of each row, each distinct combination of values encoded once."""
+def _grouped(keys: tuple, columns: list[list], memo: dict) -> list[str]:
+    """'"k1":v1,"k2":v2…' of each row (a None key: the defaults' one text), each distinct
+    combination of values encoded once (`memo` keeps them from one chunk of rows to the next)."""
     combos = list(zip(*columns))
-    texts = {c: ",".join(f"{_text(k)}:{_dumps(v)}" for k, v in zip(keys, c)) for c in set(combos)}
+    texts = memo.setdefault(keys, {})
+    for c in set(combos).difference(texts):
+        texts[c] = ",".join(_TAIL_TEXT if k is None else f"{_text(k)}:{_dumps(v)}" for k, v in zip(keys, c))
     return list(map(texts.__getitem__, combos))
 
 
 def _default_tail(rows: list[Row]) -> bool:
-    """Whether every row's fields from `unresolved` on are their defaults (typed as they are:
-    runs 1.0 or runtime_shaped 0 would equal them but print otherwise)."""
+    """Whether every row's fields from `unresolved` on are their defaults, typed as they are where
+    an equal value prints otherwise (runs 1.0 or True, runtime_shaped 0; [], "" and {} are only
+    equal to what prints as they do)."""
     tails = list(map(attrgetter(*_TAIL), rows))
     if tails.count(_TAIL_DEFAULT) != len(tails):
         return False
     return all(set(map(type, map(itemgetter(i), tails))) == {type(default)}
-               for i, default in enumerate(_TAIL_DEFAULT) if default is not None)
+               for i, default in enumerate(_TAIL_DEFAULT) if isinstance(default, (int, float)))
 
 
-def encode_rows(rows: list[Row]) -> str:
+def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
     """The rows' JSON objects joined by commas: what json.dumps writes for their as_dict()s (names
-    cut as _row cuts them), encoded column by column without a dict per row."""
+    cut as _row cuts them), encoded column by column without a dict per row. `memo` carries the
+    texts of repeating fields from one call to the next."""
     if not rows:
         return ""
+    memo = {} if memo is None else memo
     keys: list = list(_KEYS)
     if _default_tail(rows):
         start = keys.index(_TAIL[0])
@@ -112,28 +122,22 @@ def encode_rows(rows: list[Row]) -> str:
     for k in _CUT:
         if k in values and not (set(map(type, values[k])) == {str} and max(map(len, values[k])) <= MAX_NAME):
             values[k] = list(map(_short, values[k]))
-    hashable = {k: _hashable(values[k]) for k in keys if k in _REPEATING}
-    encoded: dict = {}  # id of a column -> its texts (the totals share the per-run figures' column)
+    # a field joins its neighbours' one text per distinct combination when its values can be keys
+    keyed = {k: _hashable(values[k]) if k is not None else [None] * len(rows) for k in keys if k not in _UNIQUE}
     pieces: list = []  # constant texts and per-row lists of texts, alternating, in key order
     const, i = "{", 0
     while i < len(keys):
         key = keys[i]
         const += "," if i else ""
-        if key is None:
-            const += _TAIL_TEXT
-            i += 1
-            continue
-        if hashable.get(key) is not None:  # a run of repeating fields: one text per distinct combination
+        if keyed.get(key) is not None:
             j = i + 1
-            while j < len(keys) and hashable.get(keys[j]) is not None:
+            while j < len(keys) and keyed.get(keys[j]) is not None:
                 j += 1
-            texts = _grouped(tuple(keys[i:j]), [hashable[k] for k in keys[i:j]])
+            texts = _grouped(tuple(keys[i:j]), [keyed[k] for k in keys[i:j]], memo)
             i = j
         else:
             const += _text(key) + ":"
-            texts = encoded.get(id(values[key]))
-            if texts is None:
-                texts = encoded[id(values[key])] = _each(values[key])
+            texts = _each(values[key])
             i += 1
         pieces += [const, texts]
         const = ""
@@ -156,10 +160,10 @@ def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | 
     return out
 
 
-def _encode_chunk(rows: list) -> str:
+def _encode_chunk(rows: list, memo: dict) -> str:
     """Rows (Row objects or dicts) as JSON objects joined by commas."""
     if rows and rows[0].__class__ is Row:
-        return encode_rows(rows)
+        return encode_rows(rows, memo)
     return _dumps([_row(r) for r in rows])[1:-1]
 
 
@@ -195,7 +199,8 @@ def write_json(d: dict, stream, sort: str | None = None, top: int | None = None,
             stream.write(_dumps(value))
             continue
         stream.write("[")
+        memo: dict = {}
         for start in range(0, len(rows), CHUNK):
-            stream.write(("," if start else "") + _encode_chunk(rows[start:start + CHUNK]))
+            stream.write(("," if start else "") + _encode_chunk(rows[start:start + CHUNK], memo))
         stream.write("]")
     stream.write("}\n")
