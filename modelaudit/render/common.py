@@ -197,7 +197,10 @@ def model_line(d: dict) -> str:
 def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
     """Per-gate params of each recurrent row, in the course's notation (LSTM's c gate is g)."""
     tables = []
-    for r, details in zip(d["rows"], column(d["rows"], "details")):
+    details_of = column(d["rows"], "details")
+    if not any(details_of):  # the usual report: no row has details
+        return tables
+    for r, details in zip(d["rows"], details_of):
         gates = details.get("gates") if details else None
         if not gates:
             continue
@@ -278,10 +281,19 @@ def plain_columns(columns: list[list], headers: list[str], tablefmt: str = "simp
         cells = zip(*texts) if texts else repeat((), rows or 0)
         return "\n".join(["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
                          + ["| " + line + " |" for line in map(" | ".join, cells)])
-    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped
-    widths = [max(len(h) + 2, max(map(len, t), default=0)) for h, t in zip(headers, texts)]
-    # the last column needs no padding: each line is right-stripped
-    padded = (zip(*[list(map(str.ljust, t, repeat(w))) for t, w in zip(texts[:-1], widths)] + texts[-1:]) if texts
-              else repeat((), rows or 0))
+    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped;
+    # the last column needs no padding (each line is right-stripped)
+    widths, padded = [], []
+    for i, (header, cells) in enumerate(zip(headers, texts)):
+        distinct = set(cells) if len(set(cells[:1000])) * 4 < min(len(cells), 1000) else None
+        widths.append(max(len(header) + 2, max(map(len, distinct or cells), default=0)))
+        if i == len(texts) - 1:
+            padded.append(cells)
+        elif distinct is not None:  # a column of few values (ops, shapes, figures): each padded once
+            pad = {text: text.ljust(widths[-1]) for text in distinct}
+            padded.append(list(map(pad.__getitem__, cells)))
+        else:
+            padded.append(list(map(str.ljust, cells, repeat(widths[-1]))))
+    lines = map(str.rstrip, map("  ".join, zip(*padded))) if texts else repeat("", rows or 0)
     return "\n".join(["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-                     + list(map(str.rstrip, map("  ".join, padded))))
+                     + list(lines))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tabulate import tabulate
-
 from .common import (
     gate_tables,
     model_line,
@@ -53,6 +51,8 @@ def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by
     if shown:
         lines.append(f"_{shown}_\n")
     for title, headers, rows in gate_tables(d):
+        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
+
         rows = [[_cell(c) for c in row] for row in rows]
         lines += [f"### {_cell(title)}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d))

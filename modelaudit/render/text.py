@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import textwrap
 
-from tabulate import tabulate
-
 from .common import (
     gate_tables,
     model_line,
@@ -40,6 +38,8 @@ def render_text(d: dict, sort: str | None = None, top: int | None = None, by: st
     lines.append("Totals")
     lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in totals)
     for title, headers, rows in gate_tables(d):
+        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
+
         lines += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
