@@ -67,11 +67,7 @@ class Row:
 
     @property
     def op_label(self) -> str:
-        return _label(self.op, self.domain)
-
-
-def _label(op: str, domain: str) -> str:
-    return f"{domain}:{op}" if domain not in ("", "ai.onnx") else op
+        return f"{self.domain}:{self.op}" if self.domain not in ("", "ai.onnx") else self.op
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(Row))
@@ -82,10 +78,8 @@ def column(rows: list, key: str, default=None) -> list:
     """One field of every row, read from Row objects or from their dicts (`default` where a dict
     lacks it): the renderers read a table column by column, from either."""
     if rows and rows[0].__class__ is Row:  # a Report's own rows: no dict per row is built
-        if key == "op_label":  # a label per distinct op and domain, not a property call per row
-            pairs = list(zip(map(attrgetter("op"), rows), map(attrgetter("domain"), rows)))
-            labels = {pair: _label(*pair) for pair in set(pairs)}
-            return list(map(labels.__getitem__, pairs))
+        if key == "op_label" and set(map(attrgetter("domain"), rows)) <= {"", "ai.onnx"}:
+            return list(map(attrgetter("op"), rows))  # the default domain's labels are the ops: no property call
         return list(map(attrgetter(key), rows))
     return [r.get(key, default) for r in rows]
 
