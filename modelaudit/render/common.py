@@ -65,6 +65,8 @@ def select_rows(rows: list, sort: str | None = None, top: int | None = None, by:
 
 def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
     """"top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
+    if top is None:  # nothing was cut: no need to build the tree or the op groups again to count them
+        return None
     if depth is not None:
         from modelaudit.costs.blocks import scope_tree
 
@@ -73,7 +75,7 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str
         total, what = len(by_op(d["rows"])), "op types"  # Row objects or dicts
     else:
         total, what = len(d["rows"]), "nodes"
-    if top is None or top >= total:
+    if top >= total:
         return None
     return f"top {top} of {total} {what} shown; totals are for the whole model"
 
