@@ -4,7 +4,7 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 from __future__ import annotations
 
 from .poly import sum_formulas
-from .report import column, row_dicts
+from .report import Row, column, row_dicts
 
 __all__ = ["block_of", "block_names", "formula_rows", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family", "by_op"]
 
@@ -21,25 +21,40 @@ def block_of(name: str, depth: int) -> str:
     return scopes[min(depth, len(scopes)) - 1]
 
 
-def _add(groups: dict, key, row: dict) -> None:
-    g = groups.setdefault(key, {})
+_SUMMED = ("params", "macs_total", "flops_total", "backward_macs", "runs", "ms", "scope", "status")
+
+
+def _summed(rows: list) -> list[tuple]:
+    """Per row, the fields a group adds up and its --symbolic polynomials (None without), read
+    column by column from Row objects or dicts (no dict per Row)."""
+    formulas = column(rows, "formulas") if rows and rows[0].__class__ is not Row else [None] * len(rows)
+    return list(zip(*(column(rows, k) for k in _SUMMED), formulas))
+
+
+def _add(groups: dict, key, values: tuple) -> None:
+    """A row's `_summed` values added to its group."""
+    params, macs, flops, backward_macs, runs, ms, scope, status, formulas = values
+    g = groups.get(key)
+    if g is None:
+        g = groups[key] = {}
     for field in ("params", "macs", "flops", "nodes", "unknown"):
         g.setdefault(field, 0)
-    g["params"] += row["params"]
+    g["params"] += params
     g["nodes"] += 1
-    if row["macs_total"] is None:
+    if macs is None:
         g["unknown"] += 1
     else:
-        g["macs"] += row["macs_total"]
-        g["flops"] += row["flops_total"]
-    if row.get("backward_macs") is not None:  # --training; unknown exactly where the MACs are
-        g["backward_macs"] = g.get("backward_macs", 0) + row["backward_macs"] * row["runs"]
-    if row.get("ms") is not None:  # --profile: the block's time is its nodes' median times summed
-        g["ms"] = g.get("ms", 0.0) + row["ms"]
-    elif not row.get("scope") and row["runs"] and row["status"] != "constant":
+        g["macs"] += macs
+        g["flops"] += flops
+    if backward_macs is not None:  # --training; unknown exactly where the MACs are
+        g["backward_macs"] = g.get("backward_macs", 0) + backward_macs * runs
+    if ms is not None:  # --profile: the block's time is its nodes' median times summed
+        g["ms"] = g.get("ms", 0.0) + ms
+    elif not scope and runs and status != "constant":
         # a node onnxruntime ran in a kernel of another name (a fusion): its time is not in the sum
         g["untimed"] = g.get("untimed", 0) + 1
-    _collect(g, row)
+    if formulas is not None:  # --symbolic: summed once the group is complete (_finish)
+        g.setdefault("formulas", []).append(formulas)
 
 
 def formula_rows(d: dict) -> list[dict]:
@@ -56,11 +71,6 @@ def formula_rows(d: dict) -> list[dict]:
             for r in row_dicts(d["rows"])]
 
 
-def _collect(group: dict, row: dict) -> None:
-    if "formulas" in row:  # --symbolic: summed once the group is complete (_sum_formulas)
-        group.setdefault("formulas", []).append(row["formulas"])
-
-
 def _finish(groups) -> None:
     """Each group's members' polynomials replaced by their sum (a group's cost at every size);
     the count of untimed nodes kept only where some node was timed (--profile)."""
@@ -73,22 +83,21 @@ def _finish(groups) -> None:
             g["formulas"] = {k: sum_formulas([m[k] for m in members], variables) for k in FORMULAS}
 
 
-def block_names(rows: list[dict], depth: int) -> list[str]:
+def block_names(rows: list, depth: int) -> list[str]:
     """Each row's block; a subgraph's rows belong to their top-level parent's block."""
     names, block = [], TOP
-    for row in rows:  # rows are in pre-order: a subgraph's rows follow their top-level parent
-        if not row.get("scope"):
-            block = block_of(row["name"], depth)
+    for name, scope in zip(column(rows, "name"), column(rows, "scope")):
+        if not scope:  # rows are in pre-order: a subgraph's rows follow their top-level parent
+            block = block_of(name, depth)
         names.append(block)
     return names
 
 
 def by_block(rows: list, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of first appearance."""
-    rows = row_dicts(rows)
     groups: dict[str, dict] = {}
-    for row, block in zip(rows, block_names(rows, depth)):
-        _add(groups, block, row)
+    for values, block in zip(_summed(rows), block_names(rows, depth)):
+        _add(groups, block, values)
     _finish(groups.values())
     return groups
 
@@ -102,13 +111,12 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
     """The name scopes down to `depth` as a tree in pre-order, each with the subtotals of every
     node below it (`level` 1 is the outermost scope; `leaf` marks the deepest shown). Subgraph
     rows count in their parent's scope, as in `by_block`. `rows`: Row objects or their dicts."""
-    rows = row_dicts(rows)
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
     path: tuple = (TOP,)
-    for row in rows:
-        if not row.get("scope"):
-            path = _scopes(row["name"], depth)
+    for name, values in zip(column(rows, "name"), _summed(rows)):
+        if not values[6]:  # its scope: a subgraph's rows count in their top-level parent's path
+            path = _scopes(name, depth)
         for level in range(1, len(path) + 1):
             key = path[:level]
             if key not in groups:
@@ -117,7 +125,7 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
                 children[key[:-1]].append(key)
                 if level > 1:
                     groups[key[:-1]]["leaf"] = False
-            _add(groups, key, row)
+            _add(groups, key, values)
     order: list[dict] = []
 
     def visit(key: tuple) -> None:  # parents first, children in order of first appearance
@@ -164,10 +172,9 @@ def family_of(row: dict) -> str:
 
 def by_family(rows: list) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
-    rows = row_dicts(rows)
     groups: dict[str, dict] = {}
-    for row in rows:
-        _add(groups, family_of(row), row)
+    for row, values in zip(row_dicts(rows), _summed(rows)):
+        _add(groups, family_of(row), values)
     _finish(groups.values())
     return {f: groups[f] for f in FAMILIES if f in groups}
 
