@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+from collections import Counter
 from itertools import chain
+from operator import attrgetter, itemgetter
 
 from modelaudit.costs.report import Report
 from modelaudit.graph.model import ModelGraph
@@ -45,7 +47,11 @@ class Finding:
     wasted_macs: int | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return dict(zip(_FINDING_FIELDS, _finding_values(self)))  # asdict() deep-copies each plain value
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+_finding_values = attrgetter(*_FINDING_FIELDS)
 
 
 def _make(code: str, target: str, message: str, **waste) -> Finding:
@@ -56,15 +62,16 @@ def find(mg: ModelGraph, report: Report, read_bytes=None) -> list[Finding]:
     """Every finding, in code order. `read_bytes(tensor)` gives a tensor's bytes for hashing
     (None: hash only what is in memory)."""
     out: list[Finding] = []
+    ops = set(map(attrgetter("op_type"), mg.nodes))  # most checks look for an op the model lacks
     out += _dead_nodes(mg)
     out += _unused_initializers(mg)
     out += _duplicate_weights(mg, read_bytes)
-    out += _foldable_batchnorm(mg, report)
-    out += _leftovers(mg)
+    out += _foldable_batchnorm(mg, report) if "BatchNormalization" in ops else []
+    out += _leftovers(mg) if {"Identity", "Dropout"} & ops else []
     out += _precision(mg)
     if mg.order != list(range(len(mg.order))):
         out.append(_make("MA008", "graph", "nodes are not in topological order in the file; many tools need them sorted"))
-    out += _large_constants(mg)
+    out += _large_constants(mg) if "Constant" in ops else []
     opset = mg.opset("")
     if 0 < opset < OLDEST_GOOD_OPSET:
         out.append(_make("MA010", "opset_import", f"default-domain opset {opset}; re-export with opset "
@@ -77,10 +84,14 @@ def find(mg: ModelGraph, report: Report, read_bytes=None) -> list[Finding]:
 
 
 def _dead_nodes(mg: ModelGraph) -> list[Finding]:
+    alive = {mg.producer[o] for o in mg.outputs if o in mg.producer}
+    # the graph is acyclic (load refuses a cycle): every node's outputs lead to a node nothing
+    # reads, so when each of those writes a graph output, every node is alive (the usual case)
+    if set(range(len(mg.nodes))).difference(map(itemgetter(0), mg.edges)) <= alive:
+        return []
     readers_of: dict[int, list[int]] = {}  # v -> the nodes v reads from; a plain walk, no graph object
     for u, v in mg.edges:
         readers_of.setdefault(v, []).append(u)
-    alive = {mg.producer[o] for o in mg.outputs if o in mg.producer}
     stack = list(alive)
     while stack:
         for u in readers_of.get(stack.pop(), ()):
@@ -92,23 +103,26 @@ def _dead_nodes(mg: ModelGraph) -> list[Finding]:
             for i in range(len(mg.nodes)) if i not in alive]
 
 
-def _read_names(mg: ModelGraph) -> set[str]:
+def _unread(mg: ModelGraph, names) -> set[str]:
+    """The `names` that no node reads (subgraph nodes included)."""
     views = mg.views
-    if not any(v.has_graph for v in views):  # no subgraph: the load's own node records
-        read = set(chain.from_iterable(v.input for v in views))
-        read.discard("")
-        return read
+    unread = set(names)
+    if not any(map(attrgetter("has_graph"), views)):  # no subgraph: the load's own node records
+        unread.difference_update(chain.from_iterable(map(attrgetter("input"), views)))
+        return unread
     from modelaudit.graph.walk import flatten, walk
 
-    return {name for v in flatten(walk(mg)) for name in v.node.input if name}
+    return unread - {name for v in flatten(walk(mg)) for name in v.node.input if name}
 
 
 def _unused_initializers(mg: ModelGraph) -> list[Finding]:
-    read = _read_names(mg) | set(mg.outputs)
+    unused = _unread(mg, mg.initializers.keys() - set(mg.outputs))
     out = []
+    if not unused:
+        return out
     # the load's records (names unique: a name defined twice is refused), not 30,000 protobuf reads
     for t in mg.initializers.values():
-        if t.name not in read:
+        if t.name in unused:
             size = (math.prod(t.dims) * (max(_bits(t.dtype), 8))) // 8
             out.append(_make("MA002", t.name, f"initializer {_shape(t.dims)} {dtype_name(t.dtype)} that no node "
                              "reads", wasted_bytes=size))
@@ -125,42 +139,49 @@ def _shape(dims) -> str:
     return "x".join(str(d) for d in dims) or "scalar"
 
 
-def _bytes_in_file(mg: ModelGraph):
+class _BytesInFile:
     """Reads the data a tensor left in the model file itself (never external data: hashing it is
-    optional, and reading it is --verify's business)."""
-    spans = mg.weights_in_file.spans if mg.weights_in_file is not None else {}
-    if not spans or mg.path is None:
-        return lambda t: t.raw_data or None
+    optional, and reading it is --verify's business); the file is opened once, when first needed."""
 
-    def read(t):
-        if t.name not in spans:
+    def __init__(self, mg: ModelGraph):
+        self.spans = mg.weights_in_file.spans if mg.weights_in_file is not None and mg.path is not None else {}
+        self.path, self.file = mg.path, None
+
+    def __call__(self, t):
+        if t.name not in self.spans:
             return t.raw_data or None
-        with open(mg.path, "rb") as fh:  # the model file itself: its own bytes, never another file
-            parts = []
-            for _, offset, length in spans[t.name]:
-                fh.seek(offset)
-                parts.append(fh.read(length))
+        if self.file is None:
+            self.file = open(self.path, "rb")  # the model file itself: its own bytes, never another file
+        parts = []
+        for _, offset, length in self.spans[t.name]:
+            self.file.seek(offset)
+            parts.append(self.file.read(length))
         return b"".join(parts)
 
-    return read
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 def _duplicate_weights(mg: ModelGraph, read_bytes) -> list[Finding]:
     seen: dict[tuple, str] = {}
     out = []
-    read_bytes = read_bytes or _bytes_in_file(mg)
-    for t in mg.model.graph.initializer:
-        if math.prod(t.dims) < 16:
-            continue
-        data = read_bytes(t)
-        if not data:
-            continue
-        key = (t.data_type, tuple(t.dims), hashlib.sha256(data).hexdigest())
-        if key in seen:
-            out.append(_make("MA003", t.name, f"holds the same {_shape(t.dims)} {dtype_name(t.data_type)} bytes as "
-                             f"'{seen[key]}'; one tensor could serve both", wasted_bytes=len(data)))
-        else:
-            seen[key] = t.name
+    in_file = _BytesInFile(mg)
+    try:
+        for t in mg.initializers.values():  # the load's records (dims, dtype), not protobuf reads
+            if math.prod(t.dims) < 16:
+                continue
+            data = (read_bytes or in_file)(t.proto)
+            if not data:
+                continue
+            key = (t.dtype, t.dims, hashlib.sha256(data).hexdigest())
+            if key in seen:
+                out.append(_make("MA003", t.name, f"holds the same {_shape(t.dims)} {dtype_name(t.dtype)} bytes as "
+                                 f"'{seen[key]}'; one tensor could serve both", wasted_bytes=len(data)))
+            else:
+                seen[key] = t.name
+    finally:
+        in_file.close()
     return out
 
 
@@ -194,17 +215,16 @@ def _leftovers(mg: ModelGraph) -> list[Finding]:
 def _precision(mg: ModelGraph) -> list[Finding]:
     from onnx import TensorProto
 
-    inits = list(mg.model.graph.initializer)
-    floats = [t for t in inits if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16)]
-    half = sum(1 for t in floats if t.data_type == TensorProto.FLOAT16)
+    dtypes = Counter(map(attrgetter("dtype"), mg.initializers.values()))  # the load's records, not protobuf
+    half = dtypes[TensorProto.FLOAT16]
     out = []
-    if half and half >= len(floats) / 2:
+    if half and half >= (dtypes[TensorProto.FLOAT] + half) / 2:
         out += [_make("MA006", t.name, f"float32 weight {_shape(t.dims)} in a model whose other weights are float16",
                       wasted_bytes=math.prod(t.dims) * 2)
-                for t in floats if t.data_type == TensorProto.FLOAT and math.prod(t.dims) > 1]
-    for name, info in mg.tensors.items():
-        if info.dtype == TensorProto.DOUBLE:
-            out.append(_make("MA007", name, "float64 tensor: rarely needed, twice the bytes and slow on most devices"))
+                for t in mg.initializers.values() if t.dtype == TensorProto.FLOAT and math.prod(t.dims) > 1]
+    if TensorProto.DOUBLE in map(attrgetter("dtype"), mg.tensors.values()):
+        out += [_make("MA007", name, "float64 tensor: rarely needed, twice the bytes and slow on most devices")
+                for name, info in mg.tensors.items() if info.dtype == TensorProto.DOUBLE]
     return out
 
 
@@ -237,14 +257,10 @@ def _unresolved_inputs(mg: ModelGraph) -> list[Finding]:
 
 
 def _names(mg: ModelGraph) -> list[Finding]:
-    counts: dict[str, int] = {}
-    missing = 0
-    for node in mg.nodes:
-        if node.name:
-            counts[node.name] = counts.get(node.name, 0) + 1
-        else:
-            missing += 1
-    out = [_make("MA012", name, f"{n} nodes share the name '{name}'") for name, n in counts.items() if n > 1]
+    counts = Counter(map(attrgetter("name"), mg.nodes))  # in order of first appearance
+    missing = counts.pop("", 0)
+    repeated = len(counts) + missing < len(mg.nodes)
+    out = [_make("MA012", name, f"{n} nodes share the name '{name}'") for name, n in counts.items() if n > 1] if repeated else []
     if missing:
         out.append(_make("MA012", "graph", f"{missing} node(s) have no name"))
     return out

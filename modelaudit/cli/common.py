@@ -61,8 +61,9 @@ def check_writable(output: str, flag: str) -> None:
         raise UsageError(f"{flag} {output}: cannot write (Permission denied)")
 
 
-def write_report(d: dict, fmt: str, output: str | None, **view) -> None:
-    """A report written to FILE or stdout as it is rendered (render.write), not built whole first."""
+def write_report(d, fmt: str, output: str | None, **view) -> None:
+    """A report (a Report, or its to_dict()) written to FILE or stdout as it is rendered
+    (render.write), not built whole first."""
     from modelaudit.render import write
 
     if not output:

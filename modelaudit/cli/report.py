@@ -139,7 +139,7 @@ def run_report(args) -> int:
         from modelaudit.analyses.traffic import row_traffic
 
         attach_roofline(result, row_traffic(mg, result), spec)
-    write_report(result.to_dict(), args.format, args.output, sort=args.sort, top=args.top, by=args.by, **view)
+    write_report(result, args.format, args.output, sort=args.sort, top=args.top, by=args.by, **view)
     if result.runtime and "skipped" in result.runtime:
         print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
               + ("; nothing was verified" if args.verify else ""), file=sys.stderr)

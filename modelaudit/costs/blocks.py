@@ -4,6 +4,7 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 from __future__ import annotations
 
 from .poly import sum_formulas
+from .report import Row, column, row_dicts
 
 __all__ = ["block_of", "block_names", "formula_rows", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family", "by_op"]
 
@@ -20,30 +21,45 @@ def block_of(name: str, depth: int) -> str:
     return scopes[min(depth, len(scopes)) - 1]
 
 
-def _add(groups: dict, key, row: dict) -> None:
-    g = groups.setdefault(key, {})
+_SUMMED = ("params", "macs_total", "flops_total", "backward_macs", "runs", "ms", "scope", "status")
+
+
+def _summed(rows: list) -> list[tuple]:
+    """Per row, the fields a group adds up and its --symbolic polynomials (None without), read
+    column by column from Row objects or dicts (no dict per Row)."""
+    formulas = column(rows, "formulas") if rows and rows[0].__class__ is not Row else [None] * len(rows)
+    return list(zip(*(column(rows, k) for k in _SUMMED), formulas))
+
+
+def _add(groups: dict, key, values: tuple) -> None:
+    """A row's `_summed` values added to its group."""
+    params, macs, flops, backward_macs, runs, ms, scope, status, formulas = values
+    g = groups.get(key)
+    if g is None:
+        g = groups[key] = {}
     for field in ("params", "macs", "flops", "nodes", "unknown"):
         g.setdefault(field, 0)
-    g["params"] += row["params"]
+    g["params"] += params
     g["nodes"] += 1
-    if row["macs_total"] is None:
+    if macs is None:
         g["unknown"] += 1
     else:
-        g["macs"] += row["macs_total"]
-        g["flops"] += row["flops_total"]
-    if row.get("backward_macs") is not None:  # --training; unknown exactly where the MACs are
-        g["backward_macs"] = g.get("backward_macs", 0) + row["backward_macs"] * row["runs"]
-    if row.get("ms") is not None:  # --profile: the block's time is its nodes' median times summed
-        g["ms"] = g.get("ms", 0.0) + row["ms"]
-    elif not row.get("scope") and row["runs"] and row["status"] != "constant":
+        g["macs"] += macs
+        g["flops"] += flops
+    if backward_macs is not None:  # --training; unknown exactly where the MACs are
+        g["backward_macs"] = g.get("backward_macs", 0) + backward_macs * runs
+    if ms is not None:  # --profile: the block's time is its nodes' median times summed
+        g["ms"] = g.get("ms", 0.0) + ms
+    elif not scope and runs and status != "constant":
         # a node onnxruntime ran in a kernel of another name (a fusion): its time is not in the sum
         g["untimed"] = g.get("untimed", 0) + 1
-    _collect(g, row)
+    if formulas is not None:  # --symbolic: summed once the group is complete (_finish)
+        g.setdefault("formulas", []).append(formulas)
 
 
 def formula_rows(d: dict) -> list[dict]:
     """The rows, each with its --symbolic polynomials under `formulas` (for the grouped views to
-    sum); the rows themselves without --symbolic."""
+    sum); the rows themselves without --symbolic (Row objects stay Row objects)."""
     sym = d.get("symbolic")
     if not sym:
         return d["rows"]
@@ -52,12 +68,7 @@ def formula_rows(d: dict) -> list[dict]:
     by_name = {r["name"]: r for r in sym["rows"]}
     return [r | {"formulas": {"variables": variables}
                  | {k: (by_name.get(r["name"]) or {}).get(k) or none for k in FORMULAS}}
-            for r in d["rows"]]
-
-
-def _collect(group: dict, row: dict) -> None:
-    if "formulas" in row:  # --symbolic: summed once the group is complete (_sum_formulas)
-        group.setdefault("formulas", []).append(row["formulas"])
+            for r in row_dicts(d["rows"])]
 
 
 def _finish(groups) -> None:
@@ -72,21 +83,21 @@ def _finish(groups) -> None:
             g["formulas"] = {k: sum_formulas([m[k] for m in members], variables) for k in FORMULAS}
 
 
-def block_names(rows: list[dict], depth: int) -> list[str]:
+def block_names(rows: list, depth: int) -> list[str]:
     """Each row's block; a subgraph's rows belong to their top-level parent's block."""
     names, block = [], TOP
-    for row in rows:  # rows are in pre-order: a subgraph's rows follow their top-level parent
-        if not row.get("scope"):
-            block = block_of(row["name"], depth)
+    for name, scope in zip(column(rows, "name"), column(rows, "scope")):
+        if not scope:  # rows are in pre-order: a subgraph's rows follow their top-level parent
+            block = block_of(name, depth)
         names.append(block)
     return names
 
 
-def by_block(rows: list[dict], depth: int) -> dict[str, dict]:
+def by_block(rows: list, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of first appearance."""
     groups: dict[str, dict] = {}
-    for row, block in zip(rows, block_names(rows, depth)):
-        _add(groups, block, row)
+    for values, block in zip(_summed(rows), block_names(rows, depth)):
+        _add(groups, block, values)
     _finish(groups.values())
     return groups
 
@@ -96,16 +107,16 @@ def _scopes(name: str, depth: int) -> tuple[str, ...]:
     return tuple(parts[:-1][:depth]) or (TOP,)
 
 
-def scope_tree(rows: list[dict], depth: int) -> list[dict]:
+def scope_tree(rows: list, depth: int) -> list[dict]:
     """The name scopes down to `depth` as a tree in pre-order, each with the subtotals of every
     node below it (`level` 1 is the outermost scope; `leaf` marks the deepest shown). Subgraph
-    rows count in their parent's scope, as in `by_block`."""
+    rows count in their parent's scope, as in `by_block`. `rows`: Row objects or their dicts."""
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
     path: tuple = (TOP,)
-    for row in rows:
-        if not row.get("scope"):
-            path = _scopes(row["name"], depth)
+    for name, values in zip(column(rows, "name"), _summed(rows)):
+        if not values[6]:  # its scope: a subgraph's rows count in their top-level parent's path
+            path = _scopes(name, depth)
         for level in range(1, len(path) + 1):
             key = path[:level]
             if key not in groups:
@@ -114,7 +125,7 @@ def scope_tree(rows: list[dict], depth: int) -> list[dict]:
                 children[key[:-1]].append(key)
                 if level > 1:
                     groups[key[:-1]]["leaf"] = False
-            _add(groups, key, row)
+            _add(groups, key, values)
     order: list[dict] = []
 
     def visit(key: tuple) -> None:  # parents first, children in order of first appearance
@@ -159,30 +170,37 @@ def family_of(row: dict) -> str:
     return "other"
 
 
-def by_family(rows: list[dict]) -> dict[str, dict]:
+def by_family(rows: list) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
     groups: dict[str, dict] = {}
-    for row in rows:
-        _add(groups, family_of(row), row)
+    for row, values in zip(row_dicts(rows), _summed(rows)):
+        _add(groups, family_of(row), values)
     _finish(groups.values())
     return {f: groups[f] for f in FAMILIES if f in groups}
 
 
-def by_op(rows: list[dict]) -> list[dict]:
-    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown)."""
+def by_op(rows: list) -> list[dict]:
+    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown).
+    `rows` are Row objects or their dicts (with --symbolic, formula_rows' dicts)."""
     groups: dict[str, dict] = {}
-    for r in rows:
-        g = groups.setdefault(r["op_label"], {"op": r["op_label"], "count": 0, "params": 0,
-                                              "non_trainable": 0, "macs": 0, "flops": 0, "unknown": 0})
+    # column by column, one loop over plain values: a Report's own rows need no dict each
+    columns = zip(*(column(rows, k) for k in ("op_label", "params", "non_trainable", "macs_total", "flops_total")))
+    formulas = [r.get("formulas") for r in rows] if rows and isinstance(rows[0], dict) else [None] * len(rows)
+    for (label, params, non_trainable, macs, flops), formula in zip(columns, formulas):
+        g = groups.get(label)
+        if g is None:
+            g = groups[label] = {"op": label, "count": 0, "params": 0, "non_trainable": 0, "macs": 0, "flops": 0,
+                                 "unknown": 0}
         g["count"] += 1
-        g["params"] += r["params"]
-        g["non_trainable"] += r["non_trainable"]
-        if r["macs_total"] is None:
+        g["params"] += params
+        g["non_trainable"] += non_trainable
+        if macs is None:
             g["unknown"] += 1
         else:
-            g["macs"] += r["macs_total"]
-            g["flops"] += r["flops_total"]
-        _collect(g, r)
+            g["macs"] += macs
+            g["flops"] += flops
+        if formula is not None:  # --symbolic: summed once the group is complete (_finish)
+            g.setdefault("formulas", []).append(formula)
     _finish(groups.values())
     for g in groups.values():
         if g["unknown"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 
-__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES"]
+__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "column", "row_dicts"]
 
 SCHEMA_VERSION = 1
 
@@ -74,6 +74,21 @@ _ROW_FIELDS = tuple(f.name for f in fields(Row))
 _row_values = attrgetter(*_ROW_FIELDS)
 
 
+def column(rows: list, key: str, default=None) -> list:
+    """One field of every row, read from Row objects or from their dicts (`default` where a dict
+    lacks it): the renderers read a table column by column, from either."""
+    if rows and rows[0].__class__ is Row:  # a Report's own rows: no dict per row is built
+        if key == "op_label" and set(map(attrgetter("domain"), rows)) <= {"", "ai.onnx"}:
+            return list(map(attrgetter("op"), rows))  # the default domain's labels are the ops: no property call
+        return list(map(attrgetter(key), rows))
+    return [r.get(key, default) for r in rows]
+
+
+def row_dicts(rows: list) -> list[dict]:
+    """The rows as Row.as_dict() gives them (dicts are returned as they are)."""
+    return [r.as_dict() for r in rows] if rows and rows[0].__class__ is Row else rows
+
+
 @dataclass
 class Totals:
     params: int
@@ -112,11 +127,19 @@ class Report:
     def to_dict(self) -> dict:
         """Plain JSON-ready data, the document `report --format json` prints (every row, in file
         order); see docs/json-schema.md."""
-        from modelaudit._version import __version__
-
         from .blocks import by_op, formula_rows
 
         rows = [r.as_dict() for r in self.rows]
+        return self.head() | {
+            "rows": rows,
+            "by_op": by_op(formula_rows({"rows": rows, "symbolic": self.symbolic})),
+            "view": {"sort": None, "top": None, "by": "node", "depth": None},
+        }
+
+    def head(self) -> dict:
+        """to_dict() up to its rows (every key before "rows", in the same order): what a renderer
+        reading the Row objects themselves takes with them."""
+        from modelaudit._version import __version__
 
         return {
             "schema_version": SCHEMA_VERSION,
@@ -133,7 +156,4 @@ class Report:
             "symbolic": self.symbolic,
             "findings": None if self.findings is None else [f.as_dict() for f in self.findings],
             "roofline": self.roofline,
-            "rows": rows,
-            "by_op": by_op(formula_rows({"rows": rows, "symbolic": self.symbolic})),
-            "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }

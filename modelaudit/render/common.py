@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from itertools import repeat
+from operator import attrgetter, itemgetter
 
 from modelaudit.costs.blocks import by_op, formula_rows
+from modelaudit.costs.report import Row, column
 from modelaudit.units import exact, human, human_bytes
 
-__all__ = ["human", "human_bytes", "exact", "safe", "select_rows", "by_op", "SORT_KEYS", "top_line", "summary",
+__all__ = ["human", "human_bytes", "exact", "safe", "safe_column", "plain_columns", "select_rows", "by_op", "SORT_KEYS", "top_line", "summary",
            "notices", "model_line", "gate_tables", "symbolic_lines", "runtime_lines", "plain_table",
            "formula_rows"]
 
@@ -26,6 +30,16 @@ def safe(text: str, limit: int = MAX_NAME) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def safe_column(values: list, limit: int = MAX_NAME) -> list[str]:
+    """safe() of every value; the whole column is checked at once (in C) and returned as it is
+    when nothing in it needs escaping or cutting, as is usual."""
+    if set(map(type, values)) <= {str}:
+        joined = "".join(values)  # no "::" anywhere: none starts with it
+        if joined.isascii() and joined.isprintable() and "::" not in joined and max(map(len, values), default=0) <= limit:
+            return values
+    return [safe(v, limit) for v in values]
+
+
 SORT_KEYS = {"order": None, "name": "name", "op": "op_label", "params": "params", "macs": "macs_total",
              "flops": "flops_total", "bytes": "output_bytes"}
 
@@ -34,31 +48,34 @@ OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "ma
 BLOCK_SORT_KEYS = OP_SORT_KEYS | {"name": "block", "op": "block"}
 
 
-def select_rows(rows: list[dict], sort: str | None = None, top: int | None = None, by: str = "node") -> list[dict]:
-    """Rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`.
-    Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys; a key they lack
-    keeps their order."""
+def select_rows(rows: list, sort: str | None = None, top: int | None = None, by: str = "node") -> list:
+    """Rows (Row objects or dicts) in file-walk order, or sorted (numbers descending, unknowns
+    last), cut to `top`. Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys;
+    a key they lack keeps their order."""
     if top is not None and sort is None:
         sort = "macs"
     key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
+    get = (attrgetter if rows and rows[0].__class__ is Row else itemgetter)(key) if key else None
     if key in ("name", "op_label", "op", "block"):
-        rows = sorted(rows, key=lambda r: r[key])
+        rows = sorted(rows, key=get)
     elif key:
-        rows = sorted(rows, key=lambda r: (r[key] is None, -(r[key] or 0)))
+        rows = sorted(rows, key=lambda r: (get(r) is None, -(get(r) or 0)))
     return rows[:top] if top is not None else list(rows)
 
 
 def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
     """"top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
+    if top is None:  # nothing was cut: no need to build the tree or the op groups again to count them
+        return None
     if depth is not None:
         from modelaudit.costs.blocks import scope_tree
 
         total, what = sum(1 for b in scope_tree(d["rows"], depth) if b["leaf"]), "blocks"
     elif by == "op":
-        total, what = len(by_op(d["rows"])), "op types"
+        total, what = len(by_op(d["rows"])), "op types"  # Row objects or dicts
     else:
         total, what = len(d["rows"]), "nodes"
-    if top is None or top >= total:
+    if top >= total:
         return None
     return f"top {top} of {total} {what} shown; totals are for the whole model"
 
@@ -89,12 +106,12 @@ _SYMBOLIC = {"MACs": ("macs", ""), "FLOPs": ("flops", ""), "activation bytes": (
 
 def summary(d: dict) -> list[tuple[str, str]]:
     """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
-    t = d["totals"]
-    counts: dict[str, int] = {}
-    for r in d["rows"]:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    t, rows = d["totals"], d["rows"]
+    statuses = column(rows, "status")
+    counts = Counter(statuses)
     unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
-    no_bytes = sum(1 for r in d["rows"] if r["output_bytes"] is None and r["status"] != "constant" and r["runs"])
+    no_bytes = sum(1 for out, status, runs in zip(column(rows, "output_bytes"), statuses, column(rows, "runs"))
+                   if out is None and status != "constant" and runs)
     hint = resolve_hint(d)
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
     floor = "" if t.get("params_complete", True) else "≥ "  # an op without a rule reads unclassed constants
@@ -182,10 +199,14 @@ def model_line(d: dict) -> str:
 def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
     """Per-gate params of each recurrent row, in the course's notation (LSTM's c gate is g)."""
     tables = []
-    for r in d["rows"]:
-        gates = (r.get("details") or {}).get("gates")
+    details_of = column(d["rows"], "details")
+    if not any(details_of):  # the usual report: no row has details
+        return tables
+    for r, details in zip(d["rows"], details_of):
+        gates = details.get("gates") if details else None
         if not gates:
             continue
+        r = r.as_dict() if isinstance(r, Row) else r
         headers = ["gate", "ONNX gate (rows of W, R)", "W_x", "W_h", "b (Wb+Rb)", "peephole", "params"]
         rows = [[f"{g['gate']} ({g['role']})", f"{g['onnx_gate']} [{g['rows']}]",
                  f"W_x{g['gate']} {g['W_x_shape']} = {g['W_x']:,}", f"W_h{g['gate']} {g['W_h_shape']} = {g['W_h']:,}",
@@ -247,18 +268,34 @@ FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,
 def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple") -> str:
     """tabulate's "simple" format (written here: in linear time, and keeping a tree's leading
     spaces, which tabulate 0.9 strips), or "github" (tabulate's below FAST_TABLE_FROM rows)."""
-    if tablefmt == "github":
-        if len(cells) <= FAST_TABLE_FROM:
-            from tabulate import tabulate
+    if tablefmt == "github" and len(cells) <= FAST_TABLE_FROM:
+        from tabulate import tabulate
 
-            return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-        rows = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        return "\n".join(rows + ["| " + " | ".join(map(str, row)) + " |" for row in cells])
+        return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    return plain_columns([list(c) for c in zip(*cells)] if cells else [[] for _ in headers], headers, tablefmt, len(cells))
+
+
+def plain_columns(columns: list[list], headers: list[str], tablefmt: str = "simple", rows: int | None = None) -> str:
+    """plain_table() of a table given column by column (a list per column; `rows` counts its rows
+    when there is no column): each column made text and padded whole, each line joined in C."""
+    texts = [c if set(map(type, c)) <= {str} else list(map(str, c)) for c in columns]
+    if tablefmt == "github":
+        cells = zip(*texts) if texts else repeat((), rows or 0)
+        return "\n".join(["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+                         + ["| " + line + " |" for line in map(" | ".join, cells)])
     # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped;
-    # widths column by column and each line by one format string (str.format runs in C, where a
-    # join of ljust calls per cell took half a second on 50,000 rows)
-    columns = list(zip(*cells)) if cells else [()] * len(headers)
-    widths = [max(len(h) + 2, max(map(len, map(str, column)), default=0)) for h, column in zip(headers, columns)]
-    line = "  ".join(f"{{!s:<{w}}}" for w in widths).format
-    return "\n".join([line(*headers).rstrip(), "  ".join("-" * w for w in widths)]
-                     + [line(*row).rstrip() for row in cells])
+    # the last column needs no padding (each line is right-stripped)
+    widths, padded = [], []
+    for i, (header, cells) in enumerate(zip(headers, texts)):
+        distinct = set(cells) if len(set(cells[:1000])) * 4 < min(len(cells), 1000) else None
+        widths.append(max(len(header) + 2, max(map(len, distinct or cells), default=0)))
+        if i == len(texts) - 1:
+            padded.append(cells)
+        elif distinct is not None:  # a column of few values (ops, shapes, figures): each padded once
+            pad = {text: text.ljust(widths[-1]) for text in distinct}
+            padded.append(list(map(pad.__getitem__, cells)))
+        else:
+            padded.append(list(map(str.ljust, cells, repeat(widths[-1]))))
+    lines = map(str.rstrip, map("  ".join, zip(*padded))) if texts else repeat("", rows or 0)
+    return "\n".join(["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+                     + list(lines))

@@ -6,6 +6,7 @@ import csv
 import io
 
 from modelaudit.costs.blocks import scope_tree
+from modelaudit.costs.report import column
 
 from .common import by_op, formula_rows, safe, select_rows
 
@@ -19,8 +20,8 @@ BLOCK_FIELDS = ["path", "level", "block", "nodes", "params", "macs", "flops", "u
 _FORMULAS = ("macs", "flops", "output_bytes")  # --symbolic: <field>_formula columns
 
 
-def _value(row: dict, field: str):
-    value = row.get(field)
+def _value(value):
+    """A cell: exact numbers, empty when unknown, shapes joined, names escaped and never a formula."""
     if value is None:
         return ""
     if isinstance(value, list):
@@ -31,10 +32,25 @@ def _value(row: dict, field: str):
     return value
 
 
+def _cells(values: list) -> list:
+    """_value() of each value of a column: whole numbers as they are, text once per distinct value."""
+    kinds = set(map(type, values))
+    if kinds <= {int}:
+        return values
+    if kinds <= {int, type(None)}:
+        return ["" if v is None else v for v in values]
+    if kinds <= {str, list, type(None)}:  # lists of shapes as tuples: one key per distinct list
+        keys = [tuple(v) if v.__class__ is list else v for v in values]
+        texts = {k: _value(list(k) if k.__class__ is tuple else k) for k in set(keys)}
+        return list(map(texts.__getitem__, keys))
+    return list(map(_value, values))
+
+
 def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
                depth: int | None = None, **_terminal) -> str:
     """One line per node, per op type (`by="op"`) or per block (`depth`: every scope down to it,
-    with subtotals; `unknown` counts the nodes whose MACs are not in the sums)."""
+    with subtotals; `unknown` counts the nodes whose MACs are not in the sums). Written column by
+    column: the node rows may be a Report's Row objects or dicts."""
     if depth is not None:
         rows, fields, by = scope_tree(formula_rows(d), depth), BLOCK_FIELDS, "block"
         fields = (fields + ["backward_macs"] * bool(d.get("training"))
@@ -44,22 +60,22 @@ def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str
     else:
         rows, fields = (by_op(formula_rows(d)), OP_FIELDS) if by == "op" else (d["rows"], NODE_FIELDS)
     rows = select_rows(rows, sort, top, by=by)
-    if d.get("symbolic") and by != "node":  # each group's summed polynomials
+    values = [_cells(column(rows, f)) for f in fields]
+    if d.get("symbolic"):  # each row's or group's polynomials beside its fixed-size (unknown) figures
         fields = fields + [f"{k}_formula" for k in _FORMULAS]
-        rows = [r | {f"{k}_formula": r["formulas"][k]["text"] for k in _FORMULAS} for r in rows]
-    if d.get("symbolic") and by == "node":  # each row's formulas beside its fixed-size (unknown) figures
-        formulas = {r["name"]: r for r in d["symbolic"]["rows"]}
-        fields = fields + [f"{k}_formula" for k in _FORMULAS]
-        rows = [r | {f"{k}_formula": ((formulas.get(r["name"]) or {}).get(k) or {}).get("text") for k in _FORMULAS}
-                for r in rows]
+        if by == "node":
+            formulas = {r["name"]: r for r in d["symbolic"]["rows"]}
+            values += [_cells([((formulas.get(name) or {}).get(k) or {}).get("text") for name in column(rows, "name")])
+                       for k in _FORMULAS]
+        else:
+            values += [_cells([f[k]["text"] for f in column(rows, "formulas")]) for k in _FORMULAS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields)
-    for r in rows:
-        writer.writerow([_value(r, f) for f in fields])
+    writer.writerows(zip(*values))
     if d.get("findings") and by == "node":  # findings as rows of the same table: op = code, status = finding
         for f in d["findings"]:
             line = {"name": f["target"], "op": f["code"], "status": f"finding {f['severity']}", "formula": f["message"],
                     "output_bytes": f["wasted_bytes"]}
-            writer.writerow([_value(line, field) for field in fields])
+            writer.writerow([_value(line.get(field)) for field in fields])
     return buf.getvalue()

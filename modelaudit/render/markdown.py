@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tabulate import tabulate
-
 from .common import (
     gate_tables,
     model_line,
+    FAST_TABLE_FROM,
     notices,
+    plain_columns,
     plain_table,
     runtime_lines,
     summary,
@@ -15,13 +15,19 @@ from .common import (
     top_line,
 )
 from .roofline import roofline_lines
-from .table import table
+from .table import table_columns
 
 __all__ = ["render_markdown"]
 
 
 def _cell(value) -> str:
     return str(value).replace("|", "\\|")
+
+
+def _cells(column: list) -> list[str]:
+    """_cell() of each value; a column without a `|` anywhere is its texts as they are."""
+    texts = column if set(map(type, column)) <= {str} else list(map(str, column))
+    return texts if "|" not in "".join(texts) else [t.replace("|", "\\|") for t in texts]
 
 
 def _indent(block: str) -> str:
@@ -33,15 +39,20 @@ def _indent(block: str) -> str:
 def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
                     columns: list[str] | None = None, depth: int | None = None, width: int | None = None) -> str:
     """The same table as text's, whole (`width` is for terminals)."""
-    headers, cells, keys = table(d, sort, top, by, columns, depth)
-    cells = [[_cell(_indent(c) if k == "block" else c) for c, k in zip(row, keys)] for row in cells]
+    headers, values, keys = table_columns(d, sort, top, by, columns, depth)  # a list per column
+    rows = len(values[0]) if values else 0
+    values = [_cells(list(map(_indent, column)) if k == "block" else column) for column, k in zip(values, keys)]
     lines = [f"## modelaudit: `{_cell(model_line(d))}`", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
-    lines += ["", plain_table(cells, headers, "github"), ""]
+    table = (plain_table(list(map(list, zip(*values))), headers, "github") if rows <= FAST_TABLE_FROM
+             else plain_columns(values, headers, "github", rows))
+    lines += ["", table, ""]
     shown = top_line(d, top, by, depth)
     if shown:
         lines.append(f"_{shown}_\n")
     for title, headers, rows in gate_tables(d):
+        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
+
         rows = [[_cell(c) for c in row] for row in rows]
         lines += [f"### {_cell(title)}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d))

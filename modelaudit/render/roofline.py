@@ -24,11 +24,12 @@ def roofline_columns(d: dict) -> dict:
     """Columns to add to the per-node table when the report has a roofline (and a profile)."""
     if not d.get("roofline"):
         return {}
-    columns = {"intensity": ("FLOP/B", lambda r, t: r.get("intensity"), _num),
-               "bound": ("bound", lambda r, t: r.get("bound") or "", None),
-               "roofline": ("bound time", lambda r, t: r.get("roofline_ms"), fmt_ms)}
+    # as the table's: (header, the column's values from its fields `c` and the totals, formatter)
+    columns = {"intensity": ("FLOP/B", lambda c, t: c("intensity"), _num),
+               "bound": ("bound", lambda c, t: [bound or "" for bound in c("bound")], None),
+               "roofline": ("bound time", lambda c, t: c("roofline_ms"), fmt_ms)}
     if d["roofline"].get("profile"):
-        columns["ratio"] = ("×bound", lambda r, t: r.get("bound_ratio"), lambda v: "" if v is None else f"{v:.1f}")
+        columns["ratio"] = ("×bound", lambda c, t: c("bound_ratio"), lambda v: "" if v is None else f"{v:.1f}")
     return columns
 
 

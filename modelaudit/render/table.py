@@ -6,9 +6,12 @@ from __future__ import annotations
 from modelaudit.costs.blocks import scope_tree
 from modelaudit.errors import UsageError
 
-from .common import by_op, formula_rows, human, human_bytes, safe, select_rows
+from modelaudit.costs.report import column
 
-__all__ = ["COLUMNS", "OP_COLUMNS", "BLOCK_COLUMNS", "table", "fit", "abbreviate", "percent"]
+from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
+
+__all__ = ["COLUMNS", "OP_COLUMNS", "BLOCK_COLUMNS", "table", "table_columns", "fit", "fit_columns", "abbreviate",
+           "percent"]
 
 
 def percent(part: int | None, whole: int | None) -> str:
@@ -17,54 +20,72 @@ def percent(part: int | None, whole: int | None) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
 
 
-def _weights(r: dict) -> str:
-    """The shapes of a node's constant inputs; scalars (Clip bounds, Pow exponents) are no weights."""
-    return safe(", ".join(w for w in r["weights"] if w != "scalar"), 400)
+def _distinct(make, values: list) -> list:
+    """make(v) of each value, computed once per distinct value (a column repeats a few figures)."""
+    texts = {v: make(v) for v in set(values)}
+    return list(map(texts.__getitem__, values))
 
 
-# Columns are data: key -> (header, value from a row dict and the totals, human formatter or None).
+def _formatted(fmt, values: list) -> list[str]:
+    """fmt(v) of each value; once per distinct value in a column of whole numbers (other numbers
+    may be equal and print otherwise: 1, 1.0, True)."""
+    return _distinct(fmt, values) if set(map(type, values)) <= {int, type(None)} else list(map(fmt, values))
+
+
+def _percents(parts: list, whole: int | None) -> list[str]:
+    return _distinct(lambda part: percent(part, whole), parts)  # 1, 1.0 and True give one text here
+
+
+def _shapes(lists: list, skip: str | None = None) -> list[str]:
+    """Each row's shapes joined; scalars (Clip bounds, Pow exponents) are no weights (`skip`)."""
+    return _distinct(lambda shapes: safe(", ".join(s for s in shapes if s != skip), 400), list(map(tuple, lists)))
+
+
+# Columns are data: key -> (header, the column's values from the table's fields and the totals,
+# human formatter or None). `c(key)` is one field of every row, read once per table from Row
+# objects or dicts (a call per column, not a lambda per cell).
 COLUMNS = {
-    "index": ("#", lambda r, t: "" if r.get("scope") else r["index"], None),
-    "name": ("name", lambda r, t: safe(r["name"]), None),
-    "op": ("op", lambda r, t: safe(r["op_label"]), None),
-    "input": ("input", lambda r, t: safe(", ".join(r["inputs"]), 400), None),  # dim names come from the model
-    "output": ("output", lambda r, t: safe(", ".join(r["outputs"]), 400), None),
-    "weights": ("weights", lambda r, t: _weights(r), None),
-    "params": ("params", lambda r, t: r["params"], human),
-    "params%": ("% params", lambda r, t: percent(r["params"], t["params"]), None),
-    "macs": ("MACs", lambda r, t: r["macs"], human),
-    "flops": ("FLOPs", lambda r, t: r["flops"], human),
-    "bytes": ("out bytes", lambda r, t: r["output_bytes"], human_bytes),
-    "macs%": ("% MACs", lambda r, t: percent(r["macs_total"], t["macs"]), None),
+    "index": ("#", lambda c, t: ["" if scope else i for i, scope in zip(c("index"), c("scope"))], None),
+    "name": ("name", lambda c, t: safe_column(c("name")), None),
+    "op": ("op", lambda c, t: safe_column(c("op_label")), None),
+    "input": ("input", lambda c, t: _shapes(c("inputs")), None),  # dim names come from the model
+    "output": ("output", lambda c, t: _shapes(c("outputs")), None),
+    "weights": ("weights", lambda c, t: _shapes(c("weights"), "scalar"), None),
+    "params": ("params", lambda c, t: c("params"), human),
+    "params%": ("% params", lambda c, t: _percents(c("params"), t["params"]), None),
+    "macs": ("MACs", lambda c, t: c("macs"), human),
+    "flops": ("FLOPs", lambda c, t: c("flops"), human),
+    "bytes": ("out bytes", lambda c, t: c("output_bytes"), human_bytes),
+    "macs%": ("% MACs", lambda c, t: _percents(c("macs_total"), t["macs"]), None),
 }
 OP_COLUMNS = {
-    "op": ("op", lambda r, t: safe(r["op"]), None),
-    "count": ("nodes", lambda r, t: r["count"], None),
-    "params": ("params", lambda r, t: r["params"], human),
-    "params%": ("% params", lambda r, t: percent(r["params"], t["params"]), None),
-    "macs": ("MACs", lambda r, t: r["macs"], human),
-    "flops": ("FLOPs", lambda r, t: r["flops"], human),
-    "macs%": ("% MACs", lambda r, t: percent(r["macs"], t["macs"]), None),
+    "op": ("op", lambda c, t: safe_column(c("op")), None),
+    "count": ("nodes", lambda c, t: c("count"), None),
+    "params": ("params", lambda c, t: c("params"), human),
+    "params%": ("% params", lambda c, t: _percents(c("params"), t["params"]), None),
+    "macs": ("MACs", lambda c, t: c("macs"), human),
+    "flops": ("FLOPs", lambda c, t: c("flops"), human),
+    "macs%": ("% MACs", lambda c, t: _percents(c("macs"), t["macs"]), None),
 }
 
 
 def _at_least(key: str):
     """A block's sum, `≥ sum` when some of its nodes are unknown, `?` when all of them are."""
-    def show(r: dict, t: dict) -> str:
-        value = r.get(key, 0)  # a sum nothing was added to (every node unknown) is absent
-        if not r["unknown"]:
+    def show(value, unknown) -> str:  # a sum nothing was added to (every node unknown) is absent: 0
+        if not unknown:
             return human(value)
         return f"≥ {human(value)}" if value else "?"
-    return show
+    return lambda c, t: list(map(show, c(key, 0), c("unknown")))
 
 
 BLOCK_COLUMNS = {
-    "block": ("block", lambda r, t: r.get("tree", "") + safe(r["block"]), None),
-    "count": ("nodes", lambda r, t: r["nodes"], None),
-    "params": ("params", lambda r, t: r["params"], human),
-    "params%": ("% params", lambda r, t: percent(r["params"], t["params"]), None),
+    "block": ("block", lambda c, t: [tree + name for tree, name in zip(c("tree", ""), safe_column(c("block")))], None),
+    "count": ("nodes", lambda c, t: c("nodes"), None),
+    "params": ("params", lambda c, t: c("params"), human),
+    "params%": ("% params", lambda c, t: _percents(c("params"), t["params"]), None),
     "macs": ("MACs", _at_least("macs"), None),
-    "macs%": ("% MACs", lambda r, t: "?" if r["unknown"] else percent(r["macs"], t["macs"]), None),
+    "macs%": ("% MACs", lambda c, t: ["?" if unknown else percent(macs, t["macs"])
+                                      for macs, unknown in zip(c("macs"), c("unknown"))], None),
     "flops": ("FLOPs", _at_least("flops"), None),
 }
 # Minimum widths of the columns that may be abbreviated: kept while columns can still be hidden
@@ -77,22 +98,27 @@ DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "rate",
 LAST_RESORT = ("intensity", "macs%", "params", "bound")
 
 
-def _ms(r: dict, t: dict) -> str:
+def _ms(ms, untimed) -> str:
     """A block's measured time: `≥` when a node of it ran in a kernel named otherwise (a fusion)."""
-    if r.get("ms") is None:
+    if ms is None:
         return "?"
-    return ("≥ " if r.get("untimed") else "") + f"{r['ms']:.3f}"
+    return ("≥ " if untimed else "") + f"{ms:.3f}"
 
 
 def _block_columns(d: dict) -> dict:
     """The block columns of this report: backward MACs with --training, ms with --profile."""
-    columns = _grouped_columns(BLOCK_COLUMNS, d)
+    columns = dict(_grouped_columns(BLOCK_COLUMNS, d))  # a copy: `ms` below must not join every later table
     if d.get("training"):  # beside the forward MACs, as in the node table
         bwd = ("bwd MACs", _at_least("backward_macs"), None)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
     if (d.get("profile") or {}).get("total_ms"):
-        columns["ms"] = ("ms", _ms, None)
+        columns["ms"] = ("ms", lambda c, t: list(map(_ms, c("ms"), c("untimed"))), None)
     return columns
+
+
+def _formula_column(field: str):
+    """Each group's summed polynomial of `field` (--symbolic)."""
+    return lambda c, t: [f[field]["text"] or "not polynomial" for f in c("formulas")]
 
 
 def _grouped_columns(available: dict, d: dict) -> dict:
@@ -101,8 +127,13 @@ def _grouped_columns(available: dict, d: dict) -> dict:
         return available
     columns = {k: v for k, v in available.items() if k != "macs%"}  # a share of a polynomial is no one number
     for key, field, header in (("macs", "macs", "MACs"), ("flops", "flops", "FLOPs"), ("bytes", "output_bytes", "out bytes")):
-        columns[key] = (header, (lambda f: lambda r, t: r["formulas"][f]["text"] or "not polynomial")(field), None)
+        columns[key] = (header, _formula_column(field), None)
     return columns
+
+
+def _node_formula_column(sym: dict, field: str):
+    """Each row's polynomial of `field` (--symbolic), found by the row's name."""
+    return lambda c, t: [((sym.get(name) or {}).get(field) or {}).get("text") or "not polynomial" for name in c("name")]
 
 
 def _node_columns(d: dict) -> dict:
@@ -110,31 +141,40 @@ def _node_columns(d: dict) -> dict:
     if d.get("symbolic"):  # each row's cost as its polynomial (the fixed-size figures are unknown)
         sym = {r["name"]: r for r in d["symbolic"]["rows"]}
         for key, field in (("macs", "macs"), ("flops", "flops"), ("bytes", "output_bytes")):
-            columns[key] = (columns[key][0], (lambda f: lambda r, t: ((sym.get(r["name"]) or {}).get(f) or {})
-                                              .get("text") or "not polynomial")(field), None)
+            columns[key] = (columns[key][0], _node_formula_column(sym, field), None)
     if d.get("training"):  # beside the forward MACs
-        bwd = ("bwd MACs", lambda r, t: r.get("backward_macs"), human)
+        bwd = ("bwd MACs", lambda c, t: c("backward_macs"), human)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
     total_ms = (d.get("profile") or {}).get("total_ms")
     if total_ms:
-        columns |= {"ms": ("ms", lambda r, t: r.get("ms"), lambda v: "" if v is None else f"{v:.3f}"),
-                    "time%": ("% time", lambda r, t: r.get("ms"),
+        columns |= {"ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
+                    "time%": ("% time", lambda c, t: c("ms"),
                               lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
-                    "rate": ("GMAC/s", lambda r, t: r.get("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}")}
+                    "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}")}
     from .roofline import roofline_columns
 
     columns |= roofline_columns(d)
     variables = set((d.get("symbolic") or {}).get("variables", ()))
     if variables:  # a share of a polynomial is no one number
         del columns["macs%"]
-    columns["note"] = ("note", lambda r, t: _note(r, variables), None)
+    columns["note"] = ("note", lambda c, t: _notes(c, variables), None)
     return columns
 
 
-def table(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
-          columns: list[str] | None = None, depth: int | None = None) -> tuple[list[str], list[list], list[str]]:
-    """Headers, human-formatted cells and the column keys of the per-node, per-op (`by="op"`) or
-    per-block (`depth`) table. Without `columns`, every column that has something to show."""
+def _fields(rows: list):
+    """c(key, default): one field of every row, read once (Row objects or dicts)."""
+    read: dict = {}
+
+    def c(key: str, default=None) -> list:
+        if (key, default) not in read:
+            read[key, default] = column(rows, key, default)
+        return read[key, default]
+    return c
+
+
+def table_columns(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
+                  columns: list[str] | None = None, depth: int | None = None) -> tuple[list[str], list[list], list[str]]:
+    """table()'s headers, cells and keys, the cells column by column (a list per column)."""
     totals = d["totals"]
     if depth is not None:
         rows, available = scope_tree(formula_rows(d), depth), _block_columns(d)
@@ -151,18 +191,25 @@ def table(d: dict, sort: str | None = None, top: int | None = None, by: str = "n
     if unknown:
         raise UsageError(f"--columns {','.join(unknown)}: not a column of this table",
                          f"its columns: {','.join(available)}")
-    # column by column: an empty column is dropped before the rows are assembled, not copied out
-    # of 50,000 of them, and a formatter runs over a list (map) instead of a call per cell
-    values = []
+    # column by column: an empty column is dropped before the rows are assembled, and a formatter
+    # runs over a list (map) instead of a call per cell
+    fields, values = _fields(rows), []
     for key in keys:
         _, get, fmt = available[key]
-        column = [get(r, totals) for r in rows]
-        values.append(list(map(fmt, column)) if fmt else column)
+        column_values = get(fields, totals)
+        values.append(_formatted(fmt, column_values) if fmt else column_values)
     if not columns:  # drop what has nothing to show (the note column, almost always)
         keep = [i for i, k in enumerate(keys) if k in ("name", "op", "block") or values[i].count("") < len(rows)]
         keys, values = [keys[i] for i in keep], [values[i] for i in keep]
-    cells = list(map(list, zip(*values))) if values else [[] for _ in rows]
-    return [available[k][0] for k in keys], cells, keys
+    return [available[k][0] for k in keys], values, keys
+
+
+def table(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
+          columns: list[str] | None = None, depth: int | None = None) -> tuple[list[str], list[list], list[str]]:
+    """Headers, human-formatted cells and the column keys of the per-node, per-op (`by="op"`) or
+    per-block (`depth`) table. Without `columns`, every column that has something to show."""
+    headers, values, keys = table_columns(d, sort, top, by, columns, depth)
+    return headers, list(map(list, zip(*values))), keys
 
 
 def _with_tree(blocks: list[dict]) -> list[dict]:
@@ -218,9 +265,18 @@ def fit(headers: list[str], cells: list[list], keys: list[str], width: int | Non
     saying what was done (None if nothing was)."""
     if width is None:  # whole: plain_table makes each cell text as it writes the line
         return headers, cells, None
-    cells = [[str(c) for c in row] for row in cells]
+    headers, values, note = fit_columns(headers, [list(c) for c in zip(*cells)] if cells else [[] for _ in headers],
+                                        keys, width, droppable, last)
+    return headers, list(map(list, zip(*values))) if cells else [], note
+
+
+def fit_columns(headers: list[str], values: list[list], keys: list[str], width: int,
+                droppable: bool = True, last: tuple[str, ...] = ()) -> tuple[list[str], list[list[str]], str | None]:
+    """fit() of a table given column by column (a list per column)."""
+    values = [column_values if set(map(type, column_values)) <= {str} else list(map(str, column_values))
+              for column_values in values]
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
-    natural = [max([len(h) + 2] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    natural = [max(len(h) + 2, max(map(len, v), default=0)) for h, v in zip(headers, values)]
     order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
     order = tuple(k for k in order if k not in last) + tuple(k for k in order if k in last)
     keep = list(range(len(headers)))
@@ -246,23 +302,31 @@ def fit(headers: list[str], cells: list[list], keys: list[str], width: int | Non
     natural = [natural[i] for i in keep]
     cut = any(w < n for w, n in zip(widths, natural))
     if not cut and not dropped:
-        return headers, cells, None
-    cells = [[abbreviate(row[i], w) for i, w in zip(keep, widths)] for row in cells]
+        return headers, values, None
+    values = [[abbreviate(text, w) for text in values[i]] if w < n else values[i]
+              for i, w, n in zip(keep, widths, natural)]
     done = ([", ".join(dropped) + " hidden"] if dropped else []) + (["long names abbreviated with …"] if cut else [])
-    return headers, cells, f"fitted to {width} columns: {'; '.join(done)}; --wide shows all"
+    return headers, values, f"fitted to {width} columns: {'; '.join(done)}; --wide shows all"
 
 
-def _note(r: dict, variables: set = frozenset()) -> str:
+def _notes(c, variables: set) -> list[str]:
+    """The note column: empty unless a node is unknown, constant, runtime-shaped or runs other than once."""
+    statuses, shaped, runs = c("status"), c("runtime_shaped"), c("runs")
+    if set(statuses) <= {"counted", "zero-cost"} and not any(shaped) and set(runs) <= {1}:
+        return [""] * len(statuses)  # the usual table: nothing to say on any row
+    return list(map(lambda *fields: _note(*fields, variables), statuses, c("unresolved"), shaped, runs))
+
+
+def _note(status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: set = frozenset()) -> str:
     notes = []
-    status = r["status"]
-    if status == "unresolved" and not set(r["unresolved"]) <= variables:  # --symbolic's variables are no gap
-        notes.append("unresolved: " + safe(", ".join(r["unresolved"]), 400))
+    if status == "unresolved" and not set(unresolved) <= variables:  # --symbolic's variables are no gap
+        notes.append("unresolved: " + safe(", ".join(unresolved), 400))
     elif status in ("uncounted", "error", "constant"):
         notes.append(status)
-    if r.get("runtime_shaped"):
+    if runtime_shaped:
         notes.append("runtime-shaped")
-    if r["runs"] == 0:
+    if runs == 0:
         notes.append("branch not counted")
-    elif r["runs"] != 1:
-        notes.append(f"×{r['runs']:,} runs")
+    elif runs != 1:
+        notes.append(f"×{runs:,} runs")
     return "; ".join(notes)

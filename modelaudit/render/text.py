@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import textwrap
 
-from tabulate import tabulate
-
 from .common import (
     gate_tables,
     model_line,
     notices,
-    plain_table,
+    plain_columns,
     runtime_lines,
     summary,
     symbolic_lines,
     top_line,
 )
 from .roofline import roofline_lines
-from .table import fit, table
+from .table import fit_columns, table_columns
 
 __all__ = ["render_text"]
 
@@ -25,18 +23,23 @@ __all__ = ["render_text"]
 def render_text(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
                 columns: list[str] | None = None, depth: int | None = None, width: int | None = None) -> str:
     """`width` fits the table to a terminal of that many columns; None prints it whole."""
-    headers, cells, keys = table(d, sort, top, by, columns, depth)
-    # under --symbolic the FLOPs and out-bytes formulas are what the reader came for: hidden last
-    headers, cells, fitted = fit(headers, cells, keys, width, droppable=not columns,
-                                 last=("flops", "bytes") if d.get("symbolic") else ())
-    label_width = max(len(label) for label, _ in summary(d))
-    lines = [model_line(d), "", plain_table(cells, headers), ""]
+    headers, values, keys = table_columns(d, sort, top, by, columns, depth)  # a list per column
+    rows = len(values[0]) if values else 0
+    fitted = None
+    if width is not None:  # under --symbolic the FLOPs and out-bytes formulas are what the reader came for: hidden last
+        headers, values, fitted = fit_columns(headers, values, keys, width, droppable=not columns,
+                                              last=("flops", "bytes") if d.get("symbolic") else ())
+    totals = summary(d)
+    label_width = max(len(label) for label, _ in totals)
+    lines = [model_line(d), "", plain_columns(values, headers, rows=rows), ""]
     lines += [f"({line})" for line in (top_line(d, top, by, depth),) if line]
     if fitted:
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")
-    lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in summary(d))
+    lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in totals)
     for title, headers, rows in gate_tables(d):
+        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
+
         lines += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:

@@ -348,3 +348,14 @@ def _cells(out: str, start: str) -> dict:
             break
         table[split(line)[0]] = dict(zip(header, split(line)))
     return table
+
+
+def test_a_profiled_block_table_leaves_the_next_tables_columns_alone():
+    # the profiled block table added its `ms` column to the shared BLOCK_COLUMNS: every later
+    # --depth table in the process (an API user's, the test suite's) showed a column of "?"
+    from modelaudit.render.table import table
+
+    d = modelaudit.audit(ROOT / V2).to_dict()
+    profiled = d | {"profile": {"total_ms": 10.0}, "rows": [r | {"ms": 0.05} for r in d["rows"]]}
+    assert "ms" in table(profiled, depth=1)[2]
+    assert "ms" not in table(d, depth=1)[2]

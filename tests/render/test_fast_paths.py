@@ -1,0 +1,95 @@
+"""The formats that read a Report's Row objects column by column (json, jsonl, text, markdown, csv)
+write exactly what they write from its to_dict(), the public document."""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import import_module
+
+import pytest
+from builders import loop_model
+from conftest import SAMPLES, make_model, tensor, vi
+from onnx import helper
+
+import modelaudit
+from modelaudit.render import render
+
+FORMATS = ("json", "jsonl", "text", "markdown", "csv", "html")
+VIEWS = ({}, {"sort": "macs", "top": 3}, {"sort": "name"}, {"by": "op"}, {"depth": 2}, {"depth": 1, "sort": "params"},
+         {"columns": ["name", "op", "macs"]})
+
+
+def _odd_names_model():
+    """Names that need escaping in every format, one past JSON's 10,000-character cut, a node
+    without a rule (unknown MACs) and a Loop (a subgraph scope, runs ≠ 1)."""
+    long_name = "/block/" + "x" * 12_000 + "/MatMul"
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"], name=long_name),
+             helper.make_node("Relu", ["a"], ["b"], name='"quoted" \\ back\x1b[31mred\u202e é ::error:: |pipe|'),
+             helper.make_node("NoSuchOp", ["b"], ["c"], name="::starts with colons", domain="custom.domain"),
+             helper.make_node("Identity", ["c"], ["y"], name="=formula")]
+    model = make_model(nodes, [vi("x", [1, 8])], [vi("y", None)], [tensor("w", (8, 8))])
+    model.opset_import.append(helper.make_opsetid("custom.domain", 1))
+    return model
+
+
+def _reports():
+    yield "mobilenet_v2", modelaudit.audit(SAMPLES / "mobilenet_v2.onnx")
+    yield "lstm training", modelaudit.audit(SAMPLES / "lstm.onnx", training=True)
+    yield "loop", modelaudit.audit(loop_model(5))
+    yield "odd names", modelaudit.audit(_odd_names_model())
+    report = modelaudit.audit(SAMPLES / "conv3x3.onnx")  # fields --verify, --profile and --hardware set
+    report.verification = {"verified": 2, "mismatches": [], "runtime_shaped": 1, "if_branches": []}
+    for i, row in enumerate(report.rows):
+        row.runtime_shaped, row.ms, row.gmacs_per_s = i == 0, 0.125 * (i + 1), math.inf if i else 1.5
+        row.intensity, row.bound, row.roofline_ms, row.bound_ratio = 0.1 / 3, "memory", 1e-7, None
+        row.weight_bytes_read, row.input_bytes, row.details = 4 * i, 100, {"conv": "dense"}
+    yield "runtime fields", report
+
+
+@pytest.mark.parametrize("label, report", list(_reports()), ids=lambda v: v if isinstance(v, str) else "")
+def test_rows_read_from_the_report_write_what_its_dict_writes(label, report, monkeypatch):
+    d = report.to_dict()
+    for fmt in FORMATS:
+        for view in VIEWS:
+            if ("columns" in view and fmt not in ("text", "markdown")) or ("depth" in view and fmt == "html"):
+                continue
+            assert render(report, fmt, **view) == render(d, fmt, **view), (fmt, view)
+    for width in (60, 100):
+        assert render(report, "text", width=width) == render(d, "text", width=width)
+    # a large report's JSON is written on one line, its rows encoded without a dict each: the
+    # document is json.dumps' of to_dict() (but for a name cut at 10,000 characters)
+    monkeypatch.setattr(import_module("modelaudit.render.json"), "COMPACT_FROM", 0)
+    assert render(report, "json") == render(d, "json")
+    if label != "odd names":
+        assert render(report, "json") == json.dumps(d, ensure_ascii=True, separators=(",", ":")) + "\n"
+
+
+def test_json_of_rows_is_the_encoders():
+    """encode_rows against json.dumps of the rows' dicts, names cut at 10,000 characters."""
+    from modelaudit.render.json import MAX_NAME, encode_rows
+
+    for _, report in _reports():
+        rows = [r.as_dict() for r in report.rows]
+        for r in rows:
+            for key in ("name", "scope", "formula"):
+                if isinstance(r[key], str) and len(r[key]) > MAX_NAME:
+                    r[key] = r[key][:MAX_NAME - 1] + "…"
+        assert encode_rows(report.rows) == json.dumps(rows, ensure_ascii=True, separators=(",", ":"))[1:-1]
+
+
+def test_whole_column_checks_give_each_values_own_text():
+    from modelaudit.render.common import safe, safe_column
+
+    columns = [["/a/MatMul", "/b/Relu", ""], ["/a/MatMul", "::error::x"], ["ends with:", ":starts"],
+               ["x" * 121, "short"], ["tab\there", "é", "\u202eevil"], []]
+    for values in columns:
+        assert safe_column(values) == [safe(v) for v in values], values
+    assert safe_column(["x" * 300], 400) == ["x" * 300]
+
+
+def test_notes_and_escapes_reach_the_text_table():
+    loop = render(modelaudit.audit(loop_model(5)), "text")
+    assert "×5 runs" in loop
+    odd = render(modelaudit.audit(_odd_names_model()), "text")
+    assert "uncounted" in odd and "\\x1b[31mred" in odd and "\x1b" not in odd and "\\::starts with colons" in odd
