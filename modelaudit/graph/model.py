@@ -187,17 +187,19 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     process checks and links the model (load/forked.py; the command line's choice)."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model, path, stripped, data = read_model_light(source)
-    inits = read_initializers(model.graph)
-    _check_structure(model, inits)
-    initializers = {t.name: t for t in inits}
-    if not strict:
-        inputs, dims = _applicable(model, inputs, dims, initializers)
-    _check_overrides(model, inputs, dims, initializers)
     skeleton = data if data is not None and len(data) <= SKELETON_BYTES else None
-    job = None
-    if fork and not model.functions and len(model.graph.node) >= forked.WORTH_NODES:
-        job = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, inits))
+    fork = fork and not model.functions and len(model.graph.node) >= forked.WORTH_NODES
+    # with no --input or --dim, the child needs nothing more than the parsed file: it starts now
+    job = fork_call(lambda: _in_child(model, stripped, data, {}, {}, skeleton)) if fork and not inputs and not dims else None
     try:
+        inits = read_initializers(model.graph)
+        _check_structure(model, inits)
+        initializers = {t.name: t for t in inits}
+        if not strict:
+            inputs, dims = _applicable(model, inputs, dims, initializers)
+        _check_overrides(model, inputs, dims, initializers)
+        if fork and job is None:
+            job = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, inits))
         return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job)
     except BaseException:
         if job is not None:
@@ -223,18 +225,24 @@ class Verdict:
         return self._value
 
 
-def _in_child(model, stripped, data, inputs, dims, skeleton, inits):
+def _in_child(model, stripped, data, inputs, dims, skeleton, inits=None):
     """What the forked child hands back, in turn: the first round of shape inference, then
     onnx.checker's verdict. One C++ copy of the model at a time (the checker's is made after the
-    inference's is freed), and the parent audits while the checker runs."""
+    inference's is freed), and the parent audits while the checker runs. The child's model is its
+    own copy-on-write image: the checker's stand-ins are put into it, not into a copy."""
     infos, warnings = first_round(model, inputs, dims, _nested(model), None, skeleton, inits)
-    yield pack_infos(infos), warnings
+    packed = pack_infos(infos)
+    del infos
+    yield packed, warnings
+    del packed
+    release()
     nodes = model.graph.node
+    inits = read_initializers(model.graph) if inits is None else inits
     yield _check(model, stripped, data, inits, [n.op_type for n in nodes],
-                 lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain))
+                 lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain), in_place=True)
 
 
-def _check(model, stripped, data, inits, op_types, holds_graph) -> dict:
+def _check(model, stripped, data, inits, op_types, holds_graph, in_place: bool = False) -> dict:
     """onnx.checker on the weightless model: the bytes left in the file (or in external data)
     stand in empty, so the checker reads no weight. Its C++ copy of the model is handed back to
     the system once freed (load/heap.py)."""
@@ -242,7 +250,8 @@ def _check(model, stripped, data, inits, op_types, holds_graph) -> dict:
     verdict = structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
                                serialized=data,
                                holders=[i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)],
-                               candidates=[i for i, t in enumerate(inits) if t.external or t.name in left])
+                               candidates=[i for i, t in enumerate(inits) if t.external or t.name in left],
+                               in_place=in_place)
     release()
     return verdict
 
@@ -268,11 +277,17 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
-    first = job.result() if job is not None else None
-    if job is not None:  # the child's checker verdict comes next; if it failed, this process computes it
-        verdict = Verdict(job, check) if first is not None else Verdict(value=check())
+    taken = []
+
+    def first() -> tuple | None:  # asked for by infer once it has prepared the rest
+        done = job.result()
+        taken.append(done is not None)
+        return None if done is None else (unpack_infos(done[0]), done[1])
+
     shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views), constants=_constants(views), views=views,
-                   skeleton_bytes=skeleton, inits=inits, first=None if first is None else (unpack_infos(first[0]), first[1]))
+                   skeleton_bytes=skeleton, inits=inits, first=first if job is not None else None)
+    if job is not None:  # the child's checker verdict comes next; if it failed, this process computes it
+        verdict = Verdict(job, check) if taken[0] else Verdict(value=check())
     del skeleton
     warnings.extend(shapes.warnings)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import

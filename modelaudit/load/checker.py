@@ -115,12 +115,14 @@ def _graph(graph, stripped, top: bool, holders=None, candidates=None) -> None:
 
 def structural_check(model: ModelProto, stripped=frozenset(), weightless: bool = True,
                      serialized: bytes | None = None, holders: list[int] | None = None,
-                     candidates: list[int] | None = None) -> dict:
+                     candidates: list[int] | None = None, in_place: bool = False) -> dict:
     """{"valid", "full_check", "error"}: onnx.checker's verdict on a copy whose weight tensors stand in
     empty (so no external file is looked up, relative to any folder). `full_check` (strict shape
-    inference) runs on graphs up to FULL_CHECK_NODES nodes."""
-    copy = serialized if serialized is not None and not weightless else ModelProto()
-    if weightless or serialized is None:
+    inference) runs on graphs up to FULL_CHECK_NODES nodes. `in_place`: the stand-ins go into
+    `model` itself, for a caller that owns a throwaway copy (a forked child's image: no second
+    copy of the model in its memory)."""
+    copy = serialized if serialized is not None and not weightless else model if in_place else ModelProto()
+    if (weightless or serialized is None) and not in_place:
         copy.CopyFrom(model)
     if weightless:
         _graph(copy.graph, stripped, top=True, holders=holders, candidates=candidates)

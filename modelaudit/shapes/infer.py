@@ -56,10 +56,11 @@ def _run_onnx_inference(skel: ModelProto | bytes, warnings: list[str]) -> ModelP
 def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None = None,
           dims: dict[str, int] | None = None, nested: bool = True,
           constants: list[int] | None = None, views=None, skeleton_bytes: bytes | None = None,
-          inits: list[Initializer] | None = None, first: FirstRound | None = None) -> ShapeResult:
+          inits: list[Initializer] | None = None, first=None) -> ShapeResult:
     """Infers every tensor's shape; `inputs` and `dims` fix dynamic input shapes and named dims.
-    `first`: first_round()'s result for these arguments when it was computed elsewhere (a forked
-    child, load/forked.py)."""
+    `first`: a callable giving first_round()'s result for these arguments, computed elsewhere (a
+    forked child, load/forked.py), or None where it failed; asked for once this function has
+    prepared everything else."""
     inputs, dims = inputs or {}, dims or {}
     warnings: list[str] = []
     folded: dict[str, np.ndarray] = {}
@@ -80,10 +81,11 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
     while rounds < MAX_ROUNDS:
         rounds += 1
         if rounds == 1:
-            if first is None:
-                first = first_round(model, inputs, dims, nested, constants, skeleton_bytes, inits,
-                                    (init_infos, bound, symbols))
-            fresh, first_warnings = first
+            done = first() if first is not None else None
+            if done is None:
+                done = first_round(model, inputs, dims, nested, constants, skeleton_bytes, inits,
+                                   (init_infos, bound, symbols))
+            fresh, first_warnings = done
             warnings.extend(first_warnings)
         else:
             skel = build_skeleton(model, inputs, bound, folded, hints, constants, inits)
@@ -122,14 +124,18 @@ def first_round(model: ModelProto, inputs: dict[str, tuple] | None = None, dims:
     while the parent checks and links the model. `known`: (initializer infos, bound symbols,
     declared symbols) when the caller has them."""
     inputs, dims = inputs or {}, dims or {}
-    inits = read_initializers(model.graph) if inits is None else inits
+    as_read = skeleton_bytes is not None and not inputs and not dims and model.ir_version >= 4
     if known is None:
-        init_infos = _init_infos(inits)
-        bound = bind_symbols(model.graph, inputs, dims, init_infos)
-        known = (init_infos, bound, declared_symbols(model, bound))
+        if as_read:  # nothing to bind: the initializers are not needed (nor read)
+            known = ({}, {}, declared_symbols(model, {}))
+        else:
+            inits = read_initializers(model.graph) if inits is None else inits
+            init_infos = _init_infos(inits)
+            bound = bind_symbols(model.graph, inputs, dims, init_infos)
+            known = (init_infos, bound, declared_symbols(model, bound))
     _, bound, symbols = known
     warnings: list[str] = []
-    if skeleton_bytes is not None and not inputs and not dims and model.ir_version >= 4:
+    if as_read:
         skel = skeleton_bytes  # the file's own bytes (big weights already left out): nothing to copy
     else:
         skel = build_skeleton(model, inputs, bound, {}, {}, constants, inits)
