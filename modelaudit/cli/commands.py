@@ -44,7 +44,9 @@ def run_compare(args) -> int:
         write_output(render_compare_sweep(sweeps, labels_for(args.models), args.format), args.output)
         return 0
     # with several models, an --input or --dim applies to the models that have it
-    reports = [analyze(load(m, inputs=inputs, dims=dims, strict=False, fork=True)).to_dict() for m in args.models]
+    # each report's head and its Row objects: the grouping reads rows column by column, so no dict
+    # per row is made (to_dict() of a 52,000-node model is a sixth of a second)
+    reports = [_head_and_rows(analyze(load(m, inputs=inputs, dims=dims, strict=False, fork=True))) for m in args.models]
     result = compare(reports, labels_for(args.models), depth=args.depth)
     if args.format == "html":
         from modelaudit.render.html_compare import render_compare_html
@@ -53,6 +55,10 @@ def run_compare(args) -> int:
     else:
         write_output(render_compare(result, args.format, by=args.by), args.output)
     return 0
+
+
+def _head_and_rows(report) -> dict:
+    return report.head() | {"rows": report.rows}
 
 
 def run_explain(args) -> int:
