@@ -51,8 +51,16 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
     width = len(next(iter(values.values())))
 
     zeros = [0] * len(grid)
+    solved: dict[tuple, list] = {}  # a model's repeated layers repeat their samples: each solved once
 
     def solve(ys: list) -> list:
+        key = tuple(ys)
+        done = solved.get(key)
+        if done is None:
+            done = solved[key] = _solve(ys)
+        return done
+
+    def _solve(ys: list) -> list:
         first = ys[0]
         if all(y == first for y in ys):  # a constant (most often 0): the polynomial is that constant
             return [first] + zeros[1:]
@@ -67,8 +75,10 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
 
     def recurse(prefix: tuple[int, ...]) -> list[dict]:
         depth = len(prefix)
-        if depth == len(variables):
-            return [None if v is None else {(): v} for v in values[prefix]]
+        if depth == len(variables) - 1:  # the last variable: straight from the samples, no {(): v} per value
+            columns = zip(*(values[prefix + (x,)] for x in grid))
+            return [None if None in ys else {(power,): c for power, c in enumerate(solve(ys)) if c}
+                    for ys in map(list, columns)]
         subs = [recurse(prefix + (x,)) for x in grid]
         out: list[dict] = []
         for q in range(width):
