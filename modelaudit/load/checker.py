@@ -12,6 +12,7 @@ from onnx import (
 )
 
 from .attributes import body_graphs
+from .wire import encode_field, encode_varint
 
 __all__ = ["structural_check", "FULL_CHECK_NODES"]
 
@@ -58,19 +59,6 @@ def _nodes(nodes, stripped, holders=None) -> None:
             _node(node, stripped)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, body: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(body)) + body
-
-
 def _inputs_field(tensors, declared) -> bytes:
     """GraphProto.input entries (field 11) declaring each tensor's type and shape, as wire bytes
     merged in one call: 18,000 ValueInfoProtos built field by field from Python took 0.1 s. A
@@ -85,9 +73,10 @@ def _inputs_field(tensors, declared) -> bytes:
         key = (t.data_type, tuple(t.dims))
         type_bytes = types.get(key)
         if type_bytes is None:
-            shape = b"".join(_field(1, b"\x08" + _varint(d)) for d in key[1])
-            type_bytes = types[key] = _field(2, _field(1, b"\x08" + _varint(key[0]) + _field(2, shape)))
-        out.append(_field(11, _field(1, name.encode("utf-8")) + type_bytes))
+            shape = b"".join(encode_field(1, b"\x08" + encode_varint(d)) for d in key[1])
+            tensor_type = b"\x08" + encode_varint(key[0]) + encode_field(2, shape)
+            type_bytes = types[key] = encode_field(2, encode_field(1, tensor_type))
+        out.append(encode_field(11, encode_field(1, name.encode("utf-8")) + type_bytes))
     return b"".join(out)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import mmap
 from dataclasses import dataclass
 
-__all__ = ["StrippedData", "strip_weights", "STRIP_BYTES"]
+__all__ = ["StrippedData", "strip_weights", "STRIP_BYTES", "encode_varint", "encode_field"]
 
 STRIP_BYTES = 1 << 16  # tensor data fields longer than this stay in the file, whatever their type
 KEEP_INTEGER_BYTES = 1 << 15  # integer data up to this size is kept: shapes, axes, indices to fold
@@ -55,16 +55,19 @@ def _varint(buf, pos: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
-def _encode_varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """A non-negative integer as protobuf writes it: 7 bits a byte, least significant first."""
     out = bytearray()
-    while True:
-        byte = value & 0x7F
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
         value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    out.append(value)
+    return bytes(out)
+
+
+def encode_field(number: int, body: bytes) -> bytes:
+    """A length-delimited field (a message, string or bytes) as protobuf writes it."""
+    return encode_varint(number << 3 | 2) + encode_varint(len(body)) + body
 
 
 def _skip(buf, pos: int, end: int, wire: int) -> int:
@@ -142,7 +145,7 @@ def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> byt
             inner = _strip(buf, body, pos, descend[field], depth + 1, spans)
             if inner is not None:
                 key = (field << 3) | 2
-                replacement = _encode_varint(key) + _encode_varint(len(inner)) + inner
+                replacement = encode_varint(key) + encode_varint(len(inner)) + inner
         if replacement is not None:
             changed = True
             pieces.append(buf[run_start:field_start])

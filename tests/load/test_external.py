@@ -14,6 +14,7 @@ from onnx import TensorProto, external_data_helper, helper, numpy_helper
 import modelaudit
 from modelaudit.errors import InvalidModelError, UnsafeExternalDataError
 from modelaudit.load import external
+from modelaudit.load.wire import encode_field
 
 LAYERS = 50
 
@@ -120,37 +121,24 @@ def test_a_hard_linked_file_names_the_first_node_that_points_into_it(tmp_path):
     assert refs[3].location == "b.bin"
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, body: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(body)) + body
-
-
 def test_an_external_tensor_in_a_node_is_found_however_the_file_encodes_it(tmp_path):
     """The node walk is skipped when the nodes' canonical serialization shows no data_location =
     EXTERNAL; a file that writes that field with padded varints (legal protobuf: the key as
     0xF0 0x00, the value as 0x81 0x00) still has its tensor found and its location refused."""
-    entry = _field(1, b"location") + _field(2, b"../secret.bin")
-    tensor = (b"\x08\x04\x08\x04" + b"\x10\x01" + _field(8, b"k") + _field(13, entry)
+    entry = encode_field(1, b"location") + encode_field(2, b"../secret.bin")
+    tensor = (b"\x08\x04\x08\x04" + b"\x10\x01" + encode_field(8, b"k") + encode_field(13, entry)
               + b"\xf0\x00" + b"\x81\x00")  # dims 4, 4; FLOAT; name; external_data; data_location, padded
-    attribute = _field(1, b"value") + _field(5, tensor) + b"\xa0\x01\x04"  # name, t, type TENSOR (20 = 4)
-    constant = _field(2, b"k") + _field(3, b"const") + _field(4, b"Constant") + _field(5, attribute)
+    attribute = encode_field(1, b"value") + encode_field(5, tensor) + b"\xa0\x01\x04"  # name, t, type TENSOR (20 = 4)
+    constant = encode_field(2, b"k") + encode_field(3, b"const") + encode_field(4, b"Constant") + encode_field(5, attribute)
     graph = onnx.GraphProto()
-    graph.ParseFromString(_field(1, constant))
+    graph.ParseFromString(encode_field(1, constant))
     assert graph.node[0].attribute[0].t.data_location == TensorProto.EXTERNAL  # protobuf reads it so
-    assert b"\xf0\x00\x81\x00" in _field(1, constant)
+    assert b"\xf0\x00\x81\x00" in encode_field(1, constant)
     model = make_model([helper.make_node("MatMul", ["x", "k"], ["y"], name="mm")], [vi("x", [1, 4])], [vi("y", None)])
     rest = onnx.ModelProto()
     rest.CopyFrom(model)
     rest.ClearField("graph")  # the graph written by hand: the Constant's padded bytes, then the rest of it
-    raw = rest.SerializeToString() + _field(7, _field(1, constant) + model.graph.SerializeToString())
+    raw = rest.SerializeToString() + encode_field(7, encode_field(1, constant) + model.graph.SerializeToString())
     assert b"\xf0\x00\x81\x00" in raw
     path = tmp_path / "model.onnx"
     path.write_bytes(raw)
