@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from modelaudit.costs.analyze import analyze
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
@@ -40,6 +39,7 @@ def _flag_budget(args):
 
 
 def run_check(args) -> int:
+    from modelaudit.costs.analyze import analyze  # not at startup: see cli.common.warm
     import json
 
     from modelaudit.analyses.budget import evaluate

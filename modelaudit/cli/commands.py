@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from modelaudit.costs.analyze import analyze
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
@@ -16,6 +15,7 @@ __all__ = ["run_compare", "run_explain", "run_calc", "run_lint", "run_ops"]
 
 
 def run_compare(args) -> int:
+    from modelaudit.costs.analyze import analyze  # not at startup: see cli.common.warm
     from modelaudit.analyses.compare import compare, labels_for
     from modelaudit.render.compare import render_compare
 
@@ -62,6 +62,7 @@ def _head_and_rows(report) -> dict:
 
 
 def run_explain(args) -> int:
+    from modelaudit.costs.analyze import analyze  # not at startup: see cli.common.warm
     from modelaudit.analyses.explain import explain, select_rows
 
     mg = load(args.model, inputs=collect(args.input, parse_input_spec, "--input"),
@@ -96,6 +97,7 @@ def run_calc(args) -> int:
 
 
 def run_lint(args) -> int:
+    from modelaudit.costs.analyze import analyze  # not at startup: see cli.common.warm
     import json
 
     from modelaudit.analyses.findings import CODES, SEVERITIES, find, sarif, select

@@ -7,13 +7,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from modelaudit.analyses.pipeline import extend
-from modelaudit.costs.analyze import analyze
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 from modelaudit.units import parse_bytes
 
-from .common import check_writable, collect, write_output, write_report
+from .common import check_writable, collect, warm, write_output, write_report
 from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
 __all__ = ["run_report", "MAX_TIMEOUT", "MAX_MEMORY", "table_view", "terminal_width"]
@@ -117,7 +115,10 @@ def run_report(args) -> int:
 
     progress = Progress(3)
     progress.update("loading and inferring shapes")
-    mg = load(args.model, inputs=inputs, dims=dims, fork=True)
+    mg = load(args.model, inputs=inputs, dims=dims, fork=True, meanwhile=warm(args.format))
+    from modelaudit.analyses.pipeline import extend
+    from modelaudit.costs.analyze import analyze
+
     progress.update("costing every node", advance=1)
     result = analyze(mg)
     if args.symbolic:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from onnx import ModelProto
@@ -180,11 +180,14 @@ def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str
 
 
 def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
-         dims: dict[str, int] | None = None, strict: bool = True, fork: bool = False) -> ModelGraph:
+         dims: dict[str, int] | None = None, strict: bool = True, fork: bool = False,
+         meanwhile: Callable[[], object] | None = None) -> ModelGraph:
     """Loads and checks a model, builds its DAG and infers every tensor's shape. With
     `strict=False`, input and dim names the model lacks are ignored (one flag, several models).
     With `fork`, a large model's first round of shape inference runs in a forked child while this
-    process checks and links the model (load/forked.py; the command line's choice)."""
+    process checks and links the model (load/forked.py; the command line's choice); `meanwhile`
+    is then called once this process has nothing left to do but wait for the child (the command
+    line imports the audit's modules there: cli.common.warm)."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model, path, stripped, data = read_model_light(source)
     skeleton = data if data is not None and len(data) <= SKELETON_BYTES else None
@@ -200,7 +203,7 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         _check_overrides(model, inputs, dims, initializers)
         if fork and job is None:
             job = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, inits))
-        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job)
+        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile)
     except BaseException:
         if job is not None:
             job.cancel()  # the load failed: stop the child
@@ -261,7 +264,7 @@ def _nested(model: ModelProto) -> bool:
     return any(has_graph(n, n.op_type, n.domain) for n in model.graph.node)
 
 
-def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job) -> ModelGraph:
+def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile) -> ModelGraph:
     if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
         check_all(model, model_folder(path) if path is not None else None)
     if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
@@ -277,6 +280,8 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
+    if job is not None and meanwhile is not None:
+        meanwhile()
     taken = []
 
     def first() -> tuple | None:  # asked for by infer once it has prepared the rest
