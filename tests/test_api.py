@@ -62,3 +62,22 @@ def test_renderers_take_a_report(fmt):
 def test_render_names_an_unknown_format():
     with pytest.raises(ValueError, match="unknown format 'yaml'"):
         render(modelaudit.audit(V2), "yaml")
+
+
+def test_every_public_name_resolves_and_the_command_imports_the_audit_late():
+    """The package binds its public names on first use: each one in __all__ resolves, and the
+    command line, imported, has not imported the audit yet (it does so while the forked helper
+    infers: cli.common.warm)."""
+    import subprocess
+    import sys
+
+    import modelaudit
+
+    for name in modelaudit.__all__:
+        assert getattr(modelaudit, name) is not None
+    assert callable(modelaudit.load) and callable(modelaudit.render)  # not the subpackages of those names
+    code = ("import sys, modelaudit.cli.main; "
+            "print(sorted(m for m in ('modelaudit.costs.analyze', 'modelaudit.analyses.pipeline', "
+            "'modelaudit.costs.rules') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
