@@ -88,7 +88,7 @@ def audit_many(paths: list[str], inputs: dict, dims: dict, jobs: int = 1, progre
         for job in work:
             if progress:
                 progress.update(Path(job[0]).name)
-            result = _audit_lenient(job, fork=True)  # alone on the machine: a child may infer beside it
+            result = _audit_lenient(job, fork=True)  # no pool holds the CPUs: a child may infer beside it
             if progress:
                 progress.update(Path(job[0]).name, advance=1)
             yield result

@@ -39,10 +39,10 @@ def _flag_budget(args):
 
 
 def run_check(args) -> int:
-    from modelaudit.costs.analyze import analyze  # not at startup: see cli.common.warm
     import json
 
     from modelaudit.analyses.budget import evaluate
+    from modelaudit.costs.analyze import analyze
 
     from .config import ModelCheck, budget_from, load_config
 

@@ -15,8 +15,8 @@ __all__ = ["run_compare", "run_explain", "run_calc", "run_lint", "run_ops"]
 
 
 def run_compare(args) -> int:
-    from modelaudit.costs.analyze import analyze  # not at startup: see cli.common.warm
     from modelaudit.analyses.compare import compare, labels_for
+    from modelaudit.costs.analyze import analyze
     from modelaudit.render.compare import render_compare
 
     from .batch import expand_models
@@ -62,8 +62,8 @@ def _head_and_rows(report) -> dict:
 
 
 def run_explain(args) -> int:
-    from modelaudit.costs.analyze import analyze  # not at startup: see cli.common.warm
     from modelaudit.analyses.explain import explain, select_rows
+    from modelaudit.costs.analyze import analyze
 
     mg = load(args.model, inputs=collect(args.input, parse_input_spec, "--input"),
               dims=collect_dims(args.dim, args.model))
@@ -97,10 +97,10 @@ def run_calc(args) -> int:
 
 
 def run_lint(args) -> int:
-    from modelaudit.costs.analyze import analyze  # not at startup: see cli.common.warm
     import json
 
     from modelaudit.analyses.findings import CODES, SEVERITIES, find, sarif, select
+    from modelaudit.costs.analyze import analyze
 
     unknown = [c for c in args.ignore if c not in CODES]
     if unknown:

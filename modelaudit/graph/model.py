@@ -13,12 +13,12 @@ import numpy as np
 from onnx import ModelProto
 
 from modelaudit.errors import InvalidModelError, UsageError
+from modelaudit.load import forked
 from modelaudit.load.checker import structural_check
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import check_all, model_folder
-from modelaudit.load.heap import release
-from modelaudit.load import forked
 from modelaudit.load.forked import fork_call
+from modelaudit.load.heap import release
 from modelaudit.load.initializers import Initializer, read_initializers
 from modelaudit.load.inline import inline_functions
 from modelaudit.load.reader import read_model_light
