@@ -8,7 +8,7 @@ from pathlib import Path
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
-from .common import collect, write_output
+from .common import collect, keep, write_output
 from .specs import collect_dims, parse_input_spec
 
 __all__ = ["run_compare", "run_explain", "run_calc", "run_lint", "run_ops"]
@@ -54,6 +54,7 @@ def run_compare(args) -> int:
         write_output(render_compare_html(result, by=args.by), args.output)
     else:
         write_output(render_compare(result, args.format, by=args.by), args.output)
+    keep(reports, result)
     return 0
 
 

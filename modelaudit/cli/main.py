@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                     "explain": run_explain, "calc": run_calc, "lint": run_lint, "annotate": run_annotate}
         from .deadline import budget_of, time_limit
 
-        with quiet_gc(), time_limit(budget_of(args)):
+        from .common import leaving
+
+        with quiet_gc(restore=not leaving()), time_limit(budget_of(args)):
             code = commands[args.command](args)
         sys.stdout.flush()  # a closed pipe is found here, inside the handlers, not at interpreter exit
         return code
@@ -63,7 +65,11 @@ def run() -> None:
     """The console script and `python -m modelaudit`: main(), then the process leaves without
     tearing down. Freeing a 50,000-node model's objects one by one takes a tenth of a second the
     user waits for, and nothing needs it (as mypy's hard exit): every file is closed by then, and
-    the streams are flushed here."""
+    the streams are flushed here. The commands keep() their models and reports for the same reason:
+    what their frames would free as they return is left to the exit too."""
+    from .common import leave_without_teardown
+
+    leave_without_teardown()
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -11,7 +11,7 @@ from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 from modelaudit.units import parse_bytes
 
-from .common import check_writable, collect, warm, write_output, write_report
+from .common import check_writable, collect, keep, warm, write_output, write_report
 from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
 __all__ = ["run_report", "MAX_TIMEOUT", "MAX_MEMORY", "table_view", "terminal_width"]
@@ -141,6 +141,7 @@ def run_report(args) -> int:
 
         attach_roofline(result, row_traffic(mg, result), spec)
     write_report(result, args.format, args.output, sort=args.sort, top=args.top, by=args.by, **view)
+    keep(mg, result)
     if result.runtime and "skipped" in result.runtime:
         print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
               + ("; nothing was verified" if args.verify else ""), file=sys.stderr)

@@ -354,16 +354,17 @@ def _model_info(mg: ModelGraph) -> dict:
 
 
 @contextmanager
-def quiet_gc():
+def quiet_gc(restore: bool = True):
     """The cyclic garbage collector off while hundreds of thousands of small records are made:
     it would scan them again and again (a third of the time on a 200,000-node graph) and find no
-    cycles to free."""
+    cycles to free. `restore=False` leaves it off (a process about to end with os._exit: turned
+    back on, its first pass would walk every record made meanwhile)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if was_enabled:
+        if was_enabled and restore:
             gc.enable()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 from conftest import SAMPLES
 
 from modelaudit.cli.main import main
+from modelaudit.cli.main import run as console_script
 
 V2 = str(SAMPLES / "mobilenet_v2.onnx")
 
@@ -154,6 +156,33 @@ def test_the_hard_exit_loses_no_output(capsys, tmp_path):
         missing = subprocess.run([*cmd, "report", str(tmp_path / "none.onnx")], capture_output=True, text=True,
                                  check=False)
         assert missing.returncode == 2 and missing.stderr.startswith("modelaudit: error: ")
+
+
+def test_only_the_hard_exit_keeps_the_audit_and_the_collector_off(capsys, monkeypatch):
+    """main() called from a program frees what it made and turns the collector back on; the console
+    script (run(), which ends with os._exit) keeps the model and the report and leaves it off."""
+    import gc
+
+    from modelaudit.cli import common
+
+    model = str(SAMPLES / "conv3x3.onnx")
+    assert gc.isenabled()
+    code, _, _ = run(capsys, "report", model, "--format", "json")
+    assert code == 0 and gc.isenabled() and not common.leaving()
+    common.keep("anything")  # nothing is held for a caller that goes on
+    assert common._KEPT is None
+    monkeypatch.setattr(common, "_KEPT", None)
+    monkeypatch.setattr(sys, "argv", ["modelaudit", "report", model, "--format", "json"])
+    exits = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    try:
+        console_script()
+        kept = list(common._KEPT)
+        assert exits == [0] and not gc.isenabled()
+    finally:
+        gc.enable()
+    assert [type(k).__name__ for k in kept] == ["ModelGraph", "Report"]
+    assert json.loads(capsys.readouterr().out)["totals"]["params"] == 3584
 
 
 def test_no_traceback_on_bad_file_from_a_real_process(tmp_path):
