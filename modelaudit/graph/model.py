@@ -231,8 +231,10 @@ class Verdict:
 def _in_child(model, stripped, data, inputs, dims, skeleton, inits=None):
     """What the forked child hands back, in turn: the first round of shape inference, then
     onnx.checker's verdict. One C++ copy of the model at a time (the checker's is made after the
-    inference's is freed), and the parent audits while the checker runs. The child's model is its
-    own copy-on-write image: the checker's stand-ins are put into it, not into a copy."""
+    inference's is freed), and the parent audits while the checker runs. The checker's weightless
+    copy is made from the file's bytes (load/checker.py), so the pages of the child's parsed model
+    stay shared with the parent's; where a node holds a weight, its stand-ins are put into that
+    copy-on-write image, not into a second copy."""
     infos, warnings = first_round(model, inputs, dims, _nested(model), None, skeleton, inits)
     packed = pack_infos(infos)
     del infos
@@ -240,7 +242,6 @@ def _in_child(model, stripped, data, inputs, dims, skeleton, inits=None):
     del packed
     release()
     nodes = model.graph.node
-    inits = read_initializers(model.graph) if inits is None else inits
     yield _check(model, stripped, data, inits, [n.op_type for n in nodes],
                  lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain), in_place=True)
 
@@ -253,7 +254,8 @@ def _check(model, stripped, data, inits, op_types, holds_graph, in_place: bool =
     verdict = structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
                                serialized=data,
                                holders=[i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)],
-                               candidates=[i for i, t in enumerate(inits) if t.external or t.name in left],
+                               candidates=None if inits is None else [i for i, t in enumerate(inits)
+                                                                      if t.external or t.name in left],
                                in_place=in_place)
     release()
     return verdict

@@ -12,7 +12,7 @@ from onnx import (
 )
 
 from .attributes import body_graphs
-from .wire import encode_field, encode_varint
+from .wire import encode_field, encode_varint, fields
 
 __all__ = ["structural_check", "FULL_CHECK_NODES"]
 
@@ -59,6 +59,72 @@ def _nodes(nodes, stripped, holders=None) -> None:
             _node(node, stripped)
 
 
+def _needs_stand_in(node, stripped) -> bool:
+    """Whether _node would change this node (read only: a forked child's pages stay shared)."""
+    if node.op_type == "Constant":
+        for attr in node.attribute:
+            if attr.type == AttributeProto.TENSOR and _weightless(attr.t, stripped):
+                return True
+    for _, sub in body_graphs(node):
+        if any(_weightless(t, stripped) for t in sub.initializer
+               if t.name in stripped or t.data_location == TensorProto.EXTERNAL):
+            return True
+        if any(_needs_stand_in(n, stripped) for n in sub.node if n.op_type in _HOLDERS or n.domain not in ("", "ai.onnx")):
+            return True
+    return False
+
+
+def _wire_copy(serialized: bytes, dropped: set[int], inputs: bytes) -> bytes:
+    """What _graph(top=True) and the dropped training_info make of a parsed copy, as wire bytes:
+    the model's own bytes without the top graph's initializers numbered in `dropped` (counted in
+    the order protobuf parses them, across repeated graph fields) and with `inputs` (GraphProto
+    field 11 entries) after the last. No parsed message is copied, edited or serialized again."""
+    graphs = [(start, body, end) for number, wire, start, body, end in fields(serialized, 0, len(serialized))
+              if number == 7 and wire == 2]
+    out, run, index = [], 0, 0
+    for n, (start, body, end) in enumerate(graphs):
+        pieces, kept_from = [], body
+        for number, wire, field_start, _, field_end in fields(serialized, body, end):
+            if number == 5 and wire == 2:
+                if index in dropped:
+                    pieces.append(serialized[kept_from:field_start])
+                    kept_from = field_end
+                index += 1
+        pieces.append(serialized[kept_from:end])
+        if n == len(graphs) - 1:
+            pieces.append(inputs)
+        graph = b"".join(pieces)
+        out += [serialized[run:start], encode_field(7, graph)]
+        run = end
+    out.append(serialized[run:])
+    model = b"".join(out)
+    if b"\xa2\x01" not in model:  # no training_info key anywhere: the common case, nothing more to walk
+        return model
+    return b"".join(model[start:end] for number, _, start, _, end in fields(model, 0, len(model)) if number != 20)
+
+
+def _weightless_bytes(model: ModelProto, serialized: bytes, stripped, holders, candidates) -> bytes | None:
+    """The checker's weightless model as wire bytes built from `serialized` (the bytes `model` was
+    parsed from): neither a copy of the parsed model nor its serialization, and a forked child's
+    pages of `model` are only read. None where a local function, a node's attribute or a subgraph
+    needs a stand-in (_graph edits those in a parsed copy)."""
+    if model.functions:
+        return None
+    graph = model.graph
+    nodes = graph.node
+    visit = holders if holders is not None else [
+        i for i, n in enumerate(nodes) if n.op_type in _HOLDERS or n.domain not in ("", "ai.onnx")]
+    if any(_needs_stand_in(nodes[i], stripped) for i in visit):
+        return None
+    initializers = graph.initializer
+    if candidates is None:  # no records of the caller's: names are read only where some bytes stayed in the file
+        candidates = ([i for i, t in enumerate(initializers) if t.name in stripped or t.data_location == TensorProto.EXTERNAL]
+                      if stripped else [i for i, t in enumerate(initializers) if t.data_location == TensorProto.EXTERNAL])
+    weightless = [i for i in candidates if _weightless(initializers[i], stripped)]
+    declared = {vi.name for vi in graph.input} if weightless else set()
+    return _wire_copy(serialized, set(weightless), _inputs_field([initializers[i] for i in weightless], declared))
+
+
 def _inputs_field(tensors, declared) -> bytes:
     """GraphProto.input entries (field 11) declaring each tensor's type and shape, as wire bytes
     merged in one call: 18,000 ValueInfoProtos built field by field from Python took 0.1 s. A
@@ -84,9 +150,9 @@ def _graph(graph, stripped, top: bool, holders=None, candidates=None) -> None:
     """`holders`: the node indices to visit; `candidates`: the initializers that may be weightless
     (by index; from the caller's records, since reading 30,000 names from protobuf costs 0.1 s)."""
     initializers = graph.initializer
-    if candidates is None:
-        candidates = [i for i, t in enumerate(initializers)
-                      if t.name in stripped or t.data_location == TensorProto.EXTERNAL]
+    if candidates is None:  # no records of the caller's: names are read only where some bytes stayed in the file
+        candidates = ([i for i, t in enumerate(initializers) if t.name in stripped or t.data_location == TensorProto.EXTERNAL]
+                      if stripped else [i for i, t in enumerate(initializers) if t.data_location == TensorProto.EXTERNAL])
     weightless = [i for i in candidates if _weightless(initializers[i], stripped)]
     if weightless:
         if top:  # graph inputs of the same type and shape, as onnx's own skeletons do
@@ -109,15 +175,20 @@ def structural_check(model: ModelProto, stripped=frozenset(), weightless: bool =
     empty (so no external file is looked up, relative to any folder). `full_check` (strict shape
     inference) runs on graphs up to FULL_CHECK_NODES nodes. `in_place`: the stand-ins go into
     `model` itself, for a caller that owns a throwaway copy (a forked child's image: no second
-    copy of the model in its memory)."""
-    copy = serialized if serialized is not None and not weightless else model if in_place else ModelProto()
-    if (weightless or serialized is None) and not in_place:
-        copy.CopyFrom(model)
-    if weightless:
-        _graph(copy.graph, stripped, top=True, holders=holders, candidates=candidates)
-        for function in copy.functions:
-            _nodes(function.node, stripped)
-        del copy.training_info[:]  # training graphs are not audited; their weights stay unread
+    copy of the model in its memory). `serialized`: the bytes `model` was parsed from, when the
+    caller has them: the checker's copy is then made at the wire level (_weightless_bytes)."""
+    if not weightless:  # nothing to stand in: the checker reads the model as it is
+        copy = serialized if serialized is not None else model
+    else:
+        copy = _weightless_bytes(model, serialized, stripped, holders, candidates) if serialized is not None else None
+        if copy is None:  # a parsed copy, edited
+            copy = model if in_place else ModelProto()
+            if not in_place:
+                copy.CopyFrom(model)
+            _graph(copy.graph, stripped, top=True, holders=holders, candidates=candidates)
+            for function in copy.functions:
+                _nodes(function.node, stripped)
+            del copy.training_info[:]  # training graphs are not audited; their weights stay unread
     # strict inference expands local functions in place: their cost is bounded by the audit's own
     # inference limits, not here, so a model with functions gets the structural check only
     full = len(model.graph.node) <= FULL_CHECK_NODES and not model.functions

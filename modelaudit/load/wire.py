@@ -8,7 +8,7 @@ from __future__ import annotations
 import mmap
 from dataclasses import dataclass
 
-__all__ = ["StrippedData", "strip_weights", "STRIP_BYTES", "encode_varint", "encode_field"]
+__all__ = ["StrippedData", "strip_weights", "STRIP_BYTES", "encode_varint", "encode_field", "fields"]
 
 STRIP_BYTES = 1 << 16  # tensor data fields longer than this stay in the file, whatever their type
 KEEP_INTEGER_BYTES = 1 << 15  # integer data up to this size is kept: shapes, axes, indices to fold
@@ -80,7 +80,7 @@ def _skip(buf, pos: int, end: int, wire: int) -> int:
     raise WireError(f"unsupported wire type {wire}")
 
 
-def _fields(buf, start: int, end: int):
+def fields(buf, start: int, end: int):
     """(field, wire type, field start, body start, body end) of each field of a message."""
     pos = start
     while pos < end:
@@ -119,11 +119,11 @@ def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> byt
     if depth > _MAX_DEPTH:
         raise WireError(f"protobuf messages nested more than {_MAX_DEPTH} deep")
     descend = _DESCEND.get(kind, {})
-    fields = list(_fields(buf, start, end)) if kind == "tensor" else _fields(buf, start, end)
+    entries = list(fields(buf, start, end)) if kind == "tensor" else fields(buf, start, end)
     keep = STRIP_BYTES
     if kind == "tensor":
         name, dtype = "", 0
-        for field, wire, _, body, stop in fields:
+        for field, wire, _, body, stop in entries:
             if field == 8 and wire == 2:
                 name = bytes(buf[body:stop]).decode("utf-8", "replace")
             elif field == 2 and wire == 0:
@@ -132,7 +132,7 @@ def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> byt
     pieces: list = []
     run_start = start
     changed = False
-    for field, wire, field_start, body, pos in fields:
+    for field, wire, field_start, body, pos in entries:
         if wire != 2:
             continue
         length = pos - body

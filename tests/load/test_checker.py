@@ -96,3 +96,106 @@ def test_stand_in_inputs_as_wire_bytes_equal_the_messages_built_field_by_field()
         vi.type.tensor_type.elem_type = t.data_type
         vi.type.tensor_type.shape.dim.extend(TensorShapeProto.Dimension(dim_value=d) for d in t.dims)
     assert got == expected and got.SerializeToString() == expected.SerializeToString()
+
+
+def _external(t: onnx.TensorProto, location: str = "weights.bin") -> onnx.TensorProto:
+    t.ClearField("raw_data")
+    t.data_location = TensorProto.EXTERNAL
+    entry = t.external_data.add()
+    entry.key, entry.value = "location", location
+    return t
+
+
+def _edited_copy(model: onnx.ModelProto, left) -> onnx.ModelProto:
+    """The checker's weightless copy made the parsed way: a copy, edited field by field."""
+    from modelaudit.load.checker import _graph
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    _graph(copy.graph, left, top=True)
+    del copy.training_info[:]
+    return copy
+
+
+def _wire_and_parsed(tmp_path, model: onnx.ModelProto, data: bytes | None = None):
+    from modelaudit.load.checker import _weightless_bytes
+    from modelaudit.load.reader import read_model_light
+
+    path = tmp_path / "m.onnx"
+    if data is None:
+        onnx.save(model, path)
+    else:
+        path.write_bytes(data)
+    loaded = read_model_light(path)
+    left = frozenset(loaded.weights_in_file.spans) if loaded.weights_in_file is not None else frozenset()
+    wire = _weightless_bytes(loaded.model, loaded.data, left, None, None)
+    return wire, _edited_copy(loaded.model, left), loaded.model
+
+
+def test_checker_copy_built_as_wire_bytes_equals_the_edited_parsed_copy(tmp_path):
+    """The checker's weightless model is made from the file's bytes (no parsed copy): initializers
+    whose bytes are outside (external data) or left in the file become graph inputs of their type
+    and shape, in order, except where an input already declares them; training graphs are dropped.
+    The message equals the one made by editing a parsed copy, which the checker used to read."""
+    w = _external(tensor("w", (8, 4)))
+    v = _external(tensor("v", (4, 4), seed=2), "other.bin")
+    b = tensor("b", (4,), seed=3)  # small: its bytes stay in the model
+    declared = _external(tensor("d", (4,), seed=4))
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"]), helper.make_node("MatMul", ["a", "v"], ["c"]),
+             helper.make_node("Add", ["c", "b"], ["e"]), helper.make_node("Add", ["e", "d"], ["y"])]
+    model = make_model(nodes, [vi("x", [1, 8]), vi("d", [4])], [vi("y", [1, 4])], [w, b, v, declared])
+    training = model.training_info.add()
+    training.algorithm.name = "train"
+    wire, parsed, _ = _wire_and_parsed(tmp_path, model)
+    got = onnx.ModelProto.FromString(wire)
+    assert got == parsed and not got.training_info
+    assert [t.name for t in got.graph.initializer] == ["b"]
+    assert [i.name for i in got.graph.input] == ["x", "d", "w", "v"]
+    assert structural_check(got, weightless=False) == {"valid": True, "full_check": True, "error": None}
+
+
+def test_checker_wire_copy_of_weights_left_in_the_file_and_of_a_graph_written_in_two_parts(tmp_path):
+    """Embedded float weights over 128 bytes stay in the file (read_model_light): they stand in as
+    inputs too. A graph field written twice is one graph to protobuf: initializers are counted
+    across both."""
+    big, small = tensor("w", (128, 16)), tensor("s", (16,), seed=1)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"]), helper.make_node("Add", ["a", "s"], ["y"])]
+    model = make_model(nodes, [vi("x", [1, 128])], [vi("y", [1, 16])], [big, small])
+    wire, parsed, _ = _wire_and_parsed(tmp_path, model)
+    assert onnx.ModelProto.FromString(wire) == parsed and [i.name for i in parsed.graph.input] == ["x", "w"]
+    first, second = onnx.GraphProto(), onnx.GraphProto()
+    first.CopyFrom(model.graph)
+    del first.initializer[1:]  # w in the first graph field, s in the second, with a name that overrides
+    second.initializer.extend([small])
+    second.name = "renamed"
+    head = onnx.ModelProto()
+    head.CopyFrom(model)
+    head.ClearField("graph")
+    data = (head.SerializeToString() + b"\x3a" + _varint(first.ByteSize()) + first.SerializeToString()
+            + b"\x3a" + _varint(second.ByteSize()) + second.SerializeToString())
+    wire, parsed, reread = _wire_and_parsed(tmp_path, model, data)
+    assert reread.graph.name == "renamed" and [t.name for t in reread.graph.initializer] == ["w", "s"]
+    assert onnx.ModelProto.FromString(wire) == parsed and [i.name for i in parsed.graph.input] == ["x", "w"]
+
+
+def _varint(n: int) -> bytes:
+    from modelaudit.load.wire import encode_varint
+
+    return encode_varint(n)
+
+
+def test_checker_edits_a_parsed_copy_where_a_node_holds_the_weight(tmp_path):
+    """A Constant whose tensor is outside, or a subgraph's weightless initializer, needs a stand-in
+    inside a node: the wire copy declines, and the parsed copy is edited as before."""
+    const = helper.make_node("Constant", [], ["k"], value=_external(tensor("k", (4, 4))))
+    model = make_model([const, helper.make_node("MatMul", ["x", "k"], ["y"])], [vi("x", [1, 4])], [vi("y", [1, 4])])
+    wire, _, _ = _wire_and_parsed(tmp_path, model)
+    assert wire is None
+    body = helper.make_graph([helper.make_node("MatMul", ["x", "k2"], ["z"])], "then", [], [vi("z", [1, 4])],
+                             initializer=[_external(tensor("k2", (4, 4)))])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["z2"])], "else", [], [vi("z2", [1, 4])])
+    cond = helper.make_node("If", ["c"], ["y"], then_branch=body, else_branch=other)
+    model = make_model([cond], [vi("x", [1, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", [1, 4])])
+    wire, _, parsed_model = _wire_and_parsed(tmp_path, model)
+    assert wire is None
+    assert modelaudit.load(tmp_path / "m.onnx").checker == structural_check(parsed_model)  # the parsed copy's
