@@ -18,6 +18,7 @@ from modelaudit.load.wire import StrippedData, WireError, strip_weights
 __all__ = ["Loaded", "read_model", "read_model_light", "MAX_PROTO_BYTES"]
 
 MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot hold a message of 2 GiB or more
+WHOLE_BYTES = 16 << 20  # a file this small is read whole: walking its fields costs more than holding its bytes
 
 
 _LFS_MAGIC = b"version https://git-lfs"
@@ -62,7 +63,7 @@ def read_model_light(source: str | os.PathLike | ModelProto, full: bool = False)
         with open(path, "rb") as fh:
             head = fh.read(512)
             _sniff(path, head)
-            if not full:
+            if not full and st.st_size > WHOLE_BYTES:
                 data, stripped = strip_weights(path)
             else:
                 data = head + fh.read()

@@ -12,6 +12,7 @@ from onnx import TensorProto, helper
 
 import modelaudit
 from modelaudit.cli.main import main
+from modelaudit.load import reader
 from modelaudit.load.checker import structural_check
 
 
@@ -37,7 +38,7 @@ def test_split_num_outputs_at_opset_17_is_flagged_everywhere(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("nothing was verified")
 
 
-def test_valid_model_with_weights_left_in_the_file_or_outside_is_valid(tmp_path):
+def test_valid_model_with_weights_left_in_the_file_or_outside_is_valid(tmp_path, monkeypatch):
     """Stripped weights and external data stand in as empty sparse tensors: the checker never asks
     for the bytes, and never looks for the external file (it would stat it relative to the
     working directory: here the file does not exist at all)."""
@@ -45,6 +46,7 @@ def test_valid_model_with_weights_left_in_the_file_or_outside_is_valid(tmp_path)
     const = helper.make_node("Constant", [], ["k"], value=tensor("k", (64, 64), seed=1))
     nodes = [helper.make_node("MatMul", ["x", "w"], ["a"]), const, helper.make_node("MatMul", ["a", "k"], ["y"])]
     model = make_model(nodes, [vi("x", [1, 64])], [vi("y", [1, 64])], [big])
+    monkeypatch.setattr(reader, "WHOLE_BYTES", 0)  # weights stay in files of any size
     path = tmp_path / "stripped.onnx"
     onnx.save(model, path)
     mg = modelaudit.load(path)
@@ -154,10 +156,11 @@ def test_checker_copy_built_as_wire_bytes_equals_the_edited_parsed_copy(tmp_path
     assert structural_check(got, weightless=False) == {"valid": True, "full_check": True, "error": None}
 
 
-def test_checker_wire_copy_of_weights_left_in_the_file_and_of_a_graph_written_in_two_parts(tmp_path):
+def test_checker_wire_copy_of_weights_left_in_the_file_and_of_a_graph_written_in_two_parts(tmp_path, monkeypatch):
     """Embedded float weights over 128 bytes stay in the file (read_model_light): they stand in as
     inputs too. A graph field written twice is one graph to protobuf: initializers are counted
     across both."""
+    monkeypatch.setattr(reader, "WHOLE_BYTES", 0)  # weights stay in files of any size
     big, small = tensor("w", (128, 16)), tensor("s", (16,), seed=1)
     nodes = [helper.make_node("MatMul", ["x", "w"], ["a"]), helper.make_node("Add", ["a", "s"], ["y"])]
     model = make_model(nodes, [vi("x", [1, 128])], [vi("y", [1, 16])], [big, small])

@@ -7,7 +7,7 @@ import pytest
 from conftest import SAMPLES
 
 import modelaudit
-from modelaudit.load import wire
+from modelaudit.load import reader, wire
 from modelaudit.runtime.verify import RuntimeOptions, check
 
 
@@ -46,13 +46,28 @@ def test_integer_constants_keep_their_values():
     assert set(stripped.spans) == {"big_ids"}
 
 
-def test_weights_stay_in_the_file_until_verify_reads_them():
+def test_weights_stay_in_the_file_until_verify_reads_them(monkeypatch):
+    monkeypatch.setattr(reader, "WHOLE_BYTES", 0)  # as if the sample were over 16 MiB
     mg = modelaudit.load(SAMPLES / "mobilenet_v2.onnx")
     assert mg.weights_in_file.count > 0
     report = modelaudit.analyze(mg)
     assert report.totals.params == 3_504_872 and report.totals.macs == 300_774_272
     verified, ok = check(mg, report, RuntimeOptions())
     assert ok and verified.verification["verified"] == verified.verification["tensors"]
+
+
+def test_a_file_of_16_mib_or_less_is_read_whole_and_audited_the_same(monkeypatch):
+    """Walking a small file's fields costs more than holding its bytes (0.04 s against 0.006 s
+    on the 9.7 MB file of a 52,000-node model whose weights are external): it is read whole.
+    Its report is the same as when its weights stay in the file."""
+    path = SAMPLES / "mobilenet_v2.onnx"
+    assert path.stat().st_size <= reader.WHOLE_BYTES
+    whole = modelaudit.load(path)
+    assert whole.weights_in_file is None
+    monkeypatch.setattr(reader, "WHOLE_BYTES", 0)
+    light = modelaudit.load(path)
+    assert light.weights_in_file.count > 0
+    assert modelaudit.analyze(whole).to_dict() == modelaudit.analyze(light).to_dict()
 
 
 def test_truncated_file_is_invalid(tmp_path):
