@@ -193,7 +193,8 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     skeleton = data if data is not None and len(data) <= SKELETON_BYTES else None
     fork = fork and not model.functions and len(model.graph.node) >= forked.WORTH_NODES
     # with no --input or --dim, the child needs nothing more than the parsed file: it starts now
-    job = fork_call(lambda: _in_child(model, stripped, data, {}, {}, skeleton)) if fork and not inputs and not dims else None
+    nested = forked.Note() if fork else None  # whether a node has a subgraph: the views will tell
+    job = fork_call(lambda: _in_child(model, stripped, data, {}, {}, skeleton, nested)) if fork and not inputs and not dims else None
     try:
         inits = read_initializers(model.graph)
         _check_structure(model, inits)
@@ -202,8 +203,8 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
             inputs, dims = _applicable(model, inputs, dims, initializers)
         _check_overrides(model, inputs, dims, initializers)
         if fork and job is None:
-            job = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, inits))
-        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile)
+            job = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, nested, inits))
+        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested)
     except BaseException:
         if job is not None:
             job.cancel()  # the load failed: stop the child
@@ -228,14 +229,18 @@ class Verdict:
         return self._value
 
 
-def _in_child(model, stripped, data, inputs, dims, skeleton, inits=None):
+def _in_child(model, stripped, data, inputs, dims, skeleton, nested, inits=None):
     """What the forked child hands back, in turn: the first round of shape inference, then
     onnx.checker's verdict. One C++ copy of the model at a time (the checker's is made after the
     inference's is freed), and the parent audits while the checker runs. The checker's weightless
     copy is made from the file's bytes (load/checker.py), so the pages of the child's parsed model
     stay shared with the parent's; where a node holds a weight, its stand-ins are put into that
     copy-on-write image, not into a second copy."""
-    infos, warnings = first_round(model, inputs, dims, _nested(model), None, skeleton, inits)
+    def has_subgraphs() -> bool:  # asked once onnx has run: the parent has built its views by then
+        told = nested.read()
+        return told if told is not None else _nested(model)
+
+    infos, warnings = first_round(model, inputs, dims, has_subgraphs, None, skeleton, inits)
     packed = pack_infos(infos)
     del infos
     yield packed, warnings
@@ -262,16 +267,20 @@ def _check(model, stripped, data, inits, op_types, holds_graph, in_place: bool =
 
 
 def _nested(model: ModelProto) -> bool:
-    """Whether a top-level node has a subgraph, as the NodeViews will say, without building them."""
+    """Whether a top-level node has a subgraph, as the NodeViews will say, without building them
+    (a child that forked before its parent built them, and was not told)."""
     return any(has_graph(n, n.op_type, n.domain) for n in model.graph.node)
 
 
-def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile) -> ModelGraph:
+def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested) -> ModelGraph:
     if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
         check_all(model, model_folder(path) if path is not None else None)
     if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
         data = skeleton = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
+    has_subgraphs = any(v.has_graph for v in views)
+    if nested is not None:
+        nested.tell(has_subgraphs)  # the child asks after its inference (30 ms of its own otherwise)
 
     def check() -> dict:
         return _check(model, stripped, data, inits, [v.op_type for v in views], lambda i: views[i].has_graph)
@@ -291,7 +300,7 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
         taken.append(done is not None)
         return None if done is None else (unpack_infos(done[0]), done[1])
 
-    shapes = infer(model, order, inputs, dims, nested=any(v.has_graph for v in views), constants=_constants(views), views=views,
+    shapes = infer(model, order, inputs, dims, nested=has_subgraphs, constants=_constants(views), views=views,
                    skeleton_bytes=skeleton, inits=inits, first=first if job is not None else None)
     if job is not None:  # the child's checker verdict comes next; if it failed, this process computes it
         verdict = Verdict(job, check) if taken[0] else Verdict(value=check())

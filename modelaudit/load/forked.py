@@ -9,6 +9,7 @@ changes when work happens, never what it gives.
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import signal
@@ -18,10 +19,26 @@ import types
 import warnings
 from typing import Any, Callable
 
-__all__ = ["Forked", "fork_call", "can_fork", "DISABLE_ENV", "WORTH_NODES"]
+__all__ = ["Forked", "Note", "fork_call", "can_fork", "DISABLE_ENV", "WORTH_NODES"]
 
 DISABLE_ENV = "MODELAUDIT_NO_FORK"  # set to 1: everything runs in the one process (docs/cli.md)
 WORTH_NODES = 2_000  # a smaller graph is audited in milliseconds: not worth a process
+
+
+class Note:
+    """A yes or no the parent learns after forking, for the child to read when it gets there: a
+    byte of an anonymous shared mapping, so no pipe and no wait. A child that finds it unwritten
+    works the answer out itself."""
+
+    def __init__(self):
+        self._byte = mmap.mmap(-1, 1)  # MAP_SHARED | MAP_ANONYMOUS: the parent and its forks see one page
+
+    def tell(self, value: bool) -> None:
+        self._byte[0] = 2 if value else 1
+
+    def read(self) -> bool | None:
+        value = self._byte[0]
+        return None if value == 0 else value == 2
 
 
 def _cpus() -> int:

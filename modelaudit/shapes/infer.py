@@ -8,6 +8,7 @@ and infer again, until nothing new is learned."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,12 +118,13 @@ def _init_infos(inits: list[Initializer]) -> dict[str, TensorInfo]:
 
 
 def first_round(model: ModelProto, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None,
-                nested: bool = True, constants: list[int] | None = None, skeleton_bytes: bytes | None = None,
+                nested: bool | Callable[[], bool] = True, constants: list[int] | None = None, skeleton_bytes: bytes | None = None,
                 inits: list[Initializer] | None = None, known: tuple | None = None) -> FirstRound:
     """onnx's inference on the skeleton before anything is folded: (tensor infos, warnings). The
     costliest step of a load and independent of the rest of it, so a forked child can run it
     while the parent checks and links the model. `known`: (initializer infos, bound symbols,
-    declared symbols) when the caller has them."""
+    declared symbols) when the caller has them. `nested` may be asked for once onnx has run (a
+    forked child gets it from its parent, which knows it by then)."""
     inputs, dims = inputs or {}, dims or {}
     as_read = skeleton_bytes is not None and not inputs and not dims and model.ir_version >= 4
     if known is None:
@@ -139,6 +141,8 @@ def first_round(model: ModelProto, inputs: dict[str, tuple] | None = None, dims:
         skel = skeleton_bytes  # the file's own bytes (big weights already left out): nothing to copy
     else:
         skel = build_skeleton(model, inputs, bound, {}, {}, constants, inits)
-    infos = collect_infos(_run_onnx_inference(skel, warnings), symbols, nested)
+    inferred = _run_onnx_inference(skel, warnings)
+    infos = collect_infos(inferred, symbols, nested() if callable(nested) else nested)
+    del inferred
     release()  # onnx's C++ model and the inferred copy, freed: given back to the system
     return infos, warnings

@@ -26,6 +26,23 @@ def test_the_child_computes_and_hands_back_its_value():
     assert data == [1, 2, 3] * 100_000  # larger than a pipe's buffer: read while the child writes
 
 
+def test_a_note_told_after_the_fork_is_read_by_the_child():
+    """The child reads what the parent learned after forking; unwritten, it reads None (and works
+    the answer out itself)."""
+    told, untold = forked.Note(), forked.Note()
+    def child():
+        while told.read() is None:
+            time.sleep(0.001)
+        yield told.read(), untold.read()
+
+    job = fork_call(child)
+    told.tell(True)
+    assert job.result() == (True, None)
+    job.cancel()
+    told.tell(False)
+    assert told.read() is False
+
+
 def test_a_failure_in_the_child_gives_none_so_the_caller_recomputes():
     assert fork_call(lambda: 1 / 0).result() is None
     assert fork_call(lambda: threading.Lock()).result() is None  # a value that does not pickle
