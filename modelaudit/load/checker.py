@@ -39,24 +39,26 @@ def _stand_in(tensor: TensorProto) -> SparseTensorProto:
 _HOLDERS = frozenset({"Constant", "If", "Loop", "Scan", "SequenceMap"})  # ops whose attributes hold weights or graphs
 
 
-def _node(node, stripped) -> None:
+def _node(node, stripped) -> bool:
+    """Stand-ins put into the node; True where a subgraph got sparse initializers (see _graph)."""
     for attr in node.attribute:
         if attr.type == AttributeProto.TENSOR and node.op_type == "Constant" and _weightless(attr.t, stripped):
             attr.CopyFrom(helper.make_attribute("sparse_value", _stand_in(attr.t)))
+    sparse = False
     for _, sub in body_graphs(node):
-        _graph(sub, stripped, top=False)
+        sparse = _graph(sub, stripped, top=False) or sparse
+    return sparse
 
 
-def _nodes(nodes, stripped, holders=None) -> None:
+def _nodes(nodes, stripped, holders=None) -> bool:
     """Reading every node's attributes costs 0.2 s on 52,000 nodes: only the nodes that can hold a
     weight or a subgraph are visited (`holders`: their indices, when the caller knows them)."""
-    if holders is not None:
-        for i in holders:
-            _node(nodes[i], stripped)
-        return
-    for node in nodes:
-        if node.op_type in _HOLDERS or node.domain not in ("", "ai.onnx"):
-            _node(node, stripped)
+    if holders is None:
+        holders = [i for i, node in enumerate(nodes) if node.op_type in _HOLDERS or node.domain not in ("", "ai.onnx")]
+    sparse = False
+    for i in holders:
+        sparse = _node(nodes[i], stripped) or sparse
+    return sparse
 
 
 def _needs_stand_in(node, stripped) -> bool:
@@ -117,12 +119,19 @@ def _weightless_bytes(model: ModelProto, serialized: bytes, stripped, holders, c
     if any(_needs_stand_in(nodes[i], stripped) for i in visit):
         return None
     initializers = graph.initializer
-    if candidates is None:  # no records of the caller's: names are read only where some bytes stayed in the file
-        candidates = ([i for i, t in enumerate(initializers) if t.name in stripped or t.data_location == TensorProto.EXTERNAL]
-                      if stripped else [i for i, t in enumerate(initializers) if t.data_location == TensorProto.EXTERNAL])
+    if candidates is None:
+        candidates = _candidates(initializers, stripped)
     weightless = [i for i in candidates if _weightless(initializers[i], stripped)]
     declared = {vi.name for vi in graph.input} if weightless else set()
     return _wire_copy(serialized, set(weightless), _inputs_field([initializers[i] for i in weightless], declared))
+
+
+def _candidates(initializers, stripped) -> list[int]:
+    """The initializers that may be weightless, without the caller's records: names are read only
+    where some bytes stayed in the file."""
+    if not stripped:
+        return [i for i, t in enumerate(initializers) if t.data_location == TensorProto.EXTERNAL]
+    return [i for i, t in enumerate(initializers) if t.name in stripped or t.data_location == TensorProto.EXTERNAL]
 
 
 def _inputs_field(tensors, declared) -> bytes:
@@ -146,13 +155,15 @@ def _inputs_field(tensors, declared) -> bytes:
     return b"".join(out)
 
 
-def _graph(graph, stripped, top: bool, holders=None, candidates=None) -> None:
+def _graph(graph, stripped, top: bool, holders=None, candidates=None) -> bool:
     """`holders`: the node indices to visit; `candidates`: the initializers that may be weightless
-    (by index; from the caller's records, since reading 30,000 names from protobuf costs 0.1 s)."""
+    (by index; from the caller's records, since reading 30,000 names from protobuf costs 0.1 s).
+    True where a subgraph's weightless initializers became sparse initializers: a subgraph cannot
+    declare inputs of its own, and onnx's strict inference does not read a subgraph's sparse
+    initializers (it fails with a rank-0 input), so the checker then runs structure only."""
     initializers = graph.initializer
-    if candidates is None:  # no records of the caller's: names are read only where some bytes stayed in the file
-        candidates = ([i for i, t in enumerate(initializers) if t.name in stripped or t.data_location == TensorProto.EXTERNAL]
-                      if stripped else [i for i, t in enumerate(initializers) if t.data_location == TensorProto.EXTERNAL])
+    if candidates is None:
+        candidates = _candidates(initializers, stripped)
     weightless = [i for i in candidates if _weightless(initializers[i], stripped)]
     if weightless:
         if top:  # graph inputs of the same type and shape, as onnx's own skeletons do
@@ -165,7 +176,7 @@ def _graph(graph, stripped, top: bool, holders=None, candidates=None) -> None:
         kept = [t for i, t in enumerate(initializers) if i not in gone]
         del initializers[:]
         initializers.extend(kept)
-    _nodes(graph.node, stripped, holders)
+    return _nodes(graph.node, stripped, holders) or (bool(weightless) and not top)
 
 
 def structural_check(model: ModelProto, stripped=frozenset(), weightless: bool = True,
@@ -177,6 +188,7 @@ def structural_check(model: ModelProto, stripped=frozenset(), weightless: bool =
     `model` itself, for a caller that owns a throwaway copy (a forked child's image: no second
     copy of the model in its memory). `serialized`: the bytes `model` was parsed from, when the
     caller has them: the checker's copy is then made at the wire level (_weightless_bytes)."""
+    sparse = False  # a subgraph's weights stand in as sparse initializers: strict inference cannot run
     if not weightless:  # nothing to stand in: the checker reads the model as it is
         copy = serialized if serialized is not None else model
     else:
@@ -185,13 +197,13 @@ def structural_check(model: ModelProto, stripped=frozenset(), weightless: bool =
             copy = model if in_place else ModelProto()
             if not in_place:
                 copy.CopyFrom(model)
-            _graph(copy.graph, stripped, top=True, holders=holders, candidates=candidates)
+            sparse = _graph(copy.graph, stripped, top=True, holders=holders, candidates=candidates)
             for function in copy.functions:
                 _nodes(function.node, stripped)
             del copy.training_info[:]  # training graphs are not audited; their weights stay unread
     # strict inference expands local functions in place: their cost is bounded by the audit's own
     # inference limits, not here, so a model with functions gets the structural check only
-    full = len(model.graph.node) <= FULL_CHECK_NODES and not model.functions
+    full = len(model.graph.node) <= FULL_CHECK_NODES and not model.functions and not sparse
     try:
         onnx.checker.check_model(copy, full_check=full)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:

@@ -201,4 +201,7 @@ def test_checker_edits_a_parsed_copy_where_a_node_holds_the_weight(tmp_path):
     model = make_model([cond], [vi("x", [1, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", [1, 4])])
     wire, _, parsed_model = _wire_and_parsed(tmp_path, model)
     assert wire is None
-    assert modelaudit.load(tmp_path / "m.onnx").checker == structural_check(parsed_model)  # the parsed copy's
+    # strict inference cannot read a subgraph's sparse stand-ins (it once called this valid model
+    # invalid: "Input tensors of wrong rank (0)"): the check runs structure only, and says so
+    verdict = modelaudit.load(tmp_path / "m.onnx").checker
+    assert verdict == structural_check(parsed_model) == {"valid": True, "full_check": False, "error": None}
