@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelaudit.costs.blocks import FAMILIES, by_block, by_family
+from modelaudit.costs.blocks import FAMILIES, families_and_blocks
 from modelaudit.render.common import resolve_hint
 
 __all__ = ["METRICS", "compare", "labels_for"]
@@ -50,11 +50,8 @@ def compare(reports: list[dict], labels: list[str], depth: int = 2) -> dict:
                        "ratio": [None if metric == "opset" else _ratio(v, values[0]) for v in values],
                        "delta": [None if v is None or values[0] is None or metric == "opset" else v - values[0]
                                  for v in values]})
-    families = [by_family(d["rows"]) for d in reports]
-    blocks = [by_block(d["rows"], depth) for d in reports]
-    block_names: list[str] = []
-    for b in blocks:
-        block_names += [n for n in b if n not in block_names]
+    families, blocks = zip(*(families_and_blocks(d["rows"], depth) for d in reports))
+    block_names = list(dict.fromkeys(n for b in blocks for n in b))  # each once, in order of first appearance
     return {
         "schema_version": 1,
         "models": [{"label": label, "path": d["model"]["path"], "complete": d["totals"]["macs_complete"],

@@ -3,10 +3,13 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 
 from __future__ import annotations
 
+from operator import not_
+
 from .poly import sum_formulas
 from .report import Row, column, row_dicts
 
-__all__ = ["block_of", "block_names", "formula_rows", "by_block", "scope_tree", "FAMILIES", "family_of", "by_family", "by_op"]
+__all__ = ["block_of", "block_names", "formula_rows", "by_block", "scope_tree", "FAMILIES", "family_of", "families",
+           "by_family", "families_and_blocks", "by_op"]
 
 TOP = "(top level)"
 FORMULAS = ("macs", "flops", "output_bytes")  # --symbolic's polynomials of a row, summed per group
@@ -83,23 +86,91 @@ def _finish(groups) -> None:
             g["formulas"] = {k: sum_formulas([m[k] for m in members], variables) for k in FORMULAS}
 
 
+def _per_scope(rows: list, of, first):
+    """`of(name)` of each row; a subgraph's rows take their top-level parent's (rows are in
+    pre-order: they follow it), `first` before any. Thousands of nodes share one scope, and a
+    name's block or path depends only on what precedes its last '/' when the segment after it is
+    not empty (the op's own segment, which block_of and _scopes drop): one call per such prefix."""
+    out, value, cached = [], first, {}
+    for name, scope in zip(column(rows, "name"), column(rows, "scope")):
+        if not scope:
+            prefix, _, last = name.rpartition("/")
+            if not last:  # "", "/" or a trailing '/': the op's segment is an earlier one
+                value = of(name)
+            else:
+                value = cached.get(prefix)
+                if value is None:
+                    value = cached[prefix] = of(name)
+        out.append(value)
+    return out
+
+
 def block_names(rows: list, depth: int) -> list[str]:
     """Each row's block; a subgraph's rows belong to their top-level parent's block."""
-    names, block = [], TOP
-    for name, scope in zip(column(rows, "name"), column(rows, "scope")):
-        if not scope:  # rows are in pre-order: a subgraph's rows follow their top-level parent
-            block = block_of(name, depth)
-        names.append(block)
-    return names
+    return _per_scope(rows, lambda name: block_of(name, depth), TOP)
+
+
+def _plain(rows: list) -> bool:
+    """No row has what --training, --profile or --symbolic add (backward MACs, times, polynomials):
+    each group is then five sums, what `_add` and `_finish` give such rows."""
+    if rows and rows[0].__class__ is not Row and any(r.get("formulas") is not None for r in rows):
+        return False
+    n = len(rows)
+    return column(rows, "backward_macs").count(None) == n and column(rows, "ms").count(None) == n
+
+
+def _index(keys: list) -> dict:
+    """The row numbers of each key (one key per row), keys in order of first appearance."""
+    members: dict = {k: [] for k in dict.fromkeys(keys)}
+    for i, key in enumerate(keys):
+        members[key].append(i)
+    return members
+
+
+def _columns(rows: list) -> tuple[list, list, list]:
+    """Every row's params, MACs and FLOPs times its runs (the Row properties' values)."""
+    if rows and rows[0].__class__ is Row and column(rows, "runs").count(1) == len(rows):
+        return column(rows, "params"), column(rows, "macs"), column(rows, "flops")  # x1: no property call per row
+    return column(rows, "params"), column(rows, "macs_total"), column(rows, "flops_total")
+
+
+def _sums(columns: tuple, members: dict) -> dict:
+    """Each group's params, MACs, FLOPs, nodes and unknown MACs, in `_add`'s key order, summed in
+    row order (`columns`: `_columns`' lists; `members`: row numbers per group, as `_index` gives
+    them). Only for `_plain` rows: `_add`'s "untimed" count goes in `_finish` where no group has "ms"."""
+    params, macs, flops = columns
+    groups = {}
+    for key, numbers in members.items():
+        group_macs = list(map(macs.__getitem__, numbers))
+        unknown = group_macs.count(None)
+        if unknown:  # a node of unknown MACs adds neither MACs nor FLOPs, as in _add
+            numbers_known = [i for i in numbers if macs[i] is not None]
+            group_macs = map(macs.__getitem__, numbers_known)
+        else:
+            numbers_known = numbers
+        groups[key] = {"params": sum(map(params.__getitem__, numbers)), "macs": sum(group_macs),
+                       "flops": sum(map(flops.__getitem__, numbers_known)), "nodes": len(numbers),
+                       "unknown": unknown}
+    return groups
+
+
+def _grouped(rows: list, keys: list, columns: tuple | None = None) -> dict:
+    """The rows' `_summed` values added per key (one key per row), in order of first appearance
+    (`columns`: `_columns(rows)` of `_plain` rows, if the caller has read them)."""
+    if columns is None and _plain(rows):
+        columns = _columns(rows)
+    if columns is not None:
+        return _sums(columns, _index(keys))
+    groups: dict = {}
+    for values, key in zip(_summed(rows), keys):
+        _add(groups, key, values)
+    _finish(groups.values())
+    return groups
 
 
 def by_block(rows: list, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of first appearance."""
-    groups: dict[str, dict] = {}
-    for values, block in zip(_summed(rows), block_names(rows, depth)):
-        _add(groups, block, values)
-    _finish(groups.values())
-    return groups
+    return _grouped(rows, block_names(rows, depth))
 
 
 def _scopes(name: str, depth: int) -> tuple[str, ...]:
@@ -148,10 +219,16 @@ _NORM = {"BatchNormalization", "LayerNormalization", "InstanceNormalization", "G
          "SkipSimplifiedLayerNormalization", "LpNormalization", "LRN", "MeanVarianceNormalization"}
 
 
+_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv")
+
+
 def family_of(row: dict) -> str:
-    op = row["op"]
-    if op in ("Conv", "ConvInteger", "QLinearConv", "DeformConv"):
-        kind = (row.get("details") or {}).get("conv", "dense")
+    return _family(row["op"], row.get("details"), row["status"], row["macs"])
+
+
+def _family(op: str, details: dict | None, status: str, macs: int | None) -> str:
+    if op in _CONV:
+        kind = (details or {}).get("conv", "dense")
         return f"Conv ({kind})"
     if op == "ConvTranspose":
         return "ConvTranspose"
@@ -163,20 +240,44 @@ def family_of(row: dict) -> str:
         return "attention"
     if op in _NORM:
         return "normalization"
-    if row["status"] in ("zero-cost", "constant"):
+    if status in ("zero-cost", "constant"):
         return "data movement"
-    if row["status"] == "counted" and not row["macs"]:
+    if status == "counted" and not macs:
         return "elementwise"
     return "other"
 
 
+def families(rows: list) -> list[str]:
+    """Each row's family (Row objects or dicts), decided once per distinct op, status and MACs
+    zero or not; a conv's once per row (its kind is in its details)."""
+    ops = column(rows, "op")
+    decided: dict[tuple, str] = {}
+    out = []
+    for key in zip(ops, column(rows, "status"), map(not_, column(rows, "macs"))):
+        family = decided.get(key)
+        if family is None:
+            family = decided[key] = _family(key[0], None, key[1], not key[2])
+        out.append(family)
+    if any(key[0] in _CONV for key in decided):
+        for i, (op, details) in enumerate(zip(ops, column(rows, "details"))):
+            if op in _CONV:
+                out[i] = _family(op, details, None, None)
+    return out
+
+
 def by_family(rows: list) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
-    groups: dict[str, dict] = {}
-    for row, values in zip(row_dicts(rows), _summed(rows)):
-        _add(groups, family_of(row), values)
-    _finish(groups.values())
+    return _in_order(_grouped(rows, families(rows)))
+
+
+def _in_order(groups: dict) -> dict:
     return {f: groups[f] for f in FAMILIES if f in groups}
+
+
+def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
+    """`by_family(rows)` and `by_block(rows, depth)`, the columns they sum read once."""
+    columns = _columns(rows) if _plain(rows) else None
+    return _in_order(_grouped(rows, families(rows), columns)), _grouped(rows, block_names(rows, depth), columns)
 
 
 def by_op(rows: list) -> list[dict]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
-from conftest import SAMPLES
+from builders import loop_model
+from conftest import SAMPLES, make_model, tensor, vi
+from onnx import helper
 
 import modelaudit
 from modelaudit.cli.main import main
-from modelaudit.costs.blocks import block_of
+from modelaudit.costs import blocks
+from modelaudit.costs.blocks import TOP, block_of
 
 V1, V2 = str(SAMPLES / "mobilenet_v1.onnx"), str(SAMPLES / "mobilenet_v2.onnx")
 
@@ -19,6 +23,98 @@ def test_block_names_follow_exporter_scopes():
     assert [block_of(name, d) for d in (1, 2, 3)] == ["features", "features.3", "conv"]
     assert block_of("Conv_0", 2) == "(top level)"
     assert block_of("/fc/Gemm", 3) == "fc"
+
+
+# "/a/b/" drops "b" as its op's segment where "/a/b/Relu" keeps it: a cache keyed by what precedes
+# the last '/' must not serve one for the other, in either order
+ODD_NAMES = ["/a/b/Relu", "/a/b/", "/a/b/Relu_1", "a//b//Relu", "//a/b/", "/a/b//", "noslash", "", "/", "//", "/a/",
+             "a/b", "a/b/", "/a/b/c/d/e/Relu", "/x//y/Tanh", "x/y", "/x/y/", "///", "/a/b/MatMul"]
+
+
+def test_block_names_equal_block_of_for_every_odd_name():
+    """Cached per scope prefix, each row's block is still exactly block_of's; a subgraph's rows
+    (a scope set) take their top-level parent's block, and a first row in a subgraph the top level."""
+    rows = [{"name": n, "scope": ""} for n in ODD_NAMES + ODD_NAMES[::-1]]
+    rows[3]["scope"] = rows[4]["scope"] = "/a/b//body"
+    for depth in (1, 2, 3, 5):
+        expected, block = [], TOP
+        for r in rows:
+            block = block if r["scope"] else block_of(r["name"], depth)
+            expected.append(block)
+        assert blocks.block_names(rows, depth) == expected
+        assert blocks.block_names([{"name": "/a/b/Relu", "scope": "/loop/body"}] + rows, depth)[0] == TOP
+    assert blocks.block_names(rows, 2)[:3] == ["b", "a", "b"]
+
+
+def _odd_scopes_model():
+    """Odd names, a depthwise and a dense Conv, a node without a rule (unknown MACs), data movement
+    and a Loop run 4 times whose body rows carry a scope and runs 4."""
+    convs = [helper.make_node("Conv", ["x", "wd"], ["c0"], name="/a/b/Conv", group=4),
+             helper.make_node("Conv", ["c0", "w1"], ["c1"], name="a//b//Conv")]
+    relus = [helper.make_node("Relu", [f"r{i}"], [f"r{i + 1}"], name=n) for i, n in enumerate(ODD_NAMES)]
+    relus[0].input[0] = "c1"
+    rest = [helper.make_node("NoSuchOp", [f"r{len(ODD_NAMES)}"], ["u"], name="/a/c/NoSuchOp", domain="custom.domain"),
+            helper.make_node("Flatten", ["u"], ["y"], name="/a/c/Flatten"),
+            helper.make_node("Loop", ["M", "", "h0"], ["h_final"], name="/a/b/loop/Loop",
+                             body=loop_model(4).graph.node[0].attribute[0].g)]
+    model = make_model(convs + relus + rest, [vi("x", [1, 4, 8, 8]), vi("h0", [1, 8])],
+                       [vi("y", None), vi("h_final", None)],
+                       [tensor("wd", (4, 1, 3, 3)), tensor("w1", (8, 4, 1, 1)), tensor("w", (8, 8)),
+                        *[t for t in loop_model(4).graph.initializer if t.name == "M"]])
+    model.opset_import.append(helper.make_opsetid("custom.domain", 1))
+    return model
+
+
+def _row_sets():
+    odd = modelaudit.audit(_odd_scopes_model(), findings=False)
+    v2 = modelaudit.audit(V2, findings=False)
+    assert {r.runs for r in odd.rows} == {1, 4} and None in {r.macs for r in odd.rows}  # both column paths
+    assert {blocks.family_of(r.as_dict()) for r in odd.rows} >= {"Conv (depthwise)", "Conv (dense)", "other"}
+    return [odd.rows, odd.to_dict()["rows"], v2.rows, v2.to_dict()["rows"]]
+
+
+def _groupings(rows, depth):
+    return {"by_block": list(blocks.by_block(rows, depth).values()), "by_family": list(blocks.by_family(rows).values()),
+            "scope_tree": blocks.scope_tree(rows, depth),
+            "families_and_blocks": [g for d in blocks.families_and_blocks(rows, depth) for g in d.values()]}
+
+
+@pytest.mark.parametrize("field, value", [("ms", 0.0), ("backward_macs", 0)])
+def test_plain_sums_equal_add_for_every_grouping(field, value):
+    """Rows with neither --profile's times nor --training's backward MACs are summed without _add;
+    with either on every row, _add sums them. A group's dict differs only by that one last key,
+    in the same key order, for every block, family and scope, at every depth."""
+    for rows in _row_sets():
+        assert blocks._plain(rows)
+        marked = [r | {field: value} if isinstance(r, dict) else replace(r, **{field: value}) for r in rows]
+        assert not blocks._plain(marked)
+        for depth in (1, 2, 3):
+            plain, general = _groupings(rows, depth), _groupings(marked, depth)
+            assert plain.keys() == general.keys()
+            for name in plain:
+                expected = [list(g.items()) + [(field, value)] for g in plain[name]]
+                assert [list(g.items()) for g in general[name]] == expected
+            assert list(blocks.by_block(rows, depth)) == list(blocks.by_block(marked, depth))
+            assert [g["path"] for g in plain["scope_tree"]] == [g["path"] for g in general["scope_tree"]]
+
+
+def test_symbolic_groups_sum_the_same_numbers_as_plain_ones():
+    """--symbolic's rows carry polynomials (summed by _add and _finish): their groups hold the same
+    plain sums as the rows without them, in the same order, plus `formulas`."""
+    d = modelaudit.audit(SAMPLES / "transformer_block.onnx", symbolic=True, findings=False).to_dict()
+    with_formulas = blocks.formula_rows(d)
+    assert not blocks._plain(with_formulas) and blocks._plain(d["rows"])
+    for depth in (1, 2):
+        plain, general = _groupings(d["rows"], depth), _groupings(with_formulas, depth)
+        for name in plain:
+            assert [list(g.items()) for g in plain[name]] == [[kv for kv in g.items() if kv[0] != "formulas"]
+                                                             for g in general[name]]
+            assert all("formulas" in g for g in general[name])
+
+
+def test_families_are_family_of_each_row():
+    for rows in _row_sets():
+        assert blocks.families(rows) == [blocks.family_of(r) for r in blocks.row_dicts(rows)]
 
 
 def test_compare_json_totals_are_exact(capsys):
@@ -81,8 +177,8 @@ def _dynamic_batch_v2(tmp_path):
     import onnx
 
     model = onnx.load(V2)
-    for vi in (model.graph.input[0], model.graph.output[0]):
-        vi.type.tensor_type.shape.dim[0].dim_param = "batch"
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
     path = tmp_path / "v2_dynamic.onnx"
     onnx.save(model, path)
     return str(path)
