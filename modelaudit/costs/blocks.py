@@ -3,6 +3,7 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import not_
 
 from .poly import sum_formulas
@@ -182,21 +183,31 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
     """The name scopes down to `depth` as a tree in pre-order, each with the subtotals of every
     node below it (`level` 1 is the outermost scope; `leaf` marks the deepest shown). Subgraph
     rows count in their parent's scope, as in `by_block`. `rows`: Row objects or their dicts."""
+    paths = _per_scope(rows, lambda name: _scopes(name, depth), (TOP,))
+    members = _index(paths)
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
-    path: tuple = (TOP,)
-    for name, values in zip(column(rows, "name"), _summed(rows)):
-        if not values[6]:  # its scope: a subgraph's rows count in their top-level parent's path
-            path = _scopes(name, depth)
+    below: dict[tuple, list] = {}  # the paths under each scope
+    for path in members:  # in order of first appearance, as each scope's first node
         for level in range(1, len(path) + 1):
             key = path[:level]
             if key not in groups:
                 groups[key] = {"block": key[-1], "path": "/".join(key), "level": level, "leaf": True}
                 children[key] = []
                 children[key[:-1]].append(key)
+                below[key] = []
                 if level > 1:
                     groups[key[:-1]]["leaf"] = False
-            _add(groups, key, values)
+            below[key].append(path)
+    if _plain(rows):
+        sums = _sums(_columns(rows), {key: sorted(chain.from_iterable(map(members.__getitem__, paths_below)))
+                                      for key, paths_below in below.items()})
+        for key, group in groups.items():
+            group.update(sums[key])
+    else:
+        for path, values in zip(paths, _summed(rows)):
+            for level in range(1, len(path) + 1):
+                _add(groups, path[:level], values)
     order: list[dict] = []
 
     def visit(key: tuple) -> None:  # parents first, children in order of first appearance
