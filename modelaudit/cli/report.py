@@ -115,12 +115,20 @@ def run_report(args) -> int:
 
     progress = Progress(3)
     progress.update("loading and inferring shapes")
-    mg = load(args.model, inputs=inputs, dims=dims, fork=True, meanwhile=warm(args.format))
+    imports, prepared = warm(args.format), []
+
+    def meanwhile(unshaped) -> None:  # while a forked child infers the shapes: imports, the weights
+        imports()
+        from modelaudit.costs.analyze import prepare
+
+        prepared.append(prepare(unshaped))
+
+    mg = load(args.model, inputs=inputs, dims=dims, fork=True, meanwhile=meanwhile)
     from modelaudit.analyses.pipeline import extend
     from modelaudit.costs.analyze import analyze
 
     progress.update("costing every node", advance=1)
-    result = analyze(mg)
+    result = analyze(mg, prepared[0] if prepared else None)
     if args.symbolic:
         progress.update("fitting polynomials", advance=0)
     options = None

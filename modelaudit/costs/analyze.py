@@ -280,10 +280,22 @@ CONTROL_FLOW = frozenset({"If", "Loop", "Scan", "SequenceMap"})
 _KNOWN = frozenset({"counted", "zero-cost", "constant"})
 
 
-def analyze(mg: ModelGraph) -> Report:
-    """Costs every node of a loaded ModelGraph, subgraphs included."""
+def prepare(mg: ModelGraph) -> tuple | None:
+    """What analyze() needs that the shapes do not change (the walk and the weights), from a model
+    not yet inferred (graph.model.load's `meanwhile`); None where the weights need the shapes."""
     visits = walk(mg)
-    weights = find_weights(mg, visits)
+    weights = find_weights(mg, visits, shapes=False)
+    return (visits, weights) if weights is not None else None
+
+
+def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
+    """Costs every node of a loaded ModelGraph, subgraphs included. `prepared`: prepare() of the
+    same model before its shapes were inferred."""
+    if prepared is not None:
+        visits, weights = prepared
+    else:
+        visits = walk(mg)
+        weights = find_weights(mg, visits)
     auditor = _Auditor(mg, weights)
     rows = auditor.rows(visits)
     uncounted: dict[str, int] = {}

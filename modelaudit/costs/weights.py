@@ -194,8 +194,8 @@ def _slot(op: str, i: int) -> str:
 class _Walk:
     """State of the weight walk: which tensors carry which leaves, and who claimed each leaf."""
 
-    def __init__(self, mg: ModelGraph):
-        self.mg = mg
+    def __init__(self, mg: ModelGraph, shapes: bool = True):
+        self.mg, self.shapes = mg, shapes
         # the initializers, read from protobuf once at load (add_leaf's work, in bulk)
         self.leaves: dict[str, Leaf] = {name: Leaf(name, math.prod(t.dims), t.dtype, "initializer", t.external)
                                         for name, t in mg.initializers.items()}
@@ -262,6 +262,8 @@ class _Walk:
         if op not in _NOT_CONSTANT and not visit.children and len(hits) == len(inputs) - inputs.count("") \
                 and all(n in self.constant for _, n in hits):
             self.constant_nodes.add(key)
+            if op in _GENERATORS and not self.shapes:
+                raise _NeedsShapes
             leaf = _generated_leaf(self.mg, node) if op in _GENERATORS else None
             if leaf is not None:
                 self.add_leaf(leaf)
@@ -328,12 +330,22 @@ class _Walk:
         return table
 
 
-def find_weights(mg: ModelGraph, visits: list[Visit] | None = None) -> WeightTable:
-    """Walks every node once (subgraphs included) in topological order, classifying every leaf."""
-    state = _Walk(mg)
-    for visit in flatten(visits if visits is not None else walk(mg)):
-        state.visit(visit)
+def find_weights(mg: ModelGraph, visits: list[Visit] | None = None, shapes: bool = True) -> WeightTable | None:
+    """Walks every node once (subgraphs included) in topological order, classifying every leaf.
+    `shapes=False`: for a model whose shapes are not inferred yet (the command line walks the
+    weights while a forked child infers them); None where a generator of constants (a
+    ConstantOfShape of a constant shape) needs the shapes to size its leaf."""
+    state = _Walk(mg, shapes)
+    try:
+        for visit in flatten(visits if visits is not None else walk(mg)):
+            state.visit(visit)
+    except _NeedsShapes:
+        return None
     return state.finish()
+
+
+class _NeedsShapes(Exception):
+    pass
 
 
 def _role(leaf: Leaf, slot: str, cls: str, op: str) -> str | None:

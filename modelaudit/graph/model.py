@@ -181,13 +181,14 @@ def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str
 
 def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
          dims: dict[str, int] | None = None, strict: bool = True, fork: bool = False,
-         meanwhile: Callable[[], object] | None = None) -> ModelGraph:
+         meanwhile: Callable[[ModelGraph], object] | None = None) -> ModelGraph:
     """Loads and checks a model, builds its DAG and infers every tensor's shape. With
     `strict=False`, input and dim names the model lacks are ignored (one flag, several models).
     With `fork`, a large model's first round of shape inference runs in a forked child while this
     process checks and links the model (load/forked.py; the command line's choice); `meanwhile`
-    is then called once this process has nothing left to do but wait for the child (the command
-    line imports the audit's modules there: cli.common.warm)."""
+    is then called, with the model as a ModelGraph whose shapes are not known yet, once this
+    process has nothing left to do but wait for the child (the command line imports the audit's
+    modules there, cli.common.warm, and walks the weights, costs.analyze.prepare)."""
     inputs, dims = dict(inputs or {}), dict(dims or {})
     model, path, stripped, data = read_model_light(source)
     skeleton = data if data is not None and len(data) <= SKELETON_BYTES else None
@@ -291,8 +292,22 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
+              if o.domain.__class__ is str}
+    if not model.opset_import:
+        opsets[""] = 1  # IR version 2 models carry no opset_import; they mean opset 1
+
+    def graph(shapes=None, verdict=None) -> ModelGraph:
+        return ModelGraph(
+            model=model, path=path, edges=edges, order=order, producer=producer,
+            tensors=shapes.tensors if shapes is not None else {}, values=shapes.values if shapes is not None else {},
+            initializers=initializers, opsets=opsets,
+            inputs=[vi.name for vi in model.graph.input if vi.name not in initializers],
+            outputs=[vi.name for vi in model.graph.output], warnings=warnings, views=views,
+            weights_in_file=stripped, verdict=verdict)
+
     if job is not None and meanwhile is not None:
-        meanwhile()
+        meanwhile(graph())  # the model without its shapes: what needs none can be done while the child infers
     taken = []
 
     def first() -> tuple | None:  # asked for by infer once it has prepared the rest
@@ -306,27 +321,7 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
         verdict = Verdict(job, check) if taken[0] else Verdict(value=check())
     del skeleton
     warnings.extend(shapes.warnings)
-    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
-              if o.domain.__class__ is str}
-    if not model.opset_import:
-        opsets[""] = 1  # IR version 2 models carry no opset_import; they mean opset 1
-    return ModelGraph(
-        model=model,
-        path=path,
-        edges=edges,
-        order=order,
-        producer=producer,
-        tensors=shapes.tensors,
-        values=shapes.values,
-        initializers=initializers,
-        opsets=opsets,
-        inputs=[vi.name for vi in model.graph.input if vi.name not in initializers],
-        outputs=[vi.name for vi in model.graph.output],
-        warnings=warnings,
-        views=views,
-        weights_in_file=stripped,
-        verdict=verdict,
-    )
+    return graph(shapes, verdict)
 
 
 def _constants(views) -> list[int]:

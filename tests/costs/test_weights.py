@@ -128,3 +128,41 @@ def test_external_data_is_never_read(tmp_path):
     assert report.totals.params == 16 * 8
     assert report.totals.weight_bytes == 16 * 8 * 4
     assert report.rows[0].macs == 16 * 8
+
+
+def _forked_with_weights_walked_early(monkeypatch, path):
+    """load() as the command line calls it: the weights are walked while a forked child infers."""
+    from modelaudit.costs.analyze import analyze, prepare
+    from modelaudit.graph.model import load
+    from modelaudit.load import forked
+
+    monkeypatch.setattr(forked, "WORTH_NODES", 0)
+    early = []
+    mg = load(path, fork=True, meanwhile=lambda unshaped: early.append((prepare(unshaped), unshaped.tensors)))
+    return mg, early, analyze
+
+
+def test_weights_walked_before_the_shapes_give_the_same_report(monkeypatch):
+    """Walked before inference (graph.model.load's `meanwhile`), the weights and the report are
+    those of an audit after it; a ConstantOfShape of a constant shape (sized by the shapes) makes
+    the early walk give up, and analyze() walks again."""
+    import pytest
+    from builders import saved
+    from conftest import SAMPLES
+
+    from modelaudit.load.forked import can_fork
+
+    if not can_fork():
+        pytest.skip("no fork() here: nothing is walked early")
+    for path in [SAMPLES / "mobilenet_v2.onnx", SAMPLES / "lstm.onnx", SAMPLES / "transformer_block.onnx"]:
+        mg, early, analyze = _forked_with_weights_walked_early(monkeypatch, path)
+        (prepared, tensors), = early
+        assert prepared is not None and tensors == {}  # walked with no shape known
+        assert analyze(mg, prepared).to_dict() == analyze(modelaudit.load(path)).to_dict()
+    nodes = [helper.make_node("Constant", [], ["shape"], value=helper.make_tensor("s", TensorProto.INT64, [2], [16, 8])),
+             helper.make_node("ConstantOfShape", ["shape"], ["w"],
+                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5]))]
+    path = saved(_matmul_model(nodes, "w"))
+    mg, early, analyze = _forked_with_weights_walked_early(monkeypatch, path)
+    assert early == [(None, {})]
+    assert analyze(mg, None).totals.params == 16 * 8
