@@ -27,7 +27,7 @@ from modelaudit.shapes.annotations import input_symbols
 from modelaudit.shapes.infer import TensorInfo, first_round, infer
 from modelaudit.shapes.tensor import pack_infos, unpack_infos
 
-from .links import NodeView, dag_of, has_graph, link, printable, topological_order
+from .links import NodeView, dag_of, has_graph, link, printable, share_names, topological_order
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -279,6 +279,8 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
     if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
         data = skeleton = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
+    if job is not None:  # a child infers the shapes meanwhile: this process has the time to save memory
+        share_names(views)
     has_subgraphs = any(v.has_graph for v in views)
     if nested is not None:
         nested.tell(has_subgraphs)  # the child asks after its inference (30 ms of its own otherwise)

@@ -130,3 +130,23 @@ def test_standard_ops_with_subgraphs_are_those_whose_schemas_declare_graph_attri
     assert {op for op, graphs in history.items() if graphs} >= {"If", "Loop", "Scan"}
     assert all(_schema_has_graph(op) == graphs for op, graphs in history.items())
     assert _schema_has_graph("Frobnicate") is None  # unknown to onnx: its attributes are read instead
+
+
+def test_shared_names_are_one_object_each_and_unchanged():
+    from conftest import SAMPLES
+    from onnx import load as onnx_load
+
+    from modelaudit.graph.links import NodeView, share_names
+
+    model = onnx_load(SAMPLES / "transformer_block.onnx")
+    views = [NodeView(n) for n in model.graph.node]
+    before = [(v.op_type, list(v.input), list(v.output)) for v in views]
+    share_names(views)
+    assert [(v.op_type, v.input, v.output) for v in views] == before
+    by_name: dict[str, int] = {}
+    for v in views:
+        for name in [v.op_type, *v.input, *v.output]:
+            assert by_name.setdefault(name, id(name)) == id(name)  # every equal name: the same object
+    producer = {o: v for v in views for o in v.output}
+    reads = [(n, producer[n]) for v in views for n in v.input if n in producer]
+    assert reads and all(n is next(o for o in p.output if o == n) for n, p in reads)
