@@ -294,6 +294,24 @@ def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
 def by_op(rows: list) -> list[dict]:
     """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown).
     `rows` are Row objects or their dicts (with --symbolic, formula_rows' dicts)."""
+    if rows and rows[0].__class__ is not Row and any(r.get("formulas") is not None for r in rows):
+        groups = _by_op_each(rows)
+    else:  # no polynomials: each op's sums taken over its row numbers, as _sums does per block
+        params, macs, flops = _columns(rows)
+        non_trainable = column(rows, "non_trainable")
+        groups = {}
+        for label, numbers in _index(column(rows, "op_label")).items():
+            unknown = list(map(macs.__getitem__, numbers)).count(None)
+            known = [i for i in numbers if macs[i] is not None] if unknown else numbers
+            groups[label] = {"op": label, "count": len(numbers), "params": sum(map(params.__getitem__, numbers)),
+                             "non_trainable": sum(map(non_trainable.__getitem__, numbers)),
+                             "macs": None if unknown else sum(map(macs.__getitem__, known)),
+                             "flops": None if unknown else sum(map(flops.__getitem__, known)), "unknown": unknown}
+    return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
+
+
+def _by_op_each(rows: list) -> dict[str, dict]:
+    """by_op's groups added row by row (the rows with --symbolic's polynomials)."""
     groups: dict[str, dict] = {}
     # column by column, one loop over plain values: a Report's own rows need no dict each
     columns = zip(*(column(rows, k) for k in ("op_label", "params", "non_trainable", "macs_total", "flops_total")))
@@ -317,4 +335,4 @@ def by_op(rows: list) -> list[dict]:
     for g in groups.values():
         if g["unknown"]:
             g["macs"] = g["flops"] = None
-    return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
+    return groups

@@ -112,6 +112,15 @@ def test_symbolic_groups_sum_the_same_numbers_as_plain_ones():
             assert all("formulas" in g for g in general[name])
 
 
+def test_by_op_sums_equal_the_row_by_row_sums():
+    """by_op without polynomials sums each op's row numbers at once; row by row (the --symbolic
+    path) gives the same groups, keys in the same order, on rows with unknown MACs and runs of 4."""
+    for rows in _row_sets():
+        expected = sorted(blocks._by_op_each(rows).values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
+        assert [list(g.items()) for g in blocks.by_op(rows)] == [list(g.items()) for g in expected]
+        assert any(g["macs"] is None for g in expected) or len(rows) > 100
+
+
 def test_families_are_family_of_each_row():
     for rows in _row_sets():
         assert blocks.families(rows) == [blocks.family_of(r) for r in blocks.row_dicts(rows)]
