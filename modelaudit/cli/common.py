@@ -12,8 +12,8 @@ from modelaudit.errors import UsageError
 
 from .deadline import DEFAULT_TIME_LIMIT
 
-__all__ = ["Parser", "check_writable", "collect", "keep", "leaving", "shape_flags", "warm", "write_output",
-           "write_report"]
+__all__ = ["Parser", "check_writable", "collect", "data_files", "keep", "leaving", "refuse_overwriting", "shape_flags",
+           "warm", "write_output", "write_report"]
 
 _KEPT: list | None = None  # a list once cli.main.run() has said the process ends with os._exit
 
@@ -63,6 +63,30 @@ def check_writable(output: str, flag: str) -> None:
         raise UsageError(f"{flag} {output}: cannot write (No such file or directory)")
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise UsageError(f"{flag} {output}: cannot write (Permission denied)")
+
+
+def refuse_overwriting(output: str | None, paths, flag: str = "-o") -> None:
+    """-o may name no file the command reads, a model or a file its weights live in (through a hard
+    or symbolic link too): the report would replace it. Only an existing FILE can be one."""
+    if not output or not os.path.exists(output):
+        return
+    for path in paths:
+        try:
+            same = os.path.samefile(output, path)
+        except OSError:  # a path that is not there cannot be overwritten
+            continue
+        if same:
+            raise UsageError(f"{flag} {output}: is {path}, which this command reads; the report would replace it",
+                             "name another file")
+
+
+def data_files(mg) -> list[Path]:
+    """The files a loaded model's initializers keep their external data in (never opened here)."""
+    if mg.folder is None:
+        return []
+    locations = {entry.value for t in mg.initializers.values() if t.external
+                 for entry in t.proto.external_data if entry.key == "location"}
+    return [mg.folder / location for location in sorted(locations)]
 
 
 def write_report(d, fmt: str, output: str | None, **view) -> None:

@@ -11,7 +11,7 @@ from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 from modelaudit.units import parse_bytes
 
-from .common import check_writable, collect, keep, warm, write_output, write_report
+from .common import check_writable, collect, data_files, keep, refuse_overwriting, warm, write_output, write_report
 from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
 __all__ = ["run_report", "MAX_TIMEOUT", "MAX_MEMORY", "table_view", "terminal_width"]
@@ -79,6 +79,7 @@ def run_report(args) -> int:
     if len(models) > 1 or args.output_dir:
         return _report_many(args, models)
     args.model = models[0]
+    refuse_overwriting(args.output, [args.model])
     view = table_view(args)
     if args.runs < 1 or args.warmup < 0 or args.threads < 0:
         raise UsageError("--runs must be at least 1, --warmup and --threads at least 0")
@@ -124,6 +125,8 @@ def run_report(args) -> int:
         prepared.append(prepare(unshaped))
 
     mg = load(args.model, inputs=inputs, dims=dims, fork=True, meanwhile=meanwhile)
+    if args.output and os.path.exists(args.output):
+        refuse_overwriting(args.output, data_files(mg))
     from modelaudit.analyses.pipeline import extend
     from modelaudit.costs.analyze import analyze
 
@@ -240,6 +243,7 @@ def _report_many(args, models: list[str]) -> int:
         raise UsageError("--jobs must be at least 1")
     if args.output_dir and args.output:  # one of them would be silently unused
         raise UsageError("--output-dir writes one file per model and -o one file for all: choose one")
+    refuse_overwriting(args.output, models)
     view = table_view(args)
     inputs = collect(args.input, parse_input_spec, "--input")
     dims = collect_dims(args.dim, models)

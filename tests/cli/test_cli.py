@@ -210,3 +210,35 @@ def test_runtime_flags_without_a_run_are_refused(capsys, flag):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag[0] in err[0] and "--profile" in err[0]
     assert main(["report", str(SAMPLES / "conv3x3.onnx"), "--runs", "10"]) == 0  # the default: nothing is lost
+
+
+def test_output_that_is_a_file_the_command_reads_is_refused(capsys, tmp_path):
+    """-o naming the model (or a hard link to it), a compared model, a model of a folder, or the
+    file the model's external data lives in: exit 2, one line, and the file is left as it was."""
+    import onnx
+    from conftest import make_model, tensor, vi
+    from onnx import helper
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes((SAMPLES / "conv3x3.onnx").read_bytes())
+    other = tmp_path / "other.onnx"
+    other.write_bytes((SAMPLES / "lstm.onnx").read_bytes())
+    linked = tmp_path / "linked.onnx"
+    os.link(model, linked)
+    ext = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", [1, 64])],
+                     [tensor("w", (64, 64))])
+    (tmp_path / "ext").mkdir()
+    onnx.save(ext, tmp_path / "ext" / "e.onnx", save_as_external_data=True, location="e.weights", size_threshold=0)
+    weights = tmp_path / "ext" / "e.weights"
+    before = {p: p.read_bytes() for p in (model, other, weights)}
+    for argv in (["report", str(model), "-o", str(model)], ["report", str(model), "-o", str(linked)],
+                 ["report", str(tmp_path), "--format", "json", "-o", str(other)],
+                 ["compare", str(model), str(other), "-o", str(other)], ["lint", str(model), "-o", str(model)],
+                 ["report", str(tmp_path / "ext" / "e.onnx"), "-o", str(weights)],
+                 ["compare", str(model), str(tmp_path / "ext" / "e.onnx"), "-o", str(weights)]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, argv
+        assert "which this command reads; the report would replace it" in err
+    assert {p: p.read_bytes() for p in before} == before
+    code, _, _ = run(capsys, "report", str(model), "-o", str(tmp_path / "report.txt"))
+    assert code == 0 and (tmp_path / "report.txt").read_text().startswith(str(model))
