@@ -12,7 +12,7 @@ from modelaudit.errors import UsageError
 
 from .deadline import DEFAULT_TIME_LIMIT
 
-__all__ = ["Parser", "check_writable", "collect", "data_files", "keep", "leaving", "refuse_overwriting", "shape_flags",
+__all__ = ["Parser", "check_writable", "collect", "keep", "leaving", "refuse_overwriting", "shape_flags",
            "warm", "write_output", "write_report"]
 
 _KEPT: list | None = None  # a list once cli.main.run() has said the process ends with os._exit
@@ -78,15 +78,6 @@ def refuse_overwriting(output: str | None, paths, flag: str = "-o") -> None:
         if same:
             raise UsageError(f"{flag} {output}: is {path}, which this command reads; the report would replace it",
                              "name another file")
-
-
-def data_files(mg) -> list[Path]:
-    """The files a loaded model's initializers keep their external data in (never opened here)."""
-    if mg.folder is None:
-        return []
-    locations = {entry.value for t in mg.initializers.values() if t.external
-                 for entry in t.proto.external_data if entry.key == "location"}
-    return [mg.folder / location for location in sorted(locations)]
 
 
 def write_report(d, fmt: str, output: str | None, **view) -> None:

@@ -30,9 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
         commands = {"report": run_report, "ops": run_ops, "compare": run_compare, "check": run_check,
                     "explain": run_explain, "calc": run_calc, "lint": run_lint, "annotate": run_annotate}
-        from .deadline import budget_of, time_limit
-
         from .common import leaving
+        from .deadline import budget_of, time_limit
 
         with quiet_gc(restore=not leaving()), time_limit(budget_of(args)):
             code = commands[args.command](args)

@@ -11,7 +11,15 @@ from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 from modelaudit.units import parse_bytes
 
-from .common import check_writable, collect, data_files, keep, refuse_overwriting, warm, write_output, write_report
+from .common import (
+    check_writable,
+    collect,
+    keep,
+    refuse_overwriting,
+    warm,
+    write_output,
+    write_report,
+)
 from .specs import check_zero_inputs, collect_dims, parse_input_spec
 
 __all__ = ["run_report", "MAX_TIMEOUT", "MAX_MEMORY", "table_view", "terminal_width"]
@@ -125,8 +133,7 @@ def run_report(args) -> int:
         prepared.append(prepare(unshaped))
 
     mg = load(args.model, inputs=inputs, dims=dims, fork=True, meanwhile=meanwhile)
-    if args.output and os.path.exists(args.output):
-        refuse_overwriting(args.output, data_files(mg))
+    refuse_overwriting(args.output, mg.data_files)
     from modelaudit.analyses.pipeline import extend
     from modelaudit.costs.analyze import analyze
 

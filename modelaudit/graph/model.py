@@ -27,7 +27,15 @@ from modelaudit.shapes.annotations import input_symbols
 from modelaudit.shapes.infer import TensorInfo, first_round, infer
 from modelaudit.shapes.tensor import pack_infos, unpack_infos
 
-from .links import NodeView, dag_of, has_graph, link, printable, share_names, topological_order
+from .links import (
+    NodeView,
+    dag_of,
+    has_graph,
+    link,
+    printable,
+    share_names,
+    topological_order,
+)
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -54,6 +62,7 @@ class ModelGraph:
 
     views: list = field(default_factory=list)
     weights_in_file: StrippedData | None = None  # big tensors whose bytes were left in the file
+    data_files: list[Path] = field(default_factory=list)  # where its external data lives (checked, never opened)
     verdict: Verdict | None = None  # onnx.checker's verdict on the weightless model (load/checker.py)
     _nbytes: dict = field(default_factory=dict, repr=False)
 
@@ -274,8 +283,9 @@ def _nested(model: ModelProto) -> bool:
 
 
 def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested) -> ModelGraph:
+    data_files = []
     if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
-        check_all(model, model_folder(path) if path is not None else None)
+        data_files = check_all(model, model_folder(path) if path is not None else None)
     if inline_functions(model):  # before shape inference, which would expand them itself, unbounded
         data = skeleton = None  # the parsed bytes no longer describe the graph
     views = [NodeView(n) for n in model.graph.node]
@@ -306,7 +316,7 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
             initializers=initializers, opsets=opsets,
             inputs=[vi.name for vi in model.graph.input if vi.name not in initializers],
             outputs=[vi.name for vi in model.graph.output], warnings=warnings, views=views,
-            weights_in_file=stripped, verdict=verdict)
+            weights_in_file=stripped, data_files=data_files, verdict=verdict)
 
     if job is not None and meanwhile is not None:
         meanwhile(graph())  # the model without its shapes: what needs none can be done while the child infers

@@ -144,13 +144,16 @@ def external_refs(model: ModelProto) -> list[ExternalRef]:
     return refs
 
 
-def check_all(model: ModelProto, folder: Path | None) -> None:
+def check_all(model: ModelProto, folder: Path | None) -> list[Path]:
     """Every external-data location of the model, checked without opening any file: an absolute
     path, `..`, a symbolic link or a hard-linked file is refused (UnsafeExternalDataError, exit 4).
-    A missing file is no error here: counting needs only the tensors' dims."""
+    A missing file is no error here: counting needs only the tensors' dims. Returns the distinct
+    files the locations name, in the order first named."""
     if folder is None:
-        return
-    _Locations(folder).check_all(external_refs(model))
+        return []
+    locations = _Locations(folder)
+    locations.check_all(external_refs(model))
+    return [path for path, _ in locations.seen.values()]
 
 
 class _Locations:
