@@ -59,9 +59,9 @@ def run_compare(args) -> int:
     if args.format == "html":
         from modelaudit.render.html_compare import render_compare_html
 
-        write_output(render_compare_html(result, by=args.by), args.output)
+        write_output(render_compare_html(result, by=args.by or "all"), args.output)  # a page has room for both
     else:
-        write_output(render_compare(result, args.format, by=args.by), args.output)
+        write_output(render_compare(result, args.format, by=args.by or "op"), args.output)
     keep(result)
     return 0
 

@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("models", nargs="+", metavar="MODEL", help="two or more .onnx files or folders of them; the first is the reference")
     shape_flags(cmp)
     cmp.add_argument("--format", "-f", choices=("text", "markdown", "json", "html"), default="text")
-    cmp.add_argument("--by", choices=("op", "block", "all"), default="op",
-                     help="breakdown after the totals: per op family (default), per block, or both")
+    cmp.add_argument("--by", choices=("op", "block", "all"), default=None,
+                     help="breakdown after the totals: per op family (the default), per block, or both "
+                          "(the html page's default)")
     cmp.add_argument("--depth", type=int, default=2, metavar="N",
                      help="block depth in the exporter's name scopes, as torchinfo counts it (default 2)")
     cmp.add_argument("--sweep", metavar="DIM=V1,V2,…", help="MACs and activations of each model at each value of a dim")

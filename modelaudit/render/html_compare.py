@@ -57,21 +57,24 @@ def _charted(values: list) -> bool:
     return any(v and (v["macs"] or v["unknown"]) for v in values)
 
 
-def render_compare_html(c: dict, by: str = "op") -> str:
-    """Every chart puts all models on one scale: a 279 M bar is half as long as a 550 M one."""
+def render_compare_html(c: dict, by: str = "all") -> str:
+    """Every chart puts all models on one scale: a 279 M bar is half as long as a 550 M one. `by`:
+    the breakdowns after the totals, per op family ("op"), per block ("block") or both ("all")."""
     labels = [m["label"] for m in c["models"]]
     series = [f"{l} MACs" for l in labels]
-    fam = bar_chart([(f["family"], _macs(f["values"])) for f in c["families"] if _charted(f["values"])], series,
-                    [human] * len(labels))
-    blocks = bar_chart([(b["block"], _macs(b["values"])) for b in c["blocks"] if _charted(b["values"])][:MAX_BLOCKS],
-                       series, [human] * len(labels))
     incomplete = [m["label"] for m in c["models"] if not m["complete"]]
     warn = (f'<p class="sev-warning">Incomplete MAC counts (uncounted or unresolved nodes): {e(", ".join(incomplete))}</p>'
             if incomplete else "")
-    body = (f"<h1>modelaudit compare: {e(' vs '.join(labels))}</h1><h2>Totals</h2>{_totals(c)}{warn}"
-            f"<h2>MACs per op family</h2>{fam}{_grouped(c, 'families', 'family')}"
-            f"<h2>MACs per block (depth {c['depth']})</h2>"
-            f'<p class="hint">"—": the model has no such block.</p>{blocks}{_grouped(c, "blocks", "block")}')
+    body = f"<h1>modelaudit compare: {e(' vs '.join(labels))}</h1><h2>Totals</h2>{_totals(c)}{warn}"
+    if by in ("op", "all"):
+        fam = bar_chart([(f["family"], _macs(f["values"])) for f in c["families"] if _charted(f["values"])], series,
+                        [human] * len(labels))
+        body += f"<h2>MACs per op family</h2>{fam}{_grouped(c, 'families', 'family')}"
+    if by in ("block", "all"):
+        blocks = bar_chart([(b["block"], _macs(b["values"])) for b in c["blocks"] if _charted(b["values"])][:MAX_BLOCKS],
+                           series, [human] * len(labels))
+        body += (f"<h2>MACs per block (depth {c['depth']})</h2>"
+                 f'<p class="hint">"—": the model has no such block.</p>{blocks}{_grouped(c, "blocks", "block")}')
     return page("modelaudit compare", body)
 
 

@@ -53,6 +53,16 @@ def test_hostile_names_are_escaped(tmp_path):
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+@pytest.mark.parametrize("by, family, block", [(None, True, True), ("all", True, True), ("op", True, False),
+                                              ("block", False, True)])
+def test_compare_page_shows_the_breakdowns_by_asks_for(tmp_path, by, family, block):
+    """The page shows both breakdowns unless --by names one (it once ignored --by)."""
+    page = open(_html(tmp_path, "compare", str(SAMPLES / "mobilenet_v1.onnx"), V2, *(["--by", by] if by else [])),
+                encoding="utf-8").read()
+    assert ("<h2>MACs per op family</h2>" in page, "<h2>MACs per block (depth 2)</h2>" in page) == (family, block)
+    assert "<h2>Totals</h2>" in page
+
+
 def test_compare_puts_both_models_on_one_scale(tmp_path):
     page = open(_html(tmp_path, "compare", str(SAMPLES / "mobilenet_v1.onnx"), V2, "--by", "all"),
                 encoding="utf-8").read()
