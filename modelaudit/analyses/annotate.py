@@ -43,6 +43,18 @@ def _text(value) -> str:
 def annotate_model(model: ModelProto, mg: ModelGraph, report: Report) -> dict:
     """Writes the shapes and costs into `model` (the full copy of mg's model); returns counts."""
     graph = model.graph
+    shapes = _shapes_into(graph, mg)
+    by_scope: dict[str, dict[int, object]] = {}  # rows of a subgraph are scoped "<parent row>/<attribute>"
+    for r in report.rows:
+        by_scope.setdefault(r.scope, {})[r.index] = r
+    nodes = _annotate_nodes(graph, "", by_scope)
+    return {"shapes": shapes, "nodes": nodes}
+
+
+def _shapes_into(graph, mg: ModelGraph) -> int:
+    """The inferred shapes into one graph's value_info (and its declared inputs and outputs that
+    have none), then into its subgraphs' (If branches, Loop and Scan bodies): a subgraph's
+    tensors are inferred too, per iteration. Returns how many shapes were written."""
     weights = {t.name for t in graph.initializer}
     declared = {vi.name for vi in graph.input} | {vi.name for vi in graph.output}
     produced = [o for node in graph.node for o in node.output if o]
@@ -65,11 +77,13 @@ def annotate_model(model: ModelProto, mg: ModelGraph, report: Report) -> dict:
         info = mg.tensors.get(vi.name)
         if info is not None and info.shape is not None and not vi.type.tensor_type.HasField("shape"):
             vi.CopyFrom(_value_info(vi.name, info.shape, info.dtype or vi.type.tensor_type.elem_type))
-    by_scope: dict[str, dict[int, object]] = {}  # rows of a subgraph are scoped "<parent row>/<attribute>"
-    for r in report.rows:
-        by_scope.setdefault(r.scope, {})[r.index] = r
-    nodes = _annotate_nodes(graph, "", by_scope)
-    return {"shapes": shapes, "nodes": nodes}
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                shapes += _shapes_into(attr.g, mg)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                shapes += sum(_shapes_into(g, mg) for g in attr.graphs)
+    return shapes
 
 
 def _annotate_nodes(graph, scope: str, by_scope: dict) -> int:

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from conftest import ROOT, SAMPLES, make_model, vi
-from onnx import helper, numpy_helper
+from conftest import ROOT, SAMPLES, make_model, tensor, vi
+from onnx import TensorProto, helper, numpy_helper
 
 import modelaudit
 from modelaudit.cli.main import main
@@ -198,3 +198,37 @@ def test_external_data_in_a_constant_node_also_keeps_the_copy_beside_the_model(t
     assert main(["annotate", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out" / "a.onnx")]) == 2
     assert "write the copy beside the model" in capsys.readouterr().err
     assert not (tmp_path / "out" / "a.onnx").exists()
+
+
+def test_subgraph_tensors_get_their_inferred_shapes_and_the_copy_still_runs(tmp_path):
+    """If branches and Loop bodies have their own value_info: the shapes inferred inside them are
+    written there too (a body's per-iteration shapes), and the copy runs as the model does."""
+    import onnxruntime
+    from builders import loop_model
+
+    def branch(tag: str, op: str):
+        return helper.make_graph([helper.make_node("MatMul", ["x", "w"], [f"{tag}_mm"]),
+                                  helper.make_node(op, [f"{tag}_mm"], [f"{tag}_y"])], tag, [], [vi(f"{tag}_y", None)])
+
+    choose = helper.make_node("If", ["c"], ["y"], then_branch=branch("then", "Relu"), else_branch=branch("else", "Neg"))
+    branches = make_model([choose], [vi("x", [2, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", [2, 3])],
+                          [tensor("w", (4, 3))])
+    looped = loop_model(10)
+    looped.graph.output[0].CopyFrom(vi("h_final", [1, 8]))
+    feeds = {"if": {"x": np.ones((2, 4), np.float32), "c": np.array(False)},
+             "loop": {"h0": np.ones((1, 8), np.float32)}}
+    # a branch's own outputs were declared without a shape: they get the inferred one, as the graph's do
+    for name, model, expected in (("if", branches, {"then_mm": [2, 3], "else_mm": [2, 3], "then_y": [2, 3],
+                                                      "else_y": [2, 3]}),
+                                  ("loop", looped, {"h_mm": [1, 8], "cond_out": [], "h_out": [1, 8]})):
+        path, out = tmp_path / f"{name}.onnx", tmp_path / f"{name}.annotated.onnx"
+        onnx.save(model, path)
+        assert main(["annotate", str(path), "-o", str(out)]) == 0
+        annotated = onnx.load(out)
+        onnx.checker.check_model(annotated, full_check=True)
+        inside = {v.name: _dims(v) for node in annotated.graph.node for a in node.attribute
+                  if a.type == onnx.AttributeProto.GRAPH for v in [*a.g.value_info, *a.g.output]}
+        assert inside == expected
+        runs = [onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds[name])
+                for p in (path, out)]
+        assert all(np.array_equal(a, b) for a, b in zip(*runs))
