@@ -64,7 +64,7 @@ def _shapes_into(graph, mg: ModelGraph) -> int:
         info = mg.tensors.get(name)
         if name in weights or name in declared:
             continue
-        if info is None:
+        if info is None or not info.dtype:  # not inferred, or not a tensor (a sequence, an optional): the file's entry
             written += [given[name]] if name in given else []
             continue
         written.append(_value_info(name, info.shape, info.dtype))

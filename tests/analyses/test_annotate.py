@@ -232,3 +232,22 @@ def test_subgraph_tensors_get_their_inferred_shapes_and_the_copy_still_runs(tmp_
         runs = [onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds[name])
                 for p in (path, out)]
         assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+def test_a_sequence_tensor_keeps_no_value_info_and_the_copy_loads(tmp_path):
+    """A tensor that is a sequence (or an optional) has no element type to write: it once got a
+    tensor value_info of type 0, and onnxruntime refused the copy ("Invalid tensor data type 0";
+    onnx's expanded SequenceMap test models, 6 of them)."""
+    import onnxruntime
+
+    nodes = [helper.make_node("SequenceConstruct", ["x", "x"], ["seq"]),
+             helper.make_node("SequenceAt", ["seq", "zero"], ["y"])]
+    model = make_model(nodes, [vi("x", [2, 3])], [vi("y", [2, 3])],
+                       [numpy_helper.from_array(np.array(0, np.int64), "zero")])
+    path, out = tmp_path / "seq.onnx", tmp_path / "annotated.onnx"
+    onnx.save(model, path)
+    assert main(["annotate", str(path), "-o", str(out)]) == 0
+    assert "seq" not in {v.name for v in onnx.load(out).graph.value_info}
+    feeds = {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    runs = [onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds) for p in (path, out)]
+    assert np.array_equal(runs[0][0], runs[1][0])
