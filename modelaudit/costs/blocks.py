@@ -111,10 +111,15 @@ def block_names(rows: list, depth: int) -> list[str]:
     return _per_scope(rows, lambda name: block_of(name, depth), TOP)
 
 
+def _has_formulas(rows: list) -> bool:
+    """Whether rows carry --symbolic's polynomials (formula_rows' dicts; Row objects never do)."""
+    return bool(rows) and rows[0].__class__ is not Row and any(r.get("formulas") is not None for r in rows)
+
+
 def _plain(rows: list) -> bool:
     """No row has what --training, --profile or --symbolic add (backward MACs, times, polynomials):
     each group is then five sums, what `_add` and `_finish` give such rows."""
-    if rows and rows[0].__class__ is not Row and any(r.get("formulas") is not None for r in rows):
+    if _has_formulas(rows):
         return False
     n = len(rows)
     return column(rows, "backward_macs").count(None) == n and column(rows, "ms").count(None) == n
@@ -294,19 +299,18 @@ def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
 def by_op(rows: list) -> list[dict]:
     """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown).
     `rows` are Row objects or their dicts (with --symbolic, formula_rows' dicts)."""
-    if rows and rows[0].__class__ is not Row and any(r.get("formulas") is not None for r in rows):
+    if _has_formulas(rows):
         groups = _by_op_each(rows)
-    else:  # no polynomials: each op's sums taken over its row numbers, as _sums does per block
-        params, macs, flops = _columns(rows)
+    else:  # no polynomials: each op's sums taken over its row numbers, as per block (_sums)
+        members = _index(column(rows, "op_label"))
         non_trainable = column(rows, "non_trainable")
         groups = {}
-        for label, numbers in _index(column(rows, "op_label")).items():
-            unknown = list(map(macs.__getitem__, numbers)).count(None)
-            known = [i for i in numbers if macs[i] is not None] if unknown else numbers
-            groups[label] = {"op": label, "count": len(numbers), "params": sum(map(params.__getitem__, numbers)),
-                             "non_trainable": sum(map(non_trainable.__getitem__, numbers)),
-                             "macs": None if unknown else sum(map(macs.__getitem__, known)),
-                             "flops": None if unknown else sum(map(flops.__getitem__, known)), "unknown": unknown}
+        for label, s in _sums(_columns(rows), members).items():
+            unknown = s["unknown"]
+            groups[label] = {"op": label, "count": s["nodes"], "params": s["params"],
+                             "non_trainable": sum(map(non_trainable.__getitem__, members[label])),
+                             "macs": None if unknown else s["macs"], "flops": None if unknown else s["flops"],
+                             "unknown": unknown}
     return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
 
 

@@ -54,11 +54,16 @@ def _nodes(nodes, stripped, holders=None) -> bool:
     """Reading every node's attributes costs 0.2 s on 52,000 nodes: only the nodes that can hold a
     weight or a subgraph are visited (`holders`: their indices, when the caller knows them)."""
     if holders is None:
-        holders = [i for i, node in enumerate(nodes) if node.op_type in _HOLDERS or node.domain not in ("", "ai.onnx")]
+        holders = _holders(nodes)
     sparse = False
     for i in holders:
         sparse = _node(nodes[i], stripped) or sparse
     return sparse
+
+
+def _holders(nodes) -> list[int]:
+    """The nodes that can hold a weight or a subgraph, by index."""
+    return [i for i, node in enumerate(nodes) if node.op_type in _HOLDERS or node.domain not in ("", "ai.onnx")]
 
 
 def _needs_stand_in(node, stripped) -> bool:
@@ -68,10 +73,10 @@ def _needs_stand_in(node, stripped) -> bool:
             if attr.type == AttributeProto.TENSOR and _weightless(attr.t, stripped):
                 return True
     for _, sub in body_graphs(node):
-        if any(_weightless(t, stripped) for t in sub.initializer
-               if t.name in stripped or t.data_location == TensorProto.EXTERNAL):
+        initializers, nodes = sub.initializer, sub.node
+        if any(_weightless(initializers[i], stripped) for i in _candidates(initializers, stripped)):
             return True
-        if any(_needs_stand_in(n, stripped) for n in sub.node if n.op_type in _HOLDERS or n.domain not in ("", "ai.onnx")):
+        if any(_needs_stand_in(nodes[i], stripped) for i in _holders(nodes)):
             return True
     return False
 
@@ -114,9 +119,7 @@ def _weightless_bytes(model: ModelProto, serialized: bytes, stripped, holders, c
         return None
     graph = model.graph
     nodes = graph.node
-    visit = holders if holders is not None else [
-        i for i, n in enumerate(nodes) if n.op_type in _HOLDERS or n.domain not in ("", "ai.onnx")]
-    if any(_needs_stand_in(nodes[i], stripped) for i in visit):
+    if any(_needs_stand_in(nodes[i], stripped) for i in (holders if holders is not None else _holders(nodes))):
         return None
     initializers = graph.initializer
     if candidates is None:

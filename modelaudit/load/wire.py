@@ -144,8 +144,7 @@ def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> byt
                                    or (kind == "graph" and field == 5 and length > KEEP_OTHER_BYTES)):
             inner = _strip(buf, body, pos, descend[field], depth + 1, spans)
             if inner is not None:
-                key = (field << 3) | 2
-                replacement = encode_varint(key) + encode_varint(len(inner)) + inner
+                replacement = encode_field(field, inner)
         if replacement is not None:
             changed = True
             pieces.append(buf[run_start:field_start])
