@@ -32,12 +32,16 @@ NODES_PER_LAYER = 69
 
 # tool -> (setup, timed code); imports are not timed
 _CHILD = {
-    "onnx": ("import onnx", """
+    "onnx": (
+        "import onnx",
+        """
         model = onnx.load(PATH, load_external_data=False)
         onnx.shape_inference.infer_shapes(model)
-    """),
+    """,
+    ),
     "onnx.load": ("import onnx", "onnx.load(PATH, load_external_data=False)"),
-    "modelaudit": ("""
+    "modelaudit": (
+        """
         import sys
         opened = []
         def hook(event, args):
@@ -45,16 +49,21 @@ _CHILD = {
                 opened.append(os.fsdecode(args[0]))
         sys.addaudithook(hook)
         import modelaudit
-    """, """
+    """,
+        """
         report = modelaudit.audit(PATH, findings=False)  # the costs alone, as docs/performance.md measured
         assert report.totals.nodes > 0
         assert not any(p.endswith(".weights") for p in opened), "the external weights file was opened"
-    """),
-    "onnx-tool": ("import onnx_tool", """
+    """,
+    ),
+    "onnx-tool": (
+        "import onnx_tool",
+        """
         model = onnx_tool.Model(PATH)
         model.graph.shape_infer()
         model.graph.profile()
-    """),
+    """,
+    ),
 }
 
 
@@ -109,8 +118,11 @@ def paired_runs(base: str, path: Path, repeat: int, timeout: float) -> dict:
     out = {}
     for tool in (base, "modelaudit"):
         ok = tool not in failed and runs[tool]
-        out[tool] = {"seconds": statistics.median(runs[tool]) if ok else None,
-                     "rss_mb": max(rss[tool]) if ok else None, "runs": runs[tool]}
+        out[tool] = {
+            "seconds": statistics.median(runs[tool]) if ok else None,
+            "rss_mb": max(rss[tool]) if ok else None,
+            "runs": runs[tool],
+        }
     pairs = [m / b for b, m in zip(runs[base], runs["modelaudit"])] if not failed else []
     out["ratio"] = statistics.median(pairs) if pairs else None
     out["ratios"] = pairs
@@ -129,20 +141,40 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[4000, 16000, 52000, 104000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--onnx-tool-max-nodes", type=int, default=16000,
-                        help="skip onnx-tool on larger graphs (it needs ~13 minutes at 52k nodes)")
+    parser.add_argument(
+        "--onnx-tool-max-nodes",
+        type=int,
+        default=16000,
+        help="skip onnx-tool on larger graphs (it needs ~13 minutes at 52k nodes)",
+    )
     parser.add_argument("--skip-weights", action="store_true", help="skip the 20G-param and 300 MB models")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--timeout", type=float, default=1800.0)
-    parser.add_argument("--end-to-end", action="store_true",
-                        help="time `modelaudit report` as a command against the floor process instead")
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="time `modelaudit report` as a command against the floor process instead",
+    )
     parser.add_argument("--formats", nargs="*", default=["json", "text"], help="--end-to-end: output formats")
-    parser.add_argument("--layouts", nargs="*", default=["embedded", "external"], choices=("embedded", "external"),
-                        help="--end-to-end: weights inside the file, or in one external file")
-    parser.add_argument("--one-process", action="store_true",
-                        help="--end-to-end: also time each format with MODELAUDIT_NO_FORK=1 (no forked helper)")
-    parser.add_argument("--symbolic", type=int, metavar="NODES", default=0,
-                        help="--end-to-end: only time `report --symbolic` against `report` on a graph this size")
+    parser.add_argument(
+        "--layouts",
+        nargs="*",
+        default=["embedded", "external"],
+        choices=("embedded", "external"),
+        help="--end-to-end: weights inside the file, or in one external file",
+    )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="--end-to-end: also time each format with MODELAUDIT_NO_FORK=1 (no forked helper)",
+    )
+    parser.add_argument(
+        "--symbolic",
+        type=int,
+        metavar="NODES",
+        default=0,
+        help="--end-to-end: only time `report --symbolic` against `report` on a graph this size",
+    )
     args = parser.parse_args()
     if args.end_to_end and args.symbolic:
         return _symbolic(args)
@@ -156,8 +188,11 @@ def main() -> int:
         for size in args.sizes:
             path = tmp / f"transformer_{size}.onnx"
             nodes = models.transformer(max(1, round(size / NODES_PER_LAYER)), path, batch=1)
-            row = {"model": f"transformer, {nodes:,} nodes", "nodes": nodes,
-                   **paired_runs("onnx", path, args.repeat, args.timeout)}
+            row = {
+                "model": f"transformer, {nodes:,} nodes",
+                "nodes": nodes,
+                **paired_runs("onnx", path, args.repeat, args.timeout),
+            }
             if onnx_tool and nodes <= args.onnx_tool_max_nodes:
                 # one long run, framed by a modelaudit run on each side: the speed-up is taken
                 # against those two, made in the same few minutes
@@ -175,14 +210,20 @@ def main() -> int:
         if not args.skip_weights:
             path = tmp / "giant.onnx"
             params = models.external_giant(path)
-            row = {"model": f"external data, {params / 1e9:.0f} G params", "params": params,
-                   **paired_runs("onnx", path, args.repeat, args.timeout)}
+            row = {
+                "model": f"external data, {params / 1e9:.0f} G params",
+                "params": params,
+                **paired_runs("onnx", path, args.repeat, args.timeout),
+            }
             results.append(row)
             _print_row(row)
             path = tmp / "embedded.onnx"
             size = models.embedded(path)
-            row = {"model": f"embedded weights, {size / 1e6:.0f} MB", "file_mb": size / 1e6,
-                   **paired_runs("onnx.load", path, args.repeat, args.timeout)}
+            row = {
+                "model": f"embedded weights, {size / 1e6:.0f} MB",
+                "file_mb": size / 1e6,
+                **paired_runs("onnx.load", path, args.repeat, args.timeout),
+            }
             results.append(row)
             _print_row(row)
     _print_targets(results)
@@ -199,33 +240,49 @@ def _end_to_end(args) -> int:
         written = {}
         for size in sizes:
             for layout, (path, nodes) in endtoend.write_models(tmp, size, args.layouts).items():
-                row = {"model": f"transformer, {nodes:,} nodes, {layout} weights", "nodes": nodes, "layout": layout,
-                       **endtoend.end_to_end(path, args.formats, args.repeat, args.timeout, args.one_process)}
+                row = {
+                    "model": f"transformer, {nodes:,} nodes, {layout} weights",
+                    "nodes": nodes,
+                    "layout": layout,
+                    **endtoend.end_to_end(path, args.formats, args.repeat, args.timeout, args.one_process),
+                }
                 endtoend.print_end_to_end(row["model"], row, args.formats)
                 results.append(row)
                 written.setdefault(layout, {})[nodes] = path
-        embedded, external = (next(iter(written.get(layout, {}).items()), (0, None)) for layout in ("embedded", "external"))
+        embedded, external = (
+            next(iter(written.get(layout, {}).items()), (0, None)) for layout in ("embedded", "external")
+        )
         if embedded[1] and external[1]:  # the smallest size: one model of each layout
             embedded, external = embedded[1], external[1]
-            row = {"many": "compare and --jobs 2 of the two layouts' models",
-                   **endtoend.many(embedded, external, args.repeat, args.timeout)}
+            row = {
+                "many": "compare and --jobs 2 of the two layouts' models",
+                **endtoend.many(embedded, external, args.repeat, args.timeout),
+            }
             results.append(row)
             for name in ("compare", "jobs 2"):
                 entry = row[name]
                 if entry["ratio"]:
-                    print(f"{name} (both layouts): {entry['ratio']:.2f}× the two models' own report commands (pairs "
-                          f"{min(entry['ratios']):.2f}–{max(entry['ratios']):.2f}; target ≤ 1): "
-                          f"{'PASS' if entry['ratio'] <= 1 else 'FAIL'}", flush=True)
+                    print(
+                        f"{name} (both layouts): {entry['ratio']:.2f}× the two models' own report commands (pairs "
+                        f"{min(entry['ratios']):.2f}–{max(entry['ratios']):.2f}; target ≤ 1): "
+                        f"{'PASS' if entry['ratio'] <= 1 else 'FAIL'}",
+                        flush=True,
+                    )
         for layout, paths in written.items():
             big = next((n for n in sorted(paths) if 50000 <= n <= 54000), None)
             bigger = next((n for n in sorted(paths) if 100000 <= n <= 108000), None)
             if big and bigger:
-                row = {"growth": f"{bigger}/{big}", "layout": layout,
-                       **endtoend.growth(paths[big], paths[bigger], args.repeat, args.timeout)}
+                row = {
+                    "growth": f"{bigger}/{big}",
+                    "layout": layout,
+                    **endtoend.growth(paths[big], paths[bigger], args.repeat, args.timeout),
+                }
                 results.append(row)
                 if row["ratio"]:
-                    print(f"{layout}: 104k/52k command time {row['ratio']:.2f}× (pairs {min(row['ratios']):.2f}–"
-                          f"{max(row['ratios']):.2f}; target ≤ 2.2×): {'PASS' if row['ratio'] <= 2.2 else 'FAIL'}")
+                    print(
+                        f"{layout}: 104k/52k command time {row['ratio']:.2f}× (pairs {min(row['ratios']):.2f}–"
+                        f"{max(row['ratios']):.2f}; target ≤ 2.2×): {'PASS' if row['ratio'] <= 2.2 else 'FAIL'}"
+                    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
@@ -237,8 +294,10 @@ def _symbolic(args) -> int:
     for suffix in ("", ", one process"):
         if row.get(f"ratio{suffix}"):
             ratio, ratios = row[f"ratio{suffix}"], row[f"ratios{suffix}"]
-            print(f"{row['symbolic']}{suffix}: report --symbolic {ratio:.2f}× report (pairs {min(ratios):.2f}–"
-                  f"{max(ratios):.2f}; target ≤ 3×): {'PASS' if ratio <= 3 else 'FAIL'}")
+            print(
+                f"{row['symbolic']}{suffix}: report --symbolic {ratio:.2f}× report (pairs {min(ratios):.2f}–"
+                f"{max(ratios):.2f}; target ≤ 3×): {'PASS' if ratio <= 3 else 'FAIL'}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps([row], indent=2))
     return 0
@@ -295,29 +354,39 @@ def _print_targets(results: list[dict]) -> None:
     bigger = next((r for n, r in sorted(by_nodes.items()) if 100000 <= n <= 108000), None)
     if big and big["ratio"]:
         ratio = big["ratio"]
-        print(f"  52k nodes: {ratio:.2f}× onnx.load + shape inference (target ≤ 4×): {'PASS' if ratio <= 4 else 'FAIL'}")
+        print(
+            f"  52k nodes: {ratio:.2f}× onnx.load + shape inference (target ≤ 4×): {'PASS' if ratio <= 4 else 'FAIL'}"
+        )
         speedup = _speedup(big)
         if speedup:
-            print(f"  52k nodes: {speedup:.0f}× faster than onnx-tool (target ≥ 100×): {'PASS' if speedup >= 100 else 'FAIL'}")
+            print(
+                f"  52k nodes: {speedup:.0f}× faster than onnx-tool (target ≥ 100×): {'PASS' if speedup >= 100 else 'FAIL'}"
+            )
     paired = next((r for r in results if "growth" in r), None)
     if paired and paired["ratio"]:
         growth = paired["ratio"]
         spread = f"pairs {min(paired['ratios']):.2f}–{max(paired['ratios']):.2f}"
-        print(f"  104k/52k time: {growth:.2f}× ({spread}; target ≤ 2.3×, linear): {'PASS' if growth <= 2.3 else 'FAIL'}")
+        print(
+            f"  104k/52k time: {growth:.2f}× ({spread}; target ≤ 2.3×, linear): {'PASS' if growth <= 2.3 else 'FAIL'}"
+        )
     elif big and bigger and big["modelaudit"]["seconds"] and bigger["modelaudit"]["seconds"]:
         growth = bigger["modelaudit"]["seconds"] / big["modelaudit"]["seconds"]
         print(f"  104k/52k time: {growth:.2f}× (target ≤ 2.3×, linear): {'PASS' if growth <= 2.3 else 'FAIL'}")
     for r in results:
         if "params" in r:
             rss = r["modelaudit"]["rss_mb"]
-            print(f"  20 G-param external data: {rss:.0f} MB peak RSS (target < 400 MB), weights file never "
-                  f"opened: {'PASS' if rss and rss < 400 else 'FAIL'}")
+            print(
+                f"  20 G-param external data: {rss:.0f} MB peak RSS (target < 400 MB), weights file never "
+                f"opened: {'PASS' if rss and rss < 400 else 'FAIL'}"
+            )
         if "file_mb" in r and r["ratio"]:
             ratio = r["ratio"]
             rss = r["modelaudit"]["rss_mb"]
-            print(f"  {r['file_mb']:.0f} MB embedded: {ratio:.2f}× onnx.load (target ≤ 2.5×): {'PASS' if ratio <= 2.5 else 'FAIL'}; "
-                  f"{rss:.0f} MB peak RSS = {rss / r['file_mb']:.2f}× the file (target ≤ 2×): "
-                  f"{'PASS' if rss <= 2 * r['file_mb'] else 'FAIL'}")
+            print(
+                f"  {r['file_mb']:.0f} MB embedded: {ratio:.2f}× onnx.load (target ≤ 2.5×): {'PASS' if ratio <= 2.5 else 'FAIL'}; "
+                f"{rss:.0f} MB peak RSS = {rss / r['file_mb']:.2f}× the file (target ≤ 2×): "
+                f"{'PASS' if rss <= 2 * r['file_mb'] else 'FAIL'}"
+            )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,11 @@ NODES_PER_LAYER = 69
 
 # the floor: what any tool that reads and shape-infers the file must do; the weights file of an
 # external-data model is not read (the stricter floor: onnx.load would otherwise read every tensor)
-FLOOR = ("import sys, onnx\n"
-         "model = onnx.load(sys.argv[1], load_external_data=False)\n"
-         "onnx.shape_inference.infer_shapes(model, data_prop=True)\n")
+FLOOR = (
+    "import sys, onnx\n"
+    "model = onnx.load(sys.argv[1], load_external_data=False)\n"
+    "onnx.shape_inference.infer_shapes(model, data_prop=True)\n"
+)
 
 
 def _env(extra: dict | None = None) -> dict:
@@ -108,8 +110,10 @@ def write_models(tmp: Path, size: int, layouts: list[str]) -> dict[str, tuple[Pa
     for layout in layouts:
         path = tmp / f"transformer_{size}_{layout}.onnx"
         layers = max(1, round(size / NODES_PER_LAYER))
-        code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; "
-                f"print(models.transformer({layers}, {str(path)!r}, batch=1, external={layout == 'external'}))")
+        code = (
+            f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; "
+            f"print(models.transformer({layers}, {str(path)!r}, batch=1, external={layout == 'external'}))"
+        )
         nodes = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
         out[layout] = (path, nodes)
     return out
@@ -132,25 +136,39 @@ def end_to_end(path: Path, formats: list[str], repeat: int, timeout: float, one_
             seconds, peak = run_command(argv, timeout, ONE_PROCESS if name.endswith("one process") else None)
             runs[name].append(seconds)
             rss[name].append(peak)
-    pss = {name: summed_pss([sys.executable, "-c", FLOOR, str(path)] if name == "floor"
-                            else _ours(path, name.split(",")[0], path.parent), timeout,
-                            ONE_PROCESS if name.endswith("one process") else None) for name in runs}
+    pss = {
+        name: summed_pss(
+            [sys.executable, "-c", FLOOR, str(path)]
+            if name == "floor"
+            else _ours(path, name.split(",")[0], path.parent),
+            timeout,
+            ONE_PROCESS if name.endswith("one process") else None,
+        )
+        for name in runs
+    }
     out = {"floor": _summary(runs["floor"], rss["floor"]) | {"pss_mb": pss["floor"]}}
     for fmt in names:
         entry = _summary(runs[fmt], rss[fmt])
         pairs = [m / b for b, m in zip(runs["floor"], runs[fmt]) if b and m]
         rss_pairs = [m / b for b, m in zip(rss["floor"], rss[fmt]) if b and m]
-        entry.update(ratio=statistics.median(pairs) if pairs else None, ratios=pairs,
-                     rss_ratio=max(rss_pairs) if rss_pairs else None, pss_mb=pss[fmt],
-                     pss_ratio=pss[fmt] / pss["floor"] if pss[fmt] and pss["floor"] else None)
+        entry.update(
+            ratio=statistics.median(pairs) if pairs else None,
+            ratios=pairs,
+            rss_ratio=max(rss_pairs) if rss_pairs else None,
+            pss_mb=pss[fmt],
+            pss_ratio=pss[fmt] / pss["floor"] if pss[fmt] and pss["floor"] else None,
+        )
         out[fmt] = entry
     return out
 
 
 def _summary(times: list, peaks: list) -> dict:
     ok = [t for t in times if t is not None]
-    return {"seconds": statistics.median(ok) if ok else None, "runs": times,
-            "rss_mb": max((p for p in peaks if p is not None), default=None)}
+    return {
+        "seconds": statistics.median(ok) if ok else None,
+        "runs": times,
+        "rss_mb": max((p for p in peaks if p is not None), default=None),
+    }
 
 
 def growth(small: Path, large: Path, repeat: int, timeout: float) -> dict:
@@ -177,16 +195,21 @@ def many(first: Path, second: Path, repeat: int, timeout: float) -> dict:
                 os.link(f, folder / f.name) if f.suffix == ".onnx" else shutil.copy(f, folder / f.name)
     python = [sys.executable, "-m", "modelaudit"]
     out = str(first.parent / "many.out")
-    commands = {"report first": _ours(first, "json", first.parent), "report second": _ours(second, "json", first.parent),
-                "compare": python + ["compare", str(first), str(second), "-o", out],
-                "jobs 2": python + ["report", str(folder), "--jobs", "2", "--format", "json", "-o", out]}
+    commands = {
+        "report first": _ours(first, "json", first.parent),
+        "report second": _ours(second, "json", first.parent),
+        "compare": python + ["compare", str(first), str(second), "-o", out],
+        "jobs 2": python + ["report", str(folder), "--jobs", "2", "--format", "json", "-o", out],
+    }
     runs = {name: [] for name in commands}
     for _ in range(repeat):
         for name, argv in commands.items():
             runs[name].append(run_command(argv, timeout)[0])
     result = {"runs": runs}
     for name in ("compare", "jobs 2"):
-        ratios = [t / (a + b) for a, b, t in zip(runs["report first"], runs["report second"], runs[name]) if a and b and t]
+        ratios = [
+            t / (a + b) for a, b, t in zip(runs["report first"], runs["report second"], runs[name]) if a and b and t
+        ]
         result[name] = {"ratio": statistics.median(ratios) if ratios else None, "ratios": ratios}
     return result
 
@@ -195,8 +218,10 @@ def symbolic(tmp: Path, size: int, repeat: int, timeout: float, one_process: boo
     """`report --symbolic` against `report` on a transformer whose batch is symbolic, in rounds
     (with `one_process`, both also with MODELAUDIT_NO_FORK=1, ratio taken between those two)."""
     path = tmp / f"transformer_{size}_symbolic.onnx"
-    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; "
-            f"print(models.transformer({max(1, round(size / NODES_PER_LAYER))}, {str(path)!r}))")
+    code = (
+        f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; "
+        f"print(models.transformer({max(1, round(size / NODES_PER_LAYER))}, {str(path)!r}))"
+    )
     nodes = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     plain, fitted = _ours(path, "json", tmp), _ours(path, "json", tmp) + ["--symbolic"]
     variants = {"": None, ", one process": ONE_PROCESS} if one_process else {"": None}
@@ -225,6 +250,9 @@ def print_end_to_end(label: str, row: dict, formats: list[str]) -> None:
         memory = max(r for r in (entry["rss_ratio"], entry.get("pss_ratio")) if r is not None)
         verdict = "PASS" if entry["ratio"] <= 2.5 and memory <= 1.5 else "FAIL"
         pss = f", summed PSS {entry['pss_ratio']:.2f}×" if entry.get("pss_ratio") else ""
-        print(f"  report --format {fmt:<5} {entry['seconds']:.2f} s, {entry['rss_mb']:.0f} MB: "
-              f"{entry['ratio']:.2f}× the floor ({spread}; target ≤ 2.5×), peak RSS {entry['rss_ratio']:.2f}×"
-              f"{pss} (target ≤ 1.5×): {verdict}", flush=True)
+        print(
+            f"  report --format {fmt:<5} {entry['seconds']:.2f} s, {entry['rss_mb']:.0f} MB: "
+            f"{entry['ratio']:.2f}× the floor ({spread}; target ≤ 2.5×), peak RSS {entry['rss_ratio']:.2f}×"
+            f"{pss} (target ≤ 1.5×): {verdict}",
+            flush=True,
+        )

@@ -61,8 +61,11 @@ def _layer_norm(g: _Graph, x: str, scope: str) -> str:
     centered = g.op("Sub", [x, mean], scope)
     var = g.op("ReduceMean", [g.op("Pow", [centered, g.const(2.0, np.float32)], scope)], scope, axes=[-1])
     std = g.op("Sqrt", [g.op("Add", [var, g.const(1e-5, np.float32)], scope)], scope)
-    return g.op("Add", [g.op("Mul", [g.op("Div", [centered, std], scope), g.weight((HIDDEN,))], scope),
-                        g.weight((HIDDEN,))], scope)
+    return g.op(
+        "Add",
+        [g.op("Mul", [g.op("Div", [centered, std], scope), g.weight((HIDDEN,))], scope), g.weight((HIDDEN,))],
+        scope,
+    )
 
 
 def _heads(g: _Graph, x: str, scope: str) -> str:
@@ -87,8 +90,11 @@ def _block(g: _Graph, x: str, i: int) -> str:
     scope = f"/encoder/layer.{i}/mlp"
     h = _linear(g, x, HIDDEN, 4 * HIDDEN, scope)
     erf = g.op("Erf", [g.op("Div", [h, g.const(1.4142135, np.float32)], scope)], scope)
-    gelu = g.op("Mul", [g.op("Mul", [h, g.op("Add", [erf, g.const(1.0, np.float32)], scope)], scope),
-                        g.const(0.5, np.float32)], scope)
+    gelu = g.op(
+        "Mul",
+        [g.op("Mul", [h, g.op("Add", [erf, g.const(1.0, np.float32)], scope)], scope), g.const(0.5, np.float32)],
+        scope,
+    )
     return _layer_norm(g, g.op("Add", [_linear(g, gelu, 4 * HIDDEN, HIDDEN, scope), x], scope), scope)
 
 
@@ -99,9 +105,13 @@ def transformer(layers: int, path: str | Path, batch="batch", external: bool = F
     x = "hidden_states"
     for i in range(layers):
         x = _block(g, x, i)
-    graph = helper.make_graph(g.nodes, "transformer", [helper.make_tensor_value_info(
-        "hidden_states", TensorProto.FLOAT, [batch, SEQ, HIDDEN])], [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, SEQ, HIDDEN])],
-        initializer=g.inits)
+    graph = helper.make_graph(
+        g.nodes,
+        "transformer",
+        [helper.make_tensor_value_info("hidden_states", TensorProto.FLOAT, [batch, SEQ, HIDDEN])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, SEQ, HIDDEN])],
+        initializer=g.inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     if external:
         _to_one_file(model, Path(path).with_suffix(".weights"))
@@ -140,8 +150,13 @@ def external_giant(path: str | Path, params: int = 20 * 10**9, matrices: int = 2
         inits.append(w)
         nodes.append(helper.make_node("MatMul", [x, w.name], [f"h{i}"], name=f"/layer.{i}/MatMul"))
         x = f"h{i}"
-    graph = helper.make_graph(nodes, "giant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, side])],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, side])], initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "giant",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, side])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, side])],
+        initializer=inits,
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     with open(data, "wb") as fh:
         fh.truncate(offset)  # sparse: no byte is written, none is read
@@ -158,14 +173,26 @@ def embedded(path: str | Path, megabytes: int = 300) -> int:
         inits.append(numpy_helper.from_array(rng.standard_normal((side, side), dtype=np.float32), f"w{i}"))
         nodes.append(helper.make_node("MatMul", [x, f"w{i}"], [f"h{i}"], name=f"/layer.{i}/MatMul"))
         x = f"h{i}"
-    graph = helper.make_graph(nodes, "embedded", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, side])],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, side])], initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "embedded",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, side])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, side])],
+        initializer=inits,
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return os.path.getsize(path)
 
 
-def llama_decoder(path: str | Path, layers: int = 32, hidden: int = 4096, heads: int = 32, kv_heads: int = 8,
-                  ffn: int = 14336, vocab: int = 128256) -> int:
+def llama_decoder(
+    path: str | Path,
+    layers: int = 32,
+    hidden: int = 4096,
+    heads: int = 32,
+    kv_heads: int = 8,
+    ffn: int = 14336,
+    vocab: int = 128256,
+) -> int:
     """Llama-3-8B's shapes (by default) in onnxruntime-genai's layout: `input_ids [batch_size,
     sequence_length]`, `past_key_values.{i}.key/value [batch_size, kv_heads, past_sequence_length,
     head_dim]` into GroupQueryAttention, `present.{i}.*` out. Float16 weights claim their bytes in a
@@ -193,31 +220,49 @@ def llama_decoder(path: str | Path, layers: int = 32, hidden: int = 4096, heads:
         return outputs[0]
 
     def rms(x: str, name: str) -> str:
-        return node("SimplifiedLayerNormalization", [x, weight(f"{name}.weight", [hidden])], f"/{name}/RMSNorm",
-                    domain="com.microsoft", axis=-1, epsilon=1e-5)
+        return node(
+            "SimplifiedLayerNormalization",
+            [x, weight(f"{name}.weight", [hidden])],
+            f"/{name}/RMSNorm",
+            domain="com.microsoft",
+            axis=-1,
+            epsilon=1e-5,
+        )
 
     def matmul(x: str, name: str, n_in: int, n_out: int) -> str:
         return node("MatMul", [x, weight(f"{name}.weight", [n_in, n_out])], f"/{name}/MatMul")
 
-    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
-              helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["batch_size"]),
-              helper.make_tensor_value_info("total_sequence_length", TensorProto.INT32, [])]
+    inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+        helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["batch_size"]),
+        helper.make_tensor_value_info("total_sequence_length", TensorProto.INT32, []),
+    ]
     outputs = []
     x = node("Gather", [weight("embed_tokens.weight", [vocab, hidden]), "input_ids"], "/embed_tokens/Gather")
     for i in range(layers):
         h = rms(x, f"layers.{i}.input_layernorm")
-        q, k, v = (matmul(h, f"layers.{i}.attn.{p}_proj", hidden, width)
-                   for p, width in (("q", hidden), ("k", kv_heads * head_dim), ("v", kv_heads * head_dim)))
+        q, k, v = (
+            matmul(h, f"layers.{i}.attn.{p}_proj", hidden, width)
+            for p, width in (("q", hidden), ("k", kv_heads * head_dim), ("v", kv_heads * head_dim))
+        )
         cache = []
         for kind in ("key", "value"):
-            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", f16,
-                                                        ["batch_size", kv_heads, "past_sequence_length", head_dim]))
+            inputs.append(
+                helper.make_tensor_value_info(
+                    f"past_key_values.{i}.{kind}", f16, ["batch_size", kv_heads, "past_sequence_length", head_dim]
+                )
+            )
             outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", f16, [None] * 4))
             cache.append(f"past_key_values.{i}.{kind}")
-        attn = node("GroupQueryAttention", [q, k, v, *cache, "seqlens_k", "total_sequence_length"],
-                    f"/layers.{i}/attn/GroupQueryAttention", [f"layers.{i}.attn.out", f"present.{i}.key",
-                                                             f"present.{i}.value"],
-                    domain="com.microsoft", num_heads=heads, kv_num_heads=kv_heads)
+        attn = node(
+            "GroupQueryAttention",
+            [q, k, v, *cache, "seqlens_k", "total_sequence_length"],
+            f"/layers.{i}/attn/GroupQueryAttention",
+            [f"layers.{i}.attn.out", f"present.{i}.key", f"present.{i}.value"],
+            domain="com.microsoft",
+            num_heads=heads,
+            kv_num_heads=kv_heads,
+        )
         x = node("Add", [x, matmul(attn, f"layers.{i}.attn.o_proj", hidden, hidden)], f"/layers.{i}/attn_residual/Add")
         h = rms(x, f"layers.{i}.post_attention_layernorm")
         gate = matmul(h, f"layers.{i}.mlp.gate_proj", hidden, ffn)
@@ -227,7 +272,9 @@ def llama_decoder(path: str | Path, layers: int = 32, hidden: int = 4096, heads:
     logits = matmul(rms(x, "norm"), "lm_head", hidden, vocab)
     outputs.insert(0, helper.make_tensor_value_info(logits, f16, ["batch_size", "sequence_length", vocab]))
     graph = helper.make_graph(nodes, "llama", inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
     model.ir_version = 8
     onnx.save(model, path)
     with open(data, "wb") as fh:

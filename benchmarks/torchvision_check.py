@@ -17,9 +17,23 @@ from pathlib import Path
 
 import modelaudit
 
-DEFAULT = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "shufflenet_v2_x1_0", "squeezenet1_1",
-           "efficientnet_b0", "densenet121", "googlenet", "inception_v3", "regnet_y_400mf", "convnext_tiny",
-           "vgg16", "alexnet", "vit_b_16"]
+DEFAULT = [
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_1",
+    "efficientnet_b0",
+    "densenet121",
+    "googlenet",
+    "inception_v3",
+    "regnet_y_400mf",
+    "convnext_tiny",
+    "vgg16",
+    "alexnet",
+    "vit_b_16",
+]
 
 
 def main() -> None:
@@ -31,7 +45,9 @@ def main() -> None:
     parser.add_argument("--randomize", action="store_true")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    print(f"{'model':20} {'published GMACs':>15} {'modelaudit':>12} {'error':>8} {'torch params':>14} {'file params':>14}")
+    print(
+        f"{'model':20} {'published GMACs':>15} {'modelaudit':>12} {'error':>8} {'torch params':>14} {'file params':>14}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             extra = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
@@ -47,8 +63,10 @@ def main() -> None:
             totals = modelaudit.audit(path).totals
             error = (totals.macs / 1e9 - meta["_ops"]) / meta["_ops"]
             torch_params = sum(p.numel() for p in model.parameters())
-            print(f"{name:20} {meta['_ops']:>15.3f} {totals.macs / 1e9:>12.4f} {error:>+8.2%} "
-                  f"{torch_params:>14,} {totals.params:>14,}")
+            print(
+                f"{name:20} {meta['_ops']:>15.3f} {totals.macs / 1e9:>12.4f} {error:>+8.2%} "
+                f"{torch_params:>14,} {totals.params:>14,}"
+            )
 
 
 if __name__ == "__main__":

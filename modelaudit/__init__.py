@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .errors import (
-                     InvalidModelError,
-                     ModelAuditError,
-                     ResourceLimitError,
-                     UnsafeExternalDataError,
-                     UsageError,
+    InvalidModelError,
+    ModelAuditError,
+    ResourceLimitError,
+    UnsafeExternalDataError,
+    UsageError,
 )
 
 # bound here, not lazily: importing a subpackage (modelaudit.load, modelaudit.render) sets the
@@ -27,16 +27,39 @@ if TYPE_CHECKING:
     from .costs.rules import rule
 
 __all__ = [
-    "__version__", "audit", "analyze", "load", "render", "rule", "Cost", "NodeContext", "Unresolved",
-    "Report", "Row", "Totals", "ModelGraph", "ModelAuditError", "UsageError", "InvalidModelError",
-    "UnsafeExternalDataError", "ResourceLimitError",
+    "__version__",
+    "audit",
+    "analyze",
+    "load",
+    "render",
+    "rule",
+    "Cost",
+    "NodeContext",
+    "Unresolved",
+    "Report",
+    "Row",
+    "Totals",
+    "ModelGraph",
+    "ModelAuditError",
+    "UsageError",
+    "InvalidModelError",
+    "UnsafeExternalDataError",
+    "ResourceLimitError",
 ]
 
 # The public names are imported when first used (PEP 562): the command imports only the stages a
 # run needs before it forks its helper, and the audit's own while the helper infers the shapes.
-_WHERE = {"audit": ".analyses.pipeline", "analyze": ".costs.analyze", "Cost": ".costs.cost",
-          "NodeContext": ".costs.cost", "Unresolved": ".costs.cost", "Report": ".costs.report",
-          "Row": ".costs.report", "Totals": ".costs.report", "rule": ".costs.rules"}
+_WHERE = {
+    "audit": ".analyses.pipeline",
+    "analyze": ".costs.analyze",
+    "Cost": ".costs.cost",
+    "NodeContext": ".costs.cost",
+    "Unresolved": ".costs.cost",
+    "Report": ".costs.report",
+    "Row": ".costs.report",
+    "Totals": ".costs.report",
+    "rule": ".costs.rules",
+}
 
 
 def __getattr__(name: str):

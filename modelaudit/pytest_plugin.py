@@ -18,8 +18,12 @@ _AUDITED = pytest.StashKey[list]()
 
 def pytest_addoption(parser):
     group = parser.getgroup("modelaudit")
-    group.addoption("--modelaudit-report", metavar="PATH", default=None,
-                    help="append a Markdown summary of every model audited by the model_audit fixture to PATH")
+    group.addoption(
+        "--modelaudit-report",
+        metavar="PATH",
+        default=None,
+        help="append a Markdown summary of every model audited by the model_audit fixture to PATH",
+    )
 
 
 def pytest_configure(config):
@@ -37,8 +41,9 @@ def model_audit(request):
         if isinstance(model, (str, os.PathLike)) and not Path(model).is_absolute():
             model = request.config.rootpath / model
         report = audit(model, inputs=inputs, dims=dims)
-        audited.append((request.node.nodeid, os.fspath(model) if isinstance(model, (str, os.PathLike)) else "(ModelProto)",
-                        report))
+        audited.append(
+            (request.node.nodeid, os.fspath(model) if isinstance(model, (str, os.PathLike)) else "(ModelProto)", report)
+        )
         return report
 
     return run
@@ -47,8 +52,15 @@ def model_audit(request):
 def _row(test: str, model: str, report) -> str:
     t = report.totals
     macs = ("" if t.macs_complete else "≥ ") + human(t.macs)
-    cells = [safe(model), human(t.params), human_bytes(t.weight_bytes), macs, human(t.flops),
-             human_bytes(t.peak_activation_bytes), safe(test)]
+    cells = [
+        safe(model),
+        human(t.params),
+        human_bytes(t.weight_bytes),
+        macs,
+        human(t.flops),
+        human_bytes(t.peak_activation_bytes),
+        safe(test),
+    ]
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
@@ -57,8 +69,12 @@ def pytest_sessionfinish(session, exitstatus):
     audited = session.config.stash.get(_AUDITED, [])
     if not path or not audited:
         return
-    lines = ["## modelaudit", "", "| model | params | weight bytes | MACs | FLOPs | peak activations | test |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## modelaudit",
+        "",
+        "| model | params | weight bytes | MACs | FLOPs | peak activations | test |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += [_row(test, model, report) for test, model, report in audited]
     with Path(path).open("a", encoding="utf-8") as fh:  # a CI job summary is appended to, never replaced
         fh.write("\n".join(lines) + "\n\n")

@@ -17,8 +17,10 @@ _FORM = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
 def _parse(text: str, what: str, allow_bytes: bool) -> int:
     match = _FORM.match(str(text))
     if not match:
-        raise UsageError(f"{what} '{text}': expected a number with an optional unit, e.g. "
-                         + ("16MiB, 500MB, 4GiB" if allow_bytes else "4M, 600M, 1.5G"))
+        raise UsageError(
+            f"{what} '{text}': expected a number with an optional unit, e.g. "
+            + ("16MiB, 500MB, 4GiB" if allow_bytes else "4M, 600M, 1.5G")
+        )
     number, unit = Decimal(match.group(1)), match.group(2).upper()
     if allow_bytes and unit.endswith("B"):
         unit = unit[:-1]

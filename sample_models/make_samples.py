@@ -60,24 +60,42 @@ class Builder:
             self.inits.append(weight(f"{scope}.bias", (c_out,), spread=0.01))
             inputs.append(f"{scope}.bias")
         y = f"/{_path(scope)}/Conv_output_0"
-        self.nodes.append(helper.make_node("Conv", inputs, [y], name=f"/{_path(scope)}/Conv",
-                                           kernel_shape=[k, k], strides=[stride, stride],
-                                           pads=[pad] * 4, group=group))
+        self.nodes.append(
+            helper.make_node(
+                "Conv",
+                inputs,
+                [y],
+                name=f"/{_path(scope)}/Conv",
+                kernel_shape=[k, k],
+                strides=[stride, stride],
+                pads=[pad] * 4,
+                group=group,
+            )
+        )
         return y
 
     def bn(self, scope, x, c):
         names = [f"{scope}.{p}" for p in ("weight", "bias", "running_mean", "running_var")]
-        self.inits += [weight(names[0], (c,), center=1.0, spread=0.05), weight(names[1], (c,), spread=0.05),
-                       weight(names[2], (c,), spread=0.05), weight(names[3], (c,), center=1.0, spread=0.05)]
+        self.inits += [
+            weight(names[0], (c,), center=1.0, spread=0.05),
+            weight(names[1], (c,), spread=0.05),
+            weight(names[2], (c,), spread=0.05),
+            weight(names[3], (c,), center=1.0, spread=0.05),
+        ]
         y = f"/{_path(scope)}/BatchNormalization_output_0"
-        self.nodes.append(helper.make_node("BatchNormalization", [x, *names], [y],
-                                           name=f"/{_path(scope)}/BatchNormalization", epsilon=1e-5))
+        self.nodes.append(
+            helper.make_node(
+                "BatchNormalization", [x, *names], [y], name=f"/{_path(scope)}/BatchNormalization", epsilon=1e-5
+            )
+        )
         return y
 
     def act(self, scope, x, relu6):
         if relu6:
             y = f"/{_path(scope)}/Clip_output_0"
-            self.nodes.append(helper.make_node("Clip", [x, "relu6_min", "relu6_max"], [y], name=f"/{_path(scope)}/Clip"))
+            self.nodes.append(
+                helper.make_node("Clip", [x, "relu6_min", "relu6_max"], [y], name=f"/{_path(scope)}/Clip")
+            )
         else:
             y = f"/{_path(scope)}/Relu_output_0"
             self.nodes.append(helper.make_node("Relu", [x], [y], name=f"/{_path(scope)}/Relu"))
@@ -93,18 +111,30 @@ class Builder:
         self.nodes.append(helper.make_node("GlobalAveragePool", [x], [pooled], name="/GlobalAveragePool"))
         flat = "/Flatten_output_0"
         self.nodes.append(helper.make_node("Flatten", [pooled], [flat], name="/Flatten", axis=1))
-        self.inits += [weight(f"{scope}.weight", (classes, c_in), fan_in=c_in), weight(f"{scope}.bias", (classes,), spread=0.01)]
-        self.nodes.append(helper.make_node("Gemm", [flat, f"{scope}.weight", f"{scope}.bias"], ["logits"],
-                                           name=f"/{_path(scope)}/Gemm", transB=1))
+        self.inits += [
+            weight(f"{scope}.weight", (classes, c_in), fan_in=c_in),
+            weight(f"{scope}.bias", (classes,), spread=0.01),
+        ]
+        self.nodes.append(
+            helper.make_node(
+                "Gemm", [flat, f"{scope}.weight", f"{scope}.bias"], ["logits"], name=f"/{_path(scope)}/Gemm", transB=1
+            )
+        )
         return "logits"
 
     def model(self, name, inputs, outputs, relu6=False):
         if relu6:
-            self.inits += [numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"),
-                           numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max")]
+            self.inits += [
+                numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"),
+                numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max"),
+            ]
         graph = helper.make_graph(self.nodes, name, inputs, outputs, initializer=self.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="modelaudit-samples", producer_version="1")
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="modelaudit-samples",
+            producer_version="1",
+        )
         model.ir_version = IR_VERSION
         onnx.checker.check_model(model)
         return model
@@ -156,14 +186,22 @@ def conv_k10_s3():
 
 def lstm():
     seq, batch, inputs, hidden = 5, 1, 10, 20
-    inits = [weight("W", (1, 4 * hidden, inputs), fan_in=inputs), weight("R", (1, 4 * hidden, hidden), fan_in=hidden),
-             weight("B", (1, 8 * hidden), spread=0.01)]
+    inits = [
+        weight("W", (1, 4 * hidden, inputs), fan_in=inputs),
+        weight("R", (1, 4 * hidden, hidden), fan_in=hidden),
+        weight("B", (1, 8 * hidden), spread=0.01),
+    ]
     node = helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y", "Y_h", "Y_c"], name="/lstm/LSTM", hidden_size=hidden)
-    graph = helper.make_graph([node], "lstm", [_io("x", [seq, batch, inputs])],
-                              [_io("Y", [seq, 1, batch, hidden]), _io("Y_h", [1, batch, hidden]), _io("Y_c", [1, batch, hidden])],
-                              initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="modelaudit-samples", producer_version="1")
+    graph = helper.make_graph(
+        [node],
+        "lstm",
+        [_io("x", [seq, batch, inputs])],
+        [_io("Y", [seq, 1, batch, hidden]), _io("Y_h", [1, batch, hidden]), _io("Y_c", [1, batch, hidden])],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="modelaudit-samples", producer_version="1"
+    )
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model
@@ -187,7 +225,15 @@ def mobilenet_v2():
     """Sandler et al. 2018, Table 2, with torchvision's module layout and names."""
     b = Builder()
     y = b.conv_bn_act("features.0", "input", 3, 32, 3, stride=2, relu6=True)
-    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    settings = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
     c_in, index = 32, 1
     for t, c, n, s in settings:
         for i in range(n):
@@ -220,10 +266,15 @@ def transformer_block(d_model: int = 64, heads: int = 4, ffn: int = 256):
     b, head_dim = Builder(), d_model // heads
 
     def linear(scope, x, c_in, c_out):
-        b.inits += [weight(f"{scope}.weight", (c_in, c_out), fan_in=c_in), weight(f"{scope}.bias", (c_out,), spread=0.01)]
+        b.inits += [
+            weight(f"{scope}.weight", (c_in, c_out), fan_in=c_in),
+            weight(f"{scope}.bias", (c_out,), spread=0.01),
+        ]
         mm, y = f"/{_path(scope)}/MatMul_output_0", f"/{_path(scope)}/Add_output_0"
-        b.nodes += [helper.make_node("MatMul", [x, f"{scope}.weight"], [mm], name=f"/{_path(scope)}/MatMul"),
-                    helper.make_node("Add", [mm, f"{scope}.bias"], [y], name=f"/{_path(scope)}/Add")]
+        b.nodes += [
+            helper.make_node("MatMul", [x, f"{scope}.weight"], [mm], name=f"/{_path(scope)}/MatMul"),
+            helper.make_node("Add", [mm, f"{scope}.bias"], [y], name=f"/{_path(scope)}/Add"),
+        ]
         return y
 
     def node(op, scope, inputs, **attrs):
@@ -232,23 +283,30 @@ def transformer_block(d_model: int = 64, heads: int = 4, ffn: int = 256):
         return y
 
     def norm(scope, x):
-        b.inits += [weight(f"{scope}.weight", (d_model,), center=1.0, spread=0.05),
-                    weight(f"{scope}.bias", (d_model,), spread=0.05)]
+        b.inits += [
+            weight(f"{scope}.weight", (d_model,), center=1.0, spread=0.05),
+            weight(f"{scope}.bias", (d_model,), spread=0.05),
+        ]
         return node("LayerNormalization", scope, [x, f"{scope}.weight", f"{scope}.bias"], axis=-1, epsilon=1e-5)
 
-    b.inits += [numpy_helper.from_array(np.array([0, 0, heads, head_dim], np.int64), "heads_shape"),
-                numpy_helper.from_array(np.array([0, 0, d_model], np.int64), "model_shape"),
-                numpy_helper.from_array(np.array(1.0 / math.sqrt(head_dim), np.float32), "attn_scale")]
+    b.inits += [
+        numpy_helper.from_array(np.array([0, 0, heads, head_dim], np.int64), "heads_shape"),
+        numpy_helper.from_array(np.array([0, 0, d_model], np.int64), "model_shape"),
+        numpy_helper.from_array(np.array(1.0 / math.sqrt(head_dim), np.float32), "attn_scale"),
+    ]
     h = norm("norm1", "x")
-    q, k, v = (node("Reshape", f"attn.{n}_heads", [linear(f"attn.{n}_proj", h, d_model, d_model), "heads_shape"])
-               for n in "qkv")
+    q, k, v = (
+        node("Reshape", f"attn.{n}_heads", [linear(f"attn.{n}_proj", h, d_model, d_model), "heads_shape"])
+        for n in "qkv"
+    )
     q = node("Transpose", "attn.q_t", [q], perm=[0, 2, 1, 3])  # batch, heads, seq, head_dim
     k = node("Transpose", "attn.k_t", [k], perm=[0, 2, 3, 1])  # batch, heads, head_dim, seq
     v = node("Transpose", "attn.v_t", [v], perm=[0, 2, 1, 3])
     scores = node("Mul", "attn.scale", [node("MatMul", "attn.scores", [q, k]), "attn_scale"])
     context = node("MatMul", "attn.context", [node("Softmax", "attn.softmax", [scores], axis=-1), v])
-    merged = node("Reshape", "attn.merge", [node("Transpose", "attn.context_t", [context], perm=[0, 2, 1, 3]),
-                                            "model_shape"])
+    merged = node(
+        "Reshape", "attn.merge", [node("Transpose", "attn.context_t", [context], perm=[0, 2, 1, 3]), "model_shape"]
+    )
     x1 = node("Add", "residual1", ["x", linear("attn.out_proj", merged, d_model, d_model)])
     f = node("Relu", "ffn.act", [linear("ffn.fc1", norm("norm2", x1), d_model, ffn)])
     y = node("Add", "residual2", [x1, linear("ffn.fc2", f, ffn, d_model)])

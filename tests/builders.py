@@ -13,12 +13,17 @@ __all__ = ["loop_model", "attention_block", "saved"]
 
 
 def loop_model(trip_count: int | None, with_cond: bool = False):
-    body_nodes = [helper.make_node("MatMul", ["h_in", "w"], ["h_mm"], name="step_mm"),
-                  helper.make_node("Tanh", ["h_mm"], ["h_out"], name="step_tanh"),
-                  helper.make_node("Identity", ["cond_in"], ["cond_out"])]
-    body = helper.make_graph(body_nodes, "body",
-                             [vi("i", [], TensorProto.INT64), vi("cond_in", [], TensorProto.BOOL), vi("h_in", [1, 8])],
-                             [vi("cond_out", [], TensorProto.BOOL), vi("h_out", [1, 8])])
+    body_nodes = [
+        helper.make_node("MatMul", ["h_in", "w"], ["h_mm"], name="step_mm"),
+        helper.make_node("Tanh", ["h_mm"], ["h_out"], name="step_tanh"),
+        helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+    ]
+    body = helper.make_graph(
+        body_nodes,
+        "body",
+        [vi("i", [], TensorProto.INT64), vi("cond_in", [], TensorProto.BOOL), vi("h_in", [1, 8])],
+        [vi("cond_out", [], TensorProto.BOOL), vi("h_out", [1, 8])],
+    )
     inits = [tensor("w", (8, 8))]
     inputs = [vi("h0", [1, 8])]
     if trip_count is not None:
@@ -35,11 +40,13 @@ def loop_model(trip_count: int | None, with_cond: bool = False):
 def attention_block(width: int = 32):
     """x [batch, seq, W] → Q, K, V projections, softmax(Q·Kᵀ)·V, output projection."""
     nodes = [helper.make_node("MatMul", ["x", w], [o]) for w, o in (("wq", "q"), ("wk", "k"), ("wv", "v"))]
-    nodes += [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
-              helper.make_node("MatMul", ["q", "kt"], ["scores"]),
-              helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
-              helper.make_node("MatMul", ["p", "v"], ["ctx"]),
-              helper.make_node("MatMul", ["ctx", "wo"], ["y"])]
+    nodes += [
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["ctx"]),
+        helper.make_node("MatMul", ["ctx", "wo"], ["y"]),
+    ]
     inits = [tensor(n, (width, width), seed=i) for i, n in enumerate(("wq", "wk", "wv", "wo"))]
     return make_model(nodes, [vi("x", ["batch", "seq", width])], [vi("y", None)], inits)
 

@@ -38,20 +38,25 @@ def make_model(nodes, inputs, outputs, initializers=(), opset: int = 17, **graph
 
 
 def _int64_constant(name, values):
-    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, TensorProto.INT64,
-                                                                              [len(values)], values))
+    return helper.make_node(
+        "Constant", [], [name], value=helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
+    )
 
 
 def flatten_then_matmul(annotation, seq="seq"):
     """x[batch, seq, 8] reshaped to [batch·seq, 8] through Shape→Gather→ReduceProd→Concat, then
     MatMul by W[8, 4]; an exporter annotated the reshaped tensor and the output with `annotation`,
     its name for batch·seq (as torch's exporters write unk__88 or `batch*seq`)."""
-    nodes = [helper.make_node("Shape", ["x"], ["s"]), _int64_constant("i01", [0, 1]), _int64_constant("m8", [8]),
-             helper.make_node("Gather", ["s", "i01"], ["bs"], axis=0),
-             helper.make_node("ReduceProd", ["bs"], ["bq"], keepdims=1),
-             helper.make_node("Concat", ["bq", "m8"], ["shape"], axis=0),
-             helper.make_node("Reshape", ["x", "shape"], ["r"]),
-             helper.make_node("MatMul", ["r", "w"], ["y"])]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        _int64_constant("i01", [0, 1]),
+        _int64_constant("m8", [8]),
+        helper.make_node("Gather", ["s", "i01"], ["bs"], axis=0),
+        helper.make_node("ReduceProd", ["bs"], ["bq"], keepdims=1),
+        helper.make_node("Concat", ["bq", "m8"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["r"]),
+        helper.make_node("MatMul", ["r", "w"], ["y"]),
+    ]
     model = make_model(nodes, [vi("x", ["batch", seq, 8])], [vi("y", [annotation, 4])], [tensor("w", (8, 4))])
     model.graph.value_info.append(vi("r", [annotation, 8]))
     return model

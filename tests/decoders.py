@@ -17,15 +17,24 @@ def _linear(nodes, inits, x, name, rows, cols, seed):
 
 def _norm(nodes, inits, x, name, width):
     inits += [tensor(f"{name}.scale", [width]), tensor(f"{name}.bias", [width], seed=1)]
-    nodes.append(helper.make_node("LayerNormalization", [x, f"{name}.scale", f"{name}.bias"], [f"{name}.out"],
-                                  axis=-1, name=f"/{name}/LayerNorm"))
+    nodes.append(
+        helper.make_node(
+            "LayerNormalization",
+            [x, f"{name}.scale", f"{name}.bias"],
+            [f"{name}.out"],
+            axis=-1,
+            name=f"/{name}/LayerNorm",
+        )
+    )
     return f"{name}.out"
 
 
 def _heads(nodes, x, name, heads, head_dim):
     """[B, S, H·D] → [B, H, S, D]."""
-    nodes += [helper.make_node("Reshape", [x, f"shape_{heads}"], [f"{name}.4d"], name=f"/{name}/Reshape"),
-              helper.make_node("Transpose", [f"{name}.4d"], [f"{name}.bhsd"], perm=[0, 2, 1, 3], name=f"/{name}/T")]
+    nodes += [
+        helper.make_node("Reshape", [x, f"shape_{heads}"], [f"{name}.4d"], name=f"/{name}/Reshape"),
+        helper.make_node("Transpose", [f"{name}.4d"], [f"{name}.bhsd"], perm=[0, 2, 1, 3], name=f"/{name}/T"),
+    ]
     return f"{name}.bhsd"
 
 
@@ -57,26 +66,48 @@ def _embedding(nodes, inits, vocab, width):
     return "embeds"
 
 
-def gpt_decoder(layers=2, heads=4, head_dim=8, vocab=50, ffn_mult=4, dtype=TensorProto.FLOAT,
-                past_name="past_key_values.{i}.{kv}", present_name="present.{i}.{kv}",
-                past_dim="past_sequence_length") -> onnx.ModelProto:
+def gpt_decoder(
+    layers=2,
+    heads=4,
+    head_dim=8,
+    vocab=50,
+    ffn_mult=4,
+    dtype=TensorProto.FLOAT,
+    past_name="past_key_values.{i}.{kv}",
+    present_name="present.{i}.{kv}",
+    past_dim="past_sequence_length",
+) -> onnx.ModelProto:
     """GPT-2 style: embeddings, per layer LN → Q, K, V, O projections with the cache concatenated on axis 2 →
     LN → MLP; final LN and lm_head. Inputs `input_ids [batch_size, sequence_length]`, `attention_mask
     [batch_size, past_sequence_length + sequence_length]`, caches `[batch_size, heads, past, head_dim]`."""
     width, ffn = heads * head_dim, ffn_mult * heads * head_dim
-    nodes, inits = [], [helper.make_tensor(f"shape_{heads}", TensorProto.INT64, [4], [0, 0, heads, head_dim]),
-                        helper.make_tensor("shape_flat", TensorProto.INT64, [3], [0, 0, width])]
-    inputs = [vi("input_ids", ["batch_size", "sequence_length"], TensorProto.INT64),
-              vi("attention_mask", ["batch_size", f"{past_dim} + sequence_length"], TensorProto.INT64)]
+    nodes, inits = (
+        [],
+        [
+            helper.make_tensor(f"shape_{heads}", TensorProto.INT64, [4], [0, 0, heads, head_dim]),
+            helper.make_tensor("shape_flat", TensorProto.INT64, [3], [0, 0, width]),
+        ],
+    )
+    inputs = [
+        vi("input_ids", ["batch_size", "sequence_length"], TensorProto.INT64),
+        vi("attention_mask", ["batch_size", f"{past_dim} + sequence_length"], TensorProto.INT64),
+    ]
     outputs = []
     x = _embedding(nodes, inits, vocab, width)
     for i in range(layers):
         n1 = _norm(nodes, inits, x, f"h.{i}.ln_1", width)
-        q = _heads(nodes, _linear(nodes, inits, n1, f"h.{i}.attn.q", width, width, 10 * i + 1), f"h{i}.q", heads, head_dim)
+        q = _heads(
+            nodes, _linear(nodes, inits, n1, f"h.{i}.attn.q", width, width, 10 * i + 1), f"h{i}.q", heads, head_dim
+        )
         kv = {}
         for kind, seed in (("key", 2), ("value", 3)):
-            new = _heads(nodes, _linear(nodes, inits, n1, f"h.{i}.attn.{kind[0]}", width, width, 10 * i + seed),
-                         f"h{i}.{kind}", heads, head_dim)
+            new = _heads(
+                nodes,
+                _linear(nodes, inits, n1, f"h.{i}.attn.{kind[0]}", width, width, 10 * i + seed),
+                f"h{i}.{kind}",
+                heads,
+                head_dim,
+            )
             past, present = past_name.format(i=i, kv=kind), present_name.format(i=i, kv=kind)
             inputs.append(vi(past, ["batch_size", heads, past_dim, head_dim], dtype))
             # exporters annotate `present` [batch, heads, "past + sequence", head_dim]; left unannotated here
@@ -84,12 +115,14 @@ def gpt_decoder(layers=2, heads=4, head_dim=8, vocab=50, ffn_mult=4, dtype=Tenso
             outputs.append(vi(present, [None] * 4, dtype))
             nodes.append(helper.make_node("Concat", [past, new], [present], axis=2, name=f"/h.{i}/{kind}/Concat"))
             kv[kind] = present
-        nodes += [helper.make_node("Transpose", [kv["key"]], [f"h{i}.kt"], perm=[0, 1, 3, 2], name=f"/h.{i}/kT"),
-                  helper.make_node("MatMul", [q, f"h{i}.kt"], [f"h{i}.scores"], name=f"/h.{i}/attn/QK"),
-                  helper.make_node("Softmax", [f"h{i}.scores"], [f"h{i}.p"], axis=-1, name=f"/h.{i}/attn/Softmax"),
-                  helper.make_node("MatMul", [f"h{i}.p", kv["value"]], [f"h{i}.ctx"], name=f"/h.{i}/attn/PV"),
-                  helper.make_node("Transpose", [f"h{i}.ctx"], [f"h{i}.ctx_t"], perm=[0, 2, 1, 3], name=f"/h.{i}/ctxT"),
-                  helper.make_node("Reshape", [f"h{i}.ctx_t", "shape_flat"], [f"h{i}.ctx_flat"], name=f"/h.{i}/merge")]
+        nodes += [
+            helper.make_node("Transpose", [kv["key"]], [f"h{i}.kt"], perm=[0, 1, 3, 2], name=f"/h.{i}/kT"),
+            helper.make_node("MatMul", [q, f"h{i}.kt"], [f"h{i}.scores"], name=f"/h.{i}/attn/QK"),
+            helper.make_node("Softmax", [f"h{i}.scores"], [f"h{i}.p"], axis=-1, name=f"/h.{i}/attn/Softmax"),
+            helper.make_node("MatMul", [f"h{i}.p", kv["value"]], [f"h{i}.ctx"], name=f"/h.{i}/attn/PV"),
+            helper.make_node("Transpose", [f"h{i}.ctx"], [f"h{i}.ctx_t"], perm=[0, 2, 1, 3], name=f"/h.{i}/ctxT"),
+            helper.make_node("Reshape", [f"h{i}.ctx_t", "shape_flat"], [f"h{i}.ctx_flat"], name=f"/h.{i}/merge"),
+        ]
         o = _linear(nodes, inits, f"h{i}.ctx_flat", f"h.{i}.attn.o", width, width, 10 * i + 4)
         x = _mlp_and_residual(nodes, inits, x, o, i, width, ffn)
     return _head_and_model(nodes, inits, inputs, outputs, x, width, vocab)
@@ -101,9 +134,11 @@ def gqa_decoder(layers=2, heads=8, kv_heads=2, head_dim=8, vocab=50, ffn_mult=4)
     past_key/past_value slots, `present.{i}.key` leaves it."""
     width, kv_width, ffn = heads * head_dim, kv_heads * head_dim, ffn_mult * heads * head_dim
     nodes, inits = [], []
-    inputs = [vi("input_ids", ["batch_size", "sequence_length"], TensorProto.INT64),
-              vi("seqlens_k", ["batch_size"], TensorProto.INT32),
-              vi("total_sequence_length", [], TensorProto.INT32)]
+    inputs = [
+        vi("input_ids", ["batch_size", "sequence_length"], TensorProto.INT64),
+        vi("seqlens_k", ["batch_size"], TensorProto.INT32),
+        vi("total_sequence_length", [], TensorProto.INT32),
+    ]
     outputs = []
     x = _embedding(nodes, inits, vocab, width)
     for i in range(layers):
@@ -115,10 +150,17 @@ def gqa_decoder(layers=2, heads=8, kv_heads=2, head_dim=8, vocab=50, ffn_mult=4)
         for past, present in names.values():
             inputs.append(vi(past, ["batch_size", kv_heads, "past_sequence_length", head_dim]))
             outputs.append(vi(present, [None] * 4))
-        nodes.append(helper.make_node(
-            "GroupQueryAttention", [q, k, v, names["key"][0], names["value"][0], "seqlens_k", "total_sequence_length"],
-            [f"h{i}.ctx", names["key"][1], names["value"][1]], domain="com.microsoft",
-            num_heads=heads, kv_num_heads=kv_heads, name=f"/h.{i}/attn/GroupQueryAttention"))
+        nodes.append(
+            helper.make_node(
+                "GroupQueryAttention",
+                [q, k, v, names["key"][0], names["value"][0], "seqlens_k", "total_sequence_length"],
+                [f"h{i}.ctx", names["key"][1], names["value"][1]],
+                domain="com.microsoft",
+                num_heads=heads,
+                kv_num_heads=kv_heads,
+                name=f"/h.{i}/attn/GroupQueryAttention",
+            )
+        )
         o = _linear(nodes, inits, f"h{i}.ctx", f"h.{i}.attn.o", width, width, 10 * i + 4)
         x = _mlp_and_residual(nodes, inits, x, o, i, width, ffn)
     return _head_and_model(nodes, inits, inputs, outputs, x, width, vocab)

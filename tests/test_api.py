@@ -76,8 +76,10 @@ def test_every_public_name_resolves_and_the_command_imports_the_audit_late():
     for name in modelaudit.__all__:
         assert getattr(modelaudit, name) is not None
     assert callable(modelaudit.load) and callable(modelaudit.render)  # not the subpackages of those names
-    code = ("import sys, modelaudit.cli.main; "
-            "print(sorted(m for m in ('modelaudit.costs.analyze', 'modelaudit.analyses.pipeline', "
-            "'modelaudit.costs.rules') if m in sys.modules))")
+    code = (
+        "import sys, modelaudit.cli.main; "
+        "print(sorted(m for m in ('modelaudit.costs.analyze', 'modelaudit.analyses.pipeline', "
+        "'modelaudit.costs.rules') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

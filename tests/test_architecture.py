@@ -11,15 +11,20 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modelaudit"
 
 # docs/architecture.md draws these stages; a module may import its own stage or a lower one
 STAGES = {
-    "modelaudit.errors": 0, "modelaudit._version": 0, "modelaudit.units": 0.5,
+    "modelaudit.errors": 0,
+    "modelaudit._version": 0,
+    "modelaudit.units": 0.5,
     "modelaudit.load": 1,
     "modelaudit.shapes": 2,
     "modelaudit.graph": 3,
     "modelaudit.costs": 4,
-    "modelaudit.runtime": 5, "modelaudit.render": 5,
+    "modelaudit.runtime": 5,
+    "modelaudit.render": 5,
     "modelaudit.analyses": 6,
-    "modelaudit.cli": 7, "modelaudit.pytest_plugin": 7,
-    "modelaudit.__main__": 8, "modelaudit": 8,
+    "modelaudit.cli": 7,
+    "modelaudit.pytest_plugin": 7,
+    "modelaudit.__main__": 8,
+    "modelaudit": 8,
 }
 MAX_LINES = 400
 

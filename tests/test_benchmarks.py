@@ -13,9 +13,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_script_runs_and_reports_paired_ratios(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--sizes", "700", "--repeat", "2",
-                             "--skip-weights", "--onnx-tool-max-nodes", "0", "--json", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench.py"),
+            "--sizes",
+            "700",
+            "--repeat",
+            "2",
+            "--skip-weights",
+            "--onnx-tool-max-nodes",
+            "0",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(out.read_text())
     assert row["nodes"] == 10 * 69, row["model"]  # models.transformer: 69 nodes a layer
@@ -29,9 +44,24 @@ def test_bench_script_runs_and_reports_paired_ratios(tmp_path):
 
 def test_end_to_end_mode_times_the_command_against_the_floor_process(tmp_path):
     out = tmp_path / "e2e.json"
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--end-to-end", "--sizes", "700",
-                             "--repeat", "1", "--formats", "json", "--json", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench.py"),
+            "--end-to-end",
+            "--sizes",
+            "700",
+            "--repeat",
+            "1",
+            "--formats",
+            "json",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     embedded, external, many = json.loads(out.read_text())
     assert (embedded["layout"], external["layout"]) == ("embedded", "external")
@@ -42,16 +72,34 @@ def test_end_to_end_mode_times_the_command_against_the_floor_process(tmp_path):
     assert "× the floor" in result.stdout
     for name in ("compare", "jobs 2"):  # each against the two models' own report commands of its round
         runs = many["runs"]
-        assert many[name]["ratios"] == [t / (a + b) for a, b, t in zip(runs["report first"], runs["report second"], runs[name])]
+        assert many[name]["ratios"] == [
+            t / (a + b) for a, b, t in zip(runs["report first"], runs["report second"], runs[name])
+        ]
 
 
 def test_symbolic_mode_times_report_symbolic_against_report(tmp_path):
     out = tmp_path / "symbolic.json"
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--end-to-end", "--symbolic", "700",
-                             "--repeat", "1", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench.py"),
+            "--end-to-end",
+            "--symbolic",
+            "700",
+            "--repeat",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(out.read_text())
-    assert row["nodes"] == 10 * 69 and row["ratios"] == [s / r for r, s in zip(row["runs"]["report"], row["runs"]["symbolic"])]
+    assert row["nodes"] == 10 * 69 and row["ratios"] == [
+        s / r for r, s in zip(row["runs"]["report"], row["runs"]["symbolic"])
+    ]
     assert "report --symbolic" in result.stdout
 
 

@@ -63,7 +63,7 @@ def examples() -> list[Example]:
                 continue
             ex = Example(str(path.relative_to(ROOT)), text[: m.start()].count("\n") + 1, lang, body)
             before = text[: m.start()].rstrip()
-            marker = _MARKER.fullmatch(before[before.rfind("<!--"):]) if before.endswith("-->") else None
+            marker = _MARKER.fullmatch(before[before.rfind("<!--") :]) if before.endswith("-->") else None
             if marker:  # the comment right above the fence, and only that one
                 ex.skip, ex.reason = tuple(marker.group(1).split(",")), marker.group(2)
             found.append(ex)
@@ -148,25 +148,38 @@ def workspace(tmp_path_factory):
     ci = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
     (root / "pyproject.toml").write_text(re.search(r"```toml\n(.*?)```", ci, re.S).group(1), encoding="utf-8")
     (root / "tests").mkdir()
-    (root / "tests" / "test_budgets.py").write_text(re.search(r"```python\n(def test_.*?)```", ci, re.S).group(1),
-                                                    encoding="utf-8")
+    (root / "tests" / "test_budgets.py").write_text(
+        re.search(r"```python\n(def test_.*?)```", ci, re.S).group(1), encoding="utf-8"
+    )
     bin_dir = root.parent / "bin"
     bin_dir.mkdir()
     _shim(bin_dir, "modelaudit", "-m modelaudit")
     _shim(bin_dir, "python", "")
     _shim(bin_dir, "pytest", "-m pytest -p no:cacheprovider")
     refuse = bin_dir / "pip"  # never install from a test: a block that does needs its skip marker
-    refuse.write_text('#!/bin/sh\necho "docs test: pip is not run here; mark the block '
-                      '<!-- docs-test: skip pip: REASON -->" >&2\nexit 97\n', encoding="utf-8")
+    refuse.write_text(
+        '#!/bin/sh\necho "docs test: pip is not run here; mark the block '
+        '<!-- docs-test: skip pip: REASON -->" >&2\nexit 97\n',
+        encoding="utf-8",
+    )
     refuse.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
-           "GITHUB_STEP_SUMMARY": str(root.parent / "summary.md"), "COLUMNS": "400",
-           "GIT_AUTHOR_NAME": "docs", "GIT_AUTHOR_EMAIL": "docs@example.com",
-           "GIT_COMMITTER_NAME": "docs", "GIT_COMMITTER_EMAIL": "docs@example.com"}
-    for command in ("modelaudit report models/detector.onnx --format json -o reports/detector-main.json",
-                    "modelaudit report model.onnx --format json -o main-report.json",
-                    "git init -q -b main && git add -A && git commit -qm main && git remote add origin . "
-                    "&& git fetch -q origin && git checkout -q -b feature"):
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "GITHUB_STEP_SUMMARY": str(root.parent / "summary.md"),
+        "COLUMNS": "400",
+        "GIT_AUTHOR_NAME": "docs",
+        "GIT_AUTHOR_EMAIL": "docs@example.com",
+        "GIT_COMMITTER_NAME": "docs",
+        "GIT_COMMITTER_EMAIL": "docs@example.com",
+    }
+    for command in (
+        "modelaudit report models/detector.onnx --format json -o reports/detector-main.json",
+        "modelaudit report model.onnx --format json -o main-report.json",
+        "git init -q -b main && git add -A && git commit -qm main && git remote add origin . "
+        "&& git fetch -q origin && git checkout -q -b feature",
+    ):
         subprocess.run(["bash", "-c", command], cwd=root, env=env, check=True, capture_output=True)
     return root, env
 
@@ -189,9 +202,14 @@ def test_skip_markers_give_a_reason_and_match_their_block():
             continue
         assert ex.reason, f"{ex.id}: a skip marker says why"
         if ex.skip != ("*",):
-            firsts = {part.split()[0] for line in (_yaml_commands(ex.body) if ex.lang == "yaml" else
-                                                   [_strip_comment(x) for x in ex.body.splitlines()])
-                      for part in line.split(" && ") if part.strip()}
+            firsts = {
+                part.split()[0]
+                for line in (
+                    _yaml_commands(ex.body) if ex.lang == "yaml" else [_strip_comment(x) for x in ex.body.splitlines()]
+                )
+                for part in line.split(" && ")
+                if part.strip()
+            }
             assert set(ex.skip) <= firsts, f"{ex.id}: the marker skips {ex.skip}, which the block does not run"
 
 
@@ -248,7 +266,7 @@ def _matches(expected: list[str], actual: list[str]) -> bool:
     i = 0
     for chunk in "\n".join(expected).split(f"\n{ELLIPSIS}\n"):
         lines = chunk.split("\n")
-        while i + len(lines) <= len(actual) and actual[i: i + len(lines)] != lines:
+        while i + len(lines) <= len(actual) and actual[i : i + len(lines)] != lines:
             i += 1
         if i + len(lines) > len(actual):
             return False

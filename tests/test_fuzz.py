@@ -23,8 +23,10 @@ from modelaudit.cli.main import main  # noqa: E402
 
 EXAMPLES = int(os.environ.get("MODELAUDIT_FUZZ_EXAMPLES", "60"))
 DERANDOMIZE = "MODELAUDIT_FUZZ_EXAMPLES" not in os.environ  # CI: the same examples each run; long runs explore
-SEEDS = {name: (SAMPLES / name).read_bytes() for name in
-         ("conv3x3.onnx", "mobilenet_v1_module.onnx", "mobilenet_v2_block.onnx", "lstm.onnx")}
+SEEDS = {
+    name: (SAMPLES / name).read_bytes()
+    for name in ("conv3x3.onnx", "mobilenet_v1_module.onnx", "mobilenet_v2_block.onnx", "lstm.onnx")
+}
 
 
 class _Hang(Exception):
@@ -61,21 +63,30 @@ def _check(tmp_path, data: bytes, capsys) -> None:
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=DERANDOMIZE)
-@given(seed=st.sampled_from(sorted(SEEDS)), edits=st.lists(st.tuples(
-    st.sampled_from(["flip", "cut", "insert", "duplicate"]), st.integers(0, 2**20), st.binary(min_size=1, max_size=8)),
-    min_size=1, max_size=4))
+@given(
+    seed=st.sampled_from(sorted(SEEDS)),
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "cut", "insert", "duplicate"]),
+            st.integers(0, 2**20),
+            st.binary(min_size=1, max_size=8),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
 def test_byte_mutations(tmp_path_factory, capsys, seed, edits):
     data = bytearray(SEEDS[seed])
     for kind, position, payload in edits:
         at = position % max(len(data), 1)
         if kind == "flip":
-            data[at:at + len(payload)] = bytes(b ^ p for b, p in zip(data[at:at + len(payload)], payload))
+            data[at : at + len(payload)] = bytes(b ^ p for b, p in zip(data[at : at + len(payload)], payload))
         elif kind == "cut":
             del data[at:]
         elif kind == "insert":
             data[at:at] = payload
         else:
-            data[at:at] = data[at:at + 64]
+            data[at:at] = data[at : at + 64]
     _check(tmp_path_factory.mktemp("b"), bytes(data), capsys)
 
 
@@ -83,9 +94,16 @@ _FIELD_EDITS = ["op_type", "drop_input", "dim", "attr_int", "dtype", "opset", "o
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=DERANDOMIZE)
-@given(seed=st.sampled_from(sorted(SEEDS)), edits=st.lists(st.tuples(
-    st.sampled_from(_FIELD_EDITS), st.integers(0, 1000), st.integers(-(2**63), 2**63 - 1),
-    st.text(max_size=12)), min_size=1, max_size=4))
+@given(
+    seed=st.sampled_from(sorted(SEEDS)),
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(_FIELD_EDITS), st.integers(0, 1000), st.integers(-(2**63), 2**63 - 1), st.text(max_size=12)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
 def test_field_mutations(tmp_path_factory, capsys, seed, edits):
     model = onnx.ModelProto()
     model.ParseFromString(SEEDS[seed])
@@ -123,9 +141,12 @@ def _op_model(op_type: str, attrs: list, inputs: int) -> onnx.ModelProto:
     node = helper.make_node(op_type, names, ["y"], name="n")
     node.attribute.extend(attrs)
     shapes = [[1, 3, 8, 8]] + [_WEIGHTS.get(op_type, [1, 3, 8, 8])] * (inputs - 1)  # a conv's second input: W
-    graph = helper.make_graph([node], "fuzz", [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)
-                                               for n, shape in zip(names, shapes)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    graph = helper.make_graph(
+        [node],
+        "fuzz",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n, shape in zip(names, shapes)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -133,11 +154,19 @@ def _standard_ops() -> list:
     return sorted({(s.name, s.min_input) for s in onnx.defs.get_all_schemas() if s.domain == ""})
 
 
-_WEIGHTS = {"Conv": [4, 3, 3, 3], "ConvTranspose": [3, 4, 3, 3], "ConvInteger": [4, 3, 3, 3], "DeformConv": [4, 3, 3, 3]}
+_WEIGHTS = {
+    "Conv": [4, 3, 3, 3],
+    "ConvTranspose": [3, 4, 3, 3],
+    "ConvInteger": [4, 3, 3, 3],
+    "DeformConv": [4, 3, 3, 3],
+}
 # half of the examples go to the ops whose arithmetic attributes steer (windows, recurrences), where
 # a hostile value once made a negative or sign-flipped figure; the other half to any op
-_STEERED = sorted(op for op in _standard_ops() if op[0] in {
-    "Conv", "ConvTranspose", "ConvInteger", "MaxPool", "AveragePool", "LpPool", "RNN", "GRU", "LSTM"})
+_STEERED = sorted(
+    op
+    for op in _standard_ops()
+    if op[0] in {"Conv", "ConvTranspose", "ConvInteger", "MaxPool", "AveragePool", "LpPool", "RNN", "GRU", "LSTM"}
+)
 
 
 _HOSTILE_INTS = st.sampled_from([0, -1, 1, 2, 9, -(2**31), 2**31, 2**62])
@@ -152,8 +181,13 @@ def test_attribute_mutations_of_every_op(tmp_path_factory, capsys, op, data):
 
     op_type, min_inputs = op
     known = sorted(onnx.defs.get_schema(op_type).attributes)  # its newest schema: attributes of any opset
-    names = data.draw(st.lists(st.sampled_from(known + ["strides", "pads", "dilations", "kernel_shape", "group",
-                                                        "axis", "perm"]), max_size=4, unique=True))
+    names = data.draw(
+        st.lists(
+            st.sampled_from(known + ["strides", "pads", "dilations", "kernel_shape", "group", "axis", "perm"]),
+            max_size=4,
+            unique=True,
+        )
+    )
     attrs = []
     for name in names:
         kind = data.draw(st.sampled_from(["int", "ints", "float", "floats", "string"]))

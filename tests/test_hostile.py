@@ -34,8 +34,9 @@ def _conv(tmp_path, x=(1, 3, 8, 8), w=(4, 3, 3, 3), op="Conv", **attrs):
 
 
 def _pool(tmp_path, **attrs):
-    model = make_model([helper.make_node("MaxPool", ["x"], ["y"], name="p", **attrs)], [vi("x", [1, 3, 8, 8])],
-                       [vi("y", None)])
+    model = make_model(
+        [helper.make_node("MaxPool", ["x"], ["y"], name="p", **attrs)], [vi("x", [1, 3, 8, 8])], [vi("y", None)]
+    )
     path = tmp_path / "pool.onnx"
     path.write_bytes(model.SerializeToString())
     return path
@@ -43,11 +44,14 @@ def _pool(tmp_path, **attrs):
 
 # dilation 9 on a 3x3 kernel spans 9·(3−1)+1 = 19 > 8: floor((8 − 19) / 1) + 1 = −10 per axis, and
 # (−10)·(−10) made the product positive (10,800 MACs); pads of −5: floor((8 − 10 − 3) / 1) + 1 = −4.
-@pytest.mark.parametrize("attrs, arithmetic", [
-    ({"dilations": [9, 9]}, "floor((8 + 0 + 0 − 19) / 1) + 1 = -10 < 1"),
-    ({"pads": [-5, -5, -5, -5]}, "floor((8 + -5 + -5 − 3) / 1) + 1 = -4 < 1"),
-    ({"dilations": [9, 1]}, "floor((8 + 0 + 0 − 19) / 1) + 1 = -10 < 1"),  # one negative axis: negative MACs
-])
+@pytest.mark.parametrize(
+    "attrs, arithmetic",
+    [
+        ({"dilations": [9, 9]}, "floor((8 + 0 + 0 − 19) / 1) + 1 = -10 < 1"),
+        ({"pads": [-5, -5, -5, -5]}, "floor((8 + -5 + -5 − 3) / 1) + 1 = -4 < 1"),
+        ({"dilations": [9, 1]}, "floor((8 + 0 + 0 − 19) / 1) + 1 = -10 < 1"),  # one negative axis: negative MACs
+    ],
+)
 def test_conv_without_output_is_an_error_row_never_a_figure(tmp_path, capsys, attrs, arithmetic):
     path = _conv(tmp_path, **attrs)
     report = modelaudit.audit(path)
@@ -60,8 +64,10 @@ def test_conv_without_output_is_an_error_row_never_a_figure(tmp_path, capsys, at
 
 
 def test_pool_and_conv_transpose_without_output_are_error_rows(tmp_path):
-    rows = [modelaudit.audit(_pool(tmp_path, kernel_shape=[3, 3], pads=[-4, -4, -4, -4])).rows[0],
-            modelaudit.audit(_pool(tmp_path, kernel_shape=[3, 3], dilations=[9, 9])).rows[0]]
+    rows = [
+        modelaudit.audit(_pool(tmp_path, kernel_shape=[3, 3], pads=[-4, -4, -4, -4])).rows[0],
+        modelaudit.audit(_pool(tmp_path, kernel_shape=[3, 3], dilations=[9, 9])).rows[0],
+    ]
     # ConvTranspose: 1·(8 − 1) + 0 + 3 − 9 − 9 = −8
     path = _conv(tmp_path, w=(3, 4, 3, 3), op="ConvTranspose", pads=[9, 9, 9, 9])
     b = tensor("b", (4,))
@@ -81,8 +87,9 @@ def test_a_rule_cannot_return_a_negative_cost():
     def negative(ctx):
         return Cost(macs=-1, flops=-2, formula="-1")
 
-    model = make_model([helper.make_node("Negative", ["x"], ["y"], domain="test.hostile")], [vi("x", [2])],
-                       [vi("y", [2])])
+    model = make_model(
+        [helper.make_node("Negative", ["x"], ["y"], domain="test.hostile")], [vi("x", [2])], [vi("y", [2])]
+    )
     model.opset_import.append(helper.make_opsetid("test.hostile", 1))
     try:
         report = modelaudit.audit(model)
@@ -91,14 +98,17 @@ def test_a_rule_cannot_return_a_negative_cost():
     assert report.rows[0].status == "error" and report.totals.macs == 0 and report.totals.flops == 0
 
 
-@pytest.mark.parametrize("attrs, x, w, why", [
-    ({"strides": [1, 1, 1]}, (1, 3, 8, 8), (4, 3, 3, 3), "strides [1, 1, 1] is not 2 integer(s)"),
-    ({"strides": [1.5, 1.0]}, (1, 3, 8, 8), (4, 3, 3, 3), "strides [1.5, 1.0] is not 2 integer(s)"),
-    ({"pads": [1, 1]}, (1, 3, 8, 8), (4, 3, 3, 3), "pads [1, 1] is not 4 integer(s)"),
-    ({"pads": [1.0, 1.0, 1.0, 1.0]}, (1, 3, 8, 8), (4, 3, 3, 3), "is not 4 integer(s)"),
-    ({"strides": [0, 0]}, (1, 3, 8, 8), (4, 3, 3, 3), "strides [0, 0]: each must be at least 1"),
-    ({}, (1, 3, 2, 2, 2, 2, 2, 2, 2), (4, 3, 3, 3), "input of rank 9 against a 2-d kernel"),
-])
+@pytest.mark.parametrize(
+    "attrs, x, w, why",
+    [
+        ({"strides": [1, 1, 1]}, (1, 3, 8, 8), (4, 3, 3, 3), "strides [1, 1, 1] is not 2 integer(s)"),
+        ({"strides": [1.5, 1.0]}, (1, 3, 8, 8), (4, 3, 3, 3), "strides [1.5, 1.0] is not 2 integer(s)"),
+        ({"pads": [1, 1]}, (1, 3, 8, 8), (4, 3, 3, 3), "pads [1, 1] is not 4 integer(s)"),
+        ({"pads": [1.0, 1.0, 1.0, 1.0]}, (1, 3, 8, 8), (4, 3, 3, 3), "is not 4 integer(s)"),
+        ({"strides": [0, 0]}, (1, 3, 8, 8), (4, 3, 3, 3), "strides [0, 0]: each must be at least 1"),
+        ({}, (1, 3, 2, 2, 2, 2, 2, 2, 2), (4, 3, 3, 3), "input of rank 9 against a 2-d kernel"),
+    ],
+)
 def test_malformed_conv_is_an_error_row_in_report_and_explain(tmp_path, capsys, attrs, x, w, why):
     path = _conv(tmp_path, x=x, w=w, **attrs)
     row = modelaudit.audit(path).rows[0]
@@ -108,8 +118,12 @@ def test_malformed_conv_is_an_error_row_in_report_and_explain(tmp_path, capsys, 
 
 
 def test_explain_conv_with_unknown_dim_names_the_unknown(tmp_path, capsys):
-    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], [vi("x", [1, 3, 8, 8])],
-                       [vi("y", None)], [tensor("w", (4, 3, 3, 3))])
+    model = make_model(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="c")],
+        [vi("x", [1, 3, 8, 8])],
+        [vi("y", None)],
+        [tensor("w", (4, 3, 3, 3))],
+    )
     model.graph.input[0].type.tensor_type.shape.dim[2].dim_value = -1
     path = tmp_path / "minus1.onnx"
     path.write_bytes(model.SerializeToString())
@@ -122,8 +136,9 @@ def test_training_on_a_recurrent_node_without_gate_breakdown(tmp_path, capsys):
     breakdown exists, and --training raised KeyError 'gates'."""
     hidden, inputs, seq, batch = 4, 3, 5, 2
     node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=hidden)
-    model = make_model([node], [vi("x", [seq, batch, inputs]), vi("r", None)], [vi("y", None)],
-                       [tensor("w", (1, 4 * hidden, inputs))])
+    model = make_model(
+        [node], [vi("x", [seq, batch, inputs]), vi("r", None)], [vi("y", None)], [tensor("w", (1, 4 * hidden, inputs))]
+    )
     path = tmp_path / "lstm.onnx"
     path.write_bytes(model.SerializeToString())
     code, out, err = run(capsys, "report", path, "--training", "--format", "json")
@@ -135,15 +150,18 @@ def test_training_on_a_recurrent_node_without_gate_breakdown(tmp_path, capsys):
     assert rows[0]["macs"] == macs and rows[0]["backward_macs"] == 2 * macs  # the general convention
 
 
-@pytest.mark.parametrize("flag, value, why", [
-    ("--timeout", "nan", "--timeout nan: give seconds above 0"),
-    ("--timeout", "inf", "--timeout inf: give seconds above 0"),
-    ("--timeout", "1e300", "--timeout 1e+300: give seconds above 0"),
-    ("--max-memory", "99999999TiB", "--max-memory 99999999TiB: give a size above 0 and at most 1024 TiB"),
-    ("--max-memory", "0", "--max-memory 0: give a size above 0"),
-    ("--time-limit", "nan", "--time-limit nan: give seconds above 0"),
-    ("--time-limit", "1e300", "--time-limit 1e+300: give seconds above 0"),
-])
+@pytest.mark.parametrize(
+    "flag, value, why",
+    [
+        ("--timeout", "nan", "--timeout nan: give seconds above 0"),
+        ("--timeout", "inf", "--timeout inf: give seconds above 0"),
+        ("--timeout", "1e300", "--timeout 1e+300: give seconds above 0"),
+        ("--max-memory", "99999999TiB", "--max-memory 99999999TiB: give a size above 0 and at most 1024 TiB"),
+        ("--max-memory", "0", "--max-memory 0: give a size above 0"),
+        ("--time-limit", "nan", "--time-limit nan: give seconds above 0"),
+        ("--time-limit", "1e300", "--time-limit 1e+300: give seconds above 0"),
+    ],
+)
 def test_absurd_runtime_limits_are_usage_errors(capsys, flag, value, why):
     code, _, err = run(capsys, "report", SAMPLES / "conv3x3.onnx", "--verify", flag, value)
     assert code == 2 and why in err
@@ -212,7 +230,6 @@ def test_internal_error_has_its_own_exit_code(capsys, monkeypatch):
     assert f"| {INTERNAL_ERROR} | internal error" in readme and f"| {INTERNAL_ERROR} | internal error" in cli
 
 
-
 def test_group_not_dividing_channels_is_an_error_row(tmp_path):
     """X has 3 channels, W [4, 1, 3, 3] with group 2 needs 1·2 = 2: onnx.checker lets it pass, and the
     audit counted 6·6·(3·3·1)·4 = 1,296 MACs for a convolution no runtime performs."""
@@ -225,18 +242,21 @@ def test_group_not_dividing_channels_is_an_error_row(tmp_path):
 # A --hardware spec file is user-given: nan passed `value < 0` and `value == 0` (nan bandwidth, nan
 # times), inf and 1e-320 made the ridge point nan and the HTML chart's log scale an internal error,
 # `true` counted as 1, and `hardware = 3` was an internal error (iterating an int).
-@pytest.mark.parametrize("spec, key", [
-    ("bandwidth_gbs = nan\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
-    ("bandwidth_gbs = inf\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
-    ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = inf\n", "peak_tflops"),
-    ("bandwidth_gbs = 1e-320\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
-    ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = 1e308\n", "peak_tflops"),
-    ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = true\n", "peak_tflops"),
-    ("bandwidth_gbs = 10\noverhead_us = nan\n[peak_tflops]\nfp32 = 1\n", "overhead_us"),
-    ("bandwidth_gbs = 10\nattainable_bandwidth_gbs = nan\n[peak_tflops]\nfp32 = 1\n", "attainable_bandwidth_gbs"),
-    ("hardware = 3\n", "[hardware] must be a table"),
-    ("hardware = [1, 2]\n", "[hardware] must be a table"),
-])
+@pytest.mark.parametrize(
+    "spec, key",
+    [
+        ("bandwidth_gbs = nan\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
+        ("bandwidth_gbs = inf\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
+        ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = inf\n", "peak_tflops"),
+        ("bandwidth_gbs = 1e-320\n[peak_tflops]\nfp32 = 1\n", "bandwidth_gbs"),
+        ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = 1e308\n", "peak_tflops"),
+        ("bandwidth_gbs = 10\n[peak_tflops]\nfp32 = true\n", "peak_tflops"),
+        ("bandwidth_gbs = 10\noverhead_us = nan\n[peak_tflops]\nfp32 = 1\n", "overhead_us"),
+        ("bandwidth_gbs = 10\nattainable_bandwidth_gbs = nan\n[peak_tflops]\nfp32 = 1\n", "attainable_bandwidth_gbs"),
+        ("hardware = 3\n", "[hardware] must be a table"),
+        ("hardware = [1, 2]\n", "[hardware] must be a table"),
+    ],
+)
 def test_hardware_spec_out_of_range_is_a_usage_error(tmp_path, capsys, spec, key):
     path = tmp_path / "chip.toml"
     path.write_text(spec)
@@ -274,18 +294,22 @@ def test_dim_expression_past_int64_is_unknown_not_an_internal_error(tmp_path, ca
     assert '": -' not in out and "NaN" not in out
 
 
-@pytest.mark.parametrize("argv, said", [
-    (["--dim", "n=99999999999999999999"], "at most 9,223,372,036,854,775,807"),  # > 2^63 − 1
-    (["--input", "x=99999999999999999999x4"], "at most 9,223,372,036,854,775,807"),
-    (["--dim", "n=²"], "a whole number"),  # str.isdigit() took it, int() raised: exit 70
-])
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["--dim", "n=99999999999999999999"], "at most 9,223,372,036,854,775,807"),  # > 2^63 − 1
+        (["--input", "x=99999999999999999999x4"], "at most 9,223,372,036,854,775,807"),
+        (["--dim", "n=²"], "a whole number"),  # str.isdigit() took it, int() raised: exit 70
+    ],
+)
 def test_dim_flags_past_int64_or_not_ascii_digits_are_usage_errors(tmp_path, capsys, argv, said):
     code, out, err = run(capsys, "report", _matmul_with_dim(tmp_path, "n", "input"), *argv)
     assert code == 2 and said in err, err
 
 
 def test_dim_flag_at_int64_max_is_counted_exactly(tmp_path, capsys):
-    code, out, err = run(capsys, "report", _matmul_with_dim(tmp_path, "n", "input"), "--dim", f"n={2**63 - 1}",
-                         "--format", "json")
+    code, out, err = run(
+        capsys, "report", _matmul_with_dim(tmp_path, "n", "input"), "--dim", f"n={2**63 - 1}", "--format", "json"
+    )
     assert code == 0, err
     assert json.loads(out)["totals"]["macs"] == (2**63 - 1) * 4 * 8

@@ -10,12 +10,12 @@ pytest_plugins = ["pytester"]
 def test_fixture_and_summary(pytester):
     pytester.makepyfile(f'''
         def test_budget(model_audit):
-            report = model_audit(r"{SAMPLES / 'mobilenet_v2.onnx'}")
+            report = model_audit(r"{SAMPLES / "mobilenet_v2.onnx"}")
             assert report.totals.macs < 600e6
             assert report.totals.params == 3_504_872
 
         def test_second(model_audit):
-            model_audit(r"{SAMPLES / 'conv3x3.onnx'}")
+            model_audit(r"{SAMPLES / "conv3x3.onnx"}")
     ''')
     summary = pytester.path / "summary.md"
     result = pytester.runpytest(f"--modelaudit-report={summary}")  # the plugin loads by its entry point
@@ -35,7 +35,8 @@ def test_relative_paths_are_taken_from_the_rootdir(pytester, monkeypatch):
     tests = pytester.mkpydir("tests")
     (tests / "test_model.py").write_text(
         "def test_budget(model_audit):\n"
-        "    assert model_audit('models/conv3x3.onnx').totals.params == ((3 * 3 * 3) + 1) * 128\n")
+        "    assert model_audit('models/conv3x3.onnx').totals.params == ((3 * 3 * 3) + 1) * 128\n"
+    )
     monkeypatch.chdir(tests)  # started from a subfolder, where models/ does not exist
     result = pytester.runpytest("test_model.py")
     result.assert_outcomes(passed=1)

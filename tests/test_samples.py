@@ -38,8 +38,11 @@ def test_c_mobilenet_v2_block():
     expand, depthwise, project = convs
     assert expand.outputs == ["1x18x28x28"]  # the expanded tensor is 28×28×18
     assert [c.params for c in convs] == [((1 * 1 * 3) + 1) * 18, ((3 * 3) + 1) * 18, ((1 * 1 * 18) + 1) * 128]
-    assert [c.macs for c in convs] == [28 * 28 * (1 * 1 * 3) * 18, 28 * 28 * (3 * 3 * 1) * 18,
-                                       28 * 28 * (1 * 1 * 18) * 128]
+    assert [c.macs for c in convs] == [
+        28 * 28 * (1 * 1 * 3) * 18,
+        28 * 28 * (3 * 3 * 1) * 18,
+        28 * 28 * (1 * 1 * 18) * 128,
+    ]
 
 
 def test_d_kernel_10_from_205_to_66():

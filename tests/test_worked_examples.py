@@ -45,13 +45,25 @@ def test_console_block_matches_the_tool(cmd, expected):
 
 def test_the_course_answers_are_quoted():
     text = DOC.read_text(encoding="utf-8")
-    for figure in ("3,584", "2,709,504", "322,224", "1,975,680", "K = 10", "20,908,800", "2,560", "12,000",
-                   "20,000", "42,500"):
+    for figure in (
+        "3,584",
+        "2,709,504",
+        "322,224",
+        "1,975,680",
+        "K = 10",
+        "20,908,800",
+        "2,560",
+        "12,000",
+        "20,000",
+        "42,500",
+    ):
         assert figure in text
 
 
 if __name__ == "__main__" and "--update" in sys.argv:
     sys.path.insert(0, str(ROOT))
     text = DOC.read_text(encoding="utf-8")
-    DOC.write_text(BLOCK.sub(lambda m: f"```console\n$ modelaudit {m['cmd']}\n{run(m['cmd'])}```", text), encoding="utf-8")
+    DOC.write_text(
+        BLOCK.sub(lambda m: f"```console\n$ modelaudit {m['cmd']}\n{run(m['cmd'])}```", text), encoding="utf-8"
+    )
     print(f"updated {DOC}")

@@ -102,12 +102,20 @@ def _annotate_nodes(graph, scope: str, by_scope: dict) -> int:
 
 
 def _annotate_node(node, row) -> None:
-    note = (f"modelaudit: params {row.params:,}, MACs {_text(row.macs_total)}, FLOPs {_text(row.flops_total)}"
-            + (f"; {row.formula}" if row.formula else "") + f" [{row.status}]")
+    note = (
+        f"modelaudit: params {row.params:,}, MACs {_text(row.macs_total)}, FLOPs {_text(row.flops_total)}"
+        + (f"; {row.formula}" if row.formula else "")
+        + f" [{row.status}]"
+    )
     node.doc_string = f"{node.doc_string}\n{note}" if node.doc_string else note
     # NodeProto.metadata_props came with IR 10 (onnx 1.16); an older reader skips the field
-    props = {"params": row.params, "macs": _text(row.macs_total), "flops": _text(row.flops_total),
-             "formula": row.formula, "status": row.status}
+    props = {
+        "params": row.params,
+        "macs": _text(row.macs_total),
+        "flops": _text(row.flops_total),
+        "formula": row.formula,
+        "status": row.status,
+    }
     kept = [p for p in node.metadata_props if not p.key.startswith(PREFIX)]
     del node.metadata_props[:]
     node.metadata_props.extend(kept)
@@ -124,16 +132,20 @@ def _refuse_output(source: Path, output: Path, locations: set[str]) -> None:
         raise UsageError(f"-o {output}: is the model itself; annotate writes a copy")
     folder = source.resolve().parent
     if locations and output.resolve().parent != folder:
-        raise UsageError(f"-o {output}: write the copy beside the model, in {folder}: "
-                         "its external data is referenced by a path relative to the model's folder")
+        raise UsageError(
+            f"-o {output}: write the copy beside the model, in {folder}: "
+            "its external data is referenced by a path relative to the model's folder"
+        )
     taken = {(folder / loc).resolve() for loc in locations}
-    if output.resolve() in taken or (output.exists() and any(p.exists() and os.path.samefile(output, p)
-                                                             for p in taken)):
+    if output.resolve() in taken or (
+        output.exists() and any(p.exists() and os.path.samefile(output, p) for p in taken)
+    ):
         raise UsageError(f"-o {output}: holds the model's external data; annotate writes a copy beside it")
 
 
-def annotate(source: str | os.PathLike, output: str | os.PathLike, inputs: dict | None = None,
-             dims: dict | None = None) -> dict:
+def annotate(
+    source: str | os.PathLike, output: str | os.PathLike, inputs: dict | None = None, dims: dict | None = None
+) -> dict:
     """Audits `source` and writes its annotated copy to `output`; returns what was written."""
     source, output = Path(source), Path(output)
     _refuse_output(source, output, set())  # before the audit: the cheap refusals first

@@ -14,13 +14,21 @@ __all__ = ["METRICS", "Budget", "Breach", "metric_name", "parse_increase", "eval
 
 # metric -> (flag, is a byte size)
 METRICS = {
-    "params": ("--max-params", False), "non_trainable": ("--max-non-trainable", False),
-    "weight_bytes": ("--max-weight-bytes", True), "macs": ("--max-macs", False), "flops": ("--max-flops", False),
-    "peak_activation_bytes": ("--max-peak-memory", True), "activation_bytes": ("--max-activation-bytes", True),
+    "params": ("--max-params", False),
+    "non_trainable": ("--max-non-trainable", False),
+    "weight_bytes": ("--max-weight-bytes", True),
+    "macs": ("--max-macs", False),
+    "flops": ("--max-flops", False),
+    "peak_activation_bytes": ("--max-peak-memory", True),
+    "activation_bytes": ("--max-activation-bytes", True),
     "nodes": ("--max-nodes", False),
 }
-_ALIASES = {"peak_memory": "peak_activation_bytes", "peak": "peak_activation_bytes", "weights": "weight_bytes",
-            "non-trainable": "non_trainable"}
+_ALIASES = {
+    "peak_memory": "peak_activation_bytes",
+    "peak": "peak_activation_bytes",
+    "weights": "weight_bytes",
+    "non-trainable": "non_trainable",
+}
 # without --max-increase, a baseline allows no growth in these
 BASELINE_DEFAULTS = ("params", "weight_bytes", "macs", "flops")
 
@@ -73,8 +81,10 @@ class Breach:
 
     def line(self) -> str:
         fmt = human_bytes if METRICS[self.metric][1] else human
-        return (f"over budget: {self.model}: {self.metric} {fmt(self.actual)} ({self.actual:,}) > "
-                f"{fmt(self.limit)} ({self.limit:,}) [{self.why}]")
+        return (
+            f"over budget: {self.model}: {self.metric} {fmt(self.actual)} ({self.actual:,}) > "
+            f"{fmt(self.limit)} ({self.limit:,}) [{self.why}]"
+        )
 
 
 def load_baseline(path: str | Path) -> dict:
@@ -84,8 +94,10 @@ def load_baseline(path: str | Path) -> dict:
     except (OSError, ValueError) as exc:
         raise UsageError(f"--baseline {path}: cannot be read as JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("schema_version") != 1 or "totals" not in data:
-        raise UsageError(f"--baseline {path}: is not a modelaudit JSON report (schema_version 1)",
-                         "write one with: modelaudit report MODEL --format json -o FILE")
+        raise UsageError(
+            f"--baseline {path}: is not a modelaudit JSON report (schema_version 1)",
+            "write one with: modelaudit report MODEL --format json -o FILE",
+        )
     return data["totals"]
 
 
@@ -110,12 +122,27 @@ def evaluate(model: str, totals: dict, budget: Budget) -> list[Breach]:
     for metric, limit, why in checks:
         actual = totals[metric]
         if metric in ("macs", "flops") and not totals.get("macs_complete", True):
-            breaches.append(Breach(model, metric, actual, limit, f"{why}; the count is incomplete (uncounted or "
-                                   "unresolved nodes), so the budget cannot be proven; --input/--dim fix "
-                                   "dynamic dims, --verify takes the shapes only a run can tell"))
+            breaches.append(
+                Breach(
+                    model,
+                    metric,
+                    actual,
+                    limit,
+                    f"{why}; the count is incomplete (uncounted or "
+                    "unresolved nodes), so the budget cannot be proven; --input/--dim fix "
+                    "dynamic dims, --verify takes the shapes only a run can tell",
+                )
+            )
         elif metric in ("params", "non_trainable", "weight_bytes") and not totals.get("params_complete", True):
-            breaches.append(Breach(model, metric, actual, limit, f"{why}; an op without a rule reads constants "
-                                   "that may be weights, so the budget cannot be proven"))
+            breaches.append(
+                Breach(
+                    model,
+                    metric,
+                    actual,
+                    limit,
+                    f"{why}; an op without a rule reads constants that may be weights, so the budget cannot be proven",
+                )
+            )
         elif actual > limit:
             breaches.append(Breach(model, metric, actual, limit, why))
     return breaches

@@ -11,9 +11,14 @@ __all__ = ["METRICS", "compare", "labels_for"]
 
 # metric -> (label, kind): kind says how to print it
 METRICS = {
-    "params": ("params", "count"), "non_trainable": ("non-trainable", "count"),
-    "weight_bytes": ("weight bytes", "bytes"), "macs": ("MACs", "count"), "flops": ("FLOPs", "count"),
-    "peak_activation_bytes": ("peak activations", "bytes"), "nodes": ("nodes", "int"), "opset": ("opset", "int"),
+    "params": ("params", "count"),
+    "non_trainable": ("non-trainable", "count"),
+    "weight_bytes": ("weight bytes", "bytes"),
+    "macs": ("MACs", "count"),
+    "flops": ("FLOPs", "count"),
+    "peak_activation_bytes": ("peak activations", "bytes"),
+    "nodes": ("nodes", "int"),
+    "opset": ("opset", "int"),
 }
 
 
@@ -46,19 +51,37 @@ def compare(reports: list[dict], labels: list[str], depth: int = 2) -> dict:
     totals = []
     for metric, (label, kind) in METRICS.items():
         values = [_metric(d, metric) for d in reports]
-        totals.append({"metric": metric, "label": label, "kind": kind, "values": values,
-                       "ratio": [None if metric == "opset" else _ratio(v, values[0]) for v in values],
-                       "delta": [None if v is None or values[0] is None or metric == "opset" else v - values[0]
-                                 for v in values]})
+        totals.append(
+            {
+                "metric": metric,
+                "label": label,
+                "kind": kind,
+                "values": values,
+                "ratio": [None if metric == "opset" else _ratio(v, values[0]) for v in values],
+                "delta": [
+                    None if v is None or values[0] is None or metric == "opset" else v - values[0] for v in values
+                ],
+            }
+        )
     families, blocks = zip(*(families_and_blocks(d["rows"], depth) for d in reports))
     block_names = list(dict.fromkeys(n for b in blocks for n in b))  # each once, in order of first appearance
     return {
         "schema_version": 1,
-        "models": [{"label": label, "path": d["model"]["path"], "complete": d["totals"]["macs_complete"],
-                    "resolve": resolve_hint(d)} for label, d in zip(labels, reports)],
+        "models": [
+            {
+                "label": label,
+                "path": d["model"]["path"],
+                "complete": d["totals"]["macs_complete"],
+                "resolve": resolve_hint(d),
+            }
+            for label, d in zip(labels, reports)
+        ],
         "totals": totals,
-        "families": [{"family": f, "values": [fam.get(f) for fam in families]}
-                     for f in FAMILIES if any(f in fam for fam in families)],
+        "families": [
+            {"family": f, "values": [fam.get(f) for fam in families]}
+            for f in FAMILIES
+            if any(f in fam for fam in families)
+        ],
         "depth": depth,
         "blocks": [{"block": n, "values": [b.get(n) for b in blocks]} for n in block_names],
     }

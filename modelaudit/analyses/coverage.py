@@ -21,8 +21,11 @@ COLUMNS = ["op", "domain", "category", "macs", "flops", "since"]
 def onnx_ops(domain: str = "") -> tuple[str, ...]:
     """Every op onnx.defs lists for a domain, at any version up to the installed opset."""
     want = "" if domain == "ai.onnx" else domain
-    return tuple(sorted({s.name for s in defs.get_all_schemas_with_history()
-                         if ("" if s.domain == "ai.onnx" else s.domain) == want}))
+    return tuple(
+        sorted(
+            {s.name for s in defs.get_all_schemas_with_history() if ("" if s.domain == "ai.onnx" else s.domain) == want}
+        )
+    )
 
 
 def unclassified(domain: str = "") -> list[str]:
@@ -47,8 +50,14 @@ def render_ops(fmt: str = "text", domain: str | None = None, missing: bool = Fal
         return buf.getvalue()
     default = onnx_ops("")
     covered = sum(1 for op in default if is_classified(op, ""))
-    table = tabulate([[r[c] for c in COLUMNS] for r in rows], headers=COLUMNS,
-                     tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True)
-    summary = (f"ai.onnx coverage: {covered} of the {len(default)} ops onnx.defs lists "
-               f"(onnx opset {defs.onnx_opset_version()}) have a rule or a classification")
+    table = tabulate(
+        [[r[c] for c in COLUMNS] for r in rows],
+        headers=COLUMNS,
+        tablefmt="github" if fmt == "markdown" else "simple",
+        disable_numparse=True,
+    )
+    summary = (
+        f"ai.onnx coverage: {covered} of the {len(default)} ops onnx.defs lists "
+        f"(onnx opset {defs.onnx_opset_version()}) have a rule or a classification"
+    )
     return f"{table}\n\n{summary}\n"

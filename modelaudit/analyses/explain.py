@@ -22,8 +22,21 @@ from modelaudit.shapes.geometry import (
 
 __all__ = ["explain", "select_rows"]
 
-_PASS = {"BatchNormalization", "Relu", "Clip", "Sigmoid", "HardSwish", "HardSigmoid", "LeakyRelu", "PRelu", "Mul",
-         "Identity", "Elu", "Selu", "Tanh"}
+_PASS = {
+    "BatchNormalization",
+    "Relu",
+    "Clip",
+    "Sigmoid",
+    "HardSwish",
+    "HardSigmoid",
+    "LeakyRelu",
+    "PRelu",
+    "Mul",
+    "Identity",
+    "Elu",
+    "Selu",
+    "Tanh",
+}
 
 
 def select_rows(report: Report, node: str | None, op: str | None) -> list[Row]:
@@ -41,8 +54,10 @@ def select_rows(report: Report, node: str | None, op: str | None) -> list[Row]:
         rows = [r for r in report.rows if r.index == int(node[1:]) and not r.scope]
     if not rows:
         close = difflib.get_close_matches(node, [r.name for r in report.rows], n=3, cutoff=0.5)
-        raise UsageError(f"no node named '{node}'", f"did you mean: {', '.join(close)}" if close else
-                         "see the names in `modelaudit report`")
+        raise UsageError(
+            f"no node named '{node}'",
+            f"did you mean: {', '.join(close)}" if close else "see the names in `modelaudit report`",
+        )
     return rows
 
 
@@ -84,14 +99,18 @@ def _conv(mg: ModelGraph, row: Row, report: Report) -> list[str] | None:
         return None
     bias = len(node.input) > 2 and bool(node.input[2])
     kind = (row.details or {}).get("conv", "dense")
-    lines = [f"  X {_shape(x)} → Y {_shape(y)}, W {_shape(w)} ([C_out, C_in/group, kernel]), group {group}, "
-             f"bias {'yes' if bias else 'no'} ({kind})",
-             "Output size per spatial axis: floor((W − K_eff + P_begin + P_end) / S) + 1, with K_eff = D·(K−1)+1"]
+    lines = [
+        f"  X {_shape(x)} → Y {_shape(y)}, W {_shape(w)} ([C_out, C_in/group, kernel]), group {group}, "
+        f"bias {'yes' if bias else 'no'} ({kind})",
+        "Output size per spatial axis: floor((W − K_eff + P_begin + P_end) / S) + 1, with K_eff = D·(K−1)+1",
+    ]
     for axis in range(rank):
         k_eff = effective_kernel(kernel[axis], dilations[axis])
         size, (pb, pe), s = x[2 + axis], pads[axis], strides[axis]
-        lines.append(f"  axis {axis + 2}: K_eff = {dilations[axis]}·({kernel[axis]}−1)+1 = {k_eff};  "
-                     f"floor(({size} − {k_eff} + {pb} + {pe}) / {s}) + 1 = {(size - k_eff + pb + pe) // s + 1}")
+        lines.append(
+            f"  axis {axis + 2}: K_eff = {dilations[axis]}·({kernel[axis]}−1)+1 = {k_eff};  "
+            f"floor(({size} − {k_eff} + {pb} + {pe}) / {s}) + 1 = {(size - k_eff + pb + pe) // s + 1}"
+        )
     m_n = _dots(*kernel)
     d = per_group * group
     if group == 1:
@@ -104,7 +123,9 @@ def _conv(mg: ModelGraph, row: Row, report: Report) -> list[str] | None:
     lines.append(f"  = ({inner}{' + 1' if bias else ''})·{c_out} = {params:,}")
     out_spatial = _dots(*y[2:])
     batch = f"{y[0]}·" if y[0] != 1 else ""
-    lines.append("MACs: " + ("N·" if y[0] != 1 else "") + "H_out·W_out·(m·n·d/g)·k  (multiplications by padded zeros count)")
+    lines.append(
+        "MACs: " + ("N·" if y[0] != 1 else "") + "H_out·W_out·(m·n·d/g)·k  (multiplications by padded zeros count)"
+    )
     lines.append(f"  = {batch}{out_spatial}·({m_n}·{d}/{group})·{c_out} = {_n(row.macs)}")
     lines.append("FLOPs: 2·MACs" + (" + one bias add per output" if bias else "") + f" = {_n(row.flops)}")
     lines += _separable(mg, row, report, kind)
@@ -152,27 +173,33 @@ def _separable(mg: ModelGraph, row: Row, report: Report, kind: str) -> list[str]
         return []
     separable = (dw.macs or 0) + (pw.macs or 0)
     k2 = math.prod(kernel)
-    return ["Depthwise-separable module: the depthwise conv, then a 1×1 pointwise conv "
-            f"({safe(dw.name)} → {safe(pw.name)})",
-            f"  a standard {'×'.join(map(str, kernel))} conv {c_in} → {c_out} at {_shape(y[2:])}: "
-            f"{_dots(*y[2:])}·({_dots(*kernel)}·{c_in})·{c_out} = {standard:,} MACs, "
-            f"(({_dots(*kernel)}·{c_in})+1)·{c_out} = {(k2 * c_in + 1) * c_out:,} params",
-            f"  depthwise + pointwise: {_n(dw.macs)} + {_n(pw.macs)} = {separable:,} MACs, "
-            f"{dw.params + pw.params:,} params",
-            f"  saving: {separable / standard:.4f} of the standard conv's MACs = 1/N + 1/K² = 1/{c_out} + 1/{k2} "
-            f"= {1 / c_out + 1 / k2:.4f} (Howard et al., eq. 5)"]
+    return [
+        "Depthwise-separable module: the depthwise conv, then a 1×1 pointwise conv "
+        f"({safe(dw.name)} → {safe(pw.name)})",
+        f"  a standard {'×'.join(map(str, kernel))} conv {c_in} → {c_out} at {_shape(y[2:])}: "
+        f"{_dots(*y[2:])}·({_dots(*kernel)}·{c_in})·{c_out} = {standard:,} MACs, "
+        f"(({_dots(*kernel)}·{c_in})+1)·{c_out} = {(k2 * c_in + 1) * c_out:,} params",
+        f"  depthwise + pointwise: {_n(dw.macs)} + {_n(pw.macs)} = {separable:,} MACs, "
+        f"{dw.params + pw.params:,} params",
+        f"  saving: {separable / standard:.4f} of the standard conv's MACs = 1/N + 1/K² = 1/{c_out} + 1/{k2} "
+        f"= {1 / c_out + 1 / k2:.4f} (Howard et al., eq. 5)",
+    ]
 
 
 _EQUATIONS = {
-    "LSTM": ["Z_i = W_xi·x_t + W_hi·h_{t-1} + b_i      i = σ(Z_i)   (input gate)",
-             "Z_f = W_xf·x_t + W_hf·h_{t-1} + b_f      f = σ(Z_f)   (forget gate)",
-             "Z_g = W_xg·x_t + W_hg·h_{t-1} + b_g      g = tanh(Z_g) (cell candidate; ONNX calls it c)",
-             "Z_o = W_xo·x_t + W_ho·h_{t-1} + b_o      o = σ(Z_o)   (output gate)",
-             "c_t = f⊙c_{t-1} + i⊙g                    h_t = o⊙tanh(c_t)"],
-    "GRU": ["z = σ(W_xz·x_t + W_hz·h_{t-1} + b_z)    (update gate)",
-            "r = σ(W_xr·x_t + W_hr·h_{t-1} + b_r)    (reset gate)",
-            "ĥ = tanh(W_xh·x_t + r⊙(W_hh·h_{t-1}) + b_h)   (linear_before_reset=1; else W_hh·(r⊙h_{t-1}))",
-            "h_t = (1 − z)⊙ĥ + z⊙h_{t-1}"],
+    "LSTM": [
+        "Z_i = W_xi·x_t + W_hi·h_{t-1} + b_i      i = σ(Z_i)   (input gate)",
+        "Z_f = W_xf·x_t + W_hf·h_{t-1} + b_f      f = σ(Z_f)   (forget gate)",
+        "Z_g = W_xg·x_t + W_hg·h_{t-1} + b_g      g = tanh(Z_g) (cell candidate; ONNX calls it c)",
+        "Z_o = W_xo·x_t + W_ho·h_{t-1} + b_o      o = σ(Z_o)   (output gate)",
+        "c_t = f⊙c_{t-1} + i⊙g                    h_t = o⊙tanh(c_t)",
+    ],
+    "GRU": [
+        "z = σ(W_xz·x_t + W_hz·h_{t-1} + b_z)    (update gate)",
+        "r = σ(W_xr·x_t + W_hr·h_{t-1} + b_r)    (reset gate)",
+        "ĥ = tanh(W_xh·x_t + r⊙(W_hh·h_{t-1}) + b_h)   (linear_before_reset=1; else W_hh·(r⊙h_{t-1}))",
+        "h_t = (1 − z)⊙ĥ + z⊙h_{t-1}",
+    ],
     "RNN": ["h_t = tanh(W_xh·x_t + W_hh·h_{t-1} + b_h)"],
 }
 
@@ -188,21 +215,33 @@ def _recurrent(mg: ModelGraph, row: Row) -> list[str]:
     seq, batch = (x[1], x[0]) if layout == 1 else (x[0], x[1])
     lines = ["Gates at step t, in the course's notation:"] + [f"  {e}" for e in _EQUATIONS[node.op_type]]
     order = ", ".join(GATE_ORDER[node.op_type])
-    lines.append(f"ONNX stacks the gates in W [{dirs}, {stacked}, {inputs}], R [{dirs}, {stacked}, {hidden}] and "
-                 f"B [{dirs}, {2 * stacked}] in the order {order}:")
-    lines.append(f"  {'gate':<22}{'W_x (rows of W)':<24}{'W_h (rows of R)':<24}{'b (Wb + Rb)':<14}{'peephole':<10}params")
+    lines.append(
+        f"ONNX stacks the gates in W [{dirs}, {stacked}, {inputs}], R [{dirs}, {stacked}, {hidden}] and "
+        f"B [{dirs}, {2 * stacked}] in the order {order}:"
+    )
+    lines.append(
+        f"  {'gate':<22}{'W_x (rows of W)':<24}{'W_h (rows of R)':<24}{'b (Wb + Rb)':<14}{'peephole':<10}params"
+    )
     for g in gates:
-        lines.append(f"  {g['gate'] + ' (' + g['role'] + ')':<22}{'W_x' + g['gate'] + ' ' + g['W_x_shape'] + ' [' + g['rows'] + ']':<24}"
-                     f"{'W_h' + g['gate'] + ' ' + g['W_h_shape']:<24}{g['b']:<14,}{g['peephole']:<10,}{g['params']:,}")
+        lines.append(
+            f"  {g['gate'] + ' (' + g['role'] + ')':<22}{'W_x' + g['gate'] + ' ' + g['W_x_shape'] + ' [' + g['rows'] + ']':<24}"
+            f"{'W_h' + g['gate'] + ' ' + g['W_h_shape']:<24}{g['b']:<14,}{g['peephole']:<10,}{g['params']:,}"
+        )
     lines.append(f"  total {sum(g['params'] for g in gates):,} params ({dirs} direction(s))")
     per_step = len(gates) * hidden * (inputs + hidden)
-    lines.append(f"MACs per step and direction: gates·H·(I+H) = {len(gates)}·{hidden}·({inputs}+{hidden}) = {per_step:,} "
-                 "per sequence element")
-    lines.append(f"MACs: seq·batch·dirs·gates·H·(I+H) = {seq}·{batch}·{dirs}·{len(gates)}·{hidden}·({inputs}+{hidden}) "
-                 f"= {_n(row.macs)}")
+    lines.append(
+        f"MACs per step and direction: gates·H·(I+H) = {len(gates)}·{hidden}·({inputs}+{hidden}) = {per_step:,} "
+        "per sequence element"
+    )
+    lines.append(
+        f"MACs: seq·batch·dirs·gates·H·(I+H) = {seq}·{batch}·{dirs}·{len(gates)}·{hidden}·({inputs}+{hidden}) "
+        f"= {_n(row.macs)}"
+    )
     elementwise = row.formula.split("; ")[1].replace("elementwise ", "") if "; " in row.formula else "0"
-    lines.append(f"FLOPs: 2·MACs + seq·batch·dirs·H·(elementwise per unit, docs/conventions.md) = "
-                 f"2·{_n(row.macs)} + {elementwise.replace('*', '·')} = {_n(row.flops)}")
+    lines.append(
+        f"FLOPs: 2·MACs + seq·batch·dirs·H·(elementwise per unit, docs/conventions.md) = "
+        f"2·{_n(row.macs)} + {elementwise.replace('*', '·')} = {_n(row.flops)}"
+    )
     return lines
 
 
@@ -212,20 +251,23 @@ def explain(mg: ModelGraph, report: Report, rows: list[Row]) -> str:
         head = f"{safe(row.name)}  ({row.op}{', in ' + safe(row.scope) if row.scope else ''})"
         lines = [head]
         node = mg.nodes[row.index] if not row.scope else None
-        derivation = _conv(mg, row, report) if node is not None and row.op == "Conv" and row.macs is not None \
-            else None
+        derivation = _conv(mg, row, report) if node is not None and row.op == "Conv" and row.macs is not None else None
         if derivation is not None:
             lines += derivation
         elif node is not None and row.op in GATE_ORDER and row.details.get("gates") and row.macs is not None:
             lines += _recurrent(mg, row)
         else:
             spec = find_rule(row.op, row.domain, mg.opset(row.domain))
-            lines.append(f"  inputs {', '.join(row.inputs) or '—'}; weights {', '.join(row.weights) or '—'}; "
-                         f"outputs {', '.join(row.outputs)}")
+            lines.append(
+                f"  inputs {', '.join(row.inputs) or '—'}; weights {', '.join(row.weights) or '—'}; "
+                f"outputs {', '.join(row.outputs)}"
+            )
             if spec is not None:
                 lines += [f"MACs: {spec.macs}", f"FLOPs: {spec.flops}"]
-            lines.append(f"  = {row.formula or 'no arithmetic'}: MACs {_n(row.macs)}, FLOPs {_n(row.flops)}"
-                         + (f" (status {row.status})" if row.status != "counted" else ""))
+            lines.append(
+                f"  = {row.formula or 'no arithmetic'}: MACs {_n(row.macs)}, FLOPs {_n(row.flops)}"
+                + (f" (status {row.status})" if row.status != "counted" else "")
+            )
             lines.append(f"Params on this row: {row.params:,}; non-trainable: {row.non_trainable:,}")
         if row.runs != 1:
             lines.append(f"Runs {row.runs:,} time(s) per model run (its parent's repetitions)")

@@ -70,12 +70,20 @@ def find(mg: ModelGraph, report: Report, read_bytes=None) -> list[Finding]:
     out += _leftovers(mg) if {"Identity", "Dropout"} & ops else []
     out += _precision(mg)
     if mg.order != list(range(len(mg.order))):
-        out.append(_make("MA008", "graph", "nodes are not in topological order in the file; many tools need them sorted"))
+        out.append(
+            _make("MA008", "graph", "nodes are not in topological order in the file; many tools need them sorted")
+        )
     out += _large_constants(mg) if "Constant" in ops else []
     opset = mg.opset("")
     if 0 < opset < OLDEST_GOOD_OPSET:
-        out.append(_make("MA010", "opset_import", f"default-domain opset {opset}; re-export with opset "
-                         f"{OLDEST_GOOD_OPSET} or later for onnxruntime's kernels and optimizations"))
+        out.append(
+            _make(
+                "MA010",
+                "opset_import",
+                f"default-domain opset {opset}; re-export with opset "
+                f"{OLDEST_GOOD_OPSET} or later for onnxruntime's kernels and optimizations",
+            )
+        )
     out += _unresolved_inputs(mg)
     out += _names(mg)
     if mg.checker is not None and not mg.checker["valid"]:
@@ -98,9 +106,15 @@ def _dead_nodes(mg: ModelGraph) -> list[Finding]:
             if u not in alive:
                 alive.add(u)
                 stack.append(u)
-    return [_make("MA001", mg.nodes[i].name or f"#{i} {mg.nodes[i].op_type}",
-                  f"{mg.nodes[i].op_type} node whose outputs no graph output depends on")
-            for i in range(len(mg.nodes)) if i not in alive]
+    return [
+        _make(
+            "MA001",
+            mg.nodes[i].name or f"#{i} {mg.nodes[i].op_type}",
+            f"{mg.nodes[i].op_type} node whose outputs no graph output depends on",
+        )
+        for i in range(len(mg.nodes))
+        if i not in alive
+    ]
 
 
 def _unread(mg: ModelGraph, names) -> set[str]:
@@ -124,8 +138,14 @@ def _unused_initializers(mg: ModelGraph) -> list[Finding]:
     for t in mg.initializers.values():
         if t.name in unused:
             size = (math.prod(t.dims) * (max(_bits(t.dtype), 8))) // 8
-            out.append(_make("MA002", t.name, f"initializer {_shape(t.dims)} {dtype_name(t.dtype)} that no node "
-                             "reads", wasted_bytes=size))
+            out.append(
+                _make(
+                    "MA002",
+                    t.name,
+                    f"initializer {_shape(t.dims)} {dtype_name(t.dtype)} that no node reads",
+                    wasted_bytes=size,
+                )
+            )
     return out
 
 
@@ -176,8 +196,15 @@ def _duplicate_weights(mg: ModelGraph, read_bytes) -> list[Finding]:
                 continue
             key = (t.dtype, t.dims, hashlib.sha256(data).hexdigest())
             if key in seen:
-                out.append(_make("MA003", t.name, f"holds the same {_shape(t.dims)} {dtype_name(t.dtype)} bytes as "
-                                 f"'{seen[key]}'; one tensor could serve both", wasted_bytes=len(data)))
+                out.append(
+                    _make(
+                        "MA003",
+                        t.name,
+                        f"holds the same {_shape(t.dims)} {dtype_name(t.dtype)} bytes as "
+                        f"'{seen[key]}'; one tensor could serve both",
+                        wasted_bytes=len(data),
+                    )
+                )
             else:
                 seen[key] = t.name
     finally:
@@ -201,15 +228,25 @@ def _foldable_batchnorm(mg: ModelGraph, report: Report) -> list[Finding]:
         had_bias = len(mg.nodes[source].input) > 2 and bool(mg.nodes[source].input[2])
         stored = (bn.params + bn.non_trainable - (0 if had_bias else channels)) if bn else 0
         saved = f" (saves {stored:,} stored values and {bn.flops or 0:,} FLOPs)" if bn else ""
-        out.append(_make("MA004", node.name or f"#{i}", f"BatchNormalization after {mg.nodes[source].op_type} "
-                         f"'{mg.nodes[source].name}' folds into its weights and bias{saved}",
-                         wasted_bytes=4 * stored if bn else None, wasted_macs=0))
+        out.append(
+            _make(
+                "MA004",
+                node.name or f"#{i}",
+                f"BatchNormalization after {mg.nodes[source].op_type} "
+                f"'{mg.nodes[source].name}' folds into its weights and bias{saved}",
+                wasted_bytes=4 * stored if bn else None,
+                wasted_macs=0,
+            )
+        )
     return out
 
 
 def _leftovers(mg: ModelGraph) -> list[Finding]:
-    return [_make("MA005", n.name or f"#{i}", f"{n.op_type} node: a no-op at inference, usually left by the exporter")
-            for i, n in enumerate(mg.nodes) if n.op_type in ("Identity", "Dropout") and n.domain in ("", "ai.onnx")]
+    return [
+        _make("MA005", n.name or f"#{i}", f"{n.op_type} node: a no-op at inference, usually left by the exporter")
+        for i, n in enumerate(mg.nodes)
+        if n.op_type in ("Identity", "Dropout") and n.domain in ("", "ai.onnx")
+    ]
 
 
 def _precision(mg: ModelGraph) -> list[Finding]:
@@ -219,12 +256,22 @@ def _precision(mg: ModelGraph) -> list[Finding]:
     half = dtypes[TensorProto.FLOAT16]
     out = []
     if half and half >= (dtypes[TensorProto.FLOAT] + half) / 2:
-        out += [_make("MA006", t.name, f"float32 weight {_shape(t.dims)} in a model whose other weights are float16",
-                      wasted_bytes=math.prod(t.dims) * 2)
-                for t in mg.initializers.values() if t.dtype == TensorProto.FLOAT and math.prod(t.dims) > 1]
+        out += [
+            _make(
+                "MA006",
+                t.name,
+                f"float32 weight {_shape(t.dims)} in a model whose other weights are float16",
+                wasted_bytes=math.prod(t.dims) * 2,
+            )
+            for t in mg.initializers.values()
+            if t.dtype == TensorProto.FLOAT and math.prod(t.dims) > 1
+        ]
     if TensorProto.DOUBLE in map(attrgetter("dtype"), mg.tensors.values()):
-        out += [_make("MA007", name, "float64 tensor: rarely needed, twice the bytes and slow on most devices")
-                for name, info in mg.tensors.items() if info.dtype == TensorProto.DOUBLE]
+        out += [
+            _make("MA007", name, "float64 tensor: rarely needed, twice the bytes and slow on most devices")
+            for name, info in mg.tensors.items()
+            if info.dtype == TensorProto.DOUBLE
+        ]
     return out
 
 
@@ -237,8 +284,14 @@ def _large_constants(mg: ModelGraph) -> list[Finding]:
             if attr.name == "value":
                 size = math.prod(attr.t.dims) * max(_bits(attr.t.data_type), 8) // 8
                 if size >= LARGE_CONSTANT_BYTES:
-                    out.append(_make("MA009", node.name or f"#{i}", f"Constant node holding {size:,} bytes "
-                                     f"({_shape(attr.t.dims)}); store it as an initializer (external data, sharing)"))
+                    out.append(
+                        _make(
+                            "MA009",
+                            node.name or f"#{i}",
+                            f"Constant node holding {size:,} bytes "
+                            f"({_shape(attr.t.dims)}); store it as an initializer (external data, sharing)",
+                        )
+                    )
     return out
 
 
@@ -251,8 +304,14 @@ def _unresolved_inputs(mg: ModelGraph) -> list[Finding]:
         for d in info.shape:
             if isinstance(d, str) or d is None:
                 label = d if isinstance(d, str) else "an unnamed dim"
-                out.append(_make("MA011", name, f"input '{name}' has {label} left symbolic: costs that depend on it "
-                                 f"are unknown (fix it with --dim or --input)"))
+                out.append(
+                    _make(
+                        "MA011",
+                        name,
+                        f"input '{name}' has {label} left symbolic: costs that depend on it "
+                        f"are unknown (fix it with --dim or --input)",
+                    )
+                )
     return out
 
 
@@ -260,7 +319,11 @@ def _names(mg: ModelGraph) -> list[Finding]:
     counts = Counter(map(attrgetter("name"), mg.nodes))  # in order of first appearance
     missing = counts.pop("", 0)
     repeated = len(counts) + missing < len(mg.nodes)
-    out = [_make("MA012", name, f"{n} nodes share the name '{name}'") for name, n in counts.items() if n > 1] if repeated else []
+    out = (
+        [_make("MA012", name, f"{n} nodes share the name '{name}'") for name, n in counts.items() if n > 1]
+        if repeated
+        else []
+    )
     if missing:
         out.append(_make("MA012", "graph", f"{missing} node(s) have no name"))
     return out
@@ -281,14 +344,37 @@ def sarif(findings: list[Finding], model_path: str | None) -> dict:
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "modelaudit", "version": __version__, "informationUri": "docs/cli.md",
-                                "rules": [{"id": code, "shortDescription": {"text": text},
-                                           "defaultConfiguration": {"level": level[sev]}}
-                                          for code, (sev, text) in CODES.items()]}},
-            "results": [{"ruleId": f.code, "level": level[f.severity],
-                         "message": {"text": f"{f.target}: {f.message}"},
-                         "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}},
-                                        "logicalLocations": [{"name": f.target}]}]} for f in findings],
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "modelaudit",
+                        "version": __version__,
+                        "informationUri": "docs/cli.md",
+                        "rules": [
+                            {
+                                "id": code,
+                                "shortDescription": {"text": text},
+                                "defaultConfiguration": {"level": level[sev]},
+                            }
+                            for code, (sev, text) in CODES.items()
+                        ],
+                    }
+                },
+                "results": [
+                    {
+                        "ruleId": f.code,
+                        "level": level[f.severity],
+                        "message": {"text": f"{f.target}: {f.message}"},
+                        "locations": [
+                            {
+                                "physicalLocation": {"artifactLocation": {"uri": uri}},
+                                "logicalLocations": [{"name": f.target}],
+                            }
+                        ],
+                    }
+                    for f in findings
+                ],
+            }
+        ],
     }

@@ -16,8 +16,12 @@ __all__ = ["CacheLayout", "find_cache", "cached_axis", "parse_contexts", "genera
 # past_key_values.0.key, past_key_0, past.0, past_value, cache_key_3, key_cache.1, cache.0.value…
 _CACHE_NAME = re.compile(r"(^|[./_])(past|cache)([./_]|\d|$)|past_?key|past_?value|(key|value)_?cache", re.I)
 # the slots of attention ops that take the cache: (domain, op) -> input indices
-_PAST_SLOTS = {("com.microsoft", "GroupQueryAttention"): (3, 4), ("com.microsoft", "MultiHeadAttention"): (6, 7),
-               ("com.microsoft", "Attention"): (4,), ("", "Attention"): (4, 5)}
+_PAST_SLOTS = {
+    ("com.microsoft", "GroupQueryAttention"): (3, 4),
+    ("com.microsoft", "MultiHeadAttention"): (6, 7),
+    ("com.microsoft", "Attention"): (4,),
+    ("", "Attention"): (4, 5),
+}
 _TOKEN_NAMES = ("input_ids", "inputs_embeds", "ids", "tokens")
 _TOTAL_NAMES = re.compile(r"^(total_?(sequence|seq)_?(length|len)?|total_?length|all_?seq(uence)?_?len(gth)?)$", re.I)
 _TERM = re.compile(r"^\s*([A-Za-z_][\w.]*|\d+)\s*$")
@@ -34,16 +38,23 @@ class CacheLayout:
     sums: dict[str, list] = field(default_factory=dict)  # a dim that is past + new: its terms (names, ints)
 
     def as_dict(self) -> dict:
-        return {"caches": self.caches, "past_dim": self.past_dim, "seq_dim": self.seq_dim,
-                "batch_dim": self.batch_dim, "sums": {k: [str(t) for t in v] for k, v in self.sums.items()}}
+        return {
+            "caches": self.caches,
+            "past_dim": self.past_dim,
+            "seq_dim": self.seq_dim,
+            "batch_dim": self.batch_dim,
+            "sums": {k: [str(t) for t in v] for k, v in self.sums.items()},
+        }
 
 
 def _dims(vi) -> list:
     t = vi.type.tensor_type
     if not t.HasField("shape"):
         return []
-    return [d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else None)
-            for d in t.shape.dim]
+    return [
+        d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else None)
+        for d in t.shape.dim
+    ]
 
 
 def _cache_inputs(model: ModelProto, real: list) -> list:
@@ -62,17 +73,25 @@ def find_cache(model: ModelProto) -> CacheLayout:
     real = [vi for vi in model.graph.input if vi.name not in init]
     caches = [vi for vi in _cache_inputs(model, real) if len(_dims(vi)) >= 3]
     if not caches:
-        raise UsageError("--decode: the model has no recognisable KV cache (no input named past_key_values.*, "
-                         "past_key*, past_value*, cache_* or in an attention op's past slots)",
-                         "export the decoder with its cache (transformers/optimum: use_cache=True, 'with past')")
+        raise UsageError(
+            "--decode: the model has no recognisable KV cache (no input named past_key_values.*, "
+            "past_key*, past_value*, cache_* or in an attention op's past slots)",
+            "export the decoder with its cache (transformers/optimum: use_cache=True, 'with past')",
+        )
     past_dims = set()
     for vi in caches:
         shape = _dims(vi)
         batch = shape[1] if len(shape) == 5 else shape[0]  # GPT-2's old `past` stacks [2, B, H, S, D]
-        at = shape[-2] if isinstance(shape[-2], str) else next((d for d in shape if isinstance(d, str) and d != batch), None)
+        at = (
+            shape[-2]
+            if isinstance(shape[-2], str)
+            else next((d for d in shape if isinstance(d, str) and d != batch), None)
+        )
         if at is None:
-            raise UsageError(f"--decode: cache input '{vi.name}' {shape} has no symbolic cached length",
-                             "the export fixed the cache length; re-export with a dynamic past length")
+            raise UsageError(
+                f"--decode: cache input '{vi.name}' {shape} has no symbolic cached length",
+                "the export fixed the cache length; re-export with a dynamic past length",
+            )
         past_dims.add(at)
     if len(past_dims) != 1:
         raise UsageError(f"--decode: the cache inputs disagree on their cached length ({', '.join(sorted(past_dims))})")
@@ -167,8 +186,18 @@ def parse_contexts(spec: str) -> list[int]:
 _SUMMED = ("macs", "flops", "weight_bytes", "kv_read_bytes", "kv_written_bytes", "input_bytes", "output_bytes")
 
 
-def _phase(model, layout: CacheLayout, seq: int, past: int, batch: int, inputs: dict, dims: dict, label: str,
-           per_token: int | None = None, loaded: list | None = None) -> dict:
+def _phase(
+    model,
+    layout: CacheLayout,
+    seq: int,
+    past: int,
+    batch: int,
+    inputs: dict,
+    dims: dict,
+    label: str,
+    per_token: int | None = None,
+    loaded: list | None = None,
+) -> dict:
     """One step's rows and totals. KV bytes per token come from the cache inputs' bytes over the cached
     length (a decode step), or are handed in (a prefill, whose cache is empty). `loaded` holds the
     model once it is read, checked and linked: later phases re-run only inference and the rules."""
@@ -202,15 +231,34 @@ def _phase(model, layout: CacheLayout, seq: int, past: int, batch: int, inputs: 
         unclaimed.difference_update(read)
         kv_read = sum(mg.nbytes(n) or 0 for n in read)
         kv_written = (per_token * seq // len(caches)) * len(read) if per_token is not None else None
-        rows.append({"name": row.name, "op": row.op_label, "runs": row.runs, "status": row.status,
-                     "macs": row.macs_total, "flops": row.flops_total, "weight_bytes": t["weight_bytes"],
-                     "kv_read_bytes": kv_read, "kv_written_bytes": kv_written, "input_bytes": t["input_bytes"],
-                     "output_bytes": t["output_bytes"], "dtype": t["dtype"]})
+        rows.append(
+            {
+                "name": row.name,
+                "op": row.op_label,
+                "runs": row.runs,
+                "status": row.status,
+                "macs": row.macs_total,
+                "flops": row.flops_total,
+                "weight_bytes": t["weight_bytes"],
+                "kv_read_bytes": kv_read,
+                "kv_written_bytes": kv_written,
+                "input_bytes": t["input_bytes"],
+                "output_bytes": t["output_bytes"],
+                "dtype": t["dtype"],
+            }
+        )
     totals = {key: sum(r[key] or 0 for r in rows if r["runs"]) for key in _SUMMED}
     totals["complete"] = report.totals.macs_complete and all(r["input_bytes"] is not None for r in rows)
     totals["macs"], totals["flops"] = report.totals.macs, report.totals.flops
-    return {"sequence": seq, "past": past, "dims": fixed, "totals": totals, "rows": rows,
-            "kv_cache_bytes": cache_bytes, "kv_cache_bytes_per_token": per_token}
+    return {
+        "sequence": seq,
+        "past": past,
+        "dims": fixed,
+        "totals": totals,
+        "rows": rows,
+        "kv_cache_bytes": cache_bytes,
+        "kv_cache_bytes_per_token": per_token,
+    }
 
 
 def generation(source, contexts: list[int], inputs: dict | None = None, dims: dict | None = None) -> dict:
@@ -227,9 +275,29 @@ def generation(source, contexts: list[int], inputs: dict | None = None, dims: di
     columns, loaded = [], []
     for n in contexts:
         decode = _phase(model, layout, 1, n, batch, inputs or {}, dims, f"decode at context {n}", loaded=loaded)
-        prefill = _phase(model, layout, n, 0, batch, inputs or {}, dims, f"prefill of {n}",
-                         decode["kv_cache_bytes_per_token"], loaded) if layout.seq_dim else None
-        columns.append({"context": n, "prefill": prefill, "decode_per_token": decode,
-                        "kv_cache_bytes_per_token": decode["kv_cache_bytes_per_token"],
-                        "kv_cache_bytes": decode["kv_cache_bytes"]})
+        prefill = (
+            _phase(
+                model,
+                layout,
+                n,
+                0,
+                batch,
+                inputs or {},
+                dims,
+                f"prefill of {n}",
+                decode["kv_cache_bytes_per_token"],
+                loaded,
+            )
+            if layout.seq_dim
+            else None
+        )
+        columns.append(
+            {
+                "context": n,
+                "prefill": prefill,
+                "decode_per_token": decode,
+                "kv_cache_bytes_per_token": decode["kv_cache_bytes_per_token"],
+                "kv_cache_bytes": decode["kv_cache_bytes"],
+            }
+        )
     return {**columns[-1], "batch": batch, "layout": layout.as_dict(), "contexts": list(contexts), "columns": columns}

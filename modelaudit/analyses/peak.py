@@ -46,8 +46,11 @@ def peak_formula(steps: list[Poly | None]) -> MaxPoly | None:
     if not steps or any(p is None for p in steps):
         return None
     unique = list(dict.fromkeys(steps))
-    kept = [p for i, p in enumerate(unique)
-            if not any(_below(p, q) and (not _below(q, p) or j < i) for j, q in enumerate(unique) if j != i)]
+    kept = [
+        p
+        for i, p in enumerate(unique)
+        if not any(_below(p, q) and (not _below(q, p) or j < i) for j, q in enumerate(unique) if j != i)
+    ]
     kept.sort(key=lambda p: (p.degree, str(p)))
     return MaxPoly(tuple(kept))
 

@@ -13,9 +13,18 @@ from modelaudit.graph.model import ModelGraph, load
 __all__ = ["audit", "extend"]
 
 
-def extend(mg: ModelGraph, report: Report, inputs: dict | None = None, dims: dict | None = None, *,
-           training: bool = False, symbolic: bool = False, findings: bool = True, runtime=None,
-           fork: bool = False) -> tuple[Report, bool]:
+def extend(
+    mg: ModelGraph,
+    report: Report,
+    inputs: dict | None = None,
+    dims: dict | None = None,
+    *,
+    training: bool = False,
+    symbolic: bool = False,
+    findings: bool = True,
+    runtime=None,
+    fork: bool = False,
+) -> tuple[Report, bool]:
     """Adds to a report what the options ask for, in the command line's order; returns it and
     whether every shape onnxruntime saw matched (True without a runtime check). `runtime` is a
     RuntimeOptions, or None. `fork`: --symbolic audits half of its grid in a forked child (the
@@ -34,8 +43,11 @@ def extend(mg: ModelGraph, report: Report, inputs: dict | None = None, dims: dic
         report.findings = find(mg, report)
         if report.symbolic:  # its symbolic dims are the polynomials' variables, not something left unresolved
             variables = report.symbolic["variables"]
-            report.findings = [f for f in report.findings if f.code != "MA011"
-                               or not any(f"has {v} left symbolic" in f.message for v in variables)]
+            report.findings = [
+                f
+                for f in report.findings
+                if f.code != "MA011" or not any(f"has {v} left symbolic" in f.message for v in variables)
+            ]
     if runtime is None:
         return report, True
     from modelaudit.runtime.verify import check
@@ -43,9 +55,17 @@ def extend(mg: ModelGraph, report: Report, inputs: dict | None = None, dims: dic
     return check(mg, report, runtime)
 
 
-def audit(model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
-          dims: dict[str, int] | None = None, *, verify: bool = False, training: bool = False,
-          symbolic: bool = False, findings: bool = True, input_data: dict | None = None) -> Report:
+def audit(
+    model: str | os.PathLike | ModelProto,
+    inputs: dict[str, tuple] | None = None,
+    dims: dict[str, int] | None = None,
+    *,
+    verify: bool = False,
+    training: bool = False,
+    symbolic: bool = False,
+    findings: bool = True,
+    input_data: dict | None = None,
+) -> Report:
     """Audits a model file (or ModelProto) as `modelaudit report` does: per-node params, MACs,
     FLOPs and bytes with totals, and the lint findings.
 
@@ -63,5 +83,4 @@ def audit(model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
         from modelaudit.runtime.verify import RuntimeOptions
 
         runtime = RuntimeOptions(verify=True, input_data=input_data)
-    return extend(mg, report, inputs, dims, training=training, symbolic=symbolic, findings=findings,
-                  runtime=runtime)[0]
+    return extend(mg, report, inputs, dims, training=training, symbolic=symbolic, findings=findings, runtime=runtime)[0]

@@ -25,9 +25,15 @@ def _row_bound(row: dict, spec: HardwareSpec) -> dict:
     compute_ms = 1e3 * flops / peak if peak else 0.0
     memory_ms = 1e3 * moved_bytes / spec.bytes_per_s
     runs = row.get("runs", 1) or 1
-    return {"intensity": flops / moved_bytes if moved_bytes else None, "bytes_moved": moved_bytes,
-            "bound": "compute" if compute_ms >= memory_ms else "memory", "peak_dtype": key,
-            "compute_ms": compute_ms * runs, "memory_ms": memory_ms * runs, "roofline_ms": max(compute_ms, memory_ms) * runs}
+    return {
+        "intensity": flops / moved_bytes if moved_bytes else None,
+        "bytes_moved": moved_bytes,
+        "bound": "compute" if compute_ms >= memory_ms else "memory",
+        "peak_dtype": key,
+        "compute_ms": compute_ms * runs,
+        "memory_ms": memory_ms * runs,
+        "roofline_ms": max(compute_ms, memory_ms) * runs,
+    }
 
 
 def roofline(rows: list[dict], spec: HardwareSpec) -> tuple[list[dict], dict]:
@@ -49,19 +55,35 @@ def roofline(rows: list[dict], spec: HardwareSpec) -> tuple[list[dict], dict]:
         verdict = "overhead"
     else:
         verdict = "compute" if compute_ms >= memory_ms else "memory"
-    totals = {"roofline_ms": total, "compute_bound_ms": compute_ms, "memory_bound_ms": memory_ms,
-              "kernels": kernels, "overhead_ms": overhead_ms, "with_overhead_ms": total + overhead_ms,
-              "bound": verdict, "dtype": dtype, "peak_flops_per_s": peak, "bytes_per_s": spec.bytes_per_s,
-              "ridge_flops_per_byte": peak / spec.bytes_per_s,
-              "unknown_rows": sum(1 for b in bounds if b.get("bound") == "unknown")}
+    totals = {
+        "roofline_ms": total,
+        "compute_bound_ms": compute_ms,
+        "memory_bound_ms": memory_ms,
+        "kernels": kernels,
+        "overhead_ms": overhead_ms,
+        "with_overhead_ms": total + overhead_ms,
+        "bound": verdict,
+        "dtype": dtype,
+        "peak_flops_per_s": peak,
+        "bytes_per_s": spec.bytes_per_s,
+        "ridge_flops_per_byte": peak / spec.bytes_per_s,
+        "unknown_rows": sum(1 for b in bounds if b.get("bound") == "unknown"),
+    }
     return bounds, totals
 
 
 def attach_roofline(report: Report, traffic: list[dict], spec: HardwareSpec) -> None:
     """Each row's intensity, bound and time onto the report's rows, and a `roofline` section; with a
     profile, measured against bound."""
-    rows = [{"flops": r.flops, "runs": r.runs, "status": r.status, **{k: t[k] for k in
-             ("weight_bytes", "input_bytes", "output_bytes", "dtype")}} for r, t in zip(report.rows, traffic)]
+    rows = [
+        {
+            "flops": r.flops,
+            "runs": r.runs,
+            "status": r.status,
+            **{k: t[k] for k in ("weight_bytes", "input_bytes", "output_bytes", "dtype")},
+        }
+        for r, t in zip(report.rows, traffic)
+    ]
     bounds, totals = roofline(rows, spec)
     for r, t, b in zip(report.rows, traffic, bounds):
         r.weight_bytes_read, r.input_bytes = t["weight_bytes"], t["input_bytes"]
@@ -81,9 +103,22 @@ def compare_profile(rows: list, total_ms: float, top: int = 5) -> dict:
     furthest = sorted(big, key=lambda r: -r.bound_ratio)[:top]
     measured = sum(r.ms for r in pairs)
     bound = sum(r.roofline_ms for r in pairs)
-    return {"measured_ms": measured, "bound_ms": bound, "ratio": measured / bound if bound else None,
-            "furthest": [{"name": r.name, "op": r.op_label, "ms": r.ms, "roofline_ms": r.roofline_ms,
-                          "ratio": r.bound_ratio, "bound": r.bound} for r in furthest]}
+    return {
+        "measured_ms": measured,
+        "bound_ms": bound,
+        "ratio": measured / bound if bound else None,
+        "furthest": [
+            {
+                "name": r.name,
+                "op": r.op_label,
+                "ms": r.ms,
+                "roofline_ms": r.roofline_ms,
+                "ratio": r.bound_ratio,
+                "bound": r.bound,
+            }
+            for r in furthest
+        ],
+    }
 
 
 def generation_roofline(g: dict, spec: HardwareSpec) -> None:
@@ -100,18 +135,26 @@ def generation_roofline(g: dict, spec: HardwareSpec) -> None:
             step["roofline"] = totals
         decode = col["decode_per_token"]["roofline"]
         col["tokens_per_s"] = 1e3 * g["batch"] / decode["roofline_ms"] if decode["roofline_ms"] else None
-        col["tokens_per_s_with_overhead"] = 1e3 * g["batch"] / decode["with_overhead_ms"] if decode["with_overhead_ms"] else None
+        col["tokens_per_s_with_overhead"] = (
+            1e3 * g["batch"] / decode["with_overhead_ms"] if decode["with_overhead_ms"] else None
+        )
     last = g["columns"][-1]
     t = last["decode_per_token"]["roofline"]
-    lines = [f"roofline on {spec.name}: {t['peak_flops_per_s'] / 1e12:.4g} TFLOP/s {t['dtype']}, "
-             f"{spec.bytes_per_s / 1e9:.4g} GB/s, ridge {t['ridge_flops_per_byte']:.1f} FLOP/byte ({spec.source})"]
+    lines = [
+        f"roofline on {spec.name}: {t['peak_flops_per_s'] / 1e12:.4g} TFLOP/s {t['dtype']}, "
+        f"{spec.bytes_per_s / 1e9:.4g} GB/s, ridge {t['ridge_flops_per_byte']:.1f} FLOP/byte ({spec.source})"
+    ]
     if last["tokens_per_s"]:
-        lines.append(f"decoding at context {last['context']:,} is {t['bound']}-bound: at most "
-                     f"{last['tokens_per_s']:,.1f} tokens/s at batch {g['batch']} by the roofline "
-                     f"({t['roofline_ms']:.4g} ms per step: every weight and the KV cache read once per step)")
+        lines.append(
+            f"decoding at context {last['context']:,} is {t['bound']}-bound: at most "
+            f"{last['tokens_per_s']:,.1f} tokens/s at batch {g['batch']} by the roofline "
+            f"({t['roofline_ms']:.4g} ms per step: every weight and the KV cache read once per step)"
+        )
     if t["overhead_ms"]:
-        lines.append(f"per-node overhead adds {t['kernels']} kernels × {spec.overhead_us:g} µs = "
-                     f"{t['overhead_ms']:.4g} ms per step: {last['tokens_per_s_with_overhead']:,.1f} tokens/s, "
-                     "unless the runtime fuses its kernels or replays them as one graph")
+        lines.append(
+            f"per-node overhead adds {t['kernels']} kernels × {spec.overhead_us:g} µs = "
+            f"{t['overhead_ms']:.4g} ms per step: {last['tokens_per_s_with_overhead']:,.1f} tokens/s, "
+            "unless the runtime fuses its kernels or replays them as one graph"
+        )
     g["tokens_per_s"], g["tokens_per_s_with_overhead"] = last["tokens_per_s"], last["tokens_per_s_with_overhead"]
     g["hardware"] = {"spec": spec.as_dict(), "lines": lines}

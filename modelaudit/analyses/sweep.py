@@ -17,7 +17,9 @@ def parse_sweep(spec: str) -> tuple[str, list[int]]:
     except ValueError:
         numbers = []
     if not sep or not name or not numbers or any(n <= 0 for n in numbers):
-        raise UsageError(f"--sweep {spec!r}: expected DIM=V1,V2,… with positive integers, e.g. --sweep seq=128,512,2048")
+        raise UsageError(
+            f"--sweep {spec!r}: expected DIM=V1,V2,… with positive integers, e.g. --sweep seq=128,512,2048"
+        )
     return name, numbers
 
 
@@ -27,8 +29,9 @@ def check_sweep_dims(dim: str, dims: dict | None) -> None:
         raise UsageError(f"--sweep {dim}=…: --dim {dim} fixes the dim the sweep varies", f"drop --dim {dim}")
 
 
-def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims: dict | None = None,
-          top: int = 10) -> dict:
+def sweep(
+    source, dim: str, values: list[int], inputs: dict | None = None, dims: dict | None = None, top: int = 10
+) -> dict:
     """Totals at every value, and the top layers (by MACs at the largest value) across the sweep."""
     from modelaudit.costs.analyze import analyze
     from modelaudit.graph.model import load, with_dims
@@ -46,10 +49,17 @@ def sweep(source, dim: str, values: list[int], inputs: dict | None = None, dims:
             raise UsageError(f"--sweep {dim}={value}: {exc.message}", exc.hint) from None
         t = report.totals
         bytes_complete = all(r.output_bytes is not None for r in report.rows if r.status != "constant" and r.runs)
-        columns.append({"value": value, "complete": t.macs_complete, "peak_complete": t.peak_activation_complete,
-                        "bytes_complete": bytes_complete, "resolve": [u["flag"] for u in report.unresolved]
-                        + [f"no rule for {op} ×{n}" for op, n in sorted(report.uncounted.items())],
-                        **{k: getattr(t, k) for k in SWEEP_TOTALS}})
+        columns.append(
+            {
+                "value": value,
+                "complete": t.macs_complete,
+                "peak_complete": t.peak_activation_complete,
+                "bytes_complete": bytes_complete,
+                "resolve": [u["flag"] for u in report.unresolved]
+                + [f"no rule for {op} ×{n}" for op, n in sorted(report.uncounted.items())],
+                **{k: getattr(t, k) for k in SWEEP_TOTALS},
+            }
+        )
         rows_by_value.append(report.rows)
     last = rows_by_value[-1]
     macs = [[rows[i].macs_total if i < len(rows) else None for rows in rows_by_value] for i in range(len(last))]

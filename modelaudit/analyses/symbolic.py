@@ -77,8 +77,10 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
         depth = len(prefix)
         if depth == len(variables) - 1:  # the last variable: straight from the samples, no {(): v} per value
             columns = zip(*(values[prefix + (x,)] for x in grid))
-            return [None if None in ys else {(power,): c for power, c in enumerate(solve(ys)) if c}
-                    for ys in map(list, columns)]
+            return [
+                None if None in ys else {(power,): c for power, c in enumerate(solve(ys)) if c}
+                for ys in map(list, columns)
+            ]
         subs = [recurse(prefix + (x,)) for x in grid]
         out: list[dict] = []
         for q in range(width):
@@ -154,8 +156,10 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
     model = base.model
     variables = symbolic_dims(model, inputs, dims)
     if not variables:
-        raise UsageError("--symbolic: the model has no symbolic input dim left to vary",
-                         "its input shapes are all fixed (or anonymous: name them, or use --input)")
+        raise UsageError(
+            "--symbolic: the model has no symbolic input dim left to vary",
+            "its input shapes are all fixed (or anonymous: name them, or use --input)",
+        )
     names: list[str] = []
     graph_at = _grid_graphs(base, variables, inputs, dims)
     steps: list[int] = []  # how many steps the peak-memory walk has (the same at every size)
@@ -166,8 +170,12 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
         except ModelAuditError:
             return [None] * (len(_TOTALS) + 3 * len(names) + sum(steps)) if names else [None] * len(_TOTALS)
         t = report.totals
-        out = [t.macs if t.macs_complete else None, t.flops if t.macs_complete else None, t.activation_bytes,
-               t.peak_activation_bytes if t.peak_activation_complete else None]
+        out = [
+            t.macs if t.macs_complete else None,
+            t.flops if t.macs_complete else None,
+            t.activation_bytes,
+            t.peak_activation_bytes if t.peak_activation_complete else None,
+        ]
         if not names:
             names.extend(r.name for r in report.rows)
             steps.append(len(report.live_bytes or []))
@@ -182,14 +190,20 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
     totals = {k: fits[i] for i, k in enumerate(_TOTALS)}
     rows = []
     for i, name in enumerate(names):
-        macs, flops, nbytes = fits[len(_TOTALS) + 3 * i: len(_TOTALS) + 3 * i + 3]
+        macs, flops, nbytes = fits[len(_TOTALS) + 3 * i : len(_TOTALS) + 3 * i + 3]
         rows.append({"name": name, "macs": macs, "flops": flops, "output_bytes": nbytes})
     from .peak import checked_peak
 
     totals["peak_activation_bytes"], peak_ranges = checked_peak(
-        variables, fits[len(_TOTALS) + 3 * len(names):], samples, lambda values: evaluate(values)[3])
-    return {"variables": list(variables), "totals": totals, "rows": rows, "peak_ranges": peak_ranges,
-            "dominance": _dominance(variables, totals.get("macs"), rows)}
+        variables, fits[len(_TOTALS) + 3 * len(names) :], samples, lambda values: evaluate(values)[3]
+    )
+    return {
+        "variables": list(variables),
+        "totals": totals,
+        "rows": rows,
+        "peak_ranges": peak_ranges,
+        "dominance": _dominance(variables, totals.get("macs"), rows),
+    }
 
 
 def _in_two_processes(variables: tuple[str, ...], evaluate):
@@ -275,21 +289,26 @@ def _dominance(variables: tuple[str, ...], total: Poly | None, rows: list[dict])
             whole = total(values)
             part = sum(r["macs"](values) for r in steep)
             shares.append(f"{100 * part / whole:.1f}% at {var}={size:,}" if whole else "")
-        lines.append(f"nodes whose MACs grow as {var}² or faster ({len(steep)}: {', '.join(ops[:4])}"
-                     f"{'…' if len(ops) > 4 else ''}) are {' and '.join(shares)} of all MACs"
-                     + (" (other dims at 1)" if len(variables) > 1 else ""))
+        lines.append(
+            f"nodes whose MACs grow as {var}² or faster ({len(steep)}: {', '.join(ops[:4])}"
+            f"{'…' if len(ops) > 4 else ''}) are {' and '.join(shares)} of all MACs"
+            + (" (other dims at 1)" if len(variables) > 1 else "")
+        )
         i = total.variables.index(var)
         linear = sum(c for p, c in total.terms if p[i] == 1)  # the other dims at 1
         square = sum(c for p, c in total.terms if p[i] == 2)
         if linear > 0 and square > 0:
             at = -(-linear // square)  # the least size where square·n² ≥ linear·n
-            lines.append(f"the {var}² terms overtake the {var} terms at {var} = {at:,}"
-                         + (" (other dims at 1)" if len(variables) > 1 else ""))
+            lines.append(
+                f"the {var}² terms overtake the {var} terms at {var} = {at:,}"
+                + (" (other dims at 1)" if len(variables) > 1 else "")
+            )
     return lines
 
 
 def to_dict(analysis: dict) -> dict:
     """JSON-ready: every polynomial as text and structured terms, None where not polynomial."""
+
     def poly(p):
         return p.to_json() if p is not None else {"text": None, "not_polynomial": True}
 
@@ -297,8 +316,19 @@ def to_dict(analysis: dict) -> dict:
     if analysis.get("peak_ranges"):
         totals["peak_activation_bytes"]["ranges"] = {
             var: [{"from": start, "to": end, "text": str(p)} for start, end, p in spans]
-            for var, spans in analysis["peak_ranges"].items()}
-    return {"variables": analysis["variables"], "totals": totals,
-            "rows": [{"name": r["name"], "macs": poly(r["macs"]), "flops": poly(r["flops"]),
-                      "output_bytes": poly(r["output_bytes"])} for r in analysis["rows"]],
-            "dominance": analysis["dominance"]}
+            for var, spans in analysis["peak_ranges"].items()
+        }
+    return {
+        "variables": analysis["variables"],
+        "totals": totals,
+        "rows": [
+            {
+                "name": r["name"],
+                "macs": poly(r["macs"]),
+                "flops": poly(r["flops"]),
+                "output_bytes": poly(r["output_bytes"]),
+            }
+            for r in analysis["rows"]
+        ],
+        "dominance": analysis["dominance"],
+    }

@@ -35,9 +35,16 @@ def row_traffic(mg: ModelGraph, report: Report) -> list[dict]:
         weight = sum(_stored_bytes(mg, n, constant, stored) for n in node.input if n in constant) if moves else 0
         if node.op_type == "Gather" and weight and output_bytes is not None:
             weight = min(weight, output_bytes)  # an embedding lookup reads only the rows it gathers
-        out.append({"weight_bytes": weight,
-                    "input_bytes": input_bytes, "output_bytes": output_bytes, "reads": reads, "writes": writes,
-                    "dtype": _dtype(mg, node)})
+        out.append(
+            {
+                "weight_bytes": weight,
+                "input_bytes": input_bytes,
+                "output_bytes": output_bytes,
+                "reads": reads,
+                "writes": writes,
+                "dtype": _dtype(mg, node),
+            }
+        )
     return out
 
 

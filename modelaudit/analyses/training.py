@@ -24,12 +24,48 @@ from modelaudit.load.dtypes import tensor_bytes
 
 __all__ = ["add_training", "with_training", "LSTM_BACKWARD_PER_UNIT", "STATE_SAVED_PER_UNIT"]
 
-_PRODUCTS = {"Conv": (0, 1), "ConvTranspose": (0, 1), "Gemm": (0, 1), "MatMul": (0, 1), "FusedMatMul": (0, 1),
-             "ConvInteger": (0, 1), "MatMulInteger": (0, 1), "QLinearConv": (0, 3), "QLinearMatMul": (0, 3),
-             "MatMulNBits": (0, 1), "DeformConv": (0, 1)}
-_LINEAR = {"Add", "Sub", "Sum", "Neg", "Mean", "Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-           "Transpose", "Concat", "Split", "Slice", "Gather", "Pad", "Expand", "Tile", "Cast", "AveragePool",
-           "GlobalAveragePool", "ReduceSum", "ReduceMean", "DepthToSpace", "SpaceToDepth", "Resize"}
+_PRODUCTS = {
+    "Conv": (0, 1),
+    "ConvTranspose": (0, 1),
+    "Gemm": (0, 1),
+    "MatMul": (0, 1),
+    "FusedMatMul": (0, 1),
+    "ConvInteger": (0, 1),
+    "MatMulInteger": (0, 1),
+    "QLinearConv": (0, 3),
+    "QLinearMatMul": (0, 3),
+    "MatMulNBits": (0, 1),
+    "DeformConv": (0, 1),
+}
+_LINEAR = {
+    "Add",
+    "Sub",
+    "Sum",
+    "Neg",
+    "Mean",
+    "Identity",
+    "Dropout",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Concat",
+    "Split",
+    "Slice",
+    "Gather",
+    "Pad",
+    "Expand",
+    "Tile",
+    "Cast",
+    "AveragePool",
+    "GlobalAveragePool",
+    "ReduceSum",
+    "ReduceMean",
+    "DepthToSpace",
+    "SpaceToDepth",
+    "Resize",
+}
 _SAVE_OUTPUT = {"Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Exp", "Relu"}
 # the course's chain per LSTM unit and step: dE/do 1, dE/dc_t 4, dE/di, dE/dg, dE/df, dE/dc_{t-1} 1 each,
 # σ'(Z)=σ(1−σ) for i, f, o 3 each, tanh' for g 3, bias gradients 4
@@ -97,11 +133,15 @@ def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set
     backward_flops = sum((r.backward_flops or 0) * r.runs for r in report.rows)
     batch = _batch(mg)
     report.training = {
-        "backward_macs": backward, "backward_flops": backward_flops, "saved_activation_bytes": saved,
-        "training_macs": forward + backward, "training_flops": report.totals.flops + backward_flops,
+        "backward_macs": backward,
+        "backward_flops": backward_flops,
+        "saved_activation_bytes": saved,
+        "training_macs": forward + backward,
+        "training_flops": report.totals.flops + backward_flops,
         "batch": batch,
         "training_macs_per_sample": (forward + backward) // batch if batch else None,
-        "complete": not unknown and report.totals.macs_complete, "unknown_nodes": unknown,
+        "complete": not unknown and report.totals.macs_complete,
+        "unknown_nodes": unknown,
         "saved_complete": not saved_unknown and not unknown,
     }
     return report

@@ -13,8 +13,15 @@ __all__ = ["run_annotate"]
 def run_annotate(args) -> int:
     from modelaudit.analyses.annotate import annotate
 
-    counts = annotate(args.model, args.output, collect(args.input, parse_input_spec, "--input"),
-                      collect(args.dim, parse_dim_spec, "--dim"))
-    print(f"wrote {args.output}: {counts['shapes']:,} inferred tensor shapes in value_info, params, MACs and "
-          f"formula on {counts['nodes']:,} nodes (doc_string, metadata_props)", file=sys.stderr)
+    counts = annotate(
+        args.model,
+        args.output,
+        collect(args.input, parse_input_spec, "--input"),
+        collect(args.dim, parse_dim_spec, "--dim"),
+    )
+    print(
+        f"wrote {args.output}: {counts['shapes']:,} inferred tensor shapes in value_info, params, MACs and "
+        f"formula on {counts['nodes']:,} nodes (doc_string, metadata_props)",
+        file=sys.stderr,
+    )
     return 0

@@ -76,8 +76,15 @@ class Progress:
             self.stream.flush()
 
 
-def audit_many(paths: list[str], inputs: dict, dims: dict, jobs: int = 1, progress: Progress | None = None,
-               render=None, ordered: bool = True):
+def audit_many(
+    paths: list[str],
+    inputs: dict,
+    dims: dict,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    render=None,
+    ordered: bool = True,
+):
     """Yields (path, report, error line or None, exit code): in the order of `paths`, or as each
     model finishes when not `ordered`. The report is its dict, or `render(dict)` computed in the
     worker (a worker hands back text, not 50,000 pickled rows). With several models, --input and

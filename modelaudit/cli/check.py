@@ -56,16 +56,21 @@ def run_check(args) -> int:
             chosen = [c for c in checks if c.path.resolve() in wanted]
             known = {c.path.resolve() for c in chosen}
             folder = Path(args.config).resolve().parent
-            chosen += [ModelCheck(Path(m), budget=budget_from({}, defaults, folder, f"--config {args.config}"))
-                       for p, m in wanted.items() if p not in known]
+            chosen += [
+                ModelCheck(Path(m), budget=budget_from({}, defaults, folder, f"--config {args.config}"))
+                for p, m in wanted.items()
+                if p not in known
+            ]
             checks = chosen
     elif args.models:
         checks = [ModelCheck(Path(m)) for m in args.models]
     else:
         raise UsageError("check needs MODEL paths or --config")
     if not checks:  # a config without [[tool.modelaudit.models]]: passing would check nothing
-        raise UsageError(f"--config {args.config}: lists no models to check",
-                         "add [[tool.modelaudit.models]] entries with a path, or name MODEL paths")
+        raise UsageError(
+            f"--config {args.config}: lists no models to check",
+            "add [[tool.modelaudit.models]] entries with a path, or name MODEL paths",
+        )
     results, breaches, mismatched = [], [], []
     for c in checks:
         for metric, limit in flags.limits.items():  # flags override the config's limits
@@ -84,9 +89,15 @@ def run_check(args) -> int:
         totals = report.totals
         found = evaluate(str(c.path), totals.__dict__, c.budget)
         breaches += found
-        results.append({"model": str(c.path), "ok": not found and not (verification or {}).get("mismatches"),
-                        "totals": totals.__dict__, "breaches": [b.__dict__ | {"line": b.line()} for b in found]}
-                       | ({"verification": verification} if verification is not None else {}))
+        results.append(
+            {
+                "model": str(c.path),
+                "ok": not found and not (verification or {}).get("mismatches"),
+                "totals": totals.__dict__,
+                "breaches": [b.__dict__ | {"line": b.line()} for b in found],
+            }
+            | ({"verification": verification} if verification is not None else {})
+        )
     if args.format == "json":
         sys.stdout.write(json.dumps({"schema_version": 1, "ok": not breaches, "models": results}, indent=2) + "\n")
     else:
@@ -98,8 +109,10 @@ def run_check(args) -> int:
         for model, count in mismatched:
             print(f"shape mismatch: {model}: {count} tensor shape(s) differ between static inference and onnxruntime")
         if breaches:
-            print(f"{len(breaches)} budget breach(es) in {sum(1 for r in results if r['breaches'])} of "
-                  f"{len(results)} model(s)")
+            print(
+                f"{len(breaches)} budget breach(es) in {sum(1 for r in results if r['breaches'])} of "
+                f"{len(results)} model(s)"
+            )
     return 1 if breaches or mismatched else 0
 
 

@@ -74,8 +74,9 @@ def run_explain(args) -> int:
     from modelaudit.analyses.explain import explain, select_rows
     from modelaudit.costs.analyze import analyze
 
-    mg = load(args.model, inputs=collect(args.input, parse_input_spec, "--input"),
-              dims=collect_dims(args.dim, args.model))
+    mg = load(
+        args.model, inputs=collect(args.input, parse_input_spec, "--input"), dims=collect_dims(args.dim, args.model)
+    )
     report = analyze(mg)
     sys.stdout.write(explain(mg, report, select_rows(report, args.node, args.op)))
     return 0
@@ -93,14 +94,25 @@ def run_calc(args) -> int:
         if not raw.isdigit() or (int(raw) < 1 and name != "pad"):
             raise UsageError(f"--{name} {raw!r}: expected a positive integer (or ? for the unknown)")
         values[name] = int(raw)
-    values = {k: v for k, v in values.items() if v is not None or k in ("in", "kernel", "out")
-              or getattr(args, f"calc_{k}") == "?"}
+    values = {
+        k: v
+        for k, v in values.items()
+        if v is not None or k in ("in", "kernel", "out") or getattr(args, f"calc_{k}") == "?"
+    }
     values["output_padding"] = args.output_padding
     for flag, value in (("--cin", args.cin), ("--cout", args.cout), ("--groups", args.groups)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1")
-    design = Design(args.layer, values, rank=args.rank, cin=args.cin, cout=args.cout, groups=args.groups,
-                    bias=not args.no_bias, ceil_mode=args.ceil)
+    design = Design(
+        args.layer,
+        values,
+        rank=args.rank,
+        cin=args.cin,
+        cout=args.cout,
+        groups=args.groups,
+        bias=not args.no_bias,
+        ceil_mode=args.ceil,
+    )
     sys.stdout.write(render_calc(design))
     return 0 if design_holds(design) else 1  # a wrong --out, or no solution: a failed check
 
@@ -115,8 +127,9 @@ def run_lint(args) -> int:
     if unknown:
         raise UsageError(f"--ignore {', '.join(unknown)}: unknown code", f"codes: {', '.join(CODES)}")
     refuse_overwriting(args.output, [args.model])
-    mg = load(args.model, inputs=collect(args.input, parse_input_spec, "--input"),
-              dims=collect_dims(args.dim, args.model))
+    mg = load(
+        args.model, inputs=collect(args.input, parse_input_spec, "--input"), dims=collect_dims(args.dim, args.model)
+    )
     refuse_overwriting(args.output, mg.data_files)
     findings = select(find(mg, analyze(mg)), args.min_severity, set(args.ignore))
     if args.format == "sarif":
@@ -129,7 +142,9 @@ def run_lint(args) -> int:
         text = "".join(f"{f.code} {f.severity}: {safe(f.target)}: {safe(f.message, 400)}\n" for f in findings)
         text += f"{len(findings)} finding(s)\n"
     write_output(text, args.output)
-    if args.fail_on != "never" and any(SEVERITIES.index(f.severity) >= SEVERITIES.index(args.fail_on) for f in findings):
+    if args.fail_on != "never" and any(
+        SEVERITIES.index(f.severity) >= SEVERITIES.index(args.fail_on) for f in findings
+    ):
         return 1
     return 0
 

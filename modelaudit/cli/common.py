@@ -12,8 +12,18 @@ from modelaudit.errors import UsageError
 
 from .deadline import DEFAULT_TIME_LIMIT
 
-__all__ = ["Parser", "check_writable", "collect", "keep", "leaving", "refuse_overwriting", "shape_flags",
-           "warm", "write_output", "write_report"]
+__all__ = [
+    "Parser",
+    "check_writable",
+    "collect",
+    "keep",
+    "leaving",
+    "refuse_overwriting",
+    "shape_flags",
+    "warm",
+    "write_output",
+    "write_report",
+]
 
 _KEPT: list | None = None  # a list once cli.main.run() has said the process ends with os._exit
 
@@ -36,12 +46,27 @@ def collect(specs, parse, flag: str) -> dict:
 
 
 def shape_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", action="append", metavar="NAME=SHAPE", default=[],
-                        help="fix a dynamic input's shape, e.g. x=1x3x224x224 (repeatable)")
-    parser.add_argument("--dim", action="append", metavar="NAME=N", default=[],
-                        help="fix a named symbolic dim everywhere, e.g. batch=1 (repeatable)")
-    parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
-                        help=f"stop the audit after this long, exit 5 (default {DEFAULT_TIME_LIMIT:g})")
+    parser.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=SHAPE",
+        default=[],
+        help="fix a dynamic input's shape, e.g. x=1x3x224x224 (repeatable)",
+    )
+    parser.add_argument(
+        "--dim",
+        action="append",
+        metavar="NAME=N",
+        default=[],
+        help="fix a named symbolic dim everywhere, e.g. batch=1 (repeatable)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT,
+        metavar="SECONDS",
+        help=f"stop the audit after this long, exit 5 (default {DEFAULT_TIME_LIMIT:g})",
+    )
 
 
 def write_output(text: str, output: str | None, flag: str = "-o") -> None:
@@ -76,8 +101,10 @@ def refuse_overwriting(output: str | None, paths, flag: str = "-o") -> None:
         except OSError:  # a path that is not there cannot be overwritten
             continue
         if same:
-            raise UsageError(f"{flag} {output}: is {path}, which this command reads; the report would replace it",
-                             "name another file")
+            raise UsageError(
+                f"{flag} {output}: is {path}, which this command reads; the report would replace it",
+                "name another file",
+            )
 
 
 def write_report(d, fmt: str, output: str | None, **view) -> None:
@@ -122,6 +149,7 @@ def warm(fmt: str | None = None):
     the renderer of `fmt`) while a forked child infers the shapes and this process would only
     wait. The command imports only what it needs to read the model before forking (modelaudit's
     package imports the audit lazily), so these 50 ms leave the critical path."""
+
     def imports() -> None:
         import modelaudit.analyses.findings  # noqa: F401
         import modelaudit.analyses.pipeline  # noqa: F401
@@ -129,4 +157,5 @@ def warm(fmt: str | None = None):
 
         if fmt in FORMATS:
             importlib.import_module(f"modelaudit.render.{'json' if fmt == 'jsonl' else fmt}")
+
     return imports

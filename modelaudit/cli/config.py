@@ -65,8 +65,9 @@ def load_config(path: str | Path) -> tuple[list[ModelCheck], dict]:
     table = _table(data, path)
     unknown = set(table) - _TOP_KEYS
     if unknown:
-        raise UsageError(f"--config {path}: unknown key(s) {', '.join(sorted(unknown))}",
-                         f"known: {', '.join(sorted(_TOP_KEYS))}")
+        raise UsageError(
+            f"--config {path}: unknown key(s) {', '.join(sorted(unknown))}", f"known: {', '.join(sorted(_TOP_KEYS))}"
+        )
     defaults = {k: v for k, v in table.items() if k != "models"}
     folder = path.resolve().parent
     checks = []
@@ -76,13 +77,16 @@ def load_config(path: str | Path) -> tuple[list[ModelCheck], dict]:
             raise UsageError(f"{where}: every model needs a path")
         bad = set(entry) - _MODEL_KEYS
         if bad:
-            raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(bad))}", f"known: {', '.join(sorted(_MODEL_KEYS))}")
+            raise UsageError(
+                f"{where}: unknown key(s) {', '.join(sorted(bad))}", f"known: {', '.join(sorted(_MODEL_KEYS))}"
+            )
         inputs = {name: parse_input_spec(f"{name}={shape}")[1] for name, shape in dict(entry.get("inputs", {})).items()}
         dims = {}
         for name, value in dict(entry.get("dims", {})).items():
             if not isinstance(value, int) or value <= 0:
                 raise UsageError(f"{where}: dims.{name} must be a positive integer")
             dims[name] = value
-        checks.append(ModelCheck(folder / str(entry["path"]), inputs, dims,
-                                 budget_from(entry, defaults, folder, where)))
+        checks.append(
+            ModelCheck(folder / str(entry["path"]), inputs, dims, budget_from(entry, defaults, folder, where))
+        )
     return checks, defaults

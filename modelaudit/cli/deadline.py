@@ -44,8 +44,9 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         return
 
     def expired(signum, frame):
-        raise ResourceLimitError(f"the audit did not finish within --time-limit {seconds:g} s; stopped",
-                                 "a larger --time-limit allows it")
+        raise ResourceLimitError(
+            f"the audit did not finish within --time-limit {seconds:g} s; stopped", "a larger --time-limit allows it"
+        )
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)

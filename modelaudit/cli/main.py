@@ -28,8 +28,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from modelaudit.costs.analyze import quiet_gc
 
-        commands = {"report": run_report, "ops": run_ops, "compare": run_compare, "check": run_check,
-                    "explain": run_explain, "calc": run_calc, "lint": run_lint, "annotate": run_annotate}
+        commands = {
+            "report": run_report,
+            "ops": run_ops,
+            "compare": run_compare,
+            "check": run_check,
+            "explain": run_explain,
+            "calc": run_calc,
+            "lint": run_lint,
+            "annotate": run_annotate,
+        }
         from .common import leaving
         from .deadline import budget_of, time_limit
 
@@ -46,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (RecursionError, MemoryError) as exc:
         _traceback(debug)
-        print(f"modelaudit: error: the model exhausted the auditor's {'stack' if isinstance(exc, RecursionError) else 'memory'}",
-              file=sys.stderr)
+        print(
+            f"modelaudit: error: the model exhausted the auditor's {'stack' if isinstance(exc, RecursionError) else 'memory'}",
+            file=sys.stderr,
+        )
         return 5
     except BrokenPipeError:  # `modelaudit report … | head`: the reader left, which is not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -55,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one line, never a traceback, and never exit 3 (a verdict)
         _traceback(debug)
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        print(f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; "
-              "please report it)", file=sys.stderr)
+        print(
+            f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; "
+            "please report it)",
+            file=sys.stderr,
+        )
         return INTERNAL_ERROR
 
 

@@ -51,8 +51,10 @@ def table_view(args) -> dict:
         raise UsageError("--depth must be at least 1")
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns is not None else None
     if columns is not None and (not columns or args.format not in ("text", "markdown")):
-        raise UsageError("--columns takes KEY,KEY,… and shapes the text and markdown tables"
-                         + (f" (--format {args.format} has its own fields)" if columns else ""))
+        raise UsageError(
+            "--columns takes KEY,KEY,… and shapes the text and markdown tables"
+            + (f" (--format {args.format} has its own fields)" if columns else "")
+        )
     if args.depth is not None and args.format == "html":
         raise UsageError("--depth shapes the text, markdown, csv and json tables; the HTML page has its block chart")
     if args.depth is not None and args.by == "op":
@@ -61,9 +63,15 @@ def table_view(args) -> dict:
 
 
 # which runs read each onnxruntime setting: one changed with none of them on would be ignored
-_RUNTIME_USERS = {"runs": ("profile", "calibrate"), "warmup": ("profile",), "ort_optimization": ("profile",),
-                  "seed": ("verify", "profile"), "threads": ("verify", "profile", "calibrate"),
-                  "timeout": ("verify", "profile", "calibrate"), "max_memory": ("verify", "profile", "calibrate")}
+_RUNTIME_USERS = {
+    "runs": ("profile", "calibrate"),
+    "warmup": ("profile",),
+    "ort_optimization": ("profile",),
+    "seed": ("verify", "profile"),
+    "threads": ("verify", "profile", "calibrate"),
+    "timeout": ("verify", "profile", "calibrate"),
+    "max_memory": ("verify", "profile", "calibrate"),
+}
 
 
 def _unused_runtime_flags(args) -> None:
@@ -73,8 +81,10 @@ def _unused_runtime_flags(args) -> None:
     for key, users in _RUNTIME_USERS.items():
         if getattr(args, key) != RUNTIME_DEFAULTS[key] and not any(on[u] for u in users):
             flag = "--" + key.replace("_", "-")
-            raise UsageError(f"{flag} sets how onnxruntime runs, and nothing runs it",
-                             "add " + ", ".join("--hardware calibrate" if u == "calibrate" else f"--{u}" for u in users))
+            raise UsageError(
+                f"{flag} sets how onnxruntime runs, and nothing runs it",
+                "add " + ", ".join("--hardware calibrate" if u == "calibrate" else f"--{u}" for u in users),
+            )
 
 
 def run_report(args) -> int:
@@ -114,11 +124,21 @@ def run_report(args) -> int:
     if args.sweep:
         if spec is not None:
             raise UsageError("--hardware goes with one audit or --decode, not with --sweep")
-        if (args.symbolic or args.training or args.verify or args.profile or args.depth or args.columns
-                or args.by == "op" or args.sort):
-            raise UsageError("--sweep prints one column per value and takes none of --symbolic, --training, --verify, "
-                             "--profile, --depth, --columns, --by op, --sort",
-                             "--symbolic alone gives the costs as formulas of every size")
+        if (
+            args.symbolic
+            or args.training
+            or args.verify
+            or args.profile
+            or args.depth
+            or args.columns
+            or args.by == "op"
+            or args.sort
+        ):
+            raise UsageError(
+                "--sweep prints one column per value and takes none of --symbolic, --training, --verify, "
+                "--profile, --depth, --columns, --by op, --sort",
+                "--symbolic alone gives the costs as formulas of every size",
+            )
         return _sweep_report(args, inputs, dims)
     from .batch import Progress
 
@@ -145,14 +165,23 @@ def run_report(args) -> int:
     if args.verify or args.profile:
         from modelaudit.runtime.verify import RuntimeOptions
 
-        options = RuntimeOptions(verify=args.verify, profile=args.profile, input_data=data, runs=args.runs,
-                                 warmup=args.warmup, max_memory=max_memory,
-                                 timeout=args.timeout, threads=args.threads, seed=args.seed,
-                                 optimization=args.ort_optimization)
+        options = RuntimeOptions(
+            verify=args.verify,
+            profile=args.profile,
+            input_data=data,
+            runs=args.runs,
+            warmup=args.warmup,
+            max_memory=max_memory,
+            timeout=args.timeout,
+            threads=args.threads,
+            seed=args.seed,
+            optimization=args.ort_optimization,
+        )
     progress.update("writing the report", advance=1)
     progress.close()
-    result, ok = extend(mg, result, inputs, dims, training=args.training, symbolic=args.symbolic, runtime=options,
-                        fork=True)
+    result, ok = extend(
+        mg, result, inputs, dims, training=args.training, symbolic=args.symbolic, runtime=options, fork=True
+    )
     if spec is not None:
         from modelaudit.analyses.roofline import attach_roofline
         from modelaudit.analyses.traffic import row_traffic
@@ -161,8 +190,11 @@ def run_report(args) -> int:
     write_report(result, args.format, args.output, sort=args.sort, top=args.top, by=args.by, **view)
     keep(mg, result)
     if result.runtime and "skipped" in result.runtime:
-        print(f"modelaudit: {result.runtime['skipped']}; the static report stands"
-              + ("; nothing was verified" if args.verify else ""), file=sys.stderr)
+        print(
+            f"modelaudit: {result.runtime['skipped']}; the static report stands"
+            + ("; nothing was verified" if args.verify else ""),
+            file=sys.stderr,
+        )
         return 1 if args.verify else 0
     if not ok:
         count = len(result.verification["mismatches"])
@@ -202,8 +234,7 @@ def _hardware(args):
     if sys.stderr.isatty():  # off a terminal, stderr holds errors only: one line, the error's
         print("modelaudit: calibrating this machine with onnxruntime (a few seconds)", file=sys.stderr)
     try:
-        table = calibrate(args.threads, max(50, args.runs), parse_bytes(args.max_memory, "--max-memory"),
-                          args.timeout)
+        table = calibrate(args.threads, max(50, args.runs), parse_bytes(args.max_memory, "--max-memory"), args.timeout)
     except RuntimeFailure as exc:
         raise UsageError(f"--hardware calibrate: onnxruntime could not run the calibration ({exc})") from None
     spec = spec_from_dict(table, "--hardware calibrate")
@@ -221,8 +252,10 @@ def _decode_report(args, inputs: dict, dims: dict, spec) -> int:
     if args.format == "html":
         raise UsageError("--decode has no HTML view: use text, markdown, json or csv")
     if args.depth is not None or args.columns or args.by == "op" or args.sort:  # its tables are fixed: never ignore
-        raise UsageError("--decode prints its own tables (the top layers by decode MACs: --top N) and takes none of "
-                         "--depth, --by op, --columns, --sort")
+        raise UsageError(
+            "--decode prints its own tables (the top layers by decode MACs: --top N) and takes none of "
+            "--depth, --by op, --columns, --sort"
+        )
     result = generation(args.model, parse_contexts(args.decode), inputs, dims)
     if spec is not None:
         from modelaudit.analyses.roofline import generation_roofline
@@ -242,10 +275,20 @@ def _report_many(args, models: list[str]) -> int:
 
     from .batch import Progress, audit_many
 
-    if (args.verify or args.profile or args.training or args.input_data or args.decode or args.hardware
-            or args.symbolic or args.sweep):  # never dropped silently from each model's report
-        raise UsageError("--verify, --profile, --training, --input-data, --decode, --hardware, --symbolic and --sweep "
-                         "take one model at a time")
+    if (
+        args.verify
+        or args.profile
+        or args.training
+        or args.input_data
+        or args.decode
+        or args.hardware
+        or args.symbolic
+        or args.sweep
+    ):  # never dropped silently from each model's report
+        raise UsageError(
+            "--verify, --profile, --training, --input-data, --decode, --hardware, --symbolic and --sweep "
+            "take one model at a time"
+        )
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if args.output_dir and args.output:  # one of them would be silently unused
@@ -267,8 +310,9 @@ def _report_many(args, models: list[str]) -> int:
         if out_dir is None and args.format == "json":
             stream.write('{"schema_version": 1, "reports": [\n')
         try:
-            for path, text, error, code in audit_many(models, inputs, dims, args.jobs, progress, render=draw,
-                                                      ordered=args.format != "jsonl"):
+            for path, text, error, code in audit_many(
+                models, inputs, dims, args.jobs, progress, render=draw, ordered=args.format != "jsonl"
+            ):
                 if error:
                     progress.close()
                     print(f"modelaudit: error: {error}", file=sys.stderr)
@@ -309,4 +353,3 @@ class _output:
     def __exit__(self, *exc):
         if self.stream is not None:
             self.stream.close()
-

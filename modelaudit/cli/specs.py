@@ -70,9 +70,11 @@ def check_zero_dims(model_path, dims: dict[str, int]) -> None:
         past = None  # an unreadable path is reported by the command itself
     for name in zero:
         if name != past:
-            raise UsageError(f"--dim {name}=0: only a KV cache's cached length may be 0"
-                             + (f" (here {past})" if past else " (this model has no recognisable cache)"),
-                             f"give {name} a positive value")
+            raise UsageError(
+                f"--dim {name}=0: only a KV cache's cached length may be 0"
+                + (f" (here {past})" if past else " (this model has no recognisable cache)"),
+                f"give {name} a positive value",
+            )
 
 
 def check_zero_inputs(model_path, inputs: dict[str, tuple]) -> None:
@@ -92,5 +94,7 @@ def check_zero_inputs(model_path, inputs: dict[str, tuple]) -> None:
     for name, shape in zero.items():
         axis = cached_axis(model, layout, name) if layout is not None else None
         if axis is None or any(d == 0 for i, d in enumerate(shape) if i != axis % len(shape)):
-            raise UsageError(f"--input {name}: a dim of 0 is allowed only for the cached length of a KV-cache input",
-                             "give every other dim a positive value")
+            raise UsageError(
+                f"--input {name}: a dim of 0 is allowed only for the cached length of a KV-cache input",
+                "give every other dim a positive value",
+            )

@@ -82,8 +82,9 @@ def _unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
         if dim in named:  # an input dim written as an expression is fixed through its symbols
             flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
         elif anonymous:
-            flag = " ".join(f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}"
-                            for n in anonymous).replace("?", "N")
+            flag = " ".join(
+                f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}" for n in anonymous
+            ).replace("?", "N")
         elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
             flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
         else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
@@ -120,15 +121,20 @@ class _Auditor:
         """The rule of each op is looked up once per audit, not once per node."""
         opset = self.mg.opset(domain)
         spec = find_rule(op, domain, opset)
-        plan = self._plans[(op, domain)] = (spec, opset, _MOVED_ROW if is_zero_cost(op, domain) else _UNCOUNTED_ROW,
-                                            spec.per_element if spec is not None else None)
+        plan = self._plans[(op, domain)] = (
+            spec,
+            opset,
+            _MOVED_ROW if is_zero_cost(op, domain) else _UNCOUNTED_ROW,
+            spec.per_element if spec is not None else None,
+        )
         return plan
 
     def cost(self, spec, opset: int, key, node) -> tuple[Cost, str, list]:
         """(cost, status, unresolved dims) of a node its rule costs."""
         info = self._info
-        ctx = NodeContext(node, key, opset, None, list(map(info, node.input)), list(map(info, node.output)),
-                          lookup=self._lookup)
+        ctx = NodeContext(
+            node, key, opset, None, list(map(info, node.input)), list(map(info, node.output)), lookup=self._lookup
+        )
         try:
             cost = spec.fn(ctx)
             if cost.macs < 0 or cost.flops < 0:  # a hostile shape: never let it subtract from the totals
@@ -180,19 +186,34 @@ class _Auditor:
                         output_bytes = None if size is None else output_bytes + size
         # positional, in Row's field order (report.py): a third of the cost of keywords, per node
         return Row(
-            index, f"{scope}/{local}" if scope else local, op, domain,
-            data, stored, outputs, weights.params_by_node.get(key, 0), weights.non_trainable_by_node.get(key, 0),
-            cost.macs if known else None, cost.flops if known else None, output_bytes, cost.formula, status,
-            sorted(set(dims)) if dims else [], scope, 1,
+            index,
+            f"{scope}/{local}" if scope else local,
+            op,
+            domain,
+            data,
+            stored,
+            outputs,
+            weights.params_by_node.get(key, 0),
+            weights.non_trainable_by_node.get(key, 0),
+            cost.macs if known else None,
+            cost.flops if known else None,
+            output_bytes,
+            cost.formula,
+            status,
+            sorted(set(dims)) if dims else [],
+            scope,
+            1,
             details(self.mg, node) if op in DETAILED else {},
         )
 
     def uncertain_weights(self, node, leaves) -> None:
         """An op without a rule reads integer constants: quantized weights or indices, nobody can tell."""
         numel = sum(leaf.numel for leaf in leaves)
-        self.params_incomplete.append(f"params may be incomplete: {node.op_type} '{node.name}' has no rule and reads "
-                               f"{len(leaves)} constant tensor(s) of {numel:,} {leaves[0].dtype_label} elements "
-                               "that no convention classes as weights (uncounted)")
+        self.params_incomplete.append(
+            f"params may be incomplete: {node.op_type} '{node.name}' has no rule and reads "
+            f"{len(leaves)} constant tensor(s) of {numel:,} {leaves[0].dtype_label} elements "
+            "that no convention classes as weights (uncounted)"
+        )
 
     def control_flow(self, visit: Visit, row: Row) -> list[Row]:
         """If: both branches, the more expensive counted. Loop: body × trip count. Scan: × sequence."""
@@ -203,10 +224,14 @@ class _Auditor:
             known = [(m or 0, f or 0, attr) for attr, m, f in totals]
             chosen = max(known)[2]
             if any(m is None for _, m, _ in totals):
-                self.incomplete.append(f"If '{row.name}': a branch has unknown costs, so the more expensive "
-                                       "branch cannot be chosen for sure")
-            row.formula = "; ".join(f"{attr} {_human(m)} MACs" for attr, m, _ in totals) + \
-                f": the more expensive branch ({chosen}) is counted"
+                self.incomplete.append(
+                    f"If '{row.name}': a branch has unknown costs, so the more expensive "
+                    "branch cannot be chosen for sure"
+                )
+            row.formula = (
+                "; ".join(f"{attr} {_human(m)} MACs" for attr, m, _ in totals)
+                + f": the more expensive branch ({chosen}) is counted"
+            )
             multipliers = {attr: int(attr == chosen) for attr, _ in branches}
         else:
             runs, note = self._iterations(visit, row)
@@ -226,9 +251,13 @@ class _Auditor:
             trip = _scalar(mg.values.get(node.input[0])) if node.input and node.input[0] else None
             if trip is not None:
                 cond = node.input[1] if len(node.input) > 1 else ""
-                return trip, "trip count" if not cond else "trip count, an upper bound: the condition may stop it earlier"
-            self.incomplete.append(f"Loop '{row.name}': its trip count is not constant; its body is counted "
-                                   "once, per iteration")
+                return (
+                    trip,
+                    "trip count" if not cond else "trip count, an upper bound: the condition may stop it earlier",
+                )
+            self.incomplete.append(
+                f"Loop '{row.name}': its trip count is not constant; its body is counted once, per iteration"
+            )
             return None, "trip count not constant"
         if node.op_type == "Scan":
             length = _scan_length(mg, node, row)
@@ -236,7 +265,9 @@ class _Auditor:
                 return length, "sequence length"
             self.incomplete.append(f"Scan '{row.name}': its sequence length is unknown; its body is counted once")
             return None, "sequence length unknown"
-        self.incomplete.append(f"{node.op_type} '{row.name}': how often its subgraph runs is unknown; it is counted once")
+        self.incomplete.append(
+            f"{node.op_type} '{row.name}': how often its subgraph runs is unknown; it is counted once"
+        )
         return None, "repetitions unknown"
 
 
@@ -321,25 +352,38 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
     by_dtype = weights.bytes_by_dtype()
     steps, peak, peak_complete = live_bytes(mg, weights.constant_tensors, auditor.sizes)
     totals = Totals(
-        params=weights.params, non_trainable=weights.non_trainable,
-        weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=by_dtype,
-        macs=macs, flops=flops, macs_complete=complete,
+        params=weights.params,
+        non_trainable=weights.non_trainable,
+        weight_bytes=sum(by_dtype.values()),
+        weight_bytes_by_dtype=by_dtype,
+        macs=macs,
+        flops=flops,
+        macs_complete=complete,
         activation_bytes=activation_bytes,
-        peak_activation_bytes=peak, peak_activation_complete=peak_complete,
-        nodes=len(rows), params_complete=not auditor.params_incomplete,
+        peak_activation_bytes=peak,
+        peak_activation_complete=peak_complete,
+        nodes=len(rows),
+        params_complete=not auditor.params_incomplete,
     )
-    return Report(model=_model_info(mg), rows=rows, totals=totals, uncounted=uncounted,
-                  unresolved=_unresolved_hints(mg, unresolved),
-                  warnings=_checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
-                  live_bytes=steps)
+    return Report(
+        model=_model_info(mg),
+        rows=rows,
+        totals=totals,
+        uncounted=uncounted,
+        unresolved=_unresolved_hints(mg, unresolved),
+        warnings=_checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
+        live_bytes=steps,
+    )
 
 
 def _checker_warning(mg: ModelGraph) -> list[str]:
     verdict = mg.checker
     if verdict is None or verdict["valid"]:
         return []
-    return [f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
-            f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"]
+    return [
+        f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
+        f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"
+    ]
 
 
 def _model_info(mg: ModelGraph) -> dict:
@@ -347,8 +391,11 @@ def _model_info(mg: ModelGraph) -> dict:
 
     def tensor(name: str) -> dict:
         info = mg.info(name)
-        return {"name": name, "shape": dims_str(info.shape if info else None),
-                "dtype": dtype_name(info.dtype) if info else "?"}
+        return {
+            "name": name,
+            "shape": dims_str(info.shape if info else None),
+            "dtype": dtype_name(info.dtype) if info else "?",
+        }
 
     def text(value) -> str:  # protobuf hands back bytes for invalid UTF-8
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
@@ -380,8 +427,9 @@ def quiet_gc(restore: bool = True):
             gc.enable()
 
 
-def audit(model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
-          dims: dict[str, int] | None = None) -> Report:
+def audit(
+    model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None
+) -> Report:
     """Audits a model file (or ModelProto): per-node params, MACs, FLOPs and bytes, with totals.
 
     `inputs` fixes dynamic input shapes ({"x": (1, 3, 224, 224)}); `dims` fixes named dims

@@ -9,8 +9,19 @@ from operator import not_
 from .poly import sum_formulas
 from .report import Row, column, row_dicts
 
-__all__ = ["block_of", "block_names", "formula_rows", "by_block", "scope_tree", "FAMILIES", "family_of", "families",
-           "by_family", "families_and_blocks", "by_op"]
+__all__ = [
+    "block_of",
+    "block_names",
+    "formula_rows",
+    "by_block",
+    "scope_tree",
+    "FAMILIES",
+    "family_of",
+    "families",
+    "by_family",
+    "families_and_blocks",
+    "by_op",
+]
 
 TOP = "(top level)"
 FORMULAS = ("macs", "flops", "output_bytes")  # --symbolic's polynomials of a row, summed per group
@@ -70,9 +81,11 @@ def formula_rows(d: dict) -> list[dict]:
     variables = tuple(sym["variables"])
     none = {"text": None, "not_polynomial": True}
     by_name = {r["name"]: r for r in sym["rows"]}
-    return [r | {"formulas": {"variables": variables}
-                 | {k: (by_name.get(r["name"]) or {}).get(k) or none for k in FORMULAS}}
-            for r in row_dicts(d["rows"])]
+    return [
+        r
+        | {"formulas": {"variables": variables} | {k: (by_name.get(r["name"]) or {}).get(k) or none for k in FORMULAS}}
+        for r in row_dicts(d["rows"])
+    ]
 
 
 def _finish(groups) -> None:
@@ -154,9 +167,13 @@ def _sums(columns: tuple, members: dict) -> dict:
             group_macs = map(macs.__getitem__, numbers_known)
         else:
             numbers_known = numbers
-        groups[key] = {"params": sum(map(params.__getitem__, numbers)), "macs": sum(group_macs),
-                       "flops": sum(map(flops.__getitem__, numbers_known)), "nodes": len(numbers),
-                       "unknown": unknown}
+        groups[key] = {
+            "params": sum(map(params.__getitem__, numbers)),
+            "macs": sum(group_macs),
+            "flops": sum(map(flops.__getitem__, numbers_known)),
+            "nodes": len(numbers),
+            "unknown": unknown,
+        }
     return groups
 
 
@@ -205,8 +222,13 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
                     groups[key[:-1]]["leaf"] = False
             below[key].append(path)
     if _plain(rows):
-        sums = _sums(_columns(rows), {key: sorted(chain.from_iterable(map(members.__getitem__, paths_below)))
-                                      for key, paths_below in below.items()})
+        sums = _sums(
+            _columns(rows),
+            {
+                key: sorted(chain.from_iterable(map(members.__getitem__, paths_below)))
+                for key, paths_below in below.items()
+            },
+        )
         for key, group in groups.items():
             group.update(sums[key])
     else:
@@ -225,14 +247,35 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
     return order
 
 
-FAMILIES = ["Conv (dense)", "Conv (grouped)", "Conv (depthwise)", "ConvTranspose", "Gemm/MatMul", "recurrent",
-            "attention", "normalization", "elementwise", "data movement", "other"]
+FAMILIES = [
+    "Conv (dense)",
+    "Conv (grouped)",
+    "Conv (depthwise)",
+    "ConvTranspose",
+    "Gemm/MatMul",
+    "recurrent",
+    "attention",
+    "normalization",
+    "elementwise",
+    "data movement",
+    "other",
+]
 _LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
 _RECURRENT = {"RNN", "GRU", "LSTM"}
 _ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
-_NORM = {"BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization",
-         "RMSNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
-         "SkipSimplifiedLayerNormalization", "LpNormalization", "LRN", "MeanVarianceNormalization"}
+_NORM = {
+    "BatchNormalization",
+    "LayerNormalization",
+    "InstanceNormalization",
+    "GroupNormalization",
+    "RMSNormalization",
+    "SkipLayerNormalization",
+    "SimplifiedLayerNormalization",
+    "SkipSimplifiedLayerNormalization",
+    "LpNormalization",
+    "LRN",
+    "MeanVarianceNormalization",
+}
 
 
 _CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv")
@@ -307,10 +350,15 @@ def by_op(rows: list) -> list[dict]:
         groups = {}
         for label, s in _sums(_columns(rows), members).items():
             unknown = s["unknown"]
-            groups[label] = {"op": label, "count": s["nodes"], "params": s["params"],
-                             "non_trainable": sum(map(non_trainable.__getitem__, members[label])),
-                             "macs": None if unknown else s["macs"], "flops": None if unknown else s["flops"],
-                             "unknown": unknown}
+            groups[label] = {
+                "op": label,
+                "count": s["nodes"],
+                "params": s["params"],
+                "non_trainable": sum(map(non_trainable.__getitem__, members[label])),
+                "macs": None if unknown else s["macs"],
+                "flops": None if unknown else s["flops"],
+                "unknown": unknown,
+            }
     return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
 
 
@@ -323,8 +371,15 @@ def _by_op_each(rows: list) -> dict[str, dict]:
     for (label, params, non_trainable, macs, flops), formula in zip(columns, formulas):
         g = groups.get(label)
         if g is None:
-            g = groups[label] = {"op": label, "count": 0, "params": 0, "non_trainable": 0, "macs": 0, "flops": 0,
-                                 "unknown": 0}
+            g = groups[label] = {
+                "op": label,
+                "count": 0,
+                "params": 0,
+                "non_trainable": 0,
+                "macs": 0,
+                "flops": 0,
+                "unknown": 0,
+            }
         g["count"] += 1
         g["params"] += params
         g["non_trainable"] += non_trainable

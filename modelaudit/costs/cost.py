@@ -30,8 +30,9 @@ class Unresolved(Exception):
     def __init__(self, tensor: str, shape: tuple | None):
         self.tensor = tensor
         self.shape = shape
-        self.dims = ["?"] if shape is None else [d if isinstance(d, str) else "?"
-                                                 for d in shape if not isinstance(d, int)]
+        self.dims = (
+            ["?"] if shape is None else [d if isinstance(d, str) else "?" for d in shape if not isinstance(d, int)]
+        )
         super().__init__(f"{tensor}: shape {dims_str(shape)} is not fully known")
 
 

@@ -11,8 +11,9 @@ from modelaudit.graph.model import ModelGraph
 __all__ = ["peak_activation_bytes", "live_bytes"]
 
 
-def live_bytes(mg: ModelGraph, constant: set[str], sizes: dict[str, int | None] | None = None
-               ) -> tuple[list[int | None], int, bool]:
+def live_bytes(
+    mg: ModelGraph, constant: set[str], sizes: dict[str, int | None] | None = None
+) -> tuple[list[int | None], int, bool]:
     """The bytes live before the first node and after each node's outputs are allocated (None where
     a live tensor's size is unknown), the peak of the known sizes, and whether every size is known.
     Weights and constant-folded tensors are not activations; the graph's inputs are. `sizes` may

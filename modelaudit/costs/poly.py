@@ -32,7 +32,9 @@ class Poly:
             return "0"
         parts = []
         for powers, coeff in sorted(self.terms, key=lambda t: (sum(t[0]), t[0])):
-            factors = [v + (str(e).translate(_SUPERSCRIPT) if e > 1 else "") for v, e in zip(self.variables, powers) if e]
+            factors = [
+                v + (str(e).translate(_SUPERSCRIPT) if e > 1 else "") for v, e in zip(self.variables, powers) if e
+            ]
             body = "·".join(factors)
             if not body:
                 parts.append(f"{coeff:,}")
@@ -43,8 +45,12 @@ class Poly:
         return " + ".join(parts).replace("+ -", "− ")
 
     def to_json(self) -> dict:
-        return {"text": str(self), "terms": [{"coefficient": c, "powers": {v: e for v, e in zip(self.variables, p) if e}}
-                                             for p, c in self.terms]}
+        return {
+            "text": str(self),
+            "terms": [
+                {"coefficient": c, "powers": {v: e for v, e in zip(self.variables, p) if e}} for p, c in self.terms
+            ],
+        }
 
 
 def _monomial(variables, powers, values) -> int:

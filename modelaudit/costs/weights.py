@@ -43,24 +43,55 @@ NON_TRAINABLE_SLOTS: dict[str, frozenset[int]] = {
     "QLinearAveragePool": frozenset({1, 2, 3, 4}),
     "QEmbedLayerNormalization": frozenset(range(8, 18)),
     "QLinearConcat": frozenset({0, 1}) | frozenset(i for i in range(2, 3 * 1024) if (i - 2) % 3),
-    **{op: frozenset({1, 2, 3, 4}) for op in ("QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax",
-                                               "QLinearGlobalAveragePool")},
+    **{
+        op: frozenset({1, 2, 3, 4})
+        for op in ("QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax", "QLinearGlobalAveragePool")
+    },
 }
 # Input slots whose constants are settings (sizes, scales, bounds, initial state), not weights.
 IGNORED_SLOTS: dict[str, frozenset[int]] = {
-    "Resize": frozenset({1, 2, 3}), "Upsample": frozenset({1}), "Pad": frozenset({1, 2, 3}),
-    "Clip": frozenset({1, 2}), "LSTM": frozenset({4, 5, 6}), "GRU": frozenset({4, 5}),
-    "RNN": frozenset({4, 5}), "Reshape": frozenset({1}), "Expand": frozenset({1}),
-    "Tile": frozenset({1}), "Slice": frozenset({1, 2, 3, 4}), "Range": frozenset({0, 1, 2}),
-    "ConstantOfShape": frozenset({0}), "Squeeze": frozenset({1}), "Unsqueeze": frozenset({1}),
-    "TopK": frozenset({1}), "Split": frozenset({1}), "OneHot": frozenset({1, 2}),
+    "Resize": frozenset({1, 2, 3}),
+    "Upsample": frozenset({1}),
+    "Pad": frozenset({1, 2, 3}),
+    "Clip": frozenset({1, 2}),
+    "LSTM": frozenset({4, 5, 6}),
+    "GRU": frozenset({4, 5}),
+    "RNN": frozenset({4, 5}),
+    "Reshape": frozenset({1}),
+    "Expand": frozenset({1}),
+    "Tile": frozenset({1}),
+    "Slice": frozenset({1, 2, 3, 4}),
+    "Range": frozenset({0, 1, 2}),
+    "ConstantOfShape": frozenset({0}),
+    "Squeeze": frozenset({1}),
+    "Unsqueeze": frozenset({1}),
+    "TopK": frozenset({1}),
+    "Split": frozenset({1}),
+    "OneHot": frozenset({1, 2}),
     "DynamicQuantizeLSTM": frozenset({4, 5, 6}),
 }
 # Ops whose integer weight operands are quantized weights (params with their true dtype).
-QUANT_WEIGHT_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
-                              "MatMulNBits", "DynamicQuantizeMatMul", "QGemm", "QAttention",
-                              "GatherBlockQuantized", "QLinearAdd", "QLinearMul", "DynamicQuantizeLSTM",
-                              "MatMulIntegerToFloat", "QLinearWhere", "QEmbedLayerNormalization"})
+QUANT_WEIGHT_OPS = frozenset(
+    {
+        "QLinearConv",
+        "QLinearMatMul",
+        "ConvInteger",
+        "MatMulInteger",
+        "MatMulNBits",
+        "DynamicQuantizeMatMul",
+        "QGemm",
+        "QAttention",
+        "GatherBlockQuantized",
+        "QLinearAdd",
+        "QLinearMul",
+        "DynamicQuantizeLSTM",
+        "MatMulIntegerToFloat",
+        "QLinearWhere",
+        "QEmbedLayerNormalization",
+    }
+)
+
+
 def _unpack_nbits(node, leaf: Leaf) -> None:
     """MatMulNBits stores an N×K weight as `bits`-bit values packed into uint8 blobs."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -71,17 +102,51 @@ def _unpack_nbits(node, leaf: Leaf) -> None:
 
 # op -> (weight slot, how to read the packed weight's true element count and bits)
 _PACKED = {"MatMulNBits": (1, _unpack_nbits)}
-_NOT_CONSTANT = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                           "Multinomial", "Bernoulli", "If", "Loop", "Scan"})
+_NOT_CONSTANT = frozenset(
+    {
+        "RandomNormal",
+        "RandomUniform",
+        "RandomNormalLike",
+        "RandomUniformLike",
+        "Multinomial",
+        "Bernoulli",
+        "If",
+        "Loop",
+        "Scan",
+    }
+)
 _GENERATORS = frozenset({"ConstantOfShape"})
 # Data-movement ops hand on the weights in these input slots: the weight is used where the moved
 # data is consumed (an initial state expanded to the batch is still initial state, not a weight).
 _FIRST = frozenset({0})
 PASS_THROUGH: dict[str, frozenset[int]] = {
-    op: _FIRST for op in ("Reshape", "Expand", "Tile", "Slice", "Squeeze", "Unsqueeze", "Transpose", "Identity",
-                          "Cast", "CastLike", "Flatten", "Split", "Gather", "GatherElements", "GatherND", "Pad",
-                          "DepthToSpace", "SpaceToDepth", "Dropout", "Compress", "ReverseSequence", "Trilu",
-                          "CenterCropPad", "BitCast")
+    op: _FIRST
+    for op in (
+        "Reshape",
+        "Expand",
+        "Tile",
+        "Slice",
+        "Squeeze",
+        "Unsqueeze",
+        "Transpose",
+        "Identity",
+        "Cast",
+        "CastLike",
+        "Flatten",
+        "Split",
+        "Gather",
+        "GatherElements",
+        "GatherND",
+        "Pad",
+        "DepthToSpace",
+        "SpaceToDepth",
+        "Dropout",
+        "Compress",
+        "ReverseSequence",
+        "Trilu",
+        "CenterCropPad",
+        "BitCast",
+    )
 }
 PASS_THROUGH["Concat"] = frozenset(range(2**16))
 
@@ -157,13 +222,19 @@ def _constant_leaf(node) -> Leaf | None:
             t = attr.t
             return Leaf(name, math.prod(t.dims), t.data_type, "Constant", t.data_location == TensorProto.EXTERNAL)
         if attr.name == "sparse_value":
-            return Leaf(name, math.prod(attr.sparse_tensor.values.dims), attr.sparse_tensor.values.data_type, "Constant")
+            return Leaf(
+                name, math.prod(attr.sparse_tensor.values.dims), attr.sparse_tensor.values.data_type, "Constant"
+            )
         if attr.name in ("value_float", "value_int", "value_string"):
-            dtype = {"value_float": TensorProto.FLOAT, "value_int": TensorProto.INT64}.get(attr.name, TensorProto.STRING)
+            dtype = {"value_float": TensorProto.FLOAT, "value_int": TensorProto.INT64}.get(
+                attr.name, TensorProto.STRING
+            )
             return Leaf(name, 1, dtype, "Constant")
         if attr.name in ("value_floats", "value_ints", "value_strings"):
             value = helper.get_attribute_value(attr)
-            dtype = {"value_floats": TensorProto.FLOAT, "value_ints": TensorProto.INT64}.get(attr.name, TensorProto.STRING)
+            dtype = {"value_floats": TensorProto.FLOAT, "value_ints": TensorProto.INT64}.get(
+                attr.name, TensorProto.STRING
+            )
             return Leaf(name, len(value), dtype, "Constant")
     return None
 
@@ -197,8 +268,10 @@ class _Walk:
     def __init__(self, mg: ModelGraph, shapes: bool = True):
         self.mg, self.shapes = mg, shapes
         # the initializers, read from protobuf once at load (add_leaf's work, in bulk)
-        self.leaves: dict[str, Leaf] = {name: Leaf(name, math.prod(t.dims), t.dtype, "initializer", t.external)
-                                        for name, t in mg.initializers.items()}
+        self.leaves: dict[str, Leaf] = {
+            name: Leaf(name, math.prod(t.dims), t.dtype, "initializer", t.external)
+            for name, t in mg.initializers.items()
+        }
         # tensor -> [(leaf, class, first toucher)]
         self.carried: dict[str, list[tuple[str, str, object]]] = {name: [(name, DATA, None)] for name in self.leaves}
         self.constant: set[str] = set(self.leaves)  # tensors computed from constants alone
@@ -214,8 +287,9 @@ class _Walk:
 
     def add_graph(self, graph) -> None:
         for t in graph.initializer:
-            self.add_leaf(Leaf(t.name, math.prod(t.dims), t.data_type, "initializer",
-                               t.data_location == TensorProto.EXTERNAL))
+            self.add_leaf(
+                Leaf(t.name, math.prod(t.dims), t.data_type, "initializer", t.data_location == TensorProto.EXTERNAL)
+            )
         self.add_sparse(graph)
 
     def add_sparse(self, graph) -> None:
@@ -259,8 +333,12 @@ class _Walk:
         if not hits:
             return
         # every input constant (the constant tensors are a subset of the carried ones)?
-        if op not in _NOT_CONSTANT and not visit.children and len(hits) == len(inputs) - inputs.count("") \
-                and all(n in self.constant for _, n in hits):
+        if (
+            op not in _NOT_CONSTANT
+            and not visit.children
+            and len(hits) == len(inputs) - inputs.count("")
+            and all(n in self.constant for _, n in hits)
+        ):
             self.constant_nodes.add(key)
             if op in _GENERATORS and not self.shapes:
                 raise _NeedsShapes

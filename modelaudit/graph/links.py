@@ -15,7 +15,16 @@ from modelaudit.load.attributes import body_graphs
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["NodeView", "share_names", "has_graph", "link", "topological_order", "dag_of", "printable", "implicit_inputs"]
+__all__ = [
+    "NodeView",
+    "share_names",
+    "has_graph",
+    "link",
+    "topological_order",
+    "dag_of",
+    "printable",
+    "implicit_inputs",
+]
 
 
 class NodeView:
@@ -34,8 +43,9 @@ class NodeView:
         try:  # protobuf hands back bytes for invalid UTF-8; joining str with bytes raises TypeError
             op_type + domain + name + "".join(inputs) + "".join(outputs)
         except TypeError:
-            raise InvalidModelError(f"node '{printable(name)}' ({printable(op_type)}) has a name, op or "
-                                    "tensor name that is not valid UTF-8") from None
+            raise InvalidModelError(
+                f"node '{printable(name)}' ({printable(op_type)}) has a name, op or tensor name that is not valid UTF-8"
+            ) from None
         self.has_graph = has_graph(proto, op_type, domain)
 
     @property
@@ -62,8 +72,12 @@ def has_graph(proto: NodeProto, op_type: str, domain: str) -> bool:
     declared = _STANDARD_SUBGRAPHS.get(op_type, _UNSEEN) if domain == "" or domain == "ai.onnx" else None
     if declared is _UNSEEN:
         declared = _schema_has_graph(op_type)
-    return declared if declared is not None else bool(len(proto.attribute)) and any(
-        a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
+    return (
+        declared
+        if declared is not None
+        else bool(len(proto.attribute))
+        and any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
+    )
 
 
 _STANDARD_SUBGRAPHS: dict[str, bool | None] = {}  # ai.onnx op -> its schema has a graph attribute (None: no schema)
@@ -78,7 +92,9 @@ def _schema_has_graph(op_type: str) -> bool | None:
     except onnx_defs.SchemaError:
         declared = None
     else:
-        declared = any(attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for attr in schema.attributes.values())
+        declared = any(
+            attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for attr in schema.attributes.values()
+        )
     _STANDARD_SUBGRAPHS[op_type] = declared
     return declared
 
@@ -125,7 +141,9 @@ def dag_of(count: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
     return dag
 
 
-def link(graph: GraphProto, outer=frozenset(), nodes=None, init_names=None) -> tuple[list[tuple[int, int]], dict[str, int]]:
+def link(
+    graph: GraphProto, outer=frozenset(), nodes=None, init_names=None
+) -> tuple[list[tuple[int, int]], dict[str, int]]:
     """(edges, producer) of one graph's nodes: an edge (u, v) means node v reads a tensor node u
     writes. Refuses tensors produced twice or never defined. `outer` holds the names an enclosing
     graph makes visible to a subgraph; `nodes` may give NodeViews of graph.node."""
@@ -141,7 +159,8 @@ def link(graph: GraphProto, outer=frozenset(), nodes=None, init_names=None) -> t
             if name in producer:
                 raise InvalidModelError(
                     f"tensor '{name}' is produced twice: by {_node_label(nodes[producer[name]], producer[name])} "
-                    f"and by {_node_label(node, index)}")
+                    f"and by {_node_label(node, index)}"
+                )
             producer[name] = index
     edges = []
     for index, node in enumerate(nodes):
@@ -154,15 +173,21 @@ def link(graph: GraphProto, outer=frozenset(), nodes=None, init_names=None) -> t
             elif name not in defined and name not in outer:
                 raise InvalidModelError(
                     f"node {_node_label(node, index)} reads tensor '{name}', which no node, initializer "
-                    "or graph input defines (the file is truncated or inconsistent)")
+                    "or graph input defines (the file is truncated or inconsistent)"
+                )
         if getattr(node, "has_graph", True) and len(node.attribute):
             # what a subgraph reads from this graph is an input of the node that holds it: its
             # producer must come first, and is not dead
-            edges += [(producer[name], index) for name in sorted(implicit_inputs(node))
-                      if name in producer and producer[name] != index]
+            edges += [
+                (producer[name], index)
+                for name in sorted(implicit_inputs(node))
+                if name in producer and producer[name] != index
+            ]
     for vi in graph.output:
         if vi.name not in producer and vi.name not in defined and vi.name not in outer:
-            raise InvalidModelError(f"graph output '{vi.name}' is never produced (the file is truncated or inconsistent)")
+            raise InvalidModelError(
+                f"graph output '{vi.name}' is never produced (the file is truncated or inconsistent)"
+            )
     return edges, producer
 
 

@@ -115,14 +115,16 @@ def _bytes_of(shape: tuple | None, dtype: int) -> int | None:
 SKELETON_BYTES = 256 << 20  # parsed bytes this small go to shape inference as they are
 
 
-
-
 def _check_structure(model: ModelProto, inits: list[Initializer] | None = None) -> None:
     """What onnx itself would accept but no model can mean: clear errors, nodes named by index."""
     graph = model.graph
     inits = read_initializers(graph) if inits is None else inits
-    for what, items in (("initializer", inits), ("graph input", graph.input),
-                        ("graph output", graph.output), ("value_info", graph.value_info)):
+    for what, items in (
+        ("initializer", inits),
+        ("graph input", graph.input),
+        ("graph output", graph.output),
+        ("value_info", graph.value_info),
+    ):
         for item in items:
             if isinstance(item.name, bytes):
                 raise InvalidModelError(f"a {what} name is not valid UTF-8: {printable(item.name)!r}")
@@ -150,8 +152,10 @@ def _check_structure(model: ModelProto, inits: list[Initializer] | None = None) 
     except nx.NetworkXNoCycle:
         return
     path = " → ".join(f"{d}::{n}" for (d, n), _ in cycle) + f" → {cycle[0][0][0]}::{cycle[0][0][1]}"
-    raise InvalidModelError(f"local function {cycle[0][0][0]}::{cycle[0][0][1]} calls itself ({path}); "
-                            "local functions must not be recursive")
+    raise InvalidModelError(
+        f"local function {cycle[0][0][0]}::{cycle[0][0][1]} calls itself ({path}); "
+        "local functions must not be recursive"
+    )
 
 
 def _input_names(model: ModelProto, init_names=None) -> tuple[list, set[str]]:
@@ -171,26 +175,36 @@ def _check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str
     names = [vi.name for vi in real]
     for name, shape in inputs.items():
         if name not in names:
-            raise UsageError(f"--input {name}: the model has no input named '{name}'",
-                             f"its inputs are: {', '.join(names) or 'none'}")
+            raise UsageError(
+                f"--input {name}: the model has no input named '{name}'",
+                f"its inputs are: {', '.join(names) or 'none'}",
+            )
         vi = real[names.index(name)]
         declared = vi.type.tensor_type.shape.dim if vi.type.tensor_type.HasField("shape") else None
         if declared is not None and len(declared) and len(declared) != len(shape):
-            raise UsageError(f"--input {name}: the model declares rank {len(declared)}, "
-                             f"the flag gives rank {len(shape)}")
+            raise UsageError(
+                f"--input {name}: the model declares rank {len(declared)}, the flag gives rank {len(shape)}"
+            )
         for axis, (d, value) in enumerate(zip(declared or [], shape)):
             if d.HasField("dim_value") and d.dim_value >= 0 and d.dim_value != value:  # -1: dynamic
-                raise UsageError(f"--input {name}: dim {axis} is fixed to {d.dim_value} by the model, "
-                                 f"the flag gives {value}")
+                raise UsageError(
+                    f"--input {name}: dim {axis} is fixed to {d.dim_value} by the model, the flag gives {value}"
+                )
     for name in dims:
         if name not in params:
-            raise UsageError(f"--dim {name}: no input has a dim named '{name}'",
-                             f"named dims: {', '.join(sorted(params)) or 'none'}")
+            raise UsageError(
+                f"--dim {name}: no input has a dim named '{name}'", f"named dims: {', '.join(sorted(params)) or 'none'}"
+            )
 
 
-def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None,
-         dims: dict[str, int] | None = None, strict: bool = True, fork: bool = False,
-         meanwhile: Callable[[ModelGraph], object] | None = None) -> ModelGraph:
+def load(
+    source: str | os.PathLike | ModelProto,
+    inputs: dict[str, tuple] | None = None,
+    dims: dict[str, int] | None = None,
+    strict: bool = True,
+    fork: bool = False,
+    meanwhile: Callable[[ModelGraph], object] | None = None,
+) -> ModelGraph:
     """Loads and checks a model, builds its DAG and infers every tensor's shape. With
     `strict=False`, input and dim names the model lacks are ignored (one flag, several models).
     With `fork`, a large model's first round of shape inference runs in a forked child while this
@@ -204,7 +218,11 @@ def load(source: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None
     fork = fork and not model.functions and len(model.graph.node) >= forked.WORTH_NODES
     # with no --input or --dim, the child needs nothing more than the parsed file: it starts now
     nested = forked.Note() if fork else None  # whether a node has a subgraph: the views will tell
-    job = fork_call(lambda: _in_child(model, stripped, data, {}, {}, skeleton, nested)) if fork and not inputs and not dims else None
+    job = (
+        fork_call(lambda: _in_child(model, stripped, data, {}, {}, skeleton, nested))
+        if fork and not inputs and not dims
+        else None
+    )
     try:
         inits = read_initializers(model.graph)
         _check_structure(model, inits)
@@ -246,6 +264,7 @@ def _in_child(model, stripped, data, inputs, dims, skeleton, nested, inits=None)
     copy is made from the file's bytes (load/checker.py), so the pages of the child's parsed model
     stay shared with the parent's; where a node holds a weight, its stand-ins are put into that
     copy-on-write image, not into a second copy."""
+
     def has_subgraphs() -> bool:  # asked once onnx has run: the parent has built its views by then
         told = nested.read()
         return told if told is not None else _nested(model)
@@ -257,8 +276,15 @@ def _in_child(model, stripped, data, inputs, dims, skeleton, nested, inits=None)
     del packed
     release()
     nodes = model.graph.node
-    yield _check(model, stripped, data, inits, [n.op_type for n in nodes],
-                 lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain), in_place=True)
+    yield _check(
+        model,
+        stripped,
+        data,
+        inits,
+        [n.op_type for n in nodes],
+        lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain),
+        in_place=True,
+    )
 
 
 def _check(model, stripped, data, inits, op_types, holds_graph, in_place: bool = False) -> dict:
@@ -266,12 +292,15 @@ def _check(model, stripped, data, inits, op_types, holds_graph, in_place: bool =
     stand in empty, so the checker reads no weight. Its C++ copy of the model is handed back to
     the system once freed (load/heap.py)."""
     left = frozenset(stripped.spans) if stripped is not None else frozenset()
-    verdict = structural_check(model, left, weightless=stripped is not None or data is None or b"location" in data,
-                               serialized=data,
-                               holders=[i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)],
-                               candidates=None if inits is None else [i for i, t in enumerate(inits)
-                                                                      if t.external or t.name in left],
-                               in_place=in_place)
+    verdict = structural_check(
+        model,
+        left,
+        weightless=stripped is not None or data is None or b"location" in data,
+        serialized=data,
+        holders=[i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)],
+        candidates=None if inits is None else [i for i, t in enumerate(inits) if t.external or t.name in left],
+        in_place=in_place,
+    )
     release()
     return verdict
 
@@ -282,7 +311,9 @@ def _nested(model: ModelProto) -> bool:
     return any(has_graph(n, n.op_type, n.domain) for n in model.graph.node)
 
 
-def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested) -> ModelGraph:
+def _finish(
+    model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested
+) -> ModelGraph:
     data_files = []
     if data is None or b"location" in data:  # no external-data entry anywhere: nothing to check
         data_files = check_all(model, model_folder(path) if path is not None else None)
@@ -304,19 +335,31 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
     warnings = []
     if unsorted:
         warnings.append("the file's node order is not topological; nodes were walked in topological order")
-    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import
-              if o.domain.__class__ is str}
+    opsets = {
+        ("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import if o.domain.__class__ is str
+    }
     if not model.opset_import:
         opsets[""] = 1  # IR version 2 models carry no opset_import; they mean opset 1
 
     def graph(shapes=None, verdict=None) -> ModelGraph:
         return ModelGraph(
-            model=model, path=path, edges=edges, order=order, producer=producer,
-            tensors=shapes.tensors if shapes is not None else {}, values=shapes.values if shapes is not None else {},
-            initializers=initializers, opsets=opsets,
+            model=model,
+            path=path,
+            edges=edges,
+            order=order,
+            producer=producer,
+            tensors=shapes.tensors if shapes is not None else {},
+            values=shapes.values if shapes is not None else {},
+            initializers=initializers,
+            opsets=opsets,
             inputs=[vi.name for vi in model.graph.input if vi.name not in initializers],
-            outputs=[vi.name for vi in model.graph.output], warnings=warnings, views=views,
-            weights_in_file=stripped, data_files=data_files, verdict=verdict)
+            outputs=[vi.name for vi in model.graph.output],
+            warnings=warnings,
+            views=views,
+            weights_in_file=stripped,
+            data_files=data_files,
+            verdict=verdict,
+        )
 
     if job is not None and meanwhile is not None:
         meanwhile(graph())  # the model without its shapes: what needs none can be done while the child infers
@@ -327,8 +370,18 @@ def _finish(model, path, stripped, data, inputs, dims, inits, initializers, skel
         taken.append(done is not None)
         return None if done is None else (unpack_infos(done[0]), done[1])
 
-    shapes = infer(model, order, inputs, dims, nested=has_subgraphs, constants=_constants(views), views=views,
-                   skeleton_bytes=skeleton, inits=inits, first=first if job is not None else None)
+    shapes = infer(
+        model,
+        order,
+        inputs,
+        dims,
+        nested=has_subgraphs,
+        constants=_constants(views),
+        views=views,
+        skeleton_bytes=skeleton,
+        inits=inits,
+        first=first if job is not None else None,
+    )
     if job is not None:  # the child's checker verdict comes next; if it failed, this process computes it
         verdict = Verdict(job, check) if taken[0] else Verdict(value=check())
     del skeleton
@@ -340,8 +393,9 @@ def _constants(views) -> list[int]:
     return [i for i, v in enumerate(views) if v.op_type == "Constant"]
 
 
-def with_dims(mg: ModelGraph, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None,
-              strict: bool = True) -> ModelGraph:
+def with_dims(
+    mg: ModelGraph, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None, strict: bool = True
+) -> ModelGraph:
     """The same model at other input shapes and dims: the parse, the checks, the node views and
     the links are the loaded model's; only shape inference runs again (--symbolic's grid, --sweep's
     values, --decode's phases). `strict` as load's."""
@@ -349,7 +403,15 @@ def with_dims(mg: ModelGraph, inputs: dict[str, tuple] | None = None, dims: dict
     if not strict:
         inputs, dims = _applicable(mg.model, inputs, dims, mg.initializers)
     _check_overrides(mg.model, inputs, dims, mg.initializers)
-    shapes = infer(mg.model, mg.order, inputs, dims, nested=any(v.has_graph for v in mg.views),
-                   constants=_constants(mg.views), views=mg.views, inits=list(mg.initializers.values()))
+    shapes = infer(
+        mg.model,
+        mg.order,
+        inputs,
+        dims,
+        nested=any(v.has_graph for v in mg.views),
+        constants=_constants(mg.views),
+        views=mg.views,
+        inits=list(mg.initializers.values()),
+    )
     warnings = [w for w in mg.warnings[:1] if "not topological" in w] + shapes.warnings
     return replace(mg, tensors=shapes.tensors, values=shapes.values, warnings=warnings, _nbytes={})

@@ -68,8 +68,10 @@ def _visit_graph(nodes: list[NodeView], order: list[int], depth: int, prefix: st
             visit.children = []
             for attr, sub in subgraphs(node):
                 if depth + 1 >= MAX_DEPTH:
-                    raise InvalidModelError(f"subgraphs are nested {MAX_DEPTH} or more deep (at node "
-                                            f"'{node.name or node.op_type}'); modelaudit refuses such a model")
+                    raise InvalidModelError(
+                        f"subgraphs are nested {MAX_DEPTH} or more deep (at node "
+                        f"'{node.name or node.op_type}'); modelaudit refuses such a model"
+                    )
                 views = [NodeView(n) for n in sub.node]
                 edges, _ = link(sub, scopes, views)
                 sub_order, _ = topological_order(edges, views)

@@ -15,8 +15,11 @@ def schema_defaults(op_type: str, domain: str, opset: int) -> dict:
         schema = defs.get_schema(op_type, max(opset, 1), domain)
     except Exception:  # unknown op, domain or version: the node's own attributes are all we have
         return {}
-    return {name: helper.get_attribute_value(a.default_value)
-            for name, a in schema.attributes.items() if a.default_value.type}
+    return {
+        name: helper.get_attribute_value(a.default_value)
+        for name, a in schema.attributes.items()
+        if a.default_value.type
+    }
 
 
 def node_attributes(node, opset: int) -> dict:

@@ -17,8 +17,9 @@ from .wire import encode_field, encode_varint, fields
 __all__ = ["structural_check", "FULL_CHECK_NODES"]
 
 FULL_CHECK_NODES = 5_000  # full_check re-runs strict shape inference: 28 µs a node (docs/performance.md)
-_DATA_FIELDS = frozenset({"raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data",
-                          "string_data"})
+_DATA_FIELDS = frozenset(
+    {"raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data"}
+)
 
 
 def _weightless(tensor: TensorProto, stripped) -> bool:
@@ -86,8 +87,11 @@ def _wire_copy(serialized: bytes, dropped: set[int], inputs: bytes) -> bytes:
     the model's own bytes without the top graph's initializers numbered in `dropped` (counted in
     the order protobuf parses them, across repeated graph fields) and with `inputs` (GraphProto
     field 11 entries) after the last. No parsed message is copied, edited or serialized again."""
-    graphs = [(start, body, end) for number, wire, start, body, end in fields(serialized, 0, len(serialized))
-              if number == 7 and wire == 2]
+    graphs = [
+        (start, body, end)
+        for number, wire, start, body, end in fields(serialized, 0, len(serialized))
+        if number == 7 and wire == 2
+    ]
     out, run, index = [], 0, 0
     for n, (start, body, end) in enumerate(graphs):
         pieces, kept_from = [], body
@@ -182,9 +186,15 @@ def _graph(graph, stripped, top: bool, holders=None, candidates=None) -> bool:
     return _nodes(graph.node, stripped, holders) or (bool(weightless) and not top)
 
 
-def structural_check(model: ModelProto, stripped=frozenset(), weightless: bool = True,
-                     serialized: bytes | None = None, holders: list[int] | None = None,
-                     candidates: list[int] | None = None, in_place: bool = False) -> dict:
+def structural_check(
+    model: ModelProto,
+    stripped=frozenset(),
+    weightless: bool = True,
+    serialized: bytes | None = None,
+    holders: list[int] | None = None,
+    candidates: list[int] | None = None,
+    in_place: bool = False,
+) -> dict:
     """{"valid", "full_check", "error"}: onnx.checker's verdict on a copy whose weight tensors stand in
     empty (so no external file is looked up, relative to any folder). `full_check` (strict shape
     inference) runs on graphs up to FULL_CHECK_NODES nodes. `in_place`: the stand-ins go into

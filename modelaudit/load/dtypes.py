@@ -8,13 +8,34 @@ __all__ = ["dtype_name", "dtype_bits", "tensor_bytes", "is_float", "is_integer"]
 
 _T = TensorProto
 _BITS = {
-    _T.FLOAT: 32, _T.UINT8: 8, _T.INT8: 8, _T.UINT16: 16, _T.INT16: 16, _T.INT32: 32,
-    _T.INT64: 64, _T.BOOL: 8, _T.FLOAT16: 16, _T.DOUBLE: 64, _T.UINT32: 32, _T.UINT64: 64,
-    _T.COMPLEX64: 64, _T.COMPLEX128: 128, _T.BFLOAT16: 16, _T.STRING: 0,
+    _T.FLOAT: 32,
+    _T.UINT8: 8,
+    _T.INT8: 8,
+    _T.UINT16: 16,
+    _T.INT16: 16,
+    _T.INT32: 32,
+    _T.INT64: 64,
+    _T.BOOL: 8,
+    _T.FLOAT16: 16,
+    _T.DOUBLE: 64,
+    _T.UINT32: 32,
+    _T.UINT64: 64,
+    _T.COMPLEX64: 64,
+    _T.COMPLEX128: 128,
+    _T.BFLOAT16: 16,
+    _T.STRING: 0,
 }
 _OPTIONAL_BITS = {
-    "FLOAT8E4M3FN": 8, "FLOAT8E4M3FNUZ": 8, "FLOAT8E5M2": 8, "FLOAT8E5M2FNUZ": 8,
-    "FLOAT8E8M0": 8, "UINT4": 4, "INT4": 4, "FLOAT4E2M1": 4, "UINT2": 2, "INT2": 2,
+    "FLOAT8E4M3FN": 8,
+    "FLOAT8E4M3FNUZ": 8,
+    "FLOAT8E5M2": 8,
+    "FLOAT8E5M2FNUZ": 8,
+    "FLOAT8E8M0": 8,
+    "UINT4": 4,
+    "INT4": 4,
+    "FLOAT4E2M1": 4,
+    "UINT2": 2,
+    "INT2": 2,
 }
 for _name, _bits in _OPTIONAL_BITS.items():  # newer onnx releases add these; older lack some
     if hasattr(_T, _name):

@@ -34,7 +34,7 @@ class ExternalRef:
 
     @property
     def where(self) -> str:
-        """"initializer", "node 'x' attribute value", "subgraph of 'loop': initializer"…"""
+        """ "initializer", "node 'x' attribute value", "subgraph of 'loop': initializer"…"""
         return _describe(self.place)
 
     @property
@@ -140,7 +140,9 @@ def external_refs(model: ModelProto) -> list[ExternalRef]:
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         entries = _entries(tensor)
-        refs.append(ExternalRef(tensor, place, entries.get("location", ""), entries.get("offset"), entries.get("length")))
+        refs.append(
+            ExternalRef(tensor, place, entries.get("location", ""), entries.get("offset"), entries.get("length"))
+        )
     return refs
 
 
@@ -169,9 +171,11 @@ class _Locations:
         for ref in refs:
             path, st = self.path(ref)
             if st is not None and stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-                raise UnsafeExternalDataError(f"tensor '{ref.tensor.name}' ({ref.where}): external data file "
-                                              f"'{ref.location}' has other hard links, which may lead outside the "
-                                              "model's folder; refused")
+                raise UnsafeExternalDataError(
+                    f"tensor '{ref.tensor.name}' ({ref.where}): external data file "
+                    f"'{ref.location}' has other hard links, which may lead outside the "
+                    "model's folder; refused"
+                )
 
     def path(self, ref: ExternalRef) -> tuple[Path, os.stat_result | None]:
         """The checked path behind a reference and its lstat (None when missing)."""
@@ -189,8 +193,10 @@ class _Locations:
 def check_external(ref: ExternalRef, folder: Path | None) -> Path:
     """The file behind a reference, proven to lie inside `folder`; refused otherwise, unopened."""
     if folder is None:
-        raise UnsafeExternalDataError(f"tensor '{ref.tensor.name}' ({ref.where}): external data of an in-memory "
-                                      "model has no folder to be read from")
+        raise UnsafeExternalDataError(
+            f"tensor '{ref.tensor.name}' ({ref.where}): external data of an in-memory "
+            "model has no folder to be read from"
+        )
     return _checked(ref, folder.resolve())
 
 
@@ -201,16 +207,20 @@ def _checked(ref: ExternalRef, root: Path) -> Path:
     if not location or "\x00" in location:
         raise UnsafeExternalDataError(f"{where}: external data has no valid location")
     if os.path.isabs(location) or location.startswith(("\\", "/")) or (len(location) > 1 and location[1] == ":"):
-        raise UnsafeExternalDataError(f"{where}: external data location '{location}' is an absolute path; "
-                                      "only files inside the model's folder are read")
+        raise UnsafeExternalDataError(
+            f"{where}: external data location '{location}' is an absolute path; "
+            "only files inside the model's folder are read"
+        )
     parts = Path(location.replace("\\", "/")).parts
     if ".." in parts:
         raise UnsafeExternalDataError(f"{where}: external data location '{location}' leaves the model's folder")
     candidate = root.joinpath(*parts)
     real = Path(os.path.realpath(candidate))
     if real != candidate or root not in real.parents:
-        raise UnsafeExternalDataError(f"{where}: external data location '{location}' is behind a symbolic link "
-                                      "that leaves or bypasses the model's folder")
+        raise UnsafeExternalDataError(
+            f"{where}: external data location '{location}' is behind a symbolic link "
+            "that leaves or bypasses the model's folder"
+        )
     return real
 
 
@@ -231,16 +241,22 @@ def load_external(model: ModelProto, folder: Path | None) -> None:
             if not stat.S_ISREG(st.st_mode):
                 raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is not a regular file")
             if st.st_nlink > 1:
-                raise UnsafeExternalDataError(f"tensor '{name}': external data file '{ref.location}' has other hard "
-                                              "links, which may lead outside the model's folder; refused")
+                raise UnsafeExternalDataError(
+                    f"tensor '{name}': external data file '{ref.location}' has other hard "
+                    "links, which may lead outside the model's folder; refused"
+                )
             offset = ref.offset
             length = ref.length if ref.length is not None else st.st_size - offset
             if offset > st.st_size or length > st.st_size - offset:
-                raise InvalidModelError(f"tensor '{name}': external data '{ref.location}' is {st.st_size:,} bytes, "
-                                        f"shorter than offset {offset:,} + length {length:,}")
+                raise InvalidModelError(
+                    f"tensor '{name}': external data '{ref.location}' is {st.st_size:,} bytes, "
+                    f"shorter than offset {offset:,} + length {length:,}"
+                )
             needed = tensor_bytes(math.prod(ref.tensor.dims), ref.tensor.data_type)
             if needed is not None and length < needed:
-                raise InvalidModelError(f"tensor '{name}': external data holds {length:,} bytes, its dims need {needed:,}")
+                raise InvalidModelError(
+                    f"tensor '{name}': external data holds {length:,} bytes, its dims need {needed:,}"
+                )
             fd = files.get(ref.location)
             if fd is None:
                 fd = files[ref.location] = _open_regular(path, ref)

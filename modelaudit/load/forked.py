@@ -51,9 +51,13 @@ def _cpus() -> int:
 def can_fork() -> bool:
     """Forking helps and is safe: POSIX fork with a second CPU, no other thread that could hold a
     lock the child would need, and not switched off."""
-    return (hasattr(os, "fork") and sys.platform != "darwin"  # macOS: system libraries are not fork-safe
-            and os.environ.get(DISABLE_ENV, "") in ("", "0")
-            and threading.active_count() == 1 and _cpus() >= 2)
+    return (
+        hasattr(os, "fork")
+        and sys.platform != "darwin"  # macOS: system libraries are not fork-safe
+        and os.environ.get(DISABLE_ENV, "") in ("", "0")
+        and threading.active_count() == 1
+        and _cpus() >= 2
+    )
 
 
 class Forked:
@@ -140,4 +144,4 @@ def _hand_back(fn: Callable[[], Any], fd: int) -> None:
 def _frame(fd: int, payload: bytes) -> None:
     view = memoryview(len(payload).to_bytes(8, "little") + payload)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]

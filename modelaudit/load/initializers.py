@@ -32,8 +32,7 @@ class Initializer(NamedTuple):
 
 def read_initializers(graph: GraphProto) -> list[Initializer]:
     """The dense initializers of one graph (not its subgraphs), in file order."""
-    return [Initializer(t.name, tuple(t.dims), t.data_type, t.data_location == _EXTERNAL, t)
-            for t in graph.initializer]
+    return [Initializer(t.name, tuple(t.dims), t.data_type, t.data_location == _EXTERNAL, t) for t in graph.initializer]
 
 
 def holds_data(tensor: TensorProto) -> bool:

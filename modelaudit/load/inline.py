@@ -54,8 +54,10 @@ class _Sizes:
     def function(self, key: Key, depth: int) -> int:
         if key not in self.memo:
             if depth > MAX_CALL_DEPTH:
-                raise ResourceLimitError(f"local function calls are nested more than {MAX_CALL_DEPTH} deep "
-                                         f"(at {key[0]}::{key[1]}); modelaudit refuses to expand them")
+                raise ResourceLimitError(
+                    f"local function calls are nested more than {MAX_CALL_DEPTH} deep "
+                    f"(at {key[0]}::{key[1]}); modelaudit refuses to expand them"
+                )
             self.memo[key] = self.nodes(self.functions[key].node, depth)
         return self.memo[key]
 
@@ -163,9 +165,11 @@ def inline_functions(model: ModelProto) -> int:
         return 0
     size = inlined_size(model)
     if size > MAX_INLINED_NODES:
-        raise ResourceLimitError(f"expanding the model's local functions would make more than "
-                                 f"{MAX_INLINED_NODES:,} nodes (each call expands its function's body, "
-                                 "nested calls multiply); modelaudit refuses to expand them")
+        raise ResourceLimitError(
+            f"expanding the model's local functions would make more than "
+            f"{MAX_INLINED_NODES:,} nodes (each call expands its function's body, "
+            "nested calls multiply); modelaudit refuses to expand them"
+        )
     inliner = _Inliner(model)
     expanded = inliner.nodes(model.graph.node, None, "", 0)
     if not inliner.calls:

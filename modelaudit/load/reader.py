@@ -57,7 +57,8 @@ def read_model_light(source: str | os.PathLike | ModelProto, full: bool = False)
     if st.st_size > MAX_PROTO_BYTES:
         raise InvalidModelError(
             f"{path}: is {st.st_size / 2**30:.1f} GiB; a single ONNX protobuf cannot exceed 2 GiB",
-            "save the weights as external data: onnx.save(model, path, save_as_external_data=True)")
+            "save the weights as external data: onnx.save(model, path, save_as_external_data=True)",
+        )
     stripped = None
     try:
         with open(path, "rb") as fh:
@@ -72,24 +73,30 @@ def read_model_light(source: str | os.PathLike | ModelProto, full: bool = False)
     except WireError as exc:
         if "nested" in str(exc):  # a deliberate nesting bomb, not a corrupt file: say which limit
             raise _too_deep(path) from None
-        raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
-                                "the file is corrupt, truncated or of another type)") from None
+        raise InvalidModelError(
+            f"{path}: is not a valid ONNX model (protobuf parse failed: "
+            "the file is corrupt, truncated or of another type)"
+        ) from None
     model = ModelProto()
     try:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         if "MaxDepth" in str(exc) or "nested" in str(exc):
             raise _too_deep(path) from None
-        raise InvalidModelError(f"{path}: is not a valid ONNX model (protobuf parse failed: "
-                                "the file is corrupt, truncated or of another type)") from None
+        raise InvalidModelError(
+            f"{path}: is not a valid ONNX model (protobuf parse failed: "
+            "the file is corrupt, truncated or of another type)"
+        ) from None
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise InvalidModelError(f"{path}: is not an ONNX model (it holds no graph)")
     return Loaded(model, path, stripped if stripped is not None and stripped.count else None, data)
 
 
 def _too_deep(path: Path) -> InvalidModelError:
-    return InvalidModelError(f"{path}: protobuf messages are nested past protobuf's depth limit of 100 "
-                             "(subgraphs about 33 levels deep or more; modelaudit audits subgraphs up to 31 deep)")
+    return InvalidModelError(
+        f"{path}: protobuf messages are nested past protobuf's depth limit of 100 "
+        "(subgraphs about 33 levels deep or more; modelaudit audits subgraphs up to 31 deep)"
+    )
 
 
 def _sniff(path: Path, data: bytes) -> None:
@@ -98,5 +105,6 @@ def _sniff(path: Path, data: bytes) -> None:
         raise InvalidModelError(f"{path}: is a Git LFS pointer, not the model", "run git lfs pull")
     lowered = head[:64].lower()
     if lowered.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
-        raise InvalidModelError(f"{path}: is an HTML/XML page, not an ONNX model",
-                                "download the raw file, not the web page that shows it")
+        raise InvalidModelError(
+            f"{path}: is an HTML/XML page, not an ONNX model", "download the raw file, not the web page that shows it"
+        )

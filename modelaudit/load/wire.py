@@ -140,8 +140,11 @@ def _strip(buf, start: int, end: int, kind: str, depth: int, spans: dict) -> byt
         if kind == "tensor" and field in _TENSOR_DATA and length > keep:
             spans.setdefault(name, []).append((field, body, length))
             replacement = b""
-        elif field in descend and (length > STRIP_BYTES or kind in ("model", "training")
-                                   or (kind == "graph" and field == 5 and length > KEEP_OTHER_BYTES)):
+        elif field in descend and (
+            length > STRIP_BYTES
+            or kind in ("model", "training")
+            or (kind == "graph" and field == 5 and length > KEEP_OTHER_BYTES)
+        ):
             inner = _strip(buf, body, pos, descend[field], depth + 1, spans)
             if inner is not None:
                 replacement = encode_field(field, inner)

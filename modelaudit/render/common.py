@@ -11,9 +11,26 @@ from modelaudit.costs.blocks import by_op, formula_rows
 from modelaudit.costs.report import Row, column
 from modelaudit.units import exact, human, human_bytes
 
-__all__ = ["human", "human_bytes", "exact", "safe", "safe_column", "plain_columns", "select_rows", "by_op", "SORT_KEYS", "top_line", "summary",
-           "notices", "model_line", "gate_tables", "symbolic_lines", "runtime_lines", "plain_table",
-           "formula_rows"]
+__all__ = [
+    "human",
+    "human_bytes",
+    "exact",
+    "safe",
+    "safe_column",
+    "plain_columns",
+    "select_rows",
+    "by_op",
+    "SORT_KEYS",
+    "top_line",
+    "summary",
+    "notices",
+    "model_line",
+    "gate_tables",
+    "symbolic_lines",
+    "runtime_lines",
+    "plain_table",
+    "formula_rows",
+]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 MAX_NAME = 120
@@ -35,13 +52,25 @@ def safe_column(values: list, limit: int = MAX_NAME) -> list[str]:
     when nothing in it needs escaping or cutting, as is usual."""
     if set(map(type, values)) <= {str}:
         joined = "".join(values)  # no "::" anywhere: none starts with it
-        if joined.isascii() and joined.isprintable() and "::" not in joined and max(map(len, values), default=0) <= limit:
+        if (
+            joined.isascii()
+            and joined.isprintable()
+            and "::" not in joined
+            and max(map(len, values), default=0) <= limit
+        ):
             return values
     return [safe(v, limit) for v in values]
 
 
-SORT_KEYS = {"order": None, "name": "name", "op": "op_label", "params": "params", "macs": "macs_total",
-             "flops": "flops_total", "bytes": "output_bytes"}
+SORT_KEYS = {
+    "order": None,
+    "name": "name",
+    "op": "op_label",
+    "params": "params",
+    "macs": "macs_total",
+    "flops": "flops_total",
+    "bytes": "output_bytes",
+}
 
 
 OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "macs": "macs", "flops": "flops"}
@@ -64,7 +93,7 @@ def select_rows(rows: list, sort: str | None = None, top: int | None = None, by:
 
 
 def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
-    """"top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
+    """ "top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
     if top is None:  # nothing was cut: no need to build the tree or the op groups again to count them
         return None
     if depth is not None:
@@ -100,8 +129,12 @@ def _total(value: int, complete: bool, fmt, unknown: int, hint: str, exact_too: 
     return f"unknown: {unknown} node(s) not costed" + (f" ({hint})" if hint else "")
 
 
-_SYMBOLIC = {"MACs": ("macs", ""), "FLOPs": ("flops", ""), "activation bytes": ("activation_bytes", " bytes"),
-             "peak activations": ("peak_activation_bytes", " bytes")}
+_SYMBOLIC = {
+    "MACs": ("macs", ""),
+    "FLOPs": ("flops", ""),
+    "activation bytes": ("activation_bytes", " bytes"),
+    "peak activations": ("peak_activation_bytes", " bytes"),
+}
 
 
 def summary(d: dict) -> list[tuple[str, str]]:
@@ -110,8 +143,11 @@ def summary(d: dict) -> list[tuple[str, str]]:
     statuses = column(rows, "status")
     counts = Counter(statuses)
     unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
-    no_bytes = sum(1 for out, status, runs in zip(column(rows, "output_bytes"), statuses, column(rows, "runs"))
-                   if out is None and status != "constant" and runs)
+    no_bytes = sum(
+        1
+        for out, status, runs in zip(column(rows, "output_bytes"), statuses, column(rows, "runs"))
+        if out is None and status != "constant" and runs
+    )
     hint = resolve_hint(d)
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
     floor = "" if t.get("params_complete", True) else "≥ "  # an op without a rule reads unclassed constants
@@ -121,17 +157,24 @@ def summary(d: dict) -> list[tuple[str, str]]:
         ("weight bytes", f"{floor}{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
         ("MACs", _total(t["macs"], t["macs_complete"], human, unknown, hint)),
         ("FLOPs", _total(t["flops"], t["macs_complete"], human, unknown, hint)),
-        ("activation bytes", _total(t["activation_bytes"], not no_bytes, human_bytes, no_bytes, hint, False)
-         + (" (sum of node outputs)" if not no_bytes else "")),
-        ("peak activations", _total(t["peak_activation_bytes"], t["peak_activation_complete"], human_bytes,
-                                    no_bytes, hint, False)
-         + (" (estimated: each tensor freed after its last reader)" if t["peak_activation_bytes"] else "")),
+        (
+            "activation bytes",
+            _total(t["activation_bytes"], not no_bytes, human_bytes, no_bytes, hint, False)
+            + (" (sum of node outputs)" if not no_bytes else ""),
+        ),
+        (
+            "peak activations",
+            _total(t["peak_activation_bytes"], t["peak_activation_complete"], human_bytes, no_bytes, hint, False)
+            + (" (estimated: each tensor freed after its last reader)" if t["peak_activation_bytes"] else ""),
+        ),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
     ]
     sym = d.get("symbolic")
     if sym:
-        lines = [(label, _formula(sym["totals"][_SYMBOLIC[label][0]], _SYMBOLIC[label][1]) if label in _SYMBOLIC
-                  else value) for label, value in lines]
+        lines = [
+            (label, _formula(sym["totals"][_SYMBOLIC[label][0]], _SYMBOLIC[label][1]) if label in _SYMBOLIC else value)
+            for label, value in lines
+        ]
     return lines + _training_lines(d, hint)
 
 
@@ -151,10 +194,15 @@ def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
         return _total(value, complete, fmt, unknown, hint, exact_too)
 
     saved = human_bytes(tr["saved_activation_bytes"])
-    lines = [("backward MACs", total(tr["backward_macs"])), ("backward FLOPs", total(tr["backward_flops"])),
-             ("saved for backward", ("" if tr.get("saved_complete", True) else "≥ ") + saved
-              + " (activations kept for the backward pass)"),
-             ("training MACs", total(tr["training_macs"], exact_too=False) + " per step (forward + backward)")]
+    lines = [
+        ("backward MACs", total(tr["backward_macs"])),
+        ("backward FLOPs", total(tr["backward_flops"])),
+        (
+            "saved for backward",
+            ("" if tr.get("saved_complete", True) else "≥ ") + saved + " (activations kept for the backward pass)",
+        ),
+        ("training MACs", total(tr["training_macs"], exact_too=False) + " per step (forward + backward)"),
+    ]
     if tr["training_macs_per_sample"] is not None and complete:
         lines.append(("per sample", f"{human(tr['training_macs_per_sample'])} MACs (batch {tr['batch']})"))
     return lines
@@ -184,7 +232,9 @@ def notices(d: dict) -> list[str]:
     variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
     for u in d["unresolved"]:
         if u["dim"] not in variables:
-            lines.append(f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}")
+            lines.append(
+                f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}"
+            )
     lines.extend(f"warning: {safe(w, 400)}" for w in d["warnings"])
     return lines
 
@@ -208,9 +258,18 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
             continue
         r = r.as_dict() if isinstance(r, Row) else r
         headers = ["gate", "ONNX gate (rows of W, R)", "W_x", "W_h", "b (Wb+Rb)", "peephole", "params"]
-        rows = [[f"{g['gate']} ({g['role']})", f"{g['onnx_gate']} [{g['rows']}]",
-                 f"W_x{g['gate']} {g['W_x_shape']} = {g['W_x']:,}", f"W_h{g['gate']} {g['W_h_shape']} = {g['W_h']:,}",
-                 f"{g['b']:,}", f"{g['peephole']:,}", f"{g['params']:,}"] for g in gates]
+        rows = [
+            [
+                f"{g['gate']} ({g['role']})",
+                f"{g['onnx_gate']} [{g['rows']}]",
+                f"W_x{g['gate']} {g['W_x_shape']} = {g['W_x']:,}",
+                f"W_h{g['gate']} {g['W_h_shape']} = {g['W_h']:,}",
+                f"{g['b']:,}",
+                f"{g['peephole']:,}",
+                f"{g['params']:,}",
+            ]
+            for g in gates
+        ]
         tables.append((f"{safe(r['name'])} ({r['op']}) params per gate", headers, rows))
     return tables
 
@@ -220,14 +279,29 @@ def symbolic_lines(d: dict) -> list[str]:
     sym = d.get("symbolic")
     if not sym:
         return []
-    lines = [f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
-             f"{', '.join(sym['variables'])}, fitted on a grid of sizes and checked at others"]
+    lines = [
+        f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
+        f"{', '.join(sym['variables'])}, fitted on a grid of sizes and checked at others"
+    ]
     for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
-        parts = [f"{span['text']} for " + (f"{var} ≥ {span['from']:,}" if span["to"] is None else
-                                          f"{var} ≤ {span['to']:,}" if span["from"] == 1 else
-                                          f"{span['from']:,} ≤ {var} ≤ {span['to']:,}") for span in spans]
-        lines.append(f"  peak activations by {var}" + (" (other dims at 1)" if len(sym["variables"]) > 1 else "")
-                     + ": " + "; ".join(parts) + " (bytes; checked by audits on both sides of each change)")
+        parts = [
+            f"{span['text']} for "
+            + (
+                f"{var} ≥ {span['from']:,}"
+                if span["to"] is None
+                else f"{var} ≤ {span['to']:,}"
+                if span["from"] == 1
+                else f"{span['from']:,} ≤ {var} ≤ {span['to']:,}"
+            )
+            for span in spans
+        ]
+        lines.append(
+            f"  peak activations by {var}"
+            + (" (other dims at 1)" if len(sym["variables"]) > 1 else "")
+            + ": "
+            + "; ".join(parts)
+            + " (bytes; checked by audits on both sides of each change)"
+        )
     lines += [f"  {line}" for line in sym["dominance"]]
     return lines
 
@@ -239,26 +313,42 @@ def runtime_lines(d: dict) -> list[str]:
     if "skipped" in rt:
         return [f"runtime: skipped: {safe(rt['skipped'], 400)}"]
     if rt:
-        lines.append(f"runtime: onnxruntime {rt['onnxruntime']}, {rt['provider']}, {rt['threads']} thread(s); inputs "
-                     + ", ".join(f"{safe(k)} {v}" for k, v in rt["inputs"].items()) + f" ({rt['input_source']})")
+        lines.append(
+            f"runtime: onnxruntime {rt['onnxruntime']}, {rt['provider']}, {rt['threads']} thread(s); inputs "
+            + ", ".join(f"{safe(k)} {v}" for k, v in rt["inputs"].items())
+            + f" ({rt['input_source']})"
+        )
     v = d.get("verification")
     if v:
         if not v["mismatches"]:
-            lines.append(f"verification: all {v['verified']} statically known tensor shapes verified by onnxruntime"
-                         + (f"; {v['runtime_shaped']} more took their shapes from the run (runtime-shaped)"
-                            if v["runtime_shaped"] else ""))
+            lines.append(
+                f"verification: all {v['verified']} statically known tensor shapes verified by onnxruntime"
+                + (
+                    f"; {v['runtime_shaped']} more took their shapes from the run (runtime-shaped)"
+                    if v["runtime_shaped"]
+                    else ""
+                )
+            )
         else:
-            lines.append(f"verification: {v['verified']} of {v['verified'] + len(v['mismatches'])} statically known "
-                         f"tensor shapes verified; {len(v['mismatches'])} MISMATCH(ES):")
-            lines.extend(f"  tensor {safe(m['tensor'])} (node {safe(m['node'])}): static {m['static']}, "
-                         f"runtime {m['runtime']}" for m in v["mismatches"])
+            lines.append(
+                f"verification: {v['verified']} of {v['verified'] + len(v['mismatches'])} statically known "
+                f"tensor shapes verified; {len(v['mismatches'])} MISMATCH(ES):"
+            )
+            lines.extend(
+                f"  tensor {safe(m['tensor'])} (node {safe(m['node'])}): static {m['static']}, runtime {m['runtime']}"
+                for m in v["mismatches"]
+            )
         lines.extend(f"  If {safe(b['node'])}: the {b['branch']} ran" for b in v["if_branches"])
     p = d.get("profile")
     if p and "total_ms" in p:
-        lines.append(f"profile: median of {p['runs']} runs after {p['warmup']} warm-up: {p['total_ms']:.3f} ms per run; "
-                     f"node kernels {p['nodes_ms']:.3f} ms; {p['threads']} thread(s), graph optimizations {p['optimization']}")
-        lines.append("  slowest: " + "; ".join(f"{safe(s['name'])} {s['ms']:.3f} ms ({100 * s['share']:.1f}%)"
-                                               for s in p["slowest"][:5]))
+        lines.append(
+            f"profile: median of {p['runs']} runs after {p['warmup']} warm-up: {p['total_ms']:.3f} ms per run; "
+            f"node kernels {p['nodes_ms']:.3f} ms; {p['threads']} thread(s), graph optimizations {p['optimization']}"
+        )
+        lines.append(
+            "  slowest: "
+            + "; ".join(f"{safe(s['name'])} {s['ms']:.3f} ms ({100 * s['share']:.1f}%)" for s in p["slowest"][:5])
+        )
     return lines
 
 
@@ -272,7 +362,9 @@ def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple")
         from tabulate import tabulate
 
         return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-    return plain_columns([list(c) for c in zip(*cells)] if cells else [[] for _ in headers], headers, tablefmt, len(cells))
+    return plain_columns(
+        [list(c) for c in zip(*cells)] if cells else [[] for _ in headers], headers, tablefmt, len(cells)
+    )
 
 
 def plain_columns(columns: list[list], headers: list[str], tablefmt: str = "simple", rows: int | None = None) -> str:
@@ -281,8 +373,10 @@ def plain_columns(columns: list[list], headers: list[str], tablefmt: str = "simp
     texts = [c if set(map(type, c)) <= {str} else list(map(str, c)) for c in columns]
     if tablefmt == "github":
         cells = zip(*texts) if texts else repeat((), rows or 0)
-        return "\n".join(["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-                         + ["| " + line + " |" for line in map(" | ".join, cells)])
+        return "\n".join(
+            ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+            + ["| " + line + " |" for line in map(" | ".join, cells)]
+        )
     # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped;
     # the last column needs no padding (each line is right-stripped)
     widths, padded = [], []
@@ -297,5 +391,7 @@ def plain_columns(columns: list[list], headers: list[str], tablefmt: str = "simp
         else:
             padded.append(list(map(str.ljust, cells, repeat(widths[-1]))))
     lines = map(str.rstrip, map("  ".join, zip(*padded))) if texts else repeat("", rows or 0)
-    return "\n".join(["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-                     + list(lines))
+    return "\n".join(
+        ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+        + list(lines)
+    )

@@ -61,10 +61,16 @@ def render_compare(c: dict, fmt: str = "text", by: str = "op") -> str:
     for title, (headers, rows) in sections:
         if fmt == "markdown":
             rows = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
-        out += [f"### {title}" if fmt == "markdown" else title, "",
-                tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True), ""]
+        out += [
+            f"### {title}" if fmt == "markdown" else title,
+            "",
+            tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True),
+            "",
+        ]
     for m in c["models"]:
         if not m["complete"]:
-            out.append(f"{safe(m['label'])}: the totals marked unknown depend on unresolved sizes or uncounted ops"
-                       + (f"; {m['resolve']}" if m.get("resolve") else ""))
+            out.append(
+                f"{safe(m['label'])}: the totals marked unknown depend on unresolved sizes or uncounted ops"
+                + (f"; {m['resolve']}" if m.get("resolve") else "")
+            )
     return "\n".join(out).rstrip() + "\n"

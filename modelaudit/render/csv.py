@@ -12,9 +12,32 @@ from .common import by_op, formula_rows, safe, select_rows
 
 __all__ = ["render_csv", "NODE_FIELDS", "OP_FIELDS", "BLOCK_FIELDS"]
 
-NODE_FIELDS = ["index", "name", "op", "domain", "scope", "inputs", "weights", "outputs", "params", "non_trainable",
-               "macs", "flops", "runs", "macs_total", "flops_total", "output_bytes", "backward_macs", "backward_flops",
-               "ms", "intensity", "bound", "roofline_ms", "status", "formula"]
+NODE_FIELDS = [
+    "index",
+    "name",
+    "op",
+    "domain",
+    "scope",
+    "inputs",
+    "weights",
+    "outputs",
+    "params",
+    "non_trainable",
+    "macs",
+    "flops",
+    "runs",
+    "macs_total",
+    "flops_total",
+    "output_bytes",
+    "backward_macs",
+    "backward_flops",
+    "ms",
+    "intensity",
+    "bound",
+    "roofline_ms",
+    "status",
+    "formula",
+]
 OP_FIELDS = ["op", "count", "params", "non_trainable", "macs", "flops"]
 BLOCK_FIELDS = ["path", "level", "block", "nodes", "params", "macs", "flops", "unknown"]
 _FORMULAS = ("macs", "flops", "output_bytes")  # --symbolic: <field>_formula columns
@@ -46,15 +69,19 @@ def _cells(values: list) -> list:
     return list(map(_value, values))
 
 
-def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
-               depth: int | None = None, **_terminal) -> str:
+def render_csv(
+    d: dict, sort: str | None = None, top: int | None = None, by: str = "node", depth: int | None = None, **_terminal
+) -> str:
     """One line per node, per op type (`by="op"`) or per block (`depth`: every scope down to it,
     with subtotals; `unknown` counts the nodes whose MACs are not in the sums). Written column by
     column: the node rows may be a Report's Row objects or dicts."""
     if depth is not None:
         rows, fields, by = scope_tree(formula_rows(d), depth), BLOCK_FIELDS, "block"
-        fields = (fields + ["backward_macs"] * bool(d.get("training"))
-                  + ["ms", "untimed"] * bool((d.get("profile") or {}).get("total_ms")))
+        fields = (
+            fields
+            + ["backward_macs"] * bool(d.get("training"))
+            + ["ms", "untimed"] * bool((d.get("profile") or {}).get("total_ms"))
+        )
         if sort is not None or top is not None:
             rows = [r for r in rows if r["leaf"]]
     else:
@@ -65,8 +92,10 @@ def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str
         fields = fields + [f"{k}_formula" for k in _FORMULAS]
         if by == "node":
             formulas = {r["name"]: r for r in d["symbolic"]["rows"]}
-            values += [_cells([((formulas.get(name) or {}).get(k) or {}).get("text") for name in column(rows, "name")])
-                       for k in _FORMULAS]
+            values += [
+                _cells([((formulas.get(name) or {}).get(k) or {}).get("text") for name in column(rows, "name")])
+                for k in _FORMULAS
+            ]
         else:
             values += [_cells([f[k]["text"] for f in column(rows, "formulas")]) for k in _FORMULAS]
     buf = io.StringIO()
@@ -75,7 +104,12 @@ def render_csv(d: dict, sort: str | None = None, top: int | None = None, by: str
     writer.writerows(zip(*values))
     if d.get("findings") and by == "node":  # findings as rows of the same table: op = code, status = finding
         for f in d["findings"]:
-            line = {"name": f["target"], "op": f["code"], "status": f"finding {f['severity']}", "formula": f["message"],
-                    "output_bytes": f["wasted_bytes"]}
+            line = {
+                "name": f["target"],
+                "op": f["code"],
+                "status": f"finding {f['severity']}",
+                "formula": f["message"],
+                "output_bytes": f["wasted_bytes"],
+            }
             writer.writerow([_value(line.get(field)) for field in fields])
     return buf.getvalue()

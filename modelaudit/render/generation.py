@@ -25,7 +25,8 @@ def _rate(value) -> str:
 
 # (label, phase or None for the column itself, key, formatter)
 _METRICS = [
-    ("prefill MACs", "prefill", "macs", human), ("prefill FLOPs", "prefill", "flops", human),
+    ("prefill MACs", "prefill", "macs", human),
+    ("prefill FLOPs", "prefill", "flops", human),
     ("prefill weight bytes read", "prefill", "weight_bytes", human_bytes),
     ("prefill KV bytes written", "prefill", "kv_written_bytes", human_bytes),
     ("decode MACs per token", "decode_per_token", "macs", human),
@@ -37,8 +38,10 @@ _METRICS = [
     ("KV cache at context", None, "kv_cache_bytes", human_bytes),
 ]
 _ROOFLINE = [
-    ("prefill time bound", "prefill", "roofline_ms", _ms), ("decode time bound", "decode_per_token", "roofline_ms", _ms),
-    ("decode bound by", "decode_per_token", "bound", str), ("tokens/s bound", None, "tokens_per_s", _rate),
+    ("prefill time bound", "prefill", "roofline_ms", _ms),
+    ("decode time bound", "decode_per_token", "roofline_ms", _ms),
+    ("decode bound by", "decode_per_token", "bound", str),
+    ("tokens/s bound", None, "tokens_per_s", _rate),
 ]
 
 
@@ -74,16 +77,29 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10) -> str:
     title = "### " if fmt == "markdown" else ""
     rows = [[label] + [("?" if v is None else formats[label](v)) for v in values] for label, values in metrics]
     lay = g["layout"]
-    lines = [f"{title}Generation with a KV cache: batch {g['batch']}; new tokens: {lay['seq_dim'] or 'fixed'}, "
-             f"cached: {lay['past_dim']} ({len(lay['caches'])} cache inputs)", "",
-             tabulate(rows, headers=["per step"] + heads, tablefmt=tablefmt, disable_numparse=True), ""]
-    if any(not (c[p] or {"totals": {"complete": True}})["totals"]["complete"]
-           for c in g["columns"] for p in ("prefill", "decode_per_token")):
+    lines = [
+        f"{title}Generation with a KV cache: batch {g['batch']}; new tokens: {lay['seq_dim'] or 'fixed'}, "
+        f"cached: {lay['past_dim']} ({len(lay['caches'])} cache inputs)",
+        "",
+        tabulate(rows, headers=["per step"] + heads, tablefmt=tablefmt, disable_numparse=True),
+        "",
+    ]
+    if any(
+        not (c[p] or {"totals": {"complete": True}})["totals"]["complete"]
+        for c in g["columns"]
+        for p in ("prefill", "decode_per_token")
+    ):
         lines += ["incomplete: some rows have unknown shapes; the totals are lower bounds (≥)", ""]
-    lines += [f"{title}Top {top} layers by decode MACs at context {g['contexts'][-1]:,}", "",
-              tabulate(_layer_rows(g, top), headers=["layer", "op"] + [f"{p} {c:,}" for c in g["contexts"]
-                                                                        for p in ("prefill", "decode")],
-                       tablefmt=tablefmt, disable_numparse=True)]
+    lines += [
+        f"{title}Top {top} layers by decode MACs at context {g['contexts'][-1]:,}",
+        "",
+        tabulate(
+            _layer_rows(g, top),
+            headers=["layer", "op"] + [f"{p} {c:,}" for c in g["contexts"] for p in ("prefill", "decode")],
+            tablefmt=tablefmt,
+            disable_numparse=True,
+        ),
+    ]
     if g.get("hardware"):
         lines += ["", *(g["hardware"].get("lines") or [])]
     if not lay["seq_dim"]:

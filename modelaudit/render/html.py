@@ -39,10 +39,21 @@ def _v(value) -> str:
 def _table(d: dict, sort: str | None, top: int | None) -> str:
     total = d["totals"]["macs"] or 1
     # (header, class: "n" right-aligned, "" left; sorted largest first on the first click?)
-    cols = [("#", "n", False), ("name", "", False), ("op", "", False), ("input", "", True), ("output", "", True),
-            ("weights", "", True), ("params", "n", True), ("MACs", "n", True), ("FLOPs", "n", True),
-            ("out bytes", "n", True), ("% MACs", "n", True), ("formula", "", False)]
-    head = "".join(f'<th{" class=n" if c else ""}{" data-desc" if desc else ""}>{e(t)}</th>' for t, c, desc in cols)
+    cols = [
+        ("#", "n", False),
+        ("name", "", False),
+        ("op", "", False),
+        ("input", "", True),
+        ("output", "", True),
+        ("weights", "", True),
+        ("params", "n", True),
+        ("MACs", "n", True),
+        ("FLOPs", "n", True),
+        ("out bytes", "n", True),
+        ("% MACs", "n", True),
+        ("formula", "", False),
+    ]
+    head = "".join(f"<th{' class=n' if c else ''}{' data-desc' if desc else ''}>{e(t)}</th>" for t, c, desc in cols)
     every = d["rows"]
     blocks = {id(r): (i, b) for i, (r, b) in enumerate(zip(every, block_names(every, DEPTH)))}
     rows = select_rows(every, sort, top)[:MAX_ROWS]  # --sort and --top pick the first order shown
@@ -50,30 +61,46 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
     for r in rows:
         position, block = blocks[id(r)]
         macs = r["macs_total"]
-        cells = [("n", r["index"], r["index"]), ("name", r["name"], r["name"]), ("", r["op_label"], r["op_label"]),
-                 ("", _elements(r["inputs"]), ", ".join(r["inputs"])),
-                 ("", _elements(r["outputs"]), ", ".join(r["outputs"])),
-                 ("", _elements(r["weights"]), ", ".join(r["weights"])),
-                 ("n", r["params"], human(r["params"])), ("n", macs, human(macs)),
-                 ("n", r["flops_total"], human(r["flops_total"])),
-                 ("n", r["output_bytes"], human_bytes(r["output_bytes"])),
-                 ("n", None if macs is None else macs / total, "?" if macs is None else f"{100 * macs / total:.1f}%"),
-                 ("formula", r["formula"], r["formula"])]
+        cells = [
+            ("n", r["index"], r["index"]),
+            ("name", r["name"], r["name"]),
+            ("", r["op_label"], r["op_label"]),
+            ("", _elements(r["inputs"]), ", ".join(r["inputs"])),
+            ("", _elements(r["outputs"]), ", ".join(r["outputs"])),
+            ("", _elements(r["weights"]), ", ".join(r["weights"])),
+            ("n", r["params"], human(r["params"])),
+            ("n", macs, human(macs)),
+            ("n", r["flops_total"], human(r["flops_total"])),
+            ("n", r["output_bytes"], human_bytes(r["output_bytes"])),
+            ("n", None if macs is None else macs / total, "?" if macs is None else f"{100 * macs / total:.1f}%"),
+            ("formula", r["formula"], r["formula"]),
+        ]
         tds = "".join(f'<td{f" class={c}" if c else ""} data-v="{_v(v)}">{e(shown)}</td>' for c, v, shown in cells)
-        out.append(f'<tr data-i="{position}" data-name="{e(r["name"])}" data-op="{e(r["op_label"])}" '
-                   f'data-block="{e(block)}" data-family="{e(family_of(r))}">{tds}</tr>')
-    cut = (f"<p>{len(rows):,} of {len(every):,} nodes shown; the JSON report has them all.</p>"
-           if len(rows) < len(every) else "")
-    box = ('<div class="filter noprint"><input id="filter" type="search" placeholder="filter: name or op words, '
-           'block=features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
-           f'<span id="shown" class="hint">{len(rows)} of {len(rows)} layers shown</span></div>')
-    return (f'{box}{cut}<div class="scroll"><table id="layers" class="sortable"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(out)}</tbody></table></div>')
+        out.append(
+            f'<tr data-i="{position}" data-name="{e(r["name"])}" data-op="{e(r["op_label"])}" '
+            f'data-block="{e(block)}" data-family="{e(family_of(r))}">{tds}</tr>'
+        )
+    cut = (
+        f"<p>{len(rows):,} of {len(every):,} nodes shown; the JSON report has them all.</p>"
+        if len(rows) < len(every)
+        else ""
+    )
+    box = (
+        '<div class="filter noprint"><input id="filter" type="search" placeholder="filter: name or op words, '
+        'block=features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
+        f'<span id="shown" class="hint">{len(rows)} of {len(rows)} layers shown</span></div>'
+    )
+    return (
+        f'{box}{cut}<div class="scroll"><table id="layers" class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(out)}</tbody></table></div>"
+    )
 
 
 def _finding(f: dict) -> str:
-    return (f'<div class="finding sev-{e(f["severity"])}"><b>{e(f["code"])}</b> {e(f["severity"])}: '
-            f'{e(f["target"])}: {e(f["message"])}</div>')
+    return (
+        f'<div class="finding sev-{e(f["severity"])}"><b>{e(f["code"])}</b> {e(f["severity"])}: '
+        f"{e(f['target'])}: {e(f['message'])}</div>"
+    )
 
 
 def _run_section(d: dict) -> str:
@@ -84,31 +111,46 @@ def _run_section(d: dict) -> str:
 
 def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
     model = d["model"]
-    cards = "".join(f'<div class="card"><b>{e(value.split(" (")[0])}</b><span>{e(label)}</span></div>'
-                    for label, value in summary(d))
+    cards = "".join(
+        f'<div class="card"><b>{e(value.split(" (")[0])}</b><span>{e(label)}</span></div>'
+        for label, value in summary(d)
+    )
     # a block or family with no MACs, no params and nothing unknown would be an empty bar
     blocks = [(n, g) for n, g in by_block(d["rows"], DEPTH).items() if g["macs"] or g["params"] or g["unknown"]]
     top_blocks = sorted(blocks, key=lambda kv: -kv[1]["macs"])[:30]
-    chart = bar_chart([(name, [g["macs"], g["params"]]) for name, g in top_blocks], ["MACs", "params"],
-                      [human, human], shared=False, filters=[f"block={name}" for name, _ in top_blocks])
+    chart = bar_chart(
+        [(name, [g["macs"], g["params"]]) for name, g in top_blocks],
+        ["MACs", "params"],
+        [human, human],
+        shared=False,
+        filters=[f"block={name}" for name, _ in top_blocks],
+    )
     fams = [(f, g) for f, g in by_family(d["rows"]).items() if g["macs"] or g["params"] or g["unknown"]]
-    families = bar_chart([(f, [g["macs"], g["params"]]) for f, g in fams], ["MACs", "params"], [human, human],
-                         shared=False, filters=[f"family={f}" for f, _ in fams])
+    families = bar_chart(
+        [(f, [g["macs"], g["params"]]) for f, g in fams],
+        ["MACs", "params"],
+        [human, human],
+        shared=False,
+        filters=[f"family={f}" for f, _ in fams],
+    )
     found = d.get("findings") or []
     findings = "".join(_finding(f) for f in found if f["severity"] != "note") or "<p>No warnings or errors.</p>"
     note_items = [_finding(f) for f in found if f["severity"] == "note"]
-    note_items += [f"<div>{e(n)}</div>" for n in notices(d)[len(finding_lines(d)):]]  # findings are listed above
-    notes = (f"<details><summary>{len(note_items)} note(s)</summary>{''.join(note_items)}</details>"
-             if note_items else "")
-    body = (f"<h1>modelaudit: {e(model['path'] or model['graph'] or 'model')}</h1>"
-            f'<p class="sub">opsets {e(", ".join(f"{k} {v}" for k, v in model["opsets"].items()))}; inputs '
-            f'{e(", ".join(i["name"] + " " + i["shape"] for i in model["inputs"]))}</p>'
-            f'<div class="cards">{cards}</div>'
-            f"<h2>MACs and params per block (depth {DEPTH}, top {len(top_blocks)})</h2>"
-            f'<p class="hint noprint">Each column has its own scale. Click a block to list its layers.</p>{chart}'
-            f"<h2>MACs and params per op family</h2>{families}"
-            f"<h2>Findings</h2>{findings}{_run_section(d)}{roofline_section(d)}"
-            f'<h2>Layers</h2><p class="hint noprint">Click a header to sort (numbers: largest first, then smallest '
-            f"first, then file order); shapes sort by element count.</p>{_table(d, sort, top)}"
-            f"<h2>Notes</h2>{notes or '<p>None.</p>'}")
+    note_items += [f"<div>{e(n)}</div>" for n in notices(d)[len(finding_lines(d)) :]]  # findings are listed above
+    notes = (
+        f"<details><summary>{len(note_items)} note(s)</summary>{''.join(note_items)}</details>" if note_items else ""
+    )
+    body = (
+        f"<h1>modelaudit: {e(model['path'] or model['graph'] or 'model')}</h1>"
+        f'<p class="sub">opsets {e(", ".join(f"{k} {v}" for k, v in model["opsets"].items()))}; inputs '
+        f"{e(', '.join(i['name'] + ' ' + i['shape'] for i in model['inputs']))}</p>"
+        f'<div class="cards">{cards}</div>'
+        f"<h2>MACs and params per block (depth {DEPTH}, top {len(top_blocks)})</h2>"
+        f'<p class="hint noprint">Each column has its own scale. Click a block to list its layers.</p>{chart}'
+        f"<h2>MACs and params per op family</h2>{families}"
+        f"<h2>Findings</h2>{findings}{_run_section(d)}{roofline_section(d)}"
+        f'<h2>Layers</h2><p class="hint noprint">Click a header to sort (numbers: largest first, then smallest '
+        f"first, then file order); shapes sort by element count.</p>{_table(d, sort, top)}"
+        f"<h2>Notes</h2>{notes or '<p>None.</p>'}"
+    )
     return page(f"modelaudit: {model['path'] or model['graph']}", body)

@@ -17,11 +17,15 @@ def _totals(c: dict) -> str:
     for n, t in enumerate(c["totals"]):
         cells = "".join(
             f'<td class="n" data-v="{"" if v is None else e(v)}">{e(value_text(v, t["kind"]))}'
-            + (f'<br><small>{e(versus(v, t["ratio"][i], t["delta"][i], t["kind"]).strip(" ()"))}</small>' if i else "")
-            + "</td>" for i, v in enumerate(t["values"]))
+            + (f"<br><small>{e(versus(v, t['ratio'][i], t['delta'][i], t['kind']).strip(' ()'))}</small>" if i else "")
+            + "</td>"
+            for i, v in enumerate(t["values"])
+        )
         rows.append(f'<tr data-i="{n}"><td data-v="{e(t["label"])}">{e(t["label"])}</td>{cells}</tr>')
-    return (f'<table class="sortable"><thead><tr><th>total</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-            '<p class="hint">Under each value after the first: its ratio to the first model and the difference.</p>')
+    return (
+        f'<table class="sortable"><thead><tr><th>total</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        '<p class="hint">Under each value after the first: its ratio to the first model and the difference.</p>'
+    )
 
 
 def _cell(v: dict | None, key: str) -> str:
@@ -40,12 +44,17 @@ def _costs(v: dict | None) -> bool:
 def _grouped(c: dict, key: str, name: str) -> str:
     labels = [m["label"] for m in c["models"]]
     head = "".join(f'<th class="n" data-desc>{e(l)} {what}</th>' for what in ("MACs", "params") for l in labels)
-    rows = "".join(f'<tr data-i="{n}"><td data-v="{e(entry[name])}">{e(entry[name])}</td>'
-                   + "".join(_cell(v, "macs") for v in entry["values"])
-                   + "".join(_cell(v, "params") for v in entry["values"]) + "</tr>"
-                   for n, entry in enumerate(g for g in c[key] if any(_costs(v) for v in g["values"])))
-    return (f'<div class="scroll"><table class="sortable"><thead><tr><th>{e(name)}</th>{head}</tr></thead>'
-            f"<tbody>{rows}</tbody></table></div>")
+    rows = "".join(
+        f'<tr data-i="{n}"><td data-v="{e(entry[name])}">{e(entry[name])}</td>'
+        + "".join(_cell(v, "macs") for v in entry["values"])
+        + "".join(_cell(v, "params") for v in entry["values"])
+        + "</tr>"
+        for n, entry in enumerate(g for g in c[key] if any(_costs(v) for v in g["values"]))
+    )
+    return (
+        f'<div class="scroll"><table class="sortable"><thead><tr><th>{e(name)}</th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )
 
 
 def _macs(values: list) -> list:
@@ -63,36 +72,60 @@ def render_compare_html(c: dict, by: str = "all") -> str:
     labels = [m["label"] for m in c["models"]]
     series = [f"{l} MACs" for l in labels]
     incomplete = [m["label"] for m in c["models"] if not m["complete"]]
-    warn = (f'<p class="sev-warning">Incomplete MAC counts (uncounted or unresolved nodes): {e(", ".join(incomplete))}</p>'
-            if incomplete else "")
+    warn = (
+        f'<p class="sev-warning">Incomplete MAC counts (uncounted or unresolved nodes): {e(", ".join(incomplete))}</p>'
+        if incomplete
+        else ""
+    )
     body = f"<h1>modelaudit compare: {e(' vs '.join(labels))}</h1><h2>Totals</h2>{_totals(c)}{warn}"
     if by in ("op", "all"):
-        fam = bar_chart([(f["family"], _macs(f["values"])) for f in c["families"] if _charted(f["values"])], series,
-                        [human] * len(labels))
+        fam = bar_chart(
+            [(f["family"], _macs(f["values"])) for f in c["families"] if _charted(f["values"])],
+            series,
+            [human] * len(labels),
+        )
         body += f"<h2>MACs per op family</h2>{fam}{_grouped(c, 'families', 'family')}"
     if by in ("block", "all"):
-        blocks = bar_chart([(b["block"], _macs(b["values"])) for b in c["blocks"] if _charted(b["values"])][:MAX_BLOCKS],
-                           series, [human] * len(labels))
-        body += (f"<h2>MACs per block (depth {c['depth']})</h2>"
-                 f'<p class="hint">"—": the model has no such block.</p>{blocks}{_grouped(c, "blocks", "block")}')
+        blocks = bar_chart(
+            [(b["block"], _macs(b["values"])) for b in c["blocks"] if _charted(b["values"])][:MAX_BLOCKS],
+            series,
+            [human] * len(labels),
+        )
+        body += (
+            f"<h2>MACs per block (depth {c['depth']})</h2>"
+            f'<p class="hint">"—": the model has no such block.</p>{blocks}{_grouped(c, "blocks", "block")}'
+        )
     return page("modelaudit compare", body)
 
 
 def render_sweep_html(s: dict) -> str:
     """--sweep as a page: totals and the top layers' MACs as lines over the swept values."""
     xs = s["values"]
-    totals = line_chart(xs, [("MACs", [c["macs"] for c in s["totals"]]), ("FLOPs", [c["flops"] for c in s["totals"]])],
-                        human)
-    memory = line_chart(xs, [("peak activations", [c["peak_activation_bytes"] for c in s["totals"]]),
-                             ("activation bytes", [c["activation_bytes"] for c in s["totals"]])], human_bytes)
+    totals = line_chart(
+        xs, [("MACs", [c["macs"] for c in s["totals"]]), ("FLOPs", [c["flops"] for c in s["totals"]])], human
+    )
+    memory = line_chart(
+        xs,
+        [
+            ("peak activations", [c["peak_activation_bytes"] for c in s["totals"]]),
+            ("activation bytes", [c["activation_bytes"] for c in s["totals"]]),
+        ],
+        human_bytes,
+    )
     layers = line_chart(xs, [(l["name"], l["macs"]) for l in s["top_layers"][:6]], human)
     head = "".join(f'<th class="n" data-desc>{e(s["dim"])}={e(f"{v:,}")}</th>' for v in xs)
-    rows = "".join(f'<tr data-i="{n}"><td>{e(label)}</td>'
-                   + "".join(f'<td class="n" data-v="{"" if c[key] is None else e(c[key])}">{e(human(c[key]))}</td>'
-                             for c in s["totals"]) + "</tr>"
-                   for n, (key, label) in enumerate((("params", "params"), ("macs", "MACs"), ("flops", "FLOPs"))))
-    body = (f"<h1>modelaudit sweep over {e(s['dim'])}</h1>"
-            f'<table class="sortable"><thead><tr><th>total</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
-            f"<h2>MACs and FLOPs</h2>{totals}<h2>Activation memory</h2>{memory}"
-            f"<h2>MACs of the top layers</h2>{layers}")
+    rows = "".join(
+        f'<tr data-i="{n}"><td>{e(label)}</td>'
+        + "".join(
+            f'<td class="n" data-v="{"" if c[key] is None else e(c[key])}">{e(human(c[key]))}</td>' for c in s["totals"]
+        )
+        + "</tr>"
+        for n, (key, label) in enumerate((("params", "params"), ("macs", "MACs"), ("flops", "FLOPs")))
+    )
+    body = (
+        f"<h1>modelaudit sweep over {e(s['dim'])}</h1>"
+        f'<table class="sortable"><thead><tr><th>total</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        f"<h2>MACs and FLOPs</h2>{totals}<h2>Activation memory</h2>{memory}"
+        f"<h2>MACs of the top layers</h2>{layers}"
+    )
     return page(f"modelaudit sweep over {s['dim']}", body)

@@ -99,22 +99,30 @@ def middle(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = (limit - 1) // 2
-    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
 
 
 def page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width, initial-scale=1"><title>{e(title)}</title><style>{_CSS}</style></head>'
-            f"<body>{body}<script>{_SCRIPT}</script></body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width, initial-scale=1"><title>{e(title)}</title><style>{_CSS}</style></head>'
+        f"<body>{body}<script>{_SCRIPT}</script></body></html>\n"
+    )
 
 
 def _legend(series: list[str]) -> str:
-    return '<div class="legend">' + "".join(f'<span><i style="background:{PALETTE[i % len(PALETTE)]}"></i>{e(s)}</span>'
-                                            for i, s in enumerate(series)) + "</div>"
+    return (
+        '<div class="legend">'
+        + "".join(
+            f'<span><i style="background:{PALETTE[i % len(PALETTE)]}"></i>{e(s)}</span>' for i, s in enumerate(series)
+        )
+        + "</div>"
+    )
 
 
-def bar_chart(groups: list[tuple[str, list]], series: list[str], fmt: list, shared: bool = True,
-              filters: list[str] | None = None) -> str:
+def bar_chart(
+    groups: list[tuple[str, list]], series: list[str], fmt: list, shared: bool = True, filters: list[str] | None = None
+) -> str:
     """Horizontal bars as inline SVG, one group per label. `shared`: every series on one scale
     (the same metric for several models); otherwise one panel per series, each on its own scale
     (MACs beside params). A None value is a block the model lacks: "—", no bar. `filters`: what a
@@ -126,18 +134,24 @@ def bar_chart(groups: list[tuple[str, list]], series: list[str], fmt: list, shar
     head = 0 if shared else 18
     height = head + len(groups) * (bar_h * per_group + gap) + 6
     peaks = [max([v for _, values in groups for i in p if (v := values[i])] + [1]) for p in panels]
-    parts = [f'<svg class="chart" role="img" width="100%" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg class="chart" role="img" width="100%" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     if not shared:
-        parts += [f'<text class="head" x="{label_w + k * panel_w:.1f}" y="12">{e(series[p[0]])}</text>'
-                  for k, p in enumerate(panels)]
+        parts += [
+            f'<text class="head" x="{label_w + k * panel_w:.1f}" y="12">{e(series[p[0]])}</text>'
+            for k, p in enumerate(panels)
+        ]
     y = head
     for g, (label, values) in enumerate(groups):
         row_h = bar_h * per_group
         pick = filters[g] if filters else None
         parts.append(f'<g class="pick" data-filter="{e(pick)}">' if pick else "<g>")
-        parts.append(f'<rect class="hit" x="0" y="{y - gap / 2}" width="{width}" height="{row_h + gap}" fill="transparent"/>'
-                     f'<text x="{label_w - 8}" y="{y + row_h / 2 + 4}" text-anchor="end"><title>{e(label)}</title>'
-                     f"{e(middle(label, 30))}</text>")
+        parts.append(
+            f'<rect class="hit" x="0" y="{y - gap / 2}" width="{width}" height="{row_h + gap}" fill="transparent"/>'
+            f'<text x="{label_w - 8}" y="{y + row_h / 2 + 4}" text-anchor="end"><title>{e(label)}</title>'
+            f"{e(middle(label, 30))}</text>"
+        )
         for k, panel in enumerate(panels):
             x0 = label_w + k * panel_w
             for j, i in enumerate(panel):
@@ -147,9 +161,11 @@ def bar_chart(groups: list[tuple[str, list]], series: list[str], fmt: list, shar
                     continue
                 w = (panel_w - text_w) * value / peaks[k]
                 shown = e(fmt[i](value))
-                parts.append(f'<rect class="bar" x="{x0:.1f}" y="{by + 1}" width="{w:.1f}" height="{bar_h - 3}" '
-                             f'fill="{PALETTE[i % len(PALETTE)]}"><title>{e(label)}: {e(series[i])} {shown}</title></rect>'
-                             f'<text x="{x0 + w + 4:.1f}" y="{by + bar_h - 4}">{shown}</text>')
+                parts.append(
+                    f'<rect class="bar" x="{x0:.1f}" y="{by + 1}" width="{w:.1f}" height="{bar_h - 3}" '
+                    f'fill="{PALETTE[i % len(PALETTE)]}"><title>{e(label)}: {e(series[i])} {shown}</title></rect>'
+                    f'<text x="{x0 + w + 4:.1f}" y="{by + bar_h - 4}">{shown}</text>'
+                )
         parts.append("</g>")
         y += row_h + gap
     parts.append("</svg>")
@@ -182,20 +198,30 @@ def line_chart(xs: list[int], series: list[tuple[str, list]], fmt) -> str:
     def px(i: int) -> float:
         return left + (pos[i] - lo) / span * (width - left - right) if len(xs) > 1 else left
 
-    parts = [f'<svg class="chart line" role="img" width="100%" viewBox="0 0 {width} {height}" '
-             f'xmlns="http://www.w3.org/2000/svg" data-x-axis="{"log" if log else "linear"}">']
+    parts = [
+        f'<svg class="chart line" role="img" width="100%" viewBox="0 0 {width} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg" data-x-axis="{"log" if log else "linear"}">'
+    ]
     for i, x in enumerate(xs):
         parts.append(f'<text x="{px(i):.1f}" y="{height - 26}" text-anchor="middle">{e(f"{x:,}")}</text>')
-    parts.append(f'<text x="{width - right}" y="{height - 6}" text-anchor="end">'
-                 f'{"log scale" if log else "linear scale"}</text>')
+    parts.append(
+        f'<text x="{width - right}" y="{height - 6}" text-anchor="end">{"log scale" if log else "linear scale"}</text>'
+    )
     for frac in (0, 0.5, 1):
         y = height - bottom - frac * (height - bottom - 20)
-        parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{e(fmt(int(top_value * frac)))}</text>'
-                     f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e9ef"/>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{e(fmt(int(top_value * frac)))}</text>'
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e9ef"/>'
+        )
     for k, (label, values) in enumerate(series):
-        points = " ".join(f"{px(i):.1f},{height - bottom - v / top_value * (height - bottom - 20):.1f}"
-                          for i, v in enumerate(values) if v is not None)
-        parts.append(f'<polyline class="series" fill="none" stroke="{PALETTE[k % len(PALETTE)]}" stroke-width="2" '
-                     f'points="{points}"><title>{e(label)}</title></polyline>')
+        points = " ".join(
+            f"{px(i):.1f},{height - bottom - v / top_value * (height - bottom - 20):.1f}"
+            for i, v in enumerate(values)
+            if v is not None
+        )
+        parts.append(
+            f'<polyline class="series" fill="none" stroke="{PALETTE[k % len(PALETTE)]}" stroke-width="2" '
+            f'points="{points}"><title>{e(label)}</title></polyline>'
+        )
     parts.append("</svg>")
     return _legend([label for label, _ in series]) + "".join(parts)

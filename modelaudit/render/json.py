@@ -25,8 +25,10 @@ _text = encode_basestring_ascii  # what the encoder above writes for a str, in C
 # Row.as_dict()'s keys in its order. The fields from `unresolved` on keep their defaults in a
 # plain report (no control flow, --training, --profile, --hardware, --verify): one text for all.
 _KEYS = tuple(f.name for f in fields(Row)) + ("op_label", "macs_total", "flops_total")
-_TAIL = _KEYS[_KEYS.index("unresolved"):_KEYS.index("bound_ratio") + 1]
-_TAIL_DEFAULT = tuple(f.default_factory() if f.default is MISSING else f.default for f in fields(Row) if f.name in _TAIL)
+_TAIL = _KEYS[_KEYS.index("unresolved") : _KEYS.index("bound_ratio") + 1]
+_TAIL_DEFAULT = tuple(
+    f.default_factory() if f.default is MISSING else f.default for f in fields(Row) if f.name in _TAIL
+)
 _TAIL_TEXT = ",".join(f"{_text(k)}:{_dumps(v)}" for k, v in zip(_TAIL, _TAIL_DEFAULT))
 _CUT = ("name", "scope", "formula")
 _UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
@@ -100,8 +102,11 @@ def _default_tail(rows: list[Row]) -> bool:
     tails = list(map(attrgetter(*_TAIL), rows))
     if tails.count(_TAIL_DEFAULT) != len(tails):
         return False
-    return all(set(map(type, map(itemgetter(i), tails))) == {type(default)}
-               for i, default in enumerate(_TAIL_DEFAULT) if isinstance(default, (int, float)))
+    return all(
+        set(map(type, map(itemgetter(i), tails))) == {type(default)}
+        for i, default in enumerate(_TAIL_DEFAULT)
+        if isinstance(default, (int, float))
+    )
 
 
 def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
@@ -114,7 +119,7 @@ def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
     keys: list = list(_KEYS)
     if _default_tail(rows):
         start = keys.index(_TAIL[0])
-        keys[start:start + len(_TAIL)] = [None]  # None: the defaults' one text
+        keys[start : start + len(_TAIL)] = [None]  # None: the defaults' one text
     values = {k: column(rows, k) for k in keys if k not in (None, "macs_total", "flops_total")}
     for total, once in (("macs_total", "macs"), ("flops_total", "flops")):  # runs 1 everywhere: the same figures
         plain = None in keys and set(map(type, values[once])) <= {int, type(None)}
@@ -167,23 +172,32 @@ def _encode_chunk(rows: list, memo: dict) -> str:
     return _dumps([_row(r) for r in rows])[1:-1]
 
 
-def render_json(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
-                depth: int | None = None, **_terminal) -> str:
+def render_json(
+    d: dict, sort: str | None = None, top: int | None = None, by: str = "node", depth: int | None = None, **_terminal
+) -> str:
     out = io.StringIO()
     write_json(d, out, sort, top, by, depth=depth)
     return out.getvalue()
 
 
-def render_jsonl(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
-                 depth: int | None = None, **_terminal) -> str:
+def render_jsonl(
+    d: dict, sort: str | None = None, top: int | None = None, by: str = "node", depth: int | None = None, **_terminal
+) -> str:
     """The JSON document on one line (strings escape their newlines): one report per line."""
     out = io.StringIO()
     write_json(d, out, sort, top, by, one_line=True, depth=depth)
     return out.getvalue()
 
 
-def write_json(d: dict, stream, sort: str | None = None, top: int | None = None, by: str = "node",
-               one_line: bool = False, depth: int | None = None) -> None:
+def write_json(
+    d: dict,
+    stream,
+    sort: str | None = None,
+    top: int | None = None,
+    by: str = "node",
+    one_line: bool = False,
+    depth: int | None = None,
+) -> None:
     """The JSON document written to `stream` as it is encoded: indented up to COMPACT_FROM rows,
     else (and with `one_line`, as jsonl) on one line, a large report's rows a chunk at a time
     (json.dump would use the pure-Python encoder, json.dumps one huge string)."""
@@ -201,6 +215,6 @@ def write_json(d: dict, stream, sort: str | None = None, top: int | None = None,
         stream.write("[")
         memo: dict = {}
         for start in range(0, len(rows), CHUNK):
-            stream.write(("," if start else "") + _encode_chunk(rows[start:start + CHUNK], memo))
+            stream.write(("," if start else "") + _encode_chunk(rows[start : start + CHUNK], memo))
         stream.write("]")
     stream.write("}\n")

@@ -36,16 +36,26 @@ def _indent(block: str) -> str:
     return "&nbsp;" * (len(block) - len(name)) + name
 
 
-def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
-                    columns: list[str] | None = None, depth: int | None = None, width: int | None = None) -> str:
+def render_markdown(
+    d: dict,
+    sort: str | None = None,
+    top: int | None = None,
+    by: str = "node",
+    columns: list[str] | None = None,
+    depth: int | None = None,
+    width: int | None = None,
+) -> str:
     """The same table as text's, whole (`width` is for terminals)."""
     headers, values, keys = table_columns(d, sort, top, by, columns, depth)  # a list per column
     rows = len(values[0]) if values else 0
     values = [_cells(list(map(_indent, column)) if k == "block" else column) for column, k in zip(values, keys)]
     lines = [f"## modelaudit: `{_cell(model_line(d))}`", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
-    table = (plain_table(list(map(list, zip(*values))), headers, "github") if rows <= FAST_TABLE_FROM
-             else plain_columns(values, headers, "github", rows))
+    table = (
+        plain_table(list(map(list, zip(*values))), headers, "github")
+        if rows <= FAST_TABLE_FROM
+        else plain_columns(values, headers, "github", rows)
+    )
     lines += ["", table, ""]
     shown = top_line(d, top, by, depth)
     if shown:
@@ -54,6 +64,11 @@ def render_markdown(d: dict, sort: str | None = None, top: int | None = None, by
         from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
 
         rows = [[_cell(c) for c in row] for row in rows]
-        lines += [f"### {_cell(title)}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        lines += [
+            f"### {_cell(title)}",
+            "",
+            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+            "",
+        ]
     lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d))
     return "\n".join(lines).rstrip() + "\n"

@@ -55,32 +55,49 @@ def roofline_section(d: dict) -> str:
     def py(y: float) -> float:
         return _H - _BOTTOM - (math.log10(y) - y_lo) / (y_hi - y_lo) * (_H - _BOTTOM - _TOP)
 
-    parts = [f'<svg class="chart roofline" role="img" width="100%" viewBox="0 0 {_W} {_H}" '
-             'xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg class="chart roofline" role="img" width="100%" viewBox="0 0 {_W} {_H}" '
+        'xmlns="http://www.w3.org/2000/svg">'
+    ]
     for k in range(math.ceil(x_lo), math.floor(x_hi) + 1):
-        parts.append(f'<line x1="{px(10 ** k):.1f}" x2="{px(10 ** k):.1f}" y1="{_TOP}" y2="{_H - _BOTTOM}" stroke="#e6e9ef"/>'
-                     f'<text x="{px(10 ** k):.1f}" y="{_H - _BOTTOM + 16}" text-anchor="middle">{_e(f"{10.0 ** k:g}")}</text>')
+        parts.append(
+            f'<line x1="{px(10**k):.1f}" x2="{px(10**k):.1f}" y1="{_TOP}" y2="{_H - _BOTTOM}" stroke="#e6e9ef"/>'
+            f'<text x="{px(10**k):.1f}" y="{_H - _BOTTOM + 16}" text-anchor="middle">{_e(f"{10.0**k:g}")}</text>'
+        )
     for k in range(math.ceil(y_lo), math.floor(y_hi) + 1):
-        parts.append(f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{py(10 ** k):.1f}" y2="{py(10 ** k):.1f}" stroke="#e6e9ef"/>'
-                     f'<text x="{_LEFT - 6}" y="{py(10 ** k) + 4:.1f}" text-anchor="end">{_e(_si(10.0 ** k, "FLOP/s"))}</text>')
+        parts.append(
+            f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{py(10**k):.1f}" y2="{py(10**k):.1f}" stroke="#e6e9ef"/>'
+            f'<text x="{_LEFT - 6}" y="{py(10**k) + 4:.1f}" text-anchor="end">{_e(_si(10.0**k, "FLOP/s"))}</text>'
+        )
     ridge = t["ridge_flops_per_byte"]
-    x_min = 10 ** x_lo
-    memory_start = max(x_min, 10 ** y_lo / bandwidth)  # the bandwidth line where it enters the plot
-    parts.append(f'<polyline class="ceiling" fill="none" stroke="#c0392b" stroke-width="2" points="'
-                 f'{px(memory_start):.1f},{py(bandwidth * memory_start):.1f} {px(ridge):.1f},{py(peak):.1f} '
-                 f'{px(10 ** x_hi):.1f},{py(peak):.1f}"><title>ceilings: {_e(_si(bandwidth, "B/s"))} × intensity, '
-                 f'and {_e(_si(peak, "FLOP/s"))} {_e(t["dtype"])}</title></polyline>')
+    x_min = 10**x_lo
+    memory_start = max(x_min, 10**y_lo / bandwidth)  # the bandwidth line where it enters the plot
+    parts.append(
+        f'<polyline class="ceiling" fill="none" stroke="#c0392b" stroke-width="2" points="'
+        f"{px(memory_start):.1f},{py(bandwidth * memory_start):.1f} {px(ridge):.1f},{py(peak):.1f} "
+        f'{px(10**x_hi):.1f},{py(peak):.1f}"><title>ceilings: {_e(_si(bandwidth, "B/s"))} × intensity, '
+        f"and {_e(_si(peak, 'FLOP/s'))} {_e(t['dtype'])}</title></polyline>"
+    )
     parts.append(f'<text x="{px(ridge) + 6:.1f}" y="{py(peak) - 6:.1f}">ridge {ridge:.3g} FLOP/B</text>')
     for intensity, rate, r in points:
         colour = "#2b6cb0" if r.get("bound") == "compute" else "#d69e2e"
-        parts.append(f'<circle class="layer" cx="{px(intensity):.1f}" cy="{py(rate):.1f}" r="3.5" fill="{colour}" '
-                     f'fill-opacity="0.75"><title>{_e(r["name"])} ({_e(r["op_label"])}): {intensity:.3g} FLOP/B, '
-                     f'{_e(_si(rate, "FLOP/s"))}, {_e(r.get("bound") or "")}-bound</title></circle>')
-    parts.append(f'<text x="{(_LEFT + _W) / 2:.0f}" y="{_H - 6}" text-anchor="middle">arithmetic intensity (FLOP per '
-                 'byte moved)</text></svg>')
-    how = ("measured with --profile" if measured else
-           "at their roofline bound (no --profile: each point sits on its ceiling)")
-    return (f"<h2>Roofline on {_e(rl['hardware']['name'])}</h2><p class=\"sub\">One point per layer, "
-            f"FLOP/s {how}; blue compute-bound, amber memory-bound. The red line is the bandwidth ceiling "
-            f"({_e(_si(bandwidth, 'B/s'))}) meeting the {_e(t['dtype'])} peak ({_e(_si(peak, 'FLOP/s'))}).</p>"
-            + "".join(parts))
+        parts.append(
+            f'<circle class="layer" cx="{px(intensity):.1f}" cy="{py(rate):.1f}" r="3.5" fill="{colour}" '
+            f'fill-opacity="0.75"><title>{_e(r["name"])} ({_e(r["op_label"])}): {intensity:.3g} FLOP/B, '
+            f"{_e(_si(rate, 'FLOP/s'))}, {_e(r.get('bound') or '')}-bound</title></circle>"
+        )
+    parts.append(
+        f'<text x="{(_LEFT + _W) / 2:.0f}" y="{_H - 6}" text-anchor="middle">arithmetic intensity (FLOP per '
+        "byte moved)</text></svg>"
+    )
+    how = (
+        "measured with --profile"
+        if measured
+        else "at their roofline bound (no --profile: each point sits on its ceiling)"
+    )
+    return (
+        f'<h2>Roofline on {_e(rl["hardware"]["name"])}</h2><p class="sub">One point per layer, '
+        f"FLOP/s {how}; blue compute-bound, amber memory-bound. The red line is the bandwidth ceiling "
+        f"({_e(_si(bandwidth, 'B/s'))}) meeting the {_e(t['dtype'])} peak ({_e(_si(peak, 'FLOP/s'))}).</p>"
+        + "".join(parts)
+    )

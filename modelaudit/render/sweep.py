@@ -12,12 +12,21 @@ from .common import human, human_bytes, safe
 
 __all__ = ["render_sweep", "render_compare_sweep"]
 
-_LABELS = {"params": ("params", human), "macs": ("MACs", human), "flops": ("FLOPs", human),
-           "activation_bytes": ("activation bytes", human_bytes), "peak_activation_bytes": ("peak activations", human_bytes)}
+_LABELS = {
+    "params": ("params", human),
+    "macs": ("MACs", human),
+    "flops": ("FLOPs", human),
+    "activation_bytes": ("activation bytes", human_bytes),
+    "peak_activation_bytes": ("peak activations", human_bytes),
+}
 
 
-_COMPLETE = {"macs": "complete", "flops": "complete", "peak_activation_bytes": "peak_complete",
-             "activation_bytes": "bytes_complete"}
+_COMPLETE = {
+    "macs": "complete",
+    "flops": "complete",
+    "peak_activation_bytes": "peak_complete",
+    "activation_bytes": "bytes_complete",
+}
 
 
 def _cell(column: dict, key: str, fmt) -> str:
@@ -39,12 +48,17 @@ def _csv_cell(column: dict, key: str):
 
 def _hint(s: dict) -> str | None:
     """What resolves the unknown totals (the dims the sweep leaves symbolic)."""
-    flags = list(dict.fromkeys(f for c in s["totals"] if not all(c.get(k, True) for k in _COMPLETE.values())
-                               for f in c.get("resolve", [])))
+    flags = list(
+        dict.fromkeys(
+            f for c in s["totals"] if not all(c.get(k, True) for k in _COMPLETE.values()) for f in c.get("resolve", [])
+        )
+    )
     if not flags:
         return None
-    return (f"totals shown as unknown (or ≥, partly known) depend on sizes the sweep leaves open or on uncounted "
-            f"ops: {safe(', '.join(flags), 400)}")
+    return (
+        f"totals shown as unknown (or ≥, partly known) depend on sizes the sweep leaves open or on uncounted "
+        f"ops: {safe(', '.join(flags), 400)}"
+    )
 
 
 def render_sweep(s: dict, fmt: str = "text") -> str:
@@ -69,19 +83,37 @@ def render_sweep(s: dict, fmt: str = "text") -> str:
     layers = [[safe(l["name"]), l["op"]] + [human(m) for m in l["macs"]] for l in s["top_layers"]]
     title = "###" if fmt == "markdown" else ""
     hint = _hint(s)
-    lines = [f"{title} Totals across {s['dim']}".strip(), "",
-             tabulate(totals, headers=["total"] + heads, tablefmt=tablefmt, disable_numparse=True), "",
-             *([hint, ""] if hint else [])]
+    lines = [
+        f"{title} Totals across {s['dim']}".strip(),
+        "",
+        tabulate(totals, headers=["total"] + heads, tablefmt=tablefmt, disable_numparse=True),
+        "",
+        *([hint, ""] if hint else []),
+    ]
     unranked = s.get("unranked_layers", 0)
     if not layers:
-        return "\n".join(lines + ["no layer's MACs are known at any swept value: no top layers to rank"
-                                  + (" (fix the open sizes as the line above says)" if hint else "")]) + "\n"
-    lines += [f"{title} MACs of the top {len(layers)} layers (by MACs at {s['dim']}={s['values'][-1]:,}, "
-              f"or the largest value where known)".strip(), "",
-              tabulate(layers, headers=["layer", "op"] + heads, tablefmt=tablefmt, disable_numparse=True)]
+        return (
+            "\n".join(
+                lines
+                + [
+                    "no layer's MACs are known at any swept value: no top layers to rank"
+                    + (" (fix the open sizes as the line above says)" if hint else "")
+                ]
+            )
+            + "\n"
+        )
+    lines += [
+        f"{title} MACs of the top {len(layers)} layers (by MACs at {s['dim']}={s['values'][-1]:,}, "
+        f"or the largest value where known)".strip(),
+        "",
+        tabulate(layers, headers=["layer", "op"] + heads, tablefmt=tablefmt, disable_numparse=True),
+    ]
     if unranked:
-        lines += ["", f"{unranked:,} layer{' whose MACs are' if unranked == 1 else 's whose MACs are'} unknown at "
-                      f"every swept value {'is' if unranked == 1 else 'are'} not ranked"]
+        lines += [
+            "",
+            f"{unranked:,} layer{' whose MACs are' if unranked == 1 else 's whose MACs are'} unknown at "
+            f"every swept value {'is' if unranked == 1 else 'are'} not ranked",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -97,6 +129,8 @@ def render_compare_sweep(sweeps: list[dict], labels: list[str], fmt: str = "text
             name, fmt_ = _LABELS[key]
             rows.append([safe(label), name] + [_cell(c, key, fmt_) for c in s["totals"]])
     hints = [f"{safe(label)}: {hint}" for label, hint in ((l, _hint(s)) for l, s in zip(labels, sweeps)) if hint]
-    return tabulate(rows, headers=heads, tablefmt="github" if fmt == "markdown" else "simple",
-                    disable_numparse=True) + "\n" + "".join(f"\n{h}\n" if fmt != "markdown" else f"\n_{h}_\n"
-                                                          for h in hints)
+    return (
+        tabulate(rows, headers=heads, tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True)
+        + "\n"
+        + "".join(f"\n{h}\n" if fmt != "markdown" else f"\n_{h}_\n" for h in hints)
+    )

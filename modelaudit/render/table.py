@@ -10,8 +10,17 @@ from modelaudit.costs.report import column
 
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
 
-__all__ = ["COLUMNS", "OP_COLUMNS", "BLOCK_COLUMNS", "table", "table_columns", "fit", "fit_columns", "abbreviate",
-           "percent"]
+__all__ = [
+    "COLUMNS",
+    "OP_COLUMNS",
+    "BLOCK_COLUMNS",
+    "table",
+    "table_columns",
+    "fit",
+    "fit_columns",
+    "abbreviate",
+    "percent",
+]
 
 
 def percent(part: int | None, whole: int | None) -> str:
@@ -71,10 +80,12 @@ OP_COLUMNS = {
 
 def _at_least(key: str):
     """A block's sum, `≥ sum` when some of its nodes are unknown, `?` when all of them are."""
+
     def show(value, unknown) -> str:  # a sum nothing was added to (every node unknown) is absent: 0
         if not unknown:
             return human(value)
         return f"≥ {human(value)}" if value else "?"
+
     return lambda c, t: list(map(show, c(key, 0), c("unknown")))
 
 
@@ -84,8 +95,11 @@ BLOCK_COLUMNS = {
     "params": ("params", lambda c, t: c("params"), human),
     "params%": ("% params", lambda c, t: _percents(c("params"), t["params"]), None),
     "macs": ("MACs", _at_least("macs"), None),
-    "macs%": ("% MACs", lambda c, t: ["?" if unknown else percent(macs, t["macs"])
-                                      for macs, unknown in zip(c("macs"), c("unknown"))], None),
+    "macs%": (
+        "% MACs",
+        lambda c, t: ["?" if unknown else percent(macs, t["macs"]) for macs, unknown in zip(c("macs"), c("unknown"))],
+        None,
+    ),
     "flops": ("FLOPs", _at_least("flops"), None),
 }
 # Minimum widths of the columns that may be abbreviated: kept while columns can still be hidden
@@ -126,7 +140,11 @@ def _grouped_columns(available: dict, d: dict) -> dict:
     if not d.get("symbolic"):
         return available
     columns = {k: v for k, v in available.items() if k != "macs%"}  # a share of a polynomial is no one number
-    for key, field, header in (("macs", "macs", "MACs"), ("flops", "flops", "FLOPs"), ("bytes", "output_bytes", "out bytes")):
+    for key, field, header in (
+        ("macs", "macs", "MACs"),
+        ("flops", "flops", "FLOPs"),
+        ("bytes", "output_bytes", "out bytes"),
+    ):
         columns[key] = (header, _formula_column(field), None)
     return columns
 
@@ -147,10 +165,11 @@ def _node_columns(d: dict) -> dict:
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
     total_ms = (d.get("profile") or {}).get("total_ms")
     if total_ms:
-        columns |= {"ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
-                    "time%": ("% time", lambda c, t: c("ms"),
-                              lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
-                    "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}")}
+        columns |= {
+            "ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
+            "time%": ("% time", lambda c, t: c("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
+            "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}"),
+        }
     from .roofline import roofline_columns
 
     columns |= roofline_columns(d)
@@ -169,11 +188,18 @@ def _fields(rows: list):
         if (key, default) not in read:
             read[key, default] = column(rows, key, default)
         return read[key, default]
+
     return c
 
 
-def table_columns(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
-                  columns: list[str] | None = None, depth: int | None = None) -> tuple[list[str], list[list], list[str]]:
+def table_columns(
+    d: dict,
+    sort: str | None = None,
+    top: int | None = None,
+    by: str = "node",
+    columns: list[str] | None = None,
+    depth: int | None = None,
+) -> tuple[list[str], list[list], list[str]]:
     """table()'s headers, cells and keys, the cells column by column (a list per column)."""
     totals = d["totals"]
     if depth is not None:
@@ -189,8 +215,9 @@ def table_columns(d: dict, sort: str | None = None, top: int | None = None, by: 
     keys = list(columns) if columns else list(available)
     unknown = [k for k in keys if k not in available]
     if unknown:
-        raise UsageError(f"--columns {','.join(unknown)}: not a column of this table",
-                         f"its columns: {','.join(available)}")
+        raise UsageError(
+            f"--columns {','.join(unknown)}: not a column of this table", f"its columns: {','.join(available)}"
+        )
     # column by column: an empty column is dropped before the rows are assembled, and a formatter
     # runs over a list (map) instead of a call per cell
     fields, values = _fields(rows), []
@@ -204,8 +231,14 @@ def table_columns(d: dict, sort: str | None = None, top: int | None = None, by: 
     return [available[k][0] for k in keys], values, keys
 
 
-def table(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
-          columns: list[str] | None = None, depth: int | None = None) -> tuple[list[str], list[list], list[str]]:
+def table(
+    d: dict,
+    sort: str | None = None,
+    top: int | None = None,
+    by: str = "node",
+    columns: list[str] | None = None,
+    depth: int | None = None,
+) -> tuple[list[str], list[list], list[str]]:
     """Headers, human-formatted cells and the column keys of the per-node, per-op (`by="op"`) or
     per-block (`depth`) table. Without `columns`, every column that has something to show."""
     headers, values, keys = table_columns(d, sort, top, by, columns, depth)
@@ -237,16 +270,19 @@ def abbreviate(text: str, width: int) -> str:
     if width < 3:
         return text[:width]
     head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
-def _layout(natural: list[int], headers: list[str], keys: list[str], width: int,
-            floors: dict) -> tuple[list[int], bool]:
+def _layout(
+    natural: list[int], headers: list[str], keys: list[str], width: int, floors: dict
+) -> tuple[list[int], bool]:
     """Column widths narrowed from their natural ones toward `floors` (widest first) until the
     table fits `width`, and whether it does."""
     widths = list(natural)
-    minimum = [min(w, max(len(h) + 2, floors.get("formula" if k in ("macs", "flops", "bytes") else k, w)))
-               for k, h, w in zip(keys, headers, widths)]
+    minimum = [
+        min(w, max(len(h) + 2, floors.get("formula" if k in ("macs", "flops", "bytes") else k, w)))
+        for k, h, w in zip(keys, headers, widths)
+    ]
     excess = sum(widths) + 2 * (len(widths) - 1) - width
     while excess > 0:  # narrow the widest shrinkable column, one character at a time
         i = max(range(len(widths)), key=lambda j: (widths[j] > minimum[j], widths[j]))
@@ -257,24 +293,39 @@ def _layout(natural: list[int], headers: list[str], keys: list[str], width: int,
     return widths, True
 
 
-def fit(headers: list[str], cells: list[list], keys: list[str], width: int | None,
-        droppable: bool = True, last: tuple[str, ...] = ()) -> tuple[list[str], list[list[str]], str | None]:
+def fit(
+    headers: list[str],
+    cells: list[list],
+    keys: list[str],
+    width: int | None,
+    droppable: bool = True,
+    last: tuple[str, ...] = (),
+) -> tuple[list[str], list[list[str]], str | None]:
     """The table cut to `width` characters: long names, shapes and formulas abbreviated in the
     middle, and (unless the columns were chosen) the least needed columns hidden rather than
     names cut short (`last`: columns hidden only after the others). Returns the table and a line
     saying what was done (None if nothing was)."""
     if width is None:  # whole: plain_table makes each cell text as it writes the line
         return headers, cells, None
-    headers, values, note = fit_columns(headers, [list(c) for c in zip(*cells)] if cells else [[] for _ in headers],
-                                        keys, width, droppable, last)
+    headers, values, note = fit_columns(
+        headers, [list(c) for c in zip(*cells)] if cells else [[] for _ in headers], keys, width, droppable, last
+    )
     return headers, list(map(list, zip(*values))) if cells else [], note
 
 
-def fit_columns(headers: list[str], values: list[list], keys: list[str], width: int,
-                droppable: bool = True, last: tuple[str, ...] = ()) -> tuple[list[str], list[list[str]], str | None]:
+def fit_columns(
+    headers: list[str],
+    values: list[list],
+    keys: list[str],
+    width: int,
+    droppable: bool = True,
+    last: tuple[str, ...] = (),
+) -> tuple[list[str], list[list[str]], str | None]:
     """fit() of a table given column by column (a list per column)."""
-    values = [column_values if set(map(type, column_values)) <= {str} else list(map(str, column_values))
-              for column_values in values]
+    values = [
+        column_values if set(map(type, column_values)) <= {str} else list(map(str, column_values))
+        for column_values in values
+    ]
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
     natural = [max(len(h) + 2, max(map(len, v), default=0)) for h, v in zip(headers, values)]
     order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
@@ -282,8 +333,9 @@ def fit_columns(headers: list[str], values: list[list], keys: list[str], width: 
     keep = list(range(len(headers)))
     dropped = []
     while True:
-        widths, fits = _layout([natural[i] for i in keep], [headers[i] for i in keep], [keys[i] for i in keep],
-                               width, COMFORTABLE)
+        widths, fits = _layout(
+            [natural[i] for i in keep], [headers[i] for i in keep], [keys[i] for i in keep], width, COMFORTABLE
+        )
         victim = next((k for k in order if k in [keys[i] for i in keep]), None) if droppable else None
         if fits or victim is None:
             break
@@ -303,8 +355,9 @@ def fit_columns(headers: list[str], values: list[list], keys: list[str], width: 
     cut = any(w < n for w, n in zip(widths, natural))
     if not cut and not dropped:
         return headers, values, None
-    values = [[abbreviate(text, w) for text in values[i]] if w < n else values[i]
-              for i, w, n in zip(keep, widths, natural)]
+    values = [
+        [abbreviate(text, w) for text in values[i]] if w < n else values[i] for i, w, n in zip(keep, widths, natural)
+    ]
     done = ([", ".join(dropped) + " hidden"] if dropped else []) + (["long names abbreviated with …"] if cut else [])
     return headers, values, f"fitted to {width} columns: {'; '.join(done)}; --wide shows all"
 

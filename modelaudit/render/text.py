@@ -20,15 +20,23 @@ from .table import fit_columns, table_columns
 __all__ = ["render_text"]
 
 
-def render_text(d: dict, sort: str | None = None, top: int | None = None, by: str = "node",
-                columns: list[str] | None = None, depth: int | None = None, width: int | None = None) -> str:
+def render_text(
+    d: dict,
+    sort: str | None = None,
+    top: int | None = None,
+    by: str = "node",
+    columns: list[str] | None = None,
+    depth: int | None = None,
+    width: int | None = None,
+) -> str:
     """`width` fits the table to a terminal of that many columns; None prints it whole."""
     headers, values, keys = table_columns(d, sort, top, by, columns, depth)  # a list per column
     rows = len(values[0]) if values else 0
     fitted = None
     if width is not None:  # under --symbolic the FLOPs and out-bytes formulas are what the reader came for: hidden last
-        headers, values, fitted = fit_columns(headers, values, keys, width, droppable=not columns,
-                                              last=("flops", "bytes") if d.get("symbolic") else ())
+        headers, values, fitted = fit_columns(
+            headers, values, keys, width, droppable=not columns, last=("flops", "bytes") if d.get("symbolic") else ()
+        )
     totals = summary(d)
     label_width = max(len(label) for label, _ in totals)
     lines = [model_line(d), "", plain_columns(values, headers, rows=rows), ""]
@@ -53,5 +61,6 @@ def _wrap(line: str, width: int | None, indent: int) -> str:
     """A prose line cut at `width` (the table's terminal), its continuation lines indented."""
     if not width or len(line) <= width:
         return line
-    return "\n".join(textwrap.wrap(line, width, subsequent_indent=" " * min(indent, width // 2),
-                                    break_on_hyphens=False))
+    return "\n".join(
+        textwrap.wrap(line, width, subsequent_indent=" " * min(indent, width // 2), break_on_hyphens=False)
+    )

@@ -28,25 +28,33 @@ def _matmul(dtype: int, np_dtype) -> tuple[bytes, dict]:
     m, k, n = MATMUL
     rng = np.random.default_rng(0)
     weight = numpy_helper.from_array(rng.standard_normal((k, n)).astype(np_dtype), "b")
-    model = _model([helper.make_node("MatMul", ["a", "b"], ["y"], name="matmul")],
-                   [helper.make_tensor_value_info("a", dtype, [m, k])], [helper.make_tensor_value_info("y", dtype, [m, n])],
-                   [weight])
+    model = _model(
+        [helper.make_node("MatMul", ["a", "b"], ["y"], name="matmul")],
+        [helper.make_tensor_value_info("a", dtype, [m, k])],
+        [helper.make_tensor_value_info("y", dtype, [m, n])],
+        [weight],
+    )
     return model, {"a": rng.standard_normal((m, k)).astype(np_dtype)}
 
 
 def _copy_and_overhead() -> tuple[bytes, dict]:
-    nodes = [helper.make_node("Add", ["x", "zero"], ["y"], name="copy"),
-             helper.make_node("Add", ["t", "zero"], ["u"], name="tiny")]
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [COPY_ELEMENTS]),
-              helper.make_tensor_value_info("t", TensorProto.FLOAT, [1])]
+    nodes = [
+        helper.make_node("Add", ["x", "zero"], ["y"], name="copy"),
+        helper.make_node("Add", ["t", "zero"], ["u"], name="tiny"),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [COPY_ELEMENTS]),
+        helper.make_tensor_value_info("t", TensorProto.FLOAT, [1]),
+    ]
     outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "u")]
     zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
     feeds = {"x": np.ones(COPY_ELEMENTS, np.float32), "t": np.ones(1, np.float32)}
     return _model(nodes, inputs, outputs, [zero]), feeds
 
 
-def _best_ms(model: bytes, feeds: dict, outputs: list[str], runs: int, threads: int, memory: int,
-             timeout: float) -> dict[str, float]:
+def _best_ms(
+    model: bytes, feeds: dict, outputs: list[str], runs: int, threads: int, memory: int, timeout: float
+) -> dict[str, float]:
     """Each node's fastest kernel time over `runs` (ms): the attainable rate, least disturbed by other load."""
     request = RunRequest(model, feeds, outputs, memory, timeout, threads, profile_model=model, runs=runs, warmup=2)
     result = run_fenced(request)
@@ -78,9 +86,14 @@ def calibrate(threads: int = 0, runs: int = 50, memory_limit: int = 4 << 30, tim
     best = _best_ms(model, feeds, ["y", "u"], runs, threads, memory_limit, timeout)
     bandwidth = 2 * 4 * COPY_ELEMENTS / (best["copy"] / 1e3) / 1e9
     cpu = platform.processor() or platform.machine()
-    return {"name": "calibrated", "peak_tflops": peaks, "attainable_tflops": peaks, "bandwidth_gbs": bandwidth,
-            "overhead_us": best.get("tiny", 0.0) * 1e3,
-            "source": f"measured on this machine ({cpu}, {threads or 'all'} thread(s)) with onnxruntime {version}: "
-                      f"{'x'.join(map(str, MATMUL))} MatMul per dtype, a {4 * COPY_ELEMENTS >> 20} MiB elementwise copy, a one-element "
-                      f"Add; fastest of {runs} runs",
-            "notes": "attainable rates of onnxruntime's CPU provider, not a datasheet's"}
+    return {
+        "name": "calibrated",
+        "peak_tflops": peaks,
+        "attainable_tflops": peaks,
+        "bandwidth_gbs": bandwidth,
+        "overhead_us": best.get("tiny", 0.0) * 1e3,
+        "source": f"measured on this machine ({cpu}, {threads or 'all'} thread(s)) with onnxruntime {version}: "
+        f"{'x'.join(map(str, MATMUL))} MatMul per dtype, a {4 * COPY_ELEMENTS >> 20} MiB elementwise copy, a one-element "
+        f"Add; fastest of {runs} runs",
+        "notes": "attainable rates of onnxruntime's CPU provider, not a datasheet's",
+    }

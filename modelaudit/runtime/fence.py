@@ -47,8 +47,12 @@ class RuntimeFailure(Exception):
     """onnxruntime could not run the model (an op it lacks, an invalid graph); the static report stands."""
 
 
-_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
-           "all": "ORT_ENABLE_ALL"}
+_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 def _options(ort, threads: int, optimization: str, profile_dir: str | None = None):
@@ -95,8 +99,9 @@ def _run(request: RunRequest, work: str) -> RunResult:
     import onnxruntime as ort
 
     run_options = ort.RunOptions()
-    session = ort.InferenceSession(request.model, _options(ort, request.threads, "disable"),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        request.model, _options(ort, request.threads, "disable"), providers=["CPUExecutionProvider"]
+    )
     arrays = session.run(request.outputs, request.feeds, run_options)
     shapes, values = {}, {}
     for name, array in zip(request.outputs, arrays):
@@ -116,8 +121,11 @@ def _run(request: RunRequest, work: str) -> RunResult:
 def _profile(ort, request: RunRequest, work: str) -> list[dict]:
     import json
 
-    session = ort.InferenceSession(request.profile_model, _options(ort, request.threads, request.optimization, work),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        request.profile_model,
+        _options(ort, request.threads, request.optimization, work),
+        providers=["CPUExecutionProvider"],
+    )
     for _ in range(request.warmup + request.runs):
         session.run(None, request.feeds)
     with open(session.end_profiling(), encoding="utf-8") as fh:
@@ -128,24 +136,36 @@ def _profile(ort, request: RunRequest, work: str) -> list[dict]:
         if e.get("cat") == "Session" and name == "model_run":
             keep.append({"kind": "run", "ts": e["ts"], "dur": e["dur"]})
         elif e.get("cat") == "Node" and name.endswith("_kernel_time"):
-            keep.append({"kind": "node", "name": name[: -len("_kernel_time")], "ts": e["ts"], "dur": e["dur"],
-                         "op": e.get("args", {}).get("op_name", "")})
+            keep.append(
+                {
+                    "kind": "node",
+                    "name": name[: -len("_kernel_time")],
+                    "ts": e["ts"],
+                    "dur": e["dur"],
+                    "op": e.get("args", {}).get("op_name", ""),
+                }
+            )
     return keep
 
 
 def run_fenced(request: RunRequest) -> RunResult:
     """Runs `request` in a fresh Python process. Raises ResourceLimitError (exit 5) when it hits the
     memory or time limit, RuntimeFailure when onnxruntime refuses the model."""
-    process = subprocess.Popen([sys.executable, "-m", "modelaudit.runtime.child"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelaudit.runtime.child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        out, err = process.communicate(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL),
-                                       timeout=request.timeout)
+        out, err = process.communicate(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL), timeout=request.timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        raise ResourceLimitError(f"the onnxruntime run took longer than --timeout {request.timeout:g} s and was stopped",
-                                 "raise --timeout, or fix the shapes with --input/--dim") from None
+        raise ResourceLimitError(
+            f"the onnxruntime run took longer than --timeout {request.timeout:g} s and was stopped",
+            "raise --timeout, or fix the shapes with --input/--dim",
+        ) from None
     try:
         kind, payload = pickle.loads(out) if out else ("crash", None)
     except (pickle.UnpicklingError, EOFError, ValueError):
@@ -153,11 +173,16 @@ def run_fenced(request: RunRequest) -> RunResult:
     if kind == "ok":
         return payload
     if kind == "memory" or (kind == "crash" and process.returncode in (-9, -6, -11)):
-        raise ResourceLimitError(f"onnxruntime needed more than --max-memory {request.memory_limit - OVERHEAD_BYTES:,} "
-                                 "bytes and was stopped", "raise --max-memory, or use smaller input shapes")
+        raise ResourceLimitError(
+            f"onnxruntime needed more than --max-memory {request.memory_limit - OVERHEAD_BYTES:,} "
+            "bytes and was stopped",
+            "raise --max-memory, or use smaller input shapes",
+        )
     if kind == "crash":
         last = err.decode(errors="replace").strip().splitlines()[-1:] if err else []
-        raise RuntimeFailure(f"the onnxruntime process died (exit code {process.returncode}"
-                             + (f": {last[0][:200]}" if last else "") + ")")
+        raise RuntimeFailure(
+            f"the onnxruntime process died (exit code {process.returncode}"
+            + (f": {last[0][:200]}" if last else "")
+            + ")"
+        )
     raise RuntimeFailure(" ".join(str(payload).split())[:500])
-

@@ -44,9 +44,15 @@ def attach_profile(report: Report, result, names: dict[str, int], request) -> No
     unmatched = sum(ms for n, ms in medians.items() if n not in names)
     slowest = sorted((r for r in report.rows if r.ms is not None), key=lambda r: -r.ms)[:10]
     report.profile = {
-        "runs": len(totals), "warmup": request.warmup, "threads": request.threads,
-        "optimization": request.optimization, "total_ms": total_ms,
-        "nodes_ms": sum(medians.values()), "unmatched_ms": unmatched,
-        "slowest": [{"name": r.name, "op": r.op, "ms": r.ms, "share": r.ms / total_ms if total_ms else 0.0,
-                     "macs": r.macs} for r in slowest],
+        "runs": len(totals),
+        "warmup": request.warmup,
+        "threads": request.threads,
+        "optimization": request.optimization,
+        "total_ms": total_ms,
+        "nodes_ms": sum(medians.values()),
+        "unmatched_ms": unmatched,
+        "slowest": [
+            {"name": r.name, "op": r.op, "ms": r.ms, "share": r.ms / total_ms if total_ms else 0.0, "macs": r.macs}
+            for r in slowest
+        ],
     }

@@ -54,8 +54,10 @@ def load_input_data(path: str | os.PathLike, input_names: list[str] | None = Non
             return {k: loaded[k] for k in loaded.files}
     array = loaded
     if not input_names or len(input_names) != 1:
-        raise UsageError(f"--input-data {path}: a .npy holds one array, but the model has "
-                         f"{len(input_names or [])} inputs; use an .npz keyed by input name")
+        raise UsageError(
+            f"--input-data {path}: a .npy holds one array, but the model has "
+            f"{len(input_names or [])} inputs; use an .npz keyed by input name"
+        )
     return {input_names[0]: array}
 
 
@@ -68,8 +70,10 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
     given = options.input_data or {}
     unknown = set(given) - set(mg.inputs)
     if unknown:
-        raise UsageError(f"--input-data has arrays for {', '.join(sorted(unknown))}, which are not model inputs",
-                         f"its inputs are: {', '.join(mg.inputs)}")
+        raise UsageError(
+            f"--input-data has arrays for {', '.join(sorted(unknown))}, which are not model inputs",
+            f"its inputs are: {', '.join(mg.inputs)}",
+        )
     feeds = {}
     for name in mg.inputs:
         info = mg.info(name)
@@ -83,8 +87,10 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
         if info is None or not info.known:
             shape = dims_str(info.shape if info else None)
             flag = "--verify" if options.verify or not options.profile else "--profile"
-            raise UsageError(f"{flag} needs a concrete shape for input '{name}' ({shape})",
-                             f"fix it with --input {name}=... or --dim NAME=N")
+            raise UsageError(
+                f"{flag} needs a concrete shape for input '{name}' ({shape})",
+                f"fix it with --input {name}=... or --dim NAME=N",
+            )
         if np.issubdtype(np_type, np.floating):
             feeds[name] = rng.standard_normal(info.shape).astype(np_type)
         else:  # integers (ids, indices) and booleans: zeros are always in range
@@ -138,17 +144,27 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
     observed = _observed(mg) if options.verify else []
     needed = _needed_bytes(mg, report, observed, options.input_data or {})
     if needed > options.max_memory:
-        raise ResourceLimitError(f"the run would need about {needed:,} bytes ({needed / 2**30:.1f} GiB) for weights, "
-                                 f"inputs and every intermediate tensor, over --max-memory {options.max_memory:,}",
-                                 "raise --max-memory, or use smaller input shapes")
+        raise ResourceLimitError(
+            f"the run would need about {needed:,} bytes ({needed / 2**30:.1f} GiB) for weights, "
+            f"inputs and every intermediate tensor, over --max-memory {options.max_memory:,}",
+            "raise --max-memory, or use smaller input shapes",
+        )
     try:
         feeds = _feeds(mg, options)
         model_bytes, names = _named_copy(mg, observed)
         profile_bytes = _named_copy(mg, [])[0] if options.profile else None
-        request = RunRequest(model=model_bytes, feeds=feeds, outputs=observed or list(mg.outputs),
-                             memory_limit=options.max_memory + OVERHEAD_BYTES, timeout=options.timeout,
-                             threads=options.threads or (os.cpu_count() or 1), profile_model=profile_bytes,
-                             runs=options.runs, warmup=options.warmup, optimization=options.optimization)
+        request = RunRequest(
+            model=model_bytes,
+            feeds=feeds,
+            outputs=observed or list(mg.outputs),
+            memory_limit=options.max_memory + OVERHEAD_BYTES,
+            timeout=options.timeout,
+            threads=options.threads or (os.cpu_count() or 1),
+            profile_model=profile_bytes,
+            runs=options.runs,
+            warmup=options.warmup,
+            optimization=options.optimization,
+        )
         result = run_fenced(request)
     except RuntimeFailure as exc:  # the static report stands; with --verify, nothing was verified: a failed check
         report.runtime = {"skipped": f"onnxruntime cannot run this model: {exc}"}
@@ -161,10 +177,15 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
         from .profile import attach_profile
 
         attach_profile(report, result, names, request)
-    report.runtime = {"onnxruntime": result.ort_version, "provider": result.provider, "threads": request.threads,
-                      "inputs": {k: dims_str(v.shape) for k, v in feeds.items()},
-                      "input_source": "--input-data and generated" if options.input_data else
-                      f"generated (seed {options.seed}: normal floats, zero integers)"}
+    report.runtime = {
+        "onnxruntime": result.ort_version,
+        "provider": result.provider,
+        "threads": request.threads,
+        "inputs": {k: dims_str(v.shape) for k, v in feeds.items()},
+        "input_source": "--input-data and generated"
+        if options.input_data
+        else f"generated (seed {options.seed}: normal floats, zero integers)",
+    }
     return report, ok
 
 
@@ -177,8 +198,14 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
                 matched += 1
             else:
                 producer = mg.producer.get(name)
-                mismatches.append({"tensor": name, "node": mg.nodes[producer].name if producer is not None else "",
-                                   "static": dims_str(info.shape), "runtime": dims_str(shape)})
+                mismatches.append(
+                    {
+                        "tensor": name,
+                        "node": mg.nodes[producer].name if producer is not None else "",
+                        "static": dims_str(info.shape),
+                        "runtime": dims_str(shape),
+                    }
+                )
         else:
             runtime_shaped.add(name)
             dtype = info.dtype if info is not None else TensorProto.FLOAT
@@ -197,7 +224,12 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
         if node.op_type == "If" and node.input and node.input[0] in result.values:
             taken = "then_branch" if bool(np.asarray(result.values[node.input[0]]).reshape(-1)[0]) else "else_branch"
             branches.append({"node": node.name or f"If_{index}", "branch": taken})
-    report.verification = {"tensors": len(result.shapes), "verified": matched, "runtime_shaped": len(runtime_shaped),
-                           "mismatches": mismatches, "if_branches": branches,
-                           "note": "tensors inside If/Loop/Scan subgraphs are not observable from outside"}
+    report.verification = {
+        "tensors": len(result.shapes),
+        "verified": matched,
+        "runtime_shaped": len(runtime_shaped),
+        "mismatches": mismatches,
+        "if_branches": branches,
+        "note": "tensors inside If/Loop/Scan subgraphs are not observable from outside",
+    }
     return report, not mismatches

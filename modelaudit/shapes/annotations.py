@@ -67,8 +67,10 @@ def bind_symbols(graph: GraphProto, inputs: dict[str, tuple], dims: dict[str, in
             if param in ANONYMOUS or not is_identifier(param):
                 continue
             if param in bound and bound[param] != value:
-                raise UsageError(f"--input {vi.name}: dim {axis} is '{param}', which {source[param]} fixes "
-                                 f"to {bound[param]}, the flag gives {value}")
+                raise UsageError(
+                    f"--input {vi.name}: dim {axis} is '{param}', which {source[param]} fixes "
+                    f"to {bound[param]}, the flag gives {value}"
+                )
             bound.setdefault(param, value)
             source.setdefault(param, f"--input {vi.name}")
     return bound
@@ -101,8 +103,9 @@ def _substitute(dim_list, bound: dict[str, int], free: set[str]) -> bool:
     return made_up
 
 
-def rewrite_annotations(graph: GraphProto, inputs: dict[str, tuple], bound: dict[str, int],
-                        init_names=frozenset()) -> None:
+def rewrite_annotations(
+    graph: GraphProto, inputs: dict[str, tuple], bound: dict[str, int], init_names=frozenset()
+) -> None:
     """Applies --input and the bound symbols to the graph's inputs, then to every other annotation:
     outputs, value_info and subgraphs. An annotation other than a graph input that still holds a
     symbol the inputs' free dims do not decide (`unk__88`, or `width/2` once an odd width is fixed)
@@ -121,7 +124,7 @@ def rewrite_annotations(graph: GraphProto, inputs: dict[str, tuple], bound: dict
 
 
 def _rewrite_rest(graph: GraphProto, bound: dict[str, int], free: set[str], depth: int, top: bool = False) -> None:
-    for items in ((graph.output,) if top else (graph.input, graph.output)):
+    for items in (graph.output,) if top else (graph.input, graph.output):
         for vi in items:
             if _substitute(_dims(vi), bound, free):
                 vi.type.tensor_type.ClearField("shape")

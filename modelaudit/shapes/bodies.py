@@ -59,8 +59,9 @@ def _scan_axis(axes: list[int] | None, k: int, rank: int) -> int | None:
     return axis if 0 <= axis < rank else None
 
 
-def seeds(node: NodeProto, graph: GraphProto, infos: dict, opset: int,
-          carried_shapes: list | None = None) -> dict[str, TensorInfo]:
+def seeds(
+    node: NodeProto, graph: GraphProto, infos: dict, opset: int, carried_shapes: list | None = None
+) -> dict[str, TensorInfo]:
     """The body's formal inputs as the node feeds them: Loop's iteration number and condition, then
     its carried values; Scan's state, then one slice of each scanned input. `carried_shapes`
     replaces the carried values' shapes (when they change from one step to the next)."""
@@ -83,7 +84,7 @@ def seeds(node: NodeProto, graph: GraphProto, infos: dict, opset: int,
                 fed.append(info)
                 continue
             axis = _scan_axis(axes, k, len(info.shape))
-            shape = None if axis is None else info.shape[:axis] + info.shape[axis + 1:]
+            shape = None if axis is None else info.shape[:axis] + info.shape[axis + 1 :]
             fed.append(TensorInfo("", shape, info.dtype))
         first_carried = 0
     if carried_shapes is not None:
@@ -91,21 +92,25 @@ def seeds(node: NodeProto, graph: GraphProto, infos: dict, opset: int,
             info = fed[first_carried + i] if first_carried + i < len(fed) else None
             if info is not None:
                 fed[first_carried + i] = TensorInfo("", shape, info.dtype)
-    return {name: TensorInfo(name, info.shape, info.dtype) for name, info in zip(formal, fed)
-            if name and info is not None and info.dtype}
+    return {
+        name: TensorInfo(name, info.shape, info.dtype)
+        for name, info in zip(formal, fed)
+        if name and info is not None and info.dtype
+    }
 
 
 def carried(node: NodeProto, graph: GraphProto) -> list[tuple[str, str]]:
     """(formal input, body output) of each value a Loop or Scan carries from one step to the next."""
     if node.op_type == "Loop":
         n = len(node.input) - 2
-        return list(zip([vi.name for vi in graph.input[2:2 + n]], [vo.name for vo in graph.output[1:1 + n]]))
+        return list(zip([vi.name for vi in graph.input[2 : 2 + n]], [vo.name for vo in graph.output[1 : 1 + n]]))
     n = len(node.input) - _int(node, "num_scan_inputs", 0)
     return list(zip([vi.name for vi in graph.input[:n]], [vo.name for vo in graph.output[:n]]))
 
 
-def node_outputs(node: NodeProto, graphs: list[tuple[str, GraphProto]], infos: dict, values: dict,
-                 opset: int) -> dict[str, TensorInfo]:
+def node_outputs(
+    node: NodeProto, graphs: list[tuple[str, GraphProto]], infos: dict, values: dict, opset: int
+) -> dict[str, TensorInfo]:
     """The node's outputs from its bodies' outputs: If's agree-on shape of both branches; Loop's and
     Scan's final state, and their scan outputs stacked along the steps."""
     op, out = node.op_type, {}
@@ -133,7 +138,7 @@ def node_outputs(node: NodeProto, graphs: list[tuple[str, GraphProto]], infos: d
             out[name] = TensorInfo(name, info.shape, info.dtype)
     steps = _steps(node, infos, values)
     axes = _ints(node, "scan_output_axes") if op == "Scan" else None
-    for k, (name, inner) in enumerate(zip(node.output[len(pairs):], body_out[first_scan:])):
+    for k, (name, inner) in enumerate(zip(node.output[len(pairs) :], body_out[first_scan:])):
         info = infos.get(inner)
         if not name or info is None or info.shape is None:
             continue

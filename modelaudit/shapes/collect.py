@@ -45,8 +45,11 @@ def declared_symbols(model: ModelProto, bound: dict[str, int] | None = None) -> 
     for vi in (*g.input, *g.output, *g.value_info):
         if vi.type.HasField("tensor_type"):
             names.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
-    return {n for n in names if n.__class__ is str and input_derived(n, free)
-            and (is_identifier(n) or evaluate_dim(n, bound) is None)}
+    return {
+        n
+        for n in names
+        if n.__class__ is str and input_derived(n, free) and (is_identifier(n) or evaluate_dim(n, bound) is None)
+    }
 
 
 def collect_infos(inferred: ModelProto, symbols: set[str], nested: bool = True) -> dict[str, TensorInfo]:
@@ -55,8 +58,9 @@ def collect_infos(inferred: ModelProto, symbols: set[str], nested: bool = True) 
     return infos
 
 
-def _collect_graph(g: GraphProto, symbols: set[str], infos: dict, depth: int, nested: bool = True,
-                   types: dict | None = None) -> None:
+def _collect_graph(
+    g: GraphProto, symbols: set[str], infos: dict, depth: int, nested: bool = True, types: dict | None = None
+) -> None:
     if types is None:
         types = {}
     if depth > 0:

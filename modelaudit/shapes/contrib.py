@@ -21,13 +21,28 @@ def _shape(*ops: str, domain: str = "com.microsoft"):
         for op in ops:
             CONTRIB_SHAPES[(domain, op)] = fn
         return fn
+
     return register
 
 
-@_shape("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "RotaryEmbedding", "SkipLayerNormalization",
-        "SkipSimplifiedLayerNormalization", "SimplifiedLayerNormalization", "LayerNormalization",
-        "BiasAdd", "BiasSplitGelu", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax",
-        "QuantizeLinear", "DequantizeLinear")
+@_shape(
+    "Gelu",
+    "BiasGelu",
+    "FastGelu",
+    "QuickGelu",
+    "RotaryEmbedding",
+    "SkipLayerNormalization",
+    "SkipSimplifiedLayerNormalization",
+    "SimplifiedLayerNormalization",
+    "LayerNormalization",
+    "BiasAdd",
+    "BiasSplitGelu",
+    "QLinearSigmoid",
+    "QLinearLeakyRelu",
+    "QLinearSoftmax",
+    "QuantizeLinear",
+    "DequantizeLinear",
+)
 def _like_input(shapes: list, attrs: dict) -> list:
     return [shapes[0]]
 
@@ -76,8 +91,11 @@ def _gqa(shapes: list, attrs: dict) -> list:
     q = shapes[0]
     heads, kv_heads = int(attrs["num_heads"]), int(attrs["kv_num_heads"])
     packed = len(shapes) < 2 or shapes[1] is None
-    head = q[2] // (heads + 2 * kv_heads) if packed and isinstance(q[2], int) else (
-        q[2] // heads if isinstance(q[2], int) else None)
+    head = (
+        q[2] // (heads + 2 * kv_heads)
+        if packed and isinstance(q[2], int)
+        else (q[2] // heads if isinstance(q[2], int) else None)
+    )
     out = [(q[0], q[1], heads * head if head is not None else None)]
     past = shapes[3] if len(shapes) > 3 else None
     if past is not None and len(past) == 4 and isinstance(past[2], int) and isinstance(q[1], int):
@@ -138,7 +156,7 @@ def _qlinear_concat(shapes: list, attrs: dict) -> list:
     axis = int(attrs["axis"]) % len(first)
     sizes = [p[axis] for p in parts]
     total = sum(sizes) if all(isinstance(d, int) for d in sizes) else None
-    return [tuple(first[:axis]) + (total,) + tuple(first[axis + 1:])]
+    return [tuple(first[:axis]) + (total,) + tuple(first[axis + 1 :])]
 
 
 @_shape("QAttention")

@@ -31,6 +31,7 @@ def _op(*names: str):
         for name in names:
             FOLDABLE[name] = fn
         return fn
+
     return register
 
 
@@ -187,6 +188,7 @@ def _elementwise(fn: Callable, identity_ok: Callable | None = None) -> _Eval:
             else:
                 out.flat[i] = identity_ok(x, y) if identity_ok else None
         return out
+
     return run
 
 
@@ -200,6 +202,7 @@ def _keep_symbol(op: str):
         if op in ("Mul", "Add") and isinstance(y, str) and not isinstance(x, str) and x == neutral:
             return y
         return None
+
     return keep
 
 
@@ -234,6 +237,7 @@ _op("Sign")(_elementwise(np.sign))
 def _variadic(fn: Callable) -> _Eval:
     def run(inputs, attrs, in_shapes):
         return fn.reduce(np.broadcast_arrays(*inputs)) if _known(*inputs) else None
+
     return run
 
 
@@ -329,6 +333,7 @@ def _reduce(fn: Callable) -> _Eval:
             return x
         axis = None if axes is None else tuple(int(a) % x.ndim for a in np.atleast_1d(axes))
         return fn(x, axis=axis, keepdims=bool(attrs.get("keepdims", 1)))
+
     return run
 
 

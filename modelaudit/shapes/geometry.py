@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["WindowError", "effective_kernel", "window_output", "auto_pads", "resolve_pads", "transposed_output",
-           "matmul_dims", "window_attrs", "window_dims", "transposed_dims"]
+__all__ = [
+    "WindowError",
+    "effective_kernel",
+    "window_output",
+    "auto_pads",
+    "resolve_pads",
+    "transposed_output",
+    "matmul_dims",
+    "window_attrs",
+    "window_dims",
+    "transposed_dims",
+]
 
 
 class WindowError(ValueError):
@@ -18,8 +28,15 @@ def effective_kernel(kernel: int, dilation: int = 1) -> int:
     return dilation * (kernel - 1) + 1
 
 
-def window_output(size: int, kernel: int, stride: int = 1, pad_begin: int = 0, pad_end: int = 0,
-                  dilation: int = 1, ceil_mode: bool = False) -> int:
+def window_output(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    pad_begin: int = 0,
+    pad_end: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> int:
     """Output length of a sliding window along one axis."""
     span = size + pad_begin + pad_end - effective_kernel(kernel, dilation)
     if ceil_mode:
@@ -41,8 +58,11 @@ def _ints(attrs: dict, name: str, count: int, default: int, minimum: int | None)
     value = attrs.get(name)
     if value is None or (isinstance(value, (list, tuple)) and not value):
         return (default,) * count
-    if not isinstance(value, (list, tuple)) or len(value) != count or \
-            not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != count
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
         raise WindowError(f"{name} {value!r} is not {count} integer(s)")
     if minimum is not None and min(value) < minimum:
         raise WindowError(f"{name} {list(value)}: each must be at least {minimum}")
@@ -99,8 +119,7 @@ def auto_pads(size: int, kernel: int, stride: int, dilation: int, mode: str) -> 
     return (small, large) if mode == "SAME_UPPER" else (large, small)
 
 
-def resolve_pads(attrs: dict, spatial: tuple, kernel: tuple, strides: tuple,
-                 dilations: tuple) -> list[tuple[int, int]]:
+def resolve_pads(attrs: dict, spatial: tuple, kernel: tuple, strides: tuple, dilations: tuple) -> list[tuple[int, int]]:
     """Per-axis (begin, end) padding from `pads` or `auto_pad`; needs `spatial` only for SAME_*."""
     rank = len(kernel)
     mode = attrs.get("auto_pad") or "NOTSET"
@@ -114,8 +133,9 @@ def resolve_pads(attrs: dict, spatial: tuple, kernel: tuple, strides: tuple,
     return [(pads[i], pads[i + rank]) for i in range(rank)]
 
 
-def transposed_output(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
-                      dilation: int = 1, output_padding: int = 0) -> int:
+def transposed_output(
+    size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int = 1, output_padding: int = 0
+) -> int:
     """ConvTranspose output length: S·(W−1) + output_padding + K_eff − P_begin − P_end."""
     return stride * (size - 1) + output_padding + effective_kernel(kernel, dilation) - pad_begin - pad_end
 

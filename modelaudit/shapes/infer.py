@@ -49,15 +49,25 @@ def _run_onnx_inference(skel: ModelProto | bytes, warnings: list[str]) -> ModelP
         try:
             return onnx.shape_inference.infer_shapes(skel, check_type=False, strict_mode=False)
         except Exception:
-            warnings.append(f"onnx shape inference failed ({str(first).splitlines()[0][:200]}); "
-                            "shapes come from the model's own annotations only")
+            warnings.append(
+                f"onnx shape inference failed ({str(first).splitlines()[0][:200]}); "
+                "shapes come from the model's own annotations only"
+            )
             return skel if isinstance(skel, ModelProto) else ModelProto.FromString(skel)
 
 
-def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None = None,
-          dims: dict[str, int] | None = None, nested: bool = True,
-          constants: list[int] | None = None, views=None, skeleton_bytes: bytes | None = None,
-          inits: list[Initializer] | None = None, first=None) -> ShapeResult:
+def infer(
+    model: ModelProto,
+    order: list[int],
+    inputs: dict[str, tuple] | None = None,
+    dims: dict[str, int] | None = None,
+    nested: bool = True,
+    constants: list[int] | None = None,
+    views=None,
+    skeleton_bytes: bytes | None = None,
+    inits: list[Initializer] | None = None,
+    first=None,
+) -> ShapeResult:
     """Infers every tensor's shape; `inputs` and `dims` fix dynamic input shapes and named dims.
     `first`: a callable giving first_round()'s result for these arguments, computed elsewhere (a
     forked child, load/forked.py), or None where it failed; asked for once this function has
@@ -84,8 +94,9 @@ def infer(model: ModelProto, order: list[int], inputs: dict[str, tuple] | None =
         if rounds == 1:
             done = first() if first is not None else None
             if done is None:
-                done = first_round(model, inputs, dims, nested, constants, skeleton_bytes, inits,
-                                   (init_infos, bound, symbols))
+                done = first_round(
+                    model, inputs, dims, nested, constants, skeleton_bytes, inits, (init_infos, bound, symbols)
+                )
             fresh, first_warnings = done
             warnings.extend(first_warnings)
         else:
@@ -117,9 +128,16 @@ def _init_infos(inits: list[Initializer]) -> dict[str, TensorInfo]:
     return {t.name: TensorInfo(t.name, t.dims, t.dtype, True) for t in inits}
 
 
-def first_round(model: ModelProto, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None,
-                nested: bool | Callable[[], bool] = True, constants: list[int] | None = None, skeleton_bytes: bytes | None = None,
-                inits: list[Initializer] | None = None, known: tuple | None = None) -> FirstRound:
+def first_round(
+    model: ModelProto,
+    inputs: dict[str, tuple] | None = None,
+    dims: dict[str, int] | None = None,
+    nested: bool | Callable[[], bool] = True,
+    constants: list[int] | None = None,
+    skeleton_bytes: bytes | None = None,
+    inits: list[Initializer] | None = None,
+    known: tuple | None = None,
+) -> FirstRound:
     """onnx's inference on the skeleton before anything is folded: (tensor infos, warnings). The
     costliest step of a load and independent of the rest of it, so a forked child can run it
     while the parent checks and links the model. `known`: (initializer infos, bound symbols,

@@ -69,8 +69,13 @@ class _Values(dict):
 
 
 def initial_values(inits: list[Initializer]) -> _Values:
-    return _Values({t.name: t.proto for t in inits
-                    if not t.external and t.dtype != TensorProto.STRING and is_small(t.dtype, t.dims)})
+    return _Values(
+        {
+            t.name: t.proto
+            for t in inits
+            if not t.external and t.dtype != TensorProto.STRING and is_small(t.dtype, t.dims)
+        }
+    )
 
 
 def is_unknown(info: TensorInfo | None) -> bool:
@@ -108,8 +113,7 @@ def _shape_hint(node: NodeProto, values: dict, infos: dict) -> tuple | None:
         if data is None or data.shape is None:
             return None
         allowzero = any(a.name == "allowzero" and a.i for a in node.attribute)
-        dims = [data.shape[i] if d == 0 and not allowzero and i < len(data.shape) else d
-                for i, d in enumerate(dims)]
+        dims = [data.shape[i] if d == 0 and not allowzero and i < len(data.shape) else d for i, d in enumerate(dims)]
         if -1 in dims:
             dims[dims.index(-1)] = _inferred_dim(tuple(data.shape), [d for d in dims if d != -1])
     elif node.op_type == "Expand":
@@ -141,8 +145,9 @@ def known_count(info: TensorInfo | None) -> int:
     return sum(1 for d in info.shape if d is not None)
 
 
-def _infer_node(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, values: dict,
-                symbols: set[str]) -> dict[str, TensorInfo]:
+def _infer_node(
+    model: ModelProto, node: NodeProto, opsets: dict, infos: dict, values: dict, symbols: set[str]
+) -> dict[str, TensorInfo]:
     """onnx's inference for one node, given the types and constant values known so far."""
     domain = "" if node.domain == "ai.onnx" else node.domain
     schema = _schema(node.op_type, domain, opsets.get(domain, 1))
@@ -154,11 +159,9 @@ def _infer_node(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, v
     if any(i not in infos or not infos[i].dtype for i in names):
         return {}
     types = {i: _type_proto(infos[i]) for i in names}
-    data = {i: numpy_helper.from_array(values[i], i) for i in names
-            if i in values and not fold.is_partial(values[i])}
+    data = {i: numpy_helper.from_array(values[i], i) for i in names if i in values and not fold.is_partial(values[i])}
     try:
-        out = onnx.shape_inference.infer_node_outputs(schema, node, types, data,
-                                                      opset_imports=list(model.opset_import))
+        out = onnx.shape_inference.infer_node_outputs(schema, node, types, data, opset_imports=list(model.opset_import))
     except Exception:  # onnx raises several types; an op it cannot infer stays unknown
         return {}
     result = {}
@@ -178,12 +181,23 @@ def _infer_contrib(node: NodeProto, domain: str, infos: dict) -> dict[str, Tenso
         return {}
     dtypes = [infos[i].dtype if i and i in infos else None for i in node.input]
     op = node.op_type
-    return {name: TensorInfo(name, tuple(shape), contrib_output_dtype(domain, op, dtypes, i) or first.dtype)
-            for i, (name, shape) in enumerate(zip(node.output, outs)) if name and shape is not None}
+    return {
+        name: TensorInfo(name, tuple(shape), contrib_output_dtype(domain, op, dtypes, i) or first.dtype)
+        for i, (name, shape) in enumerate(zip(node.output, outs))
+        if name and shape is not None
+    }
 
 
-def propagate(model: ModelProto, order: list[int], opsets: dict, infos: dict, values: dict,
-               folded: dict, hints: dict, symbols: set[str]) -> bool:
+def propagate(
+    model: ModelProto,
+    order: list[int],
+    opsets: dict,
+    infos: dict,
+    values: dict,
+    folded: dict,
+    hints: dict,
+    symbols: set[str],
+) -> bool:
     """One topological pass: evaluates shape arithmetic and re-infers each node whose outputs are
     unknown, so a resolved Reshape resolves everything after it. True if anything was learned."""
     learned = False
@@ -192,8 +206,17 @@ def propagate(model: ModelProto, order: list[int], opsets: dict, infos: dict, va
     return learned
 
 
-def _visit(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, values: dict, folded: dict,
-           hints: dict, symbols: set[str], depth: int) -> bool:
+def _visit(
+    model: ModelProto,
+    node: NodeProto,
+    opsets: dict,
+    infos: dict,
+    values: dict,
+    folded: dict,
+    hints: dict,
+    symbols: set[str],
+    depth: int,
+) -> bool:
     """One node; inside a subgraph (depth > 0) `folded` and `hints` are scratch: they become the
     next round's initializers and value_info of the top-level graph only."""
     if not node.output:
@@ -225,7 +248,9 @@ def _visit(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, values
         hint = _shape_hint(node, values, infos)
         out = node.output[0]
         if hint is not None and known_count(better.get(out)) < sum(d is not None for d in hint):
-            dtype = better[out].dtype if out in better else (infos[node.input[0]].dtype if node.input[0] in infos else 0)
+            dtype = (
+                better[out].dtype if out in better else (infos[node.input[0]].dtype if node.input[0] in infos else 0)
+            )
             if op == "ConstantOfShape":
                 value = _node_attrs(node).get("value")
                 dtype = value.data_type if value is not None else TensorProto.FLOAT
@@ -238,8 +263,16 @@ def _visit(model: ModelProto, node: NodeProto, opsets: dict, infos: dict, values
     return learned
 
 
-def _visit_bodies(model: ModelProto, node: NodeProto, graphs: list, opsets: dict, infos: dict, values: dict,
-                  symbols: set[str], depth: int) -> dict[str, TensorInfo]:
+def _visit_bodies(
+    model: ModelProto,
+    node: NodeProto,
+    graphs: list,
+    opsets: dict,
+    infos: dict,
+    values: dict,
+    symbols: set[str],
+    depth: int,
+) -> dict[str, TensorInfo]:
     """Walks If branches and Loop/Scan bodies with the enclosing scope's shapes and values in view,
     and returns the node's outputs. A Loop or Scan body runs first on the state it is fed; where a
     carried value's shape changes from step to step, it runs again with those dims unknown, so no
@@ -249,15 +282,31 @@ def _visit_bodies(model: ModelProto, node: NodeProto, graphs: list, opsets: dict
         if not loop_like(node, opset):
             _visit_body(model, graph, opsets, infos, values, symbols, depth, {})
             continue
-        scratch = _visit_body(model, graph, opsets, ChainMap({}, infos), ChainMap({}, values), symbols, depth,
-                              seeds(node, graph, infos, opset))
+        scratch = _visit_body(
+            model,
+            graph,
+            opsets,
+            ChainMap({}, infos),
+            ChainMap({}, values),
+            symbols,
+            depth,
+            seeds(node, graph, infos, opset),
+        )
         steps = carried(node, graph)
         first = [scratch[0].get(a) for a, _ in steps]
         later = [scratch[0].get(b) for _, b in steps]
         shapes = [merge(f.shape if f else None, s.shape if s else None) for f, s in zip(first, later)]
         if any(f is None or s is None or f.shape != s.shape for f, s in zip(first, later)):
-            scratch = _visit_body(model, graph, opsets, ChainMap({}, infos), ChainMap({}, values), symbols, depth,
-                                  seeds(node, graph, infos, opset, shapes))
+            scratch = _visit_body(
+                model,
+                graph,
+                opsets,
+                ChainMap({}, infos),
+                ChainMap({}, values),
+                symbols,
+                depth,
+                seeds(node, graph, infos, opset, shapes),
+            )
         local_infos, local_values = scratch[0].maps[0], scratch[1].maps[0]
         for name, info in local_infos.items():
             if known_count(info) > known_count(infos.get(name)):
@@ -266,8 +315,9 @@ def _visit_bodies(model: ModelProto, node: NodeProto, graphs: list, opsets: dict
     return node_outputs(node, graphs, infos, values, opset)
 
 
-def _visit_body(model: ModelProto, graph, opsets: dict, infos, values, symbols: set[str], depth: int,
-                formal: dict[str, TensorInfo]) -> tuple:
+def _visit_body(
+    model: ModelProto, graph, opsets: dict, infos, values, symbols: set[str], depth: int, formal: dict[str, TensorInfo]
+) -> tuple:
     for name, info in formal.items():
         if known_count(info) > known_count(infos.get(name)) or name not in infos:
             infos[name] = info
@@ -288,8 +338,11 @@ def _constant_value(node: NodeProto, values: dict) -> None:
     value = attrs.get("value")
     if value is not None:
         # holds_data: a mid-size Constant's bytes may have been left in the file by the light read
-        if value.data_type != TensorProto.STRING and math.prod(value.dims) <= fold.MAX_FOLD_ELEMENTS \
-                and holds_data(value):
+        if (
+            value.data_type != TensorProto.STRING
+            and math.prod(value.dims) <= fold.MAX_FOLD_ELEMENTS
+            and holds_data(value)
+        ):
             try:
                 values[node.output[0]] = numpy_helper.to_array(value)
             except (ValueError, TypeError, KeyError, IndexError):

@@ -53,9 +53,15 @@ def _skeleton_node(node: NodeProto) -> NodeProto:
     return node
 
 
-def build_skeleton(model: ModelProto, inputs, bound: dict[str, int], folded: dict[str, np.ndarray],
-                    hints: dict[str, tuple], constants: list[int] | None = None,
-                    inits: list[Initializer] | None = None) -> ModelProto:
+def build_skeleton(
+    model: ModelProto,
+    inputs,
+    bound: dict[str, int],
+    folded: dict[str, np.ndarray],
+    hints: dict[str, tuple],
+    constants: list[int] | None = None,
+    inits: list[Initializer] | None = None,
+) -> ModelProto:
     """A copy of the model without weight bytes; folded tensors become initializers. `inputs` are
     --input's shapes, `bound` the symbols fixed (shapes.annotations.bind_symbols)."""
     src = model.graph
@@ -74,8 +80,9 @@ def build_skeleton(model: ModelProto, inputs, bound: dict[str, int], folded: dic
             g.input.append(helper.make_tensor_value_info(t.name, t.dtype, list(t.dims)))
     g.input.extend(vi for vi in src.input if vi.name not in init_names)
     if folded:
-        g.node.extend(_skeleton_node(n) for n in src.node
-                      if not (n.output and all(o in folded or not o for o in n.output)))
+        g.node.extend(
+            _skeleton_node(n) for n in src.node if not (n.output and all(o in folded or not o for o in n.output))
+        )
     else:  # one C-level copy, then the few large Constant nodes lose their bytes
         g.node.extend(src.node)
         for i in constants if constants is not None else range(len(g.node)):

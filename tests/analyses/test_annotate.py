@@ -18,8 +18,9 @@ V2 = SAMPLES / "mobilenet_v2.onnx"
 
 
 def _dims(value_info) -> list:
-    return [d.dim_value if d.HasField("dim_value") else d.dim_param or None
-            for d in value_info.type.tensor_type.shape.dim]
+    return [
+        d.dim_value if d.HasField("dim_value") else d.dim_param or None for d in value_info.type.tensor_type.shape.dim
+    ]
 
 
 def test_mobilenet_v2_copy_carries_every_shape_and_cost(tmp_path, capsys):
@@ -41,8 +42,12 @@ def test_mobilenet_v2_copy_carries_every_shape_and_cost(tmp_path, capsys):
     first = annotated.graph.node[0]
     assert first.doc_string == "modelaudit: params 864, MACs 10,838,016, FLOPs 21,676,032; 112*112*(3*3*3)*32 [counted]"
     assert {p.key: p.value for p in first.metadata_props} == {
-        "modelaudit.params": str((3 * 3 * 3) * 32), "modelaudit.macs": f"{112 * 112 * (3 * 3 * 3) * 32:,}",
-        "modelaudit.flops": "21,676,032", "modelaudit.formula": "112*112*(3*3*3)*32", "modelaudit.status": "counted"}
+        "modelaudit.params": str((3 * 3 * 3) * 32),
+        "modelaudit.macs": f"{112 * 112 * (3 * 3 * 3) * 32:,}",
+        "modelaudit.flops": "21,676,032",
+        "modelaudit.formula": "112*112*(3*3*3)*32",
+        "modelaudit.status": "counted",
+    }
     import onnxruntime
 
     onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])  # still runs
@@ -59,11 +64,20 @@ def test_symbolic_dims_keep_their_names(tmp_path):
 def _external_model(folder):
     """A MatMul whose 64×64 weight lives in weights.bin beside the model."""
     w = numpy_helper.from_array(np.arange(64 * 64, dtype=np.float32).reshape(64, 64), "w")
-    model = make_model([helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
-                        helper.make_node("Relu", ["h"], ["y"], name="relu")],
-                       [vi("x", [1, 64])], [vi("y", None)], initializers=[w])
-    onnx.save(model, folder / "model.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
-              location="weights.bin", size_threshold=0)
+    model = make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"), helper.make_node("Relu", ["h"], ["y"], name="relu")],
+        [vi("x", [1, 64])],
+        [vi("y", None)],
+        initializers=[w],
+    )
+    onnx.save(
+        model,
+        folder / "model.onnx",
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
     return folder / "model.onnx"
 
 
@@ -81,8 +95,13 @@ assert main(["annotate", {str(path)!r}, "-o", {str(out)!r}]) == 0
 assert any(p.endswith("model.onnx") for p in opened), opened  # the hook sees the reads
 assert not [p for p in opened if p.endswith("weights.bin")], opened
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     annotated = onnx.load(out, load_external_data=False)
     (w,) = annotated.graph.initializer
@@ -191,8 +210,14 @@ def test_external_data_in_a_constant_node_also_keeps_the_copy_beside_the_model(t
     value.data_location = onnx.TensorProto.EXTERNAL  # onnx.save leaves Constant values inline: by hand
     value.external_data.add(key="location", value="c.bin")
     (tmp_path / "c.bin").write_bytes(np.ones(4, dtype=np.float32).tobytes())
-    model = make_model([helper.make_node("Constant", [], ["c"], name="k", value=value),
-                        helper.make_node("Add", ["x", "c"], ["y"], name="add")], [vi("x", [4])], [vi("y", None)])
+    model = make_model(
+        [
+            helper.make_node("Constant", [], ["c"], name="k", value=value),
+            helper.make_node("Add", ["x", "c"], ["y"], name="add"),
+        ],
+        [vi("x", [4])],
+        [vi("y", None)],
+    )
     onnx.save(model, tmp_path / "m.onnx")
     (tmp_path / "out").mkdir()
     assert main(["annotate", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out" / "a.onnx")]) == 2
@@ -207,30 +232,45 @@ def test_subgraph_tensors_get_their_inferred_shapes_and_the_copy_still_runs(tmp_
     from builders import loop_model
 
     def branch(tag: str, op: str):
-        return helper.make_graph([helper.make_node("MatMul", ["x", "w"], [f"{tag}_mm"]),
-                                  helper.make_node(op, [f"{tag}_mm"], [f"{tag}_y"])], tag, [], [vi(f"{tag}_y", None)])
+        return helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], [f"{tag}_mm"]), helper.make_node(op, [f"{tag}_mm"], [f"{tag}_y"])],
+            tag,
+            [],
+            [vi(f"{tag}_y", None)],
+        )
 
     choose = helper.make_node("If", ["c"], ["y"], then_branch=branch("then", "Relu"), else_branch=branch("else", "Neg"))
-    branches = make_model([choose], [vi("x", [2, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", [2, 3])],
-                          [tensor("w", (4, 3))])
+    branches = make_model(
+        [choose], [vi("x", [2, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", [2, 3])], [tensor("w", (4, 3))]
+    )
     looped = loop_model(10)
     looped.graph.output[0].CopyFrom(vi("h_final", [1, 8]))
-    feeds = {"if": {"x": np.ones((2, 4), np.float32), "c": np.array(False)},
-             "loop": {"h0": np.ones((1, 8), np.float32)}}
+    feeds = {
+        "if": {"x": np.ones((2, 4), np.float32), "c": np.array(False)},
+        "loop": {"h0": np.ones((1, 8), np.float32)},
+    }
     # a branch's own outputs were declared without a shape: they get the inferred one, as the graph's do
-    for name, model, expected in (("if", branches, {"then_mm": [2, 3], "else_mm": [2, 3], "then_y": [2, 3],
-                                                      "else_y": [2, 3]}),
-                                  ("loop", looped, {"h_mm": [1, 8], "cond_out": [], "h_out": [1, 8]})):
+    for name, model, expected in (
+        ("if", branches, {"then_mm": [2, 3], "else_mm": [2, 3], "then_y": [2, 3], "else_y": [2, 3]}),
+        ("loop", looped, {"h_mm": [1, 8], "cond_out": [], "h_out": [1, 8]}),
+    ):
         path, out = tmp_path / f"{name}.onnx", tmp_path / f"{name}.annotated.onnx"
         onnx.save(model, path)
         assert main(["annotate", str(path), "-o", str(out)]) == 0
         annotated = onnx.load(out)
         onnx.checker.check_model(annotated, full_check=True)
-        inside = {v.name: _dims(v) for node in annotated.graph.node for a in node.attribute
-                  if a.type == onnx.AttributeProto.GRAPH for v in [*a.g.value_info, *a.g.output]}
+        inside = {
+            v.name: _dims(v)
+            for node in annotated.graph.node
+            for a in node.attribute
+            if a.type == onnx.AttributeProto.GRAPH
+            for v in [*a.g.value_info, *a.g.output]
+        }
         assert inside == expected
-        runs = [onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds[name])
-                for p in (path, out)]
+        runs = [
+            onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds[name])
+            for p in (path, out)
+        ]
         assert all(np.array_equal(a, b) for a, b in zip(*runs))
 
 
@@ -240,14 +280,19 @@ def test_a_sequence_tensor_keeps_no_value_info_and_the_copy_loads(tmp_path):
     onnx's expanded SequenceMap test models, 6 of them)."""
     import onnxruntime
 
-    nodes = [helper.make_node("SequenceConstruct", ["x", "x"], ["seq"]),
-             helper.make_node("SequenceAt", ["seq", "zero"], ["y"])]
-    model = make_model(nodes, [vi("x", [2, 3])], [vi("y", [2, 3])],
-                       [numpy_helper.from_array(np.array(0, np.int64), "zero")])
+    nodes = [
+        helper.make_node("SequenceConstruct", ["x", "x"], ["seq"]),
+        helper.make_node("SequenceAt", ["seq", "zero"], ["y"]),
+    ]
+    model = make_model(
+        nodes, [vi("x", [2, 3])], [vi("y", [2, 3])], [numpy_helper.from_array(np.array(0, np.int64), "zero")]
+    )
     path, out = tmp_path / "seq.onnx", tmp_path / "annotated.onnx"
     onnx.save(model, path)
     assert main(["annotate", str(path), "-o", str(out)]) == 0
     assert "seq" not in {v.name for v in onnx.load(out).graph.value_info}
     feeds = {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}
-    runs = [onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds) for p in (path, out)]
+    runs = [
+        onnxruntime.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds) for p in (path, out)
+    ]
     assert np.array_equal(runs[0][0], runs[1][0])

@@ -24,15 +24,18 @@ def test_within_budget(capsys):
     assert code == 0 and out.strip() == f"within budget: {V2}"
 
 
-@pytest.mark.parametrize("flag,limit,metric,actual", [
-    ("--max-params", "4M", "params", "4,231,976"),
-    ("--max-macs", "500M", "macs", "568,740,352"),
-    ("--max-flops", "1G", "flops", "1,152,659,944"),
-    ("--max-weight-bytes", "16MiB", "weight_bytes", "17,015,456"),
-    ("--max-peak-memory", "1MiB", "peak_activation_bytes", None),
-    ("--max-nodes", "50", "nodes", "84"),
-    ("--max-non-trainable", "1K", "non_trainable", "21,888"),
-])
+@pytest.mark.parametrize(
+    "flag,limit,metric,actual",
+    [
+        ("--max-params", "4M", "params", "4,231,976"),
+        ("--max-macs", "500M", "macs", "568,740,352"),
+        ("--max-flops", "1G", "flops", "1,152,659,944"),
+        ("--max-weight-bytes", "16MiB", "weight_bytes", "17,015,456"),
+        ("--max-peak-memory", "1MiB", "peak_activation_bytes", None),
+        ("--max-nodes", "50", "nodes", "84"),
+        ("--max-non-trainable", "1K", "non_trainable", "21,888"),
+    ],
+)
 def test_each_breach_exits_1_and_names_the_metric(capsys, flag, limit, metric, actual):
     code, out, _ = run(capsys, "check", V1, flag, limit)
     assert code == 1
@@ -49,8 +52,21 @@ def test_baseline_growth(capsys, tmp_path):
     conv = str(SAMPLES / "conv3x3.onnx")  # 2,709,504 MACs against the block's 1,975,680: +37%
     code, out, _ = run(capsys, "check", conv, "--baseline", str(base))
     assert code == 1 and "macs 2.71 M (2,709,504) > 1.98 M (1,975,680) [baseline 1,975,680 + 0" in out
-    code, out, _ = run(capsys, "check", conv, "--baseline", str(base), "--max-increase", "macs=40%",
-                       "--max-increase", "flops=40%", "--max-increase", "params=1K", "--max-increase", "weight_bytes=4KiB")
+    code, out, _ = run(
+        capsys,
+        "check",
+        conv,
+        "--baseline",
+        str(base),
+        "--max-increase",
+        "macs=40%",
+        "--max-increase",
+        "flops=40%",
+        "--max-increase",
+        "params=1K",
+        "--max-increase",
+        "weight_bytes=4KiB",
+    )
     assert code == 0, out
     code, out, _ = run(capsys, "check", BLOCK, "--baseline", str(base))  # the same model: no growth
     assert code == 0
@@ -79,15 +95,21 @@ inputs = {{ input = "1x3x224x224" }}
     assert code == 0 and out.strip() == f"within budget: {V1}"
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["check", V1, "--max-macs", "six"], "--max-macs 'six': expected a number with an optional unit, e.g. 4M, 600M, 1.5G"),
-    (["check", V1, "--max-weight-bytes", "16Qi"], "--max-weight-bytes '16Qi': unknown unit 'Qi'"),
-    (["check", V1, "--max-params", "1.5"], "--max-params '1.5' is not a whole number"),
-    (["check", V1, "--max-increase", "macs=2%"], "--max-increase needs --baseline"),
-    (["check", V1, "--baseline", "x.json", "--max-increase", "speed=2%"], "unknown metric 'speed'"),
-    (["check", V1], "no budget for"),
-    (["check"], "check needs MODEL paths or --config"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (
+            ["check", V1, "--max-macs", "six"],
+            "--max-macs 'six': expected a number with an optional unit, e.g. 4M, 600M, 1.5G",
+        ),
+        (["check", V1, "--max-weight-bytes", "16Qi"], "--max-weight-bytes '16Qi': unknown unit 'Qi'"),
+        (["check", V1, "--max-params", "1.5"], "--max-params '1.5' is not a whole number"),
+        (["check", V1, "--max-increase", "macs=2%"], "--max-increase needs --baseline"),
+        (["check", V1, "--baseline", "x.json", "--max-increase", "speed=2%"], "unknown metric 'speed'"),
+        (["check", V1], "no budget for"),
+        (["check"], "check needs MODEL paths or --config"),
+    ],
+)
 def test_malformed_budgets_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""

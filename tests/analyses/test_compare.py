@@ -27,8 +27,27 @@ def test_block_names_follow_exporter_scopes():
 
 # "/a/b/" drops "b" as its op's segment where "/a/b/Relu" keeps it: a cache keyed by what precedes
 # the last '/' must not serve one for the other, in either order
-ODD_NAMES = ["/a/b/Relu", "/a/b/", "/a/b/Relu_1", "a//b//Relu", "//a/b/", "/a/b//", "noslash", "", "/", "//", "/a/",
-             "a/b", "a/b/", "/a/b/c/d/e/Relu", "/x//y/Tanh", "x/y", "/x/y/", "///", "/a/b/MatMul"]
+ODD_NAMES = [
+    "/a/b/Relu",
+    "/a/b/",
+    "/a/b/Relu_1",
+    "a//b//Relu",
+    "//a/b/",
+    "/a/b//",
+    "noslash",
+    "",
+    "/",
+    "//",
+    "/a/",
+    "a/b",
+    "a/b/",
+    "/a/b/c/d/e/Relu",
+    "/x//y/Tanh",
+    "x/y",
+    "/x/y/",
+    "///",
+    "/a/b/MatMul",
+]
 
 
 def test_block_names_equal_block_of_for_every_odd_name():
@@ -49,18 +68,30 @@ def test_block_names_equal_block_of_for_every_odd_name():
 def _odd_scopes_model():
     """Odd names, a depthwise and a dense Conv, a node without a rule (unknown MACs), data movement
     and a Loop run 4 times whose body rows carry a scope and runs 4."""
-    convs = [helper.make_node("Conv", ["x", "wd"], ["c0"], name="/a/b/Conv", group=4),
-             helper.make_node("Conv", ["c0", "w1"], ["c1"], name="a//b//Conv")]
+    convs = [
+        helper.make_node("Conv", ["x", "wd"], ["c0"], name="/a/b/Conv", group=4),
+        helper.make_node("Conv", ["c0", "w1"], ["c1"], name="a//b//Conv"),
+    ]
     relus = [helper.make_node("Relu", [f"r{i}"], [f"r{i + 1}"], name=n) for i, n in enumerate(ODD_NAMES)]
     relus[0].input[0] = "c1"
-    rest = [helper.make_node("NoSuchOp", [f"r{len(ODD_NAMES)}"], ["u"], name="/a/c/NoSuchOp", domain="custom.domain"),
-            helper.make_node("Flatten", ["u"], ["y"], name="/a/c/Flatten"),
-            helper.make_node("Loop", ["M", "", "h0"], ["h_final"], name="/a/b/loop/Loop",
-                             body=loop_model(4).graph.node[0].attribute[0].g)]
-    model = make_model(convs + relus + rest, [vi("x", [1, 4, 8, 8]), vi("h0", [1, 8])],
-                       [vi("y", None), vi("h_final", None)],
-                       [tensor("wd", (4, 1, 3, 3)), tensor("w1", (8, 4, 1, 1)), tensor("w", (8, 8)),
-                        *[t for t in loop_model(4).graph.initializer if t.name == "M"]])
+    rest = [
+        helper.make_node("NoSuchOp", [f"r{len(ODD_NAMES)}"], ["u"], name="/a/c/NoSuchOp", domain="custom.domain"),
+        helper.make_node("Flatten", ["u"], ["y"], name="/a/c/Flatten"),
+        helper.make_node(
+            "Loop", ["M", "", "h0"], ["h_final"], name="/a/b/loop/Loop", body=loop_model(4).graph.node[0].attribute[0].g
+        ),
+    ]
+    model = make_model(
+        convs + relus + rest,
+        [vi("x", [1, 4, 8, 8]), vi("h0", [1, 8])],
+        [vi("y", None), vi("h_final", None)],
+        [
+            tensor("wd", (4, 1, 3, 3)),
+            tensor("w1", (8, 4, 1, 1)),
+            tensor("w", (8, 8)),
+            *[t for t in loop_model(4).graph.initializer if t.name == "M"],
+        ],
+    )
     model.opset_import.append(helper.make_opsetid("custom.domain", 1))
     return model
 
@@ -74,9 +105,12 @@ def _row_sets():
 
 
 def _groupings(rows, depth):
-    return {"by_block": list(blocks.by_block(rows, depth).values()), "by_family": list(blocks.by_family(rows).values()),
-            "scope_tree": blocks.scope_tree(rows, depth),
-            "families_and_blocks": [g for d in blocks.families_and_blocks(rows, depth) for g in d.values()]}
+    return {
+        "by_block": list(blocks.by_block(rows, depth).values()),
+        "by_family": list(blocks.by_family(rows).values()),
+        "scope_tree": blocks.scope_tree(rows, depth),
+        "families_and_blocks": [g for d in blocks.families_and_blocks(rows, depth) for g in d.values()],
+    }
 
 
 @pytest.mark.parametrize("field, value", [("ms", 0.0), ("backward_macs", 0)])
@@ -107,8 +141,9 @@ def test_symbolic_groups_sum_the_same_numbers_as_plain_ones():
     for depth in (1, 2):
         plain, general = _groupings(d["rows"], depth), _groupings(with_formulas, depth)
         for name in plain:
-            assert [list(g.items()) for g in plain[name]] == [[kv for kv in g.items() if kv[0] != "formulas"]
-                                                             for g in general[name]]
+            assert [list(g.items()) for g in plain[name]] == [
+                [kv for kv in g.items() if kv[0] != "formulas"] for g in general[name]
+            ]
             assert all("formulas" in g for g in general[name])
 
 
@@ -116,7 +151,9 @@ def test_by_op_sums_equal_the_row_by_row_sums():
     """by_op without polynomials sums each op's row numbers at once; row by row (the --symbolic
     path) gives the same groups, keys in the same order, on rows with unknown MACs and runs of 4."""
     for rows in _row_sets():
-        expected = sorted(blocks._by_op_each(rows).values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
+        expected = sorted(
+            blocks._by_op_each(rows).values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"])
+        )
         assert [list(g.items()) for g in blocks.by_op(rows)] == [list(g.items()) for g in expected]
         assert any(g["macs"] is None for g in expected) or len(rows) > 100
 
@@ -167,8 +204,10 @@ def test_compare_takes_a_folder_as_report_does(capsys, tmp_path):
     shutil.copy(V2, tmp_path)
     assert main(["compare", str(tmp_path), "--format", "json"]) == 0
     by_folder = json.loads(capsys.readouterr().out)
-    assert [m["path"] for m in by_folder.pop("models")] == [str(tmp_path / "b" / "mobilenet_v1.onnx"),
-                                                           str(tmp_path / "mobilenet_v2.onnx")]  # sorted
+    assert [m["path"] for m in by_folder.pop("models")] == [
+        str(tmp_path / "b" / "mobilenet_v1.onnx"),
+        str(tmp_path / "mobilenet_v2.onnx"),
+    ]  # sorted
     assert main(["compare", V2, V1, "--format", "json"]) == 0
     by_files = json.loads(capsys.readouterr().out)
     assert by_files.pop("models") and by_files != by_folder  # the order matters: the first is the reference
@@ -177,7 +216,10 @@ def test_compare_takes_a_folder_as_report_does(capsys, tmp_path):
     assert by_files.pop("models") and by_files == by_folder
     (tmp_path / "empty").mkdir()
     assert main(["compare", str(tmp_path / "empty"), V1]) == 2
-    assert capsys.readouterr().err.strip() == f"modelaudit: error: {tmp_path / 'empty'}: a directory with no .onnx file in it"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"modelaudit: error: {tmp_path / 'empty'}: a directory with no .onnx file in it"
+    )
     assert main(["compare", str(tmp_path / "b")]) == 2  # one model, however it was named
     assert capsys.readouterr().err.strip() == "modelaudit: error: compare needs two or more models"
 
@@ -199,8 +241,10 @@ def test_an_unknown_total_is_never_compared_as_zero(capsys, tmp_path):
     out = capsys.readouterr().out
     macs = next(line for line in out.splitlines() if line.startswith("MACs "))
     assert macs.split() == ["MACs", "300.8", "M", "unknown"]  # not "0 (×0.00, −300.8 M)"
-    assert "v2_dynamic: the totals marked unknown depend on unresolved sizes or uncounted ops; " \
-           "resolve with --dim batch=N" in out
+    assert (
+        "v2_dynamic: the totals marked unknown depend on unresolved sizes or uncounted ops; "
+        "resolve with --dim batch=N" in out
+    )
     assert main(["compare", V2, dynamic, "--format", "json"]) == 0
     totals = {t["metric"]: t for t in json.loads(capsys.readouterr().out)["totals"]}
     assert totals["macs"]["values"] == [300_774_272, None] and totals["macs"]["ratio"] == [1.0, None]
@@ -234,9 +278,12 @@ def test_compare_sweep_errors_are_one_clean_line(capsys):
     """One line, one parenthesis: a --dim on the swept dim is the flags' fault, not a model's."""
     block = str(SAMPLES / "transformer_block.onnx")
     assert main(["compare", block, V2, "--sweep", "batch=1,8", "--dim", "batch=2"]) == 2
-    assert capsys.readouterr().err == ("modelaudit: error: --sweep batch=…: --dim batch fixes the dim the sweep "
-                                       "varies (drop --dim batch)\n")
+    assert capsys.readouterr().err == (
+        "modelaudit: error: --sweep batch=…: --dim batch fixes the dim the sweep varies (drop --dim batch)\n"
+    )
     assert main(["compare", block, V2, "--sweep", "batch=1,8", "--dim", "seq=16"]) == 2
-    assert capsys.readouterr().err == (f"modelaudit: error: {V2}: --sweep batch=1: --dim seq: no input has a dim "
-                                       "named 'seq' (named dims: none; compare --sweep needs the swept dim and each "
-                                       "--dim in every model)\n")
+    assert capsys.readouterr().err == (
+        f"modelaudit: error: {V2}: --sweep batch=1: --dim seq: no input has a dim "
+        "named 'seq' (named dims: none; compare --sweep needs the swept dim and each "
+        "--dim in every model)\n"
+    )

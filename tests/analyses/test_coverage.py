@@ -37,8 +37,14 @@ def _sweep():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cases = collect_testcases()
-    stats = {"cases": len(cases), "raised": [], "shapes_checked": 0, "shapes_agree": 0, "mismatches": [],
-             "unlisted_uncounted": []}
+    stats = {
+        "cases": len(cases),
+        "raised": [],
+        "shapes_checked": 0,
+        "shapes_agree": 0,
+        "mismatches": [],
+        "unlisted_uncounted": [],
+    }
     for case in cases:
         try:
             mg = modelaudit.load(case.model)
@@ -70,9 +76,11 @@ def test_onnx_conformance_cases():
     stats = _sweep()
     seconds = time.perf_counter() - start
     agree = stats["shapes_agree"] / max(stats["shapes_checked"], 1)
-    SUMMARY.append(f"onnx conformance sweep: {stats['cases']} cases audited in {seconds:.1f} s, "
-                   f"{len(stats['raised'])} raised; static output shapes {stats['shapes_agree']}/"
-                   f"{stats['shapes_checked']} agree with the expected outputs ({agree:.2%})")
+    SUMMARY.append(
+        f"onnx conformance sweep: {stats['cases']} cases audited in {seconds:.1f} s, "
+        f"{len(stats['raised'])} raised; static output shapes {stats['shapes_agree']}/"
+        f"{stats['shapes_checked']} agree with the expected outputs ({agree:.2%})"
+    )
     assert stats["raised"] == []
     assert stats["unlisted_uncounted"] == []
     assert stats["cases"] > 1500

@@ -23,12 +23,15 @@ def test_calc_205_66_stride_3_is_kernel_10():
     assert result["exact"] == [10] and result["floor_only"] == [8, 9]
 
 
-@pytest.mark.parametrize("values,unknown,exact", [
-    ({"in": 224, "kernel": 3, "out": 224, "pad": None}, "pad", [1]),  # 'same' padding
-    ({"in": 227, "kernel": 11, "out": 55, "stride": None}, "stride", [4]),  # AlexNet conv1
-    ({"in": None, "kernel": 3, "out": 112, "stride": 2, "pad": 1}, "in", [223]),
-    ({"in": 32, "kernel": 3, "out": 28, "dilation": None}, "dilation", [2]),
-])
+@pytest.mark.parametrize(
+    "values,unknown,exact",
+    [
+        ({"in": 224, "kernel": 3, "out": 224, "pad": None}, "pad", [1]),  # 'same' padding
+        ({"in": 227, "kernel": 11, "out": 55, "stride": None}, "stride", [4]),  # AlexNet conv1
+        ({"in": None, "kernel": 3, "out": 112, "stride": 2, "pad": 1}, "in", [223]),
+        ({"in": 32, "kernel": 3, "out": 28, "dilation": None}, "dilation", [2]),
+    ],
+)
 def test_calc_solves_each_unknown(values, unknown, exact):
     result = solve(Design("conv", {k: v for k, v in values.items()}))
     assert result["unknown"] == unknown and result["exact"] == exact
@@ -50,11 +53,14 @@ def test_calc_wrong_out_is_a_failed_check(capsys):
     assert code == 1 and "no output" in out
 
 
-@pytest.mark.parametrize("pad,message", [
-    (0, "2 input row(s) are never covered"),
-    (1, "2 row(s) of the padded input are never covered: 1 input row(s) and 1 of padding"),
-    (2, "the last 2 row(s) of padding are never covered (every input row is)"),
-])
+@pytest.mark.parametrize(
+    "pad,message",
+    [
+        (0, "2 input row(s) are never covered"),
+        (1, "2 row(s) of the padded input are never covered: 1 input row(s) and 1 of padding"),
+        (2, "the last 2 row(s) of padding are never covered (every input row is)"),
+    ],
+)
 def test_calc_uncovered_rows_count_only_real_input_rows(capsys, pad, message):
     size = {0: 207, 1: 205, 2: 203}[pad]  # (size + 2·pad − 10) % 3 = 2 in each case
     assert (size + 2 * pad - 10) % 3 == 2
@@ -63,16 +69,50 @@ def test_calc_uncovered_rows_count_only_real_input_rows(capsys, pad, message):
 
 
 def test_calc_convtranspose_and_pool(capsys):
-    code, out, _ = run(capsys, "calc", "convtranspose", "--in", "14", "--kernel", "3", "--stride", "2", "--pad", "1",
-                       "--output-padding", "1", "--cin", "16", "--cout", "8")
+    code, out, _ = run(
+        capsys,
+        "calc",
+        "convtranspose",
+        "--in",
+        "14",
+        "--kernel",
+        "3",
+        "--stride",
+        "2",
+        "--pad",
+        "1",
+        "--output-padding",
+        "1",
+        "--cin",
+        "16",
+        "--cout",
+        "8",
+    )
     assert "out = 28" in out and f"{16 * 8 * 9 + 8:,}" in out and f"{14 * 14 * 16 * 8 * 9:,}" in out
     code, out, _ = run(capsys, "calc", "pool", "--in", "112", "--kernel", "3", "--stride", "2", "--pad", "1")
     assert "out = 56" in out
 
 
 def test_calc_prints_params_and_macs_of_a_depthwise_layer(capsys):
-    code, out, _ = run(capsys, "calc", "conv", "--in", "224", "--kernel", "3", "--stride", "2", "--pad", "1",
-                       "--cin", "32", "--cout", "64", "--groups", "32")
+    code, out, _ = run(
+        capsys,
+        "calc",
+        "conv",
+        "--in",
+        "224",
+        "--kernel",
+        "3",
+        "--stride",
+        "2",
+        "--pad",
+        "1",
+        "--cin",
+        "32",
+        "--cout",
+        "64",
+        "--groups",
+        "32",
+    )
     assert f"= {(3 * 3 * (32 // 32) + 1) * 64:,}" in out  # (m·n·(d/g) + 1)·k
     assert f"= {112 * 112 * (3 * 3 * 32 // 32) * 64:,}" in out
 
@@ -88,10 +128,14 @@ def test_explain_other_ops_print_their_rule(capsys):
 
 
 def test_training_conv_chain_first_layer_skips_dx():
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="c1", pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["a"], ["b"], name="r"),
-             helper.make_node("Conv", ["b", "w2"], ["y"], name="c2", pads=[1, 1, 1, 1])]
-    model = make_model(nodes, [vi("x", [2, 3, 8, 8])], [vi("y", None)], [tensor("w1", (4, 3, 3, 3)), tensor("w2", (5, 4, 3, 3))])
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["a"], name="c1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["b"], name="r"),
+        helper.make_node("Conv", ["b", "w2"], ["y"], name="c2", pads=[1, 1, 1, 1]),
+    ]
+    model = make_model(
+        nodes, [vi("x", [2, 3, 8, 8])], [vi("y", None)], [tensor("w1", (4, 3, 3, 3)), tensor("w2", (5, 4, 3, 3))]
+    )
     mg = modelaudit.load(model)
     from modelaudit.analyses.training import with_training as _with_training
 
@@ -129,11 +173,15 @@ def test_training_totals_with_unknown_macs_are_never_zero(tmp_path, capsys):
     import onnx
 
     # x[batch, 8] · w[8, 8] then Relu then · w2[8, 4]
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"], name="mm1"), helper.make_node("Relu", ["a"], ["b"], name="r"),
-             helper.make_node("MatMul", ["b", "w2"], ["y"], name="mm2")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["a"], name="mm1"),
+        helper.make_node("Relu", ["a"], ["b"], name="r"),
+        helper.make_node("MatMul", ["b", "w2"], ["y"], name="mm2"),
+    ]
     path = tmp_path / "mlp.onnx"
-    onnx.save(make_model(nodes, [vi("x", ["batch", 8])], [vi("y", None)], [tensor("w", (8, 8)), tensor("w2", (8, 4))]),
-              path)
+    onnx.save(
+        make_model(nodes, [vi("x", ["batch", 8])], [vi("y", None)], [tensor("w", (8, 8)), tensor("w2", (8, 4))]), path
+    )
     assert main(["report", str(path), "--training"]) == 0
     out = capsys.readouterr().out
     backward = next(line for line in out.splitlines() if line.strip().startswith("backward MACs"))

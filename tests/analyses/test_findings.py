@@ -31,35 +31,74 @@ def _chain(*extra_nodes, inits=(), opset=17, inputs=None, outputs=("y",)):
 PLANTED = {
     "MA001": lambda: _chain(helper.make_node("Neg", ["x"], ["unused"], name="dead")),
     "MA002": lambda: _chain(inits=[tensor("orphan", (64,))]),
-    "MA003": lambda: make_model([helper.make_node("MatMul", ["x", "w1"], ["a"], name="m1"),
-                                 helper.make_node("MatMul", ["a", "w2"], ["y"], name="m2")],
-                                [vi("x", [1, 8])], [vi("y", [1, 8])], [tensor("w1", (8, 8), seed=3), tensor("w2", (8, 8), seed=3)]),
-    "MA004": lambda: make_model([helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
-                                 helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="bn")],
-                                [vi("x", [1, 2, 4, 4])], [vi("y", None)],
-                                [tensor("w", (3, 2, 1, 1))] + [tensor(n, (3,), seed=i) for i, n in enumerate("sbmv")]),
+    "MA003": lambda: make_model(
+        [
+            helper.make_node("MatMul", ["x", "w1"], ["a"], name="m1"),
+            helper.make_node("MatMul", ["a", "w2"], ["y"], name="m2"),
+        ],
+        [vi("x", [1, 8])],
+        [vi("y", [1, 8])],
+        [tensor("w1", (8, 8), seed=3), tensor("w2", (8, 8), seed=3)],
+    ),
+    "MA004": lambda: make_model(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+            helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="bn"),
+        ],
+        [vi("x", [1, 2, 4, 4])],
+        [vi("y", None)],
+        [tensor("w", (3, 2, 1, 1))] + [tensor(n, (3,), seed=i) for i, n in enumerate("sbmv")],
+    ),
     "MA005": lambda: _chain(helper.make_node("Identity", ["y"], ["z"], name="id"), outputs=("z",)),
-    "MA006": lambda: make_model([helper.make_node("MatMul", ["x", "w16"], ["a"], name="m16"),
-                                 helper.make_node("MatMul", ["a", "w16b"], ["b"], name="m16b"),
-                                 helper.make_node("Cast", ["b"], ["bf"], to=TensorProto.FLOAT, name="cast"),
-                                 helper.make_node("MatMul", ["bf", "w32"], ["y"], name="m32")],
-                                [vi("x", [1, 8], TensorProto.FLOAT16)], [vi("y", None)],
-                                [tensor("w16", (8, 8), np.float16), tensor("w16b", (8, 8), np.float16, seed=1),
-                                 tensor("w32", (8, 8), np.float32)]),
-    "MA007": lambda: make_model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [4], TensorProto.DOUBLE)],
-                                [vi("y", None, TensorProto.DOUBLE)]),
-    "MA008": lambda: make_model([helper.make_node("Neg", ["a"], ["y"], name="second"),
-                                 helper.make_node("Relu", ["x"], ["a"], name="first")], [vi("x", [2])], [vi("y", None)]),
-    "MA009": lambda: make_model([helper.make_node("Constant", [], ["w"], name="big", value=numpy_helper.from_array(
-        np.zeros((512, 512), np.float32), "w")), helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
-        [vi("x", [1, 512])], [vi("y", None)]),
+    "MA006": lambda: make_model(
+        [
+            helper.make_node("MatMul", ["x", "w16"], ["a"], name="m16"),
+            helper.make_node("MatMul", ["a", "w16b"], ["b"], name="m16b"),
+            helper.make_node("Cast", ["b"], ["bf"], to=TensorProto.FLOAT, name="cast"),
+            helper.make_node("MatMul", ["bf", "w32"], ["y"], name="m32"),
+        ],
+        [vi("x", [1, 8], TensorProto.FLOAT16)],
+        [vi("y", None)],
+        [
+            tensor("w16", (8, 8), np.float16),
+            tensor("w16b", (8, 8), np.float16, seed=1),
+            tensor("w32", (8, 8), np.float32),
+        ],
+    ),
+    "MA007": lambda: make_model(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")],
+        [vi("x", [4], TensorProto.DOUBLE)],
+        [vi("y", None, TensorProto.DOUBLE)],
+    ),
+    "MA008": lambda: make_model(
+        [helper.make_node("Neg", ["a"], ["y"], name="second"), helper.make_node("Relu", ["x"], ["a"], name="first")],
+        [vi("x", [2])],
+        [vi("y", None)],
+    ),
+    "MA009": lambda: make_model(
+        [
+            helper.make_node(
+                "Constant", [], ["w"], name="big", value=numpy_helper.from_array(np.zeros((512, 512), np.float32), "w")
+            ),
+            helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"),
+        ],
+        [vi("x", [1, 512])],
+        [vi("y", None)],
+    ),
     "MA010": lambda: _chain(opset=9),
     "MA011": lambda: _chain(inputs=[vi("x", ["batch", 8])]),
-    "MA012": lambda: make_model([helper.make_node("Relu", ["x"], ["a"], name="same"),
-                                 helper.make_node("Neg", ["a"], ["y"], name="same")], [vi("x", [2])], [vi("y", None)]),
+    "MA012": lambda: make_model(
+        [helper.make_node("Relu", ["x"], ["a"], name="same"), helper.make_node("Neg", ["a"], ["y"], name="same")],
+        [vi("x", [2])],
+        [vi("y", None)],
+    ),
     # torch's default opset-17 export keeps Split-18's num_outputs attribute (issue 14 item 7)
-    "MA013": lambda: make_model([helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="split")],
-                                [vi("x", [1, 4])], [vi("a", [1, 2]), vi("b", [1, 2])], opset=17),
+    "MA013": lambda: make_model(
+        [helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="split")],
+        [vi("x", [1, 4])],
+        [vi("a", [1, 2]), vi("b", [1, 2])],
+        opset=17,
+    ),
 }
 
 
@@ -93,8 +132,10 @@ def test_a_symbolic_batch_is_a_note_that_strict_lint_passes(capsys, tmp_path):
 def test_dynamic_sample_only_names_its_symbolic_dims():
     mg = modelaudit.load(SAMPLES / DYNAMIC)
     found = find(mg, modelaudit.analyze(mg))
-    assert sorted((f.code, f.message.split(" has ")[1].split()[0]) for f in found) == [("MA011", "batch"),
-                                                                                       ("MA011", "seq")]
+    assert sorted((f.code, f.message.split(" has ")[1].split()[0]) for f in found) == [
+        ("MA011", "batch"),
+        ("MA011", "seq"),
+    ]
 
 
 def test_waste_is_quantified():
@@ -125,8 +166,12 @@ def test_fail_on_ignore_and_sarif(capsys, tmp_path):
 def test_findings_appear_in_every_report_format(capsys, tmp_path):
     path = tmp_path / "m.onnx"
     onnx.save(PLANTED["MA002"](), path)
-    for fmt, needle in (("text", "MA002 warning: orphan"), ("markdown", "MA002 warning: orphan"),
-                        ("json", '"code": "MA002"'), ("csv", ",orphan,MA002,")):
+    for fmt, needle in (
+        ("text", "MA002 warning: orphan"),
+        ("markdown", "MA002 warning: orphan"),
+        ("json", '"code": "MA002"'),
+        ("csv", ",orphan,MA002,"),
+    ):
         assert main(["report", str(path), "--format", fmt]) == 0
         assert needle in capsys.readouterr().out, fmt
 
@@ -151,9 +196,17 @@ def _branch_reading(outer: str, tag: str):
 def test_a_node_only_a_subgraph_reads_is_not_dead():
     """A TensorFlow export: the Relu's output is read only inside the If's branches (an implicit
     input of the If), so the Relu is alive, runs before the If, and lives until it."""
-    nodes = [helper.make_node("If", ["cond"], ["y"], name="choose", then_branch=_branch_reading("r", "then"),
-                              else_branch=_branch_reading("r", "else")),
-             helper.make_node("Relu", ["x"], ["r"], name="relu")]  # after its reader in the file
+    nodes = [
+        helper.make_node(
+            "If",
+            ["cond"],
+            ["y"],
+            name="choose",
+            then_branch=_branch_reading("r", "then"),
+            else_branch=_branch_reading("r", "else"),
+        ),
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+    ]  # after its reader in the file
     model = make_model(nodes, [vi("cond", [], TensorProto.BOOL), vi("x", [1, 8])], [vi("y", None)])
     assert "MA001" not in codes(model)
     mg = modelaudit.load(model)
@@ -167,15 +220,22 @@ def test_a_node_only_a_subgraph_reads_is_not_dead():
 def test_unused_initializers_with_and_without_subgraphs():
     # flat: the names read come from the load's node records; with a subgraph, from the walk of
     # every body (a weight read only inside a branch is used)
-    flat = make_model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [vi("x", [8])], [vi("y", [8])],
-                      [tensor("w", (8,)), tensor("orphan", (2, 3))])
+    flat = make_model(
+        [helper.make_node("Add", ["x", "w"], ["y"], name="add")],
+        [vi("x", [8])],
+        [vi("y", [8])],
+        [tensor("w", (8,)), tensor("orphan", (2, 3))],
+    )
     mg = modelaudit.load(flat)
     unused = [f for f in find(mg, modelaudit.analyze(mg)) if f.code == "MA002"]
     assert [(f.target, f.wasted_bytes) for f in unused] == [("orphan", 2 * 3 * 4)]
     then = helper.make_graph([helper.make_node("Add", ["x", "w"], ["t"])], "then", [], [vi("t", [8])])
     other = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [], [vi("e", [8])])
-    branch = make_model([helper.make_node("If", ["c"], ["y"], name="if", then_branch=then, else_branch=other)],
-                        [vi("x", [8]), vi("c", [], TensorProto.BOOL)], [vi("y", [8])],
-                        [tensor("w", (8,)), tensor("orphan", (2, 3))])
+    branch = make_model(
+        [helper.make_node("If", ["c"], ["y"], name="if", then_branch=then, else_branch=other)],
+        [vi("x", [8]), vi("c", [], TensorProto.BOOL)],
+        [vi("y", [8])],
+        [tensor("w", (8,)), tensor("orphan", (2, 3))],
+    )
     mg = modelaudit.load(branch)
     assert [f.target for f in find(mg, modelaudit.analyze(mg)) if f.code == "MA002"] == ["orphan"]

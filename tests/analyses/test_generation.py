@@ -132,9 +132,12 @@ def test_past_length_zero_is_legal_and_other_zero_dims_are_refused(tmp_path, cap
 
 def test_a_zero_length_dim_costs_zero_not_an_error():
     """x [1, n, 8] · W [8, 4] with n = 0: an empty product, 0 MACs, counted."""
-    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["z"])],
-                       [vi("x", [1, "n", 8])], [vi("z", [1, "n", 4])],
-                       [helper.make_tensor("w", TensorProto.FLOAT, [8, 4], [0.5] * 32)])
+    model = make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["z"])],
+        [vi("x", [1, "n", 8])],
+        [vi("z", [1, "n", 4])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [8, 4], [0.5] * 32)],
+    )
     report = modelaudit.audit(model, dims={"n": 0})
     assert [r.status for r in report.rows] == ["counted", "counted"]
     assert report.totals.macs == 0 and report.totals.flops == 0 and report.totals.macs_complete
@@ -202,7 +205,9 @@ def test_transformers_gpt2_exports_with_a_cache(export):
         pytest.skip(f"{path} is not on this machine")
     layers, heads, head_dim, vocab = 2, 4, 16, 1000
     width = heads * head_dim
-    linear = layers * (3 * width * width + width * width + 2 * width * 4 * width) + width * vocab  # c_attn, c_proj, MLP; lm_head
+    linear = (
+        layers * (3 * width * width + width * width + 2 * width * 4 * width) + width * vocab
+    )  # c_attn, c_proj, MLP; lm_head
     g = generation(str(path), [8, 64])
     for col in g["columns"]:
         n = col["context"]

@@ -20,8 +20,12 @@ SPEC = HardwareSpec("test", "made up for the test", {"fp32": 10.0, "fp16": 40.0}
 
 
 def _matmul_model(m, k, n):
-    return make_model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [vi("x", [m, k])],
-                      [vi("y", [m, n])], [tensor("w", [k, n])])
+    return make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        [vi("x", [m, k])],
+        [vi("y", [m, n])],
+        [tensor("w", [k, n])],
+    )
 
 
 def _json(capsys, *argv) -> dict:
@@ -47,20 +51,38 @@ def test_matmul_bound_closed_form(tmp_path, capsys, m, k, n):
 
 
 def test_gemv_is_memory_bound_and_big_gemm_compute_bound_on_h100():
-    rows = [{"flops": 2 * 4096 * 4096, "weight_bytes": 2 * 4096 * 4096, "input_bytes": 2 * 4096,
-             "output_bytes": 2 * 4096, "dtype": "float16", "runs": 1, "status": "counted"},
-            {"flops": 2 * 8192 ** 3, "weight_bytes": 2 * 8192 ** 2, "input_bytes": 2 * 8192 ** 2,
-             "output_bytes": 2 * 8192 ** 2, "dtype": "float16", "runs": 1, "status": "counted"}]
+    rows = [
+        {
+            "flops": 2 * 4096 * 4096,
+            "weight_bytes": 2 * 4096 * 4096,
+            "input_bytes": 2 * 4096,
+            "output_bytes": 2 * 4096,
+            "dtype": "float16",
+            "runs": 1,
+            "status": "counted",
+        },
+        {
+            "flops": 2 * 8192**3,
+            "weight_bytes": 2 * 8192**2,
+            "input_bytes": 2 * 8192**2,
+            "output_bytes": 2 * 8192**2,
+            "dtype": "float16",
+            "runs": 1,
+            "status": "counted",
+        },
+    ]
     bounds, totals = roofline(rows, BUILTIN["h100-sxm"])
     assert [b["bound"] for b in bounds] == ["memory", "compute"]
     # the attainable figures the issue measured: 758 TFLOP/s fp16, 2,995 GB/s
     assert bounds[0]["roofline_ms"] == pytest.approx(1e3 * (2 * 4096 * 4096 + 4 * 4096) / 2995e9)
-    assert bounds[1]["roofline_ms"] == pytest.approx(1e3 * 2 * 8192 ** 3 / 758e12)
+    assert bounds[1]["roofline_ms"] == pytest.approx(1e3 * 2 * 8192**3 / 758e12)
     assert totals["ridge_flops_per_byte"] == pytest.approx(758e12 / 2995e9)
 
 
 def test_every_builtin_names_its_source_and_notes_sparsity():
-    assert {"h100-sxm", "a100", "l4", "t4", "rtx4090", "jetson-orin", "apple-m2", "cpu-avx2", "cpu-avx512"} <= set(BUILTIN)
+    assert {"h100-sxm", "a100", "l4", "t4", "rtx4090", "jetson-orin", "apple-m2", "cpu-avx2", "cpu-avx512"} <= set(
+        BUILTIN
+    )
     for spec in BUILTIN.values():
         assert spec.source and spec.bandwidth_gbs > 0 and spec.peak_tflops.get("fp32", 0) > 0
         assert "sparse" in spec.notes or "dense" in spec.notes or "dense" in spec.source
@@ -81,9 +103,19 @@ def test_toml_round_trip_and_bad_specs(tmp_path, capsys):
     spec = BUILTIN["l4"]
     path.write_text(spec_to_toml(spec))
     again = get_spec(str(path))
-    assert (again.peak_tflops, again.bandwidth_gbs, again.overhead_us) == (spec.peak_tflops, spec.bandwidth_gbs, spec.overhead_us)
-    for text in ("bandwidth_gbs = 10\n", "peak_tflops = {fp32 = 1}\n", "bandwidth_gbs = -1\npeak_tflops = {fp32 = 1}\n",
-                 "bandwidth_gbs = 1\npeak_tflops = {fp32 = 'fast'}\n", "bandwidth_gbs = 1\npeak_tflop = {}\n", "[[["):
+    assert (again.peak_tflops, again.bandwidth_gbs, again.overhead_us) == (
+        spec.peak_tflops,
+        spec.bandwidth_gbs,
+        spec.overhead_us,
+    )
+    for text in (
+        "bandwidth_gbs = 10\n",
+        "peak_tflops = {fp32 = 1}\n",
+        "bandwidth_gbs = -1\npeak_tflops = {fp32 = 1}\n",
+        "bandwidth_gbs = 1\npeak_tflops = {fp32 = 'fast'}\n",
+        "bandwidth_gbs = 1\npeak_tflop = {}\n",
+        "[[[",
+    ):
         path.write_text(text)
         with pytest.raises(UsageError):
             get_spec(str(path))
@@ -120,7 +152,10 @@ def test_json_schema_doc_names_the_new_fields(tmp_path, capsys):
     text = (ROOT / "docs" / "json-schema.md").read_text(encoding="utf-8")
     documented = set(re.findall(r'"([a-z_0-9]+)"', text))
     d = _json(capsys, SAMPLES / "mobilenet_v2.onnx", "--hardware", "t4")
-    assert set(d["rows"][0]) | set(d["roofline"]) | set(d["roofline"]["totals"]) | set(d["roofline"]["hardware"]) <= documented
+    assert (
+        set(d["rows"][0]) | set(d["roofline"]) | set(d["roofline"]["totals"]) | set(d["roofline"]["hardware"])
+        <= documented
+    )
     path = tmp_path / "gpt.onnx"
     onnx.save(gpt_decoder(), path)
     g = _json(capsys, path, "--decode", "8,16", "--hardware", "t4")["generation"]
@@ -133,8 +168,12 @@ def test_html_roofline_chart_has_a_point_per_layer_under_the_ceilings(tmp_path):
     import re
 
     out = tmp_path / "r.html"
-    assert main(["report", str(SAMPLES / "mobilenet_v2.onnx"), "--hardware", "cpu-avx2", "--format", "html",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            ["report", str(SAMPLES / "mobilenet_v2.onnx"), "--hardware", "cpu-avx2", "--format", "html", "-o", str(out)]
+        )
+        == 0
+    )
     page = out.read_text(encoding="utf-8")
     circles = [(float(x), float(y)) for x, y in re.findall(r'<circle class="layer" cx="([\d.]+)" cy="([\d.]+)"', page)]
     assert len(circles) == 151  # every costed layer of MobileNetV2 that moves bytes and does FLOPs
@@ -149,12 +188,18 @@ def test_weights_are_read_as_stored(capsys, tmp_path):
     """An int8 weight behind a DequantizeLinear is read as K·N int8 bytes plus its scale and zero point
     (the folded float copy is never in memory in a fused runtime); a transposed weight as itself."""
     k, n = 64, 32
-    nodes = [helper.make_node("DequantizeLinear", ["wq", "scale", "zp"], ["w"], name="dq"),
-             helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"),
-             helper.make_node("Transpose", ["wt"], ["w2"], perm=[1, 0], name="t"),
-             helper.make_node("MatMul", ["y", "w2"], ["z"], name="mm2")]
-    inits = [tensor("wq", [k, n], np.int8), helper.make_tensor("scale", onnx.TensorProto.FLOAT, [], [0.1]),
-             helper.make_tensor("zp", onnx.TensorProto.INT8, [], [0]), tensor("wt", [k, n])]
+    nodes = [
+        helper.make_node("DequantizeLinear", ["wq", "scale", "zp"], ["w"], name="dq"),
+        helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"),
+        helper.make_node("Transpose", ["wt"], ["w2"], perm=[1, 0], name="t"),
+        helper.make_node("MatMul", ["y", "w2"], ["z"], name="mm2"),
+    ]
+    inits = [
+        tensor("wq", [k, n], np.int8),
+        helper.make_tensor("scale", onnx.TensorProto.FLOAT, [], [0.1]),
+        helper.make_tensor("zp", onnx.TensorProto.INT8, [], [0]),
+        tensor("wt", [k, n]),
+    ]
     path = tmp_path / "q.onnx"
     onnx.save(make_model(nodes, [vi("x", [1, k])], [vi("z", [1, k])], inits), path)
     d = _json(capsys, path, "--hardware", "a100")

@@ -43,7 +43,9 @@ def test_transformer_block_with_symbolic_batch_and_seq():
     assert str(analysis["totals"]["macs"]) == "4,096·batch·seq + 64·batch·seq²"
     terms = analysis["totals"]["macs"].to_json()["terms"]
     assert {"coefficient": 64, "powers": {"batch": 1, "seq": 2}} in terms
-    _check_against_concrete(model, analysis, [{"batch": 1, "seq": 9}, {"batch": 3, "seq": 50}, {"batch": 2, "seq": 128}])
+    _check_against_concrete(
+        model, analysis, [{"batch": 1, "seq": 9}, {"batch": 3, "seq": 50}, {"batch": 2, "seq": 128}]
+    )
     assert any("seq² or faster" in line for line in analysis["dominance"])
 
 
@@ -80,7 +82,11 @@ def test_cli_symbolic_json_and_sweep(capsys):
     assert main(["report", path, "--sweep", "seq=128,512,2048", "--dim", "batch=1", "--format", "json"]) == 0
     s = json.loads(capsys.readouterr().out)
     for column, seq in zip(s["totals"], (128, 512, 2048)):
-        assert column["macs"] == 4096 * seq + 64 * seq * seq == modelaudit.audit(path, dims={"batch": 1, "seq": seq}).totals.macs
+        assert (
+            column["macs"]
+            == 4096 * seq + 64 * seq * seq
+            == modelaudit.audit(path, dims={"batch": 1, "seq": seq}).totals.macs
+        )
     assert main(["compare", path, path, "--sweep", "batch=1,8", "--dim", "seq=16"]) == 0
     assert "batch=8" in capsys.readouterr().out
 
@@ -164,7 +170,10 @@ def test_symbolic_text_shows_formulas_in_the_totals_and_rows(capsys):
     assert main(["report", path, "--symbolic", "--format", "json"]) == 0
     peak = json.loads(capsys.readouterr().out)["symbolic"]["totals"]["peak_activation_bytes"]
     assert len(peak["max_of"]) == 3 and peak["ranges"]["seq"][-1] == {
-        "from": 64, "to": None, "text": "128·batch·seq + 8·batch·seq²"}
+        "from": 64,
+        "to": None,
+        "text": "128·batch·seq + 8·batch·seq²",
+    }
 
 
 def test_peak_ranges_change_at_the_first_integer_past_each_crossing():
@@ -194,8 +203,16 @@ def test_sweep_refuses_table_flags_it_cannot_apply(capsys, flag):
 def _scoped_attention_block():
     """The attention block with exporter-style scopes: projections, the attention core, the output."""
     model = _attention_block()
-    names = ["/proj/q/MatMul", "/proj/k/MatMul", "/proj/v/MatMul", "/core/Transpose", "/core/qk/MatMul",
-             "/core/Softmax", "/core/pv/MatMul", "/out/MatMul"]
+    names = [
+        "/proj/q/MatMul",
+        "/proj/k/MatMul",
+        "/proj/v/MatMul",
+        "/core/Transpose",
+        "/core/qk/MatMul",
+        "/core/Softmax",
+        "/core/pv/MatMul",
+        "/out/MatMul",
+    ]
     for node, name in zip(model.graph.node, names):
         node.name = name
     return model
@@ -298,10 +315,17 @@ def test_sweep_top_layers_rank_known_macs_and_say_when_none_are(capsys):
     out = capsys.readouterr().out
     assert "no layer's MACs are known at any swept value" in out and "Transpose" not in out
     # z [seq, 8] · W2 [8, 4] is known (seq·8·4), x [batch, seq, 8] · W1 is not, Relu has 0 MACs
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["a"], name="xw"), helper.make_node("Relu", ["z"], ["r"], name="relu"),
-             helper.make_node("MatMul", ["r", "w2"], ["b"], name="zw")]
-    model = make_model(nodes, [vi("x", ["batch", "seq", 8]), vi("z", ["seq", 8])], [vi("a", None), vi("b", None)],
-                       [tensor("w1", (8, 4)), tensor("w2", (8, 4), seed=1)])
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["a"], name="xw"),
+        helper.make_node("Relu", ["z"], ["r"], name="relu"),
+        helper.make_node("MatMul", ["r", "w2"], ["b"], name="zw"),
+    ]
+    model = make_model(
+        nodes,
+        [vi("x", ["batch", "seq", 8]), vi("z", ["seq", 8])],
+        [vi("a", None), vi("b", None)],
+        [tensor("w1", (8, 4)), tensor("w2", (8, 4), seed=1)],
+    )
     assert main(["report", _save(model), "--sweep", "seq=4,16", "--top", "2", "--format", "json"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert [(layer["name"], layer["macs"]) for layer in s["top_layers"]] == [("zw", [4 * 8 * 4, 16 * 8 * 4])]

@@ -24,8 +24,11 @@ def test_grid_substitutes_values_into_the_shapes_after_one_proof(monkeypatch):
     fast = symbolic.to_dict(symbolic.analyse(mg))
     assert len(calls) == 1  # the check at seq = batch = 12 against onnx; the 20 grid points infer nothing
     assert fast["totals"]["macs"]["text"] == "4,096·batch·seq + 64·batch·seq²"
-    monkeypatch.setattr(symbolic, "_grid_graphs", lambda base, variables, inputs, dims: (
-        lambda values: graph_model.with_dims(base, inputs, {**dims, **values})))
+    monkeypatch.setattr(
+        symbolic,
+        "_grid_graphs",
+        lambda base, variables, inputs, dims: lambda values: graph_model.with_dims(base, inputs, {**dims, **values}),
+    )
     calls.clear()
     slow = symbolic.to_dict(symbolic.analyse(mg))
     ranges = fast["totals"]["peak_activation_bytes"]["ranges"]

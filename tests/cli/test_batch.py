@@ -22,8 +22,20 @@ def test_directory_combined_json_with_jobs(capsys):
 
 def test_one_report_per_model(tmp_path):
     out = tmp_path / "reports"
-    assert main(["report", str(SAMPLES / "conv3x3.onnx"), str(SAMPLES / "lstm.onnx"), "--output-dir", str(out),
-                 "--format", "csv"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(SAMPLES / "conv3x3.onnx"),
+                str(SAMPLES / "lstm.onnx"),
+                "--output-dir",
+                str(out),
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["conv3x3.csv", "lstm.csv"]
 
 
@@ -75,8 +87,15 @@ def test_one_model_flags_are_refused_with_several_models(capsys):
 
 def test_output_dir_and_output_file_together_are_refused(tmp_path, capsys):
     """--output-dir D -o FILE wrote one report per model into D and never FILE, without a word."""
-    argv = ["report", str(SAMPLES / "conv3x3.onnx"), str(SAMPLES / "lstm.onnx"), "--output-dir", str(tmp_path / "d"),
-            "-o", str(tmp_path / "all.txt")]
+    argv = [
+        "report",
+        str(SAMPLES / "conv3x3.onnx"),
+        str(SAMPLES / "lstm.onnx"),
+        "--output-dir",
+        str(tmp_path / "d"),
+        "-o",
+        str(tmp_path / "all.txt"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--output-dir" in err[0] and "-o" in err[0]

@@ -15,10 +15,12 @@ ROWS = 4  # --verify feeds normal floats: NonZero keeps all 4 of them
 
 def _data_dependent(tmp_path, annotation=None):
     """x[4] → NonZero [1, n] → Cast, Transpose [n, 1] → MatMul by W[1, 8]: n comes from the data."""
-    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
-             helper.make_node("Cast", ["nz"], ["nzf"], to=TensorProto.FLOAT, name="cast"),
-             helper.make_node("Transpose", ["nzf"], ["col"], name="transpose"),
-             helper.make_node("MatMul", ["col", "w"], ["y"], name="matmul")]
+    nodes = [
+        helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
+        helper.make_node("Cast", ["nz"], ["nzf"], to=TensorProto.FLOAT, name="cast"),
+        helper.make_node("Transpose", ["nzf"], ["col"], name="transpose"),
+        helper.make_node("MatMul", ["col", "w"], ["y"], name="matmul"),
+    ]
     model = make_model(nodes, [vi("x", [ROWS])], [vi("y", None)], [tensor("w", (1, 8))])
     if annotation is not None:
         model.graph.value_info.append(vi("nz", annotation, TensorProto.INT64))

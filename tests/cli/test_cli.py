@@ -90,23 +90,40 @@ def test_input_flag(capsys, tmp_path):
     assert "resolve with --dim batch=N" in out
     code, out, _ = run(capsys, "report", str(path), "--input", "x=2x3x8x8", "--format", "json")
     assert json.loads(out)["rows"][0]["flops"] == 2 * 3 * 8 * 8
-    code, out, _ = run(capsys, "report", str(path), "--dim", "batch=1", "--dim", "h=4", "--dim", "w=4", "--format", "json")
+    code, out, _ = run(
+        capsys, "report", str(path), "--dim", "batch=1", "--dim", "h=4", "--dim", "w=4", "--format", "json"
+    )
     assert json.loads(out)["rows"][0]["flops"] == 3 * 4 * 4
 
 
-@pytest.mark.parametrize("argv,code,message", [
-    (["report", "absent.onnx"], 2, "modelaudit: error: absent.onnx: no such file"),
-    (["report", V2, "--input", "input=1x3x224"], 2,
-     "modelaudit: error: --input input: the model declares rank 4, the flag gives rank 3"),
-    (["report", V2, "--input", "input=1xAx224x224"], 2,
-     "modelaudit: error: --input 'input=1xAx224x224': the shape must be positive integers joined by 'x', e.g. 1x3x224x224"),
-    (["report", V2, "--input", "other=1x3x224x224"], 2,
-     "modelaudit: error: --input other: the model has no input named 'other' (its inputs are: input)"),
-    (["report", V2, "--dim", "batch=0"], 2,
-     "modelaudit: error: --dim batch=0: only a KV cache's cached length may be 0 (this model has no recognisable cache) (give batch a positive value)"),
-    (["report", V2, "--format", "yaml"], 2, None),
-    (["report", V2, "--top", "0"], 2, "modelaudit: error: --top must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv,code,message",
+    [
+        (["report", "absent.onnx"], 2, "modelaudit: error: absent.onnx: no such file"),
+        (
+            ["report", V2, "--input", "input=1x3x224"],
+            2,
+            "modelaudit: error: --input input: the model declares rank 4, the flag gives rank 3",
+        ),
+        (
+            ["report", V2, "--input", "input=1xAx224x224"],
+            2,
+            "modelaudit: error: --input 'input=1xAx224x224': the shape must be positive integers joined by 'x', e.g. 1x3x224x224",
+        ),
+        (
+            ["report", V2, "--input", "other=1x3x224x224"],
+            2,
+            "modelaudit: error: --input other: the model has no input named 'other' (its inputs are: input)",
+        ),
+        (
+            ["report", V2, "--dim", "batch=0"],
+            2,
+            "modelaudit: error: --dim batch=0: only a KV cache's cached length may be 0 (this model has no recognisable cache) (give batch a positive value)",
+        ),
+        (["report", V2, "--format", "yaml"], 2, None),
+        (["report", V2, "--top", "0"], 2, "modelaudit: error: --top must be at least 1"),
+    ],
+)
 def test_errors_are_one_line_with_exit_code(capsys, argv, code, message):
     got, out, err = run(capsys, *argv)
     assert got == code
@@ -134,8 +151,12 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(capsys, tmp_path, arg
 
 def test_console_entry_point_and_module():
     for cmd in (["modelaudit"], [sys.executable, "-m", "modelaudit"]):
-        result = subprocess.run([*cmd, "report", str(SAMPLES / "conv3x3.onnx"), "--format", "json"],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [*cmd, "report", str(SAMPLES / "conv3x3.onnx"), "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["totals"]["params"] == 3584
 
@@ -150,11 +171,13 @@ def test_the_hard_exit_loses_no_output(capsys, tmp_path):
         piped = subprocess.run([*cmd, "report", model, "--format", "json"], capture_output=True, text=True, check=False)
         assert (piped.returncode, piped.stdout) == (0, expected)
         out = tmp_path / "out.json"
-        written = subprocess.run([*cmd, "report", model, "--format", "json", "-o", str(out)], capture_output=True,
-                                 check=False)
+        written = subprocess.run(
+            [*cmd, "report", model, "--format", "json", "-o", str(out)], capture_output=True, check=False
+        )
         assert written.returncode == 0 and out.read_text() == expected
-        missing = subprocess.run([*cmd, "report", str(tmp_path / "none.onnx")], capture_output=True, text=True,
-                                 check=False)
+        missing = subprocess.run(
+            [*cmd, "report", str(tmp_path / "none.onnx")], capture_output=True, text=True, check=False
+        )
         assert missing.returncode == 2 and missing.stderr.startswith("modelaudit: error: ")
 
 
@@ -188,8 +211,9 @@ def test_only_the_hard_exit_keeps_the_audit_and_the_collector_off(capsys, monkey
 def test_no_traceback_on_bad_file_from_a_real_process(tmp_path):
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\x08\x07junkjunkjunk" * 50)
-    result = subprocess.run([sys.executable, "-m", "modelaudit", "report", str(path)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "modelaudit", "report", str(path)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 3
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
@@ -200,8 +224,18 @@ def test_a_directory_without_models(capsys, tmp_path):
     assert err.strip() == f"modelaudit: error: {tmp_path}: a directory with no .onnx file in it"
 
 
-@pytest.mark.parametrize("flag", [["--runs", "3"], ["--warmup", "4"], ["--ort-optimization", "all"], ["--seed", "7"],
-                                  ["--threads", "1"], ["--timeout", "5"], ["--max-memory", "1GiB"]])
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--runs", "3"],
+        ["--warmup", "4"],
+        ["--ort-optimization", "all"],
+        ["--seed", "7"],
+        ["--threads", "1"],
+        ["--timeout", "5"],
+        ["--max-memory", "1GiB"],
+    ],
+)
 def test_runtime_flags_without_a_run_are_refused(capsys, flag):
     """--runs 3 (and the other onnxruntime settings) without --profile, --verify or --hardware
     calibrate printed the static report as if the flag had not been given; a value other than the
@@ -225,17 +259,22 @@ def test_output_that_is_a_file_the_command_reads_is_refused(capsys, tmp_path):
     other.write_bytes((SAMPLES / "lstm.onnx").read_bytes())
     linked = tmp_path / "linked.onnx"
     os.link(model, linked)
-    ext = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", [1, 64])],
-                     [tensor("w", (64, 64))])
+    ext = make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", [1, 64])], [tensor("w", (64, 64))]
+    )
     (tmp_path / "ext").mkdir()
     onnx.save(ext, tmp_path / "ext" / "e.onnx", save_as_external_data=True, location="e.weights", size_threshold=0)
     weights = tmp_path / "ext" / "e.weights"
     before = {p: p.read_bytes() for p in (model, other, weights)}
-    for argv in (["report", str(model), "-o", str(model)], ["report", str(model), "-o", str(linked)],
-                 ["report", str(tmp_path), "--format", "json", "-o", str(other)],
-                 ["compare", str(model), str(other), "-o", str(other)], ["lint", str(model), "-o", str(model)],
-                 ["report", str(tmp_path / "ext" / "e.onnx"), "-o", str(weights)],
-                 ["compare", str(model), str(tmp_path / "ext" / "e.onnx"), "-o", str(weights)]):
+    for argv in (
+        ["report", str(model), "-o", str(model)],
+        ["report", str(model), "-o", str(linked)],
+        ["report", str(tmp_path), "--format", "json", "-o", str(other)],
+        ["compare", str(model), str(other), "-o", str(other)],
+        ["lint", str(model), "-o", str(model)],
+        ["report", str(tmp_path / "ext" / "e.onnx"), "-o", str(weights)],
+        ["compare", str(model), str(tmp_path / "ext" / "e.onnx"), "-o", str(weights)],
+    ):
         code, out, err = run(capsys, *argv)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, argv
         assert "which this command reads; the report would replace it" in err

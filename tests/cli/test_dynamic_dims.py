@@ -14,8 +14,12 @@ CONV_MACS = 1 * 8 * 46 * 190 * (3 * 3 * 3)  # 3x3 conv, 3 -> 8 channels, 48x192 
 
 
 def _paddle_conv(tmp_path):
-    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], [vi("x", [-1, 3, -1, -1])],
-                       [vi("y", [-1, 8, -1, -1])], [tensor("w", (8, 3, 3, 3))])
+    model = make_model(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")],
+        [vi("x", [-1, 3, -1, -1])],
+        [vi("y", [-1, 8, -1, -1])],
+        [tensor("w", (8, 3, 3, 3))],
+    )
     path = tmp_path / "paddle.onnx"
     save(model, path)
     return str(path)

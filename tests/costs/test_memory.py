@@ -10,8 +10,11 @@ import modelaudit
 
 def test_chain_peak_is_two_neighbours():
     # x(4 KiB) -> a -> b -> y, each float32 [1024]: at most an input and an output are alive
-    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["a"], ["b"]),
-             helper.make_node("Abs", ["b"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Neg", ["a"], ["b"]),
+        helper.make_node("Abs", ["b"], ["y"]),
+    ]
     report = modelaudit.audit(make_model(nodes, [vi("x", [1024])], [vi("y", None)]))
     assert report.totals.peak_activation_bytes == 2 * 1024 * 4
     assert report.totals.peak_activation_complete
@@ -19,8 +22,12 @@ def test_chain_peak_is_two_neighbours():
 
 def test_skip_connection_keeps_its_tensor_alive():
     # x -> a -> b -> c; y = a + c: `a` lives until the Add, so a, b and c coexist
-    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["a"], ["b"]),
-             helper.make_node("Abs", ["b"], ["c"]), helper.make_node("Add", ["a", "c"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Neg", ["a"], ["b"]),
+        helper.make_node("Abs", ["b"], ["c"]),
+        helper.make_node("Add", ["a", "c"], ["y"]),
+    ]
     report = modelaudit.audit(make_model(nodes, [vi("x", [256])], [vi("y", None)]))
     assert report.totals.peak_activation_bytes == 3 * 256 * 4  # a and c alive while y is written
 

@@ -29,30 +29,66 @@ def test_mixed_model_is_complete():
         helper.make_node("Attention", ["hb", "hb", "hb"], ["att"], q_num_heads=heads, kv_num_heads=heads, name="att"),
         # If: a cheap or a dear head
         # two branches of equal cost: exactly one of them is counted
-        helper.make_node("If", ["flag"], ["head_out"], name="head",
-                         then_branch=helper.make_graph([helper.make_node("MatMul", ["att", "w_small"], ["t0"], name="small"),
-                                                        helper.make_node("Relu", ["t0"], ["t"], name="small_relu")],
-                                                       "then", [], [vi("t", None)]),
-                         else_branch=helper.make_graph([helper.make_node("MatMul", ["att", "w_big"], ["e0"], name="big"),
-                                                        helper.make_node("Tanh", ["e0"], ["e"], name="big_tanh")],
-                                                       "else", [], [vi("e", None)])),
+        helper.make_node(
+            "If",
+            ["flag"],
+            ["head_out"],
+            name="head",
+            then_branch=helper.make_graph(
+                [
+                    helper.make_node("MatMul", ["att", "w_small"], ["t0"], name="small"),
+                    helper.make_node("Relu", ["t0"], ["t"], name="small_relu"),
+                ],
+                "then",
+                [],
+                [vi("t", None)],
+            ),
+            else_branch=helper.make_graph(
+                [
+                    helper.make_node("MatMul", ["att", "w_big"], ["e0"], name="big"),
+                    helper.make_node("Tanh", ["e0"], ["e"], name="big_tanh"),
+                ],
+                "else",
+                [],
+                [vi("e", None)],
+            ),
+        ),
         # Loop: refine 3 times
-        helper.make_node("Loop", ["trips", "", "head_out"], ["final"], name="refine", body=helper.make_graph(
-            [helper.make_node("MatMul", ["state", "w_loop"], ["mm"], name="refine_mm"),
-             helper.make_node("Tanh", ["mm"], ["state_out"]),
-             helper.make_node("Identity", ["cond"], ["cond_out"])],
-            "body", [vi("i", [], TensorProto.INT64), vi("cond", [], TensorProto.BOOL), vi("state", [batch, seq, 8])],
-            [vi("cond_out", [], TensorProto.BOOL), vi("state_out", [batch, seq, 8])])),
+        helper.make_node(
+            "Loop",
+            ["trips", "", "head_out"],
+            ["final"],
+            name="refine",
+            body=helper.make_graph(
+                [
+                    helper.make_node("MatMul", ["state", "w_loop"], ["mm"], name="refine_mm"),
+                    helper.make_node("Tanh", ["mm"], ["state_out"]),
+                    helper.make_node("Identity", ["cond"], ["cond_out"]),
+                ],
+                "body",
+                [vi("i", [], TensorProto.INT64), vi("cond", [], TensorProto.BOOL), vi("state", [batch, seq, 8])],
+                [vi("cond_out", [], TensorProto.BOOL), vi("state_out", [batch, seq, 8])],
+            ),
+        ),
     ]
-    inits = [_scalar("s", 0.1, np.float32), _scalar("z", 0, np.int8), tensor("wq", (width, width), np.int8),
-             _scalar("ws", 0.02, np.float32), _scalar("wz", 0, np.int8),
-             tensor("W", (1, 4 * hidden, width)), tensor("R", (1, 4 * hidden, hidden)), tensor("B", (1, 8 * hidden)),
-             numpy_helper.from_array(np.array([1], np.int64), "axis1"),
-             tensor("w_small", (hidden, 8), seed=1), tensor("w_big", (hidden, 8), seed=2),
-             tensor("w_loop", (8, 8), seed=3),
-             _scalar("trips", 3, np.int64)]
-    model = make_model(nodes, [vi("x", [seq, batch, width]), vi("flag", [], TensorProto.BOOL)], [vi("final", None)],
-                       inits, opset=23)
+    inits = [
+        _scalar("s", 0.1, np.float32),
+        _scalar("z", 0, np.int8),
+        tensor("wq", (width, width), np.int8),
+        _scalar("ws", 0.02, np.float32),
+        _scalar("wz", 0, np.int8),
+        tensor("W", (1, 4 * hidden, width)),
+        tensor("R", (1, 4 * hidden, hidden)),
+        tensor("B", (1, 8 * hidden)),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        tensor("w_small", (hidden, 8), seed=1),
+        tensor("w_big", (hidden, 8), seed=2),
+        tensor("w_loop", (8, 8), seed=3),
+        _scalar("trips", 3, np.int64),
+    ]
+    model = make_model(
+        nodes, [vi("x", [seq, batch, width]), vi("flag", [], TensorProto.BOOL)], [vi("final", None)], inits, opset=23
+    )
     report = modelaudit.audit(model)
     assert report.uncounted == {} and report.unresolved == []
     assert report.totals.macs_complete

@@ -16,8 +16,10 @@ def _matmul_model(weight_nodes, weight_name, inits=(), k=16, n=8):
 
 def test_shared_weight_counted_once():
     w = tensor("w", (16, 16))
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="first"),
-             helper.make_node("MatMul", ["h", "w"], ["y"], name="second")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="first"),
+        helper.make_node("MatMul", ["h", "w"], ["y"], name="second"),
+    ]
     report = modelaudit.audit(make_model(nodes, [vi("x", [1, 16])], [vi("y", None)], [w]))
     assert report.totals.params == 16 * 16
     assert [r.params for r in report.rows] == [16 * 16, 0]  # reported on its first user
@@ -25,9 +27,11 @@ def test_shared_weight_counted_once():
 
 
 def test_identity_alias_is_the_same_tensor():
-    nodes = [helper.make_node("Identity", ["w"], ["w_alias"]),
-             helper.make_node("MatMul", ["x", "w"], ["h"]),
-             helper.make_node("MatMul", ["h", "w_alias"], ["y"])]
+    nodes = [
+        helper.make_node("Identity", ["w"], ["w_alias"]),
+        helper.make_node("MatMul", ["x", "w"], ["h"]),
+        helper.make_node("MatMul", ["h", "w_alias"], ["y"]),
+    ]
     report = modelaudit.audit(make_model(nodes, [vi("x", [1, 16])], [vi("y", None)], [tensor("w", (16, 16))]))
     assert report.totals.params == 16 * 16
 
@@ -42,18 +46,23 @@ def test_constant_node_weights_count():
 
 def test_constant_of_shape_weights_count():
     """onnx's light models make their weights at run time with ConstantOfShape."""
-    nodes = [helper.make_node("Constant", [], ["shape"], value=helper.make_tensor("s", TensorProto.INT64, [2], [16, 8])),
-             helper.make_node("ConstantOfShape", ["shape"], ["w"],
-                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5]))]
+    nodes = [
+        helper.make_node("Constant", [], ["shape"], value=helper.make_tensor("s", TensorProto.INT64, [2], [16, 8])),
+        helper.make_node(
+            "ConstantOfShape", ["shape"], ["w"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5])
+        ),
+    ]
     report = modelaudit.audit(_matmul_model(nodes, "w"))
     assert report.totals.params == 16 * 8
     assert report.rows[-1].macs == 16 * 8
 
 
 def test_cast_reshape_transpose_chain_keeps_true_dtype():
-    nodes = [helper.make_node("Cast", ["w16"], ["w32"], to=TensorProto.FLOAT),
-             helper.make_node("Reshape", ["w32", "shape"], ["w_r"]),
-             helper.make_node("Transpose", ["w_r"], ["w_t"], perm=[1, 0])]
+    nodes = [
+        helper.make_node("Cast", ["w16"], ["w32"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["w32", "shape"], ["w_r"]),
+        helper.make_node("Transpose", ["w_r"], ["w_t"], perm=[1, 0]),
+    ]
     inits = [tensor("w16", (8, 16), dtype=np.float16), numpy_helper.from_array(np.array([8, 16], np.int64), "shape")]
     report = modelaudit.audit(_matmul_model(nodes, "w_t", inits))
     assert report.totals.params == 8 * 16  # the int64 shape is not a param
@@ -88,12 +97,18 @@ def test_embedding_table_read_by_gather_is_a_weight():
 
 def test_scalars_shapes_and_recurrent_state_are_not_params():
     hidden = 4
-    nodes = [helper.make_node("Mul", ["x", "two"], ["x2"]),
-             helper.make_node("Reshape", ["x2", "shape"], ["x3"]),
-             helper.make_node("RNN", ["x3", "W", "R", "", "", "h0"], ["Y"], hidden_size=hidden)]
-    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two"),
-             numpy_helper.from_array(np.array([3, 1, 5], np.int64), "shape"),
-             tensor("W", (1, hidden, 5)), tensor("R", (1, hidden, hidden)), tensor("h0", (1, 1, hidden))]
+    nodes = [
+        helper.make_node("Mul", ["x", "two"], ["x2"]),
+        helper.make_node("Reshape", ["x2", "shape"], ["x3"]),
+        helper.make_node("RNN", ["x3", "W", "R", "", "", "h0"], ["Y"], hidden_size=hidden),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+        numpy_helper.from_array(np.array([3, 1, 5], np.int64), "shape"),
+        tensor("W", (1, hidden, 5)),
+        tensor("R", (1, hidden, hidden)),
+        tensor("h0", (1, 1, hidden)),
+    ]
     report = modelaudit.audit(make_model(nodes, [vi("x", [15])], [vi("Y", None)], inits))
     assert report.totals.params == hidden * 5 + hidden * hidden
 
@@ -107,8 +122,9 @@ def test_unused_initializer_is_not_counted():
 def test_an_absent_optional_input_is_not_an_initializer_named_empty():
     """'' in a node's inputs means "not given", even when some initializer is named ''."""
     nodes = [helper.make_node("Conv", ["x", "w", ""], ["y"], name="conv")]
-    model = make_model(nodes, [vi("x", [1, 2, 5, 5])], [vi("y", None)],
-                       [tensor("w", (4, 2, 3, 3)), tensor("", (4,), seed=1)])
+    model = make_model(
+        nodes, [vi("x", [1, 2, 5, 5])], [vi("y", None)], [tensor("w", (4, 2, 3, 3)), tensor("", (4,), seed=1)]
+    )
     report = modelaudit.audit(model)
     assert report.totals.params == 4 * 2 * 3 * 3  # the unnamed tensor is read by no one
     assert report.rows[0].weights == ["4x2x3x3"]
@@ -156,12 +172,15 @@ def test_weights_walked_before_the_shapes_give_the_same_report(monkeypatch):
         pytest.skip("no fork() here: nothing is walked early")
     for path in [SAMPLES / "mobilenet_v2.onnx", SAMPLES / "lstm.onnx", SAMPLES / "transformer_block.onnx"]:
         mg, early, analyze = _forked_with_weights_walked_early(monkeypatch, path)
-        (prepared, tensors), = early
+        ((prepared, tensors),) = early
         assert prepared is not None and tensors == {}  # walked with no shape known
         assert analyze(mg, prepared).to_dict() == analyze(modelaudit.load(path)).to_dict()
-    nodes = [helper.make_node("Constant", [], ["shape"], value=helper.make_tensor("s", TensorProto.INT64, [2], [16, 8])),
-             helper.make_node("ConstantOfShape", ["shape"], ["w"],
-                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5]))]
+    nodes = [
+        helper.make_node("Constant", [], ["shape"], value=helper.make_tensor("s", TensorProto.INT64, [2], [16, 8])),
+        helper.make_node(
+            "ConstantOfShape", ["shape"], ["w"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5])
+        ),
+    ]
     path = saved(_matmul_model(nodes, "w"))
     mg, early, analyze = _forked_with_weights_walked_early(monkeypatch, path)
     assert early == [(None, {})]

@@ -12,9 +12,11 @@ from modelaudit.graph.model import load
 
 
 def _chain():
-    return [helper.make_node("Relu", ["x"], ["a"], name="first"),
-            helper.make_node("Neg", ["a"], ["b"], name="second"),
-            helper.make_node("Abs", ["b"], ["y"], name="third")]
+    return [
+        helper.make_node("Relu", ["x"], ["a"], name="first"),
+        helper.make_node("Neg", ["a"], ["b"], name="second"),
+        helper.make_node("Abs", ["b"], ["y"], name="third"),
+    ]
 
 
 def test_unsorted_file_is_walked_in_topological_order():
@@ -27,8 +29,10 @@ def test_unsorted_file_is_walked_in_topological_order():
 
 
 def test_cycle_is_an_invalid_model_naming_a_node():
-    nodes = [helper.make_node("Relu", ["x", "c"], ["a"], name="loop_a"),
-             helper.make_node("Neg", ["a"], ["c"], name="loop_b")]
+    nodes = [
+        helper.make_node("Relu", ["x", "c"], ["a"], name="loop_a"),
+        helper.make_node("Neg", ["a"], ["c"], name="loop_b"),
+    ]
     model = make_model(nodes, [vi("x", [2])], [vi("c", None)])
     with pytest.raises(InvalidModelError) as info:
         modelaudit.audit(model)
@@ -49,8 +53,10 @@ def test_tensor_produced_twice():
 
 
 def test_unknown_op_is_uncounted_never_zero():
-    nodes = [helper.make_node("Relu", ["x"], ["a"]),
-             helper.make_node("Frobnicate", ["a"], ["y"], domain="com.example", name="mystery")]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Frobnicate", ["a"], ["y"], domain="com.example", name="mystery"),
+    ]
     model = make_model(nodes, [vi("x", [4])], [vi("y", None)])
     model.opset_import.append(helper.make_opsetid("com.example", 1))
     report = modelaudit.audit(model)
@@ -60,13 +66,18 @@ def test_unknown_op_is_uncounted_never_zero():
     assert not report.totals.macs_complete
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "is empty (0 bytes), not an ONNX model"),
-    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n",
-     "is a Git LFS pointer, not the model (run git lfs pull)"),
-    (b"<!DOCTYPE html><html><body>model</body></html>", "is an HTML/XML page, not an ONNX model"),
-    (b"\xff\xfe\x00garbage" * 10, "is not a valid ONNX model (protobuf parse failed"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "is empty (0 bytes), not an ONNX model"),
+        (
+            b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n",
+            "is a Git LFS pointer, not the model (run git lfs pull)",
+        ),
+        (b"<!DOCTYPE html><html><body>model</body></html>", "is an HTML/XML page, not an ONNX model"),
+        (b"\xff\xfe\x00garbage" * 10, "is not a valid ONNX model (protobuf parse failed"),
+    ],
+)
 def test_files_that_are_not_models(tmp_path, content, message):
     path = tmp_path / "bad.onnx"
     path.write_bytes(content)
@@ -101,10 +112,17 @@ def test_binary_model_with_another_extension_still_loads(tmp_path):
 def test_subgraphs_of_custom_ops_are_walked_and_the_dag_is_built_on_demand():
     """A standard op has subgraphs only where its schema declares them (If, Loop, Scan,
     SequenceMap); a custom op's graph attributes are read from the node itself."""
-    inner = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["t"], name="inner_mm")], "body", [],
-                              [vi("t", None)], initializer=[tensor("w", (4, 3))])
-    nodes = [helper.make_node("Relu", ["x"], ["a"], name="first"),
-             helper.make_node("Decode", ["a"], ["y"], domain="com.example", name="custom", decoder=inner)]
+    inner = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["t"], name="inner_mm")],
+        "body",
+        [],
+        [vi("t", None)],
+        initializer=[tensor("w", (4, 3))],
+    )
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="first"),
+        helper.make_node("Decode", ["a"], ["y"], domain="com.example", name="custom", decoder=inner),
+    ]
     model = make_model(nodes, [vi("x", [2, 4])], [vi("y", None)])
     model.opset_import.append(helper.make_opsetid("com.example", 1))
     mg = load(model)

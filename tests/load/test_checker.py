@@ -18,8 +18,12 @@ from modelaudit.load.checker import structural_check
 
 def _split17() -> onnx.ModelProto:
     """torch's default opset-17 export keeps Split-18's num_outputs: onnx.checker and onnxruntime refuse it."""
-    return make_model([helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="split")],
-                      [vi("x", [1, 4])], [vi("a", [1, 2]), vi("b", [1, 2])], opset=17)
+    return make_model(
+        [helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="split")],
+        [vi("x", [1, 4])],
+        [vi("a", [1, 2]), vi("b", [1, 2])],
+        opset=17,
+    )
 
 
 def test_split_num_outputs_at_opset_17_is_flagged_everywhere(tmp_path, capsys):
@@ -30,8 +34,10 @@ def test_split_num_outputs_at_opset_17_is_flagged_everywhere(tmp_path, capsys):
     verdict = report["model"]["checker"]
     assert verdict["valid"] is False and verdict["full_check"] is True
     assert "Unrecognized attribute: num_outputs for operator Split" in verdict["error"]
-    assert any(w.startswith("onnx.checker rejects the model (full check): Unrecognized attribute: num_outputs")
-               for w in report["warnings"])
+    assert any(
+        w.startswith("onnx.checker rejects the model (full check): Unrecognized attribute: num_outputs")
+        for w in report["warnings"]
+    )
     assert main(["lint", str(path)]) == 1
     assert "MA013 error: model: onnx.checker: Unrecognized attribute: num_outputs" in capsys.readouterr().out
     assert main(["report", str(path), "--verify"]) == 1  # onnxruntime refuses it: nothing was verified
@@ -69,14 +75,16 @@ def test_short_raw_data_is_caught_when_the_bytes_are_in_memory():
     assert not verdict["valid"] and "raw_data size (8 bytes) is too small" in verdict["error"]
 
 
-
 def test_opset_newer_than_onnx_defines_is_invalid():
     """onnx.checker passes opset 99; onnxruntime refuses it: the verdict says so."""
     latest = onnx.defs.onnx_opset_version()
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", [2])], opset=99)
     verdict = structural_check(model)
-    assert verdict == {"valid": False, "full_check": True,
-                       "error": f"default-domain opset 99 is newer than any onnx defines ({latest})"}
+    assert verdict == {
+        "valid": False,
+        "full_check": True,
+        "error": f"default-domain opset 99 is newer than any onnx defines ({latest})",
+    }
 
 
 def test_stand_in_inputs_as_wire_bytes_equal_the_messages_built_field_by_field():
@@ -84,11 +92,13 @@ def test_stand_in_inputs_as_wire_bytes_equal_the_messages_built_field_by_field()
 
     from modelaudit.load.checker import _inputs_field
 
-    tensors = [TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[768, 3072]),
-               TensorProto(name="scalé", data_type=TensorProto.INT64),  # rank 0, a name outside ASCII
-               TensorProto(name="big", data_type=TensorProto.FLOAT16, dims=[1, 2**40, 127, 128]),  # multi-byte varints
-               TensorProto(name="v", data_type=TensorProto.FLOAT, dims=[768, 3072]),  # a type met before
-               TensorProto(name="declared", data_type=TensorProto.FLOAT, dims=[2])]
+    tensors = [
+        TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[768, 3072]),
+        TensorProto(name="scalé", data_type=TensorProto.INT64),  # rank 0, a name outside ASCII
+        TensorProto(name="big", data_type=TensorProto.FLOAT16, dims=[1, 2**40, 127, 128]),  # multi-byte varints
+        TensorProto(name="v", data_type=TensorProto.FLOAT, dims=[768, 3072]),  # a type met before
+        TensorProto(name="declared", data_type=TensorProto.FLOAT, dims=[2]),
+    ]
     got = GraphProto()
     got.MergeFromString(_inputs_field(tensors, {"declared"}))
     expected = GraphProto()
@@ -143,8 +153,12 @@ def test_checker_copy_built_as_wire_bytes_equals_the_edited_parsed_copy(tmp_path
     v = _external(tensor("v", (4, 4), seed=2), "other.bin")
     b = tensor("b", (4,), seed=3)  # small: its bytes stay in the model
     declared = _external(tensor("d", (4,), seed=4))
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"]), helper.make_node("MatMul", ["a", "v"], ["c"]),
-             helper.make_node("Add", ["c", "b"], ["e"]), helper.make_node("Add", ["e", "d"], ["y"])]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["a"]),
+        helper.make_node("MatMul", ["a", "v"], ["c"]),
+        helper.make_node("Add", ["c", "b"], ["e"]),
+        helper.make_node("Add", ["e", "d"], ["y"]),
+    ]
     model = make_model(nodes, [vi("x", [1, 8]), vi("d", [4])], [vi("y", [1, 4])], [w, b, v, declared])
     training = model.training_info.add()
     training.algorithm.name = "train"
@@ -174,8 +188,15 @@ def test_checker_wire_copy_of_weights_left_in_the_file_and_of_a_graph_written_in
     head = onnx.ModelProto()
     head.CopyFrom(model)
     head.ClearField("graph")
-    data = (head.SerializeToString() + b"\x3a" + _varint(first.ByteSize()) + first.SerializeToString()
-            + b"\x3a" + _varint(second.ByteSize()) + second.SerializeToString())
+    data = (
+        head.SerializeToString()
+        + b"\x3a"
+        + _varint(first.ByteSize())
+        + first.SerializeToString()
+        + b"\x3a"
+        + _varint(second.ByteSize())
+        + second.SerializeToString()
+    )
     wire, parsed, reread = _wire_and_parsed(tmp_path, model, data)
     assert reread.graph.name == "renamed" and [t.name for t in reread.graph.initializer] == ["w", "s"]
     assert onnx.ModelProto.FromString(wire) == parsed and [i.name for i in parsed.graph.input] == ["x", "w"]
@@ -194,8 +215,13 @@ def test_checker_edits_a_parsed_copy_where_a_node_holds_the_weight(tmp_path):
     model = make_model([const, helper.make_node("MatMul", ["x", "k"], ["y"])], [vi("x", [1, 4])], [vi("y", [1, 4])])
     wire, _, _ = _wire_and_parsed(tmp_path, model)
     assert wire is None
-    body = helper.make_graph([helper.make_node("MatMul", ["x", "k2"], ["z"])], "then", [], [vi("z", [1, 4])],
-                             initializer=[_external(tensor("k2", (4, 4)))])
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "k2"], ["z"])],
+        "then",
+        [],
+        [vi("z", [1, 4])],
+        initializer=[_external(tensor("k2", (4, 4)))],
+    )
     other = helper.make_graph([helper.make_node("Identity", ["x"], ["z2"])], "else", [], [vi("z2", [1, 4])])
     cond = helper.make_node("If", ["c"], ["y"], then_branch=body, else_branch=other)
     model = make_model([cond], [vi("x", [1, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", [1, 4])])

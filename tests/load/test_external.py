@@ -90,8 +90,10 @@ def _constants(folder, bad: int, location: str) -> str:
         external_data_helper.set_external_data(w, location if i == bad else "a.bin", 0, 64)
         w.ClearField("raw_data")
         w.data_location = TensorProto.EXTERNAL
-        nodes += [helper.make_node("Constant", [], [f"k{i}"], name=f"const{i}", value=w),
-                  helper.make_node("MatMul", [x, f"k{i}"], [f"h{i}"], name=f"mm{i}")]
+        nodes += [
+            helper.make_node("Constant", [], [f"k{i}"], name=f"const{i}", value=w),
+            helper.make_node("MatMul", [x, f"k{i}"], [f"h{i}"], name=f"mm{i}"),
+        ]
         x = f"h{i}"
     path = folder / "model.onnx"
     onnx.save(make_model(nodes, [vi("x", [1, 4])], [vi(x, None)]), path)
@@ -104,8 +106,9 @@ def test_a_refused_location_names_its_node_and_attribute(tmp_path):
     model = onnx.load(_constants(tmp_path, 7, "../secret.bin"), load_external_data=False)
     with pytest.raises(UnsafeExternalDataError) as refused:
         external.check_all(model, tmp_path)
-    assert str(refused.value) == ("tensor 'k7' (node 'const7' attribute value): external data location "
-                                  "'../secret.bin' leaves the model's folder")
+    assert str(refused.value) == (
+        "tensor 'k7' (node 'const7' attribute value): external data location '../secret.bin' leaves the model's folder"
+    )
 
 
 def test_a_hard_linked_file_names_the_first_node_that_points_into_it(tmp_path):
@@ -114,8 +117,9 @@ def test_a_hard_linked_file_names_the_first_node_that_points_into_it(tmp_path):
     model = onnx.load(path, load_external_data=False)
     with pytest.raises(UnsafeExternalDataError) as refused:
         external.check_all(model, tmp_path)
-    assert str(refused.value).startswith("tensor 'k0' (node 'const0' attribute value): external data file 'a.bin' "
-                                         "has other hard links")
+    assert str(refused.value).startswith(
+        "tensor 'k0' (node 'const0' attribute value): external data file 'a.bin' has other hard links"
+    )
     refs = external.external_refs(model)
     assert [r.where for r in refs[2:5]] == [f"node 'const{i}' attribute value" for i in (2, 3, 4)]
     assert refs[3].location == "b.bin"
@@ -126,10 +130,13 @@ def test_an_external_tensor_in_a_node_is_found_however_the_file_encodes_it(tmp_p
     EXTERNAL; a file that writes that field with padded varints (legal protobuf: the key as
     0xF0 0x00, the value as 0x81 0x00) still has its tensor found and its location refused."""
     entry = encode_field(1, b"location") + encode_field(2, b"../secret.bin")
-    tensor = (b"\x08\x04\x08\x04" + b"\x10\x01" + encode_field(8, b"k") + encode_field(13, entry)
-              + b"\xf0\x00" + b"\x81\x00")  # dims 4, 4; FLOAT; name; external_data; data_location, padded
+    tensor = (
+        b"\x08\x04\x08\x04" + b"\x10\x01" + encode_field(8, b"k") + encode_field(13, entry) + b"\xf0\x00" + b"\x81\x00"
+    )  # dims 4, 4; FLOAT; name; external_data; data_location, padded
     attribute = encode_field(1, b"value") + encode_field(5, tensor) + b"\xa0\x01\x04"  # name, t, type TENSOR (20 = 4)
-    constant = encode_field(2, b"k") + encode_field(3, b"const") + encode_field(4, b"Constant") + encode_field(5, attribute)
+    constant = (
+        encode_field(2, b"k") + encode_field(3, b"const") + encode_field(4, b"Constant") + encode_field(5, attribute)
+    )
     graph = onnx.GraphProto()
     graph.ParseFromString(encode_field(1, constant))
     assert graph.node[0].attribute[0].t.data_location == TensorProto.EXTERNAL  # protobuf reads it so

@@ -15,7 +15,9 @@ from modelaudit.graph.model import load
 from modelaudit.load import forked
 from modelaudit.load.forked import DISABLE_ENV, can_fork, fork_call
 
-pytestmark = pytest.mark.skipif(not can_fork(), reason="no fork() here, or a single CPU: everything runs in one process")
+pytestmark = pytest.mark.skipif(
+    not can_fork(), reason="no fork() here, or a single CPU: everything runs in one process"
+)
 
 
 def test_the_child_computes_and_hands_back_its_value():
@@ -30,6 +32,7 @@ def test_a_note_told_after_the_fork_is_read_by_the_child():
     """The child reads what the parent learned after forking; unwritten, it reads None (and works
     the answer out itself)."""
     told, untold = forked.Note(), forked.Note()
+
     def child():
         while told.read() is None:
             time.sleep(0.001)
@@ -90,8 +93,12 @@ def _rejected():
     from conftest import make_model, vi
     from onnx import helper
 
-    return make_model([helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="split")],
-                      [vi("x", [1, 4])], [vi("a", [1, 2]), vi("b", [1, 2])], opset=17)
+    return make_model(
+        [helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="split")],
+        [vi("x", [1, 4])],
+        [vi("a", [1, 2]), vi("b", [1, 2])],
+        opset=17,
+    )
 
 
 def _accepted():
@@ -101,8 +108,11 @@ def _accepted():
     return make_model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [1, 4])], [vi("y", [1, 4])])
 
 
-@pytest.mark.parametrize("build", [lambda: attention_block(), lambda: loop_model(3), _rejected, _accepted],
-                         ids=["attention", "loop", "rejected by onnx.checker", "accepted by onnx.checker"])
+@pytest.mark.parametrize(
+    "build",
+    [lambda: attention_block(), lambda: loop_model(3), _rejected, _accepted],
+    ids=["attention", "loop", "rejected by onnx.checker", "accepted by onnx.checker"],
+)
 def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
     monkeypatch.setattr(forked, "WORTH_NODES", 0)
     results = []

@@ -42,8 +42,10 @@ def one_line(err: str) -> str:
 def test_device_fifo_directory_refused_without_reading(capsys, tmp_path):
     fifo = tmp_path / "pipe.onnx"
     os.mkfifo(fifo)
-    for path, why in ((fifo, "is not a regular file (a pipe, socket or device)"),
-                      ("/dev/zero", "is not a regular file (a pipe, socket or device)")):
+    for path, why in (
+        (fifo, "is not a regular file (a pipe, socket or device)"),
+        ("/dev/zero", "is not a regular file (a pipe, socket or device)"),
+    ):
         code, out, err = run(capsys, "report", path)
         assert code == 3 and one_line(err) == f"modelaudit: error: {path}: {why}"
     with pytest.raises(modelaudit.InvalidModelError, match="is a directory, not an ONNX model file"):
@@ -60,8 +62,10 @@ def test_file_over_2_gib_refused_from_its_size(capsys, tmp_path):
     finally:
         _WATCHING[0] = False
     assert code == 3
-    assert one_line(err) == (f"modelaudit: error: {path}: is 2.0 GiB; a single ONNX protobuf cannot exceed 2 GiB "
-                             "(save the weights as external data: onnx.save(model, path, save_as_external_data=True))")
+    assert one_line(err) == (
+        f"modelaudit: error: {path}: is 2.0 GiB; a single ONNX protobuf cannot exceed 2 GiB "
+        "(save the weights as external data: onnx.save(model, path, save_as_external_data=True))"
+    )
     assert str(path.resolve()) not in OPENED
 
 
@@ -72,8 +76,10 @@ def test_truncated_model_exact_message(capsys, tmp_path, cut):
     path.write_bytes(data[: len(data) - 1] if cut == "one byte short" else data[: len(data) // 2])
     code, _, err = run(capsys, "report", path)
     assert code == 3
-    assert one_line(err) == (f"modelaudit: error: {path}: is not a valid ONNX model (protobuf parse failed: the file "
-                             "is corrupt, truncated or of another type)")
+    assert one_line(err) == (
+        f"modelaudit: error: {path}: is not a valid ONNX model (protobuf parse failed: the file "
+        "is corrupt, truncated or of another type)"
+    )
 
 
 def test_random_bytes(capsys, tmp_path):
@@ -105,16 +111,22 @@ def _model_with_external(folder, location: str, where: str = "initializer") -> s
         sparse = helper.make_sparse_tensor(_external(tensor("w_values", (2,)), location), indices, [4, 4])
         model = make_model([node], [vi("x", [1, 4])], [vi("y", None)], sparse_initializer=[sparse])
     elif where == "subgraph":
-        body = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["t"])], "then", [], [vi("t", None)],
-                                 initializer=[w])
+        body = helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["t"])], "then", [], [vi("t", None)], initializer=[w]
+        )
         other = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [], [vi("e", None)])
         node = helper.make_node("If", ["c"], ["y"], then_branch=body, else_branch=other)
         model = make_model([node], [vi("x", [1, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", None)])
     elif where == "function":
         fnode = helper.make_node("Constant", [], ["k"], value=w)
-        function = helper.make_function("local", "AddK", ["a"], ["b"],
-                                        [fnode, helper.make_node("MatMul", ["a", "k"], ["b"])],
-                                        [helper.make_opsetid("", 17)])
+        function = helper.make_function(
+            "local",
+            "AddK",
+            ["a"],
+            ["b"],
+            [fnode, helper.make_node("MatMul", ["a", "k"], ["b"])],
+            [helper.make_opsetid("", 17)],
+        )
         call = helper.make_node("AddK", ["x"], ["y"], domain="local")
         model = make_model([call], [vi("x", [1, 4])], [vi("y", None)])
         model.functions.append(function)
@@ -127,8 +139,9 @@ def _model_with_external(folder, location: str, where: str = "initializer") -> s
             const = helper.make_node("Constant", [], ["w"], sparse_value=sparse)
             model = make_model([const, node], [vi("x", [1, 4])], [vi("y", None)])
         elif where == "sparse_initializer indices":
-            model = make_model([node], [vi("x", [1, 4])], [vi("y", None)], [tensor("w", (4, 4))],
-                               sparse_initializer=[sparse])
+            model = make_model(
+                [node], [vi("x", [1, 4])], [vi("y", None)], [tensor("w", (4, 4))], sparse_initializer=[sparse]
+            )
         else:  # a SPARSE_TENSORS attribute of a custom op
             custom = helper.make_node("Holder", [], ["h"], domain="my.domain")
             custom.attribute.append(helper.make_attribute("tables", [sparse]))
@@ -136,10 +149,13 @@ def _model_with_external(folder, location: str, where: str = "initializer") -> s
             model.opset_import.append(helper.make_opsetid("my.domain", 1))
     elif where == "subgraph of a function body":
         then = helper.make_graph([helper.make_node("Constant", [], ["t"], value=w)], "then", [], [vi("t", None)])
-        other = helper.make_graph([helper.make_node("Constant", [], ["e"], value=tensor("e", (4, 4)))], "else", [],
-                                  [vi("e", None)])
-        body = [helper.make_node("If", ["c"], ["k"], then_branch=then, else_branch=other),
-                helper.make_node("MatMul", ["a", "k"], ["b"])]
+        other = helper.make_graph(
+            [helper.make_node("Constant", [], ["e"], value=tensor("e", (4, 4)))], "else", [], [vi("e", None)]
+        )
+        body = [
+            helper.make_node("If", ["c"], ["k"], then_branch=then, else_branch=other),
+            helper.make_node("MatMul", ["a", "k"], ["b"]),
+        ]
         function = helper.make_function("local", "Pick", ["a", "c"], ["b"], body, [helper.make_opsetid("", 17)])
         call = helper.make_node("Pick", ["x", "c"], ["y"], domain="local")
         model = make_model([call], [vi("x", [1, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", None)])
@@ -176,13 +192,20 @@ def layout(tmp_path):
     return folder, secret
 
 
-@pytest.mark.parametrize("kind", ["dotdot", "nested dotdot", "absolute", "/dev/zero", "symlinked file",
-                                  "symlinked folder", "hardlink"])
+@pytest.mark.parametrize(
+    "kind", ["dotdot", "nested dotdot", "absolute", "/dev/zero", "symlinked file", "symlinked folder", "hardlink"]
+)
 def test_unsafe_locations_exit_4_and_nothing_outside_is_opened(capsys, layout, kind):
     folder, secret = layout
-    location = {"dotdot": "../secret.bin", "nested dotdot": "a/../../secret.bin", "absolute": str(secret),
-                "/dev/zero": "/dev/zero", "symlinked file": "link.bin", "symlinked folder": "sub/secret.bin",
-                "hardlink": "hard.bin"}[kind]
+    location = {
+        "dotdot": "../secret.bin",
+        "nested dotdot": "a/../../secret.bin",
+        "absolute": str(secret),
+        "/dev/zero": "/dev/zero",
+        "symlinked file": "link.bin",
+        "symlinked folder": "sub/secret.bin",
+        "hardlink": "hard.bin",
+    }[kind]
     if kind == "symlinked file":
         os.symlink(secret, folder / "link.bin")
     elif kind == "symlinked folder":
@@ -201,10 +224,22 @@ def test_unsafe_locations_exit_4_and_nothing_outside_is_opened(capsys, layout, k
     assert str(secret.resolve()) not in OPENED and "/dev/zero" not in OPENED
 
 
-@pytest.mark.parametrize("where", ["Constant", "sparse_initializer", "subgraph", "function", "training_info",
-                                   "Constant sparse_value indices", "sparse_initializer indices",
-                                   "sparse attribute list", "subgraph of a function body", "graphs beside g",
-                                   "tensor beside g"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "Constant",
+        "sparse_initializer",
+        "subgraph",
+        "function",
+        "training_info",
+        "Constant sparse_value indices",
+        "sparse_initializer indices",
+        "sparse attribute list",
+        "subgraph of a function body",
+        "graphs beside g",
+        "tensor beside g",
+    ],
+)
 def test_every_place_a_location_can_hide_is_walked(capsys, layout, where):
     folder, secret = layout
     path = _model_with_external(folder, "../secret.bin", where)
@@ -213,15 +248,18 @@ def test_every_place_a_location_can_hide_is_walked(capsys, layout, where):
 
 
 # 8: broken external files: counting works, reading fails with exit 3
-@pytest.mark.parametrize("problem,message", [
-    ("missing", "external data file 'w.bin' is missing"),
-    ("fifo", "external data 'w.bin' is not a regular file"),
-    ("directory", "external data 'w.bin' is not a regular file"),
-    ("offset past end", "shorter than offset 1,000 + length 64"),
-    ("negative offset", "external data offset -8 is negative"),
-    ("length 2^62", f"shorter than offset 0 + length {2**62:,}"),
-    ("short file", "external data holds 16 bytes, its dims need 64"),
-])
+@pytest.mark.parametrize(
+    "problem,message",
+    [
+        ("missing", "external data file 'w.bin' is missing"),
+        ("fifo", "external data 'w.bin' is not a regular file"),
+        ("directory", "external data 'w.bin' is not a regular file"),
+        ("offset past end", "shorter than offset 1,000 + length 64"),
+        ("negative offset", "external data offset -8 is negative"),
+        ("length 2^62", f"shorter than offset 0 + length {2**62:,}"),
+        ("short file", "external data holds 16 bytes, its dims need 64"),
+    ],
+)
 def test_broken_external_files(capsys, layout, problem, message):
     folder, _ = layout
     target = folder / "w.bin"
@@ -232,8 +270,12 @@ def test_broken_external_files(capsys, layout, problem, message):
     elif problem != "missing":
         target.write_bytes(b"\0" * (16 if problem == "short file" else 64))
     w = _external(tensor("w", (4, 4)), "w.bin")
-    extra = {"offset past end": ("offset", "1000"), "negative offset": ("offset", "-8"),
-             "length 2^62": ("length", str(2**62)), "short file": ("length", "16")}.get(problem)
+    extra = {
+        "offset past end": ("offset", "1000"),
+        "negative offset": ("offset", "-8"),
+        "length 2^62": ("length", str(2**62)),
+        "short file": ("length", "16"),
+    }.get(problem)
     if extra:
         entry = w.external_data.add()
         entry.key, entry.value = extra
@@ -277,28 +319,57 @@ def test_subgraphs_31_deep_work_and_32_are_refused(capsys, tmp_path):
 
 
 def test_recursive_local_function(capsys, tmp_path):
-    f = helper.make_function("local", "F", ["a"], ["b"], [helper.make_node("F", ["a"], ["b"], domain="local")],
-                             [helper.make_opsetid("local", 1)])
+    f = helper.make_function(
+        "local",
+        "F",
+        ["a"],
+        ["b"],
+        [helper.make_node("F", ["a"], ["b"], domain="local")],
+        [helper.make_opsetid("local", 1)],
+    )
     model = make_model([helper.make_node("F", ["x"], ["y"], domain="local")], [vi("x", [2])], [vi("y", None)])
     model.functions.append(f)
     model.opset_import.append(helper.make_opsetid("local", 1))
     path = tmp_path / "rec.onnx"
     onnx.save(model, path)
     code, _, err = run(capsys, "report", path)
-    assert code == 3 and one_line(err) == ("modelaudit: error: local function local::F calls itself "
-                                           "(local::F → local::F); local functions must not be recursive")
+    assert code == 3 and one_line(err) == (
+        "modelaudit: error: local function local::F calls itself "
+        "(local::F → local::F); local functions must not be recursive"
+    )
 
 
-@pytest.mark.parametrize("build,message", [
-    (lambda: make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 4])], [vi("y", None)],
-                        [tensor("w", (4, 4)), tensor("w", (4, 4))]), "initializer 'w' is defined twice"),
-    (lambda: make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2]), vi("", [2])], [vi("y", None)]),
-     "graph input #1 has no name"),
-    (lambda: make_model([helper.make_node("Relu", ["x"], [""])], [vi("x", [2])], [vi("x", None)]),
-     "node #0 Relu has only empty output names"),
-    (lambda: make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 4])], [vi("y", None)],
-                        [onnx.TensorProto(name="w", data_type=1, dims=[4, -5])]), "initializer 'w' has a negative dim [4, -5]"),
-])
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (
+            lambda: make_model(
+                [helper.make_node("MatMul", ["x", "w"], ["y"])],
+                [vi("x", [1, 4])],
+                [vi("y", None)],
+                [tensor("w", (4, 4)), tensor("w", (4, 4))],
+            ),
+            "initializer 'w' is defined twice",
+        ),
+        (
+            lambda: make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2]), vi("", [2])], [vi("y", None)]),
+            "graph input #1 has no name",
+        ),
+        (
+            lambda: make_model([helper.make_node("Relu", ["x"], [""])], [vi("x", [2])], [vi("x", None)]),
+            "node #0 Relu has only empty output names",
+        ),
+        (
+            lambda: make_model(
+                [helper.make_node("MatMul", ["x", "w"], ["y"])],
+                [vi("x", [1, 4])],
+                [vi("y", None)],
+                [onnx.TensorProto(name="w", data_type=1, dims=[4, -5])],
+            ),
+            "initializer 'w' has a negative dim [4, -5]",
+        ),
+    ],
+)
 def test_malformed_structure(build, message):
     with pytest.raises(modelaudit.InvalidModelError) as info:
         modelaudit.audit(build())
@@ -314,8 +385,12 @@ def test_duplicate_node_names_are_keyed_by_index():
 # 12-13: odd versions, types and dims
 @pytest.mark.parametrize("change", ["opset 999", "ir_version 0", "ir_version 99", "element type 999"])
 def test_odd_versions_and_types_still_count_params(change):
-    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["z"])],
-                       [vi("x", [1, 4])], [vi("z", None)], [tensor("w", (4, 8))])
+    model = make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["z"])],
+        [vi("x", [1, 4])],
+        [vi("z", None)],
+        [tensor("w", (4, 8))],
+    )
     if change == "opset 999":
         model.opset_import[0].version = 999
     elif change.startswith("ir_version"):
@@ -328,8 +403,9 @@ def test_odd_versions_and_types_still_count_params(change):
 
 def test_huge_dims_are_exact_python_ints():
     big = 2**62
-    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [big, 4])], [vi("y", None)],
-                       [tensor("w", (4, 8))])
+    model = make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [big, 4])], [vi("y", None)], [tensor("w", (4, 8))]
+    )
     report = modelaudit.audit(model)
     assert report.rows[0].macs == big * 4 * 8  # np.prod would overflow to a wrong number
     assert np.prod([big, 4, 8]) != big * 4 * 8
@@ -348,14 +424,17 @@ def test_zero_and_negative_declared_dims():
 # 14: runtime bombs
 def test_constant_of_shape_bomb_is_fenced(capsys, tmp_path):
     """A shape only known at run time: the child's address-space limit stops it, exit 5."""
-    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["big"], value=helper.make_tensor("v", 1, [1], [1.0])),
-             helper.make_node("ReduceSum", ["big"], ["y"], keepdims=0)]
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["big"], value=helper.make_tensor("v", 1, [1], [1.0])),
+        helper.make_node("ReduceSum", ["big"], ["y"], keepdims=0),
+    ]
     model = make_model(nodes, [vi("shape", [2], TensorProto.INT64)], [vi("y", None)])
     path = tmp_path / "bomb.onnx"
     onnx.save(model, path)
     np.save(tmp_path / "shape.npy", np.array([2**17, 2**17], np.int64))
-    code, out, err = run(capsys, "report", path, "--verify", "--input-data", tmp_path / "shape.npy",
-                         "--max-memory", "256MiB")
+    code, out, err = run(
+        capsys, "report", path, "--verify", "--input-data", tmp_path / "shape.npy", "--max-memory", "256MiB"
+    )
     assert code == 5 and out == ""
     assert one_line(err).startswith("modelaudit: error: onnxruntime needed more than --max-memory")
 
@@ -415,13 +494,16 @@ def _wire(field: int, payload: bytes) -> bytes:
             if not n:
                 return out + bytes([low])
             out += bytes([low | 0x80])
+
     return varint(field << 3 | 2) + varint(len(payload)) + payload
 
 
 def test_nesting_past_protobufs_limit_names_the_depth(capsys, tmp_path):
     """40 nested If levels, written at the wire level (protobuf's API refuses to build them): the
     message blamed corruption; it names the depth limit (issue 17 item 6)."""
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y0"])], "leaf", [], [vi("y0", None)]).SerializeToString()
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y0"])], "leaf", [], [vi("y0", None)]
+    ).SerializeToString()
     for d in range(1, 41):
         other = helper.make_graph([helper.make_node("Neg", ["x"], [f"n{d}"])], f"e{d}", [], [vi(f"n{d}", None)])
         node = helper.make_node("If", ["c"], [f"y{d}"], name=f"if{d}").SerializeToString()

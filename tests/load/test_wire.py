@@ -36,8 +36,12 @@ def test_integer_constants_keep_their_values():
 
     shape = numpy_helper.from_array(np.arange(2000, dtype=np.int64), "ids")  # 16 KB of integers: kept
     big = numpy_helper.from_array(np.arange(5000, dtype=np.int64), "big_ids")  # 40 KB: left in the file
-    model = make_model([helper.make_node("Gather", ["x", "ids"], ["y"]), helper.make_node("Gather", ["x", "big_ids"], ["z"])],
-                       [vi("x", [5000])], [vi("y", None), vi("z", None)], [shape, big])
+    model = make_model(
+        [helper.make_node("Gather", ["x", "ids"], ["y"]), helper.make_node("Gather", ["x", "big_ids"], ["z"])],
+        [vi("x", [5000])],
+        [vi("y", None), vi("z", None)],
+        [shape, big],
+    )
     import tempfile
 
     path = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False).name

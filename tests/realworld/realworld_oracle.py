@@ -14,15 +14,44 @@ __all__ = ["stored_weights", "runtime_macs", "feeds_for", "with_branch"]
 FLOATS = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
 INT8 = {TensorProto.INT8, TensorProto.UINT8}
 # input slots that hold settings or state, never weights
-SETTINGS = {"Reshape": {1}, "Expand": {1}, "Tile": {1}, "Resize": {1, 2, 3}, "Upsample": {1}, "Pad": {1, 2, 3},
-            "Clip": {1, 2}, "Slice": {1, 2, 3, 4}, "Squeeze": {1}, "Unsqueeze": {1}, "Split": {1}, "TopK": {1},
-            "Range": {0, 1, 2}, "ConstantOfShape": {0}, "LSTM": {4, 5, 6}, "GRU": {4, 5}, "RNN": {4, 5},
-            "DynamicQuantizeLSTM": {4, 5, 6}}
-SCALES = {"BatchNormalization": {3, 4}, "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2},
-          "ConvInteger": {2, 3}, "MatMulInteger": {2, 3}, "DynamicQuantizeLSTM": {8, 9, 10, 11},
-          "QLinearConv": {1, 2, 4, 5, 6, 7}, "QLinearMatMul": {1, 2, 4, 5, 6, 7}}
-INT8_WEIGHTS = {"ConvInteger": {1}, "MatMulInteger": {1}, "QLinearConv": {3, 8}, "QLinearMatMul": {3},
-                "DequantizeLinear": {0}, "DynamicQuantizeLSTM": {1, 2}}
+SETTINGS = {
+    "Reshape": {1},
+    "Expand": {1},
+    "Tile": {1},
+    "Resize": {1, 2, 3},
+    "Upsample": {1},
+    "Pad": {1, 2, 3},
+    "Clip": {1, 2},
+    "Slice": {1, 2, 3, 4},
+    "Squeeze": {1},
+    "Unsqueeze": {1},
+    "Split": {1},
+    "TopK": {1},
+    "Range": {0, 1, 2},
+    "ConstantOfShape": {0},
+    "LSTM": {4, 5, 6},
+    "GRU": {4, 5},
+    "RNN": {4, 5},
+    "DynamicQuantizeLSTM": {4, 5, 6},
+}
+SCALES = {
+    "BatchNormalization": {3, 4},
+    "QuantizeLinear": {1, 2},
+    "DequantizeLinear": {1, 2},
+    "ConvInteger": {2, 3},
+    "MatMulInteger": {2, 3},
+    "DynamicQuantizeLSTM": {8, 9, 10, 11},
+    "QLinearConv": {1, 2, 4, 5, 6, 7},
+    "QLinearMatMul": {1, 2, 4, 5, 6, 7},
+}
+INT8_WEIGHTS = {
+    "ConvInteger": {1},
+    "MatMulInteger": {1},
+    "QLinearConv": {3, 8},
+    "QLinearMatMul": {3},
+    "DequantizeLinear": {0},
+    "DynamicQuantizeLSTM": {1, 2},
+}
 
 
 def _numel(t: TensorProto) -> int:
@@ -74,8 +103,10 @@ def stored_weights(model: onnx.ModelProto) -> tuple[int, int]:
                     numel, dtype = sources[sid]
                     if scale:
                         role.setdefault(sid, "non-trainable")
-                    elif numel > 1 and (dtype in FLOATS or (dtype in INT8 | {TensorProto.INT32}
-                                                            and slot in INT8_WEIGHTS.get(node.op_type, ()))):
+                    elif numel > 1 and (
+                        dtype in FLOATS
+                        or (dtype in INT8 | {TensorProto.INT32} and slot in INT8_WEIGHTS.get(node.op_type, ()))
+                    ):
                         role[sid] = "param"
 
     walk(model.graph, {}, "")
@@ -169,4 +200,3 @@ def runtime_macs(model: onnx.ModelProto, feeds: dict) -> int:
         elif op in ("Einsum", "Attention", "MultiHeadAttention", "GroupQueryAttention", "QAttention", "DeformConv"):
             raise ValueError(f"{op}: no textbook formula here")
     return total
-

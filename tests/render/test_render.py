@@ -34,18 +34,74 @@ def test_hostile_names_are_escaped_in_every_format():
 
 def test_json_schema_fields():
     d = json.loads(render(modelaudit.audit(SAMPLES / "lstm.onnx").to_dict(), "json"))
-    assert set(d) == {"schema_version", "tool", "model", "totals", "uncounted", "unresolved", "warnings",
-                      "rows", "by_op", "view", "verification", "profile", "runtime", "training", "symbolic",
-                      "findings", "roofline"}
-    assert set(d["totals"]) == {"params", "non_trainable", "weight_bytes", "weight_bytes_by_dtype", "macs",
-                                "flops", "macs_complete", "activation_bytes", "peak_activation_bytes",
-                                "peak_activation_complete", "nodes", "params_complete"}
+    assert set(d) == {
+        "schema_version",
+        "tool",
+        "model",
+        "totals",
+        "uncounted",
+        "unresolved",
+        "warnings",
+        "rows",
+        "by_op",
+        "view",
+        "verification",
+        "profile",
+        "runtime",
+        "training",
+        "symbolic",
+        "findings",
+        "roofline",
+    }
+    assert set(d["totals"]) == {
+        "params",
+        "non_trainable",
+        "weight_bytes",
+        "weight_bytes_by_dtype",
+        "macs",
+        "flops",
+        "macs_complete",
+        "activation_bytes",
+        "peak_activation_bytes",
+        "peak_activation_complete",
+        "nodes",
+        "params_complete",
+    }
     row = d["rows"][0]
-    assert set(row) == {"index", "name", "op", "op_label", "domain", "inputs", "weights", "outputs", "params",
-                        "non_trainable", "macs", "flops", "output_bytes", "formula", "status", "unresolved", "scope",
-                        "runs", "macs_total", "flops_total", "details", "runtime_shaped", "ms",
-                        "gmacs_per_s", "backward_macs", "backward_flops", "weight_bytes_read", "input_bytes",
-                        "intensity", "bound", "roofline_ms", "bound_ratio"}
+    assert set(row) == {
+        "index",
+        "name",
+        "op",
+        "op_label",
+        "domain",
+        "inputs",
+        "weights",
+        "outputs",
+        "params",
+        "non_trainable",
+        "macs",
+        "flops",
+        "output_bytes",
+        "formula",
+        "status",
+        "unresolved",
+        "scope",
+        "runs",
+        "macs_total",
+        "flops_total",
+        "details",
+        "runtime_shaped",
+        "ms",
+        "gmacs_per_s",
+        "backward_macs",
+        "backward_flops",
+        "weight_bytes_read",
+        "input_bytes",
+        "intensity",
+        "bound",
+        "roofline_ms",
+        "bound_ratio",
+    }
     assert row["weights"] == ["1x80x10", "1x80x20", "1x160"]
 
 
@@ -66,7 +122,12 @@ def test_resolve_hint_names_each_flag_once():
     sequence=N`: one entry's flags joined, then repeated by the entries of each dim alone."""
     from modelaudit.render.common import resolve_hint
 
-    d = {"uncounted": [], "unresolved": [{"dim": "?", "nodes": 61, "flag": "--dim batch=N --dim sequence=N"},
-                                         {"dim": "batch", "nodes": 5, "flag": "--dim batch=N"},
-                                         {"dim": "x", "nodes": 2, "flag": "--input x=Nx3xHxW"}]}
+    d = {
+        "uncounted": [],
+        "unresolved": [
+            {"dim": "?", "nodes": 61, "flag": "--dim batch=N --dim sequence=N"},
+            {"dim": "batch", "nodes": 5, "flag": "--dim batch=N"},
+            {"dim": "x", "nodes": 2, "flag": "--input x=Nx3xHxW"},
+        ],
+    }
     assert resolve_hint(d) == "resolve with --dim batch=N --dim sequence=N --input x=Nx3xHxW"

@@ -50,7 +50,7 @@ def table_lines(out: str) -> list[str]:
     """The table: from the header to the blank line after it."""
     lines = out.splitlines()
     start = lines.index("") + 1  # after the model line, wrapped at the width like every prose line
-    return lines[start: lines.index("", start)]
+    return lines[start : lines.index("", start)]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -58,14 +58,20 @@ def test_golden_fitted_table(name):
     width, argv = CASES[name]
     code, out = run(argv, width)
     assert code == 0
-    assert out == (GOLDEN / name).read_text(encoding="utf-8"), \
+    assert out == (GOLDEN / name).read_text(encoding="utf-8"), (
         "regenerate with: python tests/render/test_table.py --update (and review the diff)"
+    )
 
 
 @pytest.mark.parametrize("width", [60, 72, 80, 100, 120, 160, 200])
 def test_every_table_line_fits_the_width(width):
-    for argv in (["report", V2], ["report", V2, "--depth", "3"], ["report", V2, "--by", "op"],
-                 ["report", V2, "--hardware", "a100"], ["report", V2, "--training"]):
+    for argv in (
+        ["report", V2],
+        ["report", V2, "--depth", "3"],
+        ["report", V2, "--by", "op"],
+        ["report", V2, "--hardware", "a100"],
+        ["report", V2, "--training"],
+    ):
         code, out = run(argv, width)
         assert code == 0
         assert max(len(line) for line in table_lines(out)) <= width, (argv, width)
@@ -84,8 +90,10 @@ def test_fitting_hides_columns_and_abbreviates_in_the_middle():
     out = run(["report", V2], 80)[1]
     header = table_lines(out)[0].split()
     assert header[:3] == ["#", "name", "op"] and "input" not in header
-    assert "(fitted to 80 columns: input, out bytes, FLOPs, weights, % params, output hidden; " \
-           "long names abbreviated with …; --wide shows all)" in " ".join(out.split())  # wrapped at 80
+    assert (
+        "(fitted to 80 columns: input, out bytes, FLOPs, weights, % params, output hidden; "
+        "long names abbreviated with …; --wide shows all)" in " ".join(out.split())
+    )  # wrapped at 80
     first = table_lines(out)[2]
     assert first.startswith("0    /features/") and "…" in first and "Conv " in first
 
@@ -168,8 +176,11 @@ def test_a_long_hostile_dim_name_is_escaped_and_abbreviated(tmp_path):
     from conftest import make_model, vi
     from onnx import helper
 
-    model = make_model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
-                       [vi("x", ["\x1b[31mred" + "s" * 800, 3])], [vi("y", None)])  # an 865-column shape
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")],
+        [vi("x", ["\x1b[31mred" + "s" * 800, 3])],
+        [vi("y", None)],
+    )  # an 865-column shape
     path = tmp_path / "long.onnx"
     onnx.save(model, path)
     for fmt in ("text", "markdown", "csv"):
@@ -222,8 +233,12 @@ def test_symbolic_formulas_are_the_last_columns_hidden(tmp_path):
     from conftest import make_model, tensor, vi
     from onnx import helper
 
-    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"], name="/proj/MatMul")],
-                       [vi("x", ["seq", 8])], [vi("y", None)], [tensor("w", (8, 8))])
+    model = make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="/proj/MatMul")],
+        [vi("x", ["seq", 8])],
+        [vi("y", None)],
+        [tensor("w", (8, 8))],
+    )
     path = tmp_path / "proj.onnx"
     onnx.save(model, path)
     code, out = run(["report", str(path), "--symbolic"], 72)  # input, weights, % params, output hidden
@@ -242,8 +257,9 @@ def test_plain_table_is_tabulates_simple_format_and_empty_columns_drop():
 
     cells = [[0, "a{b}", "3.5 M", ""], [12, "long name here", "?", ""], [None, "x", "1.0 G", ""]]
     headers = ["#", "name", "MACs", "note"]
-    assert plain_table(cells, headers) == tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True,
-                                                   missingval="None")
+    assert plain_table(cells, headers) == tabulate(
+        cells, headers=headers, tablefmt="simple", disable_numparse=True, missingval="None"
+    )
     assert plain_table([], headers) == tabulate([], headers=headers, tablefmt="simple")
     # table() builds column by column: the note column (all "") goes, a column of zeros stays
     d = modelaudit.audit(str(ROOT / V2)).to_dict()
@@ -274,11 +290,17 @@ def _two_blocks(tmp_path, batch=2) -> str:
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import make_model, tensor, vi
 
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="/a/MatMul"),
-             helper.make_node("Relu", ["h"], ["r"], name="/a/Relu"),
-             helper.make_node("MatMul", ["r", "w2"], ["y"], name="/b/MatMul")]
-    model = make_model(nodes, [vi("x", [batch, 8])], [vi("y", [batch, 4], TensorProto.FLOAT)],
-                       [tensor("w1", (8, 16)), tensor("w2", (16, 4), seed=1)])
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="/a/MatMul"),
+        helper.make_node("Relu", ["h"], ["r"], name="/a/Relu"),
+        helper.make_node("MatMul", ["r", "w2"], ["y"], name="/b/MatMul"),
+    ]
+    model = make_model(
+        nodes,
+        [vi("x", [batch, 8])],
+        [vi("y", [batch, 4], TensorProto.FLOAT)],
+        [tensor("w1", (8, 16)), tensor("w2", (16, 4), seed=1)],
+    )
     path = tmp_path / "two_blocks.onnx"
     onnx.save(model, path)
     return str(path)
@@ -343,7 +365,7 @@ def _cells(out: str, start: str) -> dict:
     at = next(i for i, line in enumerate(lines) if line.startswith(start))
     header = split(lines[at])
     table = {}
-    for line in lines[at + 2:]:
+    for line in lines[at + 2 :]:
         if not line.strip() or not split(line):
             break
         table[split(line)[0]] = dict(zip(header, split(line)))

@@ -50,7 +50,9 @@ def test_save_hardware_that_cannot_be_written_is_refused_before_calibrating(tmp_
 
     monkeypatch.setattr(calibrate, "calibrate", lambda *a, **k: pytest.fail("calibrated before refusing"))
     target = tmp_path / where
-    assert main(["report", str(SAMPLES / "mobilenet_v2.onnx"), "--hardware", "calibrate",
-                 "--save-hardware", str(target)]) == 2
+    assert (
+        main(["report", str(SAMPLES / "mobilenet_v2.onnx"), "--hardware", "calibrate", "--save-hardware", str(target)])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"modelaudit: error: --save-hardware {target}: cannot write"), err

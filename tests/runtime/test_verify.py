@@ -44,10 +44,12 @@ def test_wrong_value_info_is_caught(capsys, tmp_path):
 
 def test_data_dependent_shapes_come_from_the_run():
     """NonZero's output size depends on the data; the MatMul after it gets its MACs from the run."""
-    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="nz"),
-             helper.make_node("Cast", ["nz"], ["nzf"], to=TensorProto.FLOAT, name="cast"),
-             helper.make_node("Transpose", ["nzf"], ["rows"], name="t"),
-             helper.make_node("MatMul", ["rows", "w"], ["y"], name="mm")]
+    nodes = [
+        helper.make_node("NonZero", ["x"], ["nz"], name="nz"),
+        helper.make_node("Cast", ["nz"], ["nzf"], to=TensorProto.FLOAT, name="cast"),
+        helper.make_node("Transpose", ["nzf"], ["rows"], name="t"),
+        helper.make_node("MatMul", ["rows", "w"], ["y"], name="mm"),
+    ]
     model = make_model(nodes, [vi("x", [4, 5])], [vi("y", None)], [tensor("w", (2, 3))])
     mg = modelaudit.load(model)
     static = modelaudit.analyze(mg)
@@ -71,20 +73,25 @@ def test_memory_guard_refuses_a_huge_input(capsys, tmp_path):
 
 
 def test_timeout_stops_a_runaway_loop(capsys, tmp_path):
-    body = helper.make_graph([helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-                              helper.make_node("Add", ["v_in", "one"], ["v_out"])], "body",
-                             [vi("i", [], TensorProto.INT64), vi("cond_in", [], TensorProto.BOOL), vi("v_in", [1])],
-                             [vi("cond_out", [], TensorProto.BOOL), vi("v_out", [1])],
-                             initializer=[numpy_helper.from_array(np.ones(1, np.float32), "one")])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+        "body",
+        [vi("i", [], TensorProto.INT64), vi("cond_in", [], TensorProto.BOOL), vi("v_in", [1])],
+        [vi("cond_out", [], TensorProto.BOOL), vi("v_out", [1])],
+        initializer=[numpy_helper.from_array(np.ones(1, np.float32), "one")],
+    )
     node = helper.make_node("Loop", ["trips", "", "v0"], ["v"], body=body)
-    model = make_model([node], [vi("v0", [1])], [vi("v", None)],
-                       [numpy_helper.from_array(np.array(1 << 62, np.int64), "trips")])
+    model = make_model(
+        [node], [vi("v0", [1])], [vi("v", None)], [numpy_helper.from_array(np.array(1 << 62, np.int64), "trips")]
+    )
     path = tmp_path / "forever.onnx"
     save(model, path)
     code, out, err = run_cli(capsys, "report", str(path), "--verify", "--timeout", "3")
     assert code == 5
-    assert err.strip() == ("modelaudit: error: the onnxruntime run took longer than --timeout 3 s and was stopped "
-                           "(raise --timeout, or fix the shapes with --input/--dim)")
+    assert err.strip() == (
+        "modelaudit: error: the onnxruntime run took longer than --timeout 3 s and was stopped "
+        "(raise --timeout, or fix the shapes with --input/--dim)"
+    )
 
 
 def test_custom_domain_skips_the_run_but_keeps_the_static_report(capsys, tmp_path):
@@ -118,10 +125,14 @@ def test_verify_on_an_input_of_undefined_dtype_exits_1(capsys, tmp_path):
 def test_if_branch_that_ran_is_reported():
     then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [], [vi("t", None)])
     else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [vi("e", None)])
-    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
-             helper.make_node("Greater", ["s", "zero"], ["positive"]),
-             helper.make_node("If", ["positive"], ["y"], name="sign_branch", then_branch=then_g, else_branch=else_g)]
-    model = make_model(nodes, [vi("x", [3])], [vi("y", None)], [numpy_helper.from_array(np.array(0, np.float32), "zero")])
+    nodes = [
+        helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+        helper.make_node("Greater", ["s", "zero"], ["positive"]),
+        helper.make_node("If", ["positive"], ["y"], name="sign_branch", then_branch=then_g, else_branch=else_g),
+    ]
+    model = make_model(
+        nodes, [vi("x", [3])], [vi("y", None)], [numpy_helper.from_array(np.array(0, np.float32), "zero")]
+    )
     mg = modelaudit.load(model)
     report, _ = check(mg, modelaudit.analyze(mg), RuntimeOptions(input_data={"x": -np.ones(3, np.float32)}))
     assert report.verification["if_branches"] == [{"node": "sign_branch", "branch": "else_branch"}]
@@ -129,13 +140,18 @@ def test_if_branch_that_ran_is_reported():
 
 def test_input_data_npz_and_float16(capsys, tmp_path):
     node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
-    model = make_model([node], [vi("x", ["batch", 8], TensorProto.FLOAT16)], [vi("y", None, TensorProto.FLOAT16)],
-                       [tensor("w", (8, 4), np.float16)])
+    model = make_model(
+        [node],
+        [vi("x", ["batch", 8], TensorProto.FLOAT16)],
+        [vi("y", None, TensorProto.FLOAT16)],
+        [tensor("w", (8, 4), np.float16)],
+    )
     path = tmp_path / "half.onnx"
     save(model, path)
     np.savez(tmp_path / "inputs.npz", x=np.ones((5, 8), np.float16))
-    code, out, _ = run_cli(capsys, "report", str(path), "--verify", "--input-data", str(tmp_path / "inputs.npz"),
-                           "--format", "json")
+    code, out, _ = run_cli(
+        capsys, "report", str(path), "--verify", "--input-data", str(tmp_path / "inputs.npz"), "--format", "json"
+    )
     d = json.loads(out)
     assert code == 0 and d["verification"]["mismatches"] == []
     assert d["rows"][0]["macs"] == 5 * 8 * 4  # the data's shape fixed the symbolic batch
@@ -164,8 +180,10 @@ def test_verify_needs_concrete_input_shapes(capsys, tmp_path):
     save(model, path)
     code, out, err = run_cli(capsys, "report", str(path), "--verify")
     assert code == 2
-    assert err.strip() == ("modelaudit: error: --verify needs a concrete shape for input 'x' (batchx3) "
-                           "(fix it with --input x=... or --dim NAME=N)")
+    assert err.strip() == (
+        "modelaudit: error: --verify needs a concrete shape for input 'x' (batchx3) "
+        "(fix it with --input x=... or --dim NAME=N)"
+    )
     # --profile alone was told "--verify needs…", a flag it was not given
     code, out, err = run_cli(capsys, "report", str(path), "--profile")
     assert code == 2 and err.startswith("modelaudit: error: --profile needs a concrete shape for input 'x'")

@@ -31,11 +31,13 @@ def test_a_made_up_name_is_never_a_known_dim_even_without_flags():
     """silero_vad_openvino_16k: a static input, its padded copy annotated [unk__0, unk__1]; the
     Pad's pads come from a Concat of constants, which onnx's inference does not read, so only
     modelaudit's folding can tell the shape, and it never looked while unk__0 passed for known."""
-    nodes = [helper.make_node("Constant", [], ["lo"], value=helper.make_tensor("lo", TensorProto.INT64, [2], [0, 64])),
-             helper.make_node("Constant", [], ["hi"], value=helper.make_tensor("hi", TensorProto.INT64, [2], [0, 0])),
-             helper.make_node("Concat", ["lo", "hi"], ["pads"], axis=0),
-             helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
-             helper.make_node("MatMul", ["p", "w"], ["y"])]
+    nodes = [
+        helper.make_node("Constant", [], ["lo"], value=helper.make_tensor("lo", TensorProto.INT64, [2], [0, 64])),
+        helper.make_node("Constant", [], ["hi"], value=helper.make_tensor("hi", TensorProto.INT64, [2], [0, 0])),
+        helper.make_node("Concat", ["lo", "hi"], ["pads"], axis=0),
+        helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+        helper.make_node("MatMul", ["p", "w"], ["y"]),
+    ]
     model = make_model(nodes, [vi("x", [1, 576])], [vi("y", ["unk__0", 4])], [tensor("w", (576 + 64, 4))])
     model.graph.value_info.append(vi("p", ["unk__0", "unk__1"]))
     report = modelaudit.audit(model)
@@ -55,20 +57,25 @@ def test_a_fixed_dim_reaches_the_graph_output_annotation():
 
 def _custom_then_matmul(annotation):
     """A custom op onnx cannot infer: its exporter's annotation is all there is to know."""
-    nodes = [helper.make_node("Mystery", ["x"], ["m"], domain="com.example"),
-             helper.make_node("MatMul", ["m", "w"], ["y"])]
+    nodes = [
+        helper.make_node("Mystery", ["x"], ["m"], domain="com.example"),
+        helper.make_node("MatMul", ["m", "w"], ["y"]),
+    ]
     model = make_model(nodes, [vi("x", ["batch", "width"])], [vi("y", None)], [tensor("w", (8, 4))])
     model.opset_import.append(helper.make_opsetid("com.example", 1))
     model.graph.value_info.append(vi("m", [annotation, 8]))
     return model
 
 
-@pytest.mark.parametrize("annotation,rows", [
-    ("floor(floor(width/2 - 1/2)/2) + 1", (193 - 1) // 2 // 2 + 1),  # floor(floor(96)/2) + 1 = 49
-    ("((width - 1)//16) + 1", (193 - 1) // 16 + 1),
-    ("batch*width", 2 * 193),
-    ("max(batch, width) - min(batch, width)", 193 - 2),
-])
+@pytest.mark.parametrize(
+    "annotation,rows",
+    [
+        ("floor(floor(width/2 - 1/2)/2) + 1", (193 - 1) // 2 // 2 + 1),  # floor(floor(96)/2) + 1 = 49
+        ("((width - 1)//16) + 1", (193 - 1) // 16 + 1),
+        ("batch*width", 2 * 193),
+        ("max(batch, width) - min(batch, width)", 193 - 2),
+    ],
+)
 def test_a_dim_expression_whose_symbols_are_bound_is_evaluated(annotation, rows):
     report = modelaudit.audit(_custom_then_matmul(annotation), dims={"batch": 2, "width": 193})
     matmul = next(r for r in report.rows if r.op == "MatMul")
@@ -89,10 +96,15 @@ def test_an_annotation_left_with_a_symbol_is_dropped_and_the_hint_names_verify(a
 def test_an_expression_input_dim_is_fixed_through_its_symbols():
     """GPT-2 with past: attention_mask is [batch_size, past_sequence_length + sequence_length]."""
     nodes = [helper.make_node("Relu", ["mask"], ["y"])]
-    model = make_model(nodes, [vi("mask", ["batch_size", "past_sequence_length + sequence_length"]),
-                               vi("ids", ["batch_size", "sequence_length"]),
-                               vi("past", ["batch_size", "past_sequence_length"])],
-                       [vi("y", None)])
+    model = make_model(
+        nodes,
+        [
+            vi("mask", ["batch_size", "past_sequence_length + sequence_length"]),
+            vi("ids", ["batch_size", "sequence_length"]),
+            vi("past", ["batch_size", "past_sequence_length"]),
+        ],
+        [vi("y", None)],
+    )
     open_report = modelaudit.audit(model, dims={"batch_size": 1})
     assert open_report.unresolved[0]["flag"] == "--dim past_sequence_length=N --dim sequence_length=N"
     report = modelaudit.audit(model, dims={"batch_size": 1, "past_sequence_length": 4, "sequence_length": 1})
@@ -100,19 +112,23 @@ def test_an_expression_input_dim_is_fixed_through_its_symbols():
 
 
 def test_one_symbol_fixed_to_two_values_is_a_usage_error():
-    model = make_model([helper.make_node("Add", ["a", "b"], ["y"])],
-                       [vi("a", ["batch", 8]), vi("b", ["batch", 8])], [vi("y", None)])
+    model = make_model(
+        [helper.make_node("Add", ["a", "b"], ["y"])], [vi("a", ["batch", 8]), vi("b", ["batch", 8])], [vi("y", None)]
+    )
     with pytest.raises(modelaudit.UsageError) as info:
         modelaudit.audit(model, inputs={"a": (2, 8)}, dims={"batch": 3})
-    assert info.value.one_line() == ("--input a: dim 0 is 'batch', which --dim batch=3 fixes to 3, "
-                                     "the flag gives 2")
+    assert info.value.one_line() == ("--input a: dim 0 is 'batch', which --dim batch=3 fixes to 3, the flag gives 2")
     assert modelaudit.audit(model, inputs={"a": (2, 8)}).rows[0].outputs == ["2x8"]  # b follows a
 
 
 def _paddle_conv():
     """PaddlePaddle writes a dynamic dim as dim_value -1."""
-    return make_model([helper.make_node("Conv", ["x", "w"], ["y"])], [vi("x", [-1, 3, -1, -1])],
-                      [vi("y", [-1, 8, -1, -1])], [tensor("w", (8, 3, 3, 3))])
+    return make_model(
+        [helper.make_node("Conv", ["x", "w"], ["y"])],
+        [vi("x", [-1, 3, -1, -1])],
+        [vi("y", [-1, 8, -1, -1])],
+        [tensor("w", (8, 3, 3, 3))],
+    )
 
 
 def test_a_minus_one_dim_is_dynamic_and_input_fixes_it():
@@ -132,22 +148,25 @@ def test_a_dim_named_question_mark_is_anonymous():
     assert modelaudit.audit(model, inputs={"x": (2, 3, 8, 8)}).rows[0].flops == 2 * 3 * 8 * 8
 
 
-@pytest.mark.parametrize("text,bound,value", [
-    ("seq*batch", {"seq": 16, "batch": 2}, 32),
-    ("past_sequence_length + sequence_length", {"past_sequence_length": 4, "sequence_length": 1}, 5),
-    ("floor(floor(width/2 - 1/2)/2) + 1", {"width": 224}, 56),  # torch's stride-2 conv then pool
-    ("ceil(width/3)", {"width": 10}, 4),
-    ("-a + 5", {"a": 2}, 3),
-    ("a % 3", {"a": 7}, 1),
-    ("Max(a, 1)", {"a": 0}, 1),
-    ("width/2", {"width": 3}, None),  # not a whole number: unknown, never rounded
-    ("a - 5", {"a": 2}, None),  # negative
-    ("a/0", {"a": 1}, None),
-    ("unk__1 + 1", {}, None),
-    ("1 +", {}, None),
-    ("__import__('os').getcwd()", {}, None),  # never eval'd: the quote does not even tokenize
-    ("(" * 400 + "1" + ")" * 400, {}, None),  # too long to be a dim
-])
+@pytest.mark.parametrize(
+    "text,bound,value",
+    [
+        ("seq*batch", {"seq": 16, "batch": 2}, 32),
+        ("past_sequence_length + sequence_length", {"past_sequence_length": 4, "sequence_length": 1}, 5),
+        ("floor(floor(width/2 - 1/2)/2) + 1", {"width": 224}, 56),  # torch's stride-2 conv then pool
+        ("ceil(width/3)", {"width": 10}, 4),
+        ("-a + 5", {"a": 2}, 3),
+        ("a % 3", {"a": 7}, 1),
+        ("Max(a, 1)", {"a": 0}, 1),
+        ("width/2", {"width": 3}, None),  # not a whole number: unknown, never rounded
+        ("a - 5", {"a": 2}, None),  # negative
+        ("a/0", {"a": 1}, None),
+        ("unk__1 + 1", {}, None),
+        ("1 +", {}, None),
+        ("__import__('os').getcwd()", {}, None),  # never eval'd: the quote does not even tokenize
+        ("(" * 400 + "1" + ")" * 400, {}, None),  # too long to be a dim
+    ],
+)
 def test_dim_expressions_are_evaluated_exactly(text, bound, value):
     assert evaluate_dim(text, bound) == value
 

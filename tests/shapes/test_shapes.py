@@ -23,8 +23,11 @@ class _Net:
 
     def const(self, values):
         out = self.name("c")
-        self.nodes.append(helper.make_node("Constant", [], [out], value=helper.make_tensor(
-            out, TensorProto.INT64, [len(values)], values)))
+        self.nodes.append(
+            helper.make_node(
+                "Constant", [], [out], value=helper.make_tensor(out, TensorProto.INT64, [len(values)], values)
+            )
+        )
         return out
 
     def op(self, op_type, inputs, **attrs):
@@ -106,12 +109,15 @@ def test_input_override_fixes_an_anonymous_dim():
     assert modelaudit.audit(model, inputs={"x": (5, 8)}).rows[0].flops == 5 * 8
 
 
-@pytest.mark.parametrize("inputs,dims,message", [
-    ({"nope": (1, 8)}, {}, "--input nope: the model has no input named 'nope' (its inputs are: x)"),
-    ({"x": (1, 8, 1)}, {}, "--input x: the model declares rank 2, the flag gives rank 3"),
-    ({"x": (1, 9)}, {}, "--input x: dim 1 is fixed to 8 by the model, the flag gives 9"),
-    ({}, {"seq": 4}, "--dim seq: no input has a dim named 'seq' (named dims: batch)"),
-])
+@pytest.mark.parametrize(
+    "inputs,dims,message",
+    [
+        ({"nope": (1, 8)}, {}, "--input nope: the model has no input named 'nope' (its inputs are: x)"),
+        ({"x": (1, 8, 1)}, {}, "--input x: the model declares rank 2, the flag gives rank 3"),
+        ({"x": (1, 9)}, {}, "--input x: dim 1 is fixed to 8 by the model, the flag gives 9"),
+        ({}, {"seq": 4}, "--dim seq: no input has a dim named 'seq' (named dims: batch)"),
+    ],
+)
 def test_bad_overrides_are_usage_errors(inputs, dims, message):
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", ["batch", 8])], [vi("y", None)])
     with pytest.raises(modelaudit.UsageError) as info:
@@ -125,9 +131,11 @@ def test_a_constant_whose_bytes_stayed_in_the_file_is_never_decoded(tmp_path):
     its bytes in the weightless read; the fallback pass (run because NonZero's output is data-
     dependent) used to decode it as empty and crash."""
     weight = numpy_helper.from_array(np.ones((120, 480, 1, 1), np.float32), "w")
-    nodes = [helper.make_node("Constant", [], ["w"], value=weight),
-             helper.make_node("Conv", ["x", "w"], ["y"]),
-             helper.make_node("NonZero", ["y"], ["nz"])]
+    nodes = [
+        helper.make_node("Constant", [], ["w"], value=weight),
+        helper.make_node("Conv", ["x", "w"], ["y"]),
+        helper.make_node("NonZero", ["y"], ["nz"]),
+    ]
     path = tmp_path / "mid_constant.onnx"
     onnx.save(make_model(nodes, [vi("x", [1, 480, 4, 4])], [vi("nz", None, TensorProto.INT64)]), path)
     report = modelaudit.audit(path)
@@ -151,8 +159,16 @@ def test_known_values_decode_on_demand_and_never_a_stripped_tensor():
     from modelaudit.load.initializers import read_initializers
     from modelaudit.shapes.propagate import initial_values
 
-    graph = helper.make_graph([], "g", [], [], [numpy_helper.from_array(np.array([2, 3], np.int64), "shape"),
-                                                TensorProto(name="stripped", data_type=TensorProto.INT64, dims=[2])])
+    graph = helper.make_graph(
+        [],
+        "g",
+        [],
+        [],
+        [
+            numpy_helper.from_array(np.array([2, 3], np.int64), "shape"),
+            TensorProto(name="stripped", data_type=TensorProto.INT64, dims=[2]),
+        ],
+    )
     values = initial_values(read_initializers(graph))
     assert "stripped" not in values and values.get("stripped") is None
     with pytest.raises(KeyError):

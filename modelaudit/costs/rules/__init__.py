@@ -8,9 +8,23 @@ from typing import Callable
 
 from modelaudit.costs.cost import Cost, NodeContext
 
-__all__ = ["rule", "find_rule", "RuleSpec", "ZERO_COST", "is_zero_cost", "registered", "RuleFn",
-           "formula_table", "markdown_formula_table", "UNMODELLED", "is_classified", "load_plugins",
-           "ENTRY_POINT_GROUP", "PLUGIN_ERRORS", "unregister"]
+__all__ = [
+    "rule",
+    "find_rule",
+    "RuleSpec",
+    "ZERO_COST",
+    "is_zero_cost",
+    "registered",
+    "RuleFn",
+    "formula_table",
+    "markdown_formula_table",
+    "UNMODELLED",
+    "is_classified",
+    "load_plugins",
+    "ENTRY_POINT_GROUP",
+    "PLUGIN_ERRORS",
+    "unregister",
+]
 
 RuleFn = Callable[[NodeContext], Cost]
 
@@ -33,17 +47,60 @@ _REGISTRY: dict[tuple[str, str], list[RuleSpec]] = {}
 
 # Ops that move, reshape, select or relabel data: no arithmetic, so no MACs and no FLOPs.
 ZERO_COST: dict[str, frozenset[str]] = {
-    "": frozenset({
-        "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice",
-        "Gather", "GatherElements", "GatherND", "Identity", "Dropout", "Shape", "Size", "Expand",
-        "Tile", "Pad", "Cast", "CastLike", "Constant", "ConstantOfShape", "DepthToSpace",
-        "SpaceToDepth", "Optional", "OptionalGetElement", "OptionalHasElement", "SequenceAt",
-        "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength",
-        "SplitToSequence", "ConcatFromSequence", "ReverseSequence", "EyeLike", "Compress",
-        "BitCast", "Trilu", "OneHot", "MaxUnpool", "CenterCropPad", "TensorScatter", "Scatter",
-        # text: no arithmetic on numbers
-        "StringConcat", "StringNormalizer", "StringSplit", "RegexFullMatch",
-    }),
+    "": frozenset(
+        {
+            "Reshape",
+            "Flatten",
+            "Squeeze",
+            "Unsqueeze",
+            "Transpose",
+            "Concat",
+            "Split",
+            "Slice",
+            "Gather",
+            "GatherElements",
+            "GatherND",
+            "Identity",
+            "Dropout",
+            "Shape",
+            "Size",
+            "Expand",
+            "Tile",
+            "Pad",
+            "Cast",
+            "CastLike",
+            "Constant",
+            "ConstantOfShape",
+            "DepthToSpace",
+            "SpaceToDepth",
+            "Optional",
+            "OptionalGetElement",
+            "OptionalHasElement",
+            "SequenceAt",
+            "SequenceConstruct",
+            "SequenceEmpty",
+            "SequenceErase",
+            "SequenceInsert",
+            "SequenceLength",
+            "SplitToSequence",
+            "ConcatFromSequence",
+            "ReverseSequence",
+            "EyeLike",
+            "Compress",
+            "BitCast",
+            "Trilu",
+            "OneHot",
+            "MaxUnpool",
+            "CenterCropPad",
+            "TensorScatter",
+            "Scatter",
+            # text: no arithmetic on numbers
+            "StringConcat",
+            "StringNormalizer",
+            "StringSplit",
+            "RegexFullMatch",
+        }
+    ),
 }
 
 # Ops classified but deliberately not costed: they stay "uncounted" in every report, with the reason.
@@ -56,18 +113,30 @@ def _domain(domain: str) -> str:
     return "" if domain == "ai.onnx" else domain
 
 
-def rule(*op_types: str, since: int = 1, domain: str = "", category: str = "compute",
-         macs: str = "0", flops: str = "", per_element: int | None = None) -> Callable[[RuleFn], RuleFn]:
+def rule(
+    *op_types: str,
+    since: int = 1,
+    domain: str = "",
+    category: str = "compute",
+    macs: str = "0",
+    flops: str = "",
+    per_element: int | None = None,
+) -> Callable[[RuleFn], RuleFn]:
     """Registers `fn` as the cost rule of `op_types` from opset `since` on (newest wins).
     `per_element` declares that `fn` costs `per_element` FLOPs per element of output 0 and reads
     nothing else (RuleSpec.per_element)."""
+
     def register(fn: RuleFn) -> RuleFn:
         for op in op_types:
             specs = _REGISTRY.setdefault((_domain(domain), op), [])
             specs[:] = [s for s in specs if s.since != since]
-            bisect.insort(specs, RuleSpec(op, _domain(domain), since, fn, category, macs, flops, per_element),
-                          key=lambda s: s.since)
+            bisect.insort(
+                specs,
+                RuleSpec(op, _domain(domain), since, fn, category, macs, flops, per_element),
+                key=lambda s: s.since,
+            )
         return fn
+
     return register
 
 
@@ -131,14 +200,41 @@ def registered() -> list[RuleSpec]:
 
 def formula_table() -> list[dict]:
     """One entry per known op: category, MAC and FLOP formulas, since-opset of the newest rule."""
-    rows = [{"op": s.op_type, "domain": s.domain or "ai.onnx", "category": s.category, "macs": s.macs,
-             "flops": s.flops, "since": s.since} for s in registered()]
+    rows = [
+        {
+            "op": s.op_type,
+            "domain": s.domain or "ai.onnx",
+            "category": s.category,
+            "macs": s.macs,
+            "flops": s.flops,
+            "since": s.since,
+        }
+        for s in registered()
+    ]
     for domain, ops in ZERO_COST.items():
-        rows += [{"op": op, "domain": domain or "ai.onnx", "category": "data movement", "macs": "0",
-                  "flops": "0", "since": 1} for op in ops]
+        rows += [
+            {
+                "op": op,
+                "domain": domain or "ai.onnx",
+                "category": "data movement",
+                "macs": "0",
+                "flops": "0",
+                "since": 1,
+            }
+            for op in ops
+        ]
     for domain, ops in UNMODELLED.items():
-        rows += [{"op": op, "domain": domain or "ai.onnx", "category": "not modelled", "macs": "uncounted",
-                  "flops": f"uncounted: {why}", "since": 1} for op, why in ops.items()]
+        rows += [
+            {
+                "op": op,
+                "domain": domain or "ai.onnx",
+                "category": "not modelled",
+                "macs": "uncounted",
+                "flops": f"uncounted: {why}",
+                "since": 1,
+            }
+            for op, why in ops.items()
+        ]
     return sorted(rows, key=lambda r: (r["domain"], r["category"], r["op"]))
 
 

@@ -13,8 +13,9 @@ __all__ = ["attention", "sdpa_cost", "kv_length"]
 _SCORE_FLOPS = "per score: scale 1, softmax 5, mask 1 if masked or causal"
 
 
-def sdpa_cost(batch: int, q_heads: int, s_q: int, s_kv: int, d: int, d_v: int, masked: bool,
-              softcap: bool = False) -> tuple[int, int, str]:
+def sdpa_cost(
+    batch: int, q_heads: int, s_q: int, s_kv: int, d: int, d_v: int, masked: bool, softcap: bool = False
+) -> tuple[int, int, str]:
     """(MACs, FLOPs, formula) of scaled dot-product attention over the given sizes."""
     scores = batch * q_heads * s_q * s_kv
     macs = scores * (d + d_v)
@@ -23,8 +24,7 @@ def sdpa_cost(batch: int, q_heads: int, s_q: int, s_kv: int, d: int, d_v: int, m
     return macs, 2 * macs + per_score * scores, formula
 
 
-def kv_length(ctx: NodeContext, key_len: int, past_input: int | None, present_output: int | None,
-               axis: int = 2) -> int:
+def kv_length(ctx: NodeContext, key_len: int, past_input: int | None, present_output: int | None, axis: int = 2) -> int:
     """Total key length: from the `present` output when known, else past + new."""
     if present_output is not None and present_output < len(ctx.node.output) and ctx.node.output[present_output]:
         try:
@@ -36,8 +36,13 @@ def kv_length(ctx: NodeContext, key_len: int, past_input: int | None, present_ou
     return key_len
 
 
-@rule("Attention", since=23, category="attention",
-      macs="B·H_q·S_q·S_kv·(D + D_v)  (S_kv includes past_key)", flops=f"2·MACs + ({_SCORE_FLOPS}, softcap 3)")
+@rule(
+    "Attention",
+    since=23,
+    category="attention",
+    macs="B·H_q·S_q·S_kv·(D + D_v)  (S_kv includes past_key)",
+    flops=f"2·MACs + ({_SCORE_FLOPS}, softcap 3)",
+)
 def attention(ctx: NodeContext) -> Cost:
     """Q [B, H_q, S_q, D] or [B, S_q, H_q·D]; K [B, H_kv, S_kv, D]; V [B, H_kv, S_kv, D_v] (3-D likewise)."""
     q, k, v = ctx.in_dims(0), ctx.in_dims(1), ctx.in_dims(2)
@@ -55,9 +60,13 @@ def attention(ctx: NodeContext) -> Cost:
     return Cost(macs=macs, flops=flops, formula=formula)
 
 
-@rule("LinearAttention", since=27, category="attention",
-      macs="B·T·(H_kv·d_k·d_v·(1 + delta) + H_q·d_k·d_v)  (state update k⊗v, delta rule Sᵀk, output qᵀS)",
-      flops="2·MACs + B·T·H_kv·d_k·d_v·(1 if gated) + B·T·H_q·d_v (scale)")
+@rule(
+    "LinearAttention",
+    since=27,
+    category="attention",
+    macs="B·T·(H_kv·d_k·d_v·(1 + delta) + H_q·d_k·d_v)  (state update k⊗v, delta rule Sᵀk, output qᵀS)",
+    flops="2·MACs + B·T·H_kv·d_k·d_v·(1 if gated) + B·T·H_q·d_v (scale)",
+)
 def linear_attention(ctx: NodeContext) -> Cost:
     """query [B, T, H_q·d_k], key [B, T, H_kv·d_k], value [B, T, H_kv·d_v]; state [B, H_kv, d_k, d_v]."""
     q, v = ctx.in_dims(0), ctx.in_dims(2)
@@ -69,13 +78,20 @@ def linear_attention(ctx: NodeContext) -> Cost:
     state = d_k * d_v
     macs = batch * steps * (kv_heads * state * (1 + delta) + heads * state)
     gate = batch * steps * kv_heads * state if "gated" in rule_name else 0
-    return Cost(macs=macs, flops=2 * macs + gate + batch * steps * heads * d_v,
-                formula=f"{batch}*{steps}*({kv_heads}*{d_k}*{d_v}*{1 + delta} + {heads}*{d_k}*{d_v})")
+    return Cost(
+        macs=macs,
+        flops=2 * macs + gate + batch * steps * heads * d_v,
+        formula=f"{batch}*{steps}*({kv_heads}*{d_k}*{d_v}*{1 + delta} + {heads}*{d_k}*{d_v})",
+    )
 
 
-@rule("Attention", domain="com.microsoft", category="attention",
-      macs="B·S·I·(3·hidden) (packed QKV projection) + B·N·S·S_total·(D + D_v)",
-      flops=f"2·MACs + B·S·3·hidden (bias) + ({_SCORE_FLOPS})")
+@rule(
+    "Attention",
+    domain="com.microsoft",
+    category="attention",
+    macs="B·S·I·(3·hidden) (packed QKV projection) + B·N·S·S_total·(D + D_v)",
+    flops=f"2·MACs + B·S·3·hidden (bias) + ({_SCORE_FLOPS})",
+)
 def ms_attention(ctx: NodeContext) -> Cost:
     """input [B, S, I], weights [I, hidden_q + hidden_k + hidden_v], bias, mask, past → [B, S, hidden_v]."""
     batch, seq, width = ctx.in_dims(0)
@@ -87,12 +103,20 @@ def ms_attention(ctx: NodeContext) -> Cost:
     s_total = kv_length(ctx, seq, 4, 1, axis=3)  # past [2, B, N, S_past, D]
     macs, flops, formula = sdpa_cost(batch, heads, seq, s_total, hq // heads, hv // heads, ctx.has_input(3))
     bias = batch * seq * w[1] if ctx.has_input(2) else 0
-    return Cost(macs=projection + macs, flops=2 * projection + bias + flops,
-                formula=f"projection {batch}*{seq}*{width}*{w[1]}; {formula}")
+    return Cost(
+        macs=projection + macs,
+        flops=2 * projection + bias + flops,
+        formula=f"projection {batch}*{seq}*{width}*{w[1]}; {formula}",
+    )
 
 
-@rule("MultiHeadAttention", domain="com.microsoft", category="attention",
-      macs="B·N·S_q·S_kv·(D + D_v)", flops=f"2·MACs + ({_SCORE_FLOPS})")
+@rule(
+    "MultiHeadAttention",
+    domain="com.microsoft",
+    category="attention",
+    macs="B·N·S_q·S_kv·(D + D_v)",
+    flops=f"2·MACs + ({_SCORE_FLOPS})",
+)
 def ms_multi_head_attention(ctx: NodeContext) -> Cost:
     """query [B, S_q, hidden] (or packed [B, S, N, 3, D]), key/value [B, S_kv, hidden] or [B, N, S_kv, D]."""
     q = ctx.in_dims(0)
@@ -117,8 +141,13 @@ def ms_multi_head_attention(ctx: NodeContext) -> Cost:
     return Cost(macs=macs, flops=flops, formula=formula)
 
 
-@rule("GroupQueryAttention", domain="com.microsoft", category="attention",
-      macs="B·H_q·S·S_total·2·D  (S_total from present_key)", flops=f"2·MACs + ({_SCORE_FLOPS}, causal)")
+@rule(
+    "GroupQueryAttention",
+    domain="com.microsoft",
+    category="attention",
+    macs="B·H_q·S·S_total·2·D  (S_total from present_key)",
+    flops=f"2·MACs + ({_SCORE_FLOPS}, causal)",
+)
 def ms_group_query_attention(ctx: NodeContext) -> Cost:
     """query [B, S, H_q·D] (or packed QKV), key/value [B, S, H_kv·D], past_key [B, H_kv, S_past, D]."""
     q = ctx.in_dims(0)
@@ -144,15 +173,19 @@ def _rotary(ctx: NodeContext, heads: int | None) -> Cost:
     return Cost(flops=3 * rotated, formula=f"3*{rotated}")
 
 
-@rule("RotaryEmbedding", since=23, category="attention", macs="0",
-      flops="3 per rotated element (x1·cos − x2·sin, x2·cos + x1·sin: 6 per pair)")
+@rule(
+    "RotaryEmbedding",
+    since=23,
+    category="attention",
+    macs="0",
+    flops="3 per rotated element (x1·cos − x2·sin, x2·cos + x1·sin: 6 per pair)",
+)
 def rotary_embedding(ctx: NodeContext) -> Cost:
     """X [B, S, H·D] or [B, H, S, D], cos/sin caches; rotary_embedding_dim of each head rotated."""
     return _rotary(ctx, int(ctx.attr("num_heads", 0)) or None)
 
 
-@rule("RotaryEmbedding", domain="com.microsoft", category="attention", macs="0",
-      flops="3 per rotated element")
+@rule("RotaryEmbedding", domain="com.microsoft", category="attention", macs="0", flops="3 per rotated element")
 def ms_rotary_embedding(ctx: NodeContext) -> Cost:
     """input [B, S, hidden] or [B, N, S, H], position_ids, cos_cache, sin_cache (inputs 2, 3)."""
     x = ctx.in_dims(0)

@@ -33,8 +33,9 @@ def _check_groups(ctx: NodeContext, c_out: int, cin_per_group: int) -> None:
         raise WindowError(f"group {group!r} does not divide C_out {c_out}")
     channels = ctx.in_shape(0)[1] if len(ctx.in_shape(0)) > 1 else None
     if isinstance(channels, int) and channels != cin_per_group * group:
-        raise WindowError(f"X has {channels} channels, but W's C_in/group {cin_per_group} × group {group} "
-                          f"= {cin_per_group * group}")
+        raise WindowError(
+            f"X has {channels} channels, but W's C_in/group {cin_per_group} × group {group} = {cin_per_group * group}"
+        )
 
 
 def _product(dims) -> str:
@@ -57,9 +58,12 @@ def conv_cost(ctx: NodeContext, w: int = 1, bias: int | None = 2, per_output: in
     return Cost(macs=macs, flops=2 * macs + extra, formula=formula)
 
 
-@rule("Conv", category="conv",
-      macs="N·C_out·∏(Y spatial)·(C_in/group)·∏(kernel)",
-      flops="2·MACs + N·C_out·∏(Y spatial) if bias")
+@rule(
+    "Conv",
+    category="conv",
+    macs="N·C_out·∏(Y spatial)·(C_in/group)·∏(kernel)",
+    flops="2·MACs + N·C_out·∏(Y spatial) if bias",
+)
 def conv(ctx: NodeContext) -> Cost:
     """X [N, C_in, D1…Dn], W [C_out, C_in/group, k1…kn], B [C_out] → Y [N, C_out, o1…on]."""
     return conv_cost(ctx)
@@ -71,15 +75,23 @@ def conv_integer(ctx: NodeContext) -> Cost:
     return conv_cost(ctx, bias=None)
 
 
-@rule("QLinearConv", category="conv", macs="as Conv (W is input 3)",
-      flops="2·MACs + 4·|Y| (requantize: scale, round, zero point, saturate) + |Y| if bias")
+@rule(
+    "QLinearConv",
+    category="conv",
+    macs="as Conv (W is input 3)",
+    flops="2·MACs + 4·|Y| (requantize: scale, round, zero point, saturate) + |Y| if bias",
+)
 def qlinear_conv(ctx: NodeContext) -> Cost:
     """x, x_scale, x_zp, W [C_out, C_in/group, k…], w_scale, w_zp, y_scale, y_zp, B (int32)."""
     return conv_cost(ctx, w=3, bias=8, per_output=4)
 
 
-@rule("DeformConv", category="conv", macs="as Conv",
-      flops="2·MACs + N·C_in·∏(Y spatial)·∏(kernel)·(9 bilinear sampling + 1 if mask) + bias")
+@rule(
+    "DeformConv",
+    category="conv",
+    macs="as Conv",
+    flops="2·MACs + N·C_in·∏(Y spatial)·∏(kernel)·(9 bilinear sampling + 1 if mask) + bias",
+)
 def deform_conv(ctx: NodeContext) -> Cost:
     """X [N, C_in, H, W], W [C_out, C_in/group, kh, kw], offset, B, mask: each tap sampled bilinearly."""
     base = conv_cost(ctx, bias=3)
@@ -87,12 +99,16 @@ def deform_conv(ctx: NodeContext) -> Cost:
     y = conv_output_dims(ctx, tuple(w[2:]), w[0])
     samples = x[0] * x[1] * math.prod(y[2:]) * math.prod(w[2:])
     each = 9 + (1 if ctx.has_input(4) else 0)
-    return Cost(macs=base.macs, flops=base.flops + each * samples,
-                formula=f"{base.formula}; sampling {each}*{samples}")
+    return Cost(macs=base.macs, flops=base.flops + each * samples, formula=f"{base.formula}; sampling {each}*{samples}")
 
 
-@rule("CausalConvWithState", since=27, category="conv", macs="B·C·L·k  (depthwise, causal)",
-      flops="2·MACs + B·C·L if bias + 5·B·C·L if activation")
+@rule(
+    "CausalConvWithState",
+    since=27,
+    category="conv",
+    macs="B·C·L·k  (depthwise, causal)",
+    flops="2·MACs + B·C·L if bias + 5·B·C·L if activation",
+)
 def causal_conv(ctx: NodeContext) -> Cost:
     """input [B, C, L], weight [C, 1, k], bias [C], past_state [B, C, k−1] → output [B, C, L]."""
     b, c, length = ctx.in_dims(0)
@@ -103,9 +119,12 @@ def causal_conv(ctx: NodeContext) -> Cost:
     return Cost(macs=macs, flops=2 * macs + extra, formula=f"{b}*{c}*{length}*{k}")
 
 
-@rule("ConvTranspose", category="conv",
-      macs="N·|W|·∏(X spatial)  (every input pixel meets every weight once)",
-      flops="2·MACs + N·C_out·∏(Y spatial) if bias")
+@rule(
+    "ConvTranspose",
+    category="conv",
+    macs="N·|W|·∏(X spatial)  (every input pixel meets every weight once)",
+    flops="2·MACs + N·C_out·∏(Y spatial) if bias",
+)
 def conv_transpose(ctx: NodeContext) -> Cost:
     """X [N, C_in, D1…Dn], W [C_in, C_out/group, k1…kn], B [C_out] → Y [N, C_out, o1…on]."""
     w = ctx.in_dims(1)

@@ -18,32 +18,78 @@ __all__ = ["ELEMENTWISE_FLOPS", "REDUCE_FLOPS", "activation_flops", "fixed_rule"
 
 # FLOPs per output element, with the definition they count.
 ELEMENTWISE_FLOPS: dict[str, tuple[int, str]] = {
-    "Add": (1, "a+b"), "Sub": (1, "a−b"), "Mul": (1, "a·b"), "Div": (1, "a/b"),
-    "Pow": (1, "a^b"), "Mod": (1, "a mod b"), "BitShift": (1, "a<<b"),
-    "Neg": (1, "−x"), "Abs": (1, "|x|"), "Sign": (1, "sign x"), "Reciprocal": (1, "1/x"),
-    "Floor": (1, "floor"), "Ceil": (1, "ceil"), "Round": (1, "round"), "Sqrt": (1, "√x"),
-    "Exp": (1, "exp"), "Log": (1, "log"), "Erf": (1, "erf"), "Tanh": (1, "tanh"),
-    "Sin": (1, "sin"), "Cos": (1, "cos"), "Tan": (1, "tan"), "Asin": (1, "asin"),
-    "Acos": (1, "acos"), "Atan": (1, "atan"), "Sinh": (1, "sinh"), "Cosh": (1, "cosh"),
-    "Asinh": (1, "asinh"), "Acosh": (1, "acosh"), "Atanh": (1, "atanh"),
-    "Relu": (1, "max(x,0)"), "ThresholdedRelu": (1, "x if x>α"),
-    "LeakyRelu": (2, "x if x≥0 else α·x: compare, mul"), "PRelu": (2, "compare, mul"),
-    "Elu": (3, "compare, exp, α·(e−1)"), "Celu": (4, "max, exp, div, mul"),
-    "Selu": (4, "compare, exp, mul, mul"), "Sigmoid": (4, "1/(1+exp(−x))"),
-    "HardSigmoid": (4, "max(0, min(1, α·x+β))"), "HardSwish": (5, "x·HardSigmoid(x)"),
-    "Softplus": (3, "log(exp(x)+1)"), "Softsign": (3, "x/(1+|x|)"),
-    "Mish": (5, "x·tanh(log(1+exp(x)))"), "Gelu": (5, "x·(1+erf(x/√2))/2"),
-    "Clip": (2, "min, max"), "Shrink": (2, "compare, add"),
-    "Equal": (1, "=="), "Less": (1, "<"), "LessOrEqual": (1, "≤"), "Greater": (1, ">"),
-    "GreaterOrEqual": (1, "≥"), "And": (1, "and"), "Or": (1, "or"), "Xor": (1, "xor"),
-    "Not": (1, "not"), "BitwiseAnd": (1, "&"), "BitwiseOr": (1, "|"), "BitwiseXor": (1, "^"),
-    "BitwiseNot": (1, "~"), "IsNaN": (1, "x≠x"), "IsInf": (1, "|x|=∞"), "Where": (1, "select"),
+    "Add": (1, "a+b"),
+    "Sub": (1, "a−b"),
+    "Mul": (1, "a·b"),
+    "Div": (1, "a/b"),
+    "Pow": (1, "a^b"),
+    "Mod": (1, "a mod b"),
+    "BitShift": (1, "a<<b"),
+    "Neg": (1, "−x"),
+    "Abs": (1, "|x|"),
+    "Sign": (1, "sign x"),
+    "Reciprocal": (1, "1/x"),
+    "Floor": (1, "floor"),
+    "Ceil": (1, "ceil"),
+    "Round": (1, "round"),
+    "Sqrt": (1, "√x"),
+    "Exp": (1, "exp"),
+    "Log": (1, "log"),
+    "Erf": (1, "erf"),
+    "Tanh": (1, "tanh"),
+    "Sin": (1, "sin"),
+    "Cos": (1, "cos"),
+    "Tan": (1, "tan"),
+    "Asin": (1, "asin"),
+    "Acos": (1, "acos"),
+    "Atan": (1, "atan"),
+    "Sinh": (1, "sinh"),
+    "Cosh": (1, "cosh"),
+    "Asinh": (1, "asinh"),
+    "Acosh": (1, "acosh"),
+    "Atanh": (1, "atanh"),
+    "Relu": (1, "max(x,0)"),
+    "ThresholdedRelu": (1, "x if x>α"),
+    "LeakyRelu": (2, "x if x≥0 else α·x: compare, mul"),
+    "PRelu": (2, "compare, mul"),
+    "Elu": (3, "compare, exp, α·(e−1)"),
+    "Celu": (4, "max, exp, div, mul"),
+    "Selu": (4, "compare, exp, mul, mul"),
+    "Sigmoid": (4, "1/(1+exp(−x))"),
+    "HardSigmoid": (4, "max(0, min(1, α·x+β))"),
+    "HardSwish": (5, "x·HardSigmoid(x)"),
+    "Softplus": (3, "log(exp(x)+1)"),
+    "Softsign": (3, "x/(1+|x|)"),
+    "Mish": (5, "x·tanh(log(1+exp(x)))"),
+    "Gelu": (5, "x·(1+erf(x/√2))/2"),
+    "Clip": (2, "min, max"),
+    "Shrink": (2, "compare, add"),
+    "Equal": (1, "=="),
+    "Less": (1, "<"),
+    "LessOrEqual": (1, "≤"),
+    "Greater": (1, ">"),
+    "GreaterOrEqual": (1, "≥"),
+    "And": (1, "and"),
+    "Or": (1, "or"),
+    "Xor": (1, "xor"),
+    "Not": (1, "not"),
+    "BitwiseAnd": (1, "&"),
+    "BitwiseOr": (1, "|"),
+    "BitwiseXor": (1, "^"),
+    "BitwiseNot": (1, "~"),
+    "IsNaN": (1, "x≠x"),
+    "IsInf": (1, "|x|=∞"),
+    "Where": (1, "select"),
 }
 _GELU_TANH = (9, "x·(1+tanh(√(2/π)·(x+0.044715·x³)))/2")
 
 # Variadic ops: FLOPs per output element for n inputs.
-_VARIADIC = {"Sum": ("n−1", lambda n: n - 1), "Max": ("n−1", lambda n: n - 1),
-             "Min": ("n−1", lambda n: n - 1), "Mean": ("n (n−1 adds, 1 divide)", lambda n: n)}
+_VARIADIC = {
+    "Sum": ("n−1", lambda n: n - 1),
+    "Max": ("n−1", lambda n: n - 1),
+    "Min": ("n−1", lambda n: n - 1),
+    "Mean": ("n (n−1 adds, 1 divide)", lambda n: n),
+}
 
 
 @lru_cache(maxsize=4096)
@@ -62,8 +108,13 @@ def activation_flops(name: str) -> int:
 
 
 def _elementwise_rule(op: str, each: int, definition: str) -> None:
-    @rule(op, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})",
-          per_element=None if op == "Gelu" else each)  # Gelu's count depends on its attribute
+    @rule(
+        op,
+        category="elementwise",
+        macs="0",
+        flops=f"{each}·|Y|  ({definition})",
+        per_element=None if op == "Gelu" else each,
+    )  # Gelu's count depends on its attribute
     def cost(ctx: NodeContext) -> Cost:
         """Per output element: the elementary operations of the op's definition."""
         flops_each = each
@@ -88,8 +139,14 @@ for _op, (_text, _fn) in _VARIADIC.items():
     _variadic_rule(_op, _text, _fn)
 
 
-@rule("Softmax", "LogSoftmax", category="elementwise", macs="0",
-      flops="5·|Y|  (max, subtract, exp, sum, divide or log-subtract)", per_element=5)
+@rule(
+    "Softmax",
+    "LogSoftmax",
+    category="elementwise",
+    macs="0",
+    flops="5·|Y|  (max, subtract, exp, sum, divide or log-subtract)",
+    per_element=5,
+)
 def softmax(ctx: NodeContext) -> Cost:
     """Per element: running max, x−max, exp, the sum, and the divide (log and subtract for LogSoftmax)."""
     return per_element(5, ctx.out_numel(0))
@@ -104,17 +161,24 @@ def hardmax(ctx: NodeContext) -> Cost:
 
 # FLOPs per input element of a reduction, plus per output element.
 REDUCE_FLOPS: dict[str, tuple[int, int, str]] = {
-    "ReduceSum": (1, 0, "add"), "ReduceMean": (1, 1, "add; divide per output"),
-    "ReduceMax": (1, 0, "compare"), "ReduceMin": (1, 0, "compare"), "ReduceProd": (1, 0, "mul"),
-    "ReduceL1": (2, 0, "abs, add"), "ReduceL2": (2, 1, "square, add; sqrt per output"),
-    "ReduceSumSquare": (2, 0, "square, add"), "ReduceLogSum": (1, 1, "add; log per output"),
-    "ReduceLogSumExp": (2, 1, "exp, add; log per output"), "ArgMax": (1, 0, "compare"),
+    "ReduceSum": (1, 0, "add"),
+    "ReduceMean": (1, 1, "add; divide per output"),
+    "ReduceMax": (1, 0, "compare"),
+    "ReduceMin": (1, 0, "compare"),
+    "ReduceProd": (1, 0, "mul"),
+    "ReduceL1": (2, 0, "abs, add"),
+    "ReduceL2": (2, 1, "square, add; sqrt per output"),
+    "ReduceSumSquare": (2, 0, "square, add"),
+    "ReduceLogSum": (1, 1, "add; log per output"),
+    "ReduceLogSumExp": (2, 1, "exp, add; log per output"),
+    "ArgMax": (1, 0, "compare"),
     "ArgMin": (1, 0, "compare"),
 }
 
 
 def _reduce_rule(op: str, per_in: int, per_out: int, definition: str) -> None:
     flops = f"{per_in}·|X|" + (f" + {per_out}·|Y|" if per_out else "")
+
     @rule(op, category="reduction", macs="0", flops=f"{flops}  ({definition})")
     def cost(ctx: NodeContext) -> Cost:
         """Reduction over some axes of X."""
@@ -129,8 +193,13 @@ for _op, (_in, _out, _definition) in REDUCE_FLOPS.items():
     _reduce_rule(_op, _in, _out, _definition)
 
 
-@rule("Resize", "Upsample", category="resize", macs="0",
-      flops="nearest 0; linear 3·(2^r−1)·|Y|; cubic 7·(4^r−1)/3·|Y|  (r resized axes)")
+@rule(
+    "Resize",
+    "Upsample",
+    category="resize",
+    macs="0",
+    flops="nearest 0; linear 3·(2^r−1)·|Y|; cubic 7·(4^r−1)/3·|Y|  (r resized axes)",
+)
 def resize(ctx: NodeContext) -> Cost:
     """Interpolation: each 1-D linear blend is 3 FLOPs (sub, mul, add), each cubic one 7 (4 mul, 3 add)."""
     mode = str(ctx.attr("mode", "nearest"))
@@ -144,8 +213,15 @@ def resize(ctx: NodeContext) -> Cost:
 
 
 def fixed_rule(op: str, each: int, definition: str, domain: str = "", since: int = 1) -> None:
-    @rule(op, domain=domain, since=since, category="elementwise", macs="0", flops=f"{each}·|Y|  ({definition})",
-          per_element=each)
+    @rule(
+        op,
+        domain=domain,
+        since=since,
+        category="elementwise",
+        macs="0",
+        flops=f"{each}·|Y|  ({definition})",
+        per_element=each,
+    )
     def cost(ctx: NodeContext) -> Cost:
         """A fixed count of elementary operations per output element."""
         return per_element(each, ctx.out_numel(0))
@@ -166,8 +242,13 @@ fixed_rule("BiasGelu", 6, "bias add, then Gelu 5", domain="com.microsoft")
 fixed_rule("QuickGelu", 6, "x·sigmoid(α·x)", domain="com.microsoft")
 
 
-@rule("FastGelu", domain="com.microsoft", category="elementwise", macs="0",
-      flops="9·|Y| (tanh approximation) + |Y| if bias")
+@rule(
+    "FastGelu",
+    domain="com.microsoft",
+    category="elementwise",
+    macs="0",
+    flops="9·|Y| (tanh approximation) + |Y| if bias",
+)
 def fast_gelu(ctx: NodeContext) -> Cost:
     """x·(1+tanh(√(2/π)·(x+0.044715·x³)))/2, with an optional bias added first."""
     n = ctx.out_numel(0)

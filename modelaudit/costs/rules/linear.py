@@ -20,8 +20,9 @@ def gemm_dims(ctx: NodeContext, a_input: int, b_input: int) -> tuple[int, int, i
     return m, k, b[0] if ctx.attr("transB", 0) else b[1]
 
 
-@rule("Gemm", category="linear", macs="M·K·N",
-      flops="2·MACs + M·N if C (bias) + M·N if alpha ≠ 1 + M·N if beta ∉ {0, 1}")
+@rule(
+    "Gemm", category="linear", macs="M·K·N", flops="2·MACs + M·N if C (bias) + M·N if alpha ≠ 1 + M·N if beta ∉ {0, 1}"
+)
 def gemm(ctx: NodeContext) -> Cost:
     """A [M, K] (or [K, M] with transA), B [K, N] (or [N, K] with transB), C broadcast to [M, N]."""
     m, k, n = gemm_dims(ctx, 0, 1)
@@ -78,8 +79,9 @@ def matmul_integer(ctx: NodeContext) -> Cost:
     return matmul_cost(ctx, 0, 1)
 
 
-@rule("QLinearMatMul", category="linear", macs="as MatMul (A is input 0, B input 3)",
-      flops="2·MACs + 4·|Y| (requantize)")
+@rule(
+    "QLinearMatMul", category="linear", macs="as MatMul (A is input 0, B input 3)", flops="2·MACs + 4·|Y| (requantize)"
+)
 def qlinear_matmul(ctx: NodeContext) -> Cost:
     """a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp → quantized Y."""
     return matmul_cost(ctx, 0, 3, per_output=4)
@@ -96,8 +98,13 @@ def fused_matmul(ctx: NodeContext) -> Cost:
     return Cost(macs=macs, flops=2 * macs + extra, formula=f"{outputs}*{k}")
 
 
-@rule("MatMulNBits", domain="com.microsoft", category="linear",
-      macs="∏(A batch dims)·K·N", flops="2·MACs + 2·K·N (dequantize the weight) + bias")
+@rule(
+    "MatMulNBits",
+    domain="com.microsoft",
+    category="linear",
+    macs="∏(A batch dims)·K·N",
+    flops="2·MACs + 2·K·N (dequantize the weight) + bias",
+)
 def matmul_nbits(ctx: NodeContext) -> Cost:
     """A [..., K] @ dequantized B (N×K at `bits` bits, packed [N, blocks, blob]) → [..., N]."""
     a = ctx.in_dims(0)
@@ -122,7 +129,7 @@ def parse_einsum(equation: str, shapes: list[tuple]) -> tuple[list[str], str, di
     for term, shape in zip(terms, shapes):
         if "..." in term:
             own = len(shape) - len(term.replace("...", ""))
-            term = term.replace("...", fill[ellipsis_rank - own:])
+            term = term.replace("...", fill[ellipsis_rank - own :])
         if len(term) != len(shape):
             raise ValueError(f"einsum term '{term}' does not match rank {len(shape)}")
         for letter, dim in zip(term, shape):
@@ -136,9 +143,12 @@ def parse_einsum(equation: str, shapes: list[tuple]) -> tuple[list[str], str, di
     return expanded, out, sizes
 
 
-@rule("Einsum", category="linear",
-      macs="Σ over pairwise contractions, left to right: ∏(sizes of the indices of both operands)",
-      flops="2·MACs + ∏(indices) of steps that contract nothing (outer/elementwise products) + reduction adds")
+@rule(
+    "Einsum",
+    category="linear",
+    macs="Σ over pairwise contractions, left to right: ∏(sizes of the indices of both operands)",
+    flops="2·MACs + ∏(indices) of steps that contract nothing (outer/elementwise products) + reduction adds",
+)
 def einsum(ctx: NodeContext) -> Cost:
     """A general contraction, costed as numpy's unoptimised left-to-right pairwise evaluation."""
     shapes = [ctx.in_dims(i) for i in range(len(ctx.node.input))]
@@ -150,7 +160,7 @@ def einsum(ctx: NodeContext) -> Cost:
         flops = math.prod(sizes[c] for c in current) if reduced else 0
         return Cost(flops=flops, formula=f"reduce {''.join(sorted(reduced)) or 'nothing'}: {flops}")
     for i, term in enumerate(terms[1:], start=1):
-        later = set(out).union(*terms[i + 1:]) if i + 1 < len(terms) else set(out)
+        later = set(out).union(*terms[i + 1 :]) if i + 1 < len(terms) else set(out)
         union = current | set(term)
         keep = union & later
         step = math.prod(sizes[c] for c in union)

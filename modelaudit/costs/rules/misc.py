@@ -42,8 +42,15 @@ def det(ctx: NodeContext) -> Cost:
     return Cost(flops=flops, formula=f"{batch}*ceil(2*{n}^3/3)")
 
 
-@rule("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", category="random",
-      macs="0", flops="|Y|  (one draw per element)")
+@rule(
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    category="random",
+    macs="0",
+    flops="|Y|  (one draw per element)",
+)
 def random(ctx: NodeContext) -> Cost:
     """A generator of random values."""
     n = ctx.out_numel(0)
@@ -81,8 +88,12 @@ def softmax_cross_entropy(ctx: NodeContext) -> Cost:
     return Cost(flops=flops, formula=f"5*{scores} + 3*{labels}")
 
 
-@rule("NonMaxSuppression", category="detection", macs="0",
-      flops="upper bound: batch·classes·(boxes²/2 IoU × 15 + boxes·⌈log2 boxes⌉ sort)")
+@rule(
+    "NonMaxSuppression",
+    category="detection",
+    macs="0",
+    flops="upper bound: batch·classes·(boxes²/2 IoU × 15 + boxes·⌈log2 boxes⌉ sort)",
+)
 def non_max_suppression(ctx: NodeContext) -> Cost:
     """boxes [B, N, 4], scores [B, C, N]: how many boxes survive depends on data, so an upper bound."""
     batch, classes, boxes = ctx.in_dims(1)
@@ -90,8 +101,12 @@ def non_max_suppression(ctx: NodeContext) -> Cost:
     return Cost(flops=flops, formula=f"upper bound {batch}*{classes}*({boxes}²/2*15 + sort)")
 
 
-@rule("RoiAlign", category="detection", macs="0",
-      flops="|Y|·s²·10  (s×s bilinear samples of 9 FLOPs, averaged; s = sampling_ratio, 2 when adaptive)")
+@rule(
+    "RoiAlign",
+    category="detection",
+    macs="0",
+    flops="|Y|·s²·10  (s×s bilinear samples of 9 FLOPs, averaged; s = sampling_ratio, 2 when adaptive)",
+)
 def roi_align(ctx: NodeContext) -> Cost:
     """X [N, C, H, W], rois [R, 4], batch_indices [R] → [R, C, out_h, out_w]."""
     ratio = int(ctx.attr("sampling_ratio", 0))
@@ -101,8 +116,12 @@ def roi_align(ctx: NodeContext) -> Cost:
     return Cost(flops=n * s * s * 10, formula=formula)
 
 
-@rule("MaxRoiPool", category="detection", macs="0",
-      flops="upper bound |Y|·(H·W)/(pooled_h·pooled_w)  (every roi covering the whole map)")
+@rule(
+    "MaxRoiPool",
+    category="detection",
+    macs="0",
+    flops="upper bound |Y|·(H·W)/(pooled_h·pooled_w)  (every roi covering the whole map)",
+)
 def max_roi_pool(ctx: NodeContext) -> Cost:
     """X [N, C, H, W], rois [R, 5] → [R, C, ph, pw]; region sizes depend on the rois."""
     x = ctx.in_dims(0)
@@ -112,8 +131,12 @@ def max_roi_pool(ctx: NodeContext) -> Cost:
     return Cost(flops=n * cells, formula=f"upper bound {n}*{cells}")
 
 
-@rule("GridSample", category="resize", macs="0",
-      flops="nearest 0; linear 3·(2^r−1)·|Y|; cubic 7·(4^r−1)/3·|Y|; + 4·r per output location")
+@rule(
+    "GridSample",
+    category="resize",
+    macs="0",
+    flops="nearest 0; linear 3·(2^r−1)·|Y|; cubic 7·(4^r−1)/3·|Y|; + 4·r per output location",
+)
 def grid_sample(ctx: NodeContext) -> Cost:
     """X [N, C, D…], grid [N, o…, r] → Y [N, C, o…]: each output interpolates its 2^r neighbours."""
     y = ctx.out_dims(0)
@@ -141,8 +164,13 @@ def col2im(ctx: NodeContext) -> Cost:
     return Cost(flops=n, formula=f"{n}")
 
 
-@rule("ScatterElements", "ScatterND", category="data movement", macs="0",
-      flops="0, or |updates| with a reduction (add, mul, max, min)")
+@rule(
+    "ScatterElements",
+    "ScatterND",
+    category="data movement",
+    macs="0",
+    flops="0, or |updates| with a reduction (add, mul, max, min)",
+)
 def scatter(ctx: NodeContext) -> Cost:
     """data, indices, updates: a copy, plus one operation per update when `reduction` is set."""
     if str(ctx.attr("reduction", "none")) == "none":
@@ -151,8 +179,7 @@ def scatter(ctx: NodeContext) -> Cost:
     return Cost(flops=n, formula=f"{n}")
 
 
-@rule("TfIdfVectorizer", category="text", macs="0",
-      flops="|X|·max_gram_length (n-gram matches) + |Y| (weighting)")
+@rule("TfIdfVectorizer", category="text", macs="0", flops="|X|·max_gram_length (n-gram matches) + |Y| (weighting)")
 def tfidf(ctx: NodeContext) -> Cost:
     """Counts n-grams of the input ids and weights them."""
     n_in, n_out = ctx.in_numel(0), ctx.out_numel(0)

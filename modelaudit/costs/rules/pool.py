@@ -12,8 +12,14 @@ from . import rule
 __all__ = ["pool", "global_pool"]
 
 
-@rule("MaxPool", "AveragePool", "LpPool", category="pooling", macs="0",
-      flops="MaxPool (K−1)·|Y|; AveragePool K·|Y|; LpPool (2K)·|Y|  (K = ∏kernel, padded cells included)")
+@rule(
+    "MaxPool",
+    "AveragePool",
+    "LpPool",
+    category="pooling",
+    macs="0",
+    flops="MaxPool (K−1)·|Y|; AveragePool K·|Y|; LpPool (2K)·|Y|  (K = ∏kernel, padded cells included)",
+)
 def pool(ctx: NodeContext) -> Cost:
     """X [N, C, D1…Dn] → Y [N, C, o1…on] with a window of ∏kernel_shape cells."""
     shape = ctx.attr("kernel_shape")
@@ -33,8 +39,14 @@ def pool(ctx: NodeContext) -> Cost:
     return Cost(flops=each * n, formula=f"{each}*{n}")
 
 
-@rule("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", category="pooling", macs="0",
-      flops="GlobalAveragePool |X|; GlobalMaxPool |X| − N·C; GlobalLpPool 2·|X|")
+@rule(
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "GlobalLpPool",
+    category="pooling",
+    macs="0",
+    flops="GlobalAveragePool |X|; GlobalMaxPool |X| − N·C; GlobalLpPool 2·|X|",
+)
 def global_pool(ctx: NodeContext) -> Cost:
     """X [N, C, D1…Dn] → Y [N, C, 1…1]."""
     x = ctx.in_dims(0)

@@ -13,10 +13,21 @@ from .elementwise import ELEMENTWISE_FLOPS, fixed_rule
 from .linear import gemm_dims, matmul_cost
 from .recurrent import unit_flops
 
-__all__ = ["dynamic_quantize_lstm", "qattention", "dynamic_quantize_matmul", "matmul_integer_to_float", "qgemm",
-           "qlinear_binary", "qlinear_activation", "qlinear_global_average_pool",
-           "qlinear_concat", "qlinear_average_pool", "qembed_layer_norm", "QUANTIZE_FLOPS",
-           "REQUANTIZE_FLOPS"]
+__all__ = [
+    "dynamic_quantize_lstm",
+    "qattention",
+    "dynamic_quantize_matmul",
+    "matmul_integer_to_float",
+    "qgemm",
+    "qlinear_binary",
+    "qlinear_activation",
+    "qlinear_global_average_pool",
+    "qlinear_concat",
+    "qlinear_average_pool",
+    "qembed_layer_norm",
+    "QUANTIZE_FLOPS",
+    "REQUANTIZE_FLOPS",
+]
 
 MS = "com.microsoft"
 QUANTIZE_FLOPS = 6  # DynamicQuantizeLinear per element: min, max, divide, round, + zero point, saturate
@@ -24,8 +35,13 @@ REQUANTIZE_FLOPS = 4  # per output: scale, round, + zero point, saturate
 DEQUANTIZE_FLOPS = 2  # per input element: (x − zero point)·scale
 
 
-@rule("DynamicQuantizeLSTM", domain=MS, category="recurrent", macs="as LSTM: seq·batch·dirs·4·H·(I+H)",
-      flops="as LSTM (2·MACs + 30 per unit and step with bias)")
+@rule(
+    "DynamicQuantizeLSTM",
+    domain=MS,
+    category="recurrent",
+    macs="as LSTM: seq·batch·dirs·4·H·(I+H)",
+    flops="as LSTM (2·MACs + 30 per unit and step with bias)",
+)
 def dynamic_quantize_lstm(ctx: NodeContext) -> Cost:
     """X [seq, batch, I]; W int8 [dirs, I, 4·H] and R [dirs, H, 4·H] (transposed against LSTM's);
     B, sequence_lens, initial_h, initial_c, P as LSTM; then W/R scales and zero points."""
@@ -41,9 +57,13 @@ def dynamic_quantize_lstm(ctx: NodeContext) -> Cost:
     return Cost(macs=macs, flops=2 * macs + steps * hidden * unit, formula=formula)
 
 
-@rule("QAttention", domain=MS, category="attention",
-      macs="as com.microsoft:Attention: B·S·I·(3·hidden) + B·N·S·S_total·(D + D_v)",
-      flops="2·MACs + B·S·3·hidden (bias) + 6·|input| (quantize) + per score: scale 1, softmax 5, mask 1")
+@rule(
+    "QAttention",
+    domain=MS,
+    category="attention",
+    macs="as com.microsoft:Attention: B·S·I·(3·hidden) + B·N·S·S_total·(D + D_v)",
+    flops="2·MACs + B·S·3·hidden (bias) + 6·|input| (quantize) + per score: scale 1, softmax 5, mask 1",
+)
 def qattention(ctx: NodeContext) -> Cost:
     """input [B, S, I], weight int8 [I, 3·hidden], bias [3·hidden], input/weight scales, mask_index
     (5), zero points (6, 7), past [2, B, N, S_past, D] (8) → [B, S, hidden]."""
@@ -56,8 +76,11 @@ def qattention(ctx: NodeContext) -> Cost:
     masked = ctx.has_input(5) or bool(ctx.attr("unidirectional", 0))
     macs, flops, formula = sdpa_cost(batch, heads, seq, s_total, head, head, masked)
     extra = batch * seq * w[1] + QUANTIZE_FLOPS * batch * seq * width
-    return Cost(macs=projection + macs, flops=2 * projection + extra + flops,
-                formula=f"projection {batch}*{seq}*{width}*{w[1]}; {formula}")
+    return Cost(
+        macs=projection + macs,
+        flops=2 * projection + extra + flops,
+        formula=f"projection {batch}*{seq}*{width}*{w[1]}; {formula}",
+    )
 
 
 def _rescaled(ctx: NodeContext, cost: Cost, bias_input: int, quantized_a: bool) -> Cost:
@@ -71,22 +94,33 @@ def _rescaled(ctx: NodeContext, cost: Cost, bias_input: int, quantized_a: bool) 
     return Cost(macs=cost.macs, flops=2 * cost.macs + extra, formula=formula)
 
 
-@rule("DynamicQuantizeMatMul", domain=MS, category="linear", macs="as MatMul",
-      flops="2·MACs + 6·|A| (quantize A) + |Y| (rescale) + |Y| if bias")
+@rule(
+    "DynamicQuantizeMatMul",
+    domain=MS,
+    category="linear",
+    macs="as MatMul",
+    flops="2·MACs + 6·|A| (quantize A) + |Y| (rescale) + |Y| if bias",
+)
 def dynamic_quantize_matmul(ctx: NodeContext) -> Cost:
     """A float [..., M, K] (quantized on the fly), B int8 [K, N], b_scale, b_zero_point, bias [N]."""
     return _rescaled(ctx, matmul_cost(ctx, 0, 1), 4, quantized_a=True)
 
 
-@rule("MatMulIntegerToFloat", domain=MS, category="linear", macs="as MatMul",
-      flops="2·MACs + |Y| (rescale) + |Y| if bias")
+@rule(
+    "MatMulIntegerToFloat", domain=MS, category="linear", macs="as MatMul", flops="2·MACs + |Y| (rescale) + |Y| if bias"
+)
 def matmul_integer_to_float(ctx: NodeContext) -> Cost:
     """A int8 [..., M, K], B int8 [K, N], a_scale, b_scale, a/b zero points, bias [N] → float Y."""
     return _rescaled(ctx, matmul_cost(ctx, 0, 1), 6, quantized_a=False)
 
 
-@rule("QGemm", domain=MS, category="linear", macs="M·K·N",
-      flops="2·MACs + M·N if C (bias) + M·N if alpha ≠ 1 + 4·M·N if y_scale (requantize)")
+@rule(
+    "QGemm",
+    domain=MS,
+    category="linear",
+    macs="M·K·N",
+    flops="2·MACs + M·N if C (bias) + M·N if alpha ≠ 1 + 4·M·N if y_scale (requantize)",
+)
 def qgemm(ctx: NodeContext) -> Cost:
     """A, a_scale, a_zp, B (input 3), b_scale, b_zp, C int32 (6), y_scale, y_zp; transA/transB."""
     m, k, n = gemm_dims(ctx, 0, 3)
@@ -96,8 +130,14 @@ def qgemm(ctx: NodeContext) -> Cost:
     return Cost(macs=macs, flops=2 * macs + extra, formula=f"{m}*{k}*{n}" + (f"; bias/scale {extra}" if extra else ""))
 
 
-@rule("QLinearAdd", "QLinearMul", domain=MS, category="elementwise", macs="0",
-      flops="2·|A| + 2·|B| (dequantize) + |Y| (the op) + 4·|Y| (requantize)")
+@rule(
+    "QLinearAdd",
+    "QLinearMul",
+    domain=MS,
+    category="elementwise",
+    macs="0",
+    flops="2·|A| + 2·|B| (dequantize) + |Y| (the op) + 4·|Y| (requantize)",
+)
 def qlinear_binary(ctx: NodeContext) -> Cost:
     """A, A_scale, A_zp, B (input 3), B_scale, B_zp, C_scale, C_zp; numpy broadcasting."""
     a, b, y = ctx.in_numel(0), ctx.in_numel(3), ctx.out_numel(0)
@@ -108,8 +148,13 @@ def qlinear_binary(ctx: NodeContext) -> Cost:
 _ACTIVATIONS = {"QLinearSigmoid": "Sigmoid", "QLinearLeakyRelu": "LeakyRelu"}
 
 
-@rule(*_ACTIVATIONS, domain=MS, category="elementwise", macs="0",
-      flops="(2 dequantize + the activation: Sigmoid 4, LeakyRelu 2 + 4 requantize)·|Y|")
+@rule(
+    *_ACTIVATIONS,
+    domain=MS,
+    category="elementwise",
+    macs="0",
+    flops="(2 dequantize + the activation: Sigmoid 4, LeakyRelu 2 + 4 requantize)·|Y|",
+)
 def qlinear_activation(ctx: NodeContext) -> Cost:
     """X, X_scale, X_zp, Y_scale, Y_zp → Y of X's shape."""
     each = DEQUANTIZE_FLOPS + ELEMENTWISE_FLOPS[_ACTIVATIONS[ctx.op_type]][0] + REQUANTIZE_FLOPS
@@ -117,8 +162,13 @@ def qlinear_activation(ctx: NodeContext) -> Cost:
     return Cost(flops=each * n, formula=f"{each}*{n}")
 
 
-@rule("QLinearGlobalAveragePool", domain=MS, category="pooling", macs="0",
-      flops="|X| (as GlobalAveragePool) + 2·|X| (dequantize) + 4·N·C (requantize)")
+@rule(
+    "QLinearGlobalAveragePool",
+    domain=MS,
+    category="pooling",
+    macs="0",
+    flops="|X| (as GlobalAveragePool) + 2·|X| (dequantize) + 4·N·C (requantize)",
+)
 def qlinear_global_average_pool(ctx: NodeContext) -> Cost:
     """X [N, C, D…] (channels_last: [N, D…, C]), x_scale, x_zp, y_scale, y_zp → [N, C, 1…]."""
     x = ctx.in_dims(0)
@@ -131,8 +181,13 @@ def qlinear_global_average_pool(ctx: NodeContext) -> Cost:
 fixed_rule("QLinearSoftmax", 11, "2 dequantize + 5 softmax + 4 requantize", domain=MS)
 
 
-@rule("QLinearConcat", domain=MS, category="data movement", macs="0",
-      flops="(2 dequantize + 4 requantize)·|X_i| of each input whose scale or zero point differs from Y's")
+@rule(
+    "QLinearConcat",
+    domain=MS,
+    category="data movement",
+    macs="0",
+    flops="(2 dequantize + 4 requantize)·|X_i| of each input whose scale or zero point differs from Y's",
+)
 def qlinear_concat(ctx: NodeContext) -> Cost:
     """Y_scale, Y_zp, then (X, X_scale, X_zp) per input; inputs already in Y's scale are copied."""
     flops, parts = 0, []
@@ -148,8 +203,13 @@ def qlinear_concat(ctx: NodeContext) -> Cost:
 fixed_rule("QLinearWhere", 7, "1 select + 2 dequantize + 4 requantize", domain=MS)
 
 
-@rule("QLinearAveragePool", domain=MS, category="pooling", macs="0",
-      flops="K·|Y| (as AveragePool, K = ∏kernel) + 2·|X| (dequantize) + 4·|Y| (requantize)")
+@rule(
+    "QLinearAveragePool",
+    domain=MS,
+    category="pooling",
+    macs="0",
+    flops="K·|Y| (as AveragePool, K = ∏kernel) + 2·|X| (dequantize) + 4·|Y| (requantize)",
+)
 def qlinear_average_pool(ctx: NodeContext) -> Cost:
     """X [N, C, D…] (channels_last: [N, D…, C]), x_scale, x_zp, y_scale, y_zp → AveragePool's Y."""
     kernel = math.prod(ctx.attr("kernel_shape") or [1])
@@ -158,8 +218,13 @@ def qlinear_average_pool(ctx: NodeContext) -> Cost:
     return Cost(flops=flops, formula=f"{kernel}*{n_out} + 2*{n_in} + 4*{n_out}")
 
 
-@rule("QEmbedLayerNormalization", domain=MS, category="normalization", macs="0",
-      flops="(2·k dequantize + k−1 adds + LayerNorm 7)·|Y| + 4·hidden (γ, β)  (k embeddings: word, position, segment)")
+@rule(
+    "QEmbedLayerNormalization",
+    domain=MS,
+    category="normalization",
+    macs="0",
+    flops="(2·k dequantize + k−1 adds + LayerNorm 7)·|Y| + 4·hidden (γ, β)  (k embeddings: word, position, segment)",
+)
 def qembed_layer_norm(ctx: NodeContext) -> Cost:
     """input_ids [B, S], segment_ids, int8 word/position/segment embeddings (2–4), γ, β (5, 6),
     mask (7), then their scales (8–12) and zero points (13–17) → [B, S, hidden], mask_index."""

@@ -40,17 +40,24 @@ def unit_flops(ctx: NodeContext, op: str, gates: int) -> int:
     return gates + bias + f
 
 
-@rule("RNN", "GRU", "LSTM", category="recurrent",
-      macs="seq·batch·dirs·gates·H·(I+H)  (gates: RNN 1, GRU 3, LSTM 4)",
-      flops="2·MACs + seq·batch·dirs·H·(elementwise per unit: LSTM 30, GRU 23, RNN 4 with bias, default activations)")
+@rule(
+    "RNN",
+    "GRU",
+    "LSTM",
+    category="recurrent",
+    macs="seq·batch·dirs·gates·H·(I+H)  (gates: RNN 1, GRU 3, LSTM 4)",
+    flops="2·MACs + seq·batch·dirs·H·(elementwise per unit: LSTM 30, GRU 23, RNN 4 with bias, default activations)",
+)
 def recurrent(ctx: NodeContext) -> Cost:
     """X [seq, batch, I] (layout 1: [batch, seq, I]), W [dirs, gates·H, I], R [dirs, gates·H, H]."""
     d = recurrent_dims(ctx)
     steps = d["seq"] * d["batch"] * d["dirs"]
     macs = steps * d["gates"] * d["hidden"] * (d["input"] + d["hidden"])
     unit = unit_flops(ctx, ctx.op_type, d["gates"])
-    formula = (f"{d['seq']}*{d['batch']}*{d['dirs']}*{d['gates']}*{d['hidden']}*({d['input']}+{d['hidden']})"
-               f"; elementwise {steps}*{d['hidden']}*{unit}")
+    formula = (
+        f"{d['seq']}*{d['batch']}*{d['dirs']}*{d['gates']}*{d['hidden']}*({d['input']}+{d['hidden']})"
+        f"; elementwise {steps}*{d['hidden']}*{unit}"
+    )
     if ctx.has_input(4):
         formula += "; sequence_lens given: MACs are for the full sequence (an upper bound)"
     return Cost(macs=macs, flops=2 * macs + steps * d["hidden"] * unit, formula=formula)
@@ -59,8 +66,15 @@ def recurrent(ctx: NodeContext) -> Cost:
 # ONNX stacks the gates in this order in W, R and B; the course names LSTM's c gate g.
 GATE_ORDER = {"LSTM": ["i", "o", "f", "c"], "GRU": ["z", "r", "h"], "RNN": ["h"]}
 COURSE_NAME = {"c": "g"}
-_ROLE = {"i": "input gate", "o": "output gate", "f": "forget gate", "c": "cell candidate",
-         "z": "update gate", "r": "reset gate", "h": "hidden"}
+_ROLE = {
+    "i": "input gate",
+    "o": "output gate",
+    "f": "forget gate",
+    "c": "cell candidate",
+    "z": "update gate",
+    "r": "reset gate",
+    "h": "hidden",
+}
 
 
 def gate_breakdown(op: str, w: tuple, r: tuple, has_bias: bool, has_peephole: bool) -> list[dict]:
@@ -70,11 +84,18 @@ def gate_breakdown(op: str, w: tuple, r: tuple, has_bias: bool, has_peephole: bo
     out = []
     for position, gate in enumerate(GATE_ORDER[op]):
         name = COURSE_NAME.get(gate, gate) if op == "LSTM" else gate
-        entry = {"gate": name, "onnx_gate": gate, "onnx_index": position, "role": _ROLE[gate],
-                 "W_x": dirs * hidden * inputs, "W_h": dirs * hidden * r[2],
-                 "b": dirs * 2 * hidden if has_bias else 0,
-                 "W_x_shape": f"{dirs}x{hidden}x{inputs}", "W_h_shape": f"{dirs}x{hidden}x{r[2]}",
-                 "rows": f"{position * hidden}:{(position + 1) * hidden}"}
+        entry = {
+            "gate": name,
+            "onnx_gate": gate,
+            "onnx_index": position,
+            "role": _ROLE[gate],
+            "W_x": dirs * hidden * inputs,
+            "W_h": dirs * hidden * r[2],
+            "b": dirs * 2 * hidden if has_bias else 0,
+            "W_x_shape": f"{dirs}x{hidden}x{inputs}",
+            "W_h_shape": f"{dirs}x{hidden}x{r[2]}",
+            "rows": f"{position * hidden}:{(position + 1) * hidden}",
+        }
         entry["peephole"] = dirs * hidden if has_peephole and op == "LSTM" and gate != "c" else 0
         entry["params"] = entry["W_x"] + entry["W_h"] + entry["b"] + entry["peephole"]
         out.append(entry)

@@ -18,11 +18,19 @@ def _ms_model(nodes, inputs, outputs, inits=(), opset=17):
 
 def test_onnx_attention_4d_with_past_and_causal():
     b, hq, hkv, sq, past, d, dv = 2, 8, 2, 5, 3, 16, 12
-    node = helper.make_node("Attention", ["q", "k", "v", "", "pk", "pv"], ["y", "present_k", "present_v"],
-                            is_causal=1)
-    model = make_model([node], [vi("q", [b, hq, sq, d]), vi("k", [b, hkv, sq, d]), vi("v", [b, hkv, sq, dv]),
-                                vi("pk", [b, hkv, past, d]), vi("pv", [b, hkv, past, dv])],
-                       [vi("y", None), vi("present_k", None), vi("present_v", None)], opset=23)
+    node = helper.make_node("Attention", ["q", "k", "v", "", "pk", "pv"], ["y", "present_k", "present_v"], is_causal=1)
+    model = make_model(
+        [node],
+        [
+            vi("q", [b, hq, sq, d]),
+            vi("k", [b, hkv, sq, d]),
+            vi("v", [b, hkv, sq, dv]),
+            vi("pk", [b, hkv, past, d]),
+            vi("pv", [b, hkv, past, dv]),
+        ],
+        [vi("y", None), vi("present_k", None), vi("present_v", None)],
+        opset=23,
+    )
     (row,) = modelaudit.audit(model).rows
     s_kv = past + sq
     scores = b * hq * sq * s_kv
@@ -62,8 +70,12 @@ def test_einsum_contractions():
 def test_ms_attention_with_packed_projection():
     b, s, width, heads = 2, 7, 32, 4
     node = helper.make_node("Attention", ["x", "w", "bias"], ["y"], domain="com.microsoft", num_heads=heads)
-    model = _ms_model([node], [vi("x", [b, s, width])], [vi("y", None)],
-                      [tensor("w", (width, 3 * width)), tensor("bias", (3 * width,))])
+    model = _ms_model(
+        [node],
+        [vi("x", [b, s, width])],
+        [vi("y", None)],
+        [tensor("w", (width, 3 * width)), tensor("bias", (3 * width,))],
+    )
     report = modelaudit.audit(model)
     (row,) = report.rows
     d = width // heads
@@ -79,14 +91,28 @@ def test_ms_multi_head_and_group_query_attention():
     mha = helper.make_node("MultiHeadAttention", ["q", "k", "v"], ["y"], domain="com.microsoft", num_heads=heads)
     model = _ms_model([mha], [vi(n, [b, s, heads * d]) for n in "qkv"], [vi("y", None)])
     assert modelaudit.audit(model).rows[0].macs == b * heads * s * s * 2 * d
-    gqa = helper.make_node("GroupQueryAttention", ["q", "k", "v", "pk", "pv", "seqlens", "total"],
-                           ["y", "present_k", "present_v"], domain="com.microsoft", num_heads=heads,
-                           kv_num_heads=kv_heads)
+    gqa = helper.make_node(
+        "GroupQueryAttention",
+        ["q", "k", "v", "pk", "pv", "seqlens", "total"],
+        ["y", "present_k", "present_v"],
+        domain="com.microsoft",
+        num_heads=heads,
+        kv_num_heads=kv_heads,
+    )
     past = 3
-    model = _ms_model([gqa], [vi("q", [b, s, heads * d]), vi("k", [b, s, kv_heads * d]), vi("v", [b, s, kv_heads * d]),
-                              vi("pk", [b, kv_heads, past, d]), vi("pv", [b, kv_heads, past, d]),
-                              vi("seqlens", [b], TensorProto.INT32), vi("total", [], TensorProto.INT32)],
-                      [vi("y", None), vi("present_k", None), vi("present_v", None)])
+    model = _ms_model(
+        [gqa],
+        [
+            vi("q", [b, s, heads * d]),
+            vi("k", [b, s, kv_heads * d]),
+            vi("v", [b, s, kv_heads * d]),
+            vi("pk", [b, kv_heads, past, d]),
+            vi("pv", [b, kv_heads, past, d]),
+            vi("seqlens", [b], TensorProto.INT32),
+            vi("total", [], TensorProto.INT32),
+        ],
+        [vi("y", None), vi("present_k", None), vi("present_v", None)],
+    )
     (row,) = modelaudit.audit(model).rows
     assert row.macs == b * heads * s * (past + s) * 2 * d
 
@@ -94,8 +120,13 @@ def test_ms_multi_head_and_group_query_attention():
 def test_rotary_embedding_and_rms_norm():
     b, s, heads, d = 2, 4, 3, 8
     rope = helper.make_node("RotaryEmbedding", ["x", "cos", "sin", "pos"], ["y"], num_heads=heads)
-    model = make_model([rope], [vi("x", [b, s, heads * d]), vi("pos", [b, s], TensorProto.INT64)], [vi("y", None)],
-                       [tensor("cos", (16, d // 2)), tensor("sin", (16, d // 2), seed=1)], opset=23)
+    model = make_model(
+        [rope],
+        [vi("x", [b, s, heads * d]), vi("pos", [b, s], TensorProto.INT64)],
+        [vi("y", None)],
+        [tensor("cos", (16, d // 2)), tensor("sin", (16, d // 2), seed=1)],
+        opset=23,
+    )
     assert modelaudit.audit(model).rows[0].flops == 3 * b * s * heads * d
     rms = helper.make_node("RMSNormalization", ["x", "scale"], ["y"], axis=-1)
     model = make_model([rms], [vi("x", [b, s, 32])], [vi("y", None)], [tensor("scale", (32,))], opset=23)
@@ -106,16 +137,24 @@ def test_rotary_embedding_and_rms_norm():
 def test_ms_fused_ops():
     x, w = vi("x", [2, 6, 16]), tensor("w", (16, 8))
     cases = [
-        (helper.make_node("FusedMatMul", ["x", "w"], ["y"], domain="com.microsoft", alpha=0.5), 2 * 6 * 16 * 8,
-         2 * (2 * 6 * 16 * 8) + 2 * 6 * 8),
-        (helper.make_node("SkipLayerNormalization", ["x", "x", "g", "b"], ["y"], domain="com.microsoft"), 0,
-         (1 + 5 + 1 + 1) * 2 * 6 * 16),
+        (
+            helper.make_node("FusedMatMul", ["x", "w"], ["y"], domain="com.microsoft", alpha=0.5),
+            2 * 6 * 16 * 8,
+            2 * (2 * 6 * 16 * 8) + 2 * 6 * 8,
+        ),
+        (
+            helper.make_node("SkipLayerNormalization", ["x", "x", "g", "b"], ["y"], domain="com.microsoft"),
+            0,
+            (1 + 5 + 1 + 1) * 2 * 6 * 16,
+        ),
         (helper.make_node("BiasGelu", ["x", "bias"], ["y"], domain="com.microsoft"), 0, 6 * 2 * 6 * 16),
         (helper.make_node("FastGelu", ["x", "bias"], ["y"], domain="com.microsoft"), 0, 10 * 2 * 6 * 16),
         (helper.make_node("QuickGelu", ["x"], ["y"], domain="com.microsoft"), 0, 6 * 2 * 6 * 16),
     ]
     for node, macs, flops in cases:
-        model = _ms_model([node], [x], [vi("y", None)], [w, tensor("g", (16,)), tensor("b", (16,)), tensor("bias", (16,))])
+        model = _ms_model(
+            [node], [x], [vi("y", None)], [w, tensor("g", (16,)), tensor("b", (16,)), tensor("bias", (16,))]
+        )
         (row,) = modelaudit.audit(model).rows
         assert (row.macs, row.flops) == (macs, flops), node.op_type
         out = run_ort(model, {"x": np.zeros((2, 6, 16), np.float32)})[0]
@@ -128,10 +167,15 @@ def test_matmul_nbits_params_and_bytes_from_attributes():
     packed = np.zeros((n, blocks, block * bits // 8), np.uint8)
     from onnx import numpy_helper
 
-    node = helper.make_node("MatMulNBits", ["a", "qw", "scales"], ["y"], domain="com.microsoft",
-                            K=k, N=n, bits=bits, block_size=block)
-    model = _ms_model([node], [vi("a", [3, k])], [vi("y", None)],
-                      [numpy_helper.from_array(packed, "qw"), tensor("scales", (n * blocks,))])
+    node = helper.make_node(
+        "MatMulNBits", ["a", "qw", "scales"], ["y"], domain="com.microsoft", K=k, N=n, bits=bits, block_size=block
+    )
+    model = _ms_model(
+        [node],
+        [vi("a", [3, k])],
+        [vi("y", None)],
+        [numpy_helper.from_array(packed, "qw"), tensor("scales", (n * blocks,))],
+    )
     report = modelaudit.audit(model)
     assert report.rows[0].macs == 3 * k * n
     assert report.totals.params == k * n  # 4-bit weights, not the uint8 blob's element count
@@ -160,10 +204,15 @@ def test_embed_layer_normalization(segments):
     LayerNorm; the tables and γ, β are params, counted once."""
     batch, seq, vocab, hidden, positions = 2, 5, 30, 8, 16
     names = ["ids", "seg" if segments else "", "we", "pe", "se" if segments else "", "g", "b", "mask"]
-    node = helper.make_node("EmbedLayerNormalization", names, ["y", "mask_index", "sum"], domain="com.microsoft",
-                            epsilon=1e-5)
-    tables = [tensor("we", (vocab, hidden)), tensor("pe", (positions, hidden)), tensor("g", (hidden,)),
-              tensor("b", (hidden,))] + ([tensor("se", (2, hidden))] if segments else [])
+    node = helper.make_node(
+        "EmbedLayerNormalization", names, ["y", "mask_index", "sum"], domain="com.microsoft", epsilon=1e-5
+    )
+    tables = [
+        tensor("we", (vocab, hidden)),
+        tensor("pe", (positions, hidden)),
+        tensor("g", (hidden,)),
+        tensor("b", (hidden,)),
+    ] + ([tensor("se", (2, hidden))] if segments else [])
     ids = [vi(n, [batch, seq], TensorProto.INT32) for n in (["ids", "seg", "mask"] if segments else ["ids", "mask"])]
     model = _ms_model([node], ids, [vi("y", None), vi("mask_index", None, TensorProto.INT32), vi("sum", None)], tables)
     report = modelaudit.audit(model)
@@ -181,12 +230,25 @@ def test_embed_layer_normalization(segments):
 def test_embed_layer_normalization_float16_keeps_an_int32_mask_index():
     """y and embedding_sum take the tables' float16; mask_index stays int32 (4 bytes a row, not 2)."""
     batch, seq, vocab, hidden, positions = 2, 5, 30, 8, 16
-    node = helper.make_node("EmbedLayerNormalization", ["ids", "", "we", "pe", "", "g", "b"], ["y", "mask_index", "sum"],
-                            domain="com.microsoft")
-    tables = [tensor(n, dims, np.float16) for n, dims in (("we", (vocab, hidden)), ("pe", (positions, hidden)),
-                                                          ("g", (hidden,)), ("b", (hidden,)))]
-    model = _ms_model([node], [vi("ids", [batch, seq], TensorProto.INT32)],
-                      [vi("y", None, TensorProto.FLOAT16), vi("mask_index", None, TensorProto.INT32),
-                       vi("sum", None, TensorProto.FLOAT16)], tables)
+    node = helper.make_node(
+        "EmbedLayerNormalization",
+        ["ids", "", "we", "pe", "", "g", "b"],
+        ["y", "mask_index", "sum"],
+        domain="com.microsoft",
+    )
+    tables = [
+        tensor(n, dims, np.float16)
+        for n, dims in (("we", (vocab, hidden)), ("pe", (positions, hidden)), ("g", (hidden,)), ("b", (hidden,)))
+    ]
+    model = _ms_model(
+        [node],
+        [vi("ids", [batch, seq], TensorProto.INT32)],
+        [
+            vi("y", None, TensorProto.FLOAT16),
+            vi("mask_index", None, TensorProto.INT32),
+            vi("sum", None, TensorProto.FLOAT16),
+        ],
+        tables,
+    )
     (row,) = modelaudit.audit(model).rows
     assert row.output_bytes == 2 * (batch * seq * hidden * 2) + batch * 4

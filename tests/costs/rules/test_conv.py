@@ -99,8 +99,13 @@ def test_conv_output_computed_when_inference_has_no_shape():
     from modelaudit.shapes.infer import TensorInfo
 
     node = model.graph.node[0]
-    ctx = NodeContext(node, 0, 17, {"strides": [2, 2], "pads": [2, 2, 2, 2], "group": 1},
-                      [TensorInfo("x", (1, 3, 32, 32), 1), TensorInfo("w", (8, 3, 5, 5), 1), TensorInfo("b", (8,), 1)],
-                      [TensorInfo("y", None, 1)])
+    ctx = NodeContext(
+        node,
+        0,
+        17,
+        {"strides": [2, 2], "pads": [2, 2, 2, 2], "group": 1},
+        [TensorInfo("x", (1, 3, 32, 32), 1), TensorInfo("w", (8, 3, 5, 5), 1), TensorInfo("b", (8,), 1)],
+        [TensorInfo("y", None, 1)],
+    )
     out = (32 + 2 + 2 - 5) // 2 + 1
     assert conv(ctx).macs == out * out * (5 * 5 * 3) * 8

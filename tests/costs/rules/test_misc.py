@@ -35,8 +35,10 @@ def test_topk_unique_det():
 
 def test_swish_swiglu_cumsum_range():
     assert one_row(helper.make_node("Swish", ["x"], ["y"]), [vi("x", [2, 10])], opset=24).flops == 6 * 20
-    assert one_row(helper.make_node("SwiGLU", ["a", "b"], ["y"]), [vi("a", [2, 10]), vi("b", [2, 10])],
-                   opset=28).flops == 7 * 20
+    assert (
+        one_row(helper.make_node("SwiGLU", ["a", "b"], ["y"]), [vi("a", [2, 10]), vi("b", [2, 10])], opset=28).flops
+        == 7 * 20
+    )
     axis = numpy_helper.from_array(np.array(0, np.int64), "axis")
     assert one_row(helper.make_node("CumSum", ["x", "axis"], ["y"]), [vi("x", [2, 10])], [axis]).flops == 20
 
@@ -56,26 +58,34 @@ def test_resize_linear_and_nearest():
     assert one_row(nearest, [vi("x", [1, 3, 4, 4])], [scales]).flops == 0
 
 
-@pytest.mark.parametrize("op,per_element", [("Relu", 1), ("Sigmoid", 4), ("HardSwish", 5), ("Tanh", 1),
-                                            ("LeakyRelu", 2), ("Softmax", 5), ("Erf", 1)])
+@pytest.mark.parametrize(
+    "op,per_element",
+    [("Relu", 1), ("Sigmoid", 4), ("HardSwish", 5), ("Tanh", 1), ("LeakyRelu", 2), ("Softmax", 5), ("Erf", 1)],
+)
 def test_elementwise_table(op, per_element):
     assert one_row(helper.make_node(op, ["x"], ["y"]), [vi("x", [3, 7])]).flops == per_element * 21
 
 
 def test_pooling():
-    row = one_row(helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
-                  [vi("x", [1, 8, 16, 16])])
+    row = one_row(
+        helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        [vi("x", [1, 8, 16, 16])],
+    )
     assert row.outputs == ["1x8x8x8"] and row.flops == (3 * 3 - 1) * 8 * 8 * 8
-    row = one_row(helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2]),
-                  [vi("x", [1, 8, 16, 16])])
+    row = one_row(
+        helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2]), [vi("x", [1, 8, 16, 16])]
+    )
     assert row.flops == (2 * 2) * 8 * 8 * 8
     row = one_row(helper.make_node("GlobalAveragePool", ["x"], ["y"]), [vi("x", [2, 8, 7, 7])])
     assert row.flops == 2 * 8 * 7 * 7
 
 
 def test_layer_norm_and_reduce():
-    row = one_row(helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], axis=-1), [vi("x", [2, 5, 16])],
-                  [tensor("s", (16,)), tensor("b", (16,))])
+    row = one_row(
+        helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], axis=-1),
+        [vi("x", [2, 5, 16])],
+        [tensor("s", (16,)), tensor("b", (16,))],
+    )
     assert row.flops == (5 + 1 + 1) * 2 * 5 * 16
     axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
     row = one_row(helper.make_node("ReduceMean", ["x", "axes"], ["y"]), [vi("x", [2, 5, 16])], [axes], opset=18)

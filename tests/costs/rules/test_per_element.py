@@ -27,6 +27,7 @@ def test_every_per_element_declaration_is_what_its_rule_computes():
 def test_a_rule_registered_over_a_per_element_op_is_the_one_that_runs():
     builtin = list(rules._REGISTRY[("", "Relu")])
     try:
+
         @modelaudit.rule("Relu", flops="7·|Y|")
         def relu(ctx: modelaudit.NodeContext) -> modelaudit.Cost:
             """A plugin's own count."""

@@ -30,11 +30,18 @@ def test_dynamic_quantize_lstm():
     """The OCR models' LSTM after onnxruntime's dynamic quantization: W [dirs, I, 4H] int8."""
     seq, batch, inputs, hidden, dirs = 6, 2, 10, 8, 2
     names = ["x", "w", "r", "b", "", "", "", "", "ws", "wz", "rs", "rz"]
-    node = helper.make_node("DynamicQuantizeLSTM", names, ["y", "yh", "yc"], domain=MS,
-                            hidden_size=hidden, direction="bidirectional")
-    inits = [tensor("w", (dirs, inputs, 4 * hidden), np.int8), tensor("r", (dirs, hidden, 4 * hidden), np.int8),
-             tensor("b", (dirs, 8 * hidden)), tensor("ws", (dirs, 4 * hidden)), tensor("wz", (dirs, 4 * hidden), np.int8),
-             tensor("rs", (dirs, 4 * hidden)), tensor("rz", (dirs, 4 * hidden), np.int8)]
+    node = helper.make_node(
+        "DynamicQuantizeLSTM", names, ["y", "yh", "yc"], domain=MS, hidden_size=hidden, direction="bidirectional"
+    )
+    inits = [
+        tensor("w", (dirs, inputs, 4 * hidden), np.int8),
+        tensor("r", (dirs, hidden, 4 * hidden), np.int8),
+        tensor("b", (dirs, 8 * hidden)),
+        tensor("ws", (dirs, 4 * hidden)),
+        tensor("wz", (dirs, 4 * hidden), np.int8),
+        tensor("rs", (dirs, 4 * hidden)),
+        tensor("rz", (dirs, 4 * hidden), np.int8),
+    ]
     for i, name in ((3, "ws"), (5, "rs")):  # onnxruntime wants positive scales and zero zero points
         inits[i] = numpy_helper.from_array(np.full((dirs, 4 * hidden), 0.01, np.float32), name)
     for i, name in ((4, "wz"), (6, "rz")):
@@ -58,8 +65,14 @@ def test_qattention():
     batch, seq, width, heads, hidden = 2, 5, 12, 2, 8
     names = ["x", "w", "bias", "xs", "ws", "", "xz", "wz"]
     node = helper.make_node("QAttention", names, ["y"], domain=MS, num_heads=heads)
-    inits = [tensor("w", (width, 3 * hidden), np.int8), tensor("bias", (3 * hidden,)), _s("xs", 0.1), _s("ws", 0.1),
-             _s("xz", 0, np.uint8), _s("wz", 0, np.int8)]
+    inits = [
+        tensor("w", (width, 3 * hidden), np.int8),
+        tensor("bias", (3 * hidden,)),
+        _s("xs", 0.1),
+        _s("ws", 0.1),
+        _s("xz", 0, np.uint8),
+        _s("wz", 0, np.int8),
+    ]
     model = _ms(make_model([node], [vi("x", [batch, seq, width], TensorProto.UINT8)], [vi("y", None)], inits))
     report = modelaudit.audit(model)
     (row,) = report.rows
@@ -101,8 +114,16 @@ def test_qgemm_requantized():
     m, k, n = 4, 6, 5
     names = ["a", "as", "az", "b", "bs", "bz", "c", "ys", "yz"]
     node = helper.make_node("QGemm", names, ["y"], domain=MS, transB=1)
-    inits = [_s("as", 0.1), _s("az", 0, np.uint8), tensor("b", (n, k), np.uint8), _s("bs", 0.1), _s("bz", 0, np.uint8),
-             tensor("c", (n,), np.int32), _s("ys", 0.1), _s("yz", 0, np.uint8)]
+    inits = [
+        _s("as", 0.1),
+        _s("az", 0, np.uint8),
+        tensor("b", (n, k), np.uint8),
+        _s("bs", 0.1),
+        _s("bz", 0, np.uint8),
+        tensor("c", (n,), np.int32),
+        _s("ys", 0.1),
+        _s("yz", 0, np.uint8),
+    ]
     model = _ms(make_model([node], [vi("a", [m, k], TensorProto.UINT8)], [vi("y", None, TensorProto.UINT8)], inits))
     report = modelaudit.audit(model)
     (row,) = report.rows
@@ -116,16 +137,36 @@ def test_qlinear_elementwise_family():
     n = 1 * 4 * 3 * 3
     scales = lambda *names: [_s(nm, 0.1) if nm.endswith("s") else _s(nm, 0, np.uint8) for nm in names]  # noqa: E731
     cases = [
-        (helper.make_node("QLinearAdd", ["x", "xs", "xz", "c", "cs", "cz", "ys", "yz"], ["y"], domain=MS),
-         [tensor("c", (4, 1, 1), np.uint8)] + scales("xs", "xz", "cs", "cz", "ys", "yz"), 2 * (n + 4) + 5 * n, x),
-        (helper.make_node("QLinearSigmoid", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS),
-         scales("xs", "xz", "ys", "yz"), (2 + 4 + 4) * n, x),
-        (helper.make_node("QLinearLeakyRelu", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS, alpha=0.1),
-         scales("xs", "xz", "ys", "yz"), (2 + 2 + 4) * n, x),
-        (helper.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS),
-         scales("xs", "xz", "ys", "yz"), 3 * n + 4 * 4, [1, 4, 1, 1]),
-        (helper.make_node("QLinearConcat", ["ys", "yz", "x", "xs", "xz", "x", "ys", "yz"], ["y"], domain=MS, axis=1),
-         scales("xs", "xz", "ys", "yz"), 6 * n, [1, 8, 3, 3]),
+        (
+            helper.make_node("QLinearAdd", ["x", "xs", "xz", "c", "cs", "cz", "ys", "yz"], ["y"], domain=MS),
+            [tensor("c", (4, 1, 1), np.uint8)] + scales("xs", "xz", "cs", "cz", "ys", "yz"),
+            2 * (n + 4) + 5 * n,
+            x,
+        ),
+        (
+            helper.make_node("QLinearSigmoid", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS),
+            scales("xs", "xz", "ys", "yz"),
+            (2 + 4 + 4) * n,
+            x,
+        ),
+        (
+            helper.make_node("QLinearLeakyRelu", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS, alpha=0.1),
+            scales("xs", "xz", "ys", "yz"),
+            (2 + 2 + 4) * n,
+            x,
+        ),
+        (
+            helper.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS),
+            scales("xs", "xz", "ys", "yz"),
+            3 * n + 4 * 4,
+            [1, 4, 1, 1],
+        ),
+        (
+            helper.make_node("QLinearConcat", ["ys", "yz", "x", "xs", "xz", "x", "ys", "yz"], ["y"], domain=MS, axis=1),
+            scales("xs", "xz", "ys", "yz"),
+            6 * n,
+            [1, 8, 3, 3],
+        ),
     ]
     for node, inits, flops, expected in cases:
         model = _ms(make_model([node], [vi("x", x, TensorProto.UINT8)], [vi("y", None, TensorProto.UINT8)], inits))
@@ -168,10 +209,28 @@ def test_uncounted_op_reading_integer_constants_marks_params_incomplete(capsys):
     assert breaches and "cannot be proven" in breaches[0].why
 
 
-@pytest.mark.parametrize("op", ["DynamicQuantizeLSTM", "QAttention", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
-                                "QGemm", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
-                                "QLinearGlobalAveragePool", "QLinearSoftmax", "QLinearConcat", "QLinearWhere",
-                                "QLinearAveragePool", "QEmbedLayerNormalization", "QuantizeLinear", "DequantizeLinear"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "DynamicQuantizeLSTM",
+        "QAttention",
+        "DynamicQuantizeMatMul",
+        "MatMulIntegerToFloat",
+        "QGemm",
+        "QLinearAdd",
+        "QLinearMul",
+        "QLinearSigmoid",
+        "QLinearLeakyRelu",
+        "QLinearGlobalAveragePool",
+        "QLinearSoftmax",
+        "QLinearConcat",
+        "QLinearWhere",
+        "QLinearAveragePool",
+        "QEmbedLayerNormalization",
+        "QuantizeLinear",
+        "DequantizeLinear",
+    ],
+)
 def test_every_quantized_contrib_op_has_a_rule(op):
     from modelaudit.costs.rules import find_rule
 
@@ -182,8 +241,14 @@ def test_qlinear_where():
     names = ["c", "x", "xs", "xz", "x", "xs", "xz", "ys", "yz"]
     node = helper.make_node("QLinearWhere", names, ["y"], domain=MS)
     inits = [_s("xs", 0.1), _s("xz", 0, np.uint8), _s("ys", 0.2), _s("yz", 0, np.uint8)]
-    model = _ms(make_model([node], [vi("c", [3, 1], TensorProto.BOOL), vi("x", [1, 4], TensorProto.UINT8)],
-                           [vi("y", None, TensorProto.UINT8)], inits))
+    model = _ms(
+        make_model(
+            [node],
+            [vi("c", [3, 1], TensorProto.BOOL), vi("x", [1, 4], TensorProto.UINT8)],
+            [vi("y", None, TensorProto.UINT8)],
+            inits,
+        )
+    )
     (row,) = modelaudit.audit(model).rows
     assert row.flops == 7 * 3 * 4  # select, dequantize 2, requantize 4 per output
     y = run_ort(model, {"c": np.ones((3, 1), bool), "x": np.zeros((1, 4), np.uint8)})[0]
@@ -192,8 +257,15 @@ def test_qlinear_where():
 
 def test_qlinear_average_pool():
     x = [1, 4, 9, 9]
-    node = helper.make_node("QLinearAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS,
-                            kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    node = helper.make_node(
+        "QLinearAveragePool",
+        ["x", "xs", "xz", "ys", "yz"],
+        ["y"],
+        domain=MS,
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[1, 1, 1, 1],
+    )
     inits = [_s("xs", 0.1), _s("xz", 0, np.uint8), _s("ys", 0.1), _s("yz", 0, np.uint8)]
     model = _ms(make_model([node], [vi("x", x, TensorProto.UINT8)], [vi("y", None, TensorProto.UINT8)], inits))
     report = modelaudit.audit(model)
@@ -206,14 +278,45 @@ def test_qlinear_average_pool():
 
 def test_qembed_layer_normalization():
     batch, seq, vocab, hidden, positions = 2, 5, 30, 8, 16
-    names = ["ids", "seg", "we", "pe", "se", "g", "b", "", "wes", "pes", "ses", "gs", "bs",
-             "wez", "pez", "sez", "gz", "bz"]
+    names = [
+        "ids",
+        "seg",
+        "we",
+        "pe",
+        "se",
+        "g",
+        "b",
+        "",
+        "wes",
+        "pes",
+        "ses",
+        "gs",
+        "bs",
+        "wez",
+        "pez",
+        "sez",
+        "gz",
+        "bz",
+    ]
     node = helper.make_node("QEmbedLayerNormalization", names, ["y", "mask_index"], domain=MS, epsilon=1e-5)
-    tables = [tensor("we", (vocab, hidden), np.uint8), tensor("pe", (positions, hidden), np.uint8),
-              tensor("se", (2, hidden), np.uint8), tensor("g", (hidden,), np.uint8), tensor("b", (hidden,), np.uint8)]
-    scales = [_s(n, 0.1) for n in ("wes", "pes", "ses", "gs", "bs")] + [_s(n, 0, np.uint8) for n in ("wez", "pez", "sez", "gz", "bz")]
-    model = _ms(make_model([node], [vi("ids", [batch, seq], TensorProto.INT32), vi("seg", [batch, seq], TensorProto.INT32)],
-                           [vi("y", None), vi("mask_index", None, TensorProto.INT32)], tables + scales))
+    tables = [
+        tensor("we", (vocab, hidden), np.uint8),
+        tensor("pe", (positions, hidden), np.uint8),
+        tensor("se", (2, hidden), np.uint8),
+        tensor("g", (hidden,), np.uint8),
+        tensor("b", (hidden,), np.uint8),
+    ]
+    scales = [_s(n, 0.1) for n in ("wes", "pes", "ses", "gs", "bs")] + [
+        _s(n, 0, np.uint8) for n in ("wez", "pez", "sez", "gz", "bz")
+    ]
+    model = _ms(
+        make_model(
+            [node],
+            [vi("ids", [batch, seq], TensorProto.INT32), vi("seg", [batch, seq], TensorProto.INT32)],
+            [vi("y", None), vi("mask_index", None, TensorProto.INT32)],
+            tables + scales,
+        )
+    )
     report = modelaudit.audit(model)
     (row,) = report.rows
     n = batch * seq * hidden

@@ -12,8 +12,7 @@ import modelaudit
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
 
-def _rnn(op, seq, batch, inputs, hidden, direction="forward", bias=True, peephole=False, layout=0,
-         initial_h=False):
+def _rnn(op, seq, batch, inputs, hidden, direction="forward", bias=True, peephole=False, layout=0, initial_h=False):
     dirs = 2 if direction == "bidirectional" else 1
     g = GATES[op]
     inits = [tensor("W", (dirs, g * hidden, inputs)), tensor("R", (dirs, g * hidden, hidden), seed=1)]

@@ -22,7 +22,9 @@ def test_torch_bidirectional_two_layer_param_count(tmp_path, cell, gates):
     rows = [r for r in report.rows if r.op == cell]
     assert len(rows) == layers
     # layer 1 reads the input; layer 2 reads both directions' outputs (2·H)
-    assert [r.macs for r in rows] == [seq * batch * 2 * gates * hidden * (inputs + hidden),
-                                      seq * batch * 2 * gates * hidden * (2 * hidden + hidden)]
+    assert [r.macs for r in rows] == [
+        seq * batch * 2 * gates * hidden * (inputs + hidden),
+        seq * batch * 2 * gates * hidden * (2 * hidden + hidden),
+    ]
     per_gate = rows[0].details["gates"]
     assert len(per_gate) == gates and sum(g["params"] for g in per_gate) == rows[0].params
