@@ -13,12 +13,11 @@ from onnx import ModelProto, helper
 
 from modelaudit.graph.model import ModelGraph, load
 from modelaudit.graph.walk import Visit, walk
-from modelaudit.load.dtypes import dtype_name
-from modelaudit.shapes.annotations import symbols_of
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
 from .details import DETAILED, details
+from .info import checker_warning, model_info, unresolved_hints
 from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
@@ -56,41 +55,6 @@ def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], d
             described = by_pair[pair] = dims_str(shape), mg.nbytes(name), math.prod(shape) if known else None
         texts[name], sizes[name], numels[name] = described
     return texts, sizes, numels
-
-
-def _input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
-    """Symbolic dim name -> the input declaring it; inputs with anonymous dynamic dims."""
-    named: dict[str, str] = {}
-    anonymous: list[str] = []
-    for name in mg.inputs:
-        info = mg.info(name)
-        if info is None or info.shape is None:
-            anonymous.append(name)
-            continue
-        for d in info.shape:
-            if isinstance(d, str):
-                named.setdefault(d, name)
-            elif d is None and name not in anonymous:
-                anonymous.append(name)
-    return named, anonymous
-
-
-def _unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
-    named, anonymous = _input_dim_names(mg)
-    hints = []
-    for dim, nodes in sorted(counts.items()):
-        if dim in named:  # an input dim written as an expression is fixed through its symbols
-            flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
-        elif anonymous:
-            flag = " ".join(
-                f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}" for n in anonymous
-            ).replace("?", "N")
-        elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
-            flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
-        else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
-            flag = "--verify (onnxruntime's run gives the shapes that static inference cannot)"
-        hints.append({"dim": dim, "nodes": nodes, "flag": flag})
-    return hints
 
 
 class _Auditor:
@@ -366,50 +330,14 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         params_complete=not auditor.params_incomplete,
     )
     return Report(
-        model=_model_info(mg),
+        model=model_info(mg),
         rows=rows,
         totals=totals,
         uncounted=uncounted,
-        unresolved=_unresolved_hints(mg, unresolved),
-        warnings=_checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
+        unresolved=unresolved_hints(mg, unresolved),
+        warnings=checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
         live_bytes=steps,
     )
-
-
-def _checker_warning(mg: ModelGraph) -> list[str]:
-    verdict = mg.checker
-    if verdict is None or verdict["valid"]:
-        return []
-    return [
-        f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
-        f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"
-    ]
-
-
-def _model_info(mg: ModelGraph) -> dict:
-    m = mg.model
-
-    def tensor(name: str) -> dict:
-        info = mg.info(name)
-        return {
-            "name": name,
-            "shape": dims_str(info.shape if info else None),
-            "dtype": dtype_name(info.dtype) if info else "?",
-        }
-
-    def text(value) -> str:  # protobuf hands back bytes for invalid UTF-8
-        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-    return {
-        "path": os.fspath(mg.path) if mg.path else None,
-        "graph": text(m.graph.name),
-        "producer": f"{text(m.producer_name)} {text(m.producer_version)}".strip(),
-        "ir_version": m.ir_version,
-        "opsets": {(k or "ai.onnx"): v for k, v in sorted(mg.opsets.items())},
-        "inputs": [tensor(n) for n in mg.inputs],
-        "outputs": [tensor(n) for n in mg.outputs],
-        "checker": mg.checker,
-    }
 
 
 @contextmanager

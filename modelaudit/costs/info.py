@@ -1,0 +1,85 @@
+"""What a report says of the model as a whole: its file, opsets, inputs and outputs, onnx.checker's
+verdict, and which flag resolves each unresolved dim."""
+
+from __future__ import annotations
+
+import os
+
+from modelaudit.graph.model import ModelGraph
+from modelaudit.load.dtypes import dtype_name
+from modelaudit.shapes.annotations import symbols_of
+
+from .cost import dims_str
+
+__all__ = ["checker_warning", "input_dim_names", "model_info", "unresolved_hints"]
+
+
+def input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
+    """Symbolic dim name -> the input declaring it; inputs with anonymous dynamic dims."""
+    named: dict[str, str] = {}
+    anonymous: list[str] = []
+    for name in mg.inputs:
+        info = mg.info(name)
+        if info is None or info.shape is None:
+            anonymous.append(name)
+            continue
+        for d in info.shape:
+            if isinstance(d, str):
+                named.setdefault(d, name)
+            elif d is None and name not in anonymous:
+                anonymous.append(name)
+    return named, anonymous
+
+
+def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
+    named, anonymous = input_dim_names(mg)
+    hints = []
+    for dim, nodes in sorted(counts.items()):
+        if dim in named:  # an input dim written as an expression is fixed through its symbols
+            flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
+        elif anonymous:
+            flag = " ".join(
+                f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}" for n in anonymous
+            ).replace("?", "N")
+        elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
+            flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
+        else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
+            flag = "--verify (onnxruntime's run gives the shapes that static inference cannot)"
+        hints.append({"dim": dim, "nodes": nodes, "flag": flag})
+    return hints
+
+
+def checker_warning(mg: ModelGraph) -> list[str]:
+    verdict = mg.checker
+    if verdict is None or verdict["valid"]:
+        return []
+    return [
+        f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
+        f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"
+    ]
+
+
+def model_info(mg: ModelGraph) -> dict:
+    m = mg.model
+
+    def tensor(name: str) -> dict:
+        info = mg.info(name)
+        return {
+            "name": name,
+            "shape": dims_str(info.shape if info else None),
+            "dtype": dtype_name(info.dtype) if info else "?",
+        }
+
+    def text(value) -> str:  # protobuf hands back bytes for invalid UTF-8
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+    return {
+        "path": os.fspath(mg.path) if mg.path else None,
+        "graph": text(m.graph.name),
+        "producer": f"{text(m.producer_name)} {text(m.producer_version)}".strip(),
+        "ir_version": m.ir_version,
+        "opsets": {(k or "ai.onnx"): v for k, v in sorted(mg.opsets.items())},
+        "inputs": [tensor(n) for n in mg.inputs],
+        "outputs": [tensor(n) for n in mg.outputs],
+        "checker": mg.checker,
+    }
