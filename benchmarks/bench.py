@@ -70,7 +70,7 @@ _CHILD = {
 def measure(tool: str, path: Path, timeout: float) -> tuple[float | None, float | None]:
     """(seconds, peak RSS in MB) of one run in a fresh process; (None, None) on failure."""
     setup, timed = _CHILD[tool]
-    code = "import os, time\nPATH = %r\n" % str(path) + textwrap.dedent(setup)
+    code = f"import os, time\nPATH = {str(path)!r}\n" + textwrap.dedent(setup)
     code += "\nstart = time.perf_counter()\n" + textwrap.dedent(timed) + "\nprint(time.perf_counter() - start)\n"
     # VmHWM is this process's own peak RSS (rusage would include the parent's, inherited at fork)
     code += "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
@@ -360,7 +360,8 @@ def _print_targets(results: list[dict]) -> None:
         speedup = _speedup(big)
         if speedup:
             print(
-                f"  52k nodes: {speedup:.0f}× faster than onnx-tool (target ≥ 100×): {'PASS' if speedup >= 100 else 'FAIL'}"
+                f"  52k nodes: {speedup:.0f}× faster than onnx-tool (target ≥ 100×): "
+                f"{'PASS' if speedup >= 100 else 'FAIL'}"
             )
     paired = next((r for r in results if "growth" in r), None)
     if paired and paired["ratio"]:
@@ -383,7 +384,8 @@ def _print_targets(results: list[dict]) -> None:
             ratio = r["ratio"]
             rss = r["modelaudit"]["rss_mb"]
             print(
-                f"  {r['file_mb']:.0f} MB embedded: {ratio:.2f}× onnx.load (target ≤ 2.5×): {'PASS' if ratio <= 2.5 else 'FAIL'}; "
+                f"  {r['file_mb']:.0f} MB embedded: {ratio:.2f}× onnx.load (target ≤ 2.5×): "
+                f"{'PASS' if ratio <= 2.5 else 'FAIL'}; "
                 f"{rss:.0f} MB peak RSS = {rss / r['file_mb']:.2f}× the file (target ≤ 2×): "
                 f"{'PASS' if rss <= 2 * r['file_mb'] else 'FAIL'}"
             )

@@ -325,7 +325,10 @@ SAMPLES = {
 }
 
 
-def main(folder: Path = Path(__file__).resolve().parent) -> None:
+HERE = Path(__file__).resolve().parent
+
+
+def main(folder: Path = HERE) -> None:
     for filename, build in SAMPLES.items():
         _USED.clear()
         onnx.save(build(), folder / filename)

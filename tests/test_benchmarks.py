@@ -110,6 +110,7 @@ def test_benchmark_models_pass_the_checker(tmp_path):
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import models
+
     import modelaudit
 
     models.transformer(2, tmp_path / "t.onnx")

@@ -1,6 +1,6 @@
 """Property-based fuzzing: mutated sample models (bytes and protobuf fields), every ai.onnx op with
-hostile attributes, and conv/pool windows with hostile geometry either audit (no negative total) or exit 2-5 with one stderr line; never a
-traceback, an internal error (exit 70), a hang (20 s alarm) or a crash.
+hostile attributes, and conv/pool windows with hostile geometry either audit (no negative total) or
+exit 2-5 with one stderr line; never a traceback, an internal error (exit 70), a hang (20 s alarm) or a crash.
 
 CI runs a fixed set of 60 examples per test. A longer run draws new random examples each time:
     MODELAUDIT_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py

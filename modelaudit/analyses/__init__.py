@@ -1,1 +1,2 @@
-"""What is built on a Report: symbolic costs, sweeps, training, explain, calc, findings, compare, budgets, op coverage."""
+"""What is built on a Report: symbolic costs, sweeps, training, explain, calc, findings, compare, budgets,
+op coverage."""

@@ -131,10 +131,10 @@ def _formula(layer: str) -> str:
 def _check_line(layer: str, v: dict) -> str:
     k_eff = effective_kernel(v["kernel"], v["dilation"])
     if layer == "convtranspose":
-        return (
-            f"{v['stride']}·({v['in']} − 1) + {v['output_padding']} + {k_eff} − 2·{v['pad']} = "
-            f"{transposed_output(v['in'], v['kernel'], v['stride'], v['pad'], v['pad'], v['dilation'], v['output_padding'])}"
+        out = transposed_output(
+            v["in"], v["kernel"], v["stride"], v["pad"], v["pad"], v["dilation"], v["output_padding"]
         )
+        return f"{v['stride']}·({v['in']} − 1) + {v['output_padding']} + {k_eff} − 2·{v['pad']} = {out}"
     span = v["in"] + 2 * v["pad"] - k_eff
     return f"({v['in']} + 2·{v['pad']} − {k_eff}) / {v['stride']} + 1 = {span // v['stride'] + 1}"
 

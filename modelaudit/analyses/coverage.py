@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from functools import lru_cache
+from functools import cache
 
 from onnx import defs
 from tabulate import tabulate
@@ -17,7 +17,7 @@ __all__ = ["onnx_ops", "unclassified", "render_ops", "COLUMNS"]
 COLUMNS = ["op", "domain", "category", "macs", "flops", "since"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def onnx_ops(domain: str = "") -> tuple[str, ...]:
     """Every op onnx.defs lists for a domain, at any version up to the installed opset."""
     want = "" if domain == "ai.onnx" else domain

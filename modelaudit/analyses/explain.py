@@ -223,10 +223,10 @@ def _recurrent(mg: ModelGraph, row: Row) -> list[str]:
         f"  {'gate':<22}{'W_x (rows of W)':<24}{'W_h (rows of R)':<24}{'b (Wb + Rb)':<14}{'peephole':<10}params"
     )
     for g in gates:
-        lines.append(
-            f"  {g['gate'] + ' (' + g['role'] + ')':<22}{'W_x' + g['gate'] + ' ' + g['W_x_shape'] + ' [' + g['rows'] + ']':<24}"
-            f"{'W_h' + g['gate'] + ' ' + g['W_h_shape']:<24}{g['b']:<14,}{g['peephole']:<10,}{g['params']:,}"
-        )
+        gate = f"{g['gate']} ({g['role']})"
+        w_x = f"W_x{g['gate']} {g['W_x_shape']} [{g['rows']}]"
+        w_h = f"W_h{g['gate']} {g['W_h_shape']}"
+        lines.append(f"  {gate:<22}{w_x:<24}{w_h:<24}{g['b']:<14,}{g['peephole']:<10,}{g['params']:,}")
     lines.append(f"  total {sum(g['params'] for g in gates):,} params ({dirs} direction(s))")
     per_step = len(gates) * hidden * (inputs + hidden)
     lines.append(

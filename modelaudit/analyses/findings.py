@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, fields
 from collections import Counter
+from dataclasses import dataclass, fields
 from itertools import chain
 from operator import attrgetter, itemgetter
 

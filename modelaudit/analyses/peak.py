@@ -107,9 +107,9 @@ def ranges(peak: MaxPoly, var: str) -> list[tuple[int, int | None, Poly]]:
 
 
 def checked_peak(variables: tuple[str, ...], step_fits: list, samples: dict, audit_peak) -> tuple:
-    """The peak formula (a Poly, or a MaxPoly of several) and, per variable, its ranges (when it is a maximum of several), checked
-    against the audited peak at every sampled size and on both sides of each change of range
-    (the other variables at 1). (None, {}) when a step is not a polynomial or a check fails."""
+    """The peak formula (a Poly, or a MaxPoly of several) and, per variable, its ranges (when it is a
+    maximum of several), checked against the audited peak at every sampled size and on both sides of
+    each change of range (the other variables at 1). (None, {}) when a step is not a polynomial or a check fails."""
     peak = peak_formula(step_fits)
     if peak is None:
         return None, {}

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     except (RecursionError, MemoryError) as exc:
         _traceback(debug)
         print(
-            f"modelaudit: error: the model exhausted the auditor's {'stack' if isinstance(exc, RecursionError) else 'memory'}",
+            "modelaudit: error: the model exhausted the auditor's "
+            + ("stack" if isinstance(exc, RecursionError) else "memory"),
             file=sys.stderr,
         )
         return 5

@@ -81,11 +81,11 @@ class WeightTable:
 
     @property
     def params(self) -> int:
-        return sum(l.numel for l in self.leaves.values() if l.role == "param")
+        return sum(leaf.numel for leaf in self.leaves.values() if leaf.role == "param")
 
     @property
     def non_trainable(self) -> int:
-        return sum(l.numel for l in self.leaves.values() if l.role == "non-trainable")
+        return sum(leaf.numel for leaf in self.leaves.values() if leaf.role == "non-trainable")
 
     def bytes_by_dtype(self) -> dict[str, int]:
         """Leaf.nbytes summed by Leaf.dtype_label, for the leaves that are weights. Grouped by

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from onnx import GraphProto, NodeProto
 
@@ -27,7 +27,7 @@ class Visit:
     depth: int
     # (attribute, its nodes' visits) per subgraph; the shared empty tuple for the many nodes
     # that hold none (a list made per node would cost the walk a tenth of its time)
-    children: list[tuple[str, list["Visit"]]] | tuple = ()
+    children: list[tuple[str, list[Visit]]] | tuple = ()
 
 
 class _Scopes:
@@ -39,7 +39,7 @@ class _Scopes:
     def __contains__(self, name: str) -> bool:
         return any(name in layer for layer in self.layers)
 
-    def inner(self, layer: set[str]) -> "_Scopes":
+    def inner(self, layer: set[str]) -> _Scopes:
         return _Scopes(*self.layers, layer)
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from onnx import AttributeProto, GraphProto, NodeProto, defs, helper
 
 __all__ = ["node_attributes", "schema_defaults", "body_graphs"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_defaults(op_type: str, domain: str, opset: int) -> dict:
     try:
         schema = defs.get_schema(op_type, max(opset, 1), domain)

@@ -17,7 +17,8 @@ import sys
 import threading
 import types
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["Forked", "Note", "fork_call", "can_fork", "DISABLE_ENV", "WORTH_NODES"]
 

@@ -43,7 +43,7 @@ def _costs(v: dict | None) -> bool:
 
 def _grouped(c: dict, key: str, name: str) -> str:
     labels = [m["label"] for m in c["models"]]
-    head = "".join(f'<th class="n" data-desc>{e(l)} {what}</th>' for what in ("MACs", "params") for l in labels)
+    head = "".join(f'<th class="n" data-desc>{e(label)} {what}</th>' for what in ("MACs", "params") for label in labels)
     rows = "".join(
         f'<tr data-i="{n}"><td data-v="{e(entry[name])}">{e(entry[name])}</td>'
         + "".join(_cell(v, "macs") for v in entry["values"])
@@ -70,7 +70,7 @@ def render_compare_html(c: dict, by: str = "all") -> str:
     """Every chart puts all models on one scale: a 279 M bar is half as long as a 550 M one. `by`:
     the breakdowns after the totals, per op family ("op"), per block ("block") or both ("all")."""
     labels = [m["label"] for m in c["models"]]
-    series = [f"{l} MACs" for l in labels]
+    series = [f"{label} MACs" for label in labels]
     incomplete = [m["label"] for m in c["models"] if not m["complete"]]
     warn = (
         f'<p class="sev-warning">Incomplete MAC counts (uncounted or unresolved nodes): {e(", ".join(incomplete))}</p>'
@@ -112,7 +112,7 @@ def render_sweep_html(s: dict) -> str:
         ],
         human_bytes,
     )
-    layers = line_chart(xs, [(l["name"], l["macs"]) for l in s["top_layers"][:6]], human)
+    layers = line_chart(xs, [(layer["name"], layer["macs"]) for layer in s["top_layers"][:6]], human)
     head = "".join(f'<th class="n" data-desc>{e(s["dim"])}={e(f"{v:,}")}</th>' for v in xs)
     rows = "".join(
         f'<tr data-i="{n}"><td>{e(label)}</td>'

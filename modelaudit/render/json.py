@@ -6,8 +6,8 @@ import io
 import json
 from dataclasses import MISSING, fields
 from itertools import chain, repeat
-from operator import attrgetter, itemgetter
 from json.encoder import encode_basestring_ascii
+from operator import attrgetter, itemgetter
 
 from modelaudit.costs.report import Row, column, row_dicts
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from .common import (
+    FAST_TABLE_FROM,
     gate_tables,
     model_line,
-    FAST_TABLE_FROM,
     notices,
     plain_columns,
     plain_table,

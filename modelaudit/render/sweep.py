@@ -80,7 +80,7 @@ def render_sweep(s: dict, fmt: str = "text") -> str:
         return buf.getvalue()
     tablefmt = "github" if fmt == "markdown" else "simple"
     totals = [[label] + [_cell(c, key, fmt_) for c in s["totals"]] for key, (label, fmt_) in _LABELS.items()]
-    layers = [[safe(l["name"]), l["op"]] + [human(m) for m in l["macs"]] for l in s["top_layers"]]
+    layers = [[safe(layer["name"]), layer["op"]] + [human(m) for m in layer["macs"]] for layer in s["top_layers"]]
     title = "###" if fmt == "markdown" else ""
     hint = _hint(s)
     lines = [
@@ -120,7 +120,7 @@ def render_sweep(s: dict, fmt: str = "text") -> str:
 def render_compare_sweep(sweeps: list[dict], labels: list[str], fmt: str = "text") -> str:
     """Each model's totals at each value of the swept dim, side by side."""
     if fmt == "json":
-        return json.dumps({"models": [dict(s, label=l) for s, l in zip(sweeps, labels)]}, indent=2) + "\n"
+        return json.dumps({"models": [dict(s, label=label) for s, label in zip(sweeps, labels)]}, indent=2) + "\n"
     dim, values = sweeps[0]["dim"], sweeps[0]["values"]
     heads = ["model", "total"] + [f"{dim}={v:,}" for v in values]
     rows = []
@@ -128,7 +128,7 @@ def render_compare_sweep(sweeps: list[dict], labels: list[str], fmt: str = "text
         for key in ("macs", "flops", "peak_activation_bytes"):
             name, fmt_ = _LABELS[key]
             rows.append([safe(label), name] + [_cell(c, key, fmt_) for c in s["totals"]])
-    hints = [f"{safe(label)}: {hint}" for label, hint in ((l, _hint(s)) for l, s in zip(labels, sweeps)) if hint]
+    hints = [f"{safe(label)}: {hint}" for label, s in zip(labels, sweeps) if (hint := _hint(s))]
     return (
         tabulate(rows, headers=heads, tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True)
         + "\n"

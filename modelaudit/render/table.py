@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from modelaudit.costs.blocks import scope_tree
-from modelaudit.errors import UsageError
-
 from modelaudit.costs.report import column
+from modelaudit.errors import UsageError
 
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
 

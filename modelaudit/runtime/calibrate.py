@@ -93,7 +93,8 @@ def calibrate(threads: int = 0, runs: int = 50, memory_limit: int = 4 << 30, tim
         "bandwidth_gbs": bandwidth,
         "overhead_us": best.get("tiny", 0.0) * 1e3,
         "source": f"measured on this machine ({cpu}, {threads or 'all'} thread(s)) with onnxruntime {version}: "
-        f"{'x'.join(map(str, MATMUL))} MatMul per dtype, a {4 * COPY_ELEMENTS >> 20} MiB elementwise copy, a one-element "
+        f"{'x'.join(map(str, MATMUL))} MatMul per dtype, a {4 * COPY_ELEMENTS >> 20} MiB elementwise copy, "
+        "a one-element "
         f"Add; fastest of {runs} runs",
         "notes": "attainable rates of onnxruntime's CPU provider, not a datasheet's",
     }

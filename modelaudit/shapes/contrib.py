@@ -3,7 +3,7 @@ schemas only inside its own library). Used by shape inference for nodes onnx lea
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from onnx import TensorProto
 

@@ -8,7 +8,7 @@ symbolic dim name (str) or None: `Shape` of a tensor with a symbolic batch gives
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from onnx import helper, numpy_helper

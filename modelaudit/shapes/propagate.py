@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import ChainMap
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import onnx
@@ -127,7 +127,7 @@ def _shape_hint(node: NodeProto, values: dict, infos: dict) -> tuple | None:
     return tuple(dims)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(op_type: str, domain: str, opset: int):
     try:
         return defs.get_schema(op_type, opset, domain)

@@ -108,7 +108,8 @@ def test_input_flag(capsys, tmp_path):
         (
             ["report", V2, "--input", "input=1xAx224x224"],
             2,
-            "modelaudit: error: --input 'input=1xAx224x224': the shape must be positive integers joined by 'x', e.g. 1x3x224x224",
+            "modelaudit: error: --input 'input=1xAx224x224': "
+            "the shape must be positive integers joined by 'x', e.g. 1x3x224x224",
         ),
         (
             ["report", V2, "--input", "other=1x3x224x224"],
@@ -118,7 +119,8 @@ def test_input_flag(capsys, tmp_path):
         (
             ["report", V2, "--dim", "batch=0"],
             2,
-            "modelaudit: error: --dim batch=0: only a KV cache's cached length may be 0 (this model has no recognisable cache) (give batch a positive value)",
+            "modelaudit: error: --dim batch=0: only a KV cache's cached length may be 0 "
+            "(this model has no recognisable cache) (give batch a positive value)",
         ),
         (["report", V2, "--format", "yaml"], 2, None),
         (["report", V2, "--top", "0"], 2, "modelaudit: error: --top must be at least 1"),

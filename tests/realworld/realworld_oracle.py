@@ -178,7 +178,10 @@ def runtime_macs(model: onnx.ModelProto, feeds: dict) -> int:
             shapes[node.output[0]] = tuple(next(a.t.dims for a in node.attribute if a.name == "value"))
     total = 0
     for node in model.graph.node:
-        shape = lambda i: shapes[node.input[i]]  # noqa: E731
+
+        def shape(i: int, node=node) -> tuple:
+            return shapes[node.input[i]]
+
         y = math.prod(shapes[node.output[0]]) if node.output and node.output[0] in shapes else 0
         op = node.op_type
         if op in ("Conv", "ConvInteger"):

@@ -238,10 +238,10 @@ def test_bar_labels_and_values_never_overlap(tmp_path):
 def test_verify_and_symbolic_sections_reach_the_page(tmp_path):
     """report --verify --format html exited 0 (or 1 on a mismatch) with a page that said nothing of
     the run: the verification, the runtime and --symbolic's lines were in text and Markdown only."""
+    from pathlib import Path
+
     from conftest import make_model, vi
     from onnx import helper, save
-
-    from pathlib import Path
 
     page = Path(_html(tmp_path, "report", str(SAMPLES / "conv3x3.onnx"), "--verify")).read_text(encoding="utf-8")
     assert re.search(r"all \d+ statically known tensor shapes verified", page) and "onnxruntime" in page
