@@ -6,6 +6,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from .errors import UsageError
+from .figures import Figure
 
 __all__ = ["parse_count", "parse_bytes", "human", "human_bytes", "exact"]
 
@@ -65,8 +66,10 @@ _HUMAN_BYTES: dict = {}
 _CACHED = 1 << 16  # distinct values remembered; past that, each is formatted afresh
 
 
-def human(value: int | None) -> str:
-    """3.50 M, 300.8 M, 1.23 G; `?` when unknown."""
+def human(value: int | float | Figure | None) -> str:
+    """3.50 M, 300.8 M, 1.23 G; `≥ 1.23 G` for a lower bound; `?` when unknown."""
+    if value.__class__ is Figure:
+        return value.text(human)  # type: ignore[union-attr]
     exact_int = value.__class__ is int  # 1, 1.0 and True are one dict key but print differently
     text = _HUMAN.get(value) if exact_int else None
     if text is None:
@@ -76,7 +79,10 @@ def human(value: int | None) -> str:
     return text
 
 
-def human_bytes(value: int | None) -> str:
+def human_bytes(value: int | float | Figure | None) -> str:
+    """2.12 KiB, 300.8 MiB; `≥ 1.00 GiB` for a lower bound; `?` when unknown."""
+    if value.__class__ is Figure:
+        return value.text(human_bytes)  # type: ignore[union-attr]
     exact_int = value.__class__ is int
     text = _HUMAN_BYTES.get(value) if exact_int else None
     if text is None:
@@ -86,5 +92,8 @@ def human_bytes(value: int | None) -> str:
     return text
 
 
-def exact(value: int | None) -> str:
+def exact(value: int | Figure | None) -> str:
+    """322,224; `≥ 322,224` for a lower bound; `?` when unknown."""
+    if value.__class__ is Figure:
+        return value.text(exact)  # type: ignore[union-attr]
     return "?" if value is None else f"{value:,}"

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modelaudit"
 STAGES = {
     "modelaudit.errors": 0,
     "modelaudit._version": 0,
+    "modelaudit.figures": 0.25,
     "modelaudit.units": 0.5,
     "modelaudit.load": 1,
     "modelaudit.shapes": 2,
