@@ -30,7 +30,18 @@ def test_an_incomplete_figure_refuses_to_be_a_number(figure):
             use(figure)
 
 
+@pytest.mark.parametrize("figure", [FLOOR, CEILING, UNKNOWN])
+def test_an_incomplete_figure_has_no_difference_or_ratio(figure):
+    for use in (lambda f: f - 1, lambda f: 1 - f, lambda f: f / 2, lambda f: 2 / f, lambda f: f // 2, abs):
+        with pytest.raises(IncompleteFigureError):
+            use(figure)
+    with pytest.raises(IncompleteFigureError):
+        EXACT - figure
+
+
 def test_an_exact_figure_is_a_number():
+    assert EXACT - 200_000 == 1_000_000 and 2_400_000 / EXACT == 2.0 and EXACT // Figure.exact(7) == 171_428
+    assert EXACT / 1e6 == pytest.approx(1.2) and float(EXACT) == pytest.approx(1.2e6)
     assert int(EXACT) == 1_200_000 and EXACT < 2_000_000 and EXACT >= 1_200_000 and EXACT == 1_200_000
     assert [10, 20][Figure.exact(1)] == 20
 

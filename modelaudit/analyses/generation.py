@@ -248,8 +248,9 @@ def _phase(
             }
         )
     totals = {key: sum(r[key] or 0 for r in rows if r["runs"]) for key in _SUMMED}
-    totals["complete"] = report.totals.macs_complete and all(r["input_bytes"] is not None for r in rows)
-    totals["macs"], totals["flops"] = report.totals.macs, report.totals.flops
+    # a floor and its flag, as before the totals became Figures (the step's own sums are the llm branch's)
+    totals["complete"] = report.totals.macs.complete and all(r["input_bytes"] is not None for r in rows)
+    totals["macs"], totals["flops"] = report.totals.macs.lower or 0, report.totals.flops.lower or 0
     return {
         "sequence": seq,
         "past": past,

@@ -170,12 +170,7 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
         except ModelAuditError:
             return [None] * (len(_TOTALS) + 3 * len(names) + sum(steps)) if names else [None] * len(_TOTALS)
         t = report.totals
-        out = [
-            t.macs if t.macs_complete else None,
-            t.flops if t.macs_complete else None,
-            t.activation_bytes,
-            t.peak_activation_bytes if t.peak_activation_complete else None,
-        ]
+        out = [t.macs.known, t.flops.known, t.activation_bytes.known, t.peak_activation_bytes.known]
         if not names:
             names.extend(r.name for r in report.rows)
             steps.append(len(report.live_bytes or []))

@@ -19,6 +19,7 @@ import math
 
 from modelaudit.costs.report import Report
 from modelaudit.costs.rules.recurrent import GATES
+from modelaudit.figures import Figure
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import tensor_bytes
 
@@ -128,21 +129,20 @@ def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set
     # a row whose forward MACs are unknown has unknown backward MACs: the sums below are then floors
     unknown = sum(1 for r in report.rows if r.runs and r.macs is None)
     saved_unknown = sum(1 for n in saved_names if (mg.info(n) is None or not mg.info(n).known))
-    forward = report.totals.macs
-    backward = sum((r.backward_macs or 0) * r.runs for r in report.rows)
-    backward_flops = sum((r.backward_flops or 0) * r.runs for r in report.rows)
+    complete = not unknown and report.totals.macs.complete  # a branch counted in part: floors too
+    backward = Figure.of(sum((r.backward_macs or 0) * r.runs for r in report.rows), complete)
+    backward_flops = Figure.of(sum((r.backward_flops or 0) * r.runs for r in report.rows), complete)
+    training_macs = report.totals.macs + backward
     batch = _batch(mg)
     report.training = {
         "backward_macs": backward,
         "backward_flops": backward_flops,
-        "saved_activation_bytes": saved,
-        "training_macs": forward + backward,
+        "saved_activation_bytes": Figure.of(saved, not saved_unknown and not unknown),
+        "training_macs": training_macs,
         "training_flops": report.totals.flops + backward_flops,
         "batch": batch,
-        "training_macs_per_sample": (forward + backward) // batch if batch else None,
-        "complete": not unknown and report.totals.macs_complete,
+        "training_macs_per_sample": training_macs.map(lambda v: v // batch) if batch else None,
         "unknown_nodes": unknown,
-        "saved_complete": not saved_unknown and not unknown,
     }
     return report
 

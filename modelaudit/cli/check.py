@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from modelaudit.costs.report import SCHEMA_VERSION
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
@@ -86,20 +87,20 @@ def run_check(args) -> int:
             report, verification = _verified(mg, report, args)
             if verification.get("mismatches"):
                 mismatched.append((str(c.path), len(verification["mismatches"])))
-        totals = report.totals
-        found = evaluate(str(c.path), totals.__dict__, c.budget)
+        found = evaluate(str(c.path), vars(report.totals), c.budget, _flags_that_resolve(report))
         breaches += found
         results.append(
             {
                 "model": str(c.path),
                 "ok": not found and not (verification or {}).get("mismatches"),
-                "totals": totals.__dict__,
-                "breaches": [b.__dict__ | {"line": b.line()} for b in found],
+                "totals": report.totals.as_dict(),
+                "breaches": [b.as_dict() for b in found],
             }
             | ({"verification": verification} if verification is not None else {})
         )
     if args.format == "json":
-        sys.stdout.write(json.dumps({"schema_version": 1, "ok": not breaches, "models": results}, indent=2) + "\n")
+        document = {"schema_version": SCHEMA_VERSION, "ok": not breaches, "models": results}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         for r in results:
             if r["ok"]:
@@ -114,6 +115,13 @@ def run_check(args) -> int:
                 f"{len(results)} model(s)"
             )
     return 1 if breaches or mismatched else 0
+
+
+def _flags_that_resolve(report) -> str:
+    """What would resolve the report's unknown sizes or uncounted ops (`resolve with --dim batch=N`)."""
+    from modelaudit.render.common import resolve_hint
+
+    return resolve_hint({"unresolved": report.unresolved, "uncounted": report.head()["uncounted"]})
 
 
 def _verified(mg, report, args):

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from onnx import helper
 
+from modelaudit.figures import Figure
 from modelaudit.graph.model import ModelGraph
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.units import human
@@ -295,7 +296,7 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
     uncounted: dict[str, int] = {}
     unresolved: dict[str, int] = {}
     macs = flops = activation_bytes = 0
-    complete = not auditor.incomplete
+    macs_missing = flops_missing = bytes_missing = 0  # parts of the sums that are unknown
     for row in rows:  # one pass: a 50,000-row report is summed without 50,000 property calls each
         if row.status == "uncounted":
             uncounted[row.op_label] = uncounted.get(row.op_label, 0) + 1
@@ -305,28 +306,32 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         if not runs:
             continue
         if row.macs is None:
-            complete = False
+            macs_missing += 1
         else:
             macs += row.macs * runs
-        if row.flops is not None:
+        if row.flops is None:
+            flops_missing += 1
+        else:
             flops += row.flops * runs
-        if row.output_bytes and row.status != "constant":
-            activation_bytes += row.output_bytes
+        if row.status != "constant":
+            if row.output_bytes is None:
+                bytes_missing += 1
+            else:
+                activation_bytes += row.output_bytes
     by_dtype = weights.bytes_by_dtype()
     steps, peak, peak_complete = live_bytes(mg, weights.constant_tensors, auditor.sizes)
+    complete = not auditor.incomplete  # a branch or body counted in part (see the warnings)
+    weighed = not auditor.params_incomplete
     totals = Totals(
-        params=weights.params,
-        non_trainable=weights.non_trainable,
-        weight_bytes=sum(by_dtype.values()),
+        params=Figure.of(weights.params, weighed),
+        non_trainable=Figure.of(weights.non_trainable, weighed),
+        weight_bytes=Figure.of(sum(by_dtype.values()), weighed),
         weight_bytes_by_dtype=by_dtype,
-        macs=macs,
-        flops=flops,
-        macs_complete=complete,
-        activation_bytes=activation_bytes,
-        peak_activation_bytes=peak,
-        peak_activation_complete=peak_complete,
+        macs=Figure.of(macs, complete and not macs_missing),
+        flops=Figure.of(flops, complete and not flops_missing),
+        activation_bytes=Figure.of(activation_bytes, not bytes_missing),
+        peak_activation_bytes=Figure.of(peak, peak_complete),
         nodes=len(rows),
-        params_complete=not auditor.params_incomplete,
     )
     return Report(
         model=model_info(mg),

@@ -4,8 +4,10 @@ block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth co
 from __future__ import annotations
 
 from itertools import chain
-from operator import not_
 
+from modelaudit.figures import Figure, rank
+
+from .families import FAMILIES, families, family_of
 from .poly import sum_formulas
 from .report import Row, column, row_dicts
 
@@ -89,9 +91,14 @@ def formula_rows(d: dict) -> list[dict]:
 
 
 def _finish(groups) -> None:
-    """Each group's members' polynomials replaced by their sum (a group's cost at every size);
-    the count of untimed nodes kept only where some node was timed (--profile)."""
+    """Each group's sums made Figures (a floor where some of its nodes are unknown), its members'
+    polynomials replaced by their sum (a group's cost at every size); the count of untimed nodes
+    kept only where some node was timed (--profile)."""
     for g in groups:
+        unknown = g["unknown"]
+        for key in ("macs", "flops", "backward_macs"):  # backward MACs are unknown exactly where the MACs are
+            if key in g and g[key].__class__ is not Figure:  # scope_tree's plain sums are Figures already
+                g[key] = Figure.of(g[key], not unknown)
         if "ms" not in g:
             g.pop("untimed", None)
         members = g.get("formulas")
@@ -154,9 +161,10 @@ def _columns(rows: list) -> tuple[list, list, list]:
 
 
 def _sums(columns: tuple, members: dict) -> dict:
-    """Each group's params, MACs, FLOPs, nodes and unknown MACs, in `_add`'s key order, summed in
-    row order (`columns`: `_columns`' lists; `members`: row numbers per group, as `_index` gives
-    them). Only for `_plain` rows: `_add`'s "untimed" count goes in `_finish` where no group has "ms"."""
+    """Each group's params, MACs, FLOPs (Figures: a floor where some are unknown), nodes and
+    unknown MACs, in `_add`'s key order, summed as plain numbers in row order (`columns`:
+    `_columns`' lists; `members`: row numbers per group, as `_index` gives them). Only for `_plain`
+    rows: `_add`'s "untimed" count goes in `_finish` where no group has "ms"."""
     params, macs, flops = columns
     groups = {}
     for key, numbers in members.items():
@@ -169,8 +177,8 @@ def _sums(columns: tuple, members: dict) -> dict:
             numbers_known = numbers
         groups[key] = {
             "params": sum(map(params.__getitem__, numbers)),
-            "macs": sum(group_macs),
-            "flops": sum(map(flops.__getitem__, numbers_known)),
+            "macs": Figure.of(sum(group_macs), not unknown),
+            "flops": Figure.of(sum(map(flops.__getitem__, numbers_known)), not unknown),
             "nodes": len(numbers),
             "unknown": unknown,
         }
@@ -247,83 +255,6 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
     return order
 
 
-FAMILIES = [
-    "Conv (dense)",
-    "Conv (grouped)",
-    "Conv (depthwise)",
-    "ConvTranspose",
-    "Gemm/MatMul",
-    "recurrent",
-    "attention",
-    "normalization",
-    "elementwise",
-    "data movement",
-    "other",
-]
-_LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
-_RECURRENT = {"RNN", "GRU", "LSTM"}
-_ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
-_NORM = {
-    "BatchNormalization",
-    "LayerNormalization",
-    "InstanceNormalization",
-    "GroupNormalization",
-    "RMSNormalization",
-    "SkipLayerNormalization",
-    "SimplifiedLayerNormalization",
-    "SkipSimplifiedLayerNormalization",
-    "LpNormalization",
-    "LRN",
-    "MeanVarianceNormalization",
-}
-
-
-_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv")
-
-
-def family_of(row: dict) -> str:
-    return _family(row["op"], row.get("details"), row["status"], row["macs"])
-
-
-def _family(op: str, details: dict | None, status: str, macs: int | None) -> str:
-    if op in _CONV:
-        kind = (details or {}).get("conv", "dense")
-        return f"Conv ({kind})"
-    if op == "ConvTranspose":
-        return "ConvTranspose"
-    if op in _LINEAR:
-        return "Gemm/MatMul"
-    if op in _RECURRENT:
-        return "recurrent"
-    if op in _ATTENTION:
-        return "attention"
-    if op in _NORM:
-        return "normalization"
-    if status in ("zero-cost", "constant"):
-        return "data movement"
-    if status == "counted" and not macs:
-        return "elementwise"
-    return "other"
-
-
-def families(rows: list) -> list[str]:
-    """Each row's family (Row objects or dicts), decided once per distinct op, status and MACs
-    zero or not; a conv's once per row (its kind is in its details)."""
-    ops = column(rows, "op")
-    decided: dict[tuple, str] = {}
-    out = []
-    for key in zip(ops, column(rows, "status"), map(not_, column(rows, "macs"))):
-        family = decided.get(key)
-        if family is None:
-            family = decided[key] = _family(key[0], None, key[1], not key[2])
-        out.append(family)
-    if any(key[0] in _CONV for key in decided):
-        for i, (op, details) in enumerate(zip(ops, column(rows, "details"))):
-            if op in _CONV:
-                out[i] = _family(op, details, None, None)
-    return out
-
-
 def by_family(rows: list) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
     return _in_order(_grouped(rows, families(rows)))
@@ -340,7 +271,8 @@ def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
 
 
 def by_op(rows: list) -> list[dict]:
-    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown).
+    """One row per op type: node count and summed params, MACs and FLOPs (Figures: a floor where
+    some of its nodes are unknown), largest MACs first (unknown before zero).
     `rows` are Row objects or their dicts (with --symbolic, formula_rows' dicts)."""
     if _has_formulas(rows):
         groups = _by_op_each(rows)
@@ -349,17 +281,16 @@ def by_op(rows: list) -> list[dict]:
         non_trainable = column(rows, "non_trainable")
         groups = {}
         for label, s in _sums(_columns(rows), members).items():
-            unknown = s["unknown"]
             groups[label] = {
                 "op": label,
                 "count": s["nodes"],
                 "params": s["params"],
                 "non_trainable": sum(map(non_trainable.__getitem__, members[label])),
-                "macs": None if unknown else s["macs"],
-                "flops": None if unknown else s["flops"],
-                "unknown": unknown,
+                "macs": s["macs"],
+                "flops": s["flops"],
+                "unknown": s["unknown"],
             }
-    return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
+    return sorted(groups.values(), key=lambda g: (rank(g["macs"]), g["op"]))
 
 
 def _by_op_each(rows: list) -> dict[str, dict]:
@@ -391,7 +322,4 @@ def _by_op_each(rows: list) -> dict[str, dict]:
         if formula is not None:  # --symbolic: summed once the group is complete (_finish)
             g.setdefault("formulas", []).append(formula)
     _finish(groups.values())
-    for g in groups.values():
-        if g["unknown"]:
-            g["macs"] = g["flops"] = None
     return groups

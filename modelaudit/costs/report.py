@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 
-__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "column", "row_dicts"]
+from modelaudit.figures import Figure, revive, to_data
 
-SCHEMA_VERSION = 1
+__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "FIGURES", "column", "row_dicts", "revive_document"]
+
+SCHEMA_VERSION = 2  # 2: every figure that may be incomplete is {"value", "bound"} (docs/json-schema.md)
 
 STATUSES = {
     "counted": "a rule costed this node",
@@ -91,18 +93,34 @@ def row_dicts(rows: list) -> list[dict]:
 
 @dataclass
 class Totals:
-    params: int
-    non_trainable: int
-    weight_bytes: int
-    weight_bytes_by_dtype: dict[str, int]
-    macs: int
-    flops: int
-    macs_complete: bool
-    activation_bytes: int
-    peak_activation_bytes: int
-    peak_activation_complete: bool
+    """The model's totals. Every figure that may be incomplete is a `Figure` carrying its
+    completeness: exact, a lower bound (`≥`: some nodes' parts are unknown) or unknown; printing
+    keeps the bound, and ordering or int() of an incomplete one raises (figures.py)."""
+
+    params: Figure  # a floor when an op without a rule reads constants no convention classes
+    non_trainable: Figure
+    weight_bytes: Figure
+    weight_bytes_by_dtype: dict[str, int]  # the weights found, by stored dtype
+    macs: Figure
+    flops: Figure
+    activation_bytes: Figure
+    peak_activation_bytes: Figure
     nodes: int
-    params_complete: bool = True  # false when an op without a rule reads constants no convention classes
+
+    def as_dict(self) -> dict:
+        """The JSON form: each figure as {"value": n or null, "bound": "exact" | "at_least" | …}."""
+        return to_data(dict(vars(self)))
+
+
+FIGURES = ("params", "non_trainable", "weight_bytes", "macs", "flops", "activation_bytes", "peak_activation_bytes")
+
+
+def revive_document(d: dict) -> dict:
+    """A report's document with its figures as Figures: to_dict()'s JSON forms (or a JSON report
+    read back) revived; a document that already holds Figures is returned as it is."""
+    if not isinstance(d["totals"].get("macs"), dict):
+        return d
+    return d | {"totals": revive(d["totals"]), "training": revive(d.get("training"))}
 
 
 @dataclass
@@ -130,22 +148,25 @@ class Report:
         from .blocks import by_op, formula_rows
 
         rows = [r.as_dict() for r in self.rows]
-        return self.head() | {
+        head = self.head()
+        return head | {
+            "totals": self.totals.as_dict(),
+            "training": to_data(head["training"]),
             "rows": rows,
-            "by_op": by_op(formula_rows({"rows": rows, "symbolic": self.symbolic})),
+            "by_op": to_data(by_op(formula_rows({"rows": rows, "symbolic": self.symbolic}))),
             "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }
 
     def head(self) -> dict:
-        """to_dict() up to its rows (every key before "rows", in the same order): what a renderer
-        reading the Row objects themselves takes with them."""
+        """to_dict() up to its rows (every key before "rows", in the same order), its figures still
+        Figures: what a renderer reading the Row objects themselves takes with them."""
         from modelaudit._version import __version__
 
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "modelaudit", "version": __version__},
             "model": self.model,
-            "totals": dict(vars(self.totals)),
+            "totals": dict(vars(self.totals)),  # Figures: to_dict() and the JSON writer give their JSON form
             "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
             "unresolved": self.unresolved,
             "warnings": list(self.warnings),

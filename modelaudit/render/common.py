@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from itertools import repeat
-from operator import attrgetter, itemgetter
 
 from modelaudit.costs.blocks import by_op, formula_rows
-from modelaudit.costs.report import Row, column
+from modelaudit.costs.report import Row, column, revive_document
+from modelaudit.figures import Figure
 from modelaudit.units import exact, human, human_bytes
+
+from .select import SORT_KEYS, select_rows, top_line
 
 __all__ = [
     "human",
@@ -62,53 +64,6 @@ def safe_column(values: list, limit: int = MAX_NAME) -> list[str]:
     return [safe(v, limit) for v in values]
 
 
-SORT_KEYS = {
-    "order": None,
-    "name": "name",
-    "op": "op_label",
-    "params": "params",
-    "macs": "macs_total",
-    "flops": "flops_total",
-    "bytes": "output_bytes",
-}
-
-
-OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "macs": "macs", "flops": "flops"}
-BLOCK_SORT_KEYS = OP_SORT_KEYS | {"name": "block", "op": "block"}
-
-
-def select_rows(rows: list, sort: str | None = None, top: int | None = None, by: str = "node") -> list:
-    """Rows (Row objects or dicts) in file-walk order, or sorted (numbers descending, unknowns
-    last), cut to `top`. Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys;
-    a key they lack keeps their order."""
-    if top is not None and sort is None:
-        sort = "macs"
-    key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
-    get = (attrgetter if rows and rows[0].__class__ is Row else itemgetter)(key) if key else None
-    if key in ("name", "op_label", "op", "block"):
-        rows = sorted(rows, key=get)
-    elif key:
-        rows = sorted(rows, key=lambda r: (get(r) is None, -(get(r) or 0)))
-    return rows[:top] if top is not None else list(rows)
-
-
-def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
-    """ "top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
-    if top is None:  # nothing was cut: no need to build the tree or the op groups again to count them
-        return None
-    if depth is not None:
-        from modelaudit.costs.blocks import scope_tree
-
-        total, what = sum(1 for b in scope_tree(d["rows"], depth) if b["leaf"]), "blocks"
-    elif by == "op":
-        total, what = len(by_op(d["rows"])), "op types"  # Row objects or dicts
-    else:
-        total, what = len(d["rows"]), "nodes"
-    if top >= total:
-        return None
-    return f"top {top} of {total} {what} shown; totals are for the whole model"
-
-
 def resolve_hint(d: dict) -> str:
     """Why some totals are unknown, and the flags that resolve them: `resolve with --dim batch=N`."""
     # an entry may name several flags (`--dim batch=N --dim seq=N`) that others name alone: each once
@@ -119,14 +74,20 @@ def resolve_hint(d: dict) -> str:
     return "; ".join(parts)
 
 
-def _total(value: int, complete: bool, fmt, unknown: int, hint: str, exact_too: bool = True) -> str:
+def _shown(value: Figure, fmt, exact_too: bool = True) -> str:
+    """`50.0 K (49,984)`, `≥ 8 (8)` for a floor, `?` when unknown."""
+    number = value.lower if value.lower is not None else value.upper
+    return fmt(value) + (f" ({exact(number)})" if exact_too and number is not None else "")
+
+
+def _total(value: Figure, fmt, unknown: int, hint: str, exact_too: bool = True) -> str:
     """A total; an incomplete one is a lower bound (`≥`) and never a 0: with nothing known, `unknown`."""
-    shown = f"{fmt(value)}" + (f" ({exact(value)})" if exact_too else "")
-    if complete:
-        return shown
-    if value:
-        return f"≥ {shown}, incomplete: {unknown} node(s) unknown" + (f" ({hint})" if hint else "")
-    return f"unknown: {unknown} node(s) not costed" + (f" ({hint})" if hint else "")
+    if value.complete:
+        return _shown(value, fmt, exact_too)
+    why = f"{unknown} node(s) unknown" if unknown else "partly unknown (see the warnings)"
+    if value.lower is not None:
+        return f"{_shown(value, fmt, exact_too)}, incomplete: {why}" + (f" ({hint})" if hint else "")
+    return (f"unknown: {unknown} node(s) not costed" if unknown else f"unknown: {why}") + (f" ({hint})" if hint else "")
 
 
 _SYMBOLIC = {
@@ -139,7 +100,7 @@ _SYMBOLIC = {
 
 def summary(d: dict) -> list[tuple[str, str]]:
     """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
-    t, rows = d["totals"], d["rows"]
+    t, rows = revive_document(d)["totals"], d["rows"]
     statuses = column(rows, "status")
     counts = Counter(statuses)
     unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
@@ -150,22 +111,22 @@ def summary(d: dict) -> list[tuple[str, str]]:
     )
     hint = resolve_hint(d)
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
-    floor = "" if t.get("params_complete", True) else "≥ "  # an op without a rule reads unclassed constants
+    peak = t["peak_activation_bytes"]
     lines = [
-        ("params", f"{floor}{human(t['params'])} ({exact(t['params'])})"),
-        ("non-trainable", f"{floor}{human(t['non_trainable'])} ({exact(t['non_trainable'])})"),
-        ("weight bytes", f"{floor}{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
-        ("MACs", _total(t["macs"], t["macs_complete"], human, unknown, hint)),
-        ("FLOPs", _total(t["flops"], t["macs_complete"], human, unknown, hint)),
+        ("params", _shown(t["params"], human)),
+        ("non-trainable", _shown(t["non_trainable"], human)),
+        ("weight bytes", human_bytes(t["weight_bytes"]) + (f" ({by_dtype})" if by_dtype else "")),
+        ("MACs", _total(t["macs"], human, unknown, hint)),
+        ("FLOPs", _total(t["flops"], human, unknown, hint)),
         (
             "activation bytes",
-            _total(t["activation_bytes"], not no_bytes, human_bytes, no_bytes, hint, False)
-            + (" (sum of node outputs)" if not no_bytes else ""),
+            _total(t["activation_bytes"], human_bytes, no_bytes, hint, False)
+            + (" (sum of node outputs)" if t["activation_bytes"].complete else ""),
         ),
         (
             "peak activations",
-            _total(t["peak_activation_bytes"], t["peak_activation_complete"], human_bytes, no_bytes, hint, False)
-            + (" (estimated: each tensor freed after its last reader)" if t["peak_activation_bytes"] else ""),
+            _total(peak, human_bytes, no_bytes, hint, False)
+            + (" (estimated: each tensor freed after its last reader)" if peak.lower else ""),
         ),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
     ]
@@ -185,26 +146,20 @@ def _formula(poly: dict, unit: str) -> str:
 
 
 def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
-    tr = d.get("training")
+    tr = revive_document(d).get("training")
     if not tr:
         return []
-    complete, unknown = tr.get("complete", True), tr.get("unknown_nodes", 0)  # unknown forward MACs: floors
-
-    def total(value: int, fmt=human, exact_too=True) -> str:
-        return _total(value, complete, fmt, unknown, hint, exact_too)
-
-    saved = human_bytes(tr["saved_activation_bytes"])
+    unknown = tr.get("unknown_nodes", 0)  # unknown forward MACs: the sums are floors
+    saved = tr["saved_activation_bytes"]
     lines = [
-        ("backward MACs", total(tr["backward_macs"])),
-        ("backward FLOPs", total(tr["backward_flops"])),
-        (
-            "saved for backward",
-            ("" if tr.get("saved_complete", True) else "≥ ") + saved + " (activations kept for the backward pass)",
-        ),
-        ("training MACs", total(tr["training_macs"], exact_too=False) + " per step (forward + backward)"),
+        ("backward MACs", _total(tr["backward_macs"], human, unknown, hint)),
+        ("backward FLOPs", _total(tr["backward_flops"], human, unknown, hint)),
+        ("saved for backward", human_bytes(saved) + " (activations kept for the backward pass)"),
+        ("training MACs", _total(tr["training_macs"], human, unknown, hint, False) + " per step (forward + backward)"),
     ]
-    if tr["training_macs_per_sample"] is not None and complete:
-        lines.append(("per sample", f"{human(tr['training_macs_per_sample'])} MACs (batch {tr['batch']})"))
+    per_sample = tr["training_macs_per_sample"]
+    if per_sample is not None and per_sample.complete:
+        lines.append(("per sample", f"{human(per_sample)} MACs (batch {tr['batch']})"))
     return lines
 
 

@@ -6,15 +6,27 @@ import json
 
 from tabulate import tabulate
 
+from modelaudit.figures import Figure, to_data
+
 from .common import human, human_bytes, safe
 
-__all__ = ["render_compare", "value_text", "versus"]
+__all__ = ["render_compare", "value_text", "versus", "incomplete"]
 
 
 def value_text(value, kind: str) -> str:
+    """A total as text: a Figure with its bound (`≥ 1.20 G`, `?`), a count as it is."""
     if value is None:
-        return "unknown"
+        return "—"  # a count the model lacks (no ai.onnx opset)
     return human_bytes(value) if kind == "bytes" else human(value) if kind == "count" else str(value)
+
+
+def incomplete(c: dict) -> list[int]:
+    """The models (by position) whose totals are partly or wholly unknown."""
+    return [
+        i
+        for i in range(len(c["models"]))
+        if any(isinstance(t["values"][i], Figure) and not t["values"][i].complete for t in c["totals"])
+    ]
 
 
 def versus(value, ratio, delta, kind: str) -> str:
@@ -42,7 +54,7 @@ def _grouped(c: dict, key: str, name: str) -> tuple[list[str], list[list[str]]]:
     rows = []
     for entry in c[key]:
         values = entry["values"]
-        macs = [("?" if v["unknown"] else human(v["macs"])) if v else "—" for v in values]
+        macs = [human(v["macs"]) if v else "—" for v in values]
         params = [human(v["params"]) if v else "—" for v in values]
         rows.append([safe(entry[key[:-1] if key == "blocks" else "family"])] + macs + params)
     return headers, rows
@@ -50,7 +62,7 @@ def _grouped(c: dict, key: str, name: str) -> tuple[list[str], list[list[str]]]:
 
 def render_compare(c: dict, fmt: str = "text", by: str = "op") -> str:
     if fmt == "json":
-        return json.dumps(c, indent=2) + "\n"
+        return json.dumps(to_data(c), indent=2) + "\n"
     tablefmt = "github" if fmt == "markdown" else "simple"
     sections = [("Totals (ratio and difference against the first model)", _totals(c))]
     if by in ("op", "all"):
@@ -67,10 +79,9 @@ def render_compare(c: dict, fmt: str = "text", by: str = "op") -> str:
             tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True),
             "",
         ]
-    for m in c["models"]:
-        if not m["complete"]:
-            out.append(
-                f"{safe(m['label'])}: the totals marked unknown depend on unresolved sizes or uncounted ops"
-                + (f"; {m['resolve']}" if m.get("resolve") else "")
-            )
+    for m in (c["models"][i] for i in incomplete(c)):
+        out.append(
+            f"{safe(m['label'])}: the totals marked ? (unknown) or ≥ (partly known) depend on unresolved sizes "
+            "or uncounted ops" + (f"; {m['resolve']}" if m.get("resolve") else "")
+        )
     return "\n".join(out).rstrip() + "\n"

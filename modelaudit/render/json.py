@@ -10,6 +10,7 @@ from json.encoder import encode_basestring_ascii
 from operator import attrgetter, itemgetter
 
 from modelaudit.costs.report import Row, column, row_dicts
+from modelaudit.figures import Figure
 
 from .common import by_op, formula_rows, select_rows
 
@@ -20,7 +21,15 @@ COMPACT_FROM = 2_000  # rows; a larger report is written without indentation
 MAX_NAME = 10_000  # a name longer than this is cut (with "…"); escapes come from ensure_ascii
 CHUNK = 1_000  # rows encoded at a time when streaming: the document never sits whole in memory
 
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+def _figure(value):
+    """A Figure's JSON form, {"value", "bound"} (json calls this for what it cannot write itself)."""
+    if isinstance(value, Figure):
+        return value.as_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=_figure).encode
 _text = encode_basestring_ascii  # what the encoder above writes for a str, in C
 # Row.as_dict()'s keys in its order. The fields from `unresolved` on keep their defaults in a
 # plain report (no control flow, --training, --profile, --hardware, --verify): one text for all.
@@ -154,7 +163,7 @@ def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | 
     """The report's dict as the JSON formats write it; `depth` adds `blocks`, the scope tree with
     subtotals (as the tables show it). Its rows stay Row objects when the report's were."""
     out = dict(d)
-    out["rows"] = select_rows(d["rows"], sort, top)
+    out["rows"] = select_rows(d["rows"], sort, top, symbolic=d.get("symbolic"))
     grouped = formula_rows(d)  # under --symbolic each group also sums its nodes' polynomials
     out["by_op"] = by_op(grouped)
     out["view"] = {"sort": sort, "top": top, "by": by, "depth": depth}
@@ -205,7 +214,7 @@ def write_json(
     rows = out["rows"]
     if len(rows) <= COMPACT_FROM and not one_line:  # json's C encoder runs only without indentation
         out["rows"] = [_row(r) for r in row_dicts(rows)]
-        stream.write(json.dumps(out, indent=2, ensure_ascii=True) + "\n")
+        stream.write(json.dumps(out, indent=2, ensure_ascii=True, default=_figure) + "\n")
         return
     for i, (key, value) in enumerate(out.items()):
         stream.write(("{" if i == 0 else ",") + _dumps(key) + ":")

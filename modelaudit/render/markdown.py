@@ -57,7 +57,7 @@ def render_markdown(
         else plain_columns(values, headers, "github", rows)
     )
     lines += ["", table, ""]
-    shown = top_line(d, top, by, depth)
+    shown = top_line(d, top, by, depth, sort)
     if shown:
         lines.append(f"_{shown}_\n")
     for title, headers, rows in gate_tables(d):

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from modelaudit.costs.blocks import scope_tree
-from modelaudit.costs.report import column
+from modelaudit.costs.report import column, revive_document
 from modelaudit.errors import UsageError
+from modelaudit.figures import Figure
 
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
+
+UNKNOWN = Figure.unknown()
 
 __all__ = [
     "COLUMNS",
@@ -22,7 +25,12 @@ __all__ = [
 ]
 
 
-def percent(part: int | None, whole: int | None) -> str:
+def percent(part: int | Figure | None, whole: int | Figure | None) -> str:
+    """A share; `?` unless both the part and the whole are known (a share of a bound is no share)."""
+    if part.__class__ is Figure:
+        part = part.known  # type: ignore[union-attr]
+    if whole.__class__ is Figure:
+        whole = whole.known  # type: ignore[union-attr]
     if part is None or whole is None:
         return "?"
     return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
@@ -77,15 +85,9 @@ OP_COLUMNS = {
 }
 
 
-def _at_least(key: str):
-    """A block's sum, `≥ sum` when some of its nodes are unknown, `?` when all of them are."""
-
-    def show(value, unknown) -> str:  # a sum nothing was added to (every node unknown) is absent: 0
-        if not unknown:
-            return human(value)
-        return f"≥ {human(value)}" if value else "?"
-
-    return lambda c, t: list(map(show, c(key, 0), c("unknown")))
+def _group_figure(key: str):
+    """A group's sum (a Figure: `≥ sum` when some of its nodes are unknown, `?` when all are)."""
+    return lambda c, t: list(map(human, c(key, UNKNOWN)))
 
 
 BLOCK_COLUMNS = {
@@ -93,13 +95,9 @@ BLOCK_COLUMNS = {
     "count": ("nodes", lambda c, t: c("nodes"), None),
     "params": ("params", lambda c, t: c("params"), human),
     "params%": ("% params", lambda c, t: _percents(c("params"), t["params"]), None),
-    "macs": ("MACs", _at_least("macs"), None),
-    "macs%": (
-        "% MACs",
-        lambda c, t: ["?" if unknown else percent(macs, t["macs"]) for macs, unknown in zip(c("macs"), c("unknown"))],
-        None,
-    ),
-    "flops": ("FLOPs", _at_least("flops"), None),
+    "macs": ("MACs", _group_figure("macs"), None),
+    "macs%": ("% MACs", lambda c, t: _percents(c("macs"), t["macs"]), None),
+    "flops": ("FLOPs", _group_figure("flops"), None),
 }
 # Minimum widths of the columns that may be abbreviated: kept while columns can still be hidden
 # (comfortable), then given up to (hard) when nothing else is left to hide.
@@ -122,7 +120,7 @@ def _block_columns(d: dict) -> dict:
     """The block columns of this report: backward MACs with --training, ms with --profile."""
     columns = dict(_grouped_columns(BLOCK_COLUMNS, d))  # a copy: `ms` below must not join every later table
     if d.get("training"):  # beside the forward MACs, as in the node table
-        bwd = ("bwd MACs", _at_least("backward_macs"), None)
+        bwd = ("bwd MACs", _group_figure("backward_macs"), None)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
     if (d.get("profile") or {}).get("total_ms"):
         columns["ms"] = ("ms", lambda c, t: list(map(_ms, c("ms"), c("untimed"))), None)
@@ -200,17 +198,18 @@ def table_columns(
     depth: int | None = None,
 ) -> tuple[list[str], list[list], list[str]]:
     """table()'s headers, cells and keys, the cells column by column (a list per column)."""
-    totals = d["totals"]
+    totals = revive_document(d)["totals"]
     if depth is not None:
         rows, available = scope_tree(formula_rows(d), depth), _block_columns(d)
         if sort is not None or top is not None:  # a sorted view is flat: the blocks at the given depth
-            rows = select_rows([r for r in rows if r["leaf"]], sort, top, by="block")
+            rows = select_rows([r for r in rows if r["leaf"]], sort, top, "block", d.get("symbolic"))
         else:
             rows = _with_tree(rows)
     elif by == "op":
-        rows, available = select_rows(by_op(formula_rows(d)), sort, top, by="op"), _grouped_columns(OP_COLUMNS, d)
+        rows = select_rows(by_op(formula_rows(d)), sort, top, "op", d.get("symbolic"))
+        available = _grouped_columns(OP_COLUMNS, d)
     else:
-        rows, available = select_rows(d["rows"], sort, top), _node_columns(d)
+        rows, available = select_rows(d["rows"], sort, top, symbolic=d.get("symbolic")), _node_columns(d)
     keys = list(columns) if columns else list(available)
     unknown = [k for k in keys if k not in available]
     if unknown:

@@ -40,7 +40,7 @@ def render_text(
     totals = summary(d)
     label_width = max(len(label) for label, _ in totals)
     lines = [model_line(d), "", plain_columns(values, headers, rows=rows), ""]
-    lines += [f"({line})" for line in (top_line(d, top, by, depth),) if line]
+    lines += [f"({line})" for line in (top_line(d, top, by, depth, sort),) if line]
     if fitted:
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")

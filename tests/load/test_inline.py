@@ -69,7 +69,7 @@ def test_nested_local_functions_are_costed_and_scoped():
     # conv 3->8 and 8->16, 3x3, pads 1 on 10x10: params (k·k·C_in + 1)·C_out, MACs H·W·k·k·C_in·C_out
     assert report.totals.params == (3 * 3 * 3 + 1) * 8 + (3 * 3 * 8 + 1) * 16
     assert report.totals.macs == 10 * 10 * (3 * 3 * 3) * 8 + 10 * 10 * (3 * 3 * 8) * 16
-    assert report.totals.macs_complete
+    assert report.totals.macs.complete
     names = [r.name for r in report.rows]
     assert names == [
         "/body/TwoBlocks/first/ConvBlock/conv",

@@ -1,0 +1,134 @@
+"""Which rows a table shows, in what order: --sort and --top, numbers largest first with unknown
+ones never ranked as zeros, --symbolic's formulas ranked as the dims grow, and the line that says
+what a ranking by an unknown cost cannot tell."""
+
+from __future__ import annotations
+
+from itertools import repeat
+from operator import attrgetter, itemgetter
+
+from modelaudit.costs.blocks import by_op, formula_rows
+from modelaudit.costs.report import Row, column
+from modelaudit.figures import Figure, rank
+
+__all__ = ["SORT_KEYS", "OP_SORT_KEYS", "BLOCK_SORT_KEYS", "select_rows", "top_line"]
+
+SORT_KEYS = {
+    "order": None,
+    "name": "name",
+    "op": "op_label",
+    "params": "params",
+    "macs": "macs_total",
+    "flops": "flops_total",
+    "bytes": "output_bytes",
+}
+
+
+OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "macs": "macs", "flops": "flops"}
+BLOCK_SORT_KEYS = OP_SORT_KEYS | {"name": "block", "op": "block"}
+
+
+_FORMULA_FIELDS = {"macs_total": "macs", "macs": "macs", "flops_total": "flops", "flops": "flops"}
+_FORMULA_FIELDS["output_bytes"] = "output_bytes"
+
+
+def select_rows(
+    rows: list, sort: str | None = None, top: int | None = None, by: str = "node", symbolic: dict | None = None
+) -> list:
+    """Rows (Row objects or dicts) in file-walk order, or sorted: numbers largest first, unknown
+    ones after the known and before the zeros (figures.rank), cut to `top`; with `symbolic`
+    (--symbolic's section), costs rank by their formulas as the dims grow. Rows of `by_op`
+    (by="op") and blocks (by="block") sort by their own keys; a key they lack keeps their order."""
+    if top is not None and sort is None:
+        sort = "macs"
+    key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
+    get = (attrgetter if rows and rows[0].__class__ is Row else itemgetter)(key) if key else None
+    if key in ("name", "op_label", "op", "block"):
+        rows = sorted(rows, key=get)
+    elif key in _FORMULA_FIELDS and symbolic:
+        keys = list(map(_poly_rank, _formulas(rows, _FORMULA_FIELDS[key], by, symbolic), repeat(symbolic["variables"])))
+        rows = [rows[i] for i in sorted(range(len(rows)), key=keys.__getitem__)]
+    elif key:
+        rows = sorted(rows, key=lambda r: rank(get(r)))
+    return rows[:top] if top is not None else list(rows)
+
+
+def _formulas(rows: list, field: str, by: str, symbolic: dict) -> list:
+    """Each row's polynomial of `field` (--symbolic's JSON form): a node's by its name, a group's
+    its members' sum (formula_rows' `formulas`)."""
+    if by == "node":
+        by_name = {r["name"]: r for r in symbolic["rows"]}
+        return [(by_name.get(name) or {}).get(field) for name in column(rows, "name")]
+    return [(f or {}).get(field) for f in column(rows, "formulas")]
+
+
+def _poly_rank(poly: dict | None, variables: list) -> tuple:
+    """A sort key that puts the polynomial largest as the dims grow first (highest total power, then
+    its coefficient, then the next term's), as figures.rank puts numbers: a cost that is no
+    polynomial after the others, zero last."""
+    if not poly or poly.get("text") is None:
+        return (1, ())
+    terms = sorted(
+        (
+            (sum(p), p, c)
+            for p, c in ((tuple(t["powers"].get(v, 0) for v in variables), t["coefficient"]) for t in poly["terms"])
+        ),
+        reverse=True,
+    )
+    if not terms:
+        return (2, ())
+    return (0, tuple((-degree, tuple(-e for e in p), -c) for degree, p, c in terms) + ((1,),))
+
+
+def top_line(d: dict, top: int | None, by: str, depth: int | None = None, sort: str | None = None) -> str | None:
+    """ "top 3 of 7 op types shown…" when --top cut the table (counted in the table's own rows),
+    and how a ranking by a cost was made where some costs are unknown."""
+    if top is None and sort in (None, "order", "name", "op"):  # nothing cut or ranked by cost
+        return None
+    if depth is not None:
+        from modelaudit.costs.blocks import scope_tree
+
+        shown = [b for b in scope_tree(formula_rows(d), depth) if b["leaf"]]
+        what = "blocks"
+    elif by == "op":
+        shown, what = by_op(formula_rows(d)), "op types"  # Row objects or dicts
+    else:
+        shown, what = d["rows"], "nodes"
+    parts = (
+        [f"top {top} of {len(shown)} {what} shown; totals are for the whole model"]
+        if top is not None and top < len(shown)
+        else []
+    )
+    ranking = _ranking(d, shown, sort or "macs", what)
+    return "; ".join(parts + ([ranking] if ranking else [])) or None
+
+
+def _ranking(d: dict, rows: list, sort: str, what: str) -> str | None:
+    """How rows were ranked by a cost: by --symbolic's formulas, or with the unknown ones placed
+    between the known and the zeros, which only the flags that resolve them can rank."""
+    if d.get("symbolic"):
+        return (
+            "ranked by their formulas as the dims grow (highest power first)"
+            if sort in ("macs", "flops", "bytes")
+            else None
+        )
+    key = {"macs": "macs_total", "flops": "flops_total", "bytes": "output_bytes"}.get(sort)
+    if key is None:
+        return None
+    if what != "nodes":
+        key = {"macs_total": "macs", "flops_total": "flops"}.get(key)
+        unknown = 0 if key is None else sum(1 for v in column(rows, key) if v.__class__ is Figure and not v.complete)
+    else:
+        unknown = column(rows, key).count(None)
+    if not unknown:
+        return None
+    from .common import resolve_hint  # common re-exports this module's names
+
+    hint = resolve_hint(d) or "resolve the unknown sizes"
+    label = {"macs": "MACs", "flops": "FLOPs", "bytes": "out bytes"}[sort]
+    if what == "nodes":
+        return (
+            f"{unknown} node(s) of unknown {label} listed after the known and before the zeros, in file "
+            f"order: {hint} to rank them"
+        )
+    return f"{unknown} of {len(rows)} {what} have {label} partly unknown, ranked by what is known: {hint} to rank them"
