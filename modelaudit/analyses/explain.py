@@ -52,6 +52,13 @@ def select_rows(report: Report, node: str | None, op: str | None) -> list[Row]:
     rows = [r for r in report.rows if r.name == node]
     if not rows and node.startswith("#") and node[1:].isdigit():
         rows = [r for r in report.rows if r.index == int(node[1:]) and not r.scope]
+        if not rows:
+            indexes = [r.index for r in report.rows if not r.scope]
+            valid = f"#{min(indexes)} to #{max(indexes)}" if indexes else "none: the graph has no node"
+            raise UsageError(
+                f"no node {node}: the model's node indexes are {valid}",
+                "the # column of `modelaudit report` gives each node's",
+            )
     if not rows:
         close = difflib.get_close_matches(node, [r.name for r in report.rows], n=3, cutoff=0.5)
         raise UsageError(

@@ -52,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         "each path), for CI matrices and distributed engines",
     )
     shape_flags(report)
-    report.add_argument("--format", "-f", choices=sorted(FORMATS), default="text")
+    report.add_argument(
+        "--format",
+        "-f",
+        choices=sorted(FORMATS),
+        default="text",
+        help="text (a table fitted to the terminal; the default), markdown, json (every row: docs/json-schema.md), "
+        "jsonl (one report a line), csv (exact numbers, a line per row) or html (a page with charts)",
+    )
     report.add_argument(
         "--sort",
         choices=sorted(SORT_KEYS),
@@ -159,7 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="two or more .onnx files or folders of them; the first is the reference",
     )
     shape_flags(cmp)
-    cmp.add_argument("--format", "-f", choices=("text", "markdown", "json", "html"), default="text")
+    cmp.add_argument(
+        "--wide", action="store_true", help="print the tables whole, however wide (not fitted to the terminal)"
+    )
+    cmp.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "markdown", "json", "html"),
+        default="text",
+        help="text (the default), markdown, json or html (charts on one scale)",
+    )
     cmp.add_argument(
         "--by",
         choices=("op", "block", "all"),
@@ -214,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument(
         "--timeout", type=float, default=300.0, metavar="SECONDS", help="--verify: stop a longer run (default 300)"
     )
-    chk.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    chk.add_argument(
+        "--format", "-f", choices=("text", "json"), default="text", help="text (a line per breach) or json"
+    )
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     exp = sub.add_parser("explain", help="derive a node's params, MACs and FLOPs by hand")
     exp.add_argument("model")
@@ -238,7 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     calc.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     lint = sub.add_parser("lint", help="findings: dead nodes, unused or duplicate weights, foldable BatchNorm…")
     lint.add_argument("model")
-    lint.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
+    lint.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text (a line per finding), json or sarif (for code scanning)",
+    )
     lint.add_argument(
         "--fail-on",
         choices=("warning", "error", "never"),
@@ -269,7 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     shape_flags(ann)
     ann.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
-    ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
+    ops.add_argument(
+        "--wide", action="store_true", help="print the table whole, however wide (not fitted to the terminal)"
+    )
+    ops.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "markdown", "json", "csv"),
+        default="text",
+        help="text, markdown, json or csv",
+    )
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
     ops.add_argument(
         "--missing",

@@ -31,7 +31,7 @@ MAX_MEMORY = 2**50  # 1024 TiB: an address-space limit every 64-bit kernel accep
 def terminal_width(args) -> int | None:
     """The width to fit the text table to: the terminal's, or MODELAUDIT_WIDTH's (for tests and
     scripts; 0 = whole); None (whole) with --wide, with -o FILE, or when stdout is not a terminal."""
-    if args.wide or args.output or args.format != "text":
+    if getattr(args, "wide", False) or getattr(args, "output", None) or args.format != "text":
         return None
     forced = os.environ.get("MODELAUDIT_WIDTH")
     if forced is not None:

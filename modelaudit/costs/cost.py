@@ -37,12 +37,17 @@ class Unresolved(Exception):
 
 
 def dims_str(shape: tuple | None) -> str:
-    """`1x3x224x224`, `batchx3x224x224`, `?` for an unknown rank, `scalar` for rank 0."""
+    """`1x3x224x224`, `batchx3x224x224`, `?` for an unknown rank, `scalar` for rank 0. A dim
+    written as an expression is put in parentheses and the dims joined by `×`, which no expression
+    holds: `batch×16×(floor(height/2 - 1/2) + 1)`, never `batchx16xfloor(height/2 - 1/2) + 1x…`."""
     if shape is None:
         return "?"
     if len(shape) == 0:
         return "scalar"
-    return "x".join("?" if d is None else str(d) for d in shape)
+    dims = ["?" if d is None else str(d) for d in shape]
+    if all(d.isidentifier() or d.isdigit() or d == "?" for d in dims):
+        return "x".join(dims)
+    return "×".join(d if d.isidentifier() or d.isdigit() or d == "?" else f"({d})" for d in dims)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
 from itertools import repeat
 
@@ -12,6 +13,7 @@ from modelaudit.figures import Figure
 from modelaudit.units import exact, human, human_bytes
 
 from .select import SORT_KEYS, select_rows, top_line
+from .symbolic import symbolic_lines, symbolic_totals
 
 __all__ = [
     "human",
@@ -26,6 +28,8 @@ __all__ = [
     "top_line",
     "summary",
     "notices",
+    "finding_lines",
+    "finding_texts",
     "model_line",
     "gate_tables",
     "symbolic_lines",
@@ -90,14 +94,6 @@ def _total(value: Figure, fmt, unknown: int, hint: str, exact_too: bool = True) 
     return (f"unknown: {unknown} node(s) not costed" if unknown else f"unknown: {why}") + (f" ({hint})" if hint else "")
 
 
-_SYMBOLIC = {
-    "MACs": ("macs", ""),
-    "FLOPs": ("flops", ""),
-    "activation bytes": ("activation_bytes", " bytes"),
-    "peak activations": ("peak_activation_bytes", " bytes"),
-}
-
-
 def summary(d: dict) -> list[tuple[str, str]]:
     """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
     t, rows = revive_document(d)["totals"], d["rows"]
@@ -130,19 +126,7 @@ def summary(d: dict) -> list[tuple[str, str]]:
         ),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
     ]
-    sym = d.get("symbolic")
-    if sym:
-        lines = [
-            (label, _formula(sym["totals"][_SYMBOLIC[label][0]], _SYMBOLIC[label][1]) if label in _SYMBOLIC else value)
-            for label, value in lines
-        ]
-    return lines + _training_lines(d, hint)
-
-
-def _formula(poly: dict, unit: str) -> str:
-    if poly.get("text") is None:
-        return "not a polynomial (a shape is computed by a division that floors, or is unknown)"
-    return poly["text"] + unit
+    return symbolic_totals(d, lines) + _training_lines(d, hint)
 
 
 def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
@@ -166,15 +150,38 @@ def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
 def finding_lines(d: dict) -> list[str]:
     """Findings of warning severity and worse, and how many notes `modelaudit lint` would add."""
     found = d.get("findings") or []
-    shown = [f for f in found if f["severity"] != "note"]
-    lines = [f"{f['code']} {f['severity']}: {safe(f['target'])}: {safe(f['message'], 400)}" for f in shown]
+    lines = finding_texts([f for f in found if f["severity"] != "note"])
     notes: dict[str, int] = {}
     for f in found:
         if f["severity"] == "note":
             notes[f["code"]] = notes.get(f["code"], 0) + 1
     if notes:
         kinds = ", ".join(f"{code} ×{n}" for code, n in sorted(notes.items()))
-        lines.append(f"{sum(notes.values())} note(s) ({kinds}): `modelaudit lint --min-severity note` lists them")
+        path = d["model"].get("path")
+        model = shlex.quote(safe(path, 400)) if path else "MODEL"
+        lines.append(
+            f"{sum(notes.values())} note(s) ({kinds}); list them with `modelaudit lint {model} --min-severity note`"
+        )
+    return lines
+
+
+GROUPED_FROM = 3  # findings of one code and message on this many targets or more are one line
+
+
+def finding_texts(found: list[dict]) -> list[str]:
+    """A line per finding (`MA002 warning: w: unused initializer…`); the findings that say the same
+    of many targets (an Identity node after every layer of a TorchScript export) in one line that
+    counts them and names the first few."""
+    groups: dict[tuple, list[str]] = {}
+    for f in found:
+        groups.setdefault((f["code"], f["severity"], f["message"]), []).append(f["target"])
+    lines = []
+    for (code, severity, message), targets in groups.items():
+        if len(targets) < GROUPED_FROM:
+            lines += [f"{code} {severity}: {safe(t)}: {safe(message, 400)}" for t in targets]
+            continue
+        named = ", ".join(safe(t) for t in targets[:3]) + (f", … {len(targets) - 3} more" if len(targets) > 3 else "")
+        lines.append(f"{code} {severity}: {len(targets)} nodes ({named}): {safe(message, 400)}")
     return lines
 
 
@@ -184,14 +191,39 @@ def notices(d: dict) -> list[str]:
     if d["uncounted"]:
         ops = ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"])
         lines.append(f"uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): {ops}")
-    variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
-    for u in d["unresolved"]:
-        if u["dim"] not in variables:
-            lines.append(
-                f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}"
-            )
+    lines += unresolved_lines(d)
     lines.extend(f"warning: {safe(w, 400)}" for w in d["warnings"])
     return lines
+
+
+def unresolved_lines(d: dict) -> list[str]:
+    """A line per unresolved dim and the flag that resolves it; the dims computed by expressions
+    (`floor(height/2 - 1/2) + 1`, 200 characters in a detector's export, a dozen of them) in one
+    line that says the shortest once."""
+    variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
+    named = [u for u in d["unresolved"] if u["dim"] not in variables]
+    computed = [u for u in named if _computed(u["dim"])]
+    if len(computed) < 2:
+        computed = []
+    lines = [
+        f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}"
+        for u in named
+        if u not in computed
+    ]
+    if computed:
+        dims = {u["dim"] for u in computed}
+        nodes = sum(1 for row_dims in column(d["rows"], "unresolved") if not dims.isdisjoint(row_dims))
+        flags = " ".join(dict.fromkeys(f for u in computed for f in re.split(r" (?=--)", u["flag"])))
+        lines.append(
+            f"unresolved: {len(dims)} dims computed from input dims (e.g. {safe(min(dims, key=len), 400)}) "
+            f"in {nodes} node(s): resolve with {safe(flags, 400)}"
+        )
+    return lines
+
+
+def _computed(dim: str) -> bool:
+    """A dim written as an expression (not a name, a number or `?`)."""
+    return not (dim.isidentifier() or dim.isdigit() or dim == "?")
 
 
 def model_line(d: dict) -> str:
@@ -227,38 +259,6 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
         ]
         tables.append((f"{safe(r['name'])} ({r['op']}) params per gate", headers, rows))
     return tables
-
-
-def symbolic_lines(d: dict) -> list[str]:
-    """The --symbolic section: what the formulas are, and which terms dominate where."""
-    sym = d.get("symbolic")
-    if not sym:
-        return []
-    lines = [
-        f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
-        f"{', '.join(sym['variables'])}, fitted on a grid of sizes and checked at others"
-    ]
-    for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
-        parts = [
-            f"{span['text']} for "
-            + (
-                f"{var} ≥ {span['from']:,}"
-                if span["to"] is None
-                else f"{var} ≤ {span['to']:,}"
-                if span["from"] == 1
-                else f"{span['from']:,} ≤ {var} ≤ {span['to']:,}"
-            )
-            for span in spans
-        ]
-        lines.append(
-            f"  peak activations by {var}"
-            + (" (other dims at 1)" if len(sym["variables"]) > 1 else "")
-            + ": "
-            + "; ".join(parts)
-            + " (bytes; checked by audits on both sides of each change)"
-        )
-    lines += [f"  {line}" for line in sym["dominance"]]
-    return lines
 
 
 def runtime_lines(d: dict) -> list[str]:

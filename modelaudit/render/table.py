@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from modelaudit.costs.blocks import scope_tree
 from modelaudit.costs.report import column, revive_document
 from modelaudit.errors import UsageError
@@ -368,10 +370,19 @@ def _notes(c, variables: set) -> list[str]:
     return list(map(lambda *fields: _note(*fields, variables), statuses, c("unresolved"), shaped, runs))
 
 
+@lru_cache(maxsize=4096)
+def _dim_names(dims: tuple) -> str:
+    """The dims a row lacks, by the names that fix them: a computed dim (`floor(height/2 - 1/2) + 1`)
+    by its symbols (`height`), each once."""
+    from modelaudit.shapes.annotations import symbols_of
+
+    return safe(", ".join(dict.fromkeys(s for d in dims for s in (symbols_of(d) or (d,)))), 400)
+
+
 def _note(status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: set = frozenset()) -> str:
     notes = []
     if status == "unresolved" and not set(unresolved) <= variables:  # --symbolic's variables are no gap
-        notes.append("unresolved: " + safe(", ".join(unresolved), 400))
+        notes.append("unresolved: " + _dim_names(tuple(unresolved)))
     elif status in ("uncounted", "error", "constant"):
         notes.append(status)
     if runtime_shaped:

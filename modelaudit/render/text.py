@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from .common import (
@@ -58,9 +59,17 @@ def render_text(
 
 
 def _wrap(line: str, width: int | None, indent: int) -> str:
-    """A prose line cut at `width` (the table's terminal), its continuation lines indented."""
+    """A prose line cut at `width` (the table's terminal), its continuation lines indented; a command
+    in backticks is never cut (it is pasted into a shell), though it may overflow."""
     if not width or len(line) <= width:
         return line
+    whole = re.sub(r"`[^`]*`", lambda m: m.group().replace(" ", "\0"), line)
     return "\n".join(
-        textwrap.wrap(line, width, subsequent_indent=" " * min(indent, width // 2), break_on_hyphens=False)
-    )
+        textwrap.wrap(
+            whole,
+            width,
+            subsequent_indent=" " * min(indent, width // 2),
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+    ).replace("\0", " ")
