@@ -116,11 +116,10 @@ def write_report(d, fmt: str, output: str | None, **view) -> None:
         write(d, sys.stdout, fmt, **view)
         return
     try:
-        stream = open(output, "w", encoding="utf-8")
-    except OSError as exc:
+        with open(output, "w", encoding="utf-8") as stream:
+            write(d, stream, fmt, **view)
+    except OSError as exc:  # not writable, or the disk filled up while writing (ENOSPC at write or close)
         raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
-    with stream:
-        write(d, stream, fmt, **view)
 
 
 def leave_without_teardown() -> None:

@@ -101,6 +101,8 @@ def run_report(args) -> int:
     view = table_view(args)
     if args.runs < 1 or args.warmup < 0 or args.threads < 0:
         raise UsageError("--runs must be at least 1, --warmup and --threads at least 0")
+    if args.seed < 0:  # numpy's generators take no negative seed
+        raise UsageError(f"--seed {args.seed}: give a seed of 0 or more")
     if not 0 < args.timeout <= MAX_TIMEOUT:  # also refuses nan and inf, which no clock can wait for
         raise UsageError(f"--timeout {args.timeout:g}: give seconds above 0 and at most {MAX_TIMEOUT:,}")
     max_memory = parse_bytes(args.max_memory, "--max-memory")
@@ -352,4 +354,7 @@ class _output:
 
     def __exit__(self, *exc):
         if self.stream is not None:
-            self.stream.close()
+            try:
+                self.stream.close()
+            except OSError as error:  # the last buffered bytes did not fit on the disk
+                raise UsageError(f"-o {self.output}: cannot write ({error.strerror})") from None
