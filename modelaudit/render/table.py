@@ -203,8 +203,8 @@ def table_columns(
     totals = d["totals"]
     if depth is not None:
         rows, available = scope_tree(formula_rows(d), depth), _block_columns(d)
-        if sort is not None or top is not None:  # a sorted view is flat: the blocks at the given depth
-            rows = select_rows([r for r in rows if r["leaf"]], sort, top, by="block")
+        if sort is not None or top is not None:  # a sorted view is flat: the blocks at the given depth, by path
+            rows = select_rows([r | {"block": r["path"]} for r in rows if r["leaf"]], sort, top, by="block")
         else:
             rows = _with_tree(rows)
     elif by == "op":
