@@ -5,17 +5,12 @@ together) and on a paddle2onnx one."""
 
 from __future__ import annotations
 
-import html
-import json
-import re
-
 import numpy as np
 import onnx
 import pytest
+from block_views import check_block_views, cli_json
 from conftest import make_model, tensor, vi
 from onnx import helper
-
-from modelaudit.cli.main import main
 
 SIZE = 32  # input 1x3x32x32
 
@@ -92,48 +87,11 @@ def paddle_like() -> onnx.ModelProto:
     return make_model(nodes, [vi("x", [1, 3, 16, 16])], [vi("relu_3.tmp_0", None)], inits)
 
 
-def _json(capsys, *argv) -> dict:
-    assert main([*argv, "--format", "json"]) == 0
-    return json.loads(capsys.readouterr().out)
-
-
-def _own(tree: list[dict]) -> dict[str, dict]:
-    """The tree's blocks as a partition: each block's own nodes, its subtotal less its children's."""
-    own = {b["path"]: {k: b[k] for k in ("params", "macs", "flops", "nodes")} for b in tree}
-    for b in tree:
-        parent = b["path"].rpartition("/")[0]
-        if b["level"] > 1:
-            for k in ("params", "macs", "flops", "nodes"):
-                own[parent][k] -= b[k]
-    return {path: g for path, g in own.items() if g["nodes"]}
-
-
 @pytest.mark.parametrize("build", [yolo_like, paddle_like])
 def test_compare_html_and_the_flat_listing_group_as_the_tree_does(build, tmp_path, capsys):
     path = str(tmp_path / "m.onnx")
     onnx.save(build(), path)
-    for depth in (1, 2, 3):
-        tree = _json(capsys, "report", path, "--depth", str(depth))["blocks"]
-        compared = _json(capsys, "compare", path, path, "--by", "block", "--depth", str(depth))["blocks"]
-        blocks = {b["block"]: b["values"][0] for b in compared}
-        assert {p: {k: g[k] for k in ("params", "macs", "flops", "nodes")} for p, g in blocks.items()} == _own(tree)
-        assert main(["report", path, "--depth", str(depth), "--sort", "macs", "--wide"]) == 0
-        listed = capsys.readouterr().out.split("\n\n")[1].splitlines()[2:]
-        assert sorted(line.split()[0] for line in listed) == sorted(blocks)
-    page = open(_html_page(tmp_path, path), encoding="utf-8").read()
-    charted = [html.unescape(f) for f in re.findall(r'data-filter="block=([^"]*)"', page)]
-    blocks = {b["block"]: b["values"][0] for b in _json(capsys, "compare", path, path, "--depth", "2")["blocks"]}
-    assert sorted(charted) == sorted(p for p, g in blocks.items() if g["macs"] or g["params"])
-    rows = re.findall(r'data-name="([^"]*)" data-op="[^"]*" data-block="([^"]*)"', page)
-    report = _json(capsys, "report", path)
-    by_name = {r["name"]: "/".join(r["module"].split("/")[:2]) or "(top level)" for r in report["rows"]}
-    assert rows and all(by_name[html.unescape(n)] == html.unescape(b) for n, b in rows)
-
-
-def _html_page(tmp_path, path: str) -> str:
-    out = tmp_path / "report.html"
-    assert main(["report", path, "--format", "html", "-o", str(out)]) == 0
-    return str(out)
+    check_block_views(path, tmp_path, capsys)
 
 
 def test_yolo_blocks_of_the_same_leaf_name_stay_apart(tmp_path, capsys):
@@ -141,7 +99,7 @@ def test_yolo_blocks_of_the_same_leaf_name_stay_apart(tmp_path, capsys):
     the MACs of their own two 3x3 convs: H·W·(3·3·C)·C each, at 8x8 (c=8) and at 4x4 (c=16)."""
     path = str(tmp_path / "yolo.onnx")
     onnx.save(yolo_like(), path)
-    blocks = {b["block"]: b["values"][0] for b in _json(capsys, "compare", path, path, "--depth", "2")["blocks"]}
+    blocks = {b["block"]: b["values"][0] for b in cli_json(capsys, "compare", path, path, "--depth", "2")["blocks"]}
     assert blocks["model.2/m.0"]["macs"] == 2 * (8 * 8 * (3 * 3 * 8) * 8)
     assert blocks["model.4/m.0"]["macs"] == 2 * (4 * 4 * (3 * 3 * 16) * 16)
     assert blocks["model.2/cv1"]["macs"] == 8 * 8 * 16 * 16 and "cv1" not in blocks and "m.0" not in blocks
