@@ -101,6 +101,8 @@ ZERO_COST: dict[str, frozenset[str]] = {
             "RegexFullMatch",
         }
     ),
+    # onnxruntime's NCHWc layout changes (ORT_ENABLE_ALL): copies between NCHW and blocked channels
+    "com.microsoft.nchwc": frozenset({"ReorderInput", "ReorderOutput"}),
 }
 
 # Ops classified but deliberately not costed: they stay "uncounted" in every report, with the reason.
@@ -253,6 +255,7 @@ def _load_builtin_rules() -> None:
         control,
         conv,
         elementwise,
+        fused,
         linear,
         misc,
         norm,
