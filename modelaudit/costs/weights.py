@@ -145,6 +145,21 @@ def _generated_leaf(mg: ModelGraph, node) -> Leaf | None:
     return Leaf(out, numel, dtype, node.op_type)
 
 
+# constant nodes through which an integer weight is dequantized by hand: Cast to float, then
+# arithmetic with its scale and zero point
+_DEQUANTIZE_BY_HAND = frozenset({"Cast", "Mul", "Div", "Sub", "Add"})
+
+
+def _quantized(dtype: int) -> bool:
+    """An integer type of at most 16 bits: what quantized weights are stored in (int32 and int64
+    tensors cast to float are positions and sizes, not weights)."""
+    return is_integer(dtype) and (dtype_bits(dtype) or 64) <= 16
+
+
+def _attribute(node, name: str, default):
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+
+
 def _slot(op: str, i: int) -> str:
     if i in NON_TRAINABLE_SLOTS.get(op, ()):
         return NON_TRAINABLE
@@ -238,6 +253,8 @@ class _Walk:
                 self.add_leaf(leaf)
                 return
             handed = [(leaf, cls, None) for leaf, cls, _ in self.passed(node, None, hits)]
+            if op in _DEQUANTIZE_BY_HAND and default:
+                handed = self.dequantized(node, hits, handed)
             for out in node.output:
                 if out:
                     carried[out] = handed
@@ -274,6 +291,22 @@ class _Walk:
                     self.unclaimed.setdefault(key, []).append(leaf_name)
                 if packed is not None and i == packed[0]:
                     packed[1](node, leaf)
+
+    def dequantized(self, node, hits: list, handed: list) -> list:
+        """Integer weights dequantized by hand in a constant subgraph (an int8 tensor Cast to float,
+        then Mul by a scale, maybe Sub of a zero point): the Cast marks the integer leaf a quantized
+        weight; at the arithmetic after it, the operand carrying the largest such weight keeps its
+        classes and every other operand's leaves are its scales and zero points (non-trainable)."""
+        if node.op_type == "Cast":
+            if not is_float(_attribute(node, "to", 0)):
+                return handed
+            return [(n, QWEIGHT if c == DATA and _quantized(self.leaves[n].dtype) else c, t) for n, c, t in handed]
+        size = {i: sum(self.leaves[n].numel for n, c, _ in self.carried[name] if c == QWEIGHT) for i, name in hits}
+        weight = max(size, key=size.__getitem__) if size and max(size.values()) else None
+        if weight is None:
+            return handed
+        kept = {n for n, _, _ in self.carried[dict(hits)[weight]]}
+        return [(n, c if n in kept else NON_TRAINABLE, t) for n, c, t in handed]
 
     def claim(self, leaf_name: str, role: str | None, key) -> None:
         if role:
