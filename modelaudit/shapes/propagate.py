@@ -29,7 +29,7 @@ from .contrib import CONTRIB_SHAPES, NCHWC, contrib_output_dtype, contrib_output
 from .skeleton import is_small
 from .tensor import TensorInfo
 
-__all__ = ["propagate", "initial_values", "is_unknown", "known_count"]
+__all__ = ["propagate", "initial_values", "is_unknown", "known_count", "infer_node"]
 
 
 def _node_attrs(node: NodeProto) -> dict:
@@ -190,6 +190,9 @@ def _block(model: ModelProto, infos: dict) -> int | None:
     _BLOCK.clear()
     _BLOCK[id(model)] = (model, nchwc_block(channels))
     return _BLOCK[id(model)][1]
+
+
+infer_node = _infer_node  # one node's outputs from its inputs' infos alone (shapes.contradictions)
 
 
 def _infer_contrib(model: ModelProto, node: NodeProto, domain: str, infos: dict) -> dict[str, TensorInfo]:
