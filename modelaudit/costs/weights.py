@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from onnx import TensorProto, helper
+from onnx import AttributeProto, TensorProto, helper
 
 from modelaudit.graph.model import ModelGraph
 from modelaudit.graph.walk import Visit, flatten, subgraphs, walk
 from modelaudit.load.dtypes import dtype_bits, dtype_name, is_float, is_integer, tensor_bytes
 
 from .slots import (
+    ATTRIBUTE_WEIGHTS,
     GENERATORS,
     IGNORED_SLOTS,
     NON_TRAINABLE_SLOTS,
@@ -51,7 +52,7 @@ class Leaf:
     name: str
     numel: int
     dtype: int
-    origin: str  # initializer | Constant | ConstantOfShape | sparse_initializer
+    origin: str  # initializer | Constant | ConstantOfShape | sparse_initializer | attribute (ai.onnx.ml)
     external: bool = False
     role: str | None = None  # "param" or "non-trainable" once classified
     packed_bits: int | None = None  # a packed sub-byte weight: numel is its logical element count
@@ -202,6 +203,22 @@ class _Walk:
         for st in graph.sparse_initializer:
             self.add_leaf(Leaf(st.values.name, math.prod(st.values.dims), st.values.data_type, "sparse_initializer"))
 
+    def add_attributes(self, node, key) -> None:
+        """ai.onnx.ml's weights held in attributes: a leaf per attribute, claimed by its node."""
+        roles = dict(ATTRIBUTE_WEIGHTS[node.op_type])
+        for attr in node.attribute:
+            role = roles.get(attr.name)
+            if role is None:
+                continue
+            if attr.type == AttributeProto.TENSOR:
+                numel, dtype = math.prod(attr.t.dims), attr.t.data_type
+            else:
+                numel, dtype = len(attr.floats) or len(attr.ints), TensorProto.FLOAT
+            if numel:
+                name = f"{node.name or node.op_type}#{key}.{attr.name}"
+                self.leaves[name] = Leaf(name, numel, dtype, "attribute")
+                self.claims[name] = {role: key}
+
     def passed(self, node, key, slots) -> list[tuple[str, str, object]]:
         """The leaves a node hands on from its input `slots`, classed by what the slot does."""
         out = []
@@ -223,6 +240,8 @@ class _Walk:
     def visit(self, visit: Visit) -> None:
         node, key = visit.node, visit.key
         op, inputs, carried = node.op_type, node.input, self.carried
+        if op in ATTRIBUTE_WEIGHTS and node.domain == "ai.onnx.ml":
+            self.add_attributes(node, key)
         if visit.children:
             for _, sub in subgraphs(node):
                 self.add_graph(sub)

@@ -3,6 +3,7 @@ schemas only inside its own library). Used by shape inference for nodes onnx lea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from onnx import TensorProto
@@ -290,6 +291,49 @@ _FLOAT_STATS = {
     ("com.microsoft", "SimplifiedLayerNormalization"): (1,),
     ("", "SimplifiedLayerNormalization"): (1,),
 }
+ML = "ai.onnx.ml"
+
+
+@_shape("Scaler", "Normalizer", "Binarizer", "Imputer", domain=ML)
+def _ml_like_input(shapes: list, attrs: dict) -> list:
+    """Scaler, Normalizer, Binarizer and Imputer keep X's shape ([N, F]; a 1-D X is one sample)."""
+    return [tuple(shapes[0])]
+
+
+@_shape("ArrayFeatureExtractor", domain=ML)
+def _array_feature_extractor(shapes: list, attrs: dict) -> list:
+    """X[..., indices]: X's last axis replaced by the number of indices."""
+    x, indices = tuple(shapes[0]), tuple(shapes[1])
+    count = math.prod(indices) if all(isinstance(d, int) for d in indices) else None
+    return [x[:-1] + (count,)]
+
+
+def _classes(attrs: dict) -> int:
+    labels = attrs.get("classlabels_ints") or attrs.get("classlabels_int64s") or attrs.get("classlabels_strings")
+    return len(labels)
+
+
+@_shape("LinearClassifier", "SVMClassifier", "TreeEnsembleClassifier", domain=ML)
+def _ml_classifier(shapes: list, attrs: dict) -> list:
+    """Y (labels) [N], Z (scores) [N, classes]; a binary linear classifier with one coefficient row
+    and a binary SVM score one column (onnxruntime's kernels)."""
+    n, classes = shapes[0][0] if len(shapes[0]) > 1 else 1, _classes(attrs)
+    features = shapes[0][-1]
+    if "coefficients" in attrs and "support_vectors" not in attrs and isinstance(features, int):
+        rows = len(attrs["coefficients"]) // features
+        classes = (
+            1 if rows == 1 and classes == 2 and attrs.get("post_transform", b"NONE") in (b"NONE", "NONE") else classes
+        )
+    return [(n,), (n, classes)]
+
+
+@_shape("LinearRegressor", "SVMRegressor", "TreeEnsembleRegressor", domain=ML)
+def _ml_regressor(shapes: list, attrs: dict) -> list:
+    """Y [N, targets]."""
+    n = shapes[0][0] if len(shapes[0]) > 1 else 1
+    return [(n, int(attrs.get("targets", attrs.get("n_targets", 1))))]
+
+
 _FLOAT_OUTPUT = frozenset({"MatMulIntegerToFloat", "QAttention", "DequantizeLinear", "QEmbedLayerNormalization"})
 
 

@@ -151,7 +151,8 @@ def _infer_node(
     """onnx's inference for one node, given the types and constant values known so far."""
     domain = "" if node.domain == "ai.onnx" else node.domain
     schema = _schema(node.op_type, domain, opsets.get(domain, 1))
-    if schema is None and (domain, node.op_type) in CONTRIB_SHAPES:
+    if (schema is None or domain == "ai.onnx.ml") and (domain, node.op_type) in CONTRIB_SHAPES:
+        # ai.onnx.ml's schemas infer types only: the shape comes from the attributes
         return _infer_contrib(model, node, domain, infos)
     if schema is None or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
         return {}

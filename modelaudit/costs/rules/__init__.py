@@ -103,6 +103,19 @@ ZERO_COST: dict[str, frozenset[str]] = {
     ),
     # onnxruntime's NCHWc layout changes (ORT_ENABLE_ALL): copies between NCHW and blocked channels
     "com.microsoft.nchwc": frozenset({"ReorderInput", "ReorderOutput"}),
+    # ai.onnx.ml's lookups and data movement (map and sequence outputs included)
+    "ai.onnx.ml": frozenset(
+        {
+            "ZipMap",
+            "ArrayFeatureExtractor",
+            "CastMap",
+            "DictVectorizer",
+            "FeatureVectorizer",
+            "LabelEncoder",
+            "OneHotEncoder",
+            "CategoryMapper",
+        }
+    ),
 }
 
 # Ops classified but deliberately not costed: they stay "uncounted" in every report, with the reason.
@@ -258,6 +271,7 @@ def _load_builtin_rules() -> None:
         fused,
         linear,
         misc,
+        ml,
         norm,
         pool,
         quant,
