@@ -16,7 +16,7 @@ from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
 from .details import DETAILED, details
-from .info import checker_warning, model_info, unresolved_hints
+from .info import checker_warning, missing_data_warning, model_info, unresolved_hints
 from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
@@ -334,7 +334,11 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         totals=totals,
         uncounted=uncounted,
         unresolved=unresolved_hints(mg, unresolved),
-        warnings=checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
+        warnings=checker_warning(mg)
+        + missing_data_warning(mg)
+        + auditor.warnings
+        + auditor.incomplete
+        + auditor.params_incomplete,
         live_bytes=steps,
     )
 
