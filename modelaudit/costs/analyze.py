@@ -6,12 +6,11 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import os
 from contextlib import contextmanager
 
-from onnx import ModelProto, helper
+from onnx import helper
 
-from modelaudit.graph.model import ModelGraph, load
+from modelaudit.graph.model import ModelGraph
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.units import human
 
@@ -24,7 +23,7 @@ from .rules import find_rule, is_zero_cost, load_plugins
 from .rules.elementwise import per_element
 from .weights import WeightTable, find_weights
 
-__all__ = ["audit", "analyze"]
+__all__ = ["analyze", "prepare", "quiet_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -353,15 +352,3 @@ def quiet_gc(restore: bool = True):
     finally:
         if was_enabled and restore:
             gc.enable()
-
-
-def audit(
-    model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None
-) -> Report:
-    """Audits a model file (or ModelProto): per-node params, MACs, FLOPs and bytes, with totals.
-
-    `inputs` fixes dynamic input shapes ({"x": (1, 3, 224, 224)}); `dims` fixes named dims
-    ({"batch": 1}).
-    """
-    with quiet_gc():
-        return analyze(load(model, inputs=inputs, dims=dims))

@@ -8,6 +8,7 @@ import os
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import dtype_name
 from modelaudit.shapes.annotations import symbols_of
+from modelaudit.shapes.tensor import Shape
 
 from .cost import dims_str
 
@@ -38,9 +39,7 @@ def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
         if dim in named:  # an input dim written as an expression is fixed through its symbols
             flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
         elif anonymous:
-            flag = " ".join(
-                f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}" for n in anonymous
-            ).replace("?", "N")
+            flag = " ".join(f"--input {n}={dims_str(_shape_of(mg, n))}" for n in anonymous).replace("?", "N")
         elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
             flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
         else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
@@ -83,3 +82,8 @@ def model_info(mg: ModelGraph) -> dict:
         "outputs": [tensor(n) for n in mg.outputs],
         "checker": mg.checker,
     }
+
+
+def _shape_of(mg: ModelGraph, name: str) -> Shape | None:
+    info = mg.info(name)
+    return info.shape if info is not None else None

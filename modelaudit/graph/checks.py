@@ -41,7 +41,7 @@ def check_structure(model: ModelProto, inits: list[Initializer] | None = None) -
         return
     import networkx as nx  # imported for the rare model with local functions, not every audit
 
-    calls = nx.DiGraph()
+    calls: nx.DiGraph[tuple[str, str]] = nx.DiGraph()
     for f in model.functions:
         for node in f.node:
             calls.add_edge((f.domain, f.name), (node.domain, node.op_type))
