@@ -6,26 +6,25 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import os
 from contextlib import contextmanager
 
-from onnx import ModelProto, helper
+from onnx import helper
 
-from modelaudit.graph.model import ModelGraph, load
+from modelaudit.graph.model import ModelGraph
 from modelaudit.graph.modules import module_paths
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
 from .details import DETAILED, details
-from .info import checker_warning, model_info, unresolved_hints
+from .info import checker_warning, missing_data_warning, model_info, unresolved_hints
 from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
 from .rules.elementwise import per_element
 from .weights import WeightTable, find_weights
 
-__all__ = ["audit", "analyze"]
+__all__ = ["analyze", "prepare", "quiet_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +346,11 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         totals=totals,
         uncounted=uncounted,
         unresolved=unresolved_hints(mg, unresolved),
-        warnings=checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
+        warnings=checker_warning(mg)
+        + missing_data_warning(mg)
+        + auditor.warnings
+        + auditor.incomplete
+        + auditor.params_incomplete,
         live_bytes=steps,
     )
 
@@ -365,15 +368,3 @@ def quiet_gc(restore: bool = True):
     finally:
         if was_enabled and restore:
             gc.enable()
-
-
-def audit(
-    model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None
-) -> Report:
-    """Audits a model file (or ModelProto): per-node params, MACs, FLOPs and bytes, with totals.
-
-    `inputs` fixes dynamic input shapes ({"x": (1, 3, 224, 224)}); `dims` fixes named dims
-    ({"batch": 1}).
-    """
-    with quiet_gc():
-        return analyze(load(model, inputs=inputs, dims=dims))
