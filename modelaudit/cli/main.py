@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from modelaudit.encoding import cut, error_line
 from modelaudit.errors import INTERNAL_ERROR, ModelAuditError
 
 from .annotate import run_annotate
@@ -82,7 +83,7 @@ _WRITE_ERRORS = frozenset(
 
 def _internal(exc: Exception, debug: bool) -> int:
     _traceback(debug)
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    text = cut(error_line(f"{type(exc).__name__}: {exc}"), 300)
     print(
         f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; please report it)",
         file=sys.stderr,
