@@ -118,8 +118,10 @@ def _audit_lenient(job: tuple, fork: bool = False):
     from modelaudit.costs.analyze import analyze, quiet_gc
     from modelaudit.graph.model import load
 
+    from .common import naming
+
     try:
-        with quiet_gc():
+        with quiet_gc(), naming(path):
             report = analyze(load(path, inputs=inputs, dims=dims, strict=False, fork=fork)).to_dict()
             return path, report if render is None else render(report), None, 0
     except ModelAuditError as exc:

@@ -6,10 +6,12 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from modelaudit.encoding import error_line, guard
-from modelaudit.errors import UsageError
+from modelaudit.errors import ModelAuditError, UsageError
 
 from .deadline import DEFAULT_TIME_LIMIT
 
@@ -19,6 +21,7 @@ __all__ = [
     "collect",
     "keep",
     "leaving",
+    "naming",
     "refuse_overwriting",
     "say",
     "shape_flags",
@@ -81,6 +84,18 @@ def write_output(text: str, output: str | None, flag: str = "-o") -> None:
             raise UsageError(f"{flag} {output}: cannot write ({exc.strerror})") from None
     else:
         sys.stdout.write(text)
+
+
+@contextmanager
+def naming(path, several: bool = True) -> Iterator[None]:
+    """With `several` models, the error line says which one failed: a ModelAuditError raised inside
+    gets the model's path in front of its message, unless the message starts with it already."""
+    try:
+        yield
+    except ModelAuditError as exc:
+        if several and not exc.message.startswith(str(path)):
+            exc.message = f"{path}: {exc.message}"
+        raise
 
 
 def say(line: str) -> None:

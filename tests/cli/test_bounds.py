@@ -30,9 +30,10 @@ COMMANDS = {  # every command that reads a model, as the issue tried them
 
 
 def run(capsys, argv, model, tmp_path):
+    """The exit code, stdout and stderr; compare's error line names its model first: left out here."""
     code = main([a.format(m=model, out=tmp_path / "annotated.onnx") for a in argv])
     out, err = capsys.readouterr()
-    return code, out, err
+    return code, out, err.replace(f"error: {model}: ", "error: ")
 
 
 def save(model: onnx.ModelProto, path) -> str:
@@ -50,7 +51,7 @@ def huge_dims(tmp_path) -> str:
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_dims_whose_product_passes_int64_are_refused_in_every_command(capsys, tmp_path, command):
+def test_dims_whose_product_passes_the_bound_are_refused_in_every_command(capsys, tmp_path, command):
     code, _, err = run(capsys, COMMANDS[command], huge_dims(tmp_path), tmp_path)
     assert code == 3, err
     assert err.startswith("modelaudit: error: tensor 'x' has 20 dims whose product, about 2^1240, passes")
@@ -130,8 +131,7 @@ def _external_loop(tmp_path):
 )
 def test_an_external_data_link_loop_is_named_and_refused(capsys, tmp_path, argv):
     path = _external_loop(tmp_path)
-    code = main([a.format(m=path) for a in argv])
-    err = capsys.readouterr().err
+    code, _, err = run(capsys, argv, path, tmp_path)
     line = "tensor 'w' (initializer): external data location 'w.bin' is a symbolic link loop; refused"
     assert (code, err) == (4, f"modelaudit: error: {line}\n")
 
@@ -189,3 +189,106 @@ def test_a_full_disk_is_one_line_and_exit_2(tmp_path, argv):
         2,
         "modelaudit: error: -o /dev/full: cannot write (No space left on device)\n",
     )
+
+
+# item 7: files written
+def _relu(tmp_path, *parts) -> str:
+    path = tmp_path.joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save(make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", [2])]), path)
+
+
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+def test_output_dir_replaces_a_planted_link_and_never_writes_through_it(capsys, tmp_path, link):
+    first, second = _relu(tmp_path, "models", "a.onnx"), _relu(tmp_path, "models", "b.onnx")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    out = tmp_path / "reports"
+    out.mkdir()
+    (os.symlink if link == "symbolic" else os.link)(outside, out / "a.json")
+    assert main(["report", first, second, "--format", "json", "--output-dir", str(out)]) == 0
+    assert outside.read_text() == "precious\n"  # the file outside is untouched
+    assert not (out / "a.json").is_symlink() and '"schema_version"' in (out / "a.json").read_text()
+    assert os.stat(out / "a.json").st_nlink == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "b.json"]  # no temporary file left
+
+
+def test_output_dir_gives_models_of_one_stem_distinct_names(capsys, tmp_path):
+    models = [_relu(tmp_path, "zoo", "resnet", "model.onnx"), _relu(tmp_path, "zoo", "bert", "Model.onnx")]
+    models.append(_relu(tmp_path, "zoo", "other.onnx"))
+    out = tmp_path / "reports"
+    assert main(["report", str(tmp_path / "zoo"), "--format", "json", "--output-dir", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["bert__Model.json", "other.json", "resnet__model.json"]
+    assert f'"path": "{models[0]}"' in (out / "resnet__model.json").read_text()
+    assert f'"path": "{models[1]}"' in (out / "bert__Model.json").read_text()
+
+
+def test_output_dir_refuses_names_that_still_meet(capsys, tmp_path):
+    first, second = _relu(tmp_path, "a__b", "m.onnx"), _relu(tmp_path, "a", "b", "m.onnx")
+    out = tmp_path / "reports"
+    assert main(["report", first, second, "--output-dir", str(out)]) == 2
+    assert "would both write a__b__m.txt" in capsys.readouterr().err and not out.exists()
+
+
+# item 8: many models
+def _doubling_functions(depth: int = 40) -> onnx.ModelProto:
+    """Local functions that each call the next one twice: 2^40 nodes once expanded."""
+    functions = [
+        helper.make_function(
+            "f", "leaf", ["x"], ["y"], [helper.make_node("Relu", ["x"], ["y"])], [helper.make_opsetid("", 17)]
+        )
+    ]
+    for level in range(depth):
+        calls = [
+            helper.make_node(functions[-1].name, ["x"], ["t"], domain="f"),
+            helper.make_node(functions[-1].name, ["t"], ["y"], domain="f"),
+        ]
+        functions.append(
+            helper.make_function(
+                "f", f"level{level}", ["x"], ["y"], calls, [helper.make_opsetid("", 17), helper.make_opsetid("f", 1)]
+            )
+        )
+    model = make_model([helper.make_node(functions[-1].name, ["x"], ["y"], domain="f")], [vi("x", [2])], [vi("y", [2])])
+    model.opset_import.append(helper.make_opsetid("f", 1))
+    model.functions.extend(functions)
+    return model
+
+
+def test_a_refusal_to_expand_functions_names_the_model(capsys, tmp_path):
+    _relu(tmp_path, "models", "a.onnx")
+    bomb = save(_doubling_functions(), tmp_path / "models" / "bomb.onnx")
+    assert main(["report", str(tmp_path / "models"), "--format", "json"]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith(f"modelaudit: error: {bomb}: expanding the model's local functions") and err.count("\n") == 1
+    assert main(["compare", str(tmp_path / "models" / "a.onnx"), bomb]) == 5
+    assert capsys.readouterr().err.startswith(f"modelaudit: error: {bomb}: expanding")
+
+
+def _fails_last(job, fork=False):
+    """batch._audit_lenient, slowed for the model first in path order (module-level: a pool pickles it by name)."""
+    import time
+
+    from modelaudit.cli import batch
+
+    if "a_invalid" in job[0]:
+        time.sleep(1.5)  # finishes after b_bomb's refusal
+    return batch.__dict__["_original_audit"](job, fork)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "text"])
+def test_the_exit_code_of_many_models_is_the_first_failure_in_path_order(capsys, tmp_path, monkeypatch, fmt):
+    """An invalid model (3) sorts before a refused expansion (5) and is made to fail last: every
+    format, with one worker or two, exits 3 (it exited with whichever failure finished first)."""
+    from modelaudit.cli import batch
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "a_invalid.onnx").write_bytes(b"\x08\x07garbage that is no protobuf")
+    save(_doubling_functions(), folder / "b_bomb.onnx")
+    _relu(tmp_path, "models", "c.onnx")
+    monkeypatch.setattr(batch, "_original_audit", batch._audit_lenient, raising=False)
+    monkeypatch.setattr(batch, "_audit_lenient", _fails_last)  # forked workers inherit it
+    for jobs in ("1", "2"):
+        assert main(["report", str(folder), "--format", fmt, "--jobs", jobs]) == 3
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 2 and "a_invalid.onnx" in err[0 if jobs == "1" or fmt != "jsonl" else 1]
