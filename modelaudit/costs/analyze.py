@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from onnx import helper
 
 from modelaudit.graph.model import ModelGraph
+from modelaudit.graph.modules import module_paths
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
 from .details import DETAILED, details
-from .info import checker_warning, model_info, unresolved_hints
+from .info import checker_warning, missing_data_warning, model_info, unresolved_hints
 from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
@@ -66,8 +67,8 @@ def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], d
 class _Auditor:
     """Costs nodes recursively; rows of a subgraph carry run counts relative to their parent."""
 
-    def __init__(self, mg: ModelGraph, weights: WeightTable):
-        self.mg, self.weights = mg, weights
+    def __init__(self, mg: ModelGraph, weights: WeightTable, modules: list[str]):
+        self.mg, self.weights, self.modules = mg, weights, modules
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
         self.params_incomplete: list[str] = []
@@ -78,11 +79,13 @@ class _Auditor:
         tensors = mg.tensors  # an absent optional input ("") has no info, even where a tensor is named ""
         self._info = tensors.get if "" not in tensors else lambda n: tensors.get(n) if n else None
 
-    def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
+    def rows(self, visits: list[Visit], scope: str = "", module: str | None = None) -> list[Row]:
+        """The rows of `visits`; a subgraph's (`scope` its parent's name) are in its parent's `module`."""
         out: list[Row] = []
-        row = self.row
+        row, modules = self.row, self.modules
         for visit in visits:
-            out.append(row(visit, scope))
+            # a top-level visit's key is its node index; a subgraph's rows are in their parent's module
+            out.append(row(visit, scope, modules[visit.key] if module is None else module))  # type: ignore[index]
             if visit.children:
                 out.extend(self.control_flow(visit, out[-1]))
         return out
@@ -116,7 +119,7 @@ class _Auditor:
             self.warnings.append(f"rule for {node.op_type} failed on node #{key} '{node.name}': {exc}")
             return Cost(formula=str(exc)), "error", _NO_DIMS
 
-    def row(self, visit: Visit, scope: str) -> Row:
+    def row(self, visit: Visit, scope: str, module: str) -> Row:
         node, key, weights = visit.node, visit.key, self.weights
         op, domain = node.op_type, node.domain
         spec, opset, without_rule, each = self._plans.get((op, domain)) or self.plan(op, domain)
@@ -139,10 +142,11 @@ class _Auditor:
                 elif key in weights.unclassified:
                     self.uncertain_weights(node, weights.unclassified[key])
         known = status in _KNOWN
-        index = key if key.__class__ is int else int(key.rsplit("/", 1)[-1])
+        index = key if isinstance(key, int) else int(key.rsplit("/", 1)[-1])
         local = node.name or f"{op}_{index}"
         texts, constant = self.texts, weights.constant_tensors
-        data, stored = [], []
+        data: list[str] = []
+        stored: list[str] = []
         for n in node.input:
             if n:
                 (stored if n in constant else data).append(texts.get(n, "?"))
@@ -172,6 +176,7 @@ class _Auditor:
             output_bytes,
             cost.formula,
             status,
+            module,
             sorted(set(dims)) if dims else [],
             scope,
             1,
@@ -196,7 +201,7 @@ class _Auditor:
 
     def control_flow(self, visit: Visit, row: Row) -> list[Row]:
         """If: both branches, the more expensive counted. Loop: body × trip count. Scan: × sequence."""
-        branches = [(attr, self.rows(children, f"{row.name}/{attr}")) for attr, children in visit.children]
+        branches = [(attr, self.rows(children, f"{row.name}/{attr}", row.module)) for attr, children in visit.children]
         totals = [(attr, _sum(rows, "macs"), _sum(rows, "flops")) for attr, rows in branches]
         op = visit.node.op_type
         if op == "If" and len(branches) == 2:
@@ -298,18 +303,24 @@ def prepare(mg: ModelGraph) -> tuple | None:
     not yet inferred (graph.model.load's `meanwhile`); None where the weights need the shapes."""
     visits = walk(mg)
     weights = find_weights(mg, visits, shapes=False)
-    return (visits, weights) if weights is not None else None
+    return (visits, weights, modules_of(mg)) if weights is not None else None
+
+
+def modules_of(mg: ModelGraph) -> list[str]:
+    """Each top-level node's module path (graph/modules.py), by node index."""
+    return module_paths(mg.nodes, mg.model.producer_name)
 
 
 def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
     """Costs every node of a loaded ModelGraph, subgraphs included. `prepared`: prepare() of the
     same model before its shapes were inferred."""
     if prepared is not None:
-        visits, weights = prepared
+        visits, weights, modules = prepared
     else:
         visits = walk(mg)
         weights = find_weights(mg, visits)
-    auditor = _Auditor(mg, weights)
+        modules = modules_of(mg)
+    auditor = _Auditor(mg, weights, modules)
     rows = auditor.rows(visits)
     uncounted: dict[str, int] = {}
     unresolved: dict[str, int] = {}
@@ -353,7 +364,11 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         totals=totals,
         uncounted=uncounted,
         unresolved=unresolved_hints(mg, unresolved),
-        warnings=checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
+        warnings=checker_warning(mg)
+        + missing_data_warning(mg)
+        + auditor.warnings
+        + auditor.incomplete
+        + auditor.params_incomplete,
         live_bytes=steps,
     )
 

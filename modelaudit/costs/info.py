@@ -12,7 +12,14 @@ from modelaudit.shapes.tensor import Shape
 
 from .cost import dims_str
 
-__all__ = ["checker_warning", "input_dim_names", "model_info", "unresolved_hints"]
+__all__ = [
+    "MISSING_DATA",
+    "checker_warning",
+    "input_dim_names",
+    "missing_data_warning",
+    "model_info",
+    "unresolved_hints",
+]
 
 
 def input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
@@ -56,6 +63,21 @@ def checker_warning(mg: ModelGraph) -> list[str]:
         f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
         f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"
     ]
+
+
+def missing_data_warning(mg: ModelGraph) -> list[str]:
+    """External-data files the model names that are not there: counting never reads them, but no
+    runtime can load the model without them (lint's MA015)."""
+    missing = [p.name for p in mg.data_files if not os.path.lexists(p)]
+    if not missing:
+        return []
+    return [
+        f"{MISSING_DATA}: {', '.join(missing)}; the figures come from the tensors' dims, "
+        "but no runtime can load the model without its weights"
+    ]
+
+
+MISSING_DATA = "external-data file missing"
 
 
 def model_info(mg: ModelGraph) -> dict:

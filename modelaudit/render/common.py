@@ -73,9 +73,9 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str
     if top is None:  # nothing was cut: no need to build the tree or the op groups again to count them
         return None
     if depth is not None:
-        from modelaudit.costs.blocks import scope_tree
+        from modelaudit.costs.blocks import by_block
 
-        total, what = sum(1 for b in scope_tree(d["rows"], depth) if b["leaf"]), "blocks"
+        total, what = len(by_block(d["rows"], depth)), "blocks"
     elif by == "op":
         total, what = len(by_op(d["rows"])), "op types"  # Row objects or dicts
     else:

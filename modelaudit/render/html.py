@@ -88,7 +88,7 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
     )
     box = (
         '<div class="filter noprint"><input id="filter" type="search" placeholder="filter: name or op words, '
-        'block=features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
+        'block=features/features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
         f'<span id="shown" class="hint">{len(rows)} of {len(rows)} layers shown</span></div>'
     )
     return (

@@ -88,17 +88,6 @@ def qlinear_matmul(ctx: NodeContext) -> Cost:
     return matmul_cost(ctx, 0, 3, per_output=4)
 
 
-@rule("FusedMatMul", domain="com.microsoft", category="linear", macs="|Y|·K", flops="2·MACs + |Y| if alpha ≠ 1")
-def fused_matmul(ctx: NodeContext) -> Cost:
-    """alpha·op(A)·op(B), with transA/transB (and transBatch) folded into the matmul."""
-    a = ctx.in_dims(0)
-    k = a[-2] if ctx.attr("transA", 0) else a[-1]
-    outputs = ctx.out_numel(0)
-    macs = outputs * k
-    extra = outputs if ctx.attr("alpha", 1.0) != 1.0 else 0
-    return Cost(macs=macs, flops=2 * macs + extra, formula=f"{outputs}*{k}")
-
-
 @rule(
     "MatMulNBits",
     domain="com.microsoft",
