@@ -316,7 +316,7 @@ def _error_models() -> dict:
         ),
         "unknown dim name": (
             make_model([relu("Relu", ["x"], ["y"])], [vi("x", [HUGE, 2])], [vi("y", None)]),
-            ("--dim", "nope=2"),
+            ("--dim", "nope=7"),
             2,
         ),
     }
