@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from modelaudit.encoding import text as shown
 from modelaudit.errors import ModelAuditError, UsageError
 
 __all__ = ["expand_models", "shard", "Progress", "audit_many"]
@@ -65,7 +66,7 @@ class Progress:
         width = 24
         filled = width * self.done // max(self.total, 1)
         bar = "#" * filled + "-" * (width - filled)
-        text = f"\r[{bar}] {self.done}/{self.total} {label}"[:120]
+        text = f"\r[{bar}] {self.done}/{self.total} {shown(label, 80)}"  # a file name: model text
         self.stream.write(text.ljust(100))
         self.stream.flush()
         self.shown = True
