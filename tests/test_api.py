@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT, SAMPLES
 
 import modelaudit
-from modelaudit.figures import to_data
 from modelaudit.cli.main import main
+from modelaudit.figures import to_data
 from modelaudit.render import FORMATS, render
 
 V2 = str(SAMPLES / "mobilenet_v2.onnx")

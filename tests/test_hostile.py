@@ -12,9 +12,9 @@ from conftest import ROOT, SAMPLES, make_model, tensor, vi
 from onnx import helper
 
 import modelaudit
-from modelaudit.figures import Figure
 from modelaudit.cli.main import main
 from modelaudit.errors import EXIT_CODES, INTERNAL_ERROR
+from modelaudit.figures import Figure
 
 
 def run(capsys, *argv):

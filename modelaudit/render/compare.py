@@ -7,6 +7,7 @@ import textwrap
 
 from tabulate import tabulate
 
+from modelaudit.encoding import code_span, writing
 from modelaudit.figures import Figure, to_data
 
 from .common import human, human_bytes, safe
@@ -39,7 +40,7 @@ def versus(value, ratio, delta, kind: str) -> str:
 
 
 def _totals(c: dict, differences: bool = True) -> tuple[list[str], list[list[str]]]:
-    headers = ["total"] + [m["label"] for m in c["models"]]
+    headers = ["total"] + [safe(m["label"]) for m in c["models"]]
     rows = []
     for t in c["totals"]:
         cells = [t["label"]]
@@ -55,7 +56,7 @@ def _totals(c: dict, differences: bool = True) -> tuple[list[str], list[list[str
 def _grouped(c: dict, key: str, name: str, what: tuple[str, ...] = ("MACs", "params")) -> tuple[list, list]:
     """A row per family or block: each model's MACs, then each model's params (`what`: one of them
     alone, with the models' labels as the headers)."""
-    labels = [m["label"] for m in c["models"]]
+    labels = [safe(m["label"]) for m in c["models"]]
     headers = [name] + [f"{label} {w}" if len(what) > 1 else label for w in what for label in labels]
     rows = []
     for entry in c[key]:
@@ -110,32 +111,38 @@ def _fit(sections: list, width: int) -> list:
 
 
 def render_compare(c: dict, fmt: str = "text", by: str = "op", width: int | None = None) -> str:
-    """compare as text, markdown or json; text fitted to a terminal of `width` columns (None: whole)."""
+    """The comparison in `fmt`; model text in it encoded for that format (encoding.writing); text
+    fitted to a terminal of `width` columns (None: whole)."""
     if fmt == "json":
         return json.dumps(to_data(c), indent=2) + "\n"
+    with writing("markdown" if fmt == "markdown" else "text"):
+        return _render(c, fmt, by, width if fmt == "text" else None)
+
+
+def _render(c: dict, fmt: str, by: str, width: int | None) -> str:
     tablefmt = "github" if fmt == "markdown" else "simple"
     sections, fitted = _sections(c, by), None
-    if fmt == "text" and width and max(_width(h, r) for _, (h, r) in sections) > width:
+    if width and max(_width(h, r) for _, (h, r) in sections) > width:
         sections = _fit(_sections(c, by, narrow=True), width)
         fitted = f"(fitted to {width} columns: differences left out, MACs and params apart; --wide shows all)"
-    if fmt == "text" and width:  # the notes below wrap at the terminal's width
-        fitted = fitted or ""
     out = []
     for title, (headers, rows) in sections:
         if fmt == "markdown":
             rows = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
+            headers = [h.replace("|", "\\|") for h in headers]
         out += [
             f"### {title}" if fmt == "markdown" else title,
             "",
             tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True),
             "",
         ]
-    if fitted:
-        out += textwrap.wrap(fitted, width)
+    notes = [fitted] if fitted else []
     for m in (c["models"][i] for i in incomplete(c)):
-        line = (
+        resolve = m.get("resolve")
+        notes.append(
             f"{safe(m['label'])}: the totals marked ? (unknown) or ≥ (partly known) depend on unresolved sizes "
-            "or uncounted ops" + (f"; {m['resolve']}" if m.get("resolve") else "")
+            "or uncounted ops" + (f"; {code_span(resolve) if fmt == 'markdown' else resolve}" if resolve else "")
         )
-        out += textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False) if fitted else [line]
+    for note in notes:  # wrapped at the terminal's width
+        out += textwrap.wrap(note, width, subsequent_indent="  ", break_on_hyphens=False) if width else [note]
     return "\n".join(out).rstrip() + "\n"

@@ -85,11 +85,10 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None, sort: 
     and how a ranking by a cost was made where some costs are unknown."""
     if top is None and sort in (None, "order", "name", "op"):  # nothing cut or ranked by cost
         return None
-    if depth is not None:
-        from modelaudit.costs.blocks import scope_tree
+    if depth is not None:  # the sorted view's blocks: compare's, at that depth
+        from modelaudit.costs.blocks import by_block
 
-        shown = [b for b in scope_tree(formula_rows(d), depth) if b["leaf"]]
-        what = "blocks"
+        shown, what = list(by_block(formula_rows(d), depth).values()), "blocks"
     elif by == "op":
         shown, what = by_op(formula_rows(d)), "op types"  # Row objects or dicts
     else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from modelaudit.encoding import name as safe  # model text, encoded for the format being written
+
 __all__ = ["symbolic_totals", "symbolic_lines", "floored_fix"]
 
 _SYMBOLIC = {
@@ -29,7 +31,7 @@ def symbolic_totals(d: dict, lines: list[tuple[str, str]]) -> list[tuple[str, st
 
 def _formula(poly: dict, unit: str, fix: tuple[str, str] | None) -> str:
     if poly.get("text") is not None:
-        return poly["text"] + unit
+        return safe(poly["text"], 400) + unit  # a polynomial in the model's dim names
     if fix is None:
         return "not a polynomial (a shape is computed by a division that floors, or is unknown)"
     flags, rest = fix
@@ -50,7 +52,7 @@ def floored_fix(d: dict) -> tuple[str, str] | None:
     fixed = [v for v in variables if v in floored]
     if not fixed:
         return None
-    return " ".join(f"--dim {v}=N" for v in fixed), ", ".join(v for v in variables if v not in floored)
+    return " ".join(f"--dim {safe(v)}=N" for v in fixed), ", ".join(safe(v) for v in variables if v not in floored)
 
 
 def symbolic_lines(d: dict) -> list[str]:
@@ -65,20 +67,20 @@ def symbolic_lines(d: dict) -> list[str]:
         else "each polynomial above and in the table is"
     )
     lines = [
-        f"symbolic: {what} exact in {', '.join(sym['variables'])}, fitted on a grid of sizes and checked at others"
+        f"symbolic: {what} exact in {', '.join(map(safe, sym['variables']))}, fitted on a grid of sizes and "
+        "checked at others"
     ]
     fix = None if polynomial else floored_fix(d)
     if fix is not None:
-        from .common import safe  # common imports this module
-
         example = min((u["dim"] for u in d["unresolved"] if _FLOORED.search(u["dim"])), key=len)
         lines.append(
             f"  the other costs divide a size with a floor ({safe(example, 200)}): with {fix[0]} they are "
             + (f"polynomials in {fix[1]}" if fix[1] else "exact numbers")
         )
     for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
+        var = safe(var)  # a dim name of the model's, as the polynomials' terms are
         parts = [
-            f"{span['text']} for "
+            f"{safe(span['text'], 400)} for "
             + (
                 f"{var} ≥ {span['from']:,}"
                 if span["to"] is None
@@ -95,5 +97,5 @@ def symbolic_lines(d: dict) -> list[str]:
             + "; ".join(parts)
             + " (bytes; checked by audits on both sides of each change)"
         )
-    lines += [f"  {line}" for line in sym["dominance"]]
+    lines += [f"  {safe(line, 400)}" for line in sym["dominance"]]
     return lines

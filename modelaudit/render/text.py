@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import textwrap
 
+from modelaudit.encoding import guard
+
 from .common import (
     gate_tables,
     model_line,
@@ -42,28 +44,30 @@ def render_text(
     label_width = max(len(label) for label, _ in totals)
     lines = [model_line(d), "", plain_columns(values, headers, rows=rows), ""]
     lines += [f"({line})" for line in (top_line(d, top, by, depth, sort),) if line]
-    if fitted:
+    if fitted and width:
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")
     lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in totals)
-    for title, headers, rows in gate_tables(d):
+    for title, gate_headers, gates in gate_tables(d):
         from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
 
-        lines += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
+        lines += ["", title, tabulate(gates, headers=gate_headers, tablefmt="simple", disable_numparse=True)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
         lines.append("")
         lines.extend(_wrap(line, width, len(line) - len(line.lstrip()) + 2) for line in extra)
     lines[0] = _wrap(lines[0], width, 2)
-    return "\n".join(lines) + "\n"
+    # the table's cells are names() or our figures; the lines around it are pieced together: guarded
+    return "\n".join([guard(lines[0]), lines[1], lines[2], guard("\n".join(lines[3:]))]) + "\n"
 
 
 def _wrap(line: str, width: int | None, indent: int) -> str:
     """A prose line cut at `width` (the table's terminal), its continuation lines indented; a command
-    in backticks is never cut (it is pasted into a shell), though it may overflow."""
+    in backticks that fits on a line of its own is not cut (it is pasted into a shell)."""
     if not width or len(line) <= width:
         return line
-    whole = re.sub(r"`[^`]*`", lambda m: m.group().replace(" ", "\0"), line)
+    room = width - min(indent, width // 2)
+    whole = re.sub(r"`[^`]*`", lambda m: m.group().replace(" ", "\0") if len(m.group()) <= room else m.group(), line)
     return "\n".join(
         textwrap.wrap(
             whole,

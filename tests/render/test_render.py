@@ -64,7 +64,15 @@ def test_json_schema_fields():
         "peak_activation_bytes",
         "nodes",
     }
-    for key in ("params", "non_trainable", "weight_bytes", "macs", "flops", "activation_bytes", "peak_activation_bytes"):
+    for key in (
+        "params",
+        "non_trainable",
+        "weight_bytes",
+        "macs",
+        "flops",
+        "activation_bytes",
+        "peak_activation_bytes",
+    ):
         assert set(d["totals"][key]) == {"value", "bound"}, key  # each figure with its completeness beside it
     row = d["rows"][0]
     assert set(row) == {
@@ -84,6 +92,7 @@ def test_json_schema_fields():
         "formula",
         "status",
         "unresolved",
+        "module",
         "scope",
         "runs",
         "macs_total",

@@ -23,7 +23,7 @@ def test_a_derived_dim_name_in_value_info_is_re_inferred_once_the_inputs_are_fix
 def test_a_name_the_inputs_decide_is_still_shown_while_the_dims_are_free():
     report = modelaudit.audit(flatten_then_matmul("seq*batch"))
     matmul = next(r for r in report.rows if r.op == "MatMul")
-    assert matmul.outputs == ["seq*batchx4"] and matmul.macs is None
+    assert matmul.outputs == ["(seq*batch)×4"] and matmul.macs is None  # an expression dim, told apart
     assert report.unresolved[0]["flag"] == "--dim batch=N --dim seq=N"
 
 
