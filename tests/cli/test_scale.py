@@ -76,4 +76,4 @@ def test_combined_json_from_workers_is_one_document(capsys, tmp_path):
     out = tmp_path / "all.json"
     assert main(["report", *MODELS[:2], "--format", "json", "--jobs", "2", "-o", str(out)]) == 0
     d = json.loads(out.read_text())
-    assert d["schema_version"] == 1 and [r["model"]["path"] for r in d["reports"]] == MODELS[:2]
+    assert d["schema_version"] == 2 and [r["model"]["path"] for r in d["reports"]] == MODELS[:2]
