@@ -353,7 +353,7 @@ def rank(value: Figure | Number | None) -> tuple[int, Number]:
     floor) largest first, then unknown ones (which may be any size), then zeros. An unknown cost is
     never ranked as a 0."""
     if value.__class__ is Figure:
-        value = value.lower  # type: ignore[union-attr]
+        value = value.lower
     if value is None:
         return (1, 0)
     return (0, -value) if value > 0 else (2, -value)  # type: ignore[operator]

@@ -136,7 +136,7 @@ def _allowed(metric: str, base: Figure | int, increases: dict) -> tuple[int, str
     can be proven allowed)."""
     floor = base.lower if isinstance(base, Figure) else base
     shown = (exact(base) if isinstance(base, Figure) else f"{base:,}") if floor is not None else "unknown"
-    floor = floor or 0
+    floor = int(floor or 0)
     kind, amount = increases.get(metric, ("absolute", 0))
     if kind == "percent":
         return floor + int(floor * amount / 100), f"baseline {shown} + {amount:g}%"

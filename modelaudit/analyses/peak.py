@@ -44,9 +44,10 @@ def _below(p: Poly, q: Poly) -> bool:
 def peak_formula(steps: list[Poly | None]) -> MaxPoly | None:
     """The maximum of the per-step live bytes, without the steps that another step bounds
     everywhere; None when a step is not a polynomial."""
-    if not steps or any(p is None for p in steps):
+    polys = [p for p in steps if p is not None]
+    if not steps or len(polys) < len(steps):
         return None
-    unique = list(dict.fromkeys(steps))
+    unique = list(dict.fromkeys(polys))
     kept = [
         p
         for i, p in enumerate(unique)

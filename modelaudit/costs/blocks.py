@@ -159,7 +159,7 @@ def _sums(columns: tuple, members: dict) -> dict:
         unknown = group_macs.count(None)
         if unknown:  # a node of unknown MACs adds neither MACs nor FLOPs, as in _add
             numbers_known = [i for i in numbers if macs[i] is not None]
-            group_macs = map(macs.__getitem__, numbers_known)
+            group_macs = list(map(macs.__getitem__, numbers_known))
         else:
             numbers_known = numbers
         groups[key] = {

@@ -46,9 +46,10 @@ def dims_str(shape: Shape | None) -> str:
         return "?"
     if len(shape) == 0:
         return "scalar"
-    if all(d.__class__ is int or d is None or d.isidentifier() for d in shape):
-        return "x".join("?" if d is None else str(d) for d in shape)
-    return "×".join("?" if d is None else str(d) if d.__class__ is int or d.isidentifier() else f"({d})" for d in shape)
+    dims = ["?" if d is None else str(d) for d in shape]
+    if all(not isinstance(d, str) or d.isidentifier() for d in shape):  # ints, None and names
+        return "x".join(dims)
+    return "×".join(d if not isinstance(s, str) or s.isidentifier() else f"({d})" for d, s in zip(dims, shape))
 
 
 @dataclass

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
+from typing import Any
 
 from modelaudit.figures import Figure, revive, to_data
 
-__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "FIGURES", "column", "row_dicts", "revive_document"]
+__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "column", "row_dicts", "revive_document"]
 
 SCHEMA_VERSION = 2  # 2: every figure that may be incomplete is {"value", "bound"} (docs/json-schema.md)
 
@@ -108,15 +109,13 @@ class Totals:
     peak_activation_bytes: Figure
     nodes: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The JSON form: each figure as {"value": n or null, "bound": "exact" | "at_least" | …}."""
-        return to_data(dict(vars(self)))
+        data: dict[str, Any] = to_data(dict(vars(self)))
+        return data
 
 
-FIGURES = ("params", "non_trainable", "weight_bytes", "macs", "flops", "activation_bytes", "peak_activation_bytes")
-
-
-def revive_document(d: dict) -> dict:
+def revive_document(d: dict[str, Any]) -> dict[str, Any]:
     """A report's document with its figures as Figures: to_dict()'s JSON forms (or a JSON report
     read back) revived; a document that already holds Figures is returned as it is."""
     if not isinstance(d["totals"].get("macs"), dict):
@@ -126,24 +125,24 @@ def revive_document(d: dict) -> dict:
 
 @dataclass
 class Report:
-    model: dict
+    model: dict[str, Any]
     rows: list[Row]
     totals: Totals
     uncounted: dict[str, int]
-    unresolved: list[dict]
+    unresolved: list[dict[str, Any]]
     warnings: list[str]
-    verification: dict | None = None
-    profile: dict | None = None
-    runtime: dict | None = None
-    training: dict | None = None
-    symbolic: dict | None = None
-    findings: list | None = None
-    roofline: dict | None = None
+    verification: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    symbolic: dict[str, Any] | None = None
+    findings: list[Any] | None = None
+    roofline: dict[str, Any] | None = None
     # bytes live at each step of the peak-memory walk (None where unknown); --symbolic fits each
     # step to find the peak as a maximum of polynomials. Not part of to_dict().
-    live_bytes: list | None = field(default=None, repr=False)
+    live_bytes: list[Any] | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, the document `report --format json` prints (every row, in file
         order); see docs/json-schema.md."""
         from .blocks import by_op, formula_rows
@@ -158,7 +157,7 @@ class Report:
             "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }
 
-    def head(self) -> dict:
+    def head(self) -> dict[str, Any]:
         """to_dict() up to its rows (every key before "rows", in the same order), its figures still
         Figures: what a renderer reading the Row objects themselves takes with them."""
         from modelaudit._version import __version__
@@ -167,7 +166,7 @@ class Report:
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "modelaudit", "version": __version__},
             "model": self.model,
-            "totals": dict(vars(self.totals)),  # Figures: to_dict() and the JSON writer give their JSON form
+            "totals": dict[str, Any](vars(self.totals)),  # Figures: to_dict() and the JSON writer give their JSON form
             "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
             "unresolved": self.unresolved,
             "warnings": list(self.warnings),

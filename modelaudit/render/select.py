@@ -48,7 +48,7 @@ def select_rows(
     elif key in _FORMULA_FIELDS and symbolic:
         keys = list(map(_poly_rank, _formulas(rows, _FORMULA_FIELDS[key], by, symbolic), repeat(symbolic["variables"])))
         rows = [rows[i] for i in sorted(range(len(rows)), key=keys.__getitem__)]
-    elif key:
+    elif get is not None:
         rows = sorted(rows, key=lambda r: rank(get(r)))
     return rows[:top] if top is not None else list(rows)
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from modelaudit.costs.blocks import by_block, scope_tree
 from modelaudit.costs.report import column, revive_document
 from modelaudit.errors import UsageError
-from modelaudit.figures import Figure
+from modelaudit.figures import Figure, Number
 
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
 
@@ -27,12 +27,12 @@ __all__ = [
 ]
 
 
-def percent(part: int | Figure | None, whole: int | Figure | None) -> str:
+def percent(part: Number | Figure | None, whole: Number | Figure | None) -> str:
     """A share; `?` unless both the part and the whole are known (a share of a bound is no share)."""
-    if part.__class__ is Figure:
-        part = part.known  # type: ignore[union-attr]
-    if whole.__class__ is Figure:
-        whole = whole.known  # type: ignore[union-attr]
+    if isinstance(part, Figure):
+        part = part.known
+    if isinstance(whole, Figure):
+        whole = whole.known
     if part is None or whole is None:
         return "?"
     return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"

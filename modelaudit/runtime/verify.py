@@ -131,7 +131,7 @@ def _needed_bytes(mg: ModelGraph, report: Report, observed: list[str], given: di
     """What the verify run holds at once, from static shapes, before anything is allocated: weights,
     inputs, and every observed tensor (each is a graph output of the run)."""
     # at least what is known of the weights: the guard refuses only a run that surely needs too much
-    total = (report.totals.weight_bytes.lower or 0) + sum(a.nbytes for a in given.values())
+    total = int(report.totals.weight_bytes.lower or 0) + sum(a.nbytes for a in given.values())
     for name in [n for n in mg.inputs if n not in given] + observed:
         info = mg.info(name)
         if info is not None and info.known:
