@@ -205,24 +205,15 @@ def _in_child(model, stripped, data, inputs, dims, skeleton, nested, inits=None)
         inits,
         [n.op_type for n in nodes],
         lambda i: has_graph(nodes[i], nodes[i].op_type, nodes[i].domain),
-        in_place=True,
     )
 
 
-def _check(model, stripped, data, inits, op_types, holds_graph, in_place: bool = False) -> dict:
+def _check(model, stripped, data, inits, op_types, holds_graph) -> dict:
     """onnx.checker on the weightless model: the bytes left in the file (or in external data)
     stand in empty, so the checker reads no weight. Its C++ copy of the model is handed back to
     the system once freed (load/heap.py)."""
-    left = frozenset(stripped.spans) if stripped is not None else frozenset()
-    verdict = structural_check(
-        model,
-        left,
-        weightless=stripped is not None or data is None or b"location" in data,
-        serialized=data,
-        holders=[i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)],
-        candidates=None if inits is None else [i for i, t in enumerate(inits) if t.external or t.name in left],
-        in_place=in_place,
-    )
+    holders = [i for i, op in enumerate(op_types) if op == "Constant" or holds_graph(i)]
+    verdict = structural_check(model, data, frozenset(stripped.spans) if stripped else frozenset(), inits, holders)
     release()
     return verdict
 
