@@ -21,7 +21,7 @@ from modelaudit.load.inline import inline_functions
 from modelaudit.load.reader import read_model
 from modelaudit.shapes.infer import TensorInfo
 
-from .fence import OVERHEAD_BYTES, RunRequest, RuntimeFailure, run_fenced
+from .fence import OVERHEAD_BYTES, PROVIDERS, RunRequest, RuntimeFailure, installed, run_fenced
 
 __all__ = ["RuntimeOptions", "check", "load_input_data", "input_shapes_of"]
 
@@ -40,6 +40,7 @@ class RuntimeOptions:
     threads: int = 0  # 0: the machine's cores
     seed: int = 0
     optimization: str = "disable"
+    provider: str = "cpu"  # --profile's execution provider (fence.PROVIDERS)
 
 
 def load_input_data(path: str | os.PathLike, input_names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -141,6 +142,11 @@ def _needed_bytes(mg: ModelGraph, report: Report, observed: list[str], given: di
 def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Report, bool]:
     """Runs the model; returns the report with a verification (and profile) section, and whether
     every shape was verified. A model onnxruntime cannot run keeps its static report."""
+    if options.profile and not installed(options.provider):
+        raise UsageError(
+            f"--provider {options.provider}: this onnxruntime has no {PROVIDERS[options.provider][0]}",
+            "install onnxruntime-gpu (in place of onnxruntime) on a machine with a CUDA GPU",
+        )
     observed = _observed(mg) if options.verify else []
     needed = _needed_bytes(mg, report, observed, options.input_data or {})
     if needed > options.max_memory:
@@ -164,6 +170,7 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
             runs=options.runs,
             warmup=options.warmup,
             optimization=options.optimization,
+            provider=options.provider,
         )
         result = run_fenced(request)
     except RuntimeFailure as exc:  # the static report stands; with --verify, nothing was verified: a failed check
@@ -176,7 +183,7 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
     if options.profile:
         from .profile import attach_profile
 
-        attach_profile(report, result, names, request)
+        attach_profile(report, result, names, request, mg)
     report.runtime = {
         "onnxruntime": result.ort_version,
         "provider": result.provider,
