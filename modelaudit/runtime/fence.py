@@ -193,7 +193,7 @@ def run_fenced(request: RunRequest) -> RunResult:
         kind, payload = pickle.loads(out) if out else ("crash", None)
     except (pickle.UnpicklingError, EOFError, ValueError):
         kind, payload = "crash", None
-    if kind == "ok":
+    if kind == "ok" and isinstance(payload, RunResult):
         return payload
     if kind == "memory" or (kind == "crash" and process.returncode in (-9, -6, -11)):
         raise ResourceLimitError(

@@ -78,10 +78,11 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
     feeds = {}
     for name in mg.inputs:
         info = mg.info(name)
+        dtype = info.dtype if info else 0
         try:
-            np_type = helper.tensor_dtype_to_np_dtype(info.dtype) if info and info.dtype else np.float32
+            np_type = helper.tensor_dtype_to_np_dtype(dtype) if dtype else np.dtype(np.float32)
         except KeyError:  # an element type ONNX does not define: no array can be made for it
-            raise RuntimeFailure(f"input '{name}' has element type {info.dtype}, which ONNX does not define") from None
+            raise RuntimeFailure(f"input '{name}' has element type {dtype}, which ONNX does not define") from None
         if name in given:
             feeds[name] = np.asarray(given[name]).astype(np_type, copy=False)
             continue
@@ -92,10 +93,11 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
                 f"{flag} needs a concrete shape for input '{name}' ({shape})",
                 f"fix it with --input {name}=... or --dim NAME=N",
             )
+        dims = tuple(d for d in info.shape or () if isinstance(d, int))  # known: every dim is one
         if np.issubdtype(np_type, np.floating):
-            feeds[name] = rng.standard_normal(info.shape).astype(np_type)
+            feeds[name] = rng.standard_normal(dims).astype(np_type)
         else:  # integers (ids, indices) and booleans: zeros are always in range
-            feeds[name] = np.zeros(info.shape, np_type)
+            feeds[name] = np.zeros(dims, np_type)
     return feeds
 
 
@@ -111,7 +113,7 @@ def _observed(mg: ModelGraph) -> list[str]:
 
 def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[str, int]]:
     """A copy with every node named uniquely (profiles are keyed by name) and extra graph outputs."""
-    if mg.weights_in_file is not None:
+    if mg.weights_in_file is not None and mg.path is not None:
         copy = read_model(mg.path)[0]  # the weights stayed in the file: read them now
     else:
         copy = ModelProto()
@@ -135,7 +137,7 @@ def _needed_bytes(mg: ModelGraph, report: Report, observed: list[str], given: di
     for name in [n for n in mg.inputs if n not in given] + observed:
         info = mg.info(name)
         if info is not None and info.known:
-            total += tensor_bytes(math.prod(info.shape), info.dtype) or 0
+            total += tensor_bytes(math.prod(d for d in info.shape or () if isinstance(d, int)), info.dtype) or 0
     return total
 
 
@@ -201,7 +203,7 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
     for name, shape in result.shapes.items():
         info = mg.info(name)
         if info is not None and info.known:
-            if tuple(info.shape) == shape:
+            if tuple(info.shape or ()) == shape:
                 matched += 1
             else:
                 producer = mg.producer.get(name)
