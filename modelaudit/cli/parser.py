@@ -22,6 +22,7 @@ RUNTIME_DEFAULTS = {
     "threads": 0,
     "seed": 0,
     "ort_optimization": "disable",
+    "provider": "cpu",
 }
 
 
@@ -172,6 +173,12 @@ def _runtime_flags(report) -> None:
         choices=("disable", "basic", "extended", "all"),
         default=RUNTIME_DEFAULTS["ort_optimization"],
         help="onnxruntime graph optimizations for --profile (default disable: every node timed as written)",
+    )
+    runtime.add_argument(
+        "--provider",
+        choices=("cpu", "cuda"),
+        default=RUNTIME_DEFAULTS["provider"],
+        help="onnxruntime's execution provider for --profile (default cpu; cuda needs onnxruntime-gpu)",
     )
 
 

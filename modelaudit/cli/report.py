@@ -68,6 +68,7 @@ _RUNTIME_USERS = {
     "runs": ("profile", "calibrate"),
     "warmup": ("profile",),
     "ort_optimization": ("profile",),
+    "provider": ("profile",),
     "seed": ("verify", "profile"),
     "threads": ("verify", "profile", "calibrate"),
     "timeout": ("verify", "profile", "calibrate"),
@@ -179,6 +180,7 @@ def run_report(args) -> int:
             threads=args.threads,
             seed=args.seed,
             optimization=args.ort_optimization,
+            provider=args.provider,
         )
     progress.update("writing the report", advance=1)
     progress.close()
