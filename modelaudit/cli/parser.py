@@ -103,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--hardware",
         metavar="NAME|FILE|calibrate",
-        help="roofline time bounds per layer on a built-in chip (h100-sxm, a100, l4, t4, rtx4090, "
-        "jetson-orin, apple-m2, cpu-avx2, cpu-avx512), a TOML spec file, or this machine measured",
+        help="roofline time bounds per layer on a built-in chip (h100-sxm, h200, b200, a100, l40s, l4, a10g, t4, "
+        "v100, mi300x, rtx4090, jetson-orin, apple-m2, cpu-avx2, cpu-avx512), a TOML spec file, or this machine "
+        "measured",
     )
     report.add_argument(
         "--save-hardware", metavar="FILE", help="with --hardware calibrate: write the measured spec as TOML"

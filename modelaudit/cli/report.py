@@ -119,7 +119,7 @@ def run_report(args) -> int:
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}
     spec = _hardware(args)
-    if args.decode:
+    if args.decode is not None:  # `--decode ""` is refused by its parser, not taken for no --decode
         return _decode_report(args, inputs, dims, spec)
     if args.sweep:
         if spec is not None:
@@ -220,12 +220,14 @@ def _hardware(args):
     """The --hardware spec: a built-in chip, a TOML file, or this machine measured (and saved)."""
     if args.save_hardware and args.hardware != "calibrate":
         raise UsageError("--save-hardware goes with --hardware calibrate")
-    if not args.hardware:
+    if args.hardware is None:
         return None
+    if not args.hardware.strip():  # was taken for no --hardware at all, without a word
+        raise UsageError("--hardware '': give a chip's name, a .toml spec file or calibrate")
     from modelaudit.analyses.hardware import get_spec, spec_from_dict, spec_to_toml
 
     if args.hardware != "calibrate":
-        return get_spec(args.hardware)
+        return get_spec(args.hardware.strip())
     from modelaudit.runtime.calibrate import calibrate
     from modelaudit.runtime.fence import RuntimeFailure
 
@@ -280,8 +282,8 @@ def _report_many(args, models: list[str]) -> int:
         or args.profile
         or args.training
         or args.input_data
-        or args.decode
-        or args.hardware
+        or args.decode is not None
+        or args.hardware is not None
         or args.symbolic
         or args.sweep
     ):  # never dropped silently from each model's report

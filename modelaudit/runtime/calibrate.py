@@ -3,6 +3,7 @@ elementwise copy) and per-node overhead (a one-element Add), measured by onnxrun
 
 from __future__ import annotations
 
+import os
 import platform
 
 import numpy as np
@@ -86,6 +87,7 @@ def calibrate(threads: int = 0, runs: int = 50, memory_limit: int = 4 << 30, tim
     best = _best_ms(model, feeds, ["y", "u"], runs, threads, memory_limit, timeout)
     bandwidth = 2 * 4 * COPY_ELEMENTS / (best["copy"] / 1e3) / 1e9
     cpu = platform.processor() or platform.machine()
+    memory = _physical_memory()
     return {
         "name": "calibrated",
         "peak_tflops": peaks,
@@ -96,5 +98,15 @@ def calibrate(threads: int = 0, runs: int = 50, memory_limit: int = 4 << 30, tim
         f"{'x'.join(map(str, MATMUL))} MatMul per dtype, a {4 * COPY_ELEMENTS >> 20} MiB elementwise copy, "
         "a one-element "
         f"Add; fastest of {runs} runs",
-        "notes": "attainable rates of onnxruntime's CPU provider, not a datasheet's",
+        "notes": "attainable rates of onnxruntime's CPU provider, not a datasheet's"
+        + ("" if memory is None else "; memory: this machine's physical memory"),
+        **({} if memory is None else {"memory_gib": memory / 2**30}),
     }
+
+
+def _physical_memory() -> int | None:
+    """This machine's physical memory in bytes, where the system says."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
