@@ -31,6 +31,10 @@ class HardwareSpec:
     overhead_us: float = 0.0
     notes: str = ""
     memory_gib: float | None = None
+    # a node that moves at most cache_kib KiB may stream them from cache at cache_bandwidth_gbs (a CPU's
+    # L2, measured by --hardware calibrate); None: every node streams from memory
+    cache_bandwidth_gbs: float | None = None
+    cache_kib: float | None = None
 
     def flops_per_s(self, dtype: str) -> tuple[float, str]:
         """(FLOP/s, the dtype whose peak it is): a dtype the chip has no rate for runs at the next
@@ -43,6 +47,12 @@ class HardwareSpec:
     @property
     def bytes_per_s(self) -> float:
         return 1e9 * (self.attainable_bandwidth_gbs or self.bandwidth_gbs)
+
+    def rate_for(self, moved: int) -> float:
+        """Bytes/s for a node that moves `moved` bytes: the cache's rate if they fit in it."""
+        if self.cache_bandwidth_gbs and self.cache_kib and moved <= self.cache_kib * 1024:
+            return 1e9 * self.cache_bandwidth_gbs
+        return self.bytes_per_s
 
     @property
     def memory_bytes(self) -> int | None:

@@ -31,6 +31,8 @@ _KNOWN = (
     "attainable_bandwidth_gbs",
     "overhead_us",
     "memory_gib",
+    "cache_bandwidth_gbs",
+    "cache_kib",
     "notes",
 )
 
@@ -82,6 +84,8 @@ def spec_from_dict(data: dict, where: str) -> HardwareSpec:
         _number(data, "overhead_us", where) or 0.0,
         str(data.get("notes", "")),
         _number(data, "memory_gib", where),
+        _number(data, "cache_bandwidth_gbs", where),
+        _number(data, "cache_kib", where),
     )
 
 
@@ -112,8 +116,9 @@ def spec_to_toml(spec: HardwareSpec) -> str:
     if spec.attainable_bandwidth_gbs:
         lines.append(f"attainable_bandwidth_gbs = {spec.attainable_bandwidth_gbs:g}")
     lines.append(f"overhead_us = {spec.overhead_us:g}")
-    if spec.memory_gib is not None:
-        lines.append(f"memory_gib = {spec.memory_gib:g}")
+    for key in ("memory_gib", "cache_bandwidth_gbs", "cache_kib"):
+        if getattr(spec, key) is not None:
+            lines.append(f"{key} = {getattr(spec, key):g}")
     lines += [f"notes = {text(spec.notes)}", "", "[peak_tflops]"]
     lines += [f"{k} = {v:g}" for k, v in spec.peak_tflops.items()]
     if spec.attainable_tflops:

@@ -119,8 +119,10 @@ def run_report(args) -> int:
         data = load_input_data(args.input_data, [vi.name for vi in model.graph.input if vi.name not in init])
         inputs = {**input_shapes_of(data), **inputs}
     spec = _hardware(args)
-    if args.decode is not None:  # `--decode ""` is refused by its parser, not taken for no --decode
+    if args.decode is not None or args.generate is not None:  # `--decode ""` is refused, not ignored
         return _decode_report(args, inputs, dims, spec)
+    if args.weight_dtype is not None or args.kv_dtype is not None:
+        raise UsageError("--weight-dtype and --kv-dtype price a generation: add --decode N or --generate P:N")
     if args.sweep:
         if spec is not None:
             raise UsageError("--hardware goes with one audit or --decode, not with --sweep")
@@ -183,10 +185,9 @@ def run_report(args) -> int:
         mg, result, inputs, dims, training=args.training, symbolic=args.symbolic, runtime=options, fork=True
     )
     if spec is not None:
-        from modelaudit.analyses.roofline import attach_roofline
-        from modelaudit.analyses.traffic import row_traffic
+        from modelaudit.analyses.roofline import attach_hardware
 
-        attach_roofline(result, row_traffic(mg, result), spec)
+        attach_hardware(mg, result, spec)
     write_report(result, args.format, args.output, sort=args.sort, top=args.top, by=args.by, **view)
     keep(mg, result)
     if result.runtime and "skipped" in result.runtime:
@@ -246,25 +247,48 @@ def _hardware(args):
 
 
 def _decode_report(args, inputs: dict, dims: dict, spec) -> int:
-    from modelaudit.analyses.generation import generation, parse_contexts
-    from modelaudit.render.generation import render_generation
+    from modelaudit.analyses.pricing import Pricing, parse_dtype
 
-    if args.sweep or args.symbolic or args.training or args.verify or args.profile:
-        raise UsageError("--decode goes alone (not with --sweep, --symbolic, --training, --verify or --profile)")
+    if args.decode is not None and args.generate is not None:
+        raise UsageError("--decode costs steps at given contexts, --generate a whole generation: choose one")
+    if args.training or args.verify or args.profile:
+        raise UsageError("--decode and --generate go alone (not with --training, --verify or --profile)")
     if args.format == "html":
-        raise UsageError("--decode has no HTML view: use text, markdown, json or csv")
+        raise UsageError("--decode and --generate have no HTML view: use text, markdown, json or csv")
     if args.depth is not None or args.columns or args.by == "op" or args.sort:  # its tables are fixed: never ignore
+        flag = "--decode" if args.decode is not None else "--generate"
         raise UsageError(
-            "--decode prints its own tables (the top layers by decode MACs: --top N) and takes none of "
+            f"{flag} prints its own tables (the top layers by decode MACs: --top N) and takes none of "
             "--depth, --by op, --columns, --sort"
         )
-    result = generation(args.model, parse_contexts(args.decode), inputs, dims)
-    if spec is not None:
-        from modelaudit.analyses.roofline import generation_roofline
+    pricing = Pricing(
+        None if args.weight_dtype is None else parse_dtype(args.weight_dtype, "--weight-dtype"),
+        None if args.kv_dtype is None else parse_dtype(args.kv_dtype, "--kv-dtype"),
+    )
+    width = terminal_width(args)
+    if args.generate is not None:
+        from modelaudit.analyses.generate import generate, parse_generate
+        from modelaudit.render.generate import render_generate
 
-        generation_roofline(result, spec)
-    write_output(render_generation(result, args.format, top=args.top or 10), args.output)
+        if args.sweep or args.symbolic:
+            raise UsageError("--generate takes neither --sweep nor --symbolic (--decode does)")
+        prompt, new = parse_generate(args.generate)
+        result = generate(args.model, prompt, new, inputs, dims, pricing, spec)
+        write_output(render_generate(result, args.format, width=width), args.output)
+        return 0
+    if args.sweep or args.symbolic:
+        return _decode_sweep(args, inputs, dims, spec, pricing, width)
+    from modelaudit.analyses.generation import generation
+    from modelaudit.analyses.kvcache import parse_contexts
+    from modelaudit.render.generation import render_generation
+
+    result = generation(args.model, parse_contexts(args.decode), inputs, dims, pricing, spec)
+    write_output(render_generation(result, args.format, top=args.top or 10, width=width), args.output)
     return 0
+
+
+def _decode_sweep(args, inputs: dict, dims: dict, spec, pricing, width) -> int:
+    raise UsageError("--decode with --sweep or --symbolic: not yet")
 
 
 def _report_many(args, models: list[str]) -> int:
@@ -283,12 +307,13 @@ def _report_many(args, models: list[str]) -> int:
         or args.training
         or args.input_data
         or args.decode is not None
+        or args.generate is not None
         or args.hardware is not None
         or args.symbolic
         or args.sweep
     ):  # never dropped silently from each model's report
         raise UsageError(
-            "--verify, --profile, --training, --input-data, --decode, --hardware, --symbolic and --sweep "
+            "--verify, --profile, --training, --input-data, --decode, --generate, --hardware, --symbolic and --sweep "
             "take one model at a time"
         )
     if args.jobs < 1:

@@ -36,7 +36,7 @@ def test_linear_macs_are_the_matmul_weights():
 @pytest.mark.parametrize("context", [1, 16, 100])
 def test_gpt_decode_and_prefill_closed_forms(context):
     g = generation(gpt_decoder(), [context])
-    decode, prefill = g["decode_per_token"]["totals"], g["prefill"]["totals"]
+    decode, prefill = g["decode_step"]["totals"], g["prefill"]["totals"]
     # one new token attends to the `context` cached positions and itself: Q·Kᵀ and P·V, D MACs each
     assert decode["macs"] == _gpt_linear_macs() + 2 * L * H * D * (context + 1)
     # the prefill: every one of `context` tokens through the linears, and a context × context score matrix
@@ -49,7 +49,7 @@ def test_gpt_decode_and_prefill_closed_forms(context):
     # weights read by one step: every matmul weight, the layer norms' scales and biases, one embedding row
     norms = (2 * L + 1) * 2 * W
     assert decode["weight_bytes"] == F32 * (_gpt_linear_macs() + norms + W)
-    assert decode["complete"] and prefill["complete"]
+    assert decode["macs"].complete and prefill["macs"].complete
 
 
 def test_grouped_query_attention_counts_kv_heads_in_the_cache():
@@ -57,12 +57,14 @@ def test_grouped_query_attention_counts_kv_heads_in_the_cache():
     width = heads * d
     g = generation(gqa_decoder(layers, heads, kv_heads, d, vocab), [32])
     linear = layers * (2 * width * width + 2 * width * kv_heads * d + 2 * width * 4 * width) + width * vocab
-    assert g["decode_per_token"]["totals"]["macs"] == linear + 2 * layers * heads * d * (32 + 1)
+    assert g["decode_step"]["totals"]["macs"] == linear + 2 * layers * heads * d * (32 + 1)
     assert g["kv_cache_bytes_per_token"] == 2 * layers * kv_heads * d * F32 == 256  # kv_heads, not heads
     assert g["prefill"]["totals"]["macs"] == 32 * linear + 2 * layers * heads * d * 32 * 32
-    # GroupQueryAttention's present_key/value are [B, H_kv, past + S, D]: every byte count is known
-    gqa = [r for r in g["decode_per_token"]["rows"] if r["op"].endswith("GroupQueryAttention")]
-    assert gqa and all(r["output_bytes"] == F32 * (heads * d + 2 * kv_heads * (32 + 1) * d) for r in gqa)
+    # GroupQueryAttention writes its output and, into the cache buffer it shares with the past (as
+    # onnxruntime-genai runs it), the new token's key and value: not the whole present [B, H_kv, 33, D]
+    gqa = [r for r in g["decode_step"]["rows"] if r["op"].endswith("GroupQueryAttention")]
+    assert gqa and all(r["output_bytes"] == F32 * (heads * d + 2 * kv_heads * 1 * d) for r in gqa)
+    assert all(r["kv_written_bytes"] == F32 * 2 * kv_heads * d for r in gqa)  # as the report says it writes
 
 
 def test_a_column_per_context():
@@ -71,8 +73,8 @@ def test_a_column_per_context():
     assert [c["context"] for c in g["columns"]] == contexts
     for c in g["columns"]:
         n = c["context"]
-        assert c["decode_per_token"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * (n + 1)
-    assert g["decode_per_token"] == g["columns"][-1]["decode_per_token"]
+        assert c["decode_step"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * (n + 1)
+    assert g["decode_step"] == g["columns"][-1]["decode_step"]
 
 
 @pytest.mark.parametrize("past_name", ["past_key_values.{i}.{kv}", "past_{kv}_{i}", "cache_{kv}_{i}", "past.{i}.{kv}"])
@@ -110,7 +112,7 @@ def test_cli_json_and_text(tmp_path, capsys):
     onnx.save(gpt_decoder(), path)
     assert main(["report", str(path), "--decode", "16,64", "--format", "json"]) == 0
     g = json.loads(capsys.readouterr().out)["generation"]
-    assert set(g) >= {"prefill", "decode_per_token", "kv_cache_bytes_per_token", "kv_cache_bytes", "columns"}
+    assert set(g) >= {"prefill", "decode_step", "kv_cache_bytes_per_token", "kv_cache_bytes", "columns"}
     assert g["kv_cache_bytes"] == 64 * 512
     assert main(["report", str(path), "--decode", "16,64"]) == 0
     out = capsys.readouterr().out
@@ -158,12 +160,12 @@ def test_llama_shaped_export_with_float16_cache_and_external_weights(tmp_path):
     params = llama_decoder(tmp_path / "llama.onnx", layers, hidden, heads, kv_heads, ffn, vocab)
     g = generation(str(tmp_path / "llama.onnx"), [100])
     linear = layers * (2 * hidden * hidden + 2 * hidden * kv_heads * head_dim + 3 * hidden * ffn) + hidden * vocab
-    assert g["decode_per_token"]["totals"]["macs"] == linear + 2 * layers * heads * head_dim * (100 + 1)
+    assert g["decode_step"]["totals"]["macs"] == linear + 2 * layers * heads * head_dim * (100 + 1)
     assert g["kv_cache_bytes_per_token"] == 2 * layers * kv_heads * head_dim * 2  # float16
     norms = (2 * layers + 1) * hidden
     assert params == linear + norms + vocab * hidden  # the embedding table besides
     # a decode step reads every weight once, and one row of the embedding table
-    assert g["decode_per_token"]["totals"]["weight_bytes"] == 2 * (linear + norms + hidden)
+    assert g["decode_step"]["totals"]["weight_bytes"] == 2 * (linear + norms + hidden)
 
 
 def test_an_empty_cache_given_by_input_shape(tmp_path, capsys):
@@ -190,7 +192,7 @@ def test_a_decode_only_export_has_no_prefill():
     assert layout.seq_dim is None and layout.sums == {"past_sequence_length + 1": ["past_sequence_length", 1]}
     g = generation(model, [16])
     assert g["prefill"] is None
-    assert g["decode_per_token"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * (16 + 1)
+    assert g["decode_step"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * (16 + 1)
 
 
 CORPUS = __import__("pathlib").Path("/work/corpus/models")  # transformers exports, where this machine has them
@@ -211,9 +213,9 @@ def test_transformers_gpt2_exports_with_a_cache(export):
     g = generation(str(path), [8, 64])
     for col in g["columns"]:
         n = col["context"]
-        assert col["decode_per_token"]["totals"]["macs"] == linear + 2 * layers * heads * head_dim * (n + 1)
+        assert col["decode_step"]["totals"]["macs"] == linear + 2 * layers * heads * head_dim * (n + 1)
         assert col["prefill"]["totals"]["macs"] == n * linear + 2 * layers * heads * head_dim * n * n
-        assert col["decode_per_token"]["totals"]["complete"] and col["prefill"]["totals"]["complete"]
+        assert col["decode_step"]["totals"]["macs"].complete and col["prefill"]["totals"]["macs"].complete
         assert col["kv_cache_bytes_per_token"] == 2 * layers * heads * head_dim * F32
 
 

@@ -48,7 +48,10 @@ def test_matmul_bound_closed_form(tmp_path, capsys, m, k, n):
     assert row["bound"] == ("compute" if compute_ms > memory_ms else "memory")
     totals = d["roofline"]["totals"]
     assert totals["ridge_flops_per_byte"] == pytest.approx(10e12 / 100e9)  # 100 FLOP/byte
-    assert totals["roofline_ms"] == pytest.approx(row["roofline_ms"])
+    assert (
+        totals["roofline_ms"]["value"] == pytest.approx(row["roofline_ms"])
+        and totals["roofline_ms"]["bound"] == "exact"
+    )
 
 
 def test_gemv_is_memory_bound_and_big_gemm_compute_bound_on_h100():
@@ -156,7 +159,9 @@ def test_an_empty_hardware_or_decode_is_refused_not_ignored(capsys, flag):
 def test_a_small_model_at_batch_one_is_overhead_bound(capsys):
     d = _json(capsys, SAMPLES / "mobilenet_v2.onnx", "--hardware", "h100-sxm")
     t = d["roofline"]["totals"]
-    assert t["bound"] == "overhead" and t["overhead_ms"] > t["roofline_ms"]
+    assert t["bound"] == "overhead" and t["overhead_ms"]["value"] > t["roofline_ms"]["value"]
+    assert t["overhead_ms"]["value"] == pytest.approx(t["kernels"] * 5e-3)  # 5 µs a kernel
+    assert t["time_ms"] == t["overhead_ms"]  # the time bound is the largest of its bounds
     assert main(["report", str(SAMPLES / "mobilenet_v2.onnx"), "--hardware", "h100-sxm"]) == 0
     assert "bound by per-kernel overhead" in capsys.readouterr().out
 
@@ -192,11 +197,18 @@ def test_decode_gives_a_tokens_per_second_bound(tmp_path, capsys):
     path = tmp_path / "gpt.onnx"
     onnx.save(gpt_decoder(), path)
     g = _json(capsys, path, "--decode", "64", "--hardware", "a100")["generation"]
-    step = g["decode_per_token"]
-    assert g["tokens_per_s"] == pytest.approx(1e3 / step["roofline"]["roofline_ms"])
+    step = g["decode_step"]
+    for acc in ("as_written", "fused"):
+        t = step["roofline"][acc]
+        # the time is the largest of its bounds (here the 5 µs launches of a tiny model), tokens/s the smallest
+        assert t["time_ms"]["value"] == pytest.approx(max(t["roofline_ms"]["value"], t["overhead_ms"]["value"]))
+        assert t["bound"] == "overhead" and t["overhead_ms"]["value"] > t["roofline_ms"]["value"]
+        assert g["tokens_per_s"][acc]["value"] == pytest.approx(1e3 / t["time_ms"]["value"])
     # a decode step reads every weight and the whole cache: at least those bytes over the bandwidth
-    floor_ms = 1e3 * (step["totals"]["weight_bytes"] + step["totals"]["kv_read_bytes"]) / 2039e9
-    assert step["roofline"]["roofline_ms"] >= floor_ms
+    totals = step["totals"]
+    floor_ms = 1e3 * (totals["weight_bytes"]["value"] + totals["kv_read_bytes"]["value"]) / 2039e9
+    assert step["roofline"]["as_written"]["roofline_ms"]["value"] >= floor_ms
+    assert step["roofline"]["fused"]["roofline_ms"]["value"] >= floor_ms
 
 
 def test_fp16_rows_use_the_fp16_peak():
@@ -224,7 +236,7 @@ def test_json_schema_doc_names_the_new_fields(tmp_path, capsys):
     path = tmp_path / "gpt.onnx"
     onnx.save(gpt_decoder(), path)
     g = _json(capsys, path, "--decode", "8,16", "--hardware", "t4")["generation"]
-    step = g["decode_per_token"]
+    step = g["decode_step"]
     keys = set(g) | set(g["columns"][0]) | set(step) | set(step["totals"]) | set(step["rows"][0]) | set(g["layout"])
     assert keys <= documented, keys - documented
 
@@ -272,3 +284,16 @@ def test_weights_are_read_as_stored(capsys, tmp_path):
     assert rows["mm"]["weight_bytes_read"] == k * n * 1 + 4 + 1
     assert rows["mm2"]["weight_bytes_read"] == k * n * 4
     assert rows["dq"]["weight_bytes_read"] == 0 and rows["dq"]["roofline_ms"] is None  # folded at load
+
+
+def test_a_node_whose_bytes_fit_the_cache_streams_at_the_cache_rate():
+    """--hardware calibrate's second tier: a node moving at most cache_kib runs at the cache's rate (a
+    CPU's L2, warm), one moving more at the memory's; with no cache tier, every node at the memory's."""
+    spec = HardwareSpec("cpu", "made up", {"fp32": 1.0}, 10.0, cache_bandwidth_gbs=50.0, cache_kib=1024)
+    row = {"flops": 0, "weight_bytes": 0, "input_bytes": 512 * 1024, "output_bytes": 512 * 1024, "runs": 1}
+    small, _ = roofline([dict(row, dtype="float32", status="counted")], spec)
+    big, _ = roofline([dict(row, input_bytes=4 << 20, dtype="float32", status="counted")], spec)
+    assert small[0]["roofline_ms"] == pytest.approx(1e3 * (1 << 20) / 50e9)
+    assert big[0]["roofline_ms"] == pytest.approx(1e3 * ((4 << 20) + (512 << 10)) / 10e9)
+    plain, _ = roofline([dict(row, dtype="float32", status="counted")], SPEC)
+    assert plain[0]["roofline_ms"] == pytest.approx(1e3 * (1 << 20) / 100e9)
