@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from modelaudit.encoding import error_line, guard
 from modelaudit.errors import UsageError
 
 from .deadline import DEFAULT_TIME_LIMIT
@@ -19,6 +20,7 @@ __all__ = [
     "keep",
     "leaving",
     "refuse_overwriting",
+    "say",
     "shape_flags",
     "warm",
     "write_output",
@@ -70,6 +72,8 @@ def shape_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def write_output(text: str, output: str | None, flag: str = "-o") -> None:
+    """A command's output, guarded on its way out (encoding.guard), to FILE or stdout."""
+    text = guard(text)
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
@@ -77,6 +81,11 @@ def write_output(text: str, output: str | None, flag: str = "-o") -> None:
             raise UsageError(f"{flag} {output}: cannot write ({exc.strerror})") from None
     else:
         sys.stdout.write(text)
+
+
+def say(line: str) -> None:
+    """One line on stderr, bounded and with the model text in it made inert (encoding.error_line)."""
+    print(error_line(line), file=sys.stderr)
 
 
 def check_writable(output: str, flag: str) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from modelaudit.encoding import cut, error_line
 from modelaudit.errors import INTERNAL_ERROR, ModelAuditError
 
 from .annotate import run_annotate
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # a bug of ours: still one line, never a traceback, and never exit 3 (a verdict)
         _traceback(debug)
-        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        text = cut(error_line(f"{type(exc).__name__}: {exc}"), 300)
         print(
             f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; "
             "please report it)",

@@ -16,6 +16,7 @@ from .common import (
     collect,
     keep,
     refuse_overwriting,
+    say,
     warm,
     write_output,
     write_report,
@@ -191,10 +192,9 @@ def run_report(args) -> int:
     write_report(result, args.format, args.output, sort=args.sort, top=args.top, by=args.by, **view)
     keep(mg, result)
     if result.runtime and "skipped" in result.runtime:
-        print(
+        say(
             f"modelaudit: {result.runtime['skipped']}; the static report stands"
-            + ("; nothing was verified" if args.verify else ""),
-            file=sys.stderr,
+            + ("; nothing was verified" if args.verify else "")
         )
         return 1 if args.verify else 0
     if not ok:
@@ -342,7 +342,7 @@ def _report_many(args, models: list[str]) -> int:
             ):
                 if error:
                     progress.close()
-                    print(f"modelaudit: error: {error}", file=sys.stderr)
+                    say(f"modelaudit: error: {error}")
                     first_error = first_error or code
                     continue
                 if out_dir is not None:

@@ -6,25 +6,25 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import os
 from contextlib import contextmanager
 
-from onnx import ModelProto, helper
+from onnx import helper
 
-from modelaudit.graph.model import ModelGraph, load
+from modelaudit.graph.model import ModelGraph
+from modelaudit.graph.modules import module_paths
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
 from .details import DETAILED, details
-from .info import checker_warning, model_info, unresolved_hints
+from .info import checker_warning, missing_data_warning, model_info, unresolved_hints
 from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
 from .rules.elementwise import per_element
 from .weights import WeightTable, find_weights
 
-__all__ = ["audit", "analyze"]
+__all__ = ["analyze", "prepare", "quiet_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], d
         described = by_pair.get(pair)
         if described is None:
             known = shape is not None and not (str in map(type, shape) or None in shape)
-            described = by_pair[pair] = dims_str(shape), mg.nbytes(name), math.prod(shape) if known else None
+            numel = math.prod(shape) if known and shape is not None else None
+            described = by_pair[pair] = dims_str(shape), mg.nbytes(name), numel
         texts[name], sizes[name], numels[name] = described
     return texts, sizes, numels
 
@@ -60,8 +61,8 @@ def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], d
 class _Auditor:
     """Costs nodes recursively; rows of a subgraph carry run counts relative to their parent."""
 
-    def __init__(self, mg: ModelGraph, weights: WeightTable):
-        self.mg, self.weights = mg, weights
+    def __init__(self, mg: ModelGraph, weights: WeightTable, modules: list[str]):
+        self.mg, self.weights, self.modules = mg, weights, modules
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
         self.params_incomplete: list[str] = []
@@ -72,11 +73,13 @@ class _Auditor:
         tensors = mg.tensors  # an absent optional input ("") has no info, even where a tensor is named ""
         self._info = tensors.get if "" not in tensors else lambda n: tensors.get(n) if n else None
 
-    def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
+    def rows(self, visits: list[Visit], scope: str = "", module: str | None = None) -> list[Row]:
+        """The rows of `visits`; a subgraph's (`scope` its parent's name) are in its parent's `module`."""
         out: list[Row] = []
-        row = self.row
+        row, modules = self.row, self.modules
         for visit in visits:
-            out.append(row(visit, scope))
+            # a top-level visit's key is its node index; a subgraph's rows are in their parent's module
+            out.append(row(visit, scope, modules[visit.key] if module is None else module))  # type: ignore[index]
             if visit.children:
                 out.extend(self.control_flow(visit, out[-1]))
         return out
@@ -110,7 +113,7 @@ class _Auditor:
             self.warnings.append(f"rule for {node.op_type} failed on node #{key} '{node.name}': {exc}")
             return Cost(formula=str(exc)), "error", _NO_DIMS
 
-    def row(self, visit: Visit, scope: str) -> Row:
+    def row(self, visit: Visit, scope: str, module: str) -> Row:
         node, key, weights = visit.node, visit.key, self.weights
         op, domain = node.op_type, node.domain
         spec, opset, without_rule, each = self._plans.get((op, domain)) or self.plan(op, domain)
@@ -131,10 +134,11 @@ class _Auditor:
                 elif key in weights.unclassified:
                     self.uncertain_weights(node, weights.unclassified[key])
         known = status in _KNOWN
-        index = key if key.__class__ is int else int(key.rsplit("/", 1)[-1])
+        index = key if isinstance(key, int) else int(key.rsplit("/", 1)[-1])
         local = node.name or f"{op}_{index}"
         texts, constant = self.texts, weights.constant_tensors
-        data, stored = [], []
+        data: list[str] = []
+        stored: list[str] = []
         for n in node.input:
             if n:
                 (stored if n in constant else data).append(texts.get(n, "?"))
@@ -164,6 +168,7 @@ class _Auditor:
             output_bytes,
             cost.formula,
             status,
+            module,
             sorted(set(dims)) if dims else [],
             scope,
             1,
@@ -181,7 +186,7 @@ class _Auditor:
 
     def control_flow(self, visit: Visit, row: Row) -> list[Row]:
         """If: both branches, the more expensive counted. Loop: body × trip count. Scan: × sequence."""
-        branches = [(attr, self.rows(children, f"{row.name}/{attr}")) for attr, children in visit.children]
+        branches = [(attr, self.rows(children, f"{row.name}/{attr}", row.module)) for attr, children in visit.children]
         totals = [(attr, _sum(rows, "macs"), _sum(rows, "flops")) for attr, rows in branches]
         op = visit.node.op_type
         if op == "If" and len(branches) == 2:
@@ -280,18 +285,24 @@ def prepare(mg: ModelGraph) -> tuple | None:
     not yet inferred (graph.model.load's `meanwhile`); None where the weights need the shapes."""
     visits = walk(mg)
     weights = find_weights(mg, visits, shapes=False)
-    return (visits, weights) if weights is not None else None
+    return (visits, weights, modules_of(mg)) if weights is not None else None
+
+
+def modules_of(mg: ModelGraph) -> list[str]:
+    """Each top-level node's module path (graph/modules.py), by node index."""
+    return module_paths(mg.nodes, mg.model.producer_name)
 
 
 def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
     """Costs every node of a loaded ModelGraph, subgraphs included. `prepared`: prepare() of the
     same model before its shapes were inferred."""
     if prepared is not None:
-        visits, weights = prepared
+        visits, weights, modules = prepared
     else:
         visits = walk(mg)
         weights = find_weights(mg, visits)
-    auditor = _Auditor(mg, weights)
+        modules = modules_of(mg)
+    auditor = _Auditor(mg, weights, modules)
     rows = auditor.rows(visits)
     uncounted: dict[str, int] = {}
     unresolved: dict[str, int] = {}
@@ -335,7 +346,11 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         totals=totals,
         uncounted=uncounted,
         unresolved=unresolved_hints(mg, unresolved),
-        warnings=checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
+        warnings=checker_warning(mg)
+        + missing_data_warning(mg)
+        + auditor.warnings
+        + auditor.incomplete
+        + auditor.params_incomplete,
         live_bytes=steps,
     )
 
@@ -353,15 +368,3 @@ def quiet_gc(restore: bool = True):
     finally:
         if was_enabled and restore:
             gc.enable()
-
-
-def audit(
-    model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None
-) -> Report:
-    """Audits a model file (or ModelProto): per-node params, MACs, FLOPs and bytes, with totals.
-
-    `inputs` fixes dynamic input shapes ({"x": (1, 3, 224, 224)}); `dims` fixes named dims
-    ({"batch": 1}).
-    """
-    with quiet_gc():
-        return analyze(load(model, inputs=inputs, dims=dims))

@@ -8,10 +8,18 @@ import os
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import dtype_name
 from modelaudit.shapes.annotations import symbols_of
+from modelaudit.shapes.tensor import Shape
 
 from .cost import dims_str
 
-__all__ = ["checker_warning", "input_dim_names", "model_info", "unresolved_hints"]
+__all__ = [
+    "MISSING_DATA",
+    "checker_warning",
+    "input_dim_names",
+    "missing_data_warning",
+    "model_info",
+    "unresolved_hints",
+]
 
 
 def input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
@@ -38,9 +46,7 @@ def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
         if dim in named:  # an input dim written as an expression is fixed through its symbols
             flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
         elif anonymous:
-            flag = " ".join(
-                f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}" for n in anonymous
-            ).replace("?", "N")
+            flag = " ".join(f"--input {n}={dims_str(_shape_of(mg, n))}" for n in anonymous).replace("?", "N")
         elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
             flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
         else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
@@ -57,6 +63,21 @@ def checker_warning(mg: ModelGraph) -> list[str]:
         f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
         f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"
     ]
+
+
+def missing_data_warning(mg: ModelGraph) -> list[str]:
+    """External-data files the model names that are not there: counting never reads them, but no
+    runtime can load the model without them (lint's MA015)."""
+    missing = [p.name for p in mg.data_files if not os.path.lexists(p)]
+    if not missing:
+        return []
+    return [
+        f"{MISSING_DATA}: {', '.join(missing)}; the figures come from the tensors' dims, "
+        "but no runtime can load the model without its weights"
+    ]
+
+
+MISSING_DATA = "external-data file missing"
 
 
 def model_info(mg: ModelGraph) -> dict:
@@ -83,3 +104,8 @@ def model_info(mg: ModelGraph) -> dict:
         "outputs": [tensor(n) for n in mg.outputs],
         "checker": mg.checker,
     }
+
+
+def _shape_of(mg: ModelGraph, name: str) -> Shape | None:
+    info = mg.info(name)
+    return info.shape if info is not None else None

@@ -41,7 +41,7 @@ def check_structure(model: ModelProto, inits: list[Initializer] | None = None) -
         return
     import networkx as nx  # imported for the rare model with local functions, not every audit
 
-    calls = nx.DiGraph()
+    calls: nx.DiGraph[tuple[str, str]] = nx.DiGraph()
     for f in model.functions:
         for node in f.node:
             calls.add_edge((f.domain, f.name), (node.domain, node.op_type))
@@ -69,7 +69,10 @@ def applicable(model: ModelProto, inputs: dict, dims: dict, init_names=None) -> 
     return {k: v for k, v in inputs.items() if k in names}, {k: v for k, v in dims.items() if k in params}
 
 
-def check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str, int], init_names=None) -> None:
+def check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str, int], init_names=None) -> list[str]:
+    """Refuses --input and --dim flags the model cannot take (UsageError); returns a note for each
+    --dim naming a dim the inputs no longer have but that one of their fixed dims already holds at
+    that value (onnxsim fixed `batch` to 1, and the user still says --dim batch=1)."""
     real, params = input_names(model, init_names)
     names = [vi.name for vi in real]
     for name, shape in inputs.items():
@@ -89,8 +92,18 @@ def check_overrides(model: ModelProto, inputs: dict[str, tuple], dims: dict[str,
                 raise UsageError(
                     f"--input {name}: dim {axis} is fixed to {d.dim_value} by the model, the flag gives {value}"
                 )
-    for name in dims:
-        if name not in params:
-            raise UsageError(
-                f"--dim {name}: no input has a dim named '{name}'", f"named dims: {', '.join(sorted(params)) or 'none'}"
+    fixed = {d.dim_value for vi in real if vi.type.tensor_type.HasField("shape") for d in vi.type.tensor_type.shape.dim}
+    notes = []
+    for name, value in dims.items():
+        if name in params:
+            continue
+        if value in fixed - {0}:
+            notes.append(
+                f"--dim {name}={value}: no input has a dim named '{name}', and an input dim is already fixed "
+                f"to {value}: nothing left to fix"
             )
+            continue
+        raise UsageError(
+            f"--dim {name}: no input has a dim named '{name}'", f"named dims: {', '.join(sorted(params)) or 'none'}"
+        )
+    return notes

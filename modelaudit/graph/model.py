@@ -146,10 +146,14 @@ def load(
         initializers = {t.name: t for t in inits}
         if not strict:
             inputs, dims = applicable(model, inputs, dims, initializers)
-        check_overrides(model, inputs, dims, initializers)
+        notes = check_overrides(model, inputs, dims, initializers)
         if fork and job is None:
             job = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, nested, inits))
-        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested)
+        loaded = _finish(
+            model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested
+        )
+        loaded.warnings.extend(notes)
+        return loaded
     except BaseException:
         if job is not None:
             job.cancel()  # the load failed: stop the child
@@ -319,7 +323,7 @@ def with_dims(
     inputs, dims = dict(inputs or {}), dict(dims or {})
     if not strict:
         inputs, dims = applicable(mg.model, inputs, dims, mg.initializers)
-    check_overrides(mg.model, inputs, dims, mg.initializers)
+    notes = check_overrides(mg.model, inputs, dims, mg.initializers)
     shapes = infer(
         mg.model,
         mg.order,
@@ -330,5 +334,5 @@ def with_dims(
         views=mg.views,
         inits=list(mg.initializers.values()),
     )
-    warnings = [w for w in mg.warnings[:1] if "not topological" in w] + shapes.warnings
+    warnings = [w for w in mg.warnings[:1] if "not topological" in w] + shapes.warnings + notes
     return replace(mg, tensors=shapes.tensors, values=shapes.values, warnings=warnings, _nbytes={})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+from modelaudit.encoding import guard
+
 from .common import (
     gate_tables,
     model_line,
@@ -54,7 +56,8 @@ def render_text(
         lines.append("")
         lines.extend(_wrap(line, width, len(line) - len(line.lstrip()) + 2) for line in extra)
     lines[0] = _wrap(lines[0], width, 2)
-    return "\n".join(lines) + "\n"
+    # the table's cells are names() or our figures; the lines around it are pieced together: guarded
+    return "\n".join([guard(lines[0]), lines[1], lines[2], guard("\n".join(lines[3:]))]) + "\n"
 
 
 def _wrap(line: str, width: int | None, indent: int) -> str:
