@@ -32,7 +32,7 @@ _TAIL_DEFAULT = tuple(
     f.default_factory() if f.default is MISSING else f.default for f in fields(Row) if f.name in _TAIL
 )
 _TAIL_TEXT = ",".join(f"{_text(k)}:{_dumps(v)}" for k, v in zip(_TAIL, _TAIL_DEFAULT))
-_CUT = ("name", "scope", "formula")
+_CUT = ("name", "scope", "module", "formula")
 _LISTS = ("inputs", "weights", "outputs", "unresolved")  # shapes and dim names: model text too
 _UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
 
@@ -59,16 +59,10 @@ def _bounded(value):
 
 def _row(r: dict) -> dict:
     """The row itself unless a name needs cutting (a copy of each of 50,000 rows costs a second)."""
-    name, scope, formula = r["name"], r["scope"], r["formula"]
     lists = [r[k] for k in _LISTS if k in r]
-    if (
-        len(name) <= MAX_NAME
-        and len(scope) <= MAX_NAME
-        and (not isinstance(formula, str) or len(formula) <= MAX_NAME)
-        and _bounded(lists) is lists
-    ):
+    if all(not isinstance(r.get(k), str) or len(r[k]) <= MAX_NAME for k in _CUT) and _bounded(lists) is lists:
         return r
-    return r | {k: _bounded(r[k]) for k in ("name", "scope", "formula", *_LISTS) if k in r}
+    return r | {k: _bounded(r[k]) for k in (*_CUT, *_LISTS) if k in r}
 
 
 def _scalar(value) -> str:

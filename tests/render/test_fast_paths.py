@@ -81,7 +81,7 @@ def test_json_of_rows_is_the_encoders():
     for _, report in _reports():
         rows = [r.as_dict() for r in report.rows]
         for r in rows:
-            for key in ("name", "scope", "formula"):
+            for key in ("name", "scope", "module", "formula"):
                 if isinstance(r[key], str) and len(r[key]) > MAX_NAME:
                     r[key] = r[key][: (MAX_NAME - 1) // 2] + "…" + r[key][-(MAX_NAME // 2) :]
         assert encode_rows(report.rows) == json.dumps(rows, ensure_ascii=True, separators=(",", ":"))[1:-1]
