@@ -111,6 +111,10 @@ def phase(run: Run, seq: int, past: int, label: str, per_token: int | None = Non
     size = lambda n: known[n] if n in known else mg.nbytes(n)  # noqa: E731
     fused = fused_traffic(report.rows, traffic, size, set(mg.outputs), written, _nested_rows(mg))
     rows = _rows(report.rows, traffic, fused, caches, size, new_each, written)
+    broken = _cannot_run(mg)
+    if broken:  # shapes inferred at this step but no run can have them: every figure unknown
+        rows = [{k: (None if k in _NUMBERS else v) for k, v in r.items()} for r in rows]
+        per_token = cache_bytes = None
     totals = {key: figure_sum(r[key] for r in rows if r["runs"]) for key in SUMMED}
     if not _macs_complete(report):  # a part the rows do not show (a subgraph's) is unknown
         totals["macs"] = totals["macs"] + Figure.unknown()
@@ -118,6 +122,7 @@ def phase(run: Run, seq: int, past: int, label: str, per_token: int | None = Non
     return {
         "sequence": seq,
         "past": past,
+        "cannot_run": broken,
         "dims": fixed,
         "totals": totals,
         "rows": rows,
@@ -164,6 +169,25 @@ def _rows(report_rows, traffic, fused, caches, size, new_each: int | None, writt
 
 
 _ATTENTION = {"GroupQueryAttention", "MultiHeadAttention", "Attention"}
+_NUMBERS = (*SUMMED, "roofline_ms")
+
+
+def _cannot_run(mg) -> str | None:
+    """Why no run can have this step's shapes, or None: a Reshape whose output holds another count
+    of values than its input (a length the export fixed when it traced one token: at another
+    length onnx's inference still gives the fixed shape, and every cost after it is wrong)."""
+    for node in mg.model.graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2:
+            continue
+        a, b = mg.info(node.input[0]), mg.info(node.output[0])
+        if a is None or b is None or a.shape is None or b.shape is None:
+            continue
+        if all(isinstance(d, int) for d in (*a.shape, *b.shape)) and math.prod(a.shape) != math.prod(b.shape):
+            return (
+                f"{node.name or node.output[0]} reshapes {math.prod(a.shape):,} values {list(a.shape)} into "
+                f"{math.prod(b.shape):,} {list(b.shape)}: a length the export fixed when it was traced"
+            )
+    return None
 
 
 def _nested_rows(mg) -> set[int]:

@@ -48,11 +48,15 @@ def memory_fit(run: Run, capacity: int | None, context: int, steps: list[dict], 
     steps_at = steps_at or (lambda c, b: _steps(run, c, b))
     need = _need(steps)
     weights = steps[0]["weights_bytes"]
+    # the step that holds most: its cache and its activations are the parts shown
+    top = max(steps, key=lambda s: step_need(s).lower or 0)
+    per_token = top["kv_cache_bytes_per_token"]
     result: dict = {
         "capacity_bytes": capacity,
         "weights_bytes": weights,
-        "kv_cache_bytes": max((s["kv_cache_bytes_per_token"] or 0) * (s["past"] + s["sequence"]) for s in steps),
-        "activation_peak_bytes": Figure.largest(*(s["activation_peak_bytes"] for s in steps)),
+        "kv_cache_bytes": None if per_token is None else per_token * (top["past"] + top["sequence"]),
+        "activation_peak_bytes": top["activation_peak_bytes"],
+        "step": "prefill" if top["past"] == 0 else "decode",
         "need_bytes": need,
         "context": context,
         "batch": run.batch,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from modelaudit.costs.report import Report
 from modelaudit.costs.weights import find_weights
 from modelaudit.graph.model import ModelGraph
@@ -42,7 +44,7 @@ def row_traffic(
         held = [n for n in node.input if n in constant] if moves else []
         weight = sum(_stored_bytes(mg, n, constant, stored, pricing) for n in held)
         if node.op_type == "Gather" and weight and output_bytes is not None:
-            weight = min(weight, output_bytes)  # an embedding lookup reads only the rows it gathers
+            weight = _gathered(mg, node, weight, output_bytes)
         dtype = _dtype(mg, node)
         if pricing is not None and pricing.weight_dtype:
             dtype = pricing.compute_dtype(dtype, any(_priced(mg, n, pricing) for n in held))
@@ -57,6 +59,18 @@ def row_traffic(
             }
         )
     return out
+
+
+def _gathered(mg: ModelGraph, node, weight: int, output_bytes: int) -> int:
+    """An embedding lookup reads only the rows it gathers: their share of the table's bytes as stored
+    (or priced), at most the bytes it writes."""
+    table, out = mg.info(node.input[0]), mg.info(node.output[0])
+    if table is None or out is None or table.shape is None or out.shape is None:
+        return min(weight, output_bytes)
+    dims = [*table.shape, *out.shape]
+    if not all(isinstance(d, int) for d in dims) or not math.prod(table.shape):
+        return min(weight, output_bytes)
+    return min(-(-weight * math.prod(out.shape) // math.prod(table.shape)), weight)
 
 
 def _priced(mg: ModelGraph, name: str, pricing: Pricing | None) -> int | None:

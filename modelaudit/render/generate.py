@@ -12,7 +12,7 @@ from typing import Any
 from tabulate import tabulate
 
 from .common import human, human_bytes
-from .generation import _csv_cell, _pricing, figure_json, fitted_table, time_text, wrap
+from .generation import _csv_cell, _pricing, cannot_run_lines, figure_json, fitted_table, time_text, wrap
 
 __all__ = ["render_generate"]
 
@@ -81,6 +81,9 @@ def render_generate(g: dict, fmt: str = "text", width: int | None = None) -> str
     )
     cells = [[label] + [("?" if v is None else f(v)) for v in values] for label, values, f in _cost_rows(g)]
     lines += ["", *fitted_table(cells, cost_heads, tablefmt, width)]
+    broken = cannot_run_lines([g["prefill"], g["decode_first"], g["decode_last"]])
+    if broken:
+        lines += ["", *wrap(broken, width)]
     if g.get("roofline"):
         cells = [[label] + [("?" if v is None else f(v)) for v in values] for label, values, f in _time_rows(g)]
         lines += [

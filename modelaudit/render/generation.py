@@ -17,7 +17,15 @@ from modelaudit.figures import Figure
 from .common import human, human_bytes, safe
 from .table import abbreviate
 
-__all__ = ["render_generation", "generation_metrics", "figure_json", "wrap", "fitted_table", "time_text"]
+__all__ = [
+    "render_generation",
+    "generation_metrics",
+    "figure_json",
+    "wrap",
+    "fitted_table",
+    "time_text",
+    "cannot_run_lines",
+]
 
 
 def time_text(value) -> str:
@@ -149,7 +157,10 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10, width: int | No
         width,
     )
     lines += ["", *fitted_table(rows, ["per step"] + heads, tablefmt, width), ""]
-    if _incomplete(g):
+    broken = cannot_run_lines([c[p] for c in g["columns"] for p in ("prefill", "decode_step")])
+    if broken:
+        lines += [*wrap(broken, width), ""]
+    elif _incomplete(g):
         lines += wrap(["some rows have unknown shapes: their totals are lower bounds (≥) or unknown (?)"], width)
         lines.append("")
     lines += [f"{title}Top {top} layers by decode MACs at context {g['contexts'][-1]:,}", ""]
@@ -163,6 +174,19 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10, width: int | No
     if not lay["seq_dim"]:
         lines += ["", "the model takes a fixed number of new tokens: no prefill is costed"]
     return "\n".join(lines) + "\n"
+
+
+def cannot_run_lines(steps: list) -> list[str]:
+    """A line for each step whose shapes no run can have, saying why; its figures are unknown."""
+    out = []
+    for step in steps:
+        if step and step.get("cannot_run"):
+            what = f"prefill of {step['sequence']:,}" if not step["past"] else f"decode step at {step['past']:,}"
+            out.append(
+                f"the {what} cannot run this export, so its figures are unknown: {safe(step['cannot_run'], 300)} "
+                "(traced with one new token? re-export with a dynamic sequence length, traced at two or more)"
+            )
+    return out
 
 
 def _batch(g: dict) -> str:

@@ -15,8 +15,9 @@ def memory_lines(m: dict) -> list[str]:
     need: Figure = m["need_bytes"]
     head = (
         f"memory at batch {m['batch']:,}, context {m['context']:,}: weights {human_bytes(m['weights_bytes'])} + "
-        f"KV cache {human_bytes(m['kv_cache_bytes'])} + other activations at their peak "
-        f"{human_bytes(m['activation_peak_bytes'])} = {human_bytes(need)}"
+        f"KV cache {human_bytes(m['kv_cache_bytes'])} + the other activations at their peak "
+        f"{human_bytes(m['activation_peak_bytes'])} (in the {m.get('step', 'decode')} step, which holds most) = "
+        f"{human_bytes(need)}"
     )
     capacity = m["capacity_bytes"]
     chip = safe(m.get("chip", "the chip"))

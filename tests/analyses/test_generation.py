@@ -241,3 +241,84 @@ def test_context_past_int64_is_a_usage_error_and_its_largest_is_counted(tmp_path
     assert main(["report", str(path), "--decode", str(2**63 - 2), "--format", "json"]) == 0
     out = capsys.readouterr().out
     assert '": -' not in out and "NaN" not in out
+
+
+def test_batch_decode_figures_are_per_step(tmp_path, capsys):
+    """At batch B a decode step is one token of each of the B sequences: the rows say 'per step'
+    (they said 'per token'), and the step's MACs are B times the single sequence's."""
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    one = generation(str(path), [16])["decode_step"]["totals"]["macs"]
+    four = generation(str(path), [16], dims={"batch_size": 4})["decode_step"]["totals"]["macs"]
+    assert four == 4 * one == 4 * (_gpt_linear_macs() + 2 * L * H * D * 17)
+    assert main(["report", str(path), "--decode", "16", "--dim", "batch_size=4"]) == 0
+    out = capsys.readouterr().out
+    assert "decode MACs per step" in out and "per token" not in out.split("KV cache per token")[0]
+    assert "one new token for each of the 4 sequences" in out
+
+
+def test_a_prefill_the_export_cannot_run_is_unknown_not_a_smaller_figure(tmp_path, capsys):
+    """An export traced with one new token whose Reshape fixed that length: onnx's inference at 16
+    tokens still gives [1, 1, 4, 8], and every cost after it came out smaller than the truth, with no
+    ≥ (issue 27's 108.2 G against 181.2 G). The prefill is unknown, and the line says why."""
+    model = gpt_decoder()
+    for i, t in enumerate(model.graph.initializer):
+        if t.name == f"shape_{H}":
+            model.graph.initializer[i].CopyFrom(helper.make_tensor(t.name, TensorProto.INT64, [4], [0, 1, H, D]))
+    g = generation(model, [16])
+    assert g["prefill"]["cannot_run"] and "reshapes 512 values" in g["prefill"]["cannot_run"]
+    assert all(v.state == "unknown" for v in g["prefill"]["totals"].values())
+    assert g["decode_step"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * 17  # one token: it runs
+    path = tmp_path / "baked.onnx"
+    onnx.save(model, path)
+    assert main(["report", str(path), "--decode", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "prefill of 16 cannot run this export" in out
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("prefill MACs")] == ["?"]
+
+
+@pytest.mark.parametrize("hardware", [[], ["--hardware", "h100-sxm"]])
+def test_decode_tables_fit_eighty_columns(tmp_path, capsys, monkeypatch, hardware):
+    """issue 25: --decode printed 119 columns, --decode --hardware 294."""
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    monkeypatch.setenv("MODELAUDIT_WIDTH", "80")
+    assert main(["report", str(path), "--decode", "128,1024,8192,65536", *hardware]) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) <= 80
+    assert "context 65,536" in out and "/h.0/attn/QK" in out or "/h.1/attn/QK" in out
+    monkeypatch.setenv("MODELAUDIT_WIDTH", "0")  # whole, as when piped
+    assert main(["report", str(path), "--decode", "128,1024,8192,65536", *hardware]) == 0
+    assert max(map(len, capsys.readouterr().out.splitlines())) > 80
+
+
+def test_overhead_bound_decode_says_so_and_its_rate_follows(tmp_path, capsys):
+    """issue 25: 'bound by overhead' sat beside a tokens/s 195 times above the overhead's bound."""
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    assert main(["report", str(path), "--decode", "128", "--hardware", "h100-sxm", "--format", "json"]) == 0
+    g = json.loads(capsys.readouterr().out)["generation"]
+    for acc in ("as_written", "fused"):
+        t = g["decode_step"]["roofline"][acc]
+        kernels = t["kernels"]
+        assert t["bound"] == "overhead" and t["overhead_ms"]["value"] == pytest.approx(kernels * 5e-3)
+        assert t["time_ms"] == t["overhead_ms"]
+        assert g["tokens_per_s"][acc]["value"] == pytest.approx(1e3 / (kernels * 5e-3))
+
+
+def test_an_unresolved_model_has_no_zero_time_bound(capsys):
+    """issue 25: the transformer sample without --dim printed 'time bound 0 ms' and 'the model is
+    compute-bound at this batch'."""
+    path = SAMPLES / "transformer_block.onnx"
+    assert main(["report", str(path), "--hardware", "h100-sxm"]) == 0
+    out = capsys.readouterr().out
+    assert "0 ms" not in out and "compute-bound at this batch" not in out
+    assert "time bound ≥ " in out and "unknown" in out and "--dim batch=N" in out
+    assert main(["report", str(path), "--hardware", "h100-sxm", "--format", "json"]) == 0
+    t = json.loads(capsys.readouterr().out)["roofline"]["totals"]
+    assert t["roofline_ms"]["bound"] == "unknown" and t["bound"] == "unknown"
+    assert t["time_ms"]["bound"] == "at_least" and t["time_ms"]["value"] == pytest.approx(t["kernels"] * 5e-3)
+    assert main(["report", str(path), "--hardware", "h100-sxm", "--dim", "batch=1", "--dim", "seq=512"]) == 0
+    out = capsys.readouterr().out
+    assert "time bound ≥" not in out and "time bound 0.125 ms as written" in out  # 25 kernels × 5 µs
+    assert "bound by per-kernel overhead" in out
