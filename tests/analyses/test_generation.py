@@ -195,28 +195,43 @@ def test_a_decode_only_export_has_no_prefill():
     assert g["decode_step"]["totals"]["macs"] == _gpt_linear_macs() + 2 * L * H * D * (16 + 1)
 
 
-CORPUS = __import__("pathlib").Path("/work/corpus/models")  # transformers exports, where this machine has them
+def check_gpt2_export(path) -> None:
+    """transformers' GPT-2 with its cache (tests/kv_exports.py): --decode and --generate against the
+    closed forms at contexts 8 and 64, exact and complete."""
+    from kv_exports import GPT2
 
-
-@pytest.mark.parametrize("export", ["classic", "classic_fn", "dynamo", "dynamo17"])
-def test_transformers_gpt2_exports_with_a_cache(export):
-    """GPT-2 (2 layers, 4 heads of 16, vocabulary 1,000) exported by torch.onnx from transformers with
-    use_cache: four exporters, one closed form. Skipped where the exports are absent."""
-    path = CORPUS / f"gpt2_kv.{export}.onnx"
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine")
-    layers, heads, head_dim, vocab = 2, 4, 16, 1000
+    layers, heads, head_dim, vocab = GPT2["layers"], GPT2["heads"], GPT2["head_dim"], GPT2["vocab"]
     width = heads * head_dim
-    linear = (
-        layers * (3 * width * width + width * width + 2 * width * 4 * width) + width * vocab
-    )  # c_attn, c_proj, MLP; lm_head
+    linear = layers * (3 * width * width + width * width + 2 * width * 4 * width) + width * vocab  # c_attn, c_proj, MLP
+    attention = 2 * layers * heads * head_dim
     g = generation(str(path), [8, 64])
     for col in g["columns"]:
         n = col["context"]
-        assert col["decode_step"]["totals"]["macs"] == linear + 2 * layers * heads * head_dim * (n + 1)
-        assert col["prefill"]["totals"]["macs"] == n * linear + 2 * layers * heads * head_dim * n * n
+        assert col["decode_step"]["totals"]["macs"] == linear + attention * (n + 1)
+        assert col["prefill"]["totals"]["macs"] == n * linear + attention * n * n
         assert col["decode_step"]["totals"]["macs"].complete and col["prefill"]["totals"]["macs"].complete
         assert col["kv_cache_bytes_per_token"] == 2 * layers * heads * head_dim * F32
+    from modelaudit.analyses.generate import generate
+
+    whole = generate(str(path), 8, 5)["totals"]["macs"]
+    assert whole == 8 * linear + attention * 64 + sum(linear + attention * (p + 1) for p in range(8, 12))
+
+
+@pytest.fixture(scope="module")
+def gpt2_exports(tmp_path_factory):
+    pytest.importorskip("torch", reason="the exports need torch")
+    pytest.importorskip("transformers", reason="GPT-2 comes from transformers' config")
+    from kv_exports import export_gpt2_kv
+
+    folder = tmp_path_factory.mktemp("gpt2")
+    return export_gpt2_kv(folder / "gpt2_kv.classic.onnx", "classic")
+
+
+def test_transformers_gpt2_export_with_a_cache(gpt2_exports):
+    """TorchScript's export (a few seconds). The other exporters (with local functions, dynamo at its
+    default opset and at 17) and a trace with one new token are in
+    tests/realworld/test_generation_exports.py: they take tens of seconds."""
+    check_gpt2_export(gpt2_exports)
 
 
 @pytest.mark.parametrize("flag", [["--depth", "2"], ["--by", "op"], ["--columns", "name,macs"], ["--sort", "params"]])
