@@ -5,7 +5,7 @@ as a fused runtime moves them (fusion.py)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from onnx import ModelProto
 
@@ -15,7 +15,7 @@ from modelaudit.figures import Figure, figure_sum
 from .kvcache import CacheLayout, find_cache, phase_dims, present_outputs
 from .pricing import Pricing
 
-__all__ = ["Run", "generation", "phase", "SUMMED", "open_run"]
+__all__ = ["Run", "generation", "phase", "SUMMED", "open_run", "column", "assemble"]
 
 SUMMED = (
     "macs",
@@ -229,6 +229,50 @@ def _weights_bytes(mg, pricing: Pricing) -> int:
     return total
 
 
+def column(run: Run, context: int, label: str | None = None) -> dict:
+    """The prefill of `context` tokens and the decode step with `context` cached, for one column."""
+    decode = phase(run, 1, context, f"decode at context {context}")
+    prefill = (
+        phase(run, context, 0, f"prefill of {context}", decode["kv_cache_bytes_per_token"])
+        if run.layout.seq_dim
+        else None
+    )
+    return {
+        "context": context,
+        "label": label or f"context {context:,}",
+        "batch": run.batch,
+        "prefill": prefill,
+        "decode_step": decode,
+        "kv_cache_bytes_per_token": decode["kv_cache_bytes_per_token"],
+        "kv_cache_bytes": decode["kv_cache_bytes"],
+    }
+
+
+def assemble(run: Run, columns: list[dict], spec=None, search: bool = True) -> dict:
+    """The document of --decode's columns; with a chip's `spec`, each step's time bounds and the
+    memory fit of the last column (with the largest batch and longest context where `search`)."""
+    result = {
+        **columns[-1],
+        "batch": run.batch,
+        "layout": run.layout.as_dict(),
+        "pricing": run.pricing.as_dict(),
+        "contexts": [c["context"] for c in columns],
+        "columns": columns,
+    }
+    if spec is not None:
+        from .memfit import memory_fit
+        from .roofline import generation_roofline
+
+        generation_roofline(result, spec)
+        last = columns[-1]
+        steps = [s for s in (last["prefill"], last["decode_step"]) if s is not None]
+        at = replace(run, batch=last["batch"], dims=last.get("dims", run.dims))
+        result["memory"] = memory_fit(at, spec.memory_bytes, last["context"], steps, search=search) | {
+            "chip": spec.name
+        }
+    return result
+
+
 def generation(
     source,
     contexts: list[int],
@@ -240,35 +284,4 @@ def generation(
     """Prefill (N tokens, nothing cached) and one decode step (1 token, N cached) at each context N;
     with a chip's `spec`, their time bounds and the memory fit at the largest context."""
     run = open_run(source, inputs, dims, pricing, "--decode")
-    columns = []
-    for n in contexts:
-        decode = phase(run, 1, n, f"decode at context {n}")
-        prefill = (
-            phase(run, n, 0, f"prefill of {n}", decode["kv_cache_bytes_per_token"]) if run.layout.seq_dim else None
-        )
-        columns.append(
-            {
-                "context": n,
-                "prefill": prefill,
-                "decode_step": decode,
-                "kv_cache_bytes_per_token": decode["kv_cache_bytes_per_token"],
-                "kv_cache_bytes": decode["kv_cache_bytes"],
-            }
-        )
-    result = {
-        **columns[-1],
-        "batch": run.batch,
-        "layout": run.layout.as_dict(),
-        "pricing": run.pricing.as_dict(),
-        "contexts": list(contexts),
-        "columns": columns,
-    }
-    if spec is not None:
-        from .memfit import memory_fit
-        from .roofline import generation_roofline
-
-        generation_roofline(result, spec)
-        last = columns[-1]
-        steps = [s for s in (last["prefill"], last["decode_step"]) if s is not None]
-        result["memory"] = memory_fit(run, spec.memory_bytes, contexts[-1], steps) | {"chip": spec.name}
-    return result
+    return assemble(run, [column(run, n) for n in contexts], spec)

@@ -40,7 +40,9 @@ def _steps(run: Run, context: int, batch: int) -> list[dict]:
     ]
 
 
-def memory_fit(run: Run, capacity: int | None, context: int, steps: list[dict], steps_at=None) -> dict:
+def memory_fit(
+    run: Run, capacity: int | None, context: int, steps: list[dict], steps_at=None, search: bool = True
+) -> dict:
     """The memory a generation at `context` holds at once, against `capacity` bytes (None: unknown),
     with the largest batch and the longest context that fit. `steps_at(context, batch)` audits the
     steps whose memory counts there (by default --decode's: the prefill of the context and the
@@ -65,7 +67,7 @@ def memory_fit(run: Run, capacity: int | None, context: int, steps: list[dict], 
         result["fits"] = None
         return result
     result["fits"] = True if need.provably_at_most(capacity) else (False if need.provably_above(capacity) else None)
-    if need.complete and weights < capacity:
+    if search and need.complete and weights < capacity:
         fits = lambda c, b: _fits(steps_at(c, b), capacity)  # noqa: E731
         result["largest_batch"] = _largest_batch(run.batch, capacity, context, need.value, weights, fits)  # type: ignore[arg-type]
         result["longest_context"] = _longest_context(run.batch, capacity, context, steps_at, fits)

@@ -211,7 +211,7 @@ def generation_roofline(g: dict, spec: HardwareSpec) -> None:
             if col[name] is not None:
                 step_roofline(col[name], spec)
         decode = col["decode_step"]["roofline"]
-        col["tokens_per_s"] = {a: rate(decode[a]["time_ms"], g["batch"]) for a in ACCOUNTINGS}
+        col["tokens_per_s"] = {a: rate(decode[a]["time_ms"], col.get("batch", g["batch"])) for a in ACCOUNTINGS}
     g["tokens_per_s"] = g["columns"][-1]["tokens_per_s"]
     g["hardware"] = {"spec": spec.as_dict(), "lines": decode_lines(g, spec)}
 
@@ -233,8 +233,9 @@ def decode_lines(g: dict, spec: HardwareSpec) -> list[str]:
     ):
         tokens = last["tokens_per_s"]["as_written" if totals is w else "fused"]
         lines.append(
-            f"decode at context {last['context']:,}, {label} ({what}): {_ms(totals['time_ms'])} a step, "
-            f"{_verdict(totals)}: {tokens.text(lambda v: f'{v:,.1f}')} tokens/s at batch {g['batch']}"
+            f"decode at {last.get('label', 'context ' + format(last['context'], ','))}, {label} ({what}): "
+            f"{_ms(totals['time_ms'])} a step, {_verdict(totals)}: {tokens.text(lambda v: f'{v:,.1f}')} tokens/s "
+            f"at batch {last.get('batch', g['batch'])}"
         )
     return lines
 

@@ -288,7 +288,29 @@ def _decode_report(args, inputs: dict, dims: dict, spec) -> int:
 
 
 def _decode_sweep(args, inputs: dict, dims: dict, spec, pricing, width) -> int:
-    raise UsageError("--decode with --sweep or --symbolic: not yet")
+    """--decode with --sweep (one column per value, at one context) and/or --symbolic (formulas)."""
+    from modelaudit.analyses.generation import assemble, column, open_run
+    from modelaudit.analyses.genvariants import decode_formulas, decode_sweep
+    from modelaudit.analyses.kvcache import parse_contexts
+    from modelaudit.render.generation import render_generation
+
+    contexts = parse_contexts(args.decode)
+    run = open_run(args.model, inputs, dims, pricing, "--decode")
+    if args.sweep:
+        from modelaudit.analyses.sweep import parse_sweep
+
+        if len(contexts) != 1:
+            raise UsageError("--decode with --sweep takes one context: the sweep's values are the columns")
+        dim, values = parse_sweep(args.sweep)
+        if dim in dims:
+            raise UsageError(f"--sweep {dim} and --dim {dim}: give the dim one way")
+        result = decode_sweep(run, contexts[0], dim, values, spec)
+    else:
+        result = assemble(run, [column(run, n) for n in contexts], spec)
+    if args.symbolic:
+        result["formulas"] = decode_formulas(run)
+    write_output(render_generation(result, args.format, top=args.top or 10, width=width), args.output)
+    return 0
 
 
 def _report_many(args, models: list[str]) -> int:

@@ -83,9 +83,11 @@ def generation_metrics(g: dict) -> list[tuple[str, list]]:
 
 
 def figure_json(value):
-    """json.dumps' default: a Figure as {"value", "bound"}."""
+    """json.dumps' default: a Figure as {"value", "bound"}, a polynomial as {"text", "terms"}."""
     if isinstance(value, Figure):
         return value.as_dict()
+    if hasattr(value, "to_json"):
+        return value.to_json()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -135,7 +137,7 @@ def fitted_table(rows: list[list[str]], headers: list[str], tablefmt: str, width
 def render_generation(g: dict, fmt: str = "text", top: int = 10, width: int | None = None) -> str:
     if fmt == "json":
         return json.dumps({"generation": g}, indent=2, default=figure_json) + "\n"
-    heads = [f"context {c:,}" for c in g["contexts"]]
+    heads = [c.get("label", f"context {c['context']:,}") for c in g["columns"]]
     metrics = generation_metrics(g)
     if fmt == "csv":
         buf = io.StringIO()
@@ -163,7 +165,8 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10, width: int | No
     elif _incomplete(g):
         lines += wrap(["some rows have unknown shapes: their totals are lower bounds (≥) or unknown (?)"], width)
         lines.append("")
-    lines += [f"{title}Top {top} layers by decode MACs at context {g['contexts'][-1]:,}", ""]
+    last = g["columns"][-1].get("label", f"context {g['contexts'][-1]:,}")
+    lines += [f"{title}Top {top} layers by decode MACs at {last}", ""]
     lines += [_layer_table(g, top, tablefmt, width)]
     if g.get("hardware"):
         lines += ["", *wrap(g["hardware"].get("lines") or [], width)]
@@ -173,7 +176,36 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10, width: int | No
         lines += ["", *wrap(memory_lines(g["memory"]), width)]
     if not lay["seq_dim"]:
         lines += ["", "the model takes a fixed number of new tokens: no prefill is costed"]
+    if g.get("formulas"):
+        lines += ["", *wrap(formula_lines(g["formulas"]), width)]
     return "\n".join(lines) + "\n"
+
+
+_FORMULA_LABELS = {
+    "macs": "MACs",
+    "flops": "FLOPs",
+    "weight_bytes": "weight bytes read",
+    "kv_read_bytes": "KV bytes read",
+    "kv_written_bytes": "KV bytes written",
+    "input_bytes": "activation bytes read",
+    "output_bytes": "bytes written",
+    "fused_bytes": "bytes moved, fused",
+    "kv_cache_bytes_per_token": "KV cache per token",
+}
+
+
+def formula_lines(formulas: dict) -> list[str]:
+    """--decode --symbolic: each cost of a step as a polynomial (or why it is none)."""
+    lines = []
+    for name, label in (("decode_step", "a decode step"), ("prefill", "the prefill")):
+        part = formulas.get(name)
+        if not part:
+            continue
+        lines.append(f"{label} as exact polynomials of {', '.join(part['variables'])}:")
+        for key, poly in part["formulas"].items():
+            text = "not a polynomial (or unknown): see the columns" if poly is None else str(poly)
+            lines.append(f"  {_FORMULA_LABELS.get(key, key)} = {text}")
+    return lines
 
 
 def cannot_run_lines(steps: list) -> list[str]:
@@ -190,6 +222,9 @@ def cannot_run_lines(steps: list) -> list[str]:
 
 
 def _batch(g: dict) -> str:
+    sweep = g.get("sweep")
+    if sweep and sweep["dim"] == g["layout"]["batch_dim"]:
+        return f"batch {', '.join(f'{v:,}' for v in sweep['values'])}, one column each (a decode step is one new token of each sequence)"
     b = g["batch"]
     return "batch 1" if b == 1 else f"batch {b} (a decode step is one new token for each of the {b} sequences)"
 
@@ -223,9 +258,7 @@ def _layer_table(g: dict, top: int, tablefmt: str, width: int | None) -> str:
     phases = [(c, p) for c in g["columns"] for p in ("prefill", "decode_step")]
     for choice in (phases, [x for x in phases if x[1] == "decode_step"], [phases[-1]]):
         for short_ops in (False, True):
-            headers = ["layer", "op"] + [
-                f"{'prefill' if p == 'prefill' else 'decode'} {c['context']:,}" for c, p in choice
-            ]
+            headers = ["layer", "op"] + [f"{'prefill' if p == 'prefill' else 'decode'} {_short(c)}" for c, p in choice]
             cells = [_layer_cells(last[i], i, choice, short_ops) for i in order]
             text = tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
             over = max(map(len, text.splitlines())) - (width or 10**9)
@@ -237,6 +270,11 @@ def _layer_table(g: dict, top: int, tablefmt: str, width: int | None) -> str:
                     text = tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
                 return text
     return text
+
+
+def _short(col: dict) -> str:
+    """A column's label without 'context ': '1,024', or 'batch_size=8'."""
+    return col.get("label", f"context {col['context']:,}").removeprefix("context ")
 
 
 def _layer_cells(row: dict, i: int, choice: list, short_ops: bool) -> list[str]:

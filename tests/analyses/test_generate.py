@@ -258,3 +258,60 @@ def test_fused_gqa_writes_only_the_new_token():
     assert all(
         r["fused_bytes"] == (heads * d + 2 * kv_heads * d) * F32 + cache + heads * d * F32 + new + 4 + 4 for r in gqa
     )
+
+
+# --- --decode with --sweep and --symbolic -------------------------------------------------------
+
+
+def test_decode_sweeps_the_batch_one_column_each(tmp_path, capsys):
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    argv = ["report", str(path), "--decode", "64", "--sweep", "batch_size=1,8,32", "--hardware", "a100"]
+    assert main([*argv, "--format", "json"]) == 0
+    g = json.loads(capsys.readouterr().out)["generation"]
+    assert [c["label"] for c in g["columns"]] == ["batch_size=1", "batch_size=8", "batch_size=32"]
+    for col, b in zip(g["columns"], (1, 8, 32)):
+        assert col["decode_step"]["totals"]["macs"]["value"] == b * _decode_macs(64)
+        assert col["prefill"]["totals"]["macs"]["value"] == b * (64 * LINEAR + ATTN * 64 * 64)
+        assert col["kv_cache_bytes"] == b * 64 * KV
+        t = col["decode_step"]["roofline"]["as_written"]["time_ms"]["value"]
+        assert col["tokens_per_s"]["as_written"]["value"] == pytest.approx(1e3 * b / t)  # batch / step
+    assert main([*argv]) == 0
+    assert "batch 1, 8, 32, one column each" in capsys.readouterr().out
+    assert main(["report", str(path), "--decode", "16,64", "--sweep", "batch_size=1,2"]) == 2  # one context
+    assert main(["report", str(path), "--decode", "16", "--sweep", "past_sequence_length=1,2"]) == 2
+    assert "--decode N1,N2" in capsys.readouterr().err
+
+
+def test_decode_sweeps_any_dim(tmp_path):
+    """A dim of the model's own (here the width of a fixed-size input the decoder does not use to
+    cost, renamed): the sweep sets it like --dim."""
+    from modelaudit.analyses.generation import open_run
+    from modelaudit.analyses.genvariants import decode_sweep
+
+    model = gqa_decoder()
+    for d in model.graph.input[1].type.tensor_type.shape.dim:  # seqlens_k [batch_size]
+        d.dim_param = "rows"
+    g = decode_sweep(open_run(model, None, None, None, "--decode"), 16, "rows", [1, 2])
+    assert [c["label"] for c in g["columns"]] == ["rows=1", "rows=2"]
+    assert g["columns"][0]["decode_step"]["totals"]["macs"] == g["columns"][1]["decode_step"]["totals"]["macs"]
+
+
+def test_decode_symbolic_gives_the_step_as_polynomials(tmp_path, capsys):
+    path = tmp_path / "gpt.onnx"
+    onnx.save(gpt_decoder(), path)
+    assert main(["report", str(path), "--decode", "64", "--symbolic", "--format", "json"]) == 0
+    f = json.loads(capsys.readouterr().out)["generation"]["formulas"]
+    decode, prefill = f["decode_step"], f["prefill"]
+    assert decode["variables"] == ["batch_size", "past_sequence_length"]
+    # per step: (LINEAR + ATTN·(past + 1))·batch; KV read per_token·past·batch
+    assert decode["formulas"]["macs"]["text"] == (
+        f"{LINEAR + ATTN:,}·batch_size + {ATTN}·batch_size·past_sequence_length"
+    )
+    assert decode["formulas"]["kv_read_bytes"]["text"] == f"{KV}·batch_size·past_sequence_length"
+    assert decode["formulas"]["kv_written_bytes"]["text"] == f"{KV}·batch_size"
+    assert prefill["formulas"]["macs"]["text"] == (
+        f"{LINEAR:,}·batch_size·sequence_length + {ATTN}·batch_size·sequence_length²"
+    )
+    assert main(["report", str(path), "--decode", "64", "--symbolic"]) == 0
+    assert "a decode step as exact polynomials of batch_size, past_sequence_length:" in capsys.readouterr().out
