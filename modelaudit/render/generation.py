@@ -224,7 +224,8 @@ def cannot_run_lines(steps: list) -> list[str]:
 def _batch(g: dict) -> str:
     sweep = g.get("sweep")
     if sweep and sweep["dim"] == g["layout"]["batch_dim"]:
-        return f"batch {', '.join(f'{v:,}' for v in sweep['values'])}, one column each (a decode step is one new token of each sequence)"
+        values = ", ".join(f"{v:,}" for v in sweep["values"])
+        return f"batch {values}, one column each (a decode step is one new token of each sequence)"
     b = g["batch"]
     return "batch 1" if b == 1 else f"batch {b} (a decode step is one new token for each of the {b} sequences)"
 
