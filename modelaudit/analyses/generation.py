@@ -99,18 +99,19 @@ def phase(run: Run, seq: int, past: int, label: str, per_token: int | None = Non
     known = {n: b for n, b in sizes.items() if b is not None}
     traffic = row_traffic(mg, report, run.pricing, known)
     caches = run.layout.caches
-    cache_sizes = [sizes[c] for c in caches]
+    own = [c for c in caches if c not in run.layout.cross]  # the self-attention cache, grown by each step
+    cache_sizes = [sizes[c] for c in own]
     cache_bytes = None if None in cache_sizes else sum(cache_sizes)  # type: ignore[arg-type]
     present_sizes = [sizes[p] for p in presents]
     if past and cache_bytes is not None:
         per_token = cache_bytes // past
-    elif presents and None not in present_sizes and len(presents) == len(caches):
+    elif presents and None not in present_sizes and len(presents) == len(own):
         per_token = sum(present_sizes) // (past + seq)  # type: ignore[arg-type]
-    new_each = None if per_token is None else per_token * seq // len(caches)
+    new_each = None if per_token is None or not own else per_token * seq // len(own)
     written = {p: new_each for p in presents if new_each is not None}  # a present cache: its new tokens
     size = lambda n: known[n] if n in known else mg.nbytes(n)  # noqa: E731
     fused = fused_traffic(report.rows, traffic, size, set(mg.outputs), written, _nested_rows(mg))
-    rows = _rows(report.rows, traffic, fused, caches, size, new_each, written)
+    rows = _rows(report.rows, traffic, fused, caches, size, new_each, written, set(run.layout.cross))
     broken = _cannot_run(mg)
     if broken:  # shapes inferred at this step but no run can have them: every figure unknown
         rows = [{k: (None if k in _NUMBERS else v) for k, v in r.items()} for r in rows]
@@ -124,6 +125,9 @@ def phase(run: Run, seq: int, past: int, label: str, per_token: int | None = Non
         "past": past,
         "cannot_run": broken,
         "dims": fixed,
+        "cross_kv_bytes": None if broken else _sum_known([sizes[c] for c in run.layout.cross]),
+        "output_shapes": {o: (None if mg.info(o) is None else mg.info(o).shape) for o in mg.outputs},
+        "output_sizes": {o: size(o) for o in mg.outputs},
         "totals": totals,
         "rows": rows,
         "kv_cache_bytes": cache_bytes,
@@ -133,7 +137,7 @@ def phase(run: Run, seq: int, past: int, label: str, per_token: int | None = Non
     }
 
 
-def _rows(report_rows, traffic, fused, caches, size, new_each: int | None, written: dict[str, int]) -> list[dict]:
+def _rows(report_rows, traffic, fused, caches, size, new_each, written: dict[str, int], cross: set) -> list[dict]:
     """Per row: costs, the bytes it moves as written (the whole cache read once, by the first node
     that reads each cache input's data; an attention op's present cache written as its new tokens,
     as onnxruntime-genai runs it in one buffer with the past), and its fused kernel and bytes."""
@@ -157,7 +161,7 @@ def _rows(report_rows, traffic, fused, caches, size, new_each: int | None, writt
                 "flops": row.flops_total,
                 "weight_bytes": t["weight_bytes"],
                 "kv_read_bytes": kv_read,
-                "kv_written_bytes": 0 if not read else (None if new_each is None else new_each * len(read)),
+                "kv_written_bytes": _written(read, cross, new_each),
                 "input_bytes": t["input_bytes"],
                 "output_bytes": output,
                 "dtype": t["dtype"],
@@ -169,6 +173,16 @@ def _rows(report_rows, traffic, fused, caches, size, new_each: int | None, writt
 
 
 _ATTENTION = {"GroupQueryAttention", "MultiHeadAttention", "Attention"}
+
+
+def _written(read: list[str], cross: set, new_each: int | None) -> int | None:
+    """The new tokens' keys and values a row appends to the self-attention cache inputs it reads."""
+    grown = [n for n in read if n not in cross]
+    if not grown:
+        return 0
+    return None if new_each is None else new_each * len(grown)
+
+
 _NUMBERS = (*SUMMED, "roofline_ms")
 
 
@@ -200,6 +214,10 @@ def _macs_complete(report) -> bool:
     totals = report.totals
     flag = getattr(totals, "macs_complete", None)
     return bool(flag) if isinstance(flag, bool) else bool(getattr(totals.macs, "complete", True))
+
+
+def _sum_known(values: list) -> int | None:
+    return None if None in values else sum(values)
 
 
 def _transient_peak(mg, sizes: dict, presents: list[str], caches: list[str]) -> Figure:

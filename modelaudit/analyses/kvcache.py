@@ -36,10 +36,16 @@ class CacheLayout:
     seq_dim: str | None
     batch_dim: str | None
     sums: dict[str, list] = field(default_factory=dict)  # a dim that is past + new: its terms (names, ints)
+    # an encoder–decoder's cross-attention cache: read every step, never written by it; its length
+    # (cross_dim) is the encoder's output length, not the cached one
+    cross: list[str] = field(default_factory=list)
+    cross_dim: str | None = None
 
     def as_dict(self) -> dict:
         return {
             "caches": self.caches,
+            "cross": self.cross,
+            "cross_dim": self.cross_dim,
             "past_dim": self.past_dim,
             "seq_dim": self.seq_dim,
             "batch_dim": self.batch_dim,
@@ -66,9 +72,13 @@ def _cache_inputs(model: ModelProto, real: list) -> list:
     return [vi for vi in real if vi.name in by_slot or _CACHE_NAME.search(vi.name)]
 
 
-def find_cache(model: ModelProto) -> CacheLayout:
+_CROSS = re.compile(r"[._]encoder[._]|cross", re.I)
+
+
+def find_cache(model: ModelProto, cross: bool = False) -> CacheLayout:
     """Recognises the cache (by name, or by the past slots of attention ops) and its dims, or raises
-    a UsageError that says why not."""
+    a UsageError that says why not. With `cross`, an encoder–decoder's decoder: the cache inputs
+    named for the encoder (optimum's past_key_values.{i}.encoder.*) are its cross-attention cache."""
     init = {t.name for t in model.graph.initializer}
     real = [vi for vi in model.graph.input if vi.name not in init]
     caches = [vi for vi in _cache_inputs(model, real) if len(_dims(vi)) >= 3]
@@ -78,7 +88,7 @@ def find_cache(model: ModelProto) -> CacheLayout:
             "past_key*, past_value*, cache_* or in an attention op's past slots)",
             "export the decoder with its cache (transformers/optimum: use_cache=True, 'with past')",
         )
-    past_dims = set()
+    past_dims, cross_dims = set(), set()
     for vi in caches:
         shape = _dims(vi)
         batch = shape[1] if len(shape) == 5 else shape[0]  # GPT-2's old `past` stacks [2, B, H, S, D]
@@ -92,9 +102,16 @@ def find_cache(model: ModelProto) -> CacheLayout:
                 f"--decode: cache input '{vi.name}' {shape} has no symbolic cached length",
                 "the export fixed the cache length; re-export with a dynamic past length",
             )
-        past_dims.add(at)
-    if len(past_dims) != 1:
-        raise UsageError(f"--decode: the cache inputs disagree on their cached length ({', '.join(sorted(past_dims))})")
+        (cross_dims if _CROSS.search(vi.name) else past_dims).add(at)
+    if cross_dims and not cross:
+        raise UsageError(
+            "--decode: an encoder–decoder's decoder (a cross-attention cache beside the self-attention one)",
+            "audit the export's folder (encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx) "
+            "with --generate SOURCE:NEW",
+        )
+    if len(past_dims) != 1 or len(cross_dims) > 1:
+        every = ", ".join(sorted(past_dims | cross_dims))
+        raise UsageError(f"--decode: the cache inputs disagree on their cached length ({every})")
     past = past_dims.pop()
     names = {vi.name for vi in caches}
     others = [vi for vi in real if vi.name not in names]
@@ -108,6 +125,8 @@ def find_cache(model: ModelProto) -> CacheLayout:
     if batch is None and isinstance(first[1 if len(first) == 5 else 0], str):
         batch = first[1 if len(first) == 5 else 0]
     layout = CacheLayout([vi.name for vi in caches], past, seq, batch)
+    layout.cross = [vi.name for vi in caches if _CROSS.search(vi.name)]
+    layout.cross_dim = next(iter(cross_dims), None)
     for vi in others:
         shape = _dims(vi)
         for axis, d in enumerate(shape):

@@ -92,6 +92,11 @@ def run_report(args) -> int:
     from .batch import expand_models, shard
 
     _unused_runtime_flags(args)
+    if (args.generate is not None or args.decode is not None) and len(args.model) == 1:
+        from modelaudit.analyses.encdec import is_encdec_folder
+
+        if is_encdec_folder(args.model[0]):  # optimum's seq2seq folder: one generation, not three models
+            return _encdec_report(args)
     models = expand_models(args.model)
     if args.shard:
         return _report_many(args, shard(models, args.shard))
@@ -310,6 +315,35 @@ def _decode_sweep(args, inputs: dict, dims: dict, spec, pricing, width) -> int:
     if args.symbolic:
         result["formulas"] = decode_formulas(run)
     write_output(render_generation(result, args.format, top=args.top or 10, width=width), args.output)
+    return 0
+
+
+def _encdec_report(args) -> int:
+    """--generate on an encoder–decoder's optimum folder: the encoder, then the decoder's steps."""
+    from modelaudit.analyses.encdec import encdec_generate
+    from modelaudit.analyses.generate import parse_generate
+    from modelaudit.analyses.pricing import Pricing, parse_dtype
+    from modelaudit.render.generate import render_generate
+
+    if args.generate is None:
+        raise UsageError(
+            "--decode costs a decoder's steps at given contexts: an encoder–decoder folder is audited as one "
+            "generation",
+            "use --generate SOURCE:NEW (the encoder's input length and the tokens to generate)",
+        )
+    if args.sweep or args.symbolic or args.training or args.verify or args.profile or args.input:
+        raise UsageError("--generate on an encoder–decoder folder takes none of --sweep, --symbolic, --training, "
+                         "--verify, --profile, --input")  # fmt: skip
+    if args.format == "html":
+        raise UsageError("--generate has no HTML view: use text, markdown, json or csv")
+    refuse_overwriting(args.output, [args.model[0]])
+    pricing = Pricing(
+        None if args.weight_dtype is None else parse_dtype(args.weight_dtype, "--weight-dtype"),
+        None if args.kv_dtype is None else parse_dtype(args.kv_dtype, "--kv-dtype"),
+    )
+    source, new = parse_generate(args.generate)
+    result = encdec_generate(args.model[0], source, new, collect_dims(args.dim, []), pricing, _hardware(args))
+    write_output(render_generate(result, args.format, width=terminal_width(args)), args.output)
     return 0
 
 

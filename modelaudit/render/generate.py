@@ -43,37 +43,48 @@ _TIMES: list[tuple[str, str, Callable[[Any], str]]] = [
 
 def _cost_rows(g: dict) -> list[tuple[str, list, Callable[[Any], str]]]:
     decode = g["decode_totals"]
-    return [(label, [g["prefill"]["totals"][k], decode.get(k), g["totals"][k]], fmt) for label, k, fmt in _COSTS]
+    first = [g["encoder"]] if g.get("encoder") else []
+    return [
+        (label, [*(e["totals"][k] for e in first), g["prefill"]["totals"][k], decode.get(k), g["totals"][k]], fmt)
+        for label, k, fmt in _COSTS
+    ]
 
 
 def _time_rows(g: dict) -> list[tuple[str, list, Callable[[Any], str]]]:
     r = g["roofline"]
-    return [(label, [r["as_written"].get(k), r["fused"].get(k)], fmt) for label, k, fmt in _TIMES]
+    rows = ([("encoder time (in the first token's)", "encoder_ms", time_text)] if g.get("encoder") else []) + _TIMES
+    if g.get("encoder"):
+        rows = [("first step bound by", k, f) if k == "bound_prefill" else (label, k, f) for label, k, f in rows]
+    return [(label, [r["as_written"].get(k), r["fused"].get(k)], fmt) for label, k, fmt in rows]
 
 
 def render_generate(g: dict, fmt: str = "text", width: int | None = None) -> str:
     if fmt == "json":
         return json.dumps({"generation": g}, indent=2, default=figure_json) + "\n"
     steps = g["decode_steps"]
-    cost_heads = ["", "prefill", f"decode ({steps:,} steps)", "whole generation"]
+    encdec = bool(g.get("encoder"))
+    cost_heads = ["", *(["encoder", "first step"] if encdec else ["prefill"]), f"decode ({steps:,} steps)", "whole"]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["metric", "prefill", "decode", "whole"])
+        writer.writerow(["metric", *(["encoder", "first step"] if encdec else ["prefill"]), "decode", "whole"])
         for label, values, _ in _cost_rows(g):
             writer.writerow([label] + [_csv_cell(v) for v in values])
         if g.get("roofline"):
-            writer.writerow(["time bound", "as written", "fused", ""])
+            writer.writerow(["time bound", "as written", "fused"])
             for label, values, _ in _time_rows(g):
-                writer.writerow([label] + [_csv_cell(v) for v in values] + [""])
+                writer.writerow([label] + [_csv_cell(v) for v in values])
         return buf.getvalue()
     tablefmt = "github" if fmt == "markdown" else "simple"
     title = "### " if fmt == "markdown" else ""
     lay = g["layout"]
+    what = "source position(s)" if encdec else "prompt token(s)"
     lines = wrap(
         [
-            f"{title}Generation of {g['new_tokens']:,} token(s) after a prompt of {g['prompt']:,}: batch {g['batch']}"
-            f"; new tokens: {lay['seq_dim']}, cached: {lay['past_dim']} ({len(lay['caches'])} cache inputs)"
+            f"{title}Generation of {g['new_tokens']:,} token(s) after {g['prompt']:,} {what}: batch {g['batch']}"
+            f"; cached: {lay['past_dim']} ({len(lay['caches'])} cache inputs"
+            + (f", {len(lay['cross'])} of them the cross-attention cache" if lay.get("cross") else "")
+            + ")"
             + _pricing(g),
             f"convention: {g['convention']}",
         ],
@@ -81,7 +92,7 @@ def render_generate(g: dict, fmt: str = "text", width: int | None = None) -> str
     )
     cells = [[label] + [("?" if v is None else f(v)) for v in values] for label, values, f in _cost_rows(g)]
     lines += ["", *fitted_table(cells, cost_heads, tablefmt, width)]
-    broken = cannot_run_lines([g["prefill"], g["decode_first"], g["decode_last"]])
+    broken = cannot_run_lines([g.get("encoder"), g["prefill"], g["decode_first"], g["decode_last"]])
     if broken:
         lines += ["", *wrap(broken, width)]
     if g.get("roofline"):

@@ -16,7 +16,7 @@ def memory_lines(m: dict) -> list[str]:
     head = (
         f"memory at batch {m['batch']:,}, context {m['context']:,}: weights {human_bytes(m['weights_bytes'])} + "
         f"KV cache {human_bytes(m['kv_cache_bytes'])} + the other activations at their peak "
-        f"{human_bytes(m['activation_peak_bytes'])} (in the {m.get('step', 'decode')} step, which holds most) = "
+        f"{human_bytes(m['activation_peak_bytes'])} ({_where(m.get('step', 'decode'))}) = "
         f"{human_bytes(need)}"
     )
     capacity = m["capacity_bytes"]
@@ -33,6 +33,12 @@ def memory_lines(m: dict) -> list[str]:
             "and workspace, take some more)"
         )
     return lines
+
+
+def _where(step: str) -> str:
+    if step in ("prefill", "decode"):
+        return f"in the {step} step, which holds most"
+    return "the largest of the encoder's and the decoder steps'"
 
 
 def _verdict(fits: bool | None, need: Figure, capacity: int) -> str:
