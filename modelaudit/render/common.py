@@ -157,7 +157,7 @@ def summary(d: dict) -> list[tuple[str, str]]:
 def _formula(poly: dict, unit: str) -> str:
     if poly.get("text") is None:
         return "not a polynomial (a shape is computed by a division that floors, or is unknown)"
-    return poly["text"] + unit
+    return safe(poly["text"], 400) + unit  # a polynomial in the model's dim names
 
 
 def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
@@ -257,11 +257,12 @@ def symbolic_lines(d: dict) -> list[str]:
         return []
     lines = [
         f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
-        f"{', '.join(sym['variables'])}, fitted on a grid of sizes and checked at others"
+        f"{', '.join(map(safe, sym['variables']))}, fitted on a grid of sizes and checked at others"
     ]
     for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
+        var = safe(var)  # a dim name of the model's, as the polynomials' terms are
         parts = [
-            f"{span['text']} for "
+            f"{safe(span['text'], 400)} for "
             + (
                 f"{var} ≥ {span['from']:,}"
                 if span["to"] is None
@@ -278,7 +279,7 @@ def symbolic_lines(d: dict) -> list[str]:
             + "; ".join(parts)
             + " (bytes; checked by audits on both sides of each change)"
         )
-    lines += [f"  {line}" for line in sym["dominance"]]
+    lines += [f"  {safe(line, 400)}" for line in sym["dominance"]]
     return lines
 
 

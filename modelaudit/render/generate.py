@@ -11,7 +11,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .common import human, human_bytes
+from modelaudit.encoding import writing
+
+from .common import human, human_bytes, safe
 from .generation import _csv_cell, _pricing, cannot_run_lines, figure_json, fitted_table, time_text, wrap
 
 __all__ = ["render_generate"]
@@ -75,6 +77,11 @@ def render_generate(g: dict, fmt: str = "text", width: int | None = None) -> str
             for label, values, _ in _time_rows(g):
                 writer.writerow([label] + [_csv_cell(v) for v in values])
         return buf.getvalue()
+    with writing("markdown" if fmt == "markdown" else "text"):
+        return _text(g, fmt, width, cost_heads, encdec)
+
+
+def _text(g: dict, fmt: str, width: int | None, cost_heads: list[str], encdec: bool) -> str:
     tablefmt = "github" if fmt == "markdown" else "simple"
     title = "### " if fmt == "markdown" else ""
     lay = g["layout"]
@@ -82,7 +89,7 @@ def render_generate(g: dict, fmt: str = "text", width: int | None = None) -> str
     lines = wrap(
         [
             f"{title}Generation of {g['new_tokens']:,} token(s) after {g['prompt']:,} {what}: batch {g['batch']}"
-            f"; cached: {lay['past_dim']} ({len(lay['caches'])} cache inputs"
+            f"; cached: {safe(lay['past_dim'])} ({len(lay['caches'])} cache inputs"
             + (f", {len(lay['cross'])} of them the cross-attention cache" if lay.get("cross") else "")
             + ")"
             + _pricing(g),

@@ -12,6 +12,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from modelaudit.encoding import writing
 from modelaudit.figures import Figure
 
 from .common import human, human_bytes, safe
@@ -146,6 +147,11 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10, width: int | No
         for label, values in metrics:
             writer.writerow([label] + [_csv_cell(v) for v in values])
         return buf.getvalue()
+    with writing("markdown" if fmt == "markdown" else "text"):
+        return _tables(g, fmt, metrics, heads, top, width)
+
+
+def _tables(g: dict, fmt: str, metrics: list, heads: list[str], top: int, width: int | None) -> str:
     formats = {label: f for label, _, f in _METRICS + _ROOFLINE}
     tablefmt = "github" if fmt == "markdown" else "simple"
     title = "### " if fmt == "markdown" else ""
@@ -153,8 +159,8 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10, width: int | No
     lay = g["layout"]
     lines = wrap(
         [
-            f"{title}Generation with a KV cache: {_batch(g)}; new tokens: {lay['seq_dim'] or 'fixed'}, "
-            f"cached: {lay['past_dim']} ({len(lay['caches'])} cache inputs)" + _pricing(g)
+            f"{title}Generation with a KV cache: {_batch(g)}; new tokens: {safe(lay['seq_dim'] or 'fixed')}, "
+            f"cached: {safe(lay['past_dim'])} ({len(lay['caches'])} cache inputs)" + _pricing(g)
         ],
         width,
     )
@@ -261,6 +267,8 @@ def _layer_table(g: dict, top: int, tablefmt: str, width: int | None) -> str:
         for short_ops in (False, True):
             headers = ["layer", "op"] + [f"{'prefill' if p == 'prefill' else 'decode'} {_short(c)}" for c, p in choice]
             cells = [_layer_cells(last[i], i, choice, short_ops) for i in order]
+            if tablefmt == "github":  # a `|` in a name would end its cell
+                cells = [[c.replace("|", "\\|") for c in row[:2]] + row[2:] for row in cells]
             text = tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
             over = max(map(len, text.splitlines())) - (width or 10**9)
             names = max((len(c[0]) for c in cells), default=0)
