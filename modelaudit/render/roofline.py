@@ -15,6 +15,8 @@ def fmt_ms(value) -> str:
     """A time given in ms, in ms or µs as suits it."""
     if value is None:
         return ""
+    if value >= 999.5:  # not 1.32e+03 ms
+        return f"{value / 1e3:,.3g} s" if value < 1e6 else f"{value / 1e3:,.0f} s"
     if value >= 0.1 or value == 0:
         return f"{value:.3g} ms"
     return f"{value * 1e3:.3g} µs" if value >= 1e-4 else f"{value * 1e6:.3g} ns"
