@@ -54,6 +54,18 @@ def _priced(shape, stored: int | None, pricing: Pricing) -> int | None:
     return pricing.cache(math.prod(shape))
 
 
+def _decoder_dims(first, layout: CacheLayout, dims: dict, encoded: int) -> dict:
+    """The decoders' dims: the cross-attention cache's length and the encoder's states' (as the
+    first step names them) are the encoder's output length."""
+    if layout.cross_dim:
+        dims[layout.cross_dim] = encoded
+    for vi in _inputs(first):
+        sym = _symbol(vi, 1)
+        if sym and sym not in dims and "hidden" in vi.name:
+            dims[sym] = encoded
+    return dims
+
+
 def _symbol(vi, axis: int) -> str | None:
     shape = _dims(vi)
     return shape[axis] if axis < len(shape) and isinstance(shape[axis], str) else None
@@ -78,13 +90,7 @@ def encdec_generate(folder: str, source: int, new: int, dims: dict | None, prici
         raise UsageError(f"--generate: {FILES[0]}'s output length at {source:,} source tokens is unknown")
     encoded = out_shape[1]
     layout = find_cache(later, cross=True)
-    shared = {**dims, length: source}
-    if layout.cross_dim:
-        shared[layout.cross_dim] = encoded
-    for vi in _inputs(first):  # the encoder's states and mask by the names the first step gives them
-        sym = _symbol(vi, 1)
-        if sym and sym not in shared and "hidden" in vi.name:
-            shared[sym] = encoded
+    shared = _decoder_dims(first, layout, {**dims, length: source}, encoded)
     ids = _symbol(_inputs(first)[0], 1)
     start = phase(_plain_run(first, batch_dim, ids, batch, shared, pricing), 1, 0, "first decoder step")
     presents = [

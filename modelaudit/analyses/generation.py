@@ -111,7 +111,7 @@ def phase(run: Run, seq: int, past: int, label: str, per_token: int | None = Non
     written = {p: new_each for p in presents if new_each is not None}  # a present cache: its new tokens
     size = lambda n: known[n] if n in known else mg.nbytes(n)  # noqa: E731
     fused = fused_traffic(report.rows, traffic, size, set(mg.outputs), written, _nested_rows(mg))
-    rows = _rows(report.rows, traffic, fused, caches, size, new_each, written, set(run.layout.cross))
+    rows = _rows(report.rows, traffic, fused, run.layout, size, new_each, written)
     broken = _cannot_run(mg)
     if broken:  # shapes inferred at this step but no run can have them: every figure unknown
         rows = [{k: (None if k in _NUMBERS else v) for k, v in r.items()} for r in rows]
@@ -137,11 +137,11 @@ def phase(run: Run, seq: int, past: int, label: str, per_token: int | None = Non
     }
 
 
-def _rows(report_rows, traffic, fused, caches, size, new_each, written: dict[str, int], cross: set) -> list[dict]:
+def _rows(report_rows, traffic, fused, layout: CacheLayout, size, new_each, written: dict[str, int]) -> list[dict]:
     """Per row: costs, the bytes it moves as written (the whole cache read once, by the first node
     that reads each cache input's data; an attention op's present cache written as its new tokens,
     as onnxruntime-genai runs it in one buffer with the past), and its fused kernel and bytes."""
-    rows, unclaimed = [], set(caches)
+    rows, unclaimed, cross = [], set(layout.caches), set(layout.cross)
     for row, t, f in zip(report_rows, traffic, fused):
         read = [n for n in t["reads"] if n in unclaimed] if row.op not in ("Shape", "Size") else []
         unclaimed.difference_update(read)

@@ -92,11 +92,9 @@ def run_report(args) -> int:
     from .batch import expand_models, shard
 
     _unused_runtime_flags(args)
-    if (args.generate is not None or args.decode is not None) and len(args.model) == 1:
-        from modelaudit.analyses.encdec import is_encdec_folder
-
-        if is_encdec_folder(args.model[0]):  # optimum's seq2seq folder: one generation, not three models
-            return _encdec_report(args)
+    routed = _generation_folder(args)
+    if routed is not None:
+        return routed
     models = expand_models(args.model)
     if args.shard:
         return _report_many(args, shard(models, args.shard))
@@ -129,8 +127,6 @@ def run_report(args) -> int:
     spec = _hardware(args)
     if args.decode is not None or args.generate is not None:  # `--decode ""` is refused, not ignored
         return _decode_report(args, inputs, dims, spec)
-    if args.weight_dtype is not None or args.kv_dtype is not None:
-        raise UsageError("--weight-dtype and --kv-dtype price a generation: add --decode N or --generate P:N")
     if args.sweep:
         if spec is not None:
             raise UsageError("--hardware goes with one audit or --decode, not with --sweep")
@@ -318,6 +314,20 @@ def _decode_sweep(args, inputs: dict, dims: dict, spec, pricing, width) -> int:
         result["formulas"] = decode_formulas(run)
     write_output(render_generation(result, args.format, top=args.top or 10, width=width), args.output)
     return 0
+
+
+def _generation_folder(args) -> int | None:
+    """An optimum seq2seq folder is one generation, not three models; --weight-dtype and --kv-dtype
+    go with a generation only."""
+    generating = args.generate is not None or args.decode is not None
+    if not generating and (args.weight_dtype is not None or args.kv_dtype is not None):
+        raise UsageError("--weight-dtype and --kv-dtype price a generation: add --decode N or --generate P:N")
+    if generating and len(args.model) == 1:
+        from modelaudit.analyses.encdec import is_encdec_folder
+
+        if is_encdec_folder(args.model[0]):
+            return _encdec_report(args)
+    return None
 
 
 def _encdec_report(args) -> int:
