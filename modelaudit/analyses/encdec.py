@@ -99,7 +99,10 @@ def encdec_generate(folder: str, source: int, new: int, dims: dict | None, prici
         if o.startswith("present")
     ]
     if presents:  # the first step writes the self-attention cache's first token and the cross-attention cache
-        start["totals"]["kv_written_bytes"] = Figure.unknown() if None in presents else Figure.exact(sum(presents))
+        known = [b for b in presents if b is not None]
+        start["totals"]["kv_written_bytes"] = (
+            Figure.exact(sum(known)) if len(known) == len(presents) else Figure.unknown()
+        )
     run = Run(later, layout, batch, {}, shared, pricing, "--generate")
     series = StepSeries(run, 1, new - 1, MAX_STEPS)
     decode = series.totals()

@@ -137,14 +137,14 @@ class _Fusion:
             if own is None or None in sizes.values():
                 return None
             external = [s for s in every if s not in self.producer or self.kernel[self.producer[s]] != k]
-            if sum(sizes.values()) > own:  # type: ignore[arg-type]  # a slice of larger sources: what it holds
+            if sum(v or 0 for v in sizes.values()) > own:  # a slice of larger sources: what it holds
                 charge = [(name, own)] if external else []
             else:
                 charge = [(s, sizes[s]) for s in external]
             for s, size in charge:
                 if s not in charged:
                     charged.add(s)
-                    total += size  # type: ignore[operator]
+                    total += size or 0
         for name in t["writes"]:
             if self._outside(name, k):
                 size = self.written.get(name, self.nbytes(name))

@@ -88,7 +88,8 @@ def find_cache(model: ModelProto, cross: bool = False) -> CacheLayout:
             "past_key*, past_value*, cache_* or in an attention op's past slots)",
             "export the decoder with its cache (transformers/optimum: use_cache=True, 'with past')",
         )
-    past_dims, cross_dims = set(), set()
+    past_dims: set[str] = set()
+    cross_dims: set[str] = set()
     for vi in caches:
         shape = _dims(vi)
         batch = shape[1] if len(shape) == 5 else shape[0]  # GPT-2's old `past` stacks [2, B, H, S, D]

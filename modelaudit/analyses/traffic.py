@@ -67,10 +67,11 @@ def _gathered(mg: ModelGraph, node, weight: int, output_bytes: int) -> int:
     table, out = mg.info(node.input[0]), mg.info(node.output[0])
     if table is None or out is None or table.shape is None or out.shape is None:
         return min(weight, output_bytes)
-    dims = [*table.shape, *out.shape]
-    if not all(isinstance(d, int) for d in dims) or not math.prod(table.shape):
+    rows = [d for d in table.shape if isinstance(d, int)]
+    gathered = [d for d in out.shape if isinstance(d, int)]
+    if len(rows) != len(table.shape) or len(gathered) != len(out.shape) or not math.prod(rows):
         return min(weight, output_bytes)
-    return min(-(-weight * math.prod(out.shape) // math.prod(table.shape)), weight)
+    return min(-(-weight * math.prod(gathered) // math.prod(rows)), weight)
 
 
 def _priced(mg: ModelGraph, name: str, pricing: Pricing | None) -> int | None:
