@@ -260,7 +260,17 @@ FAMILIES = [
     "data movement",
     "other",
 ]
-_LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
+_LINEAR = {
+    "Gemm",
+    "MatMul",
+    "Einsum",
+    "MatMulInteger",
+    "QLinearMatMul",
+    "FusedMatMul",
+    "MatMulNBits",
+    "QGemm",
+    "FusedGemm",
+}
 _RECURRENT = {"RNN", "GRU", "LSTM"}
 _ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
 _NORM = {
@@ -278,7 +288,7 @@ _NORM = {
 }
 
 
-_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv")
+_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv", "FusedConv")
 
 
 def family_of(row: dict) -> str:

@@ -47,9 +47,8 @@ def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
         if dim in named:  # an input dim written as an expression is fixed through its symbols
             flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
         elif anonymous:
-            flag = " ".join(
-                f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}" for n in anonymous
-            ).replace("?", "N")
+            infos = [(n, mg.info(n)) for n in anonymous]
+            flag = " ".join(f"--input {n}={dims_str(i.shape if i else None)}" for n, i in infos).replace("?", "N")
         elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
             flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
         else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
