@@ -260,17 +260,8 @@ FAMILIES = [
     "data movement",
     "other",
 ]
-_LINEAR = {
-    "Gemm",
-    "MatMul",
-    "Einsum",
-    "MatMulInteger",
-    "QLinearMatMul",
-    "FusedMatMul",
-    "MatMulNBits",
-    "QGemm",
-    "FusedGemm",
-}
+_LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
+_LINEAR.add("FusedGemm")  # onnxruntime's saved optimizations
 _RECURRENT = {"RNN", "GRU", "LSTM"}
 _ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
 _NORM = {
