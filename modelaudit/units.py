@@ -53,7 +53,7 @@ _UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 _BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
-def _scaled(value: float, units) -> str:
+def _scaled(value: float, units: tuple[tuple[int, str], ...]) -> str | None:
     for size, suffix in units:
         if abs(value) >= size:
             v = value / size
@@ -61,39 +61,39 @@ def _scaled(value: float, units) -> str:
     return None
 
 
-_HUMAN: dict = {}  # value -> text; a 50,000-row table repeats the same few hundred figures
-_HUMAN_BYTES: dict = {}
+_HUMAN: dict[int, str] = {}  # value -> text; a 50,000-row table repeats the same few hundred figures
+_HUMAN_BYTES: dict[int, str] = {}
 _CACHED = 1 << 16  # distinct values remembered; past that, each is formatted afresh
 
 
 def human(value: int | float | Figure | None) -> str:
     """3.50 M, 300.8 M, 1.23 G; `≥ 1.23 G` for a lower bound; `?` when unknown."""
-    if value.__class__ is Figure:
-        return value.text(human)  # type: ignore[union-attr]
+    if isinstance(value, Figure):
+        return value.text(human)
     exact_int = value.__class__ is int  # 1, 1.0 and True are one dict key but print differently
-    text = _HUMAN.get(value) if exact_int else None
+    text = _HUMAN.get(value) if exact_int else None  # type: ignore[arg-type]
     if text is None:
         text = "?" if value is None else _scaled(value, _UNITS) or str(value)
         if exact_int and len(_HUMAN) < _CACHED:
-            _HUMAN[value] = text
+            _HUMAN[value] = text  # type: ignore[index]
     return text
 
 
 def human_bytes(value: int | float | Figure | None) -> str:
     """2.12 KiB, 300.8 MiB; `≥ 1.00 GiB` for a lower bound; `?` when unknown."""
-    if value.__class__ is Figure:
-        return value.text(human_bytes)  # type: ignore[union-attr]
+    if isinstance(value, Figure):
+        return value.text(human_bytes)
     exact_int = value.__class__ is int
-    text = _HUMAN_BYTES.get(value) if exact_int else None
+    text = _HUMAN_BYTES.get(value) if exact_int else None  # type: ignore[arg-type]
     if text is None:
         text = "?" if value is None else _scaled(value, _BYTE_UNITS) or f"{value} B"
         if exact_int and len(_HUMAN_BYTES) < _CACHED:
-            _HUMAN_BYTES[value] = text
+            _HUMAN_BYTES[value] = text  # type: ignore[index]
     return text
 
 
 def exact(value: int | Figure | None) -> str:
     """322,224; `≥ 322,224` for a lower bound; `?` when unknown."""
-    if value.__class__ is Figure:
-        return value.text(exact)  # type: ignore[union-attr]
+    if isinstance(value, Figure):
+        return value.text(exact)
     return "?" if value is None else f"{value:,}"

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modelaudit"
 
 # docs/architecture.md draws these stages; a module may import its own stage or a lower one
 STAGES = {
+    "modelaudit.encoding": -1,  # below the error types, whose one line it writes
     "modelaudit.errors": 0,
     "modelaudit._version": 0,
     "modelaudit.figures": 0.25,

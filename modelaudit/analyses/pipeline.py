@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
+import numpy as np
 from onnx import ModelProto
 
 from modelaudit.costs.analyze import analyze, quiet_gc
 from modelaudit.costs.report import Report
 from modelaudit.graph.model import ModelGraph, load
+
+if TYPE_CHECKING:
+    from modelaudit.runtime.verify import RuntimeOptions
 
 __all__ = ["audit", "extend"]
 
@@ -16,13 +21,13 @@ __all__ = ["audit", "extend"]
 def extend(
     mg: ModelGraph,
     report: Report,
-    inputs: dict | None = None,
-    dims: dict | None = None,
+    inputs: dict[str, tuple[int, ...]] | None = None,
+    dims: dict[str, int] | None = None,
     *,
     training: bool = False,
     symbolic: bool = False,
     findings: bool = True,
-    runtime=None,
+    runtime: RuntimeOptions | None = None,
     fork: bool = False,
 ) -> tuple[Report, bool]:
     """Adds to a report what the options ask for, in the command line's order; returns it and
@@ -56,15 +61,15 @@ def extend(
 
 
 def audit(
-    model: str | os.PathLike | ModelProto,
-    inputs: dict[str, tuple] | None = None,
+    model: str | os.PathLike[str] | ModelProto,
+    inputs: dict[str, tuple[int, ...]] | None = None,
     dims: dict[str, int] | None = None,
     *,
     verify: bool = False,
     training: bool = False,
     symbolic: bool = False,
     findings: bool = True,
-    input_data: dict | None = None,
+    input_data: dict[str, np.ndarray] | None = None,
 ) -> Report:
     """Audits a model file (or ModelProto) as `modelaudit report` does: per-node params, MACs,
     FLOPs and bytes with totals, and the lint findings.

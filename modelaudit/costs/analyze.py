@@ -6,12 +6,12 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import os
 from contextlib import contextmanager
 
-from onnx import ModelProto, helper
+from onnx import helper
 
-from modelaudit.graph.model import ModelGraph, load
+from modelaudit.graph.model import ModelGraph
+from modelaudit.graph.modules import module_paths
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.units import human
 
@@ -24,7 +24,7 @@ from .rules import find_rule, is_zero_cost, load_plugins
 from .rules.elementwise import per_element
 from .weights import WeightTable, find_weights
 
-__all__ = ["audit", "analyze"]
+__all__ = ["analyze", "prepare", "quiet_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -37,46 +37,55 @@ _MOVED_ROW = (_MOVED, "zero-cost", _NO_DIMS)
 _UNCOUNTED_ROW = (_NONE, "uncounted", _NO_DIMS)
 
 
-def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], dict[str, int | None]]:
+def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], dict[str, int | None], set[str]]:
     """Every tensor's shape as text ("1x3x224x224"), its bytes and its element count (None unless
     every dim is known, as NodeContext.out_numel reads it), by name: a model has a few dozen
     distinct (shape, dtype) pairs, each described once. A name without a TensorInfo is absent
-    (its text is "?", its size unknown)."""
+    (its text is "?", its size unknown). Last, the tensors with a dim below 0 (a Reshape to -5, a
+    ConstantOfShape of a negative size): no size, and their nodes are error rows."""
     by_pair: dict = {}
     texts: dict[str, str] = {}
     sizes: dict[str, int | None] = {}
     numels: dict[str, int | None] = {}
+    negative: set[str] = set()
     for name, info in mg.tensors.items():
         shape = info.shape
         pair = shape, info.dtype
         described = by_pair.get(pair)
         if described is None:
-            known = shape is not None and not (str in map(type, shape) or None in shape)
-            described = by_pair[pair] = dims_str(shape), mg.nbytes(name), math.prod(shape) if known else None
-        texts[name], sizes[name], numels[name] = described
-    return texts, sizes, numels
+            ints = [d for d in shape if isinstance(d, int)] if shape is not None else []
+            known = shape is not None and len(ints) == len(shape)
+            below = known and min(ints, default=0) < 0
+            size, numel = (None, None) if below else (mg.nbytes(name), math.prod(ints) if known else None)
+            described = by_pair[pair] = dims_str(shape), size, numel, below
+        texts[name], sizes[name], numels[name], below = described
+        if below:
+            negative.add(name)
+    return texts, sizes, numels, negative
 
 
 class _Auditor:
     """Costs nodes recursively; rows of a subgraph carry run counts relative to their parent."""
 
-    def __init__(self, mg: ModelGraph, weights: WeightTable):
-        self.mg, self.weights = mg, weights
+    def __init__(self, mg: ModelGraph, weights: WeightTable, modules: list[str]):
+        self.mg, self.weights, self.modules = mg, weights, modules
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
         self.params_incomplete: list[str] = []
-        self.texts, self.sizes, self.numels = _described(mg)
+        self.texts, self.sizes, self.numels, self.negative = _described(mg)
         # (op, domain) -> (rule, opset, cost without a rule, the rule's FLOPs per output element)
         self._plans: dict[tuple[str, str], tuple] = {}
         self._lookup = (mg.values, weights.constant_tensors)
         tensors = mg.tensors  # an absent optional input ("") has no info, even where a tensor is named ""
         self._info = tensors.get if "" not in tensors else lambda n: tensors.get(n) if n else None
 
-    def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
+    def rows(self, visits: list[Visit], scope: str = "", module: str | None = None) -> list[Row]:
+        """The rows of `visits`; a subgraph's (`scope` its parent's name) are in its parent's `module`."""
         out: list[Row] = []
-        row = self.row
+        row, modules = self.row, self.modules
         for visit in visits:
-            out.append(row(visit, scope))
+            # a top-level visit's key is its node index; a subgraph's rows are in their parent's module
+            out.append(row(visit, scope, modules[visit.key] if module is None else module))  # type: ignore[index]
             if visit.children:
                 out.extend(self.control_flow(visit, out[-1]))
         return out
@@ -110,12 +119,14 @@ class _Auditor:
             self.warnings.append(f"rule for {node.op_type} failed on node #{key} '{node.name}': {exc}")
             return Cost(formula=str(exc)), "error", _NO_DIMS
 
-    def row(self, visit: Visit, scope: str) -> Row:
+    def row(self, visit: Visit, scope: str, module: str) -> Row:
         node, key, weights = visit.node, visit.key, self.weights
         op, domain = node.op_type, node.domain
         spec, opset, without_rule, each = self._plans.get((op, domain)) or self.plan(op, domain)
         outs = node.output
-        if key in weights.constant_nodes:
+        if self.negative and (below := self.below_zero(node)):
+            cost, status, dims = Cost(formula=below), "error", _NO_DIMS
+        elif key in weights.constant_nodes:
             cost, status, dims = _FOLDED, "constant", _NO_DIMS
         elif spec is not None:
             n = self.numels.get(outs[0]) if each is not None and outs and outs[0] else None
@@ -131,10 +142,11 @@ class _Auditor:
                 elif key in weights.unclassified:
                     self.uncertain_weights(node, weights.unclassified[key])
         known = status in _KNOWN
-        index = key if key.__class__ is int else int(key.rsplit("/", 1)[-1])
+        index = key if isinstance(key, int) else int(key.rsplit("/", 1)[-1])
         local = node.name or f"{op}_{index}"
         texts, constant = self.texts, weights.constant_tensors
-        data, stored = [], []
+        data: list[str] = []
+        stored: list[str] = []
         for n in node.input:
             if n:
                 (stored if n in constant else data).append(texts.get(n, "?"))
@@ -164,11 +176,19 @@ class _Auditor:
             output_bytes,
             cost.formula,
             status,
+            module,
             sorted(set(dims)) if dims else [],
             scope,
             1,
             details(self.mg, node) if op in DETAILED else {},
         )
+
+    def below_zero(self, node) -> str | None:
+        """Why a node whose input or output has a dim below 0 gets no figure (None if none has)."""
+        for name in (*node.input, *node.output):
+            if name in self.negative:
+                return f"tensor '{name}' has shape {self.texts[name]}: a dim below 0 is no size"
+        return None
 
     def uncertain_weights(self, node, leaves) -> None:
         """An op without a rule reads integer constants: quantized weights or indices, nobody can tell."""
@@ -181,7 +201,7 @@ class _Auditor:
 
     def control_flow(self, visit: Visit, row: Row) -> list[Row]:
         """If: both branches, the more expensive counted. Loop: body × trip count. Scan: × sequence."""
-        branches = [(attr, self.rows(children, f"{row.name}/{attr}")) for attr, children in visit.children]
+        branches = [(attr, self.rows(children, f"{row.name}/{attr}", row.module)) for attr, children in visit.children]
         totals = [(attr, _sum(rows, "macs"), _sum(rows, "flops")) for attr, rows in branches]
         op = visit.node.op_type
         if op == "If" and len(branches) == 2:
@@ -201,6 +221,9 @@ class _Auditor:
             runs, note = self._iterations(visit, row)
             body = ", ".join(f"{attr} {_human(m)} MACs" for attr, m, _ in totals)
             row.formula = f"{body} × {runs} ({note})" if runs is not None else f"{body} per iteration ({note})"
+            if runs is not None and runs < 0:  # no count of runs: an error row, its body not counted
+                row.formula = f"{note} {runs} < 0: how often the body runs is unknown; it is not counted"
+                row.status, row.macs, row.flops, runs = "error", None, None, 0
             multipliers = {attr: 1 if runs is None else runs for attr, _ in branches}
         out = []
         for attr, rows in branches:
@@ -280,18 +303,24 @@ def prepare(mg: ModelGraph) -> tuple | None:
     not yet inferred (graph.model.load's `meanwhile`); None where the weights need the shapes."""
     visits = walk(mg)
     weights = find_weights(mg, visits, shapes=False)
-    return (visits, weights) if weights is not None else None
+    return (visits, weights, modules_of(mg)) if weights is not None else None
+
+
+def modules_of(mg: ModelGraph) -> list[str]:
+    """Each top-level node's module path (graph/modules.py), by node index."""
+    return module_paths(mg.nodes, mg.model.producer_name)
 
 
 def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
     """Costs every node of a loaded ModelGraph, subgraphs included. `prepared`: prepare() of the
     same model before its shapes were inferred."""
     if prepared is not None:
-        visits, weights = prepared
+        visits, weights, modules = prepared
     else:
         visits = walk(mg)
         weights = find_weights(mg, visits)
-    auditor = _Auditor(mg, weights)
+        modules = modules_of(mg)
+    auditor = _Auditor(mg, weights, modules)
     rows = auditor.rows(visits)
     uncounted: dict[str, int] = {}
     unresolved: dict[str, int] = {}
@@ -357,15 +386,3 @@ def quiet_gc(restore: bool = True):
     finally:
         if was_enabled and restore:
             gc.enable()
-
-
-def audit(
-    model: str | os.PathLike | ModelProto, inputs: dict[str, tuple] | None = None, dims: dict[str, int] | None = None
-) -> Report:
-    """Audits a model file (or ModelProto): per-node params, MACs, FLOPs and bytes, with totals.
-
-    `inputs` fixes dynamic input shapes ({"x": (1, 3, 224, 224)}); `dims` fixes named dims
-    ({"batch": 1}).
-    """
-    with quiet_gc():
-        return analyze(load(model, inputs=inputs, dims=dims))

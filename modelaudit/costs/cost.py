@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from onnx import NodeProto
 
-from modelaudit.shapes.infer import TensorInfo
+from modelaudit.shapes.tensor import Shape, TensorInfo
 
 __all__ = ["Cost", "NodeContext", "Unresolved", "dims_str"]
 
@@ -27,7 +29,7 @@ class Cost:
 class Unresolved(Exception):
     """A rule needed a dimension that is not known statically."""
 
-    def __init__(self, tensor: str, shape: tuple | None):
+    def __init__(self, tensor: str, shape: Shape | None) -> None:
         self.tensor = tensor
         self.shape = shape
         self.dims = (
@@ -36,7 +38,7 @@ class Unresolved(Exception):
         super().__init__(f"{tensor}: shape {dims_str(shape)} is not fully known")
 
 
-def dims_str(shape: tuple | None) -> str:
+def dims_str(shape: Shape | None) -> str:
     """`1x3x224x224`, `batchx3x224x224`, `?` for an unknown rank, `scalar` for rank 0."""
     if shape is None:
         return "?"
@@ -53,12 +55,14 @@ class NodeContext:
     node: NodeProto
     index: int
     opset: int
-    given_attrs: dict | None
+    given_attrs: dict[str, Any] | None
     inputs: list[TensorInfo | None]
     outputs: list[TensorInfo | None]
     given_constants: frozenset[int] | None = None
     given_values: list[np.ndarray | None] | None = None
-    lookup: tuple | None = field(default=None, repr=False)  # (values by tensor, constant tensor names)
+    lookup: tuple[dict[str, np.ndarray], Container[str]] | None = field(
+        default=None, repr=False
+    )  # (values by tensor, constant tensor names)
 
     @property
     def values(self) -> list[np.ndarray | None]:
@@ -77,7 +81,7 @@ class NodeContext:
         return self.given_constants
 
     @property
-    def attrs(self) -> dict:
+    def attrs(self) -> dict[str, Any]:
         if self.given_attrs is None:
             from modelaudit.load.attributes import node_attributes
 
@@ -95,15 +99,15 @@ class NodeContext:
     def has_input(self, i: int) -> bool:
         return i < len(self.node.input) and bool(self.node.input[i])
 
-    def attr(self, name: str, default=None):
+    def attr(self, name: str, default: Any = None) -> Any:
         value = self.attrs.get(name)
         return default if value is None else value
 
-    def in_shape(self, i: int) -> tuple:
+    def in_shape(self, i: int) -> Shape:
         """The input's shape; its dims may be symbolic (str) or unknown (None)."""
         return _shape(self.inputs, self.node.input, i)
 
-    def out_shape(self, i: int = 0) -> tuple:
+    def out_shape(self, i: int = 0) -> Shape:
         return _shape(self.outputs, self.node.output, i)
 
     def in_dims(self, i: int) -> tuple[int, ...]:
@@ -122,18 +126,18 @@ class NodeContext:
 
 # The shape readers are module functions, called straight from the accessors: rules ask for
 # shapes tens of thousands of times per model, and each Python call level costs per node.
-def _shape(infos: list, names, i: int) -> tuple:
+def _shape(infos: list[TensorInfo | None], names: Sequence[str], i: int) -> Shape:
     info = infos[i] if i < len(infos) else None
     if info is None or info.shape is None:
         raise Unresolved(names[i] if i < len(names) else f"#{i}", None)
     return info.shape
 
 
-def _dims(infos: list, names, i: int) -> tuple[int, ...]:
+def _dims(infos: list[TensorInfo | None], names: Sequence[str], i: int) -> tuple[int, ...]:
     info = infos[i] if i < len(infos) else None
     shape = None if info is None else info.shape
     if shape is None:
         raise Unresolved(names[i] if i < len(names) else f"#{i}", None)
     if str in map(type, shape) or None in shape:
         raise Unresolved(names[i], shape)
-    return shape
+    return shape  # type: ignore[return-value]  # every dim is an int: checked just above

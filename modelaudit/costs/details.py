@@ -16,9 +16,13 @@ def _conv_kind(mg: ModelGraph, node) -> dict:
     w_index = _CONVS[node.op_type]
     info = mg.info(node.input[w_index]) if len(node.input) > w_index else None
     group = next((a.i for a in node.attribute if a.name == "group"), 1)
-    if info is None or info.shape is None or len(info.shape) < 2:
+    shape = info.shape if info is not None else None
+    if shape is None or len(shape) < 2:
         return {}
-    per_group = info.shape[1] if node.op_type != "ConvTranspose" else info.shape[0] // max(group, 1)
+    channels = shape[1] if node.op_type != "ConvTranspose" else shape[0]
+    if not isinstance(channels, int):  # a weight fed as a graph input with symbolic dims
+        return {"group": group} if group != 1 else {"conv": "dense", "group": group}
+    per_group = channels if node.op_type != "ConvTranspose" else channels // max(group, 1)
     kind = "dense" if group == 1 else "depthwise" if per_group == 1 else "grouped"
     return {"conv": kind, "group": group}
 
@@ -30,10 +34,14 @@ def details(mg: ModelGraph, node) -> dict:
     if node.op_type not in GATE_ORDER or node.domain not in ("", "ai.onnx") or len(node.input) < 3:
         return {}
     w, r = mg.info(node.input[1]), mg.info(node.input[2])
-    if w is None or r is None or not w.known or not r.known or len(w.shape) != 3 or len(r.shape) != 3:
+    w_shape = w.shape if w is not None and w.known else None
+    r_shape = r.shape if r is not None and r.known else None
+    if w_shape is None or r_shape is None or len(w_shape) != 3 or len(r_shape) != 3:
         return {}
-    if w.shape[1] % len(GATE_ORDER[node.op_type]) or w.shape[1] != r.shape[1]:
+    rows = w_shape[1]
+    assert isinstance(rows, int)  # known: every dim is an int
+    if rows % len(GATE_ORDER[node.op_type]) or rows != r_shape[1]:
         return {}
     has_bias = len(node.input) > 3 and bool(node.input[3])
     has_peephole = len(node.input) > 7 and bool(node.input[7])
-    return {"gates": gate_breakdown(node.op_type, w.shape, r.shape, has_bias, has_peephole)}
+    return {"gates": gate_breakdown(node.op_type, w_shape, r_shape, has_bias, has_peephole)}

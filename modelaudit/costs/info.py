@@ -9,6 +9,7 @@ import re
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import dtype_name
 from modelaudit.shapes.annotations import symbols_of
+from modelaudit.shapes.tensor import Shape
 
 from .cost import dims_str
 
@@ -47,8 +48,7 @@ def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
         if dim in named:  # an input dim written as an expression is fixed through its symbols
             flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
         elif anonymous:
-            infos = [(n, mg.info(n)) for n in anonymous]
-            flag = " ".join(f"--input {n}={dims_str(i.shape if i else None)}" for n, i in infos).replace("?", "N")
+            flag = " ".join(f"--input {n}={dims_str(_shape_of(mg, n))}" for n in anonymous).replace("?", "N")
         elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
             flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
         else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
@@ -127,3 +127,8 @@ def model_info(mg: ModelGraph) -> dict:
         "outputs": [tensor(n) for n in mg.outputs],
         "checker": mg.checker,
     }
+
+
+def _shape_of(mg: ModelGraph, name: str) -> Shape | None:
+    info = mg.info(name)
+    return info.shape if info is not None else None

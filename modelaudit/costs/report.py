@@ -35,6 +35,7 @@ class Row:
     output_bytes: int | None
     formula: str
     status: str
+    module: str = ""  # its module path, "layer1/layer1.0/conv1" ("" at the top level): graph/modules.py
     unresolved: list[str] = field(default_factory=list)
     scope: str = ""  # the parent control-flow node and subgraph: "/loop/Loop/body"
     runs: int = 1  # executions counted per model run (Loop trip count; 0 for an If branch not counted)
@@ -53,7 +54,7 @@ class Row:
 
     def as_dict(self) -> dict:
         """The row's fields (shallow: lists are shared, not copied) and its derived totals."""
-        d = dict(zip(_ROW_FIELDS, _row_values(self)))  # the 29 fields in one C call, not 29 getattr
+        d = dict(zip(_ROW_FIELDS, _row_values(self)))  # the 30 fields in one C call, not 30 getattr
         d["op_label"], d["macs_total"], d["flops_total"] = self.op_label, self.macs_total, self.flops_total
         return d
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 from dataclasses import MISSING, fields
 from itertools import chain, repeat
 from json.encoder import encode_basestring_ascii
 from operator import attrgetter, itemgetter
 
 from modelaudit.costs.report import Row, column, row_dicts
+from modelaudit.encoding import MAX_FIELD, cut, guard_json
 
 from .common import by_op, formula_rows, select_rows
 
@@ -17,7 +19,7 @@ __all__ = ["render_json", "render_jsonl", "write_json", "encode_rows"]
 
 
 COMPACT_FROM = 2_000  # rows; a larger report is written without indentation
-MAX_NAME = 10_000  # a name longer than this is cut (with "…"); escapes come from ensure_ascii
+MAX_NAME = MAX_FIELD  # a string longer than this is cut in the middle (with "…"); escapes come from ensure_ascii
 CHUNK = 1_000  # rows encoded at a time when streaming: the document never sits whole in memory
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
@@ -30,20 +32,37 @@ _TAIL_DEFAULT = tuple(
     f.default_factory() if f.default is MISSING else f.default for f in fields(Row) if f.name in _TAIL
 )
 _TAIL_TEXT = ",".join(f"{_text(k)}:{_dumps(v)}" for k, v in zip(_TAIL, _TAIL_DEFAULT))
-_CUT = ("name", "scope", "formula")
+_CUT = ("name", "scope", "module", "formula")
+_LISTS = ("inputs", "weights", "outputs", "unresolved")  # shapes and dim names: model text too
 _UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
 
 
 def _short(text):
-    return text if not isinstance(text, str) or len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
+    return text if not isinstance(text, str) or len(text) <= MAX_NAME else cut(text, MAX_NAME)
+
+
+def _bounded(value):
+    """`value` with every string in it (keys too) cut to MAX_NAME: a 1 MB dim name repeated on every
+    row must not make a document of many megabytes. Containers are rebuilt only when something in
+    them is cut."""
+    kind = value.__class__
+    if kind is str:
+        return value if len(value) <= MAX_NAME else cut(value, MAX_NAME)
+    if kind is list or kind is tuple:
+        items = list(map(_bounded, value))
+        return value if all(map(operator.is_, items, value)) else items
+    if kind is dict:
+        pairs = [(_bounded(k), _bounded(v)) for k, v in value.items()]
+        return value if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items())) else dict(pairs)
+    return value
 
 
 def _row(r: dict) -> dict:
     """The row itself unless a name needs cutting (a copy of each of 50,000 rows costs a second)."""
-    name, scope, formula = r["name"], r["scope"], r["formula"]
-    if len(name) <= MAX_NAME and len(scope) <= MAX_NAME and (not isinstance(formula, str) or len(formula) <= MAX_NAME):
+    lists = [r[k] for k in _LISTS if k in r]
+    if all(not isinstance(r.get(k), str) or len(r[k]) <= MAX_NAME for k in _CUT) and _bounded(lists) is lists:
         return r
-    return r | {"name": _short(name), "scope": _short(scope), "formula": _short(formula)}
+    return r | {k: _bounded(r[k]) for k in (*_CUT, *_LISTS) if k in r}
 
 
 def _scalar(value) -> str:
@@ -54,8 +73,8 @@ def _scalar(value) -> str:
     if kind is int:
         return int.__repr__(value)
     if kind is str:
-        return _text(value)
-    return _dumps(value)  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
+        return _text(_short(value))
+    return _dumps(_bounded(value))  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
 
 
 def _each(values: list) -> list[str]:
@@ -91,7 +110,7 @@ def _grouped(keys: tuple, columns: list[list], memo: dict) -> list[str]:
     combos = list(zip(*columns))
     texts = memo.setdefault(keys, {})
     for c in set(combos).difference(texts):
-        texts[c] = ",".join(_TAIL_TEXT if k is None else f"{_text(k)}:{_dumps(v)}" for k, v in zip(keys, c))
+        texts[c] = ",".join(_TAIL_TEXT if k is None else f"{_text(k)}:{_dumps(_bounded(v))}" for k, v in zip(keys, c))
     return list(map(texts.__getitem__, combos))
 
 
@@ -200,21 +219,23 @@ def write_json(
 ) -> None:
     """The JSON document written to `stream` as it is encoded: indented up to COMPACT_FROM rows,
     else (and with `one_line`, as jsonl) on one line, a large report's rows a chunk at a time
-    (json.dump would use the pure-Python encoder, json.dumps one huge string)."""
+    (json.dump would use the pure-Python encoder, json.dumps one huge string). Every string is cut
+    to MAX_NAME, and the text guarded (encoding.guard_json) as it is written."""
     out = _document(d, sort, top, by, depth)
     rows = out["rows"]
+    write = stream.write
     if len(rows) <= COMPACT_FROM and not one_line:  # json's C encoder runs only without indentation
-        out["rows"] = [_row(r) for r in row_dicts(rows)]
-        stream.write(json.dumps(out, indent=2, ensure_ascii=True) + "\n")
+        out = {k: [_row(r) for r in row_dicts(v)] if k == "rows" else _bounded(v) for k, v in out.items()}
+        write(guard_json(json.dumps(out, indent=2, ensure_ascii=True)) + "\n")
         return
     for i, (key, value) in enumerate(out.items()):
-        stream.write(("{" if i == 0 else ",") + _dumps(key) + ":")
+        write(("{" if i == 0 else ",") + _dumps(key) + ":")
         if key != "rows":
-            stream.write(_dumps(value))
+            write(guard_json(_dumps(_bounded(value))))
             continue
-        stream.write("[")
+        write("[")
         memo: dict = {}
         for start in range(0, len(rows), CHUNK):
-            stream.write(("," if start else "") + _encode_chunk(rows[start : start + CHUNK], memo))
-        stream.write("]")
+            write(("," if start else "") + guard_json(_encode_chunk(rows[start : start + CHUNK], memo)))
+        write("]")
     stream.write("}\n")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from modelaudit.costs.blocks import scope_tree
+from modelaudit.costs.blocks import by_block, scope_tree
 from modelaudit.costs.report import column
 from modelaudit.errors import UsageError
 
@@ -131,7 +131,7 @@ def _block_columns(d: dict) -> dict:
 
 def _formula_column(field: str):
     """Each group's summed polynomial of `field` (--symbolic)."""
-    return lambda c, t: [f[field]["text"] or "not polynomial" for f in c("formulas")]
+    return lambda c, t: safe_column([f[field]["text"] or "not polynomial" for f in c("formulas")], 400)  # dim names
 
 
 def _grouped_columns(available: dict, d: dict) -> dict:
@@ -150,7 +150,9 @@ def _grouped_columns(available: dict, d: dict) -> dict:
 
 def _node_formula_column(sym: dict, field: str):
     """Each row's polynomial of `field` (--symbolic), found by the row's name."""
-    return lambda c, t: [((sym.get(name) or {}).get(field) or {}).get("text") or "not polynomial" for name in c("name")]
+    return lambda c, t: safe_column(
+        [((sym.get(name) or {}).get(field) or {}).get("text") or "not polynomial" for name in c("name")], 400
+    )  # a polynomial in the model's dim names
 
 
 def _node_columns(d: dict) -> dict:
@@ -202,11 +204,12 @@ def table_columns(
     """table()'s headers, cells and keys, the cells column by column (a list per column)."""
     totals = d["totals"]
     if depth is not None:
-        rows, available = scope_tree(formula_rows(d), depth), _block_columns(d)
-        if sort is not None or top is not None:  # a sorted view is flat: the blocks at the given depth
-            rows = select_rows([r for r in rows if r["leaf"]], sort, top, by="block")
+        available = _block_columns(d)
+        if sort is not None or top is not None:  # a sorted view is flat: compare's blocks at that depth, by path
+            flat = by_block(formula_rows(d), depth)
+            rows = select_rows([{"block": path} | g for path, g in flat.items()], sort, top, by="block")
         else:
-            rows = _with_tree(rows)
+            rows = _with_tree(scope_tree(formula_rows(d), depth))
     elif by == "op":
         rows, available = select_rows(by_op(formula_rows(d)), sort, top, by="op"), _grouped_columns(OP_COLUMNS, d)
     else:

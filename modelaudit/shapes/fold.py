@@ -47,9 +47,8 @@ def evaluate(op_type: str, inputs: list[Value | None], attrs: dict, in_shapes: l
     if out is None:
         return None
     outs = [_normalise(o) for o in (out if isinstance(out, list) else [out])]
-    if any(o is None or o.size > MAX_FOLD_ELEMENTS for o in outs):
-        return None
-    return outs
+    known = [o for o in outs if o is not None and o.size <= MAX_FOLD_ELEMENTS]
+    return known if len(known) == len(outs) else None
 
 
 def _normalise(value) -> Value | None:
@@ -250,7 +249,7 @@ _op("Sqrt")(_elementwise(np.sqrt))
 _op("Sign")(_elementwise(np.sign))
 
 
-def _variadic(fn: Callable) -> _Eval:
+def _variadic(fn: np.ufunc) -> _Eval:
     def run(inputs, attrs, in_shapes):
         return fn.reduce(np.broadcast_arrays(*inputs)) if _known(*inputs) else None
 

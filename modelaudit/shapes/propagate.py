@@ -278,8 +278,8 @@ def _visit(
                 better[out].dtype if out in better else (infos[node.input[0]].dtype if node.input[0] in infos else 0)
             )
             if op == "ConstantOfShape":
-                value = _node_attrs(node).get("value")
-                dtype = value.data_type if value is not None else TensorProto.FLOAT
+                fill = _node_attrs(node).get("value")
+                dtype = fill.data_type if fill is not None else TensorProto.FLOAT
             better[out] = TensorInfo(out, hint, dtype)
     for name, info in better.items():
         if known_count(info) > known_count(infos.get(name)):

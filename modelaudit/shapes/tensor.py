@@ -9,10 +9,8 @@ from onnx import TensorProto
 
 __all__ = ["Dim", "Shape", "TensorInfo", "tensor_numel", "pack_infos", "unpack_infos"]
 
-Dim = "int | str | None"
-
-
-Shape = "tuple[int | str | None, ...] | None"
+Dim = int | str | None  # a known size, a symbolic name (or expression), or unknown
+Shape = tuple[Dim, ...]  # a tensor's dims; an unknown rank is `None` in place of the tuple
 
 
 class TensorInfo(NamedTuple):
@@ -20,7 +18,7 @@ class TensorInfo(NamedTuple):
     A NamedTuple: hundreds of thousands are made per model, and a tuple is the cheapest record."""
 
     name: str
-    shape: tuple | None
+    shape: Shape | None
     dtype: int = 0
     constant: bool = False
 

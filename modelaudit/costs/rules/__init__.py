@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from modelaudit.costs.cost import Cost, NodeContext
 
@@ -213,7 +214,7 @@ def registered() -> list[RuleSpec]:
     return [specs[-1] for _, specs in sorted(_REGISTRY.items())]
 
 
-def formula_table() -> list[dict]:
+def formula_table() -> list[dict[str, Any]]:
     """One entry per known op: category, MAC and FLOP formulas, since-opset of the newest rule."""
     rows = [
         {
@@ -226,7 +227,7 @@ def formula_table() -> list[dict]:
         }
         for s in registered()
     ]
-    for domain, ops in ZERO_COST.items():
+    for domain, moved in ZERO_COST.items():
         rows += [
             {
                 "op": op,
@@ -236,7 +237,7 @@ def formula_table() -> list[dict]:
                 "flops": "0",
                 "since": 1,
             }
-            for op in ops
+            for op in moved
         ]
     for domain, ops in UNMODELLED.items():
         rows += [

@@ -45,6 +45,7 @@ def matmul(ctx: NodeContext) -> Cost:
         for name, dims in ((ctx.node.input[0], a), (ctx.node.input[1], b)):
             if not all(isinstance(d, int) for d in dims):
                 raise Unresolved(name, dims)
+    assert cost is not None  # _matmul is None only where a dim is not an int, which raised above
     return cost
 
 
