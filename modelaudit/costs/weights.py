@@ -138,7 +138,7 @@ def _generated_leaf(mg: ModelGraph, node) -> Leaf | None:
     if shape_value is not None and shape_value.dtype != object:
         numel = math.prod(int(d) for d in shape_value.reshape(-1))
     elif info is not None and info.known and info.shape is not None:
-        numel = math.prod(info.shape)
+        numel = math.prod(int(d) for d in info.shape if d is not None)  # known: every dim an int
     else:
         return None
     value = next((a.t for a in node.attribute if a.name == "value"), None)

@@ -117,7 +117,7 @@ def infer(
             break
         if not any(is_unknown(infos.get(o)) for o in outputs):
             break
-    if any(is_unknown(infos.get(o)) for o in outputs):  # a false annotation in the file leaves its marks
+    if model.graph.value_info and any(is_unknown(infos.get(o)) for o in outputs):  # a false annotation
         warnings.extend(trust_inference(model, order, opsets, infos, values, symbols))
     infos.update(init_infos)
     log.debug("shape inference took %d round(s)", rounds)
