@@ -19,6 +19,7 @@ NODE_FIELDS = [
     "name",
     "op",
     "domain",
+    "module",
     "scope",
     "inputs",
     "weights",
