@@ -190,8 +190,9 @@ def unresolved_lines(d: dict) -> list[str]:
         dims = {u["dim"] for u in computed}
         nodes = sum(1 for row_dims in column(d["rows"], "unresolved") if not dims.isdisjoint(row_dims))
         flags = " ".join(dict.fromkeys(f for u in computed for f in re.split(r" (?=--)", u["flag"])))
+        shortest = min(dims, key=lambda dim: (len(dim), dim))
         lines.append(
-            f"unresolved: {len(dims)} dims computed from input dims (e.g. {safe(min(dims, key=len), 400)}) "
+            f"unresolved: {len(dims)} dims computed from input dims (e.g. {safe(shortest, 400)}) "
             f"in {nodes} node(s): resolve with {safe(flags, 400)}"
         )
     return lines

@@ -72,7 +72,7 @@ def symbolic_lines(d: dict) -> list[str]:
     ]
     fix = None if polynomial else floored_fix(d)
     if fix is not None:
-        example = min((u["dim"] for u in d["unresolved"] if _FLOORED.search(u["dim"])), key=len)
+        example = min((u["dim"] for u in d["unresolved"] if _FLOORED.search(u["dim"])), key=lambda d: (len(d), d))
         lines.append(
             f"  the other costs divide a size with a floor ({safe(example, 200)}): with {fix[0]} they are "
             + (f"polynomials in {fix[1]}" if fix[1] else "exact numbers")
