@@ -10,9 +10,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from modelaudit.encoding import error_line
 from modelaudit.errors import ModelAuditError, UsageError
 
 from .common import collect, naming, refuse_overwriting, say
+from .deadline import TimeLimitExceeded, out_of_memory
 from .specs import collect_dims, parse_input_spec
 
 __all__ = ["expand_models", "shard", "Progress", "audit_many", "report_many"]
@@ -125,8 +127,13 @@ def _audit_lenient(job: tuple, fork: bool = False):
         with quiet_gc(), naming(path):
             report = analyze(load(path, inputs=inputs, dims=dims, strict=False, fork=fork)).to_dict()
             return path, report if render is None else render(report), None, 0
+    except TimeLimitExceeded:
+        raise  # the command's time is up, not this model's
     except ModelAuditError as exc:
         return path, None, exc.one_line(), exc.exit_code
+    except MemoryError:  # this model passed --memory-limit; the others go on
+        exc = out_of_memory()
+        return path, None, error_line(f"{path}: {exc.message} ({exc.hint})"), exc.exit_code
 
 
 _SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "jsonl": ".jsonl", "csv": ".csv", "html": ".html"}
