@@ -9,6 +9,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import TextIO
 
 from modelaudit.encoding import error_line
 from modelaudit.errors import ModelAuditError, UsageError
@@ -41,10 +42,10 @@ def shard(paths: list[str], spec: str) -> list[str]:
     """The models of slice K of N (`--shard K/N`, 1 ≤ K ≤ N): a model belongs to the slice its
     path's SHA-256 picks, so every machine given the same paths cuts the same slices, the N slices
     cover every model exactly once, and a model never changes slice when others are added."""
-    k, sep, n = spec.partition("/")
-    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+    first, sep, second = spec.partition("/")
+    if not (sep and first.isdigit() and second.isdigit() and 1 <= int(first) <= int(second)):
         raise UsageError(f"--shard {spec}: expected K/N with 1 ≤ K ≤ N, e.g. 1/4")
-    k, n = int(k), int(n)
+    k, n = int(first), int(second)
     return [p for p in paths if _slice_of(p, n) == k - 1]
 
 
@@ -132,8 +133,8 @@ def _audit_lenient(job: tuple, fork: bool = False):
     except ModelAuditError as exc:
         return path, None, exc.one_line(), exc.exit_code
     except MemoryError:  # this model passed --memory-limit; the others go on
-        exc = out_of_memory()
-        return path, None, error_line(f"{path}: {exc.message} ({exc.hint})"), exc.exit_code
+        limit = out_of_memory()
+        return path, None, error_line(f"{path}: {limit.message} ({limit.hint})"), limit.exit_code
 
 
 _SUFFIX = {"text": ".txt", "markdown": ".md", "json": ".json", "jsonl": ".jsonl", "csv": ".csv", "html": ".html"}
@@ -221,7 +222,8 @@ class _output:
     """-o FILE (opened once, before the first model) or stdout, for report_many's stream."""
 
     def __init__(self, output: str | None):
-        self.output, self.stream = output, None
+        self.output = output
+        self.stream: TextIO | None = None
 
     def __enter__(self):
         if not self.output:

@@ -58,8 +58,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     """Raises ResourceLimitError in the main thread once `seconds` have passed. A signal handler
     runs between Python steps: a call into C returns first (the one C step that could run for
     ever, onnx expanding nested local functions, is bounded before it starts: load/inline.py)."""
-    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not seconds or not usable:
         yield
         return
 
