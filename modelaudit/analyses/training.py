@@ -15,8 +15,6 @@ Conventions (docs/conventions.md, "Training"):
 
 from __future__ import annotations
 
-import math
-
 from modelaudit.costs.report import Report
 from modelaudit.costs.rules.recurrent import GATES
 from modelaudit.graph.model import ModelGraph
@@ -30,6 +28,8 @@ _PRODUCTS = {
     "Gemm": (0, 1),
     "MatMul": (0, 1),
     "FusedMatMul": (0, 1),
+    "FusedConv": (0, 1),
+    "FusedGemm": (0, 1),
     "ConvInteger": (0, 1),
     "MatMulInteger": (0, 1),
     "QLinearConv": (0, 3),
@@ -74,10 +74,7 @@ STATE_SAVED_PER_UNIT = {"LSTM": 6, "GRU": 4, "RNN": 1}  # per step: gates and st
 
 
 def _nbytes(mg: ModelGraph, name: str) -> int:
-    info = mg.info(name)
-    if info is None or not info.known:
-        return 0
-    return tensor_bytes(math.prod(info.shape), info.dtype) or 0
+    return mg.nbytes(name) or 0  # 0 when unknown, or when a dim is below 0 (no size)
 
 
 def _wants_grad(mg: ModelGraph, name: str, constant: set[str], params: set[str]) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from modelaudit.encoding import error_line
+from modelaudit.encoding import text as shown
 from modelaudit.errors import ModelAuditError, UsageError
 
 from .common import collect, naming, refuse_overwriting, say
@@ -71,7 +72,7 @@ class Progress:
         width = 24
         filled = width * self.done // max(self.total, 1)
         bar = "#" * filled + "-" * (width - filled)
-        text = f"\r[{bar}] {self.done}/{self.total} {label}"[:120]
+        text = f"\r[{bar}] {self.done}/{self.total} {shown(label, 80)}"  # a file name: model text
         self.stream.write(text.ljust(100))
         self.stream.flush()
         self.shown = True
@@ -155,13 +156,14 @@ def report_many(args, models: list[str]) -> int:
         or args.profile
         or args.training
         or args.input_data
-        or args.decode
-        or args.hardware
+        or args.decode is not None
+        or args.generate is not None
+        or args.hardware is not None
         or args.symbolic
         or args.sweep
     ):  # never dropped silently from each model's report
         raise UsageError(
-            "--verify, --profile, --training, --input-data, --decode, --hardware, --symbolic and --sweep "
+            "--verify, --profile, --training, --input-data, --decode, --generate, --hardware, --symbolic and --sweep "
             "take one model at a time"
         )
     if args.jobs < 1:

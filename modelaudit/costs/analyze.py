@@ -37,25 +37,31 @@ _MOVED_ROW = (_MOVED, "zero-cost", _NO_DIMS)
 _UNCOUNTED_ROW = (_NONE, "uncounted", _NO_DIMS)
 
 
-def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], dict[str, int | None]]:
+def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], dict[str, int | None], set[str]]:
     """Every tensor's shape as text ("1x3x224x224"), its bytes and its element count (None unless
     every dim is known, as NodeContext.out_numel reads it), by name: a model has a few dozen
     distinct (shape, dtype) pairs, each described once. A name without a TensorInfo is absent
-    (its text is "?", its size unknown)."""
+    (its text is "?", its size unknown). Last, the tensors with a dim below 0 (a Reshape to -5, a
+    ConstantOfShape of a negative size): no size, and their nodes are error rows."""
     by_pair: dict = {}
     texts: dict[str, str] = {}
     sizes: dict[str, int | None] = {}
     numels: dict[str, int | None] = {}
+    negative: set[str] = set()
     for name, info in mg.tensors.items():
         shape = info.shape
         pair = shape, info.dtype
         described = by_pair.get(pair)
         if described is None:
-            known = shape is not None and not (str in map(type, shape) or None in shape)
-            numel = math.prod(shape) if known and shape is not None else None
-            described = by_pair[pair] = dims_str(shape), mg.nbytes(name), numel
-        texts[name], sizes[name], numels[name] = described
-    return texts, sizes, numels
+            ints = [d for d in shape if isinstance(d, int)] if shape is not None else []
+            known = shape is not None and len(ints) == len(shape)
+            below = known and min(ints, default=0) < 0
+            size, numel = (None, None) if below else (mg.nbytes(name), math.prod(ints) if known else None)
+            described = by_pair[pair] = dims_str(shape), size, numel, below
+        texts[name], sizes[name], numels[name], below = described
+        if below:
+            negative.add(name)
+    return texts, sizes, numels, negative
 
 
 class _Auditor:
@@ -66,7 +72,7 @@ class _Auditor:
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
         self.params_incomplete: list[str] = []
-        self.texts, self.sizes, self.numels = _described(mg)
+        self.texts, self.sizes, self.numels, self.negative = _described(mg)
         # (op, domain) -> (rule, opset, cost without a rule, the rule's FLOPs per output element)
         self._plans: dict[tuple[str, str], tuple] = {}
         self._lookup = (mg.values, weights.constant_tensors)
@@ -118,7 +124,9 @@ class _Auditor:
         op, domain = node.op_type, node.domain
         spec, opset, without_rule, each = self._plans.get((op, domain)) or self.plan(op, domain)
         outs = node.output
-        if key in weights.constant_nodes:
+        if self.negative and (below := self.below_zero(node)):
+            cost, status, dims = Cost(formula=below), "error", _NO_DIMS
+        elif key in weights.constant_nodes:
             cost, status, dims = _FOLDED, "constant", _NO_DIMS
         elif spec is not None:
             n = self.numels.get(outs[0]) if each is not None and outs and outs[0] else None
@@ -175,6 +183,13 @@ class _Auditor:
             details(self.mg, node) if op in DETAILED else {},
         )
 
+    def below_zero(self, node) -> str | None:
+        """Why a node whose input or output has a dim below 0 gets no figure (None if none has)."""
+        for name in (*node.input, *node.output):
+            if name in self.negative:
+                return f"tensor '{name}' has shape {self.texts[name]}: a dim below 0 is no size"
+        return None
+
     def uncertain_weights(self, node, leaves) -> None:
         """An op without a rule reads integer constants: quantized weights or indices, nobody can tell."""
         numel = sum(leaf.numel for leaf in leaves)
@@ -206,6 +221,9 @@ class _Auditor:
             runs, note = self._iterations(visit, row)
             body = ", ".join(f"{attr} {_human(m)} MACs" for attr, m, _ in totals)
             row.formula = f"{body} × {runs} ({note})" if runs is not None else f"{body} per iteration ({note})"
+            if runs is not None and runs < 0:  # no count of runs: an error row, its body not counted
+                row.formula = f"{note} {runs} < 0: how often the body runs is unknown; it is not counted"
+                row.status, row.macs, row.flops, runs = "error", None, None, 0
             multipliers = {attr: 1 if runs is None else runs for attr, _ in branches}
         out = []
         for attr, rows in branches:

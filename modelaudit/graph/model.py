@@ -106,8 +106,9 @@ class ModelGraph:
 
 @lru_cache(maxsize=4096)
 def _bytes_of(shape: tuple | None, dtype: int) -> int | None:
-    """Bytes of a fully known shape: most tensors share their shape and dtype with many others."""
-    if shape is None or not all(d.__class__ is int for d in shape):
+    """Bytes of a fully known shape: most tensors share their shape and dtype with many others. A
+    dim below 0 (a hostile Reshape or ConstantOfShape) is no size: None, never a negative count."""
+    if shape is None or not all(d.__class__ is int and d >= 0 for d in shape):
         return None
     return tensor_bytes(math.prod(shape), dtype)
 

@@ -69,14 +69,18 @@ def _markdown(d: dict, title: str, sort, top, by: str, columns, depth) -> str:
     shown = top_line(d, top, by, depth)
     if shown:
         lines.append(f"_{shown}_\n")
-    for title, headers, rows in gate_tables(d):
+    for title, gate_headers, gates in gate_tables(d):
         from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
 
-        rows = [[_cell(c) for c in row] for row in rows]
         lines += [
             f"### {_cell(title)}",
             "",
-            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+            tabulate(
+                [[_cell(c) for c in row] for row in gates],
+                headers=gate_headers,
+                tablefmt="github",
+                disable_numparse=True,
+            ),
             "",
         ]
     lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d))

@@ -131,7 +131,7 @@ def _block_columns(d: dict) -> dict:
 
 def _formula_column(field: str):
     """Each group's summed polynomial of `field` (--symbolic)."""
-    return lambda c, t: [f[field]["text"] or "not polynomial" for f in c("formulas")]
+    return lambda c, t: safe_column([f[field]["text"] or "not polynomial" for f in c("formulas")], 400)  # dim names
 
 
 def _grouped_columns(available: dict, d: dict) -> dict:
@@ -150,7 +150,9 @@ def _grouped_columns(available: dict, d: dict) -> dict:
 
 def _node_formula_column(sym: dict, field: str):
     """Each row's polynomial of `field` (--symbolic), found by the row's name."""
-    return lambda c, t: [((sym.get(name) or {}).get(field) or {}).get("text") or "not polynomial" for name in c("name")]
+    return lambda c, t: safe_column(
+        [((sym.get(name) or {}).get(field) or {}).get("text") or "not polynomial" for name in c("name")], 400
+    )  # a polynomial in the model's dim names
 
 
 def _node_columns(d: dict) -> dict:

@@ -43,14 +43,14 @@ def render_text(
     label_width = max(len(label) for label, _ in totals)
     lines = [model_line(d), "", plain_columns(values, headers, rows=rows), ""]
     lines += [f"({line})" for line in (top_line(d, top, by, depth),) if line]
-    if fitted:
+    if fitted and width:
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")
     lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in totals)
-    for title, headers, rows in gate_tables(d):
+    for title, gate_headers, gates in gate_tables(d):
         from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
 
-        lines += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
+        lines += ["", title, tabulate(gates, headers=gate_headers, tablefmt="simple", disable_numparse=True)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
         lines.append("")

@@ -188,7 +188,7 @@ def refine(prepared: Plan, first: FirstRound, order: list[int]) -> ShapeResult:
         for name, info in fresh.items():
             if known_count(info) >= known_count(infos.get(name)):
                 infos[name] = info
-    if any(is_unknown(infos.get(o)) for o in outputs):  # a false annotation in the file leaves its marks
+    if model.graph.value_info and any(is_unknown(infos.get(o)) for o in outputs):  # a false annotation
         warnings.extend(trust_inference(model, order, prepared.opsets, infos, values, symbols))
     infos.update(prepared.init_infos)
     log.debug("shape inference took %d round(s)", rounds)
