@@ -346,7 +346,7 @@ MEMORY_LINE = "modelaudit: error: the audit needed more memory than --memory-lim
 def test_the_plain_audit_stops_at_the_memory_limit(tmp_path):
     code, err, peak = _command("report", _doubling_weights(tmp_path), "--memory-limit", "512MiB")
     assert code == 5 and err.startswith(MEMORY_LINE) and err.count("\n") == 1
-    assert peak < 1024  # the interpreter, and 512 MiB more (it took 3.8 GB in 15 s, and on)
+    assert peak < 2048  # the interpreter's own, and 512 MiB more (it took 3.8 GB in 15 s, and on)
 
 
 @pytest.mark.parametrize("helper_process", [False, True], ids=["one process", "forked helper"])
