@@ -165,3 +165,19 @@ def test_scaler_normalizer_and_regression_tensor_dtypes():
     assert norm.flops == 3 * 4 * 10  # L2: square, sum, divide
     assert report.totals.macs == 4 * 10 and report.totals.macs_complete
     _shapes_agree(model, x)
+
+
+@pytest.mark.parametrize("kind", ["LogisticRegression", "SVC", "RandomForestClassifier"])
+def test_binary_classifiers(kind):
+    """Two classes: one coefficient row (or one decision function), the shapes as onnxruntime's."""
+    from sklearn import ensemble, linear_model, svm
+
+    module = {"LogisticRegression": linear_model, "SVC": svm, "RandomForestClassifier": ensemble}[kind]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    estimator = getattr(module, kind)().fit(x, (x[:, 0] > 0).astype(int))
+    model = skl2onnx.to_onnx(estimator, x[:1], target_opset={"": 17, ML: 3})
+    report = modelaudit.audit(model, inputs={"X": (4, 6)})
+    assert not report.uncounted and report.totals.macs_complete and report.totals.params_complete
+    assert report.totals.params > 0
+    _shapes_agree(model, x[:4])
