@@ -140,7 +140,7 @@ def _unread(mg: ModelGraph, names) -> set[str]:
 
 def _unused_initializers(mg: ModelGraph) -> list[Finding]:
     unused = _unread(mg, mg.initializers.keys() - set(mg.outputs))
-    out = []
+    out: list[Finding] = []
     if not unused:
         return out
     # the load's records (names unique: a name defined twice is refused), not 30,000 protobuf reads

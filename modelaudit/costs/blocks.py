@@ -263,6 +263,7 @@ FAMILIES = [
     "other",
 ]
 _LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
+_LINEAR.add("FusedGemm")  # onnxruntime's saved optimizations
 _RECURRENT = {"RNN", "GRU", "LSTM"}
 _ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
 _NORM = {
@@ -280,7 +281,7 @@ _NORM = {
 }
 
 
-_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv")
+_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv", "FusedConv")
 
 
 def family_of(row: dict) -> str:

@@ -180,7 +180,7 @@ def _gqa(shapes: list, attrs: dict) -> list:
         if packed and isinstance(q[2], int)
         else (q[2] // heads if isinstance(q[2], int) else None)
     )
-    out = [(q[0], q[1], heads * head if head is not None else None)]
+    out: list[tuple] = [(q[0], q[1], heads * head if head is not None else None)]
     past = shapes[3] if len(shapes) > 3 else None
     if past is not None and len(past) == 4 and isinstance(past[2], int) and isinstance(q[1], int):
         # present_key/value [B, H_kv, S_past + S, D]; a runtime sharing the past buffer keeps S_past
@@ -310,7 +310,7 @@ def _array_feature_extractor(shapes: list, attrs: dict) -> list:
 
 def _classes(attrs: dict) -> int:
     labels = attrs.get("classlabels_ints") or attrs.get("classlabels_int64s") or attrs.get("classlabels_strings")
-    return len(labels)
+    return len(labels or ())
 
 
 @_shape("LinearClassifier", "SVMClassifier", "TreeEnsembleClassifier", domain=ML)

@@ -50,6 +50,21 @@ def test_linear_regressor_by_hand():
     _shapes_agree(model, np.ones((3, 5), np.float32))
 
 
+def test_scaler_binarizer_imputer_by_hand():
+    """Scaler (offset, scale: 2·5 non-trainable, 2 FLOPs per element), then Imputer (its 5 values
+    non-trainable, 1 per element), then Binarizer (1 per element)."""
+    nodes = [
+        helper.make_node("Scaler", ["X"], ["s"], domain=ML, offset=[0.5] * 5, scale=[2.0] * 5),
+        helper.make_node("Imputer", ["s"], ["i"], domain=ML, imputed_value_floats=[0.0] * 5, replaced_value_float=1.0),
+        helper.make_node("Binarizer", ["i"], ["Y"], domain=ML, threshold=0.5),
+    ]
+    model = _ml(make_model(nodes, [vi("X", [3, 5])], [vi("Y", [3, 5])]))
+    report = modelaudit.audit(model)
+    assert (report.totals.params, report.totals.non_trainable) == (0, 2 * 5 + 5)
+    assert [r.flops for r in report.rows] == [2 * 15, 15, 15] and not report.uncounted
+    _shapes_agree(model, np.ones((3, 5), np.float32))
+
+
 def test_tree_depths_by_hand():
     """Tree 0: root → (leaf, node 2 → (leaf, leaf)): depth 2; tree 1: one split: depth 1."""
     from modelaudit.costs.rules.ml import tree_depths
