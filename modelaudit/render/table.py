@@ -168,7 +168,7 @@ def _node_columns(d: dict) -> dict:
     total_ms = profile.get("total_ms")
     if total_ms:
         high = profile.get("p90_ms_by_index") or {}  # the profile's own table: a top-level row's index -> p90
-        columns |= {
+        timed: dict[str, tuple] = {
             "ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
             "p90": (
                 "p90 ms",
@@ -178,6 +178,7 @@ def _node_columns(d: dict) -> dict:
             "time%": ("% time", lambda c, t: c("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
             "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}"),
         }
+        columns |= timed
     from .roofline import roofline_columns
 
     columns |= roofline_columns(d)
@@ -337,7 +338,9 @@ def fit_columns(
     ]
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
     natural = [max(len(h) + 2, max(map(len, v), default=0)) for h, v in zip(headers, values)]
-    order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
+    order: tuple[str, ...] = (
+        DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]
+    )  # profiled: time first
     order = tuple(k for k in order if k not in last) + tuple(k for k in order if k in last)
     keep = list(range(len(headers)))
     dropped = []
