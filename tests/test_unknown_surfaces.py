@@ -251,8 +251,8 @@ def test_pytest_plugin(pytester):
     (pytester.path / "models").mkdir()
     (pytester.path / "models" / "block.onnx").write_bytes((SAMPLES / "transformer_block.onnx").read_bytes())
     pytester.makeini("[pytest]\n")
-    pytester.makepyfile(
-        """
+    pytester.makepyfile(  # a module name of its own: tests/test_pytest_plugin.py is imported already
+        test_block_budget="""
         import pytest
 
         from modelaudit import IncompleteFigureError

@@ -41,7 +41,7 @@ def _solve_vandermonde(xs: tuple[int, ...]) -> list[list[Fraction]]:
     return [row[n:] for row in m]
 
 
-def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[tuple[int, ...], list]) -> list[dict]:
+def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[tuple[int, ...], list]) -> list:
     """Coefficients {powers: Fraction} of each quantity, from its values on the full grid
     (values[point] is a list of quantities; None where unknown)."""
     inverse = _solve_vandermonde(grid)
@@ -74,7 +74,7 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
         ys = [Fraction(y) for y in ys]
         return [sum(a * y for a, y in zip(row, ys)) for row in inverse]
 
-    def recurse(prefix: tuple[int, ...]) -> list[dict]:
+    def recurse(prefix: tuple[int, ...]) -> list:  # a dict of coefficients per quantity, None where unknown
         depth = len(prefix)
         if depth == len(variables) - 1:  # the last variable: straight from the samples, no {(): v} per value
             columns = zip(*(values[prefix + (x,)] for x in grid))
@@ -83,7 +83,7 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
                 for ys in map(list, columns)
             ]
         subs = [recurse(prefix + (x,)) for x in grid]
-        out: list[dict] = []
+        out: list = []
         for q in range(width):
             if any(s[q] is None for s in subs):
                 out.append(None)

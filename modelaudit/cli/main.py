@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         from modelaudit.costs.analyze import quiet_gc
 
         from .common import leaving
-        from .deadline import budget_of, time_limit
+        from .deadline import budget_of, memory_limit, memory_of, time_limit
 
-        with quiet_gc(restore=not leaving()), time_limit(budget_of(args)):
+        with quiet_gc(restore=not leaving()), time_limit(budget_of(args)), memory_limit(memory_of(args)):
             code = commands[args.command](args)
         sys.stdout.flush()  # a closed pipe is found here, inside the handlers, not at interpreter exit
         return code
@@ -59,13 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelaudit: interrupted", file=sys.stderr)
         return 130
-    except (RecursionError, MemoryError) as exc:
+    except MemoryError:  # past --memory-limit: in Python, in onnx's C++, or in the forked helper
         _traceback(debug)
-        print(
-            "modelaudit: error: the model exhausted the auditor's "
-            + ("stack" if isinstance(exc, RecursionError) else "memory"),
-            file=sys.stderr,
-        )
+        from .deadline import out_of_memory
+
+        print(f"modelaudit: error: {out_of_memory().one_line()}", file=sys.stderr)
+        return 5
+    except RecursionError:
+        _traceback(debug)
+        print("modelaudit: error: the model exhausted the auditor's stack", file=sys.stderr)
         return 5
     except BrokenPipeError:  # `modelaudit report … | head`: the reader left, which is not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

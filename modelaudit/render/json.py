@@ -43,6 +43,7 @@ _TAIL_DEFAULT = tuple(
 _TAIL_TEXT = ",".join(f"{_text(k)}:{_dumps(v)}" for k, v in zip(_TAIL, _TAIL_DEFAULT))
 _CUT = ("name", "scope", "module", "formula")
 _LISTS = ("inputs", "weights", "outputs", "unresolved")  # shapes and dim names: model text too
+_MODEL_TEXT = (*_CUT, *_LISTS, "op", "domain", "details")  # the row fields that hold the model's text
 _UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
 
 
@@ -66,6 +67,32 @@ def _bounded(value):
     return value
 
 
+_NUMBERS = frozenset({int, float, bool, type(None)})
+
+
+def _bounded_column(values: list) -> tuple[list, bool]:
+    """A column with every string in it cut to MAX_NAME (_bounded), and whether a `##` may be in
+    it (the rows' text is then guarded); both checked in C when, as usual, nothing needs doing:
+    strings, lists of strings (shapes), numbers, empty dicts."""
+    kinds = set(map(type, values))
+    if kinds <= _NUMBERS:
+        return values, False
+    if kinds <= _NUMBERS | {str}:
+        texts = values if kinds == {str} else list(map(str, values))  # a number's text is short
+    elif kinds == {list}:
+        try:  # each list's strings joined: none is longer than all of them together
+            texts = list(map("".join, values))
+        except TypeError:  # a list of other things than strings
+            return list(map(_bounded, values)), True
+    elif kinds == {dict} and not any(values):
+        return values, False
+    else:
+        return list(map(_bounded, values)), True
+    if max(map(len, texts)) > MAX_NAME:
+        values = list(map(_bounded, values))
+    return values, "##" in "".join(texts)
+
+
 def _row(r: dict) -> dict:
     """The row itself unless a name needs cutting (a copy of each of 50,000 rows costs a second)."""
     lists = [r[k] for k in _LISTS if k in r]
@@ -82,8 +109,8 @@ def _scalar(value) -> str:
     if kind is int:
         return int.__repr__(value)
     if kind is str:
-        return _text(_short(value))
-    return _dumps(_bounded(value))  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
+        return _text(value)
+    return _dumps(value)  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
 
 
 def _each(values: list) -> list[str]:
@@ -119,7 +146,7 @@ def _grouped(keys: tuple, columns: list[list], memo: dict) -> list[str]:
     combos = list(zip(*columns))
     texts = memo.setdefault(keys, {})
     for c in set(combos).difference(texts):
-        texts[c] = ",".join(_TAIL_TEXT if k is None else f"{_text(k)}:{_dumps(_bounded(v))}" for k, v in zip(keys, c))
+        texts[c] = ",".join(_TAIL_TEXT if k is None else f"{_text(k)}:{_dumps(v)}" for k, v in zip(keys, c))
     return list(map(texts.__getitem__, combos))
 
 
@@ -139,7 +166,7 @@ def _default_tail(rows: list[Row]) -> bool:
 
 def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
     """The rows' JSON objects joined by commas: what json.dumps writes for their as_dict()s (names
-    cut as _row cuts them), encoded column by column without a dict per row. `memo` carries the
+    cut as _row cuts them, `##[` guarded), encoded column by column without a dict per row. `memo` carries the
     texts of repeating fields from one call to the next."""
     if not rows:
         return ""
@@ -152,9 +179,11 @@ def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
     for total, once in (("macs_total", "macs"), ("flops_total", "flops")):  # runs 1 everywhere: the same figures
         plain = None in keys and set(map(type, values[once])) <= {int, type(None)}
         values[total] = values[once] if plain else column(rows, total)
-    for k in _CUT:
-        if k in values and not (set(map(type, values[k])) == {str} and max(map(len, values[k])) <= MAX_NAME):
-            values[k] = list(map(_short, values[k]))
+    hashes = False  # a `##` in the model's text: the rows' text is guarded (encoding.guard_json)
+    for k in _MODEL_TEXT:  # the other fields are our numbers and words
+        if k in values:
+            values[k], found = _bounded_column(values[k])
+            hashes = hashes or found
     # a field joins its neighbours' one text per distinct combination when its values can be keys
     keyed = {k: _hashable(values[k]) if k is not None else [None] * len(rows) for k in keys if k not in _UNIQUE}
     pieces: list = []  # constant texts and per-row lists of texts, alternating, in key order
@@ -175,7 +204,8 @@ def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
         pieces += [const, texts]
         const = ""
     pieces.append(const + "},")
-    return "".join(chain.from_iterable(zip(*(repeat(p) if p.__class__ is str else p for p in pieces))))[:-1]
+    text = "".join(chain.from_iterable(zip(*(repeat(p) if p.__class__ is str else p for p in pieces))))[:-1]
+    return guard_json(text) if hashes else text
 
 
 def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | None = None) -> dict:
@@ -197,7 +227,7 @@ def _encode_chunk(rows: list, memo: dict) -> str:
     """Rows (Row objects or dicts) as JSON objects joined by commas."""
     if rows and rows[0].__class__ is Row:
         return encode_rows(rows, memo)
-    return _dumps([_row(r) for r in rows])[1:-1]
+    return guard_json(_dumps([_row(r) for r in rows])[1:-1])
 
 
 def render_json(
@@ -245,6 +275,6 @@ def write_json(
         write("[")
         memo: dict = {}
         for start in range(0, len(rows), CHUNK):
-            write(("," if start else "") + guard_json(_encode_chunk(rows[start : start + CHUNK], memo)))
+            write(("," if start else "") + _encode_chunk(rows[start : start + CHUNK], memo))  # guarded
         write("]")
     stream.write("}\n")

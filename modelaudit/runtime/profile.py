@@ -98,6 +98,8 @@ def attach_profile(report: Report, result, names: dict[str, int], request, mg) -
         "total_p90_ms": p90(totals),
         "nodes_ms": nodes_ms,
         "unmatched_ms": unmatched_ms,
+        # the profile's own column beside `ms` (each row's p50): a top-level row's index -> its p90
+        "p90_ms_by_index": {i: high for i, (_, high) in sorted(spread.items())},
         "unmatched": [
             {"kernel": k, "op": ops.get(k, ""), "ms": medians[k], "why": traced.why[k]}
             for k in unmatched[:UNMATCHED_LISTED]
