@@ -207,15 +207,11 @@ def by_block(rows: list, depth: int) -> dict[str, dict]:
     return {k: groups[k] for k in _in_row_order(members, rows)}
 
 
-def _path(module: str, depth: int) -> tuple[str, ...]:
-    return tuple(module.split("/")[:depth]) if module else (TOP,)
-
-
 def scope_tree(rows: list, depth: int) -> list[dict]:
     """The modules down to `depth` as a tree in pre-order, each with the subtotals of every node
     below it (`level` 1 is the outermost module; `leaf` marks the deepest shown; `path` is the key
     `by_block` names it by). `rows`: Row objects or their dicts."""
-    paths = _per_module(rows, lambda module: _path(module, depth))
+    paths = _per_module(rows, lambda module: tuple(module.split("/")[:depth]) if module else (TOP,))
     members = _index(paths)
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
