@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from modelaudit.costs.blocks import by_block, scope_tree
 from modelaudit.costs.report import column
+from modelaudit.encoding import cut
 from modelaudit.errors import UsageError
 
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
@@ -266,13 +267,7 @@ def _with_tree(blocks: list[dict]) -> list[dict]:
 
 def abbreviate(text: str, width: int) -> str:
     """`text` cut to `width` characters in the middle, where a name or shape says least."""
-    text = str(text)
-    if len(text) <= width:
-        return text
-    if width < 3:
-        return text[:width]
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+    return cut(str(text), width)
 
 
 def _layout(
