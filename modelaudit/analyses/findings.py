@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from itertools import chain
 from operator import attrgetter, itemgetter
 
-from modelaudit.costs.info import MISSING_DATA
+from modelaudit.costs.info import MISSING_DATA, unknown_ort_op
 from modelaudit.costs.report import Report
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import dtype_name
@@ -91,7 +91,7 @@ def find(mg: ModelGraph, report: Report, read_bytes=None) -> list[Finding]:
         )
     out += _unresolved_inputs(mg)
     out += _names(mg)
-    if mg.checker is not None and not mg.checker["valid"]:
+    if mg.checker is not None and not mg.checker["valid"] and not unknown_ort_op(mg.checker["error"]):
         out.append(_make("MA013", "model", f"onnx.checker: {mg.checker['error']}"))
     out += [
         _make("MA014", w.split("tensor ", 1)[1].split(" ", 1)[0], w) for w in mg.warnings if w.startswith(CONTRADICTION)
@@ -140,7 +140,7 @@ def _unread(mg: ModelGraph, names) -> set[str]:
 
 def _unused_initializers(mg: ModelGraph) -> list[Finding]:
     unused = _unread(mg, mg.initializers.keys() - set(mg.outputs))
-    out = []
+    out: list[Finding] = []
     if not unused:
         return out
     # the load's records (names unique: a name defined twice is refused), not 30,000 protobuf reads

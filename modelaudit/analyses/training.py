@@ -28,6 +28,8 @@ _PRODUCTS = {
     "Gemm": (0, 1),
     "MatMul": (0, 1),
     "FusedMatMul": (0, 1),
+    "FusedConv": (0, 1),
+    "FusedGemm": (0, 1),
     "ConvInteger": (0, 1),
     "MatMulInteger": (0, 1),
     "QLinearConv": (0, 3),

@@ -8,7 +8,7 @@ from modelaudit.encoding import MAX_FIELD, text
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
-from .common import collect, say, write_output
+from .common import collect, naming, say, write_output
 from .specs import collect_dims, parse_input_spec
 
 __all__ = ["run_check"]
@@ -80,8 +80,9 @@ def run_check(args) -> int:
         c.budget.increases.update(flags.increases)
         if not c.budget.limits and c.budget.baseline is None:
             raise UsageError(f"no budget for {c.path}: give --max-… flags, --baseline, or a config")
-        mg = load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims}, strict=not args.config, fork=True)
-        report, verification = analyze(mg), None
+        with naming(c.path, several=len(checks) > 1):
+            mg = load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims}, strict=not args.config, fork=True)
+            report, verification = analyze(mg), None
         if args.verify:
             report, verification = _verified(mg, report, args)
             if verification.get("mismatches"):

@@ -7,7 +7,7 @@ from pathlib import Path
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
-from .common import collect, keep, refuse_overwriting, write_output
+from .common import collect, keep, naming, refuse_overwriting, write_output
 from .specs import collect_dims, parse_input_spec
 
 __all__ = ["run_compare", "run_explain", "run_calc", "run_lint", "run_ops"]
@@ -48,9 +48,10 @@ def run_compare(args) -> int:
     # per row is made (to_dict() of a 52,000-node model is a sixth of a second)
     reports = []
     for m in args.models:
-        mg = load(m, inputs=inputs, dims=dims, strict=False, fork=True)
-        refuse_overwriting(args.output, mg.data_files)
-        report = analyze(mg)
+        with naming(m):
+            mg = load(m, inputs=inputs, dims=dims, strict=False, fork=True)
+            refuse_overwriting(args.output, mg.data_files)
+            report = analyze(mg)
         reports.append(_head_and_rows(report))
         keep(mg, report)  # the console script frees neither (0.06 s a 52,000-node model): as report
         del mg, report

@@ -6,12 +6,14 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from modelaudit.encoding import error_line, guard
-from modelaudit.errors import UsageError
+from modelaudit.errors import ModelAuditError, UsageError
 
-from .deadline import DEFAULT_TIME_LIMIT
+from .deadline import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT
 
 __all__ = [
     "Parser",
@@ -19,6 +21,7 @@ __all__ = [
     "collect",
     "keep",
     "leaving",
+    "naming",
     "refuse_overwriting",
     "say",
     "shape_flags",
@@ -69,6 +72,12 @@ def shape_flags(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"stop the audit after this long, exit 5 (default {DEFAULT_TIME_LIMIT:g})",
     )
+    parser.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        metavar="SIZE",
+        help=f"stop the audit when a process of it needs more memory, exit 5 (default {DEFAULT_MEMORY_LIMIT})",
+    )
 
 
 def write_output(text: str, output: str | None, flag: str = "-o") -> None:
@@ -81,6 +90,18 @@ def write_output(text: str, output: str | None, flag: str = "-o") -> None:
             raise UsageError(f"{flag} {output}: cannot write ({exc.strerror})") from None
     else:
         sys.stdout.write(text)
+
+
+@contextmanager
+def naming(path, several: bool = True) -> Iterator[None]:
+    """With `several` models, the error line says which one failed: a ModelAuditError raised inside
+    gets the model's path in front of its message, unless the message starts with it already."""
+    try:
+        yield
+    except ModelAuditError as exc:
+        if several and not exc.message.startswith(str(path)):
+            exc.message = f"{path}: {exc.message}"
+        raise
 
 
 def say(line: str) -> None:
@@ -125,11 +146,10 @@ def write_report(d, fmt: str, output: str | None, **view) -> None:
         write(d, sys.stdout, fmt, **view)
         return
     try:
-        stream = open(output, "w", encoding="utf-8")
-    except OSError as exc:
+        with open(output, "w", encoding="utf-8") as stream:
+            write(d, stream, fmt, **view)
+    except OSError as exc:  # not writable, or the disk filled up while writing (ENOSPC at write or close)
         raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
-    with stream:
-        write(d, stream, fmt, **view)
 
 
 def leave_without_teardown() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             "annotate": run_annotate,
         }
         from .common import leaving
-        from .deadline import budget_of, time_limit
+        from .deadline import budget_of, memory_limit, memory_of, time_limit
 
-        with quiet_gc(restore=not leaving()), time_limit(budget_of(args)):
+        with quiet_gc(restore=not leaving()), time_limit(budget_of(args)), memory_limit(memory_of(args)):
             code = commands[args.command](args)
         sys.stdout.flush()  # a closed pipe is found here, inside the handlers, not at interpreter exit
         return code
@@ -53,26 +54,52 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelaudit: interrupted", file=sys.stderr)
         return 130
-    except (RecursionError, MemoryError) as exc:
+    except MemoryError:  # past --memory-limit: in Python, in onnx's C++, or in the forked helper
         _traceback(debug)
-        print(
-            "modelaudit: error: the model exhausted the auditor's "
-            + ("stack" if isinstance(exc, RecursionError) else "memory"),
-            file=sys.stderr,
-        )
+        from .deadline import out_of_memory
+
+        print(f"modelaudit: error: {out_of_memory().one_line()}", file=sys.stderr)
+        return 5
+    except RecursionError:
+        _traceback(debug)
+        print("modelaudit: error: the model exhausted the auditor's stack", file=sys.stderr)
         return 5
     except BrokenPipeError:  # `modelaudit report … | head`: the reader left, which is not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            return _internal(exc, debug)
+        _traceback(debug)  # stdout (or a stream behind it) on a full disk, over quota, or failing
+        print(f"modelaudit: error: cannot write the output ({exc.strerror})", file=sys.stderr)
+        _drop_stdout()
+        return 2
     except Exception as exc:  # a bug of ours: still one line, never a traceback, and never exit 3 (a verdict)
-        _traceback(debug)
-        text = cut(error_line(f"{type(exc).__name__}: {exc}"), 300)
-        print(
-            f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; "
-            "please report it)",
-            file=sys.stderr,
-        )
-        return INTERNAL_ERROR
+        return _internal(exc, debug)
+
+
+_WRITE_ERRORS = frozenset(
+    code for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS) if code is not None
+)
+
+
+def _internal(exc: Exception, debug: bool) -> int:
+    _traceback(debug)
+    text = cut(error_line(f"{type(exc).__name__}: {exc}"), 300)
+    print(
+        f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; please report it)",
+        file=sys.stderr,
+    )
+    return INTERNAL_ERROR
+
+
+def _drop_stdout() -> None:
+    """What stdout still buffers cannot be written either: dropped, so that the exit's flush does
+    not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a stdout with no descriptor (a test's capture)
+        pass
 
 
 def run() -> None:

@@ -22,6 +22,7 @@ RUNTIME_DEFAULTS = {
     "threads": 0,
     "seed": 0,
     "ort_optimization": "disable",
+    "provider": "cpu",
 }
 
 
@@ -120,10 +121,24 @@ def _analysis_flags(report) -> None:
         help="decoder with a KV cache: prefill of N tokens and one decode step at context N (one column per N)",
     )
     report.add_argument(
+        "--generate",
+        metavar="PROMPT:NEW",
+        help="decoder with a KV cache: a whole generation, the prefill of PROMPT tokens and every decode step "
+        "until NEW tokens are out (summed exactly; with --hardware, time to first token, per output token, tokens/s)",
+    )
+    for flag, what in (("--weight-dtype", "the weights"), ("--kv-dtype", "the KV cache")):
+        report.add_argument(
+            flag,
+            metavar="DTYPE",
+            help=f"with --decode or --generate: price {what} as fp16, bf16, fp8, int8 or int4 (block scales "
+            "included) instead of as stored; MACs do not change",
+        )
+    report.add_argument(
         "--hardware",
         metavar="NAME|FILE|calibrate",
-        help="roofline time bounds per layer on a built-in chip (h100-sxm, a100, l4, t4, rtx4090, "
-        "jetson-orin, apple-m2, cpu-avx2, cpu-avx512), a TOML spec file, or this machine measured",
+        help="roofline time bounds per layer on a built-in chip (h100-sxm, h200, b200, a100, l40s, l4, a10g, t4, "
+        "v100, mi300x, rtx4090, jetson-orin, apple-m2, cpu-avx2, cpu-avx512), a TOML spec file, or this machine "
+        "measured",
     )
     report.add_argument(
         "--save-hardware", metavar="FILE", help="with --hardware calibrate: write the measured spec as TOML"
@@ -172,6 +187,12 @@ def _runtime_flags(report) -> None:
         choices=("disable", "basic", "extended", "all"),
         default=RUNTIME_DEFAULTS["ort_optimization"],
         help="onnxruntime graph optimizations for --profile (default disable: every node timed as written)",
+    )
+    runtime.add_argument(
+        "--provider",
+        choices=("cpu", "cuda"),
+        default=RUNTIME_DEFAULTS["provider"],
+        help="onnxruntime's execution provider for --profile (default cpu; cuda needs onnxruntime-gpu)",
     )
 
 

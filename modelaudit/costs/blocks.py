@@ -164,13 +164,13 @@ def _sums(columns: tuple, members: dict) -> dict:
     return groups
 
 
-def _grouped(rows: list, keys: list, columns: tuple | None = None) -> dict:
+def _grouped(rows: list, keys: list, columns: tuple | None = None, members: dict | None = None) -> dict:
     """The rows' `_summed` values added per key (one key per row), in order of first appearance
-    (`columns`: `_columns(rows)` of `_plain` rows, if the caller has read them)."""
+    (`columns`: `_columns(rows)` of `_plain` rows, `members`: `_index(keys)`, if the caller has them)."""
     if columns is None and _plain(rows):
         columns = _columns(rows)
     if columns is not None:
-        return _sums(columns, _index(keys))
+        return _sums(columns, members if members is not None else _index(keys))
     groups: dict = {}
     for values, key in zip(_summed(rows), keys):
         _add(groups, key, values)
@@ -178,19 +178,25 @@ def _grouped(rows: list, keys: list, columns: tuple | None = None) -> dict:
     return groups
 
 
-def _in_row_order(keys: list, rows: list) -> list:
-    """The distinct keys in order of each one's first node that computes (a constant folded at load
-    is no step of the model: exporters put them first, and their readers' blocks would lead the
-    list), then the keys of constants alone."""
-    computing = [k for k, status in zip(keys, column(rows, "status")) if status != "constant"]
-    return list(dict.fromkeys(computing + keys))
+def _in_row_order(members: dict, rows: list) -> list:
+    """The keys (`members`: `_index`'s row numbers of each) in order of each one's first node that
+    computes (a constant folded at load is no step of the model: exporters put them first, and
+    their readers' blocks would lead the list), then the keys of constants alone. A key's first
+    row computes but in those blocks: one look per key, not per row."""
+    status = column(rows, "status")
+    after = len(status)
+    first = {
+        k: next((i for i in numbers if status[i] != "constant"), after + numbers[0]) for k, numbers in members.items()
+    }
+    return sorted(members, key=first.__getitem__)
 
 
 def by_block(rows: list, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of each block's first computing node."""
     keys = block_names(rows, depth)
-    groups = _grouped(rows, keys)
-    return {k: groups[k] for k in _in_row_order(keys, rows)}
+    members = _index(keys)
+    groups = _grouped(rows, keys, members=members)
+    return {k: groups[k] for k in _in_row_order(members, rows)}
 
 
 def _path(module: str, depth: int) -> tuple[str, ...]:
@@ -206,7 +212,7 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
     below: dict[tuple, list] = {}  # the paths under each scope
-    for path in _in_row_order(paths, rows):  # each scope where its first node that computes is
+    for path in _in_row_order(members, rows):  # each scope where its first node that computes is
         for level in range(1, len(path) + 1):
             key = path[:level]
             if key not in groups:
@@ -257,6 +263,7 @@ FAMILIES = [
     "other",
 ]
 _LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
+_LINEAR.add("FusedGemm")  # onnxruntime's saved optimizations
 _RECURRENT = {"RNN", "GRU", "LSTM"}
 _ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
 _NORM = {
@@ -274,7 +281,7 @@ _NORM = {
 }
 
 
-_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv")
+_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv", "FusedConv")
 
 
 def family_of(row: dict) -> str:
@@ -333,8 +340,9 @@ def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
     """`by_family(rows)` and `by_block(rows, depth)`, the columns they sum read once."""
     columns = _columns(rows) if _plain(rows) else None
     keys = block_names(rows, depth)
-    groups = _grouped(rows, keys, columns)
-    return _in_order(_grouped(rows, families(rows), columns)), {k: groups[k] for k in _in_row_order(keys, rows)}
+    members = _index(keys)
+    groups = _grouped(rows, keys, columns, members)
+    return _in_order(_grouped(rows, families(rows), columns)), {k: groups[k] for k in _in_row_order(members, rows)}
 
 
 def by_op(rows: list) -> list[dict]:

@@ -4,6 +4,7 @@ verdict, and which flag resolves each unresolved dim."""
 from __future__ import annotations
 
 import os
+import re
 
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import dtype_name
@@ -17,6 +18,7 @@ __all__ = [
     "checker_warning",
     "input_dim_names",
     "missing_data_warning",
+    "unknown_ort_op",
     "model_info",
     "unresolved_hints",
 ]
@@ -55,10 +57,31 @@ def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
     return hints
 
 
+# ops onnxruntime registers in onnx's own domain, which onnx.checker does not know (the transformers
+# optimizer writes SimplifiedLayerNormalization there for RMSNorm)
+ORT_ONNX_DOMAIN_OPS = frozenset(
+    {"SimplifiedLayerNormalization", "Affine", "Crop", "DynamicSlice", "GivenTensorFill", "GRUUnit", "ImageScaler"}
+    | {"ParametricSoftplus", "Scale", "ScaledTanh", "MemcpyFromHost", "MemcpyToHost"}
+)
+
+
+def unknown_ort_op(error: str) -> str | None:
+    """The op named by the checker's 'No Op registered for X' when onnxruntime registers X in onnx's
+    domain: not a sign of an invalid model, only that the checker could not go on."""
+    match = re.search(r"No Op registered for (\w+) with domain_version", error)
+    return match.group(1) if match and match.group(1) in ORT_ONNX_DOMAIN_OPS else None
+
+
 def checker_warning(mg: ModelGraph) -> list[str]:
     verdict = mg.checker
     if verdict is None or verdict["valid"]:
         return []
+    op = unknown_ort_op(verdict["error"])
+    if op is not None:
+        return [
+            f"onnx.checker stops at {op}, which onnxruntime registers in onnx's domain and onnx does not "
+            "know: the rest of the model is not checked"
+        ]
     return [
         f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
         f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"

@@ -3,6 +3,7 @@ any file is opened, and bytes are read only where a feature needs values (--veri
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import stat
@@ -215,7 +216,7 @@ def _checked(ref: ExternalRef, root: Path) -> Path:
     if ".." in parts:
         raise UnsafeExternalDataError(f"{where}: external data location '{location}' leaves the model's folder")
     candidate = root.joinpath(*parts)
-    real = Path(os.path.realpath(candidate))
+    real = Path(_realpath(candidate, where, location))
     if real != candidate or root not in real.parents:
         raise UnsafeExternalDataError(
             f"{where}: external data location '{location}' is behind a symbolic link "
@@ -224,13 +225,29 @@ def _checked(ref: ExternalRef, root: Path) -> Path:
     return real
 
 
+def _realpath(candidate: Path, where: str, location: str) -> str:
+    """The path with every link resolved; a missing file is no error (counting needs only dims),
+    a link that loops is refused: it names no file at all, and a link is refused anyway."""
+    try:
+        return os.path.realpath(candidate, strict=True)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeExternalDataError(
+                f"{where}: external data location '{location}' is a symbolic link loop; refused"
+            ) from None
+        return os.path.realpath(candidate)
+
+
 def load_external(model: ModelProto, folder: Path | None) -> None:
     """Reads every external tensor's bytes into the model, after checking each location and size;
     each file is checked, stat'ed and opened once however many tensors point into it."""
     refs = external_refs(model)
-    if refs and folder is None:
-        check_external(refs[0], None)
-    locations = _Locations(folder) if refs else None
+    if not refs:
+        return
+    if folder is None:
+        check_external(refs[0], None)  # refused: an in-memory model has no folder
+        return
+    locations = _Locations(folder)
     files: dict[str, int] = {}
     try:
         for ref in refs:

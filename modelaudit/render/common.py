@@ -318,15 +318,40 @@ def runtime_lines(d: dict) -> list[str]:
         lines.extend(f"  If {safe(b['node'])}: the {b['branch']} ran" for b in v["if_branches"])
     p = d.get("profile")
     if p and "total_ms" in p:
-        lines.append(
-            f"profile: median of {p['runs']} runs after {p['warmup']} warm-up: {p['total_ms']:.3f} ms per run; "
-            f"node kernels {p['nodes_ms']:.3f} ms; {p['threads']} thread(s), graph optimizations {p['optimization']}"
-        )
-        lines.append(
-            "  slowest: "
-            + "; ".join(f"{safe(s['name'])} {s['ms']:.3f} ms ({100 * s['share']:.1f}%)" for s in p["slowest"][:5])
-        )
+        lines += profile_lines(p)
     return lines
+
+
+def _named(node: dict) -> str:
+    """A node's name, with its module where the name does not say it (dynamo's `node_Conv_892`)."""
+    module = node.get("module") or ""
+    if not module or module.rpartition("/")[2] in node["name"]:
+        return safe(node["name"])
+    return f"{safe(node['name'])} [{safe(module)}]"
+
+
+def profile_lines(p: dict) -> list[str]:
+    """--profile's run: its time (p50 and p90), the kernels' and what of it no row could take."""
+    runs = f"{p['runs']} runs after {p['warmup']} warm-up"
+    provider = p.get("provider", "CPUExecutionProvider")
+    lines = [
+        f"profile: {runs}: {p['total_ms']:.3f} ms per run (p50), {p.get('total_p90_ms', p['total_ms']):.3f} ms (p90); "
+        f"node kernels {p['nodes_ms']:.3f} ms; {p['threads']} thread(s) on {provider}, "
+        f"graph optimizations {p['optimization']}",
+        "  slowest: "
+        + "; ".join(
+            f"{_named(s)} {s['ms']:.3f} ms (p90 {s.get('p90_ms', s['ms']):.3f}, {100 * s['share']:.1f}%)"
+            for s in p["slowest"][:5]
+        ),
+    ]
+    unmatched = p.get("unmatched_ms", 0.0)
+    share = unmatched / p["nodes_ms"] if p["nodes_ms"] else 0.0
+    line = f"  kernel time on no row: {unmatched:.3f} ms ({100 * share:.1f}% of the kernels')"
+    listed = p.get("unmatched") or []
+    if listed:
+        first = listed[0]
+        line += f"; the most, {safe(first['kernel'])} ({safe(first['op'])}) {first['ms']:.3f} ms: {first['why']}"
+    return lines + [line]
 
 
 FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,000-row table

@@ -18,6 +18,7 @@ NODE_FIELDS = [
     "name",
     "op",
     "domain",
+    "module",
     "scope",
     "inputs",
     "weights",

@@ -106,7 +106,7 @@ BLOCK_COLUMNS = {
 # (comfortable), then given up to (hard) when nothing else is left to hide.
 COMFORTABLE = {"name": 32, "op": 18, "input": 13, "output": 13, "weights": 12, "note": 16, "block": 24, "formula": 24}
 HARD = {"name": 14, "op": 8, "input": 11, "output": 11, "weights": 9, "note": 10, "block": 16, "formula": 12}
-DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "rate", "time%")  # first to go
+DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "p90", "rate", "time%")  # first to go
 # hidden only when names are already cut to their hard minimum and the table still overflows (the
 # roofline's columns made an 80-column table 89 wide): the bound time is the last to stay
 LAST_RESORT = ("intensity", "macs%", "params", "bound")
@@ -165,13 +165,21 @@ def _node_columns(d: dict) -> dict:
     if d.get("training"):  # beside the forward MACs
         bwd = ("bwd MACs", lambda c, t: c("backward_macs"), human)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
-    total_ms = (d.get("profile") or {}).get("total_ms")
+    profile = d.get("profile") or {}
+    total_ms = profile.get("total_ms")
     if total_ms:
-        columns |= {
+        high = profile.get("p90_ms_by_index") or {}  # the profile's own table: a top-level row's index -> p90
+        timed: dict[str, tuple] = {
             "ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
+            "p90": (
+                "p90 ms",
+                lambda c, t: [None if scope else high.get(i) for i, scope in zip(c("index"), c("scope"))],
+                lambda v: "" if v is None else f"{v:.3f}",
+            ),
             "time%": ("% time", lambda c, t: c("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
             "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}"),
         }
+        columns |= timed
     from .roofline import roofline_columns
 
     columns |= roofline_columns(d)
@@ -325,7 +333,9 @@ def fit_columns(
     ]
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
     natural = [max(len(h) + 2, max(map(len, v), default=0)) for h, v in zip(headers, values)]
-    order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
+    order: tuple[str, ...] = (
+        DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]
+    )  # profiled: time first
     order = tuple(k for k in order if k not in last) + tuple(k for k in order if k in last)
     keep = list(range(len(headers)))
     dropped = []

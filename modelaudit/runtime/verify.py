@@ -21,7 +21,7 @@ from modelaudit.load.inline import inline_functions
 from modelaudit.load.reader import read_model
 from modelaudit.shapes.infer import TensorInfo
 
-from .fence import OVERHEAD_BYTES, RunRequest, RuntimeFailure, run_fenced
+from .fence import OVERHEAD_BYTES, PROVIDERS, RunRequest, RuntimeFailure, installed, run_fenced
 
 __all__ = ["RuntimeOptions", "check", "load_input_data", "input_shapes_of"]
 
@@ -40,6 +40,7 @@ class RuntimeOptions:
     threads: int = 0  # 0: the machine's cores
     seed: int = 0
     optimization: str = "disable"
+    provider: str = "cpu"  # --profile's execution provider (fence.PROVIDERS)
 
 
 def load_input_data(path: str | os.PathLike, input_names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -77,10 +78,11 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
     feeds = {}
     for name in mg.inputs:
         info = mg.info(name)
+        dtype = info.dtype if info else 0
         try:
-            np_type = helper.tensor_dtype_to_np_dtype(info.dtype) if info and info.dtype else np.float32
+            np_type = helper.tensor_dtype_to_np_dtype(dtype) if dtype else np.dtype(np.float32)
         except KeyError:  # an element type ONNX does not define: no array can be made for it
-            raise RuntimeFailure(f"input '{name}' has element type {info.dtype}, which ONNX does not define") from None
+            raise RuntimeFailure(f"input '{name}' has element type {dtype}, which ONNX does not define") from None
         if name in given:
             feeds[name] = np.asarray(given[name]).astype(np_type, copy=False)
             continue
@@ -91,10 +93,11 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
                 f"{flag} needs a concrete shape for input '{name}' ({shape})",
                 f"fix it with --input {name}=... or --dim NAME=N",
             )
+        dims = tuple(d for d in info.shape or () if isinstance(d, int))  # known: every dim is one
         if np.issubdtype(np_type, np.floating):
-            feeds[name] = rng.standard_normal(info.shape).astype(np_type)
+            feeds[name] = rng.standard_normal(dims).astype(np_type)
         else:  # integers (ids, indices) and booleans: zeros are always in range
-            feeds[name] = np.zeros(info.shape, np_type)
+            feeds[name] = np.zeros(dims, np_type)
     return feeds
 
 
@@ -110,7 +113,7 @@ def _observed(mg: ModelGraph) -> list[str]:
 
 def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[str, int]]:
     """A copy with every node named uniquely (profiles are keyed by name) and extra graph outputs."""
-    if mg.weights_in_file is not None:
+    if mg.weights_in_file is not None and mg.path is not None:
         copy = read_model(mg.path)[0]  # the weights stayed in the file: read them now
     else:
         copy = ModelProto()
@@ -134,13 +137,18 @@ def _needed_bytes(mg: ModelGraph, report: Report, observed: list[str], given: di
     for name in [n for n in mg.inputs if n not in given] + observed:
         info = mg.info(name)
         if info is not None and info.known:
-            total += tensor_bytes(math.prod(info.shape), info.dtype) or 0
+            total += tensor_bytes(math.prod(d for d in info.shape or () if isinstance(d, int)), info.dtype) or 0
     return total
 
 
 def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Report, bool]:
     """Runs the model; returns the report with a verification (and profile) section, and whether
     every shape was verified. A model onnxruntime cannot run keeps its static report."""
+    if options.profile and not installed(options.provider):
+        raise UsageError(
+            f"--provider {options.provider}: this onnxruntime has no {PROVIDERS[options.provider][0]}",
+            "install onnxruntime-gpu (in place of onnxruntime) on a machine with a CUDA GPU",
+        )
     observed = _observed(mg) if options.verify else []
     needed = _needed_bytes(mg, report, observed, options.input_data or {})
     if needed > options.max_memory:
@@ -164,6 +172,7 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
             runs=options.runs,
             warmup=options.warmup,
             optimization=options.optimization,
+            provider=options.provider,
         )
         result = run_fenced(request)
     except RuntimeFailure as exc:  # the static report stands; with --verify, nothing was verified: a failed check
@@ -176,7 +185,7 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
     if options.profile:
         from .profile import attach_profile
 
-        attach_profile(report, result, names, request)
+        attach_profile(report, result, names, request, mg)
     report.runtime = {
         "onnxruntime": result.ort_version,
         "provider": result.provider,
@@ -194,7 +203,7 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
     for name, shape in result.shapes.items():
         info = mg.info(name)
         if info is not None and info.known:
-            if tuple(info.shape) == shape:
+            if tuple(info.shape or ()) == shape:
                 matched += 1
             else:
                 producer = mg.producer.get(name)

@@ -141,6 +141,22 @@ def _squeeze(inputs, attrs, in_shapes):
     return np.squeeze(x, axis=tuple(int(a) % x.ndim for a in np.atleast_1d(axes)))
 
 
+@_op("Split")
+def _split(inputs, attrs, in_shapes):
+    """onnxruntime's optimizer turns Gathers of a shape into one Split (GatherSliceToSplitFusion)."""
+    x = inputs[0]
+    if x is None or x.ndim == 0:
+        return None
+    axis = int(attrs.get("axis", 0)) % x.ndim
+    sizes = inputs[1] if len(inputs) > 1 and inputs[1] is not None else attrs.get("split")
+    if sizes is None:
+        parts = attrs.get("num_outputs")
+        return None if not parts else list(np.array_split(x, int(parts), axis=axis))
+    if not _known(np.asarray(sizes)):
+        return None
+    return list(np.split(x, np.cumsum(np.asarray(sizes, np.int64))[:-1], axis=axis))
+
+
 @_op("Concat")
 def _concat(inputs, attrs, in_shapes):
     if any(v is None for v in inputs):

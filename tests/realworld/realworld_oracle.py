@@ -203,7 +203,7 @@ def runtime_macs(model: onnx.ModelProto, feeds: dict) -> int:
 
         y = math.prod(shapes[node.output[0]]) if node.output and node.output[0] in shapes else 0
         op = node.op_type
-        if op in ("Conv", "ConvInteger"):
+        if op in ("Conv", "ConvInteger", "FusedConv"):  # com.microsoft.nchwc's Conv too, on its padded W
             total += y * math.prod(shape(1)[1:])
         elif op == "QLinearConv":
             total += y * math.prod(shape(3)[1:])
@@ -211,7 +211,12 @@ def runtime_macs(model: onnx.ModelProto, feeds: dict) -> int:
             total += math.prod(shape(0)) * math.prod(shape(1)[1:])
         elif op in ("MatMul", "MatMulInteger", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"):
             total += y * shape(0)[-1]
-        elif op == "Gemm":
+        elif op == "FusedMatMul":  # transBatch moves dim 0 before the last two, trans swaps those
+            a = list(shape(0))
+            if _attr(node, "transBatchA", 0):
+                a = a[1:-1] + [a[0], a[-1]]
+            total += y * (a[-2] if _attr(node, "transA", 0) else a[-1])
+        elif op in ("Gemm", "FusedGemm"):
             total += y * (shape(0)[0] if _attr(node, "transA", 0) else shape(0)[-1])
         elif op in ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"):
             x, hidden = shape(0), _attr(node, "hidden_size")

@@ -164,12 +164,46 @@ def test_skip_layer_norm_every_output(op, with_bias):
 def test_simplified_layer_norm_in_the_default_domain():
     """RMSNorm as the transformers optimizer writes it for Llama: no domain, Y and inv_std_var."""
     node = helper.make_node("SimplifiedLayerNormalization", ["x", "scale"], ["y", "inv"], axis=-1, epsilon=1e-6)
-    model = make_model([node], [vi("x", [2, 4, 16])], [vi("y", None), vi("inv", None)], [tensor("scale", (16,))])
+    model = make_model(
+        [node], [vi("x", [2, 4, 16])], [vi("y", [2, 4, 16]), vi("inv", [2, 4, 1])], [tensor("scale", (16,))]
+    )
     report = _verified(model)
     row = _row(report, "SimplifiedLayerNormalization")
     assert row.outputs == ["2x4x16", "2x4x1"]
     assert row.flops == 4 * 2 * 4 * 16 and row.status == "counted" and not report.uncounted
     assert report.totals.params == 16
+    # onnx.checker does not know the op: a note that it stopped there, no rejection and no MA013
+    assert not [w for w in report.warnings if "rejects" in w]
+    assert any("onnx.checker stops at SimplifiedLayerNormalization" in w for w in report.warnings)
+    from modelaudit.analyses.findings import find
+
+    mg = modelaudit.load(model)
+    assert "MA013" not in [f.code for f in find(mg, modelaudit.analyze(mg))]
+
+
+def test_split_of_a_shape_is_folded():
+    """onnxruntime's GatherSliceToSplitFusion: Shape → Split → Squeeze → Unsqueeze → Concat → Reshape;
+    the split dims are folded, so the Reshape and the MatMul after it are known (2·3·8·4 MACs)."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Split", ["s", "sizes"], ["a", "b", "c"], axis=0),
+        helper.make_node("Squeeze", ["a", "ax"], ["a0"]),
+        helper.make_node("Squeeze", ["b", "ax"], ["b0"]),
+        helper.make_node("Unsqueeze", ["a0", "ax"], ["a1"]),
+        helper.make_node("Unsqueeze", ["b0", "ax"], ["b1"]),
+        helper.make_node("Concat", ["a1", "b1", "minus1"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["r"]),
+        helper.make_node("MatMul", ["r", "w"], ["y"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([1, 1, 1], np.int64), "sizes"),
+        numpy_helper.from_array(np.array([0], np.int64), "ax"),
+        numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
+        tensor("w", (8, 4)),
+    ]
+    model = make_model(nodes, [vi("x", ["batch", 3, 8])], [vi("y", None)], inits)
+    report = modelaudit.audit(model, inputs={"x": (2, 3, 8)})
+    assert _row(report, "MatMul").macs == 2 * 3 * 8 * 4 and report.totals.macs_complete
 
 
 def test_qlinear_concat_keeps_the_quantized_type():
