@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from modelaudit.costs.blocks import by_block, scope_tree
 from modelaudit.costs.report import column, revive_document
+from modelaudit.encoding import cut
 from modelaudit.errors import UsageError
 from modelaudit.figures import Figure, Number
 
@@ -275,13 +276,7 @@ def _with_tree(blocks: list[dict]) -> list[dict]:
 
 def abbreviate(text: str, width: int) -> str:
     """`text` cut to `width` characters in the middle, where a name or shape says least."""
-    text = str(text)
-    if len(text) <= width:
-        return text
-    if width < 3:
-        return text[:width]
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+    return cut(str(text), width)
 
 
 def _layout(
