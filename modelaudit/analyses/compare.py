@@ -47,7 +47,7 @@ def _ratio(value, first):
 
 
 def compare(reports: list[dict], labels: list[str], depth: int = 2) -> dict:
-    """The comparison of Report.to_dict()s, first model as the reference."""
+    """The comparison of Report.document()s, first model as the reference."""
     totals = []
     for metric, (label, kind) in METRICS.items():
         values = [_metric(d, metric) for d in reports]

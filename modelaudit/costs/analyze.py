@@ -147,26 +147,24 @@ class _Auditor:
                     if output_bytes is not None:
                         size = sizes.get(n)
                         output_bytes = None if size is None else output_bytes + size
-        # positional, in Row's field order (report.py): a third of the cost of keywords, per node
         return Row(
-            index,
-            f"{scope}/{local}" if scope else local,
-            op,
-            domain,
-            data,
-            stored,
-            outputs,
-            weights.params_by_node.get(key, 0),
-            weights.non_trainable_by_node.get(key, 0),
-            cost.macs if known else None,
-            cost.flops if known else None,
-            output_bytes,
-            cost.formula,
-            status,
-            sorted(set(dims)) if dims else [],
-            scope,
-            1,
-            details(self.mg, node) if op in DETAILED else {},
+            index=index,
+            name=f"{scope}/{local}" if scope else local,
+            op=op,
+            domain=domain,
+            inputs=data,
+            weights=stored,
+            outputs=outputs,
+            params=weights.params_by_node.get(key, 0),
+            non_trainable=weights.non_trainable_by_node.get(key, 0),
+            macs=cost.macs if known else None,
+            flops=cost.flops if known else None,
+            output_bytes=output_bytes,
+            formula=cost.formula,
+            status=status,
+            unresolved=sorted(set(dims)) if dims else [],
+            scope=scope,
+            details=details(self.mg, node) if op in DETAILED else {},
         )
 
     def uncertain_weights(self, node, leaves) -> None:

@@ -7,7 +7,7 @@ from itertools import chain
 from operator import not_
 
 from .poly import sum_formulas
-from .report import Row, column, row_dicts
+from .rows import Rows
 
 __all__ = [
     "block_of",
@@ -39,11 +39,9 @@ def block_of(name: str, depth: int) -> str:
 _SUMMED = ("params", "macs_total", "flops_total", "backward_macs", "runs", "ms", "scope", "status")
 
 
-def _summed(rows: list) -> list[tuple]:
-    """Per row, the fields a group adds up and its --symbolic polynomials (None without), read
-    column by column from Row objects or dicts (no dict per Row)."""
-    formulas = column(rows, "formulas") if rows and rows[0].__class__ is not Row else [None] * len(rows)
-    return list(zip(*(column(rows, k) for k in _SUMMED), formulas))
+def _summed(rows: Rows) -> list[tuple]:
+    """Per row, the fields a group adds up and its --symbolic polynomials (None without)."""
+    return list(zip(*(rows.column(k) for k in _SUMMED), rows.column("formulas")))
 
 
 def _add(groups: dict, key, values: tuple) -> None:
@@ -72,20 +70,22 @@ def _add(groups: dict, key, values: tuple) -> None:
         g.setdefault("formulas", []).append(formulas)
 
 
-def formula_rows(d: dict) -> list[dict]:
-    """The rows, each with its --symbolic polynomials under `formulas` (for the grouped views to
-    sum); the rows themselves without --symbolic (Row objects stay Row objects)."""
-    sym = d.get("symbolic")
+def formula_rows(d: dict) -> Rows:
+    """The document's rows with a `formulas` column, each row's --symbolic polynomials (for the
+    grouped views to sum); the rows themselves without --symbolic."""
+    sym, rows = d.get("symbolic"), d["rows"]
     if not sym:
-        return d["rows"]
+        return rows
     variables = tuple(sym["variables"])
     none = {"text": None, "not_polynomial": True}
     by_name = {r["name"]: r for r in sym["rows"]}
-    return [
-        r
-        | {"formulas": {"variables": variables} | {k: (by_name.get(r["name"]) or {}).get(k) or none for k in FORMULAS}}
-        for r in row_dicts(d["rows"])
-    ]
+    return rows.with_column(
+        "formulas",
+        [
+            {"variables": variables} | {k: (by_name.get(name) or {}).get(k) or none for k in FORMULAS}
+            for name in rows.column("name")
+        ],
+    )
 
 
 def _finish(groups) -> None:
@@ -100,13 +100,13 @@ def _finish(groups) -> None:
             g["formulas"] = {k: sum_formulas([m[k] for m in members], variables) for k in FORMULAS}
 
 
-def _per_scope(rows: list, of, first):
+def _per_scope(rows: Rows, of, first):
     """`of(name)` of each row; a subgraph's rows take their top-level parent's (rows are in
     pre-order: they follow it), `first` before any. Thousands of nodes share one scope, and a
     name's block or path depends only on what precedes its last '/' when the segment after it is
     not empty (the op's own segment, which block_of and _scopes drop): one call per such prefix."""
     out, value, cached = [], first, {}
-    for name, scope in zip(column(rows, "name"), column(rows, "scope")):
+    for name, scope in zip(rows.column("name"), rows.column("scope")):
         if not scope:
             prefix, _, last = name.rpartition("/")
             if not last:  # "", "/" or a trailing '/': the op's segment is an earlier one
@@ -119,23 +119,23 @@ def _per_scope(rows: list, of, first):
     return out
 
 
-def block_names(rows: list, depth: int) -> list[str]:
+def block_names(rows: Rows, depth: int) -> list[str]:
     """Each row's block; a subgraph's rows belong to their top-level parent's block."""
     return _per_scope(rows, lambda name: block_of(name, depth), TOP)
 
 
-def _has_formulas(rows: list) -> bool:
-    """Whether rows carry --symbolic's polynomials (formula_rows' dicts; Row objects never do)."""
-    return bool(rows) and rows[0].__class__ is not Row and any(r.get("formulas") is not None for r in rows)
+def _has_formulas(rows: Rows) -> bool:
+    """Whether rows carry --symbolic's polynomials (formula_rows')."""
+    return rows.column("formulas").count(None) != len(rows)
 
 
-def _plain(rows: list) -> bool:
+def _plain(rows: Rows) -> bool:
     """No row has what --training, --profile or --symbolic add (backward MACs, times, polynomials):
     each group is then five sums, what `_add` and `_finish` give such rows."""
-    if _has_formulas(rows):
-        return False
     n = len(rows)
-    return column(rows, "backward_macs").count(None) == n and column(rows, "ms").count(None) == n
+    return (
+        not _has_formulas(rows) and rows.column("backward_macs").count(None) == n and rows.column("ms").count(None) == n
+    )
 
 
 def _index(keys: list) -> dict:
@@ -146,11 +146,9 @@ def _index(keys: list) -> dict:
     return members
 
 
-def _columns(rows: list) -> tuple[list, list, list]:
-    """Every row's params, MACs and FLOPs times its runs (the Row properties' values)."""
-    if rows and rows[0].__class__ is Row and column(rows, "runs").count(1) == len(rows):
-        return column(rows, "params"), column(rows, "macs"), column(rows, "flops")  # x1: no property call per row
-    return column(rows, "params"), column(rows, "macs_total"), column(rows, "flops_total")
+def _columns(rows: Rows) -> tuple[list, list, list]:
+    """Every row's params, MACs and FLOPs times its runs."""
+    return rows.column("params"), rows.column("macs_total"), rows.column("flops_total")
 
 
 def _sums(columns: tuple, members: dict) -> dict:
@@ -177,7 +175,7 @@ def _sums(columns: tuple, members: dict) -> dict:
     return groups
 
 
-def _grouped(rows: list, keys: list, columns: tuple | None = None) -> dict:
+def _grouped(rows: Rows, keys: list, columns: tuple | None = None) -> dict:
     """The rows' `_summed` values added per key (one key per row), in order of first appearance
     (`columns`: `_columns(rows)` of `_plain` rows, if the caller has read them)."""
     if columns is None and _plain(rows):
@@ -191,7 +189,7 @@ def _grouped(rows: list, keys: list, columns: tuple | None = None) -> dict:
     return groups
 
 
-def by_block(rows: list, depth: int) -> dict[str, dict]:
+def by_block(rows: Rows, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of first appearance."""
     return _grouped(rows, block_names(rows, depth))
 
@@ -201,10 +199,10 @@ def _scopes(name: str, depth: int) -> tuple[str, ...]:
     return tuple(parts[:-1][:depth]) or (TOP,)
 
 
-def scope_tree(rows: list, depth: int) -> list[dict]:
+def scope_tree(rows: Rows, depth: int) -> list[dict]:
     """The name scopes down to `depth` as a tree in pre-order, each with the subtotals of every
     node below it (`level` 1 is the outermost scope; `leaf` marks the deepest shown). Subgraph
-    rows count in their parent's scope, as in `by_block`. `rows`: Row objects or their dicts."""
+    rows count in their parent's scope, as in `by_block`."""
     paths = _per_scope(rows, lambda name: _scopes(name, depth), (TOP,))
     members = _index(paths)
     groups: dict[tuple, dict] = {}
@@ -306,25 +304,25 @@ def _family(op: str, details: dict | None, status: str, macs: int | None) -> str
     return "other"
 
 
-def families(rows: list) -> list[str]:
-    """Each row's family (Row objects or dicts), decided once per distinct op, status and MACs
-    zero or not; a conv's once per row (its kind is in its details)."""
-    ops = column(rows, "op")
+def families(rows: Rows) -> list[str]:
+    """Each row's family, decided once per distinct op, status and MACs zero or not; a conv's once
+    per row (its kind is in its details)."""
+    ops = rows.column("op")
     decided: dict[tuple, str] = {}
     out = []
-    for key in zip(ops, column(rows, "status"), map(not_, column(rows, "macs"))):
+    for key in zip(ops, rows.column("status"), map(not_, rows.column("macs"))):
         family = decided.get(key)
         if family is None:
             family = decided[key] = _family(key[0], None, key[1], not key[2])
         out.append(family)
     if any(key[0] in _CONV for key in decided):
-        for i, (op, details) in enumerate(zip(ops, column(rows, "details"))):
+        for i, (op, details) in enumerate(zip(ops, rows.column("details"))):
             if op in _CONV:
                 out[i] = _family(op, details, None, None)
     return out
 
 
-def by_family(rows: list) -> dict[str, dict]:
+def by_family(rows: Rows) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
     return _in_order(_grouped(rows, families(rows)))
 
@@ -333,20 +331,20 @@ def _in_order(groups: dict) -> dict:
     return {f: groups[f] for f in FAMILIES if f in groups}
 
 
-def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
+def families_and_blocks(rows: Rows, depth: int) -> tuple[dict, dict]:
     """`by_family(rows)` and `by_block(rows, depth)`, the columns they sum read once."""
     columns = _columns(rows) if _plain(rows) else None
     return _in_order(_grouped(rows, families(rows), columns)), _grouped(rows, block_names(rows, depth), columns)
 
 
-def by_op(rows: list) -> list[dict]:
-    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown).
-    `rows` are Row objects or their dicts (with --symbolic, formula_rows' dicts)."""
+def by_op(rows: Rows) -> list[dict]:
+    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown);
+    with --symbolic (formula_rows'), their polynomials summed."""
     if _has_formulas(rows):
         groups = _by_op_each(rows)
     else:  # no polynomials: each op's sums taken over its row numbers, as per block (_sums)
-        members = _index(column(rows, "op_label"))
-        non_trainable = column(rows, "non_trainable")
+        members = _index(rows.column("op_label"))
+        non_trainable = rows.column("non_trainable")
         groups = {}
         for label, s in _sums(_columns(rows), members).items():
             unknown = s["unknown"]
@@ -362,13 +360,11 @@ def by_op(rows: list) -> list[dict]:
     return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
 
 
-def _by_op_each(rows: list) -> dict[str, dict]:
+def _by_op_each(rows: Rows) -> dict[str, dict]:
     """by_op's groups added row by row (the rows with --symbolic's polynomials)."""
     groups: dict[str, dict] = {}
-    # column by column, one loop over plain values: a Report's own rows need no dict each
-    columns = zip(*(column(rows, k) for k in ("op_label", "params", "non_trainable", "macs_total", "flops_total")))
-    formulas = [r.get("formulas") for r in rows] if rows and isinstance(rows[0], dict) else [None] * len(rows)
-    for (label, params, non_trainable, macs, flops), formula in zip(columns, formulas):
+    keys = ("op_label", "params", "non_trainable", "macs_total", "flops_total", "formulas")
+    for label, params, non_trainable, macs, flops, formula in zip(*map(rows.column, keys)):
         g = groups.get(label)
         if g is None:
             g = groups[label] = {

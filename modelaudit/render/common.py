@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from itertools import repeat
-from operator import attrgetter, itemgetter
 
 from modelaudit.costs.blocks import by_op, formula_rows
-from modelaudit.costs.report import Row, column
+from modelaudit.costs.rows import Rows
 from modelaudit.units import exact, human, human_bytes
 
 __all__ = [
@@ -77,19 +76,19 @@ OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "ma
 BLOCK_SORT_KEYS = OP_SORT_KEYS | {"name": "block", "op": "block"}
 
 
-def select_rows(rows: list, sort: str | None = None, top: int | None = None, by: str = "node") -> list:
-    """Rows (Row objects or dicts) in file-walk order, or sorted (numbers descending, unknowns
-    last), cut to `top`. Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys;
-    a key they lack keeps their order."""
+def select_rows(rows: Rows, sort: str | None = None, top: int | None = None, by: str = "node") -> Rows:
+    """The rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`.
+    Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys."""
     if top is not None and sort is None:
         sort = "macs"
     key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
-    get = (attrgetter if rows and rows[0].__class__ is Row else itemgetter)(key) if key else None
+    positions = list(range(len(rows)))
     if key in ("name", "op_label", "op", "block"):
-        rows = sorted(rows, key=get)
+        positions.sort(key=rows.column(key).__getitem__)
     elif key:
-        rows = sorted(rows, key=lambda r: (get(r) is None, -(get(r) or 0)))
-    return rows[:top] if top is not None else list(rows)
+        values = rows.column(key)
+        positions.sort(key=lambda i: (values[i] is None, -(values[i] or 0)))
+    return rows.take(positions[:top] if top is not None else positions) if key or top is not None else rows
 
 
 def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
@@ -101,7 +100,7 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str
 
         total, what = sum(1 for b in scope_tree(d["rows"], depth) if b["leaf"]), "blocks"
     elif by == "op":
-        total, what = len(by_op(d["rows"])), "op types"  # Row objects or dicts
+        total, what = len(by_op(d["rows"])), "op types"
     else:
         total, what = len(d["rows"]), "nodes"
     if top >= total:
@@ -140,12 +139,12 @@ _SYMBOLIC = {
 def summary(d: dict) -> list[tuple[str, str]]:
     """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
     t, rows = d["totals"], d["rows"]
-    statuses = column(rows, "status")
+    statuses = rows.column("status")
     counts = Counter(statuses)
     unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
     no_bytes = sum(
         1
-        for out, status, runs in zip(column(rows, "output_bytes"), statuses, column(rows, "runs"))
+        for out, status, runs in zip(rows.column("output_bytes"), statuses, rows.column("runs"))
         if out is None and status != "constant" and runs
     )
     hint = resolve_hint(d)
@@ -248,17 +247,17 @@ def model_line(d: dict) -> str:
 
 def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
     """Per-gate params of each recurrent row, in the course's notation (LSTM's c gate is g)."""
-    tables = []
-    details_of = column(d["rows"], "details")
+    tables: list[tuple[str, list[str], list[list]]] = []
+    rows = d["rows"]
+    details_of = rows.column("details")
     if not any(details_of):  # the usual report: no row has details
         return tables
-    for r, details in zip(d["rows"], details_of):
+    for name, op, details in zip(rows.column("name"), rows.column("op"), details_of):
         gates = details.get("gates") if details else None
         if not gates:
             continue
-        r = r.as_dict() if isinstance(r, Row) else r
         headers = ["gate", "ONNX gate (rows of W, R)", "W_x", "W_h", "b (Wb+Rb)", "peephole", "params"]
-        rows = [
+        cells = [
             [
                 f"{g['gate']} ({g['role']})",
                 f"{g['onnx_gate']} [{g['rows']}]",
@@ -270,7 +269,7 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
             ]
             for g in gates
         ]
-        tables.append((f"{safe(r['name'])} ({r['op']}) params per gate", headers, rows))
+        tables.append((f"{safe(name)} ({op}) params per gate", headers, cells))
     return tables
 
 

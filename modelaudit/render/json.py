@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import MISSING, fields
 from itertools import chain, repeat
 from json.encoder import encode_basestring_ascii
-from operator import attrgetter, itemgetter
 
-from modelaudit.costs.report import Row, column, row_dicts
+from modelaudit.costs.rows import ANALYSIS_COLUMNS, ROW_KEYS, Row, Rows
 
 from .common import by_op, formula_rows, select_rows
 
@@ -22,13 +20,12 @@ CHUNK = 1_000  # rows encoded at a time when streaming: the document never sits 
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 _text = encode_basestring_ascii  # what the encoder above writes for a str, in C
-# Row.as_dict()'s keys in its order. The fields from `unresolved` on keep their defaults in a
-# plain report (no control flow, --training, --profile, --hardware, --verify): one text for all.
-_KEYS = tuple(f.name for f in fields(Row)) + ("op_label", "macs_total", "flops_total")
+# A JSON row's keys in their order. The fields from `unresolved` on keep their defaults in a plain
+# report (no control flow, --training, --profile, --hardware, --verify): one text for all.
+_KEYS = ROW_KEYS
 _TAIL = _KEYS[_KEYS.index("unresolved") : _KEYS.index("bound_ratio") + 1]
-_TAIL_DEFAULT = tuple(
-    f.default_factory() if f.default is MISSING else f.default for f in fields(Row) if f.name in _TAIL
-)
+_UNSET = Row(0, "", "", "", [], [], [], 0, 0, None, None, None, "", "")  # Row's defaults
+_TAIL_DEFAULT = tuple(ANALYSIS_COLUMNS[k][1] if k in ANALYSIS_COLUMNS else getattr(_UNSET, k) for k in _TAIL)
 _TAIL_TEXT = ",".join(f"{_text(k)}:{_dumps(v)}" for k, v in zip(_TAIL, _TAIL_DEFAULT))
 _CUT = ("name", "scope", "formula")
 _UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
@@ -95,24 +92,24 @@ def _grouped(keys: tuple, columns: list[list], memo: dict) -> list[str]:
     return list(map(texts.__getitem__, combos))
 
 
-def _default_tail(rows: list[Row]) -> bool:
+def _default_tail(rows: Rows) -> bool:
     """Whether every row's fields from `unresolved` on are their defaults, typed as they are where
     an equal value prints otherwise (runs 1.0 or True, runtime_shaped 0; [], "" and {} are only
     equal to what prints as they do)."""
-    tails = list(map(attrgetter(*_TAIL), rows))
-    if tails.count(_TAIL_DEFAULT) != len(tails):
-        return False
-    return all(
-        set(map(type, map(itemgetter(i), tails))) == {type(default)}
-        for i, default in enumerate(_TAIL_DEFAULT)
-        if isinstance(default, (int, float))
-    )
+    n = len(rows)
+    for key, default in zip(_TAIL, _TAIL_DEFAULT):
+        values = rows.column(key)
+        if values.count(default) != n:
+            return False
+        if isinstance(default, (int, float)) and set(map(type, values)) != {type(default)}:
+            return False
+    return True
 
 
-def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
-    """The rows' JSON objects joined by commas: what json.dumps writes for their as_dict()s (names
-    cut as _row cuts them), encoded column by column without a dict per row. `memo` carries the
-    texts of repeating fields from one call to the next."""
+def encode_rows(rows: Rows, memo: dict | None = None) -> str:
+    """The rows' JSON objects joined by commas: what json.dumps writes for their dicts (names cut as
+    _row cuts them), encoded column by column without a dict per row. `memo` carries the texts of
+    repeating fields from one call to the next."""
     if not rows:
         return ""
     memo = {} if memo is None else memo
@@ -120,10 +117,7 @@ def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
     if _default_tail(rows):
         start = keys.index(_TAIL[0])
         keys[start : start + len(_TAIL)] = [None]  # None: the defaults' one text
-    values = {k: column(rows, k) for k in keys if k not in (None, "macs_total", "flops_total")}
-    for total, once in (("macs_total", "macs"), ("flops_total", "flops")):  # runs 1 everywhere: the same figures
-        plain = None in keys and set(map(type, values[once])) <= {int, type(None)}
-        values[total] = values[once] if plain else column(rows, total)
+    values = {k: rows.column(k) for k in keys if k is not None}
     for k in _CUT:
         if k in values and not (set(map(type, values[k])) == {str} and max(map(len, values[k])) <= MAX_NAME):
             values[k] = list(map(_short, values[k]))
@@ -152,7 +146,7 @@ def encode_rows(rows: list[Row], memo: dict | None = None) -> str:
 
 def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | None = None) -> dict:
     """The report's dict as the JSON formats write it; `depth` adds `blocks`, the scope tree with
-    subtotals (as the tables show it). Its rows stay Row objects when the report's were."""
+    subtotals (as the tables show it)."""
     out = dict(d)
     out["rows"] = select_rows(d["rows"], sort, top)
     grouped = formula_rows(d)  # under --symbolic each group also sums its nodes' polynomials
@@ -163,13 +157,6 @@ def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | 
 
         out["blocks"] = scope_tree(grouped, depth)
     return out
-
-
-def _encode_chunk(rows: list, memo: dict) -> str:
-    """Rows (Row objects or dicts) as JSON objects joined by commas."""
-    if rows and rows[0].__class__ is Row:
-        return encode_rows(rows, memo)
-    return _dumps([_row(r) for r in rows])[1:-1]
 
 
 def render_json(
@@ -204,7 +191,7 @@ def write_json(
     out = _document(d, sort, top, by, depth)
     rows = out["rows"]
     if len(rows) <= COMPACT_FROM and not one_line:  # json's C encoder runs only without indentation
-        out["rows"] = [_row(r) for r in row_dicts(rows)]
+        out["rows"] = [_row(r) for r in rows.dicts()]
         stream.write(json.dumps(out, indent=2, ensure_ascii=True) + "\n")
         return
     for i, (key, value) in enumerate(out.items()):
@@ -215,6 +202,7 @@ def write_json(
         stream.write("[")
         memo: dict = {}
         for start in range(0, len(rows), CHUNK):
-            stream.write(("," if start else "") + _encode_chunk(rows[start : start + CHUNK], memo))
+            chunk = rows.take(range(start, min(start + CHUNK, len(rows))))
+            stream.write(("," if start else "") + encode_rows(chunk, memo))
         stream.write("]")
     stream.write("}\n")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from modelaudit.costs.blocks import scope_tree
-from modelaudit.costs.report import column
+from modelaudit.costs.rows import Rows
 from modelaudit.errors import UsageError
 
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
@@ -50,8 +50,8 @@ def _shapes(lists: list, skip: str | None = None) -> list[str]:
 
 
 # Columns are data: key -> (header, the column's values from the table's fields and the totals,
-# human formatter or None). `c(key)` is one field of every row, read once per table from Row
-# objects or dicts (a call per column, not a lambda per cell).
+# human formatter or None). `c(key)` is one field of every row, read once per table (a call per
+# column, not a lambda per cell).
 COLUMNS = {
     "index": ("#", lambda c, t: ["" if scope else i for i, scope in zip(c("index"), c("scope"))], None),
     "name": ("name", lambda c, t: safe_column(c("name")), None),
@@ -179,18 +179,6 @@ def _node_columns(d: dict) -> dict:
     return columns
 
 
-def _fields(rows: list):
-    """c(key, default): one field of every row, read once (Row objects or dicts)."""
-    read: dict = {}
-
-    def c(key: str, default=None) -> list:
-        if (key, default) not in read:
-            read[key, default] = column(rows, key, default)
-        return read[key, default]
-
-    return c
-
-
 def table_columns(
     d: dict,
     sort: str | None = None,
@@ -201,14 +189,16 @@ def table_columns(
 ) -> tuple[list[str], list[list], list[str]]:
     """table()'s headers, cells and keys, the cells column by column (a list per column)."""
     totals = d["totals"]
+    rows: Rows
     if depth is not None:
-        rows, available = scope_tree(formula_rows(d), depth), _block_columns(d)
+        blocks, available = scope_tree(formula_rows(d), depth), _block_columns(d)
         if sort is not None or top is not None:  # a sorted view is flat: the blocks at the given depth
-            rows = select_rows([r for r in rows if r["leaf"]], sort, top, by="block")
+            rows = select_rows(Rows.from_dicts([r for r in blocks if r["leaf"]]), sort, top, by="block")
         else:
-            rows = _with_tree(rows)
+            rows = Rows.from_dicts(_with_tree(blocks))
     elif by == "op":
-        rows, available = select_rows(by_op(formula_rows(d)), sort, top, by="op"), _grouped_columns(OP_COLUMNS, d)
+        rows = select_rows(Rows.from_dicts(by_op(formula_rows(d))), sort, top, by="op")
+        available = _grouped_columns(OP_COLUMNS, d)
     else:
         rows, available = select_rows(d["rows"], sort, top), _node_columns(d)
     keys = list(columns) if columns else list(available)
@@ -219,10 +209,10 @@ def table_columns(
         )
     # column by column: an empty column is dropped before the rows are assembled, and a formatter
     # runs over a list (map) instead of a call per cell
-    fields, values = _fields(rows), []
+    values = []
     for key in keys:
         _, get, fmt = available[key]
-        column_values = get(fields, totals)
+        column_values = get(rows.column, totals)
         values.append(_formatted(fmt, column_values) if fmt else column_values)
     if not columns:  # drop what has nothing to show (the note column, almost always)
         keep = [i for i, k in enumerate(keys) if k in ("name", "op", "block") or values[i].count("") < len(rows)]

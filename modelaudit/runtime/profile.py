@@ -35,14 +35,17 @@ def attach_profile(report: Report, result, names: dict[str, int], request) -> No
         medians[name] = statistics.median(run.get(name, 0.0) for run in per_run)
     total_ms = statistics.median(totals)
     by_index = {names[n]: ms for n, ms in medians.items() if n in names}
-    for row in report.rows:
+    times: dict[int, float] = {}
+    rates: dict[int, float] = {}
+    for number, row in enumerate(report.rows):
         if row.scope or row.index not in by_index:
             continue
-        row.ms = by_index[row.index]
-        if row.macs and row.ms > 0:
-            row.gmacs_per_s = row.macs / (row.ms / 1000.0) / 1e9
+        ms = times[number] = by_index[row.index]
+        if row.macs and ms > 0:
+            rates[number] = row.macs / (ms / 1000.0) / 1e9
+    report.tables["profile"] = {"ms": times, "gmacs_per_s": rates}
     unmatched = sum(ms for n, ms in medians.items() if n not in names)
-    slowest = sorted((r for r in report.rows if r.ms is not None), key=lambda r: -r.ms)[:10]
+    slowest = sorted(times, key=lambda number: -times[number])[:10]
     report.profile = {
         "runs": len(totals),
         "warmup": request.warmup,
@@ -52,7 +55,13 @@ def attach_profile(report: Report, result, names: dict[str, int], request) -> No
         "nodes_ms": sum(medians.values()),
         "unmatched_ms": unmatched,
         "slowest": [
-            {"name": r.name, "op": r.op, "ms": r.ms, "share": r.ms / total_ms if total_ms else 0.0, "macs": r.macs}
-            for r in slowest
+            {
+                "name": report.rows[number].name,
+                "op": report.rows[number].op,
+                "ms": times[number],
+                "share": times[number] / total_ms if total_ms else 0.0,
+                "macs": report.rows[number].macs,
+            }
+            for number in slowest
         ],
     }
