@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from itertools import chain, repeat
 from json.encoder import encode_basestring_ascii
+from typing import Any, NamedTuple
 
 from modelaudit.costs.rows import ANALYSIS_COLUMNS, ROW_KEYS, Row, Rows
 
@@ -16,34 +18,53 @@ __all__ = ["render_json", "render_jsonl", "write_json", "encode_rows"]
 
 COMPACT_FROM = 2_000  # rows; a larger report is written without indentation
 MAX_NAME = 10_000  # a name longer than this is cut (with "…"); escapes come from ensure_ascii
-CHUNK = 1_000  # rows encoded at a time when streaming: the document never sits whole in memory
+CHUNK = 1_000  # rows encoded at a time: the document never sits whole in memory
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
-_text = encode_basestring_ascii  # what the encoder above writes for a str, in C
+_dumps_indented = json.JSONEncoder(ensure_ascii=True, indent=2).encode
+_text = encode_basestring_ascii  # what both encoders write for a str, in C
+
+
+class Layout(NamedTuple):
+    """How the document is written: json.dumps' text with `separators=(",", ":")` (compact) or with
+    `indent=2`; a row sits in the document's "rows" list (indented: at depth 2)."""
+
+    key: str  # between a key and its value
+    field: str  # between a row's fields
+    open: str  # a row's start
+    close: str  # a row's end
+    row: str  # between rows
+    value: Callable[[Any], str]  # a value's text at a row field's depth
+
+
+COMPACT = Layout(":", ",", "{", "}", ",", _dumps)
+INDENTED = Layout(
+    ": ", ",\n      ", "{\n      ", "\n    }", ",\n    ", lambda v: _dumps_indented(v).replace("\n", "\n      ")
+)
+
 # A JSON row's keys in their order. The fields from `unresolved` on keep their defaults in a plain
 # report (no control flow, --training, --profile, --hardware, --verify): one text for all.
 _KEYS = ROW_KEYS
 _TAIL = _KEYS[_KEYS.index("unresolved") : _KEYS.index("bound_ratio") + 1]
-_UNSET = Row(0, "", "", "", [], [], [], 0, 0, None, None, None, "", "")  # Row's defaults
+_UNSET = Row(index=0, name="", op="", domain="", inputs=[], weights=[], outputs=[], params=0, non_trainable=0,
+             macs=None, flops=None, output_bytes=None, formula="", status="")  # fmt: skip
 _TAIL_DEFAULT = tuple(ANALYSIS_COLUMNS[k][1] if k in ANALYSIS_COLUMNS else getattr(_UNSET, k) for k in _TAIL)
-_TAIL_TEXT = ",".join(f"{_text(k)}:{_dumps(v)}" for k, v in zip(_TAIL, _TAIL_DEFAULT))
 _CUT = ("name", "scope", "formula")
 _UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
+
+
+def _tail_text(layout: Layout) -> str:
+    return layout.field.join(f"{_text(k)}{layout.key}{layout.value(v)}" for k, v in zip(_TAIL, _TAIL_DEFAULT))
+
+
+_TAIL_TEXT = {layout: _tail_text(layout) for layout in (COMPACT, INDENTED)}
 
 
 def _short(text):
     return text if not isinstance(text, str) or len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
 
 
-def _row(r: dict) -> dict:
-    """The row itself unless a name needs cutting (a copy of each of 50,000 rows costs a second)."""
-    name, scope, formula = r["name"], r["scope"], r["formula"]
-    if len(name) <= MAX_NAME and len(scope) <= MAX_NAME and (not isinstance(formula, str) or len(formula) <= MAX_NAME):
-        return r
-    return r | {"name": _short(name), "scope": _short(scope), "formula": _short(formula)}
-
-
-def _scalar(value) -> str:
+def _scalar(value, layout: Layout) -> str:
     """json's text of one value (None, a bool, an int or float, a str; anything else through json)."""
     if value is None:
         return "null"
@@ -52,17 +73,17 @@ def _scalar(value) -> str:
         return int.__repr__(value)
     if kind is str:
         return _text(value)
-    return _dumps(value)  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
+    return layout.value(value)  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
 
 
-def _each(values: list) -> list[str]:
+def _each(values: list, layout: Layout) -> list[str]:
     """Each value's JSON text."""
     kinds = set(map(type, values))
     if kinds <= {int}:  # the common columns (params, counts): in C
         return list(map(int.__repr__, values))
     if kinds <= {str}:
         return list(map(_text, values))
-    return list(map(_scalar, values))
+    return list(map(_scalar, values, repeat(layout)))
 
 
 def _hashable(values: list):
@@ -82,13 +103,14 @@ def _hashable(values: list):
     return None
 
 
-def _grouped(keys: tuple, columns: list[list], memo: dict) -> list[str]:
+def _grouped(keys: tuple, columns: list[list], memo: dict, layout: Layout) -> list[str]:
     """'"k1":v1,"k2":v2…' of each row (a None key: the defaults' one text), each distinct
     combination of values encoded once (`memo` keeps them from one chunk of rows to the next)."""
     combos = list(zip(*columns))
     texts = memo.setdefault(keys, {})
+    tail, sep, field = _TAIL_TEXT[layout], layout.key, layout.field
     for c in set(combos).difference(texts):
-        texts[c] = ",".join(_TAIL_TEXT if k is None else f"{_text(k)}:{_dumps(v)}" for k, v in zip(keys, c))
+        texts[c] = field.join(tail if k is None else f"{_text(k)}{sep}{layout.value(v)}" for k, v in zip(keys, c))
     return list(map(texts.__getitem__, combos))
 
 
@@ -106,10 +128,10 @@ def _default_tail(rows: Rows) -> bool:
     return True
 
 
-def encode_rows(rows: Rows, memo: dict | None = None) -> str:
-    """The rows' JSON objects joined by commas: what json.dumps writes for their dicts (names cut as
-    _row cuts them), encoded column by column without a dict per row. `memo` carries the texts of
-    repeating fields from one call to the next."""
+def encode_rows(rows: Rows, memo: dict | None = None, layout: Layout = COMPACT) -> str:
+    """The rows' JSON objects joined as in a list: what json.dumps writes for their dicts (names cut
+    at MAX_NAME), encoded column by column without a dict per row. `memo` carries the texts of
+    repeating fields from one call to the next (with one layout)."""
     if not rows:
         return ""
     memo = {} if memo is None else memo
@@ -124,24 +146,25 @@ def encode_rows(rows: Rows, memo: dict | None = None) -> str:
     # a field joins its neighbours' one text per distinct combination when its values can be keys
     keyed = {k: _hashable(values[k]) if k is not None else [None] * len(rows) for k in keys if k not in _UNIQUE}
     pieces: list = []  # constant texts and per-row lists of texts, alternating, in key order
-    const, i = "{", 0
+    const, i = layout.open, 0
     while i < len(keys):
         key = keys[i]
-        const += "," if i else ""
+        const += layout.field if i else ""
         if keyed.get(key) is not None:
             j = i + 1
             while j < len(keys) and keyed.get(keys[j]) is not None:
                 j += 1
-            texts = _grouped(tuple(keys[i:j]), [keyed[k] for k in keys[i:j]], memo)
+            texts = _grouped(tuple(keys[i:j]), [keyed[k] for k in keys[i:j]], memo, layout)
             i = j
         else:
-            const += _text(key) + ":"
-            texts = _each(values[key])
+            const += _text(key) + layout.key
+            texts = _each(values[key], layout)
             i += 1
         pieces += [const, texts]
         const = ""
-    pieces.append(const + "},")
-    return "".join(chain.from_iterable(zip(*(repeat(p) if p.__class__ is str else p for p in pieces))))[:-1]
+    pieces.append(const + layout.close + layout.row)
+    joined = "".join(chain.from_iterable(zip(*(repeat(p) if p.__class__ is str else p for p in pieces))))
+    return joined[: -len(layout.row)]
 
 
 def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | None = None) -> dict:
@@ -185,24 +208,28 @@ def write_json(
     one_line: bool = False,
     depth: int | None = None,
 ) -> None:
-    """The JSON document written to `stream` as it is encoded: indented up to COMPACT_FROM rows,
-    else (and with `one_line`, as jsonl) on one line, a large report's rows a chunk at a time
-    (json.dump would use the pure-Python encoder, json.dumps one huge string)."""
+    """The JSON document written to `stream` as it is encoded, a chunk of rows at a time: what
+    json.dumps writes for it, indented (`indent=2`) up to COMPACT_FROM rows, else (and with
+    `one_line`, as jsonl) compact."""
     out = _document(d, sort, top, by, depth)
     rows = out["rows"]
-    if len(rows) <= COMPACT_FROM and not one_line:  # json's C encoder runs only without indentation
-        out["rows"] = [_row(r) for r in rows.dicts()]
-        stream.write(json.dumps(out, indent=2, ensure_ascii=True) + "\n")
-        return
-    for i, (key, value) in enumerate(out.items()):
-        stream.write(("{" if i == 0 else ",") + _dumps(key) + ":")
+    layout = COMPACT if one_line or len(rows) > COMPACT_FROM else INDENTED
+    if layout is COMPACT:
+        start, between, rows_start, rows_end, end, value = "{", ",", "[", "]", "}\n", _dumps
+    else:
+        start, between, rows_start, rows_end, end = "{\n  ", ",\n  ", "[\n    ", "\n  ]", "\n}\n"
+        value = lambda v: _dumps_indented(v).replace("\n", "\n  ")  # noqa: E731
+    for i, (key, item) in enumerate(out.items()):
+        stream.write((between if i else start) + _text(key) + layout.key)
         if key != "rows":
-            stream.write(_dumps(value))
-            continue
-        stream.write("[")
-        memo: dict = {}
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows.take(range(start, min(start + CHUNK, len(rows))))
-            stream.write(("," if start else "") + encode_rows(chunk, memo))
-        stream.write("]")
-    stream.write("}\n")
+            stream.write(value(item))
+        elif not rows:
+            stream.write("[]")
+        else:
+            stream.write(rows_start)
+            memo: dict = {}
+            for first in range(0, len(rows), CHUNK):
+                chunk = rows.take(range(first, min(first + CHUNK, len(rows))))
+                stream.write((layout.row if first else "") + encode_rows(chunk, memo, layout))
+            stream.write(rows_end)
+    stream.write(end)

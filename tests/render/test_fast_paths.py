@@ -79,12 +79,38 @@ def test_rows_read_from_the_report_write_what_its_dict_writes(label, report, mon
             assert render(report, fmt, **view) == render(d, fmt, **view), (fmt, view)
     for width in (60, 100):
         assert render(report, "text", width=width) == render(d, "text", width=width)
-    # a large report's JSON is written on one line, its rows encoded without a dict each: the
-    # document is json.dumps' of to_dict() (but for a name cut at 10,000 characters)
+    _json_is_json_dumps(report, monkeypatch)
+
+
+def _cut(d: dict) -> dict:
+    """to_dict() with names cut at 10,000 characters, as the JSON format cuts them."""
+    from modelaudit.render.json import MAX_NAME
+
+    rows = [dict(r) for r in d["rows"]]
+    for r in rows:
+        for key in ("name", "scope", "formula"):
+            if isinstance(r[key], str) and len(r[key]) > MAX_NAME:
+                r[key] = r[key][: MAX_NAME - 1] + "…"
+    return d | {"rows": rows}
+
+
+def _json_is_json_dumps(report, monkeypatch):
+    """The JSON format, encoded column by column, writes what json.dumps writes for to_dict():
+    indented up to COMPACT_FROM rows, else (and as jsonl) compact."""
+    expected = _cut(report.to_dict())
+    assert render(report, "json") == json.dumps(expected, indent=2, ensure_ascii=True) + "\n"
+    compact = json.dumps(expected, ensure_ascii=True, separators=(",", ":")) + "\n"
+    assert render(report, "jsonl") == compact
     monkeypatch.setattr(import_module("modelaudit.render.json"), "COMPACT_FROM", 0)
-    assert render(report, "json") == render(d, "json")
-    if label != "odd names":
-        assert render(report, "json") == json.dumps(d, ensure_ascii=True, separators=(",", ":")) + "\n"
+    assert render(report, "json") == compact
+
+
+def test_json_of_more_rows_than_a_chunk_is_json_dumps(monkeypatch):
+    """1,500 rows: two chunks of the encoder, indented (as up to 2,000 rows) and compact."""
+    nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"], name=f"/b{i % 7}/Relu_{i}") for i in range(1500)]
+    nodes.append(helper.make_node("MatMul", ["t1500", "w"], ["y"], name="/head/MatMul"))
+    model = make_model(nodes, [vi("t0", [2, 8])], [vi("y", None)], [tensor("w", (8, 4))])
+    _json_is_json_dumps(modelaudit.audit(model), monkeypatch)
 
 
 def test_json_of_rows_is_the_encoders():
