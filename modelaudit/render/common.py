@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import repeat
 
 from modelaudit.costs.blocks import by_op, formula_rows
 from modelaudit.costs.rows import Rows
@@ -16,7 +15,6 @@ __all__ = [
     "exact",
     "safe",
     "safe_column",
-    "plain_columns",
     "select_rows",
     "by_op",
     "SORT_KEYS",
@@ -27,7 +25,6 @@ __all__ = [
     "gate_tables",
     "symbolic_lines",
     "runtime_lines",
-    "plain_table",
     "formula_rows",
 ]
 
@@ -349,48 +346,3 @@ def runtime_lines(d: dict) -> list[str]:
             + "; ".join(f"{safe(s['name'])} {s['ms']:.3f} ms ({100 * s['share']:.1f}%)" for s in p["slowest"][:5])
         )
     return lines
-
-
-FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,000-row table
-
-
-def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple") -> str:
-    """tabulate's "simple" format (written here: in linear time, and keeping a tree's leading
-    spaces, which tabulate 0.9 strips), or "github" (tabulate's below FAST_TABLE_FROM rows)."""
-    if tablefmt == "github" and len(cells) <= FAST_TABLE_FROM:
-        from tabulate import tabulate
-
-        return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-    return plain_columns(
-        [list(c) for c in zip(*cells)] if cells else [[] for _ in headers], headers, tablefmt, len(cells)
-    )
-
-
-def plain_columns(columns: list[list], headers: list[str], tablefmt: str = "simple", rows: int | None = None) -> str:
-    """plain_table() of a table given column by column (a list per column; `rows` counts its rows
-    when there is no column): each column made text and padded whole, each line joined in C."""
-    texts = [c if set(map(type, c)) <= {str} else list(map(str, c)) for c in columns]
-    if tablefmt == "github":
-        cells = zip(*texts) if texts else repeat((), rows or 0)
-        return "\n".join(
-            ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-            + ["| " + line + " |" for line in map(" | ".join, cells)]
-        )
-    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped;
-    # the last column needs no padding (each line is right-stripped)
-    widths, padded = [], []
-    for i, (header, cells) in enumerate(zip(headers, texts)):
-        distinct = set(cells) if len(set(cells[:1000])) * 4 < min(len(cells), 1000) else None
-        widths.append(max(len(header) + 2, max(map(len, distinct or cells), default=0)))
-        if i == len(texts) - 1:
-            padded.append(cells)
-        elif distinct is not None:  # a column of few values (ops, shapes, figures): each padded once
-            pad = {text: text.ljust(widths[-1]) for text in distinct}
-            padded.append(list(map(pad.__getitem__, cells)))
-        else:
-            padded.append(list(map(str.ljust, cells, repeat(widths[-1]))))
-    lines = map(str.rstrip, map("  ".join, zip(*padded))) if texts else repeat("", rows or 0)
-    return "\n".join(
-        ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-        + list(lines)
-    )

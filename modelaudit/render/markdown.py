@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from .common import (
-    FAST_TABLE_FROM,
     gate_tables,
     model_line,
     notices,
-    plain_columns,
-    plain_table,
     runtime_lines,
     summary,
     symbolic_lines,
     top_line,
 )
+from .grid import plain_columns, plain_table
 from .roofline import roofline_lines
 from .table import table_columns
 
@@ -51,23 +49,15 @@ def render_markdown(
     values = [_cells(list(map(_indent, column)) if k == "block" else column) for column, k in zip(values, keys)]
     lines = [f"## modelaudit: `{_cell(model_line(d))}`", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
-    table = (
-        plain_table(list(map(list, zip(*values))), headers, "github")
-        if rows <= FAST_TABLE_FROM
-        else plain_columns(values, headers, "github", rows)
-    )
-    lines += ["", table, ""]
+    lines += ["", plain_columns(values, headers, "github", rows), ""]
     shown = top_line(d, top, by, depth)
     if shown:
         lines.append(f"_{shown}_\n")
-    for title, headers, rows in gate_tables(d):
-        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
-
-        rows = [[_cell(c) for c in row] for row in rows]
+    for title, gate_headers, cells in gate_tables(d):
         lines += [
             f"### {_cell(title)}",
             "",
-            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+            plain_table([list(map(_cell, c)) for c in cells], gate_headers, "github"),
             "",
         ]
     lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d))

@@ -8,12 +8,12 @@ from .common import (
     gate_tables,
     model_line,
     notices,
-    plain_columns,
     runtime_lines,
     summary,
     symbolic_lines,
     top_line,
 )
+from .grid import plain_columns, plain_table
 from .roofline import roofline_lines
 from .table import fit_columns, table_columns
 
@@ -45,10 +45,8 @@ def render_text(
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")
     lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in totals)
-    for title, headers, rows in gate_tables(d):
-        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
-
-        lines += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
+    for title, gate_headers, cells in gate_tables(d):
+        lines += ["", title, plain_table(cells, gate_headers)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
         lines.append("")

@@ -253,7 +253,7 @@ def test_plain_table_is_tabulates_simple_format_and_empty_columns_drop():
     # reference (its leading-space stripping aside, which no cell here has)
     from tabulate import tabulate
 
-    from modelaudit.render.common import plain_table
+    from modelaudit.render.grid import plain_table
     from modelaudit.render.table import table
 
     cells = [[0, "a{b}", "3.5 M", ""], [12, "long name here", "?", ""], [None, "x", "1.0 G", ""]]
@@ -262,6 +262,9 @@ def test_plain_table_is_tabulates_simple_format_and_empty_columns_drop():
         cells, headers=headers, tablefmt="simple", disable_numparse=True, missingval="None"
     )
     assert plain_table([], headers) == tabulate([], headers=headers, tablefmt="simple")
+    texts = [[str(c) for c in row] for row in cells]  # Markdown's tables: tabulate's "github", padded
+    assert plain_table(texts, headers, "github") == tabulate(texts, headers=headers, tablefmt="github")
+    assert plain_table([], headers, "github") == tabulate([], headers=headers, tablefmt="github")
     # table() builds column by column: the note column (all "") goes, a column of zeros stays
     d = modelaudit.audit(str(ROOT / V2)).to_dict()
     headers, rows, keys = table(document(d))
