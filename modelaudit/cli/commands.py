@@ -52,7 +52,7 @@ def run_compare(args) -> int:
         refuse_overwriting(args.output, mg.data_files)
         report = analyze(mg)
         reports.append(report.document())
-        keep(mg, report)  # the console script frees neither (0.06 s a 52,000-node model): as report
+        keep(mg, report)  # the console script frees neither, as report does
         del mg, report
     result = compare(reports, labels_for(args.models), depth=args.depth)
     if args.format == "html":

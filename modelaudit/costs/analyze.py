@@ -294,7 +294,7 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
     unresolved: dict[str, int] = {}
     macs = flops = activation_bytes = 0
     complete = not auditor.incomplete
-    for row in rows:  # one pass: a 50,000-row report is summed without 50,000 property calls each
+    for row in rows:  # one pass over the rows, no property call per row
         if row.status == "uncounted":
             uncounted[row.op_label] = uncounted.get(row.op_label, 0) + 1
         for d in row.unresolved:
@@ -340,8 +340,7 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
 @contextmanager
 def quiet_gc(restore: bool = True):
     """The cyclic garbage collector off while hundreds of thousands of small records are made:
-    it would scan them again and again (a third of the time on a 200,000-node graph) and find no
-    cycles to free. `restore=False` leaves it off (a process about to end with os._exit: turned
+    it would scan them again and again and find no cycles to free (docs/performance.md). `restore=False` leaves it off (a process about to end with os._exit: turned
     back on, its first pass would walk every record made meanwhile)."""
     was_enabled = gc.isenabled()
     gc.disable()
