@@ -154,7 +154,7 @@ def run_report(args) -> int:
 
     mg = load(args.model, inputs=inputs, dims=dims, fork=True, meanwhile=meanwhile)
     refuse_overwriting(args.output, mg.data_files)
-    from modelaudit.analyses.pipeline import extend
+    from modelaudit.analyses.pipeline import Extras, extend
     from modelaudit.costs.analyze import analyze
 
     progress.update("costing every node", advance=1)
@@ -179,9 +179,8 @@ def run_report(args) -> int:
         )
     progress.update("writing the report", advance=1)
     progress.close()
-    result, ok = extend(
-        mg, result, inputs, dims, training=args.training, symbolic=args.symbolic, runtime=options, fork=True
-    )
+    extras = Extras(training=args.training, symbolic=args.symbolic, runtime=options, fork=True)
+    result, ok = extend(mg, result, inputs, dims, extras)
     if spec is not None:
         from modelaudit.analyses.roofline import attach_roofline
         from modelaudit.analyses.traffic import row_traffic

@@ -340,8 +340,9 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
 @contextmanager
 def quiet_gc(restore: bool = True):
     """The cyclic garbage collector off while hundreds of thousands of small records are made:
-    it would scan them again and again and find no cycles to free (docs/performance.md). `restore=False` leaves it off (a process about to end with os._exit: turned
-    back on, its first pass would walk every record made meanwhile)."""
+    it would scan them again and again and find no cycles to free (docs/performance.md).
+    `restore=False` leaves it off (a process about to end with os._exit: turned back on, its
+    first pass would walk every record made meanwhile)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
