@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .encoding import error_line
+
 __all__ = [
     "ModelAuditError",
     "CheckFailedError",
@@ -25,8 +27,8 @@ class ModelAuditError(Exception):
         self.hint = hint
 
     def one_line(self) -> str:
-        text = self.message if not self.hint else f"{self.message} ({self.hint})"
-        return " ".join(text.split())
+        """The message and its hint as one bounded line, model text in it made inert (encoding.py)."""
+        return error_line(self.message if not self.hint else f"{self.message} ({self.hint})")
 
 
 class CheckFailedError(ModelAuditError):

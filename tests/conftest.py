@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -92,10 +93,47 @@ def realworld_table():
     return recorder()
 
 
+# CI's real-world run sets these (.ci/run): a skip there means a dependency did not install or a
+# file could not be fetched, which must fail the run rather than leave it green with less tested
+STRICT = os.environ.get("MODELAUDIT_REALWORLD_STRICT") == "1"
+REALWORLD_MIN = int(os.environ.get("MODELAUDIT_REALWORLD_MIN", "0"))
+_REALWORLD_PASSED: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if item.get_closest_marker("realworld") is None:
+        return
+    if report.passed and report.when == "call":
+        _REALWORLD_PASSED.append(item.nodeid)
+    elif report.skipped and STRICT:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI's real-world run must run every test, and this one skipped: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    path = Path(str(getattr(collector, "path", "") or ""))
+    if STRICT and report.skipped and (path == REALWORLD or REALWORLD in path.parents):
+        report.outcome = "failed"
+        report.longrepr = f"CI's real-world run must run every test, and {path.name} skipped: {report.longrepr}"
+
+
 def pytest_sessionfinish(session, exitstatus):
     table = sys.modules.get("realworld_table")
     if table is not None:
         table.write_table()
+    if REALWORLD_MIN and len(_REALWORLD_PASSED) < REALWORLD_MIN:
+        SUMMARY.append(
+            f"FAILED: {len(_REALWORLD_PASSED)} real-world tests passed, fewer than the {REALWORLD_MIN} CI expects "
+            "(MODELAUDIT_REALWORLD_MIN in .ci/run)"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter):

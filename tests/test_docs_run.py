@@ -274,10 +274,51 @@ def _matches(expected: list[str], actual: list[str]) -> bool:
     return True
 
 
-def test_toml_examples_parse():
-    for path in DOCS:
-        for body in re.findall(r"```toml\n(.*?)```", path.read_text(encoding="utf-8"), re.S):
-            tomllib.loads(body)
+def test_toml_examples_are_files_the_tool_accepts(tmp_path):
+    """Every TOML block in the docs is a budget file, a chip spec or a plugin's entry point that the
+    tool takes as shown (a block of any other kind fails here until this test learns it)."""
+    from modelaudit.analyses.hardware import spec_from_dict
+    from modelaudit.cli.config import load_config
+    from modelaudit.costs.rules import ENTRY_POINT_GROUP
+
+    blocks = [(path, body) for path in DOCS for body in re.findall(r"```toml\n(.*?)```", path.read_text("utf-8"), re.S)]
+    kinds = []
+    for path, body in blocks:
+        data = tomllib.loads(body)
+        if "tool" in data and "modelaudit" in data["tool"]:
+            for model in data["tool"]["modelaudit"].get("models", []):
+                if "baseline" in model:  # a report of main, as `modelaudit report --format json` writes it
+                    baseline = tmp_path / model["baseline"]
+                    baseline.parent.mkdir(parents=True, exist_ok=True)
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "modelaudit",
+                            "report",
+                            str(SAMPLES / "conv3x3.onnx"),
+                            "--format",
+                            "json",
+                            "-o",
+                            str(baseline),
+                        ],
+                        check=True,
+                    )
+            config = tmp_path / "pyproject.toml"
+            config.write_text(body, encoding="utf-8")
+            checks, _ = load_config(config)
+            assert checks, f"{path.name}: the budget example configures no model"
+            kinds.append("budgets")
+        elif "peak_tflops" in data or "peak_tflops" in data.get("hardware", {}):
+            spec = spec_from_dict(data.get("hardware", data), f"{path.name} example")
+            assert spec.name == data.get("hardware", data)["name"]
+            kinds.append("spec")
+        elif "project" in data and "entry-points" in data["project"]:
+            assert set(data["project"]["entry-points"]) == {ENTRY_POINT_GROUP}, path.name
+            kinds.append("plugin")
+        else:
+            pytest.fail(f"{path.name}: a TOML example of no kind this test knows:\n{body}")
+    assert sorted(set(kinds)) == ["budgets", "plugin", "spec"], kinds
 
 
 def test_pre_commit_example_names_a_real_hook_and_rev():

@@ -130,16 +130,17 @@ def _refuse_output(source: Path, output: Path, locations: set[str]) -> None:
         raise UsageError(f"-o {output}: is a symbolic link; name a plain file (annotate never writes through a link)")
     if output.exists() and os.path.samefile(output, source):
         raise UsageError(f"-o {output}: is the model itself; annotate writes a copy")
-    folder = source.resolve().parent
-    if locations and output.resolve().parent != folder:
+    try:
+        folder, resolved = source.resolve().parent, output.resolve()
+    except (OSError, RuntimeError):  # a link loop on the way (pathlib raises RuntimeError for it)
+        raise UsageError(f"-o {output}: its path holds a symbolic link loop; name a plain file") from None
+    if locations and resolved.parent != folder:
         raise UsageError(
             f"-o {output}: write the copy beside the model, in {folder}: "
             "its external data is referenced by a path relative to the model's folder"
         )
     taken = {(folder / loc).resolve() for loc in locations}
-    if output.resolve() in taken or (
-        output.exists() and any(p.exists() and os.path.samefile(output, p) for p in taken)
-    ):
+    if resolved in taken or (output.exists() and any(p.exists() and os.path.samefile(output, p) for p in taken)):
         raise UsageError(f"-o {output}: holds the model's external data; annotate writes a copy beside it")
 
 

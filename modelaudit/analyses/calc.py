@@ -112,14 +112,15 @@ def solve(design: Design) -> dict:
             "floor_only": [floor] if exact is None else [],
             "values": v,
         }
-    exact, floor_only = [], []
+    matches: list[int] = []
+    floor_only: list[int] = []
     for candidate in _candidates(name, v):
         trial = {**v, name: candidate}
         if _out(design.layer, trial, design.ceil_mode) == v["out"]:
-            exact.append(candidate)
+            matches.append(candidate)
         elif _floor_out(design.layer, trial, design.ceil_mode) == v["out"]:
             floor_only.append(candidate)
-    return {"unknown": name, "exact": exact, "floor_only": floor_only, "values": v}
+    return {"unknown": name, "exact": matches, "floor_only": floor_only, "values": v}
 
 
 def _formula(layer: str) -> str:
@@ -146,6 +147,8 @@ def _costs(design: Design, v: dict) -> list[str]:
         raise UsageError(f"--groups {design.groups} must divide --cin {design.cin} and --cout {design.cout}")
     r, k, g = design.rank, v["kernel"], design.groups
     out_size = _floor_out(design.layer, v, design.ceil_mode)
+    if out_size is None:
+        return []
     kr, outr = k**r, out_size**r
     if design.layer == "pool":
         return [

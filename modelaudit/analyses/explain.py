@@ -8,6 +8,7 @@ import math
 from modelaudit.costs.report import Report, Row
 from modelaudit.costs.rules import find_rule
 from modelaudit.costs.rules.recurrent import GATE_ORDER
+from modelaudit.encoding import MAX_FIELD
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.attributes import node_attributes
@@ -248,7 +249,7 @@ def _recurrent(mg: ModelGraph, row: Row) -> list[str]:
 def explain(mg: ModelGraph, report: Report, rows: list[Row]) -> str:
     out = []
     for row in rows:
-        head = f"{safe(row.name)}  ({row.op}{', in ' + safe(row.scope) if row.scope else ''})"
+        head = f"{safe(row.name)}  ({safe(row.op)}{', in ' + safe(row.scope) if row.scope else ''})"
         lines = [head]
         node = mg.nodes[row.index] if not row.scope else None
         derivation = _conv(mg, row, report) if node is not None and row.op == "Conv" and row.macs is not None else None
@@ -258,14 +259,12 @@ def explain(mg: ModelGraph, report: Report, rows: list[Row]) -> str:
             lines += _recurrent(mg, row)
         else:
             spec = find_rule(row.op, row.domain, mg.opset(row.domain))
-            lines.append(
-                f"  inputs {', '.join(row.inputs) or '—'}; weights {', '.join(row.weights) or '—'}; "
-                f"outputs {', '.join(row.outputs)}"
-            )
+            inputs, weights, outputs = (safe(", ".join(s), 400) for s in (row.inputs, row.weights, row.outputs))
+            lines.append(f"  inputs {inputs or '—'}; weights {weights or '—'}; outputs {outputs}")
             if spec is not None:
                 lines += [f"MACs: {spec.macs}", f"FLOPs: {spec.flops}"]
             lines.append(
-                f"  = {row.formula or 'no arithmetic'}: MACs {_n(row.macs)}, FLOPs {_n(row.flops)}"
+                f"  = {safe(row.formula, MAX_FIELD) or 'no arithmetic'}: MACs {_n(row.macs)}, FLOPs {_n(row.flops)}"
                 + (f" (status {row.status})" if row.status != "counted" else "")
             )
             lines.append(f"Params on this row: {row.params:,}; non-trainable: {row.non_trainable:,}")

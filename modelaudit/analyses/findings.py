@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, fields
 from itertools import chain
 from operator import attrgetter, itemgetter
 
+from modelaudit.costs.info import MISSING_DATA, unknown_ort_op
 from modelaudit.costs.report import Report
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import dtype_name
+from modelaudit.shapes.contradictions import CONTRADICTION
 
 __all__ = ["Finding", "CODES", "find", "SEVERITIES", "select", "sarif"]
 
@@ -34,6 +37,8 @@ CODES = {
     "MA011": ("note", "input dim that is symbolic and was not resolved"),
     "MA012": ("warning", "node name repeated or missing: reports are ambiguous"),
     "MA013": ("error", "onnx.checker rejects the model: it is structurally invalid"),
+    "MA014": ("warning", "shape annotation in the file contradicts inference (inference is used)"),
+    "MA015": ("error", "external-data file missing: no runtime can load the model"),
 }
 
 
@@ -86,8 +91,12 @@ def find(mg: ModelGraph, report: Report, read_bytes=None) -> list[Finding]:
         )
     out += _unresolved_inputs(mg)
     out += _names(mg)
-    if mg.checker is not None and not mg.checker["valid"]:
+    if mg.checker is not None and not mg.checker["valid"] and not unknown_ort_op(mg.checker["error"]):
         out.append(_make("MA013", "model", f"onnx.checker: {mg.checker['error']}"))
+    out += [
+        _make("MA014", w.split("tensor ", 1)[1].split(" ", 1)[0], w) for w in mg.warnings if w.startswith(CONTRADICTION)
+    ]
+    out += [_make("MA015", p.name, f"{MISSING_DATA}: {p.name}") for p in mg.data_files if not os.path.lexists(p)]
     return out
 
 

@@ -20,7 +20,7 @@ def _row_bound(row: dict, spec: HardwareSpec) -> dict:
     flops = row.get("flops")
     if flops is None or None in moved:
         return {"bound": "unknown"}
-    moved_bytes = sum(moved)
+    moved_bytes = sum(m or 0 for m in moved)
     if not flops and not moved_bytes:
         return {}  # a view (Reshape, Squeeze…) or a shape query: no kernel work
     peak, key = spec.flops_per_s(row.get("dtype", "float32"))
@@ -47,7 +47,7 @@ def roofline(rows: list[dict], spec: HardwareSpec) -> tuple[list[dict], dict]:
     for r, b in zip(rows, bounds):
         if "peak_dtype" in b:
             flops_by_dtype[b["peak_dtype"]] = flops_by_dtype.get(b["peak_dtype"], 0) + (r.get("flops") or 0)
-    dtype = max(flops_by_dtype, key=flops_by_dtype.get) if flops_by_dtype else "fp32"
+    dtype = max(flops_by_dtype, key=flops_by_dtype.__getitem__) if flops_by_dtype else "fp32"
     peak, dtype = spec.flops_per_s(dtype)
     kernels = len(timed)
     overhead_ms = kernels * spec.overhead_us / 1e3
@@ -87,26 +87,27 @@ def attach_roofline(report: Report, traffic: list[dict], spec: HardwareSpec) -> 
         for r, t in zip(report.rows, traffic)
     ]
     bounds, totals = roofline(rows, spec)
-    table: dict[str, dict[int, Any]] = {
-        "weight_bytes_read": dict(enumerate(t["weight_bytes"] for t in traffic)),
-        "input_bytes": dict(enumerate(t["input_bytes"] for t in traffic)),
+    table: dict[str, list[Any]] = {
+        "weight_bytes_read": [t["weight_bytes"] for t in traffic],
+        "input_bytes": [t["input_bytes"] for t in traffic],
     }
     for key in ("intensity", "bound", "roofline_ms"):
-        table[key] = {number: b[key] for number, b in enumerate(bounds) if b.get(key) is not None}
+        table[key] = [b.get(key) for b in bounds]
     report.tables["roofline"] = table
     report.roofline = {"hardware": spec.as_dict(), "totals": totals}
     if report.profile and "total_ms" in report.profile:
-        times = report.tables.get("profile", {}).get("ms", {})
+        times = report.tables.get("profile", {}).get("ms") or [None] * len(report.rows)
         report.roofline["profile"] = compare_profile(report, times, table, report.profile["total_ms"])
 
 
-def compare_profile(report: Report, times: dict[int, float], table: dict, total_ms: float, top: int = 5) -> dict:
+def compare_profile(report: Report, times: list, table: dict, total_ms: float, top: int = 5) -> dict:
     """Measured against bound, per row (`bound_ratio` in the roofline `table`); the layers furthest
     from their bound, among those that take at least 1% of the run (below that, timer resolution
     and dispatch dominate)."""
     bound_ms = table["roofline_ms"]
-    pairs = [n for n in times if bound_ms.get(n)]
-    ratios = table["bound_ratio"] = {n: times[n] / bound_ms[n] for n in pairs}
+    pairs = [n for n, ms in enumerate(times) if ms is not None and bound_ms[n]]
+    ratios: dict[int, float] = {n: times[n] / bound_ms[n] for n in pairs}
+    table["bound_ratio"] = [ratios.get(n) for n in range(len(times))]
     big = [n for n in pairs if times[n] >= 0.01 * total_ms]
     furthest = sorted(big, key=lambda n: -ratios[n])[:top]
     measured = sum(times[n] for n in pairs)
@@ -122,7 +123,7 @@ def compare_profile(report: Report, times: dict[int, float], table: dict, total_
                 "ms": times[n],
                 "roofline_ms": bound_ms[n],
                 "ratio": ratios[n],
-                "bound": table["bound"].get(n),
+                "bound": table["bound"][n],
             }
             for n in furthest
         ],

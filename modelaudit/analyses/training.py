@@ -15,8 +15,6 @@ Conventions (docs/conventions.md, "Training"):
 
 from __future__ import annotations
 
-import math
-
 from modelaudit.costs.report import Report, Row
 from modelaudit.costs.rules.recurrent import GATES
 from modelaudit.graph.model import ModelGraph
@@ -74,10 +72,7 @@ STATE_SAVED_PER_UNIT = {"LSTM": 6, "GRU": 4, "RNN": 1}  # per step: gates and st
 
 
 def _nbytes(mg: ModelGraph, name: str) -> int:
-    info = mg.info(name)
-    if info is None or not info.known:
-        return 0
-    return tensor_bytes(math.prod(info.shape), info.dtype) or 0
+    return mg.nbytes(name) or 0  # 0 when unknown, or when a dim is below 0 (no size)
 
 
 def _wants_grad(mg: ModelGraph, name: str, constant: set[str], params: set[str]) -> bool:
@@ -123,8 +118,8 @@ def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set
     with the bytes saved for backward."""
     saved_names: set[str] = set()
     state_bytes = 0
-    backward_macs: dict[int, int] = {}
-    backward_flops: dict[int, int] = {}
+    backward_macs: list[int | None] = [None] * len(report.rows)  # unknown where the forward MACs are
+    backward_flops: list[int | None] = [None] * len(report.rows)
     for number, row in enumerate(report.rows):
         if row.macs is None:
             continue
@@ -138,8 +133,8 @@ def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set
     saved_unknown = sum(1 for n in saved_names if not _known(mg, n))
     forward = report.totals.macs
     runs = [r.runs for r in report.rows]
-    backward = sum(macs * runs[number] for number, macs in backward_macs.items())
-    backward_flops_total = sum(flops * runs[number] for number, flops in backward_flops.items())
+    backward = sum((macs or 0) * n for macs, n in zip(backward_macs, runs))
+    backward_flops_total = sum((flops or 0) * n for flops, n in zip(backward_flops, runs))
     batch = _batch(mg)
     report.training = {
         "backward_macs": backward,
@@ -183,5 +178,6 @@ def with_training(mg: ModelGraph, report: Report) -> Report:
     from modelaudit.graph.walk import walk
 
     weights = find_weights(mg, walk(mg))
+    assert weights is not None  # None only when asked to find them without shapes
     params = {leaf.name for leaf in weights.leaves.values() if leaf.role == "param"}
     return add_training(mg, report, weights.constant_tensors, params)

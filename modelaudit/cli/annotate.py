@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from .common import collect
+from .common import collect, say
 from .specs import parse_dim_spec, parse_input_spec
 
 __all__ = ["run_annotate"]
@@ -19,9 +17,8 @@ def run_annotate(args) -> int:
         collect(args.input, parse_input_spec, "--input"),
         collect(args.dim, parse_dim_spec, "--dim"),
     )
-    print(
+    say(
         f"wrote {args.output}: {counts['shapes']:,} inferred tensor shapes in value_info, params, MACs and "
-        f"formula on {counts['nodes']:,} nodes (doc_string, metadata_props)",
-        file=sys.stderr,
+        f"formula on {counts['nodes']:,} nodes (doc_string, metadata_props)"
     )
     return 0

@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from modelaudit.encoding import text as shown
 from modelaudit.errors import ModelAuditError, UsageError
 
 __all__ = ["expand_models", "shard", "Progress", "audit_many"]
@@ -65,7 +66,7 @@ class Progress:
         width = 24
         filled = width * self.done // max(self.total, 1)
         bar = "#" * filled + "-" * (width - filled)
-        text = f"\r[{bar}] {self.done}/{self.total} {label}"[:120]
+        text = f"\r[{bar}] {self.done}/{self.total} {shown(label, 80)}"  # a file name: model text
         self.stream.write(text.ljust(100))
         self.stream.flush()
         self.shown = True
@@ -118,8 +119,10 @@ def _audit_lenient(job: tuple, fork: bool = False):
     from modelaudit.costs.analyze import analyze, quiet_gc
     from modelaudit.graph.model import load
 
+    from .common import naming
+
     try:
-        with quiet_gc():
+        with quiet_gc(), naming(path):
             report = analyze(load(path, inputs=inputs, dims=dims, strict=False, fork=fork)).to_dict()
             return path, report if render is None else render(report), None, 0
     except ModelAuditError as exc:

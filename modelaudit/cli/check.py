@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from modelaudit.encoding import MAX_FIELD, text
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
-from .common import collect
+from .common import collect, naming, say, write_output
 from .specs import collect_dims, parse_input_spec
 
 __all__ = ["run_check"]
@@ -80,8 +80,9 @@ def run_check(args) -> int:
         c.budget.increases.update(flags.increases)
         if not c.budget.limits and c.budget.baseline is None:
             raise UsageError(f"no budget for {c.path}: give --max-… flags, --baseline, or a config")
-        mg = load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims}, strict=not args.config, fork=True)
-        report, verification = analyze(mg), None
+        with naming(c.path, several=len(checks) > 1):
+            mg = load(c.path, inputs={**c.inputs, **inputs}, dims={**c.dims, **dims}, strict=not args.config, fork=True)
+            report, verification = analyze(mg), None
         if args.verify:
             report, verification = _verified(mg, report, args)
             if verification.get("mismatches"):
@@ -99,20 +100,21 @@ def run_check(args) -> int:
             | ({"verification": verification} if verification is not None else {})
         )
     if args.format == "json":
-        sys.stdout.write(json.dumps({"schema_version": 1, "ok": not breaches, "models": results}, indent=2) + "\n")
+        write_output(json.dumps({"schema_version": 1, "ok": not breaches, "models": results}, indent=2) + "\n", None)
     else:
-        for r in results:
-            if r["ok"]:
-                print(f"within budget: {r['model']}")
-        for b in breaches:
-            print(b.line())
-        for model, count in mismatched:
-            print(f"shape mismatch: {model}: {count} tensor shape(s) differ between static inference and onnxruntime")
+        lines = [f"within budget: {text(r['model'], MAX_FIELD)}" for r in results if r["ok"]]
+        lines += [b.line() for b in breaches]
+        lines += [
+            f"shape mismatch: {text(model, MAX_FIELD)}: {count} tensor shape(s) differ between static inference "
+            "and onnxruntime"
+            for model, count in mismatched
+        ]
         if breaches:
-            print(
+            lines.append(
                 f"{len(breaches)} budget breach(es) in {sum(1 for r in results if r['breaches'])} of "
                 f"{len(results)} model(s)"
             )
+        write_output("".join(f"{line}\n" for line in lines), None)
     return 1 if breaches or mismatched else 0
 
 
@@ -126,7 +128,7 @@ def _verified(mg, report, args):
     options = RuntimeOptions(verify=True, max_memory=parse_bytes(args.max_memory, "--max-memory"), timeout=args.timeout)
     report, _ = check(mg, report, options)
     if report.runtime and "skipped" in report.runtime:
-        print(f"modelaudit: {mg.path}: {report.runtime['skipped']}; the static totals stand", file=sys.stderr)
+        say(f"modelaudit: {mg.path}: {report.runtime['skipped']}; the static totals stand")
         return report, {"skipped": report.runtime["skipped"]}
     v = report.verification
     return report, {"verified": v["verified"], "runtime_shaped": v["runtime_shaped"], "mismatches": v["mismatches"]}

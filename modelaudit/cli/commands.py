@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
 
-from .common import collect, keep, refuse_overwriting, write_output
+from .common import collect, keep, naming, refuse_overwriting, write_output
 from .specs import collect_dims, parse_input_spec
 
 __all__ = ["run_compare", "run_explain", "run_calc", "run_lint", "run_ops"]
@@ -48,9 +47,10 @@ def run_compare(args) -> int:
     # each report's document(): the grouping reads its rows column by column, no dict per row
     reports = []
     for m in args.models:
-        mg = load(m, inputs=inputs, dims=dims, strict=False, fork=True)
-        refuse_overwriting(args.output, mg.data_files)
-        report = analyze(mg)
+        with naming(m):
+            mg = load(m, inputs=inputs, dims=dims, strict=False, fork=True)
+            refuse_overwriting(args.output, mg.data_files)
+            report = analyze(mg)
         reports.append(report.document())
         keep(mg, report)  # the console script frees neither, as report does
         del mg, report
@@ -73,7 +73,7 @@ def run_explain(args) -> int:
         args.model, inputs=collect(args.input, parse_input_spec, "--input"), dims=collect_dims(args.dim, args.model)
     )
     report = analyze(mg)
-    sys.stdout.write(explain(mg, report, select_rows(report, args.node, args.op)))
+    write_output(explain(mg, report, select_rows(report, args.node, args.op)), None)
     return 0
 
 
@@ -108,7 +108,7 @@ def run_calc(args) -> int:
         bias=not args.no_bias,
         ceil_mode=args.ceil,
     )
-    sys.stdout.write(render_calc(design))
+    write_output(render_calc(design), None)
     return 0 if design_holds(design) else 1  # a wrong --out, or no solution: a failed check
 
 
@@ -132,9 +132,9 @@ def run_lint(args) -> int:
     elif args.format == "json":
         text = json.dumps({"schema_version": 1, "findings": [f.as_dict() for f in findings]}, indent=2) + "\n"
     else:
-        from modelaudit.render.common import safe
+        from modelaudit.encoding import text as shown
 
-        text = "".join(f"{f.code} {f.severity}: {safe(f.target)}: {safe(f.message, 400)}\n" for f in findings)
+        text = "".join(f"{f.code} {f.severity}: {shown(f.target)}: {shown(f.message, 400)}\n" for f in findings)
         text += f"{len(findings)} finding(s)\n"
     write_output(text, args.output)
     if args.fail_on != "never" and any(
@@ -147,5 +147,5 @@ def run_lint(args) -> int:
 def run_ops(args) -> int:
     from modelaudit.analyses.coverage import render_ops
 
-    sys.stdout.write(render_ops(args.format, domain=args.domain, missing=args.missing))
+    write_output(render_ops(args.format, domain=args.domain, missing=args.missing), None)
     return 0

@@ -6,9 +6,12 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from modelaudit.errors import UsageError
+from modelaudit.encoding import error_line, guard
+from modelaudit.errors import ModelAuditError, UsageError
 
 from .deadline import DEFAULT_TIME_LIMIT
 
@@ -18,7 +21,9 @@ __all__ = [
     "collect",
     "keep",
     "leaving",
+    "naming",
     "refuse_overwriting",
+    "say",
     "shape_flags",
     "warm",
     "write_output",
@@ -70,6 +75,8 @@ def shape_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def write_output(text: str, output: str | None, flag: str = "-o") -> None:
+    """A command's output, guarded on its way out (encoding.guard), to FILE or stdout."""
+    text = guard(text)
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
@@ -77,6 +84,23 @@ def write_output(text: str, output: str | None, flag: str = "-o") -> None:
             raise UsageError(f"{flag} {output}: cannot write ({exc.strerror})") from None
     else:
         sys.stdout.write(text)
+
+
+@contextmanager
+def naming(path, several: bool = True) -> Iterator[None]:
+    """With `several` models, the error line says which one failed: a ModelAuditError raised inside
+    gets the model's path in front of its message, unless the message starts with it already."""
+    try:
+        yield
+    except ModelAuditError as exc:
+        if several and not exc.message.startswith(str(path)):
+            exc.message = f"{path}: {exc.message}"
+        raise
+
+
+def say(line: str) -> None:
+    """One line on stderr, bounded and with the model text in it made inert (encoding.error_line)."""
+    print(error_line(line), file=sys.stderr)
 
 
 def check_writable(output: str, flag: str) -> None:
@@ -116,11 +140,10 @@ def write_report(d, fmt: str, output: str | None, **view) -> None:
         write(d, sys.stdout, fmt, **view)
         return
     try:
-        stream = open(output, "w", encoding="utf-8")
-    except OSError as exc:
+        with open(output, "w", encoding="utf-8") as stream:
+            write(d, stream, fmt, **view)
+    except OSError as exc:  # not writable, or the disk filled up while writing (ENOSPC at write or close)
         raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
-    with stream:
-        write(d, stream, fmt, **view)
 
 
 def leave_without_teardown() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
 
+from modelaudit.encoding import cut, error_line
 from modelaudit.errors import INTERNAL_ERROR, ModelAuditError
 
 from .annotate import run_annotate
@@ -63,15 +65,39 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `modelaudit report … | head`: the reader left, which is not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            return _internal(exc, debug)
+        _traceback(debug)  # stdout (or a stream behind it) on a full disk, over quota, or failing
+        print(f"modelaudit: error: cannot write the output ({exc.strerror})", file=sys.stderr)
+        _drop_stdout()
+        return 2
     except Exception as exc:  # a bug of ours: still one line, never a traceback, and never exit 3 (a verdict)
-        _traceback(debug)
-        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        print(
-            f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; "
-            "please report it)",
-            file=sys.stderr,
-        )
-        return INTERNAL_ERROR
+        return _internal(exc, debug)
+
+
+_WRITE_ERRORS = frozenset(
+    code for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS) if code is not None
+)
+
+
+def _internal(exc: Exception, debug: bool) -> int:
+    _traceback(debug)
+    text = cut(error_line(f"{type(exc).__name__}: {exc}"), 300)
+    print(
+        f"modelaudit: error: internal error while auditing ({text}) (--debug shows the traceback; please report it)",
+        file=sys.stderr,
+    )
+    return INTERNAL_ERROR
+
+
+def _drop_stdout() -> None:
+    """What stdout still buffers cannot be written either: dropped, so that the exit's flush does
+    not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a stdout with no descriptor (a test's capture)
+        pass
 
 
 def run() -> None:

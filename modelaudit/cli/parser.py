@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"modelaudit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for add in (_report, _compare, _check, _explain, _calc, _lint, _annotate, _ops):
+        add(sub)
+    return parser
+
+
+def _report(sub) -> None:
+    """report: the models, then the flag groups of what it shows, what it adds, and what it runs."""
     report = sub.add_parser("report", help="per-layer params, MACs, FLOPs and bytes of a model")
     report.add_argument(
         "model",
@@ -52,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         "each path), for CI matrices and distributed engines",
     )
     shape_flags(report)
+    _view_flags(report)
+    _analysis_flags(report)
+    _runtime_flags(report)
+    report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def _view_flags(report) -> None:
+    """report: the format, and which rows and columns the table shows."""
     report.add_argument("--format", "-f", choices=sorted(FORMATS), default="text")
     report.add_argument(
         "--sort",
@@ -86,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--wide", action="store_true", help="print the table whole, never fitted to the terminal's width"
     )
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+
+
+def _analysis_flags(report) -> None:
+    """report: what is computed beyond the audit itself."""
     report.add_argument(
         "--symbolic", action="store_true", help="costs as exact polynomials of the dims left symbolic (batch, seq…)"
     )
@@ -109,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--save-hardware", metavar="FILE", help="with --hardware calibrate: write the measured spec as TOML"
     )
+
+
+def _runtime_flags(report) -> None:
+    """report: onnxruntime's run, --verify and --profile."""
     runtime = report.add_argument_group("runtime (onnxruntime, in a fenced child process)")
     runtime.add_argument(
         "--verify", action="store_true", help="run the model once and check every tensor shape against the static one"
@@ -150,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=RUNTIME_DEFAULTS["ort_optimization"],
         help="onnxruntime graph optimizations for --profile (default disable: every node timed as written)",
     )
-    report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def _compare(sub) -> None:
     cmp = sub.add_parser("compare", help="totals, op families and blocks of two or more models side by side")
     cmp.add_argument(
         "models",
@@ -176,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--sweep", metavar="DIM=V1,V2,…", help="MACs and activations of each model at each value of a dim")
     cmp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     cmp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def _check(sub) -> None:
     chk = sub.add_parser("check", help="budgets on totals, growth over a baseline report, or a config's budgets")
     chk.add_argument("models", nargs="*", metavar="MODEL", help="models to check (with --config: those of its entries)")
     chk.add_argument("--config", metavar="FILE", help="pyproject.toml ([tool.modelaudit]) or modelaudit.toml")
@@ -216,12 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("--format", "-f", choices=("text", "json"), default="text")
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def _explain(sub) -> None:
     exp = sub.add_parser("explain", help="derive a node's params, MACs and FLOPs by hand")
     exp.add_argument("model")
     exp.add_argument("node", nargs="?", help="the node's name as the report shows it, or #INDEX")
     exp.add_argument("--op", help="every node of this op type instead")
     shape_flags(exp)
     exp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def _calc(sub) -> None:
     calc = sub.add_parser("calc", help="solve a layer design for its one unknown; params and MACs")
     calc.add_argument("layer", choices=("conv", "pool", "convtranspose"))
     for flag in ("in", "kernel", "stride", "pad", "dilation", "out"):
@@ -236,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calc.add_argument("--ceil", action="store_true", help="pool with ceil_mode")
     calc.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def _lint(sub) -> None:
     lint = sub.add_parser("lint", help="findings: dead nodes, unused or duplicate weights, foldable BatchNorm…")
     lint.add_argument("model")
     lint.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
@@ -257,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("-o", "--output", metavar="FILE")
     shape_flags(lint)
     lint.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def _annotate(sub) -> None:
     ann = sub.add_parser("annotate", help="a copy of the model with inferred shapes and each node's costs, for Netron")
     ann.add_argument("model")
     ann.add_argument(
@@ -268,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shape_flags(ann)
     ann.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def _ops(sub) -> None:
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
     ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
@@ -277,4 +320,3 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the ops onnx.defs knows (up to the installed opset) that have no classification",
     )
     ops.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    return parser

@@ -16,6 +16,7 @@ from .common import (
     collect,
     keep,
     refuse_overwriting,
+    say,
     warm,
     write_output,
     write_report,
@@ -101,6 +102,8 @@ def run_report(args) -> int:
     view = table_view(args)
     if args.runs < 1 or args.warmup < 0 or args.threads < 0:
         raise UsageError("--runs must be at least 1, --warmup and --threads at least 0")
+    if args.seed < 0:  # numpy's generators take no negative seed
+        raise UsageError(f"--seed {args.seed}: give a seed of 0 or more")
     if not 0 < args.timeout <= MAX_TIMEOUT:  # also refuses nan and inf, which no clock can wait for
         raise UsageError(f"--timeout {args.timeout:g}: give seconds above 0 and at most {MAX_TIMEOUT:,}")
     max_memory = parse_bytes(args.max_memory, "--max-memory")
@@ -189,10 +192,9 @@ def run_report(args) -> int:
     write_report(result, args.format, args.output, sort=args.sort, top=args.top, by=args.by, **view)
     keep(mg, result)
     if result.runtime and "skipped" in result.runtime:
-        print(
+        say(
             f"modelaudit: {result.runtime['skipped']}; the static report stands"
-            + ("; nothing was verified" if args.verify else ""),
-            file=sys.stderr,
+            + ("; nothing was verified" if args.verify else "")
         )
         return 1 if args.verify else 0
     if not ok:
@@ -298,12 +300,16 @@ def _report_many(args, models: list[str]) -> int:
     dims = collect_dims(args.dim, models)
     out_dir = Path(args.output_dir) if args.output_dir else None
     if out_dir is not None:
+        from .outputs import report_names
+
+        names = report_names(models, _SUFFIX[args.format])
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file of that name (FileExistsError was exit 70), a read-only parent
             raise UsageError(f"--output-dir {out_dir}: cannot be made a folder ({exc.strerror})") from None
     progress = Progress(len(models))
-    first_error, written = 0, 0
+    failed: dict[str, int] = {}
+    written = 0
     draw = partial(render, fmt=args.format, sort=args.sort, top=args.top, by=args.by, **view)
     with _output(args.output if out_dir is None else None) as stream:
         if out_dir is None and args.format == "json":
@@ -312,13 +318,16 @@ def _report_many(args, models: list[str]) -> int:
             for path, text, error, code in audit_many(
                 models, inputs, dims, args.jobs, progress, render=draw, ordered=args.format != "jsonl"
             ):
+                if error is None and out_dir is not None:
+                    from .outputs import write_into
+
+                    error, code = write_into(out_dir, names[path], text)
+                    if error is None:
+                        continue
                 if error:
                     progress.close()
-                    print(f"modelaudit: error: {error}", file=sys.stderr)
-                    first_error = first_error or code
-                    continue
-                if out_dir is not None:
-                    (out_dir / (Path(path).stem + _SUFFIX[args.format])).write_text(text, encoding="utf-8")
+                    say(f"modelaudit: error: {error}")
+                    failed[path] = code
                     continue
                 if written and args.format == "json":
                     stream.write(",\n")
@@ -331,7 +340,8 @@ def _report_many(args, models: list[str]) -> int:
             progress.close()
         if out_dir is None and args.format == "json":
             stream.write("\n]}\n")
-    return first_error
+    # the first failure in the models' order, not in the order they finished: the same code every run
+    return next((failed[path] for path in models if path in failed), 0)
 
 
 class _output:
@@ -351,4 +361,7 @@ class _output:
 
     def __exit__(self, *exc):
         if self.stream is not None:
-            self.stream.close()
+            try:
+                self.stream.close()
+            except OSError as error:  # the last buffered bytes did not fit on the disk
+                raise UsageError(f"-o {self.output}: cannot write ({error.strerror})") from None

@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from onnx import helper
 
 from modelaudit.graph.model import ModelGraph
+from modelaudit.graph.modules import module_paths
 from modelaudit.graph.walk import Visit, walk
 from modelaudit.units import human
 
 from .cost import Cost, NodeContext, Unresolved, dims_str
 from .details import DETAILED, details
-from .info import checker_warning, model_info, unresolved_hints
+from .info import checker_warning, missing_data_warning, model_info, unresolved_hints
 from .memory import live_bytes
 from .report import Report, Row, Totals
 from .rules import find_rule, is_zero_cost, load_plugins
@@ -36,24 +37,31 @@ _MOVED_ROW = (_MOVED, "zero-cost", _NO_DIMS)
 _UNCOUNTED_ROW = (_NONE, "uncounted", _NO_DIMS)
 
 
-def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], dict[str, int | None]]:
+def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], dict[str, int | None], set[str]]:
     """Every tensor's shape as text ("1x3x224x224"), its bytes and its element count (None unless
     every dim is known, as NodeContext.out_numel reads it), by name: a model has a few dozen
     distinct (shape, dtype) pairs, each described once. A name without a TensorInfo is absent
-    (its text is "?", its size unknown)."""
+    (its text is "?", its size unknown). Last, the tensors with a dim below 0 (a Reshape to -5, a
+    ConstantOfShape of a negative size): no size, and their nodes are error rows."""
     by_pair: dict = {}
     texts: dict[str, str] = {}
     sizes: dict[str, int | None] = {}
     numels: dict[str, int | None] = {}
+    negative: set[str] = set()
     for name, info in mg.tensors.items():
         shape = info.shape
         pair = shape, info.dtype
         described = by_pair.get(pair)
         if described is None:
-            known = shape is not None and not (str in map(type, shape) or None in shape)
-            described = by_pair[pair] = dims_str(shape), mg.nbytes(name), math.prod(shape) if known else None
-        texts[name], sizes[name], numels[name] = described
-    return texts, sizes, numels
+            ints = [d for d in shape if isinstance(d, int)] if shape is not None else []
+            known = shape is not None and len(ints) == len(shape)
+            below = known and min(ints, default=0) < 0
+            size, numel = (None, None) if below else (mg.nbytes(name), math.prod(ints) if known else None)
+            described = by_pair[pair] = dims_str(shape), size, numel, below
+        texts[name], sizes[name], numels[name], below = described
+        if below:
+            negative.add(name)
+    return texts, sizes, numels, negative
 
 
 class _Auditor:
@@ -64,7 +72,7 @@ class _Auditor:
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
         self.params_incomplete: list[str] = []
-        self.texts, self.sizes, self.numels = _described(mg)
+        self.texts, self.sizes, self.numels, self.negative = _described(mg)
         # (op, domain) -> (rule, opset, cost without a rule, the rule's FLOPs per output element)
         self._plans: dict[tuple[str, str], tuple] = {}
         self._lookup = (mg.values, weights.constant_tensors)
@@ -72,6 +80,7 @@ class _Auditor:
         self._info = tensors.get if "" not in tensors else lambda n: tensors.get(n) if n else None
 
     def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
+        """The rows of `visits` (`scope`: a subgraph's parent's name), in pre-order."""
         out: list[Row] = []
         row = self.row
         for visit in visits:
@@ -114,7 +123,9 @@ class _Auditor:
         op, domain = node.op_type, node.domain
         spec, opset, without_rule, each = self._plans.get((op, domain)) or self.plan(op, domain)
         outs = node.output
-        if key in weights.constant_nodes:
+        if self.negative and (below := self.below_zero(node)):
+            cost, status, dims = Cost(formula=below), "error", _NO_DIMS
+        elif key in weights.constant_nodes:
             cost, status, dims = _FOLDED, "constant", _NO_DIMS
         elif spec is not None:
             n = self.numels.get(outs[0]) if each is not None and outs and outs[0] else None
@@ -130,10 +141,11 @@ class _Auditor:
                 elif key in weights.unclassified:
                     self.uncertain_weights(node, weights.unclassified[key])
         known = status in _KNOWN
-        index = key if key.__class__ is int else int(key.rsplit("/", 1)[-1])
+        index = key if isinstance(key, int) else int(key.rsplit("/", 1)[-1])
         local = node.name or f"{op}_{index}"
         texts, constant = self.texts, weights.constant_tensors
-        data, stored = [], []
+        data: list[str] = []
+        stored: list[str] = []
         for n in node.input:
             if n:
                 (stored if n in constant else data).append(texts.get(n, "?"))
@@ -167,6 +179,13 @@ class _Auditor:
             details=details(self.mg, node) if op in DETAILED else {},
         )
 
+    def below_zero(self, node) -> str | None:
+        """Why a node whose input or output has a dim below 0 gets no figure (None if none has)."""
+        for name in (*node.input, *node.output):
+            if name in self.negative:
+                return f"tensor '{name}' has shape {self.texts[name]}: a dim below 0 is no size"
+        return None
+
     def uncertain_weights(self, node, leaves) -> None:
         """An op without a rule reads integer constants: quantized weights or indices, nobody can tell."""
         numel = sum(leaf.numel for leaf in leaves)
@@ -198,6 +217,9 @@ class _Auditor:
             runs, note = self._iterations(visit, row)
             body = ", ".join(f"{attr} {_human(m)} MACs" for attr, m, _ in totals)
             row.formula = f"{body} × {runs} ({note})" if runs is not None else f"{body} per iteration ({note})"
+            if runs is not None and runs < 0:  # no count of runs: an error row, its body not counted
+                row.formula = f"{note} {runs} < 0: how often the body runs is unknown; it is not counted"
+                row.status, row.macs, row.flops, runs = "error", None, None, 0
             multipliers = {attr: 1 if runs is None else runs for attr, _ in branches}
         out = []
         for attr, rows in branches:
@@ -277,17 +299,23 @@ def prepare(mg: ModelGraph) -> tuple | None:
     not yet inferred (graph.model.load's `meanwhile`); None where the weights need the shapes."""
     visits = walk(mg)
     weights = find_weights(mg, visits, shapes=False)
-    return (visits, weights) if weights is not None else None
+    return (visits, weights, modules_of(mg)) if weights is not None else None
+
+
+def modules_of(mg: ModelGraph) -> list[str]:
+    """Each top-level node's module path (graph/modules.py), by node index."""
+    return module_paths(mg.nodes, mg.model.producer_name)
 
 
 def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
     """Costs every node of a loaded ModelGraph, subgraphs included. `prepared`: prepare() of the
     same model before its shapes were inferred."""
     if prepared is not None:
-        visits, weights = prepared
+        visits, weights, modules = prepared
     else:
         visits = walk(mg)
         weights = find_weights(mg, visits)
+        modules = modules_of(mg)
     auditor = _Auditor(mg, weights)
     rows = auditor.rows(visits)
     uncounted: dict[str, int] = {}
@@ -332,9 +360,25 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         totals=totals,
         uncounted=uncounted,
         unresolved=unresolved_hints(mg, unresolved),
-        warnings=checker_warning(mg) + auditor.warnings + auditor.incomplete + auditor.params_incomplete,
+        warnings=checker_warning(mg)
+        + missing_data_warning(mg)
+        + auditor.warnings
+        + auditor.incomplete
+        + auditor.params_incomplete,
         live_bytes=steps,
+        tables={"modules": {"module": _row_modules(rows, modules)}},
     )
+
+
+def _row_modules(rows: list[Row], paths: list[str]) -> list[str]:
+    """Each row's module path: a top-level node's own (graph/modules.py, by node index), a subgraph's
+    rows their top-level parent's (rows are in pre-order: they follow it)."""
+    out, current = [], ""
+    for row in rows:
+        if not row.scope:
+            current = paths[row.index]
+        out.append(current)
+    return out
 
 
 @contextmanager

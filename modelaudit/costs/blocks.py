@@ -1,5 +1,7 @@
-"""Blocks from the name scopes exporters write: `/features/features.3/conv/conv.1/Conv` is in
-block `features` at depth 1 and `features.3` at depth 2, as torchinfo's depth counts modules."""
+"""Blocks from the module paths of the rows (graph/modules.py reads them from every exporter's
+naming scheme): a node of module `features/features.3/conv/conv.1` is in block `features` at depth 1
+and `features/features.3` at depth 2, as torchinfo's depth counts modules. A block is named by its
+full path in every view, so that `model.2/m.0` and `model.4/m.0` stay two blocks."""
 
 from __future__ import annotations
 
@@ -27,13 +29,10 @@ TOP = "(top level)"
 FORMULAS = ("macs", "flops", "output_bytes")  # --symbolic's polynomials of a row, summed per group
 
 
-def block_of(name: str, depth: int) -> str:
-    """The scope segment at `depth` (1-based) of a node name; shallower names keep their deepest."""
-    parts = [p for p in name.split("/") if p]
-    scopes = parts[:-1]  # the last segment names the op itself
-    if not scopes:
-        return TOP
-    return scopes[min(depth, len(scopes)) - 1]
+def block_of(module: str, depth: int) -> str:
+    """The block at `depth` (1-based) of a module path: its first `depth` segments; a shallower
+    path is its own block, the top level's is TOP."""
+    return "/".join(module.split("/")[:depth]) if module else TOP
 
 
 _SUMMED = ("params", "macs_total", "flops_total", "backward_macs", "runs", "ms", "scope", "status")
@@ -100,28 +99,16 @@ def _finish(groups) -> None:
             g["formulas"] = {k: sum_formulas([m[k] for m in members], variables) for k in FORMULAS}
 
 
-def _per_scope(rows: Rows, of, first):
-    """`of(name)` of each row; a subgraph's rows take their top-level parent's (rows are in
-    pre-order: they follow it), `first` before any. Thousands of nodes share one scope, and a
-    name's block or path depends only on what precedes its last '/' when the segment after it is
-    not empty (the op's own segment, which block_of and _scopes drop): one call per such prefix."""
-    out, value, cached = [], first, {}
-    for name, scope in zip(rows.column("name"), rows.column("scope")):
-        if not scope:
-            prefix, _, last = name.rpartition("/")
-            if not last:  # "", "/" or a trailing '/': the op's segment is an earlier one
-                value = of(name)
-            else:
-                value = cached.get(prefix)
-                if value is None:
-                    value = cached[prefix] = of(name)
-        out.append(value)
-    return out
+def _per_module(rows: Rows, of) -> list:
+    """`of(module)` of each row's module path, once per distinct path (thousands of rows share one)."""
+    modules = rows.column("module", "")
+    cached = {m: of(m) for m in dict.fromkeys(modules)}
+    return list(map(cached.__getitem__, modules))
 
 
 def block_names(rows: Rows, depth: int) -> list[str]:
-    """Each row's block; a subgraph's rows belong to their top-level parent's block."""
-    return _per_scope(rows, lambda name: block_of(name, depth), TOP)
+    """Each row's block at `depth` (a subgraph's rows are in their parent's module)."""
+    return _per_module(rows, lambda module: block_of(module, depth))
 
 
 def _has_formulas(rows: Rows) -> bool:
@@ -162,7 +149,7 @@ def _sums(columns: tuple, members: dict) -> dict:
         unknown = group_macs.count(None)
         if unknown:  # a node of unknown MACs adds neither MACs nor FLOPs, as in _add
             numbers_known = [i for i in numbers if macs[i] is not None]
-            group_macs = map(macs.__getitem__, numbers_known)
+            group_macs = list(map(macs.__getitem__, numbers_known))
         else:
             numbers_known = numbers
         groups[key] = {
@@ -189,26 +176,35 @@ def _grouped(rows: Rows, keys: list, columns: tuple | None = None) -> dict:
     return groups
 
 
+def _in_row_order(keys: list, rows: Rows) -> list:
+    """The distinct keys in order of each one's first node that computes (a constant folded at load
+    is no step of the model: exporters put them first, and their readers' blocks would lead the
+    list), then the keys of constants alone."""
+    computing = [k for k, status in zip(keys, rows.column("status")) if status != "constant"]
+    return list(dict.fromkeys(computing + keys))
+
+
 def by_block(rows: Rows, depth: int) -> dict[str, dict]:
-    """Params, MACs and FLOPs summed per block, in order of first appearance."""
-    return _grouped(rows, block_names(rows, depth))
+    """Params, MACs and FLOPs summed per block, in order of each block's first computing node."""
+    keys = block_names(rows, depth)
+    groups = _grouped(rows, keys)
+    return {k: groups[k] for k in _in_row_order(keys, rows)}
 
 
-def _scopes(name: str, depth: int) -> tuple[str, ...]:
-    parts = [p for p in name.split("/") if p]
-    return tuple(parts[:-1][:depth]) or (TOP,)
+def _path(module: str, depth: int) -> tuple[str, ...]:
+    return tuple(module.split("/")[:depth]) if module else (TOP,)
 
 
 def scope_tree(rows: Rows, depth: int) -> list[dict]:
-    """The name scopes down to `depth` as a tree in pre-order, each with the subtotals of every
-    node below it (`level` 1 is the outermost scope; `leaf` marks the deepest shown). Subgraph
-    rows count in their parent's scope, as in `by_block`."""
-    paths = _per_scope(rows, lambda name: _scopes(name, depth), (TOP,))
+    """The modules down to `depth` as a tree in pre-order, each with the subtotals of every node
+    below it (`level` 1 is the outermost module; `leaf` marks the deepest shown; `path` is the key
+    `by_block` names it by)."""
+    paths = _per_module(rows, lambda module: _path(module, depth))
     members = _index(paths)
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
     below: dict[tuple, list] = {}  # the paths under each scope
-    for path in members:  # in order of first appearance, as each scope's first node
+    for path in _in_row_order(paths, rows):  # each scope where its first node that computes is
         for level in range(1, len(path) + 1):
             key = path[:level]
             if key not in groups:
@@ -283,7 +279,7 @@ def family_of(row: dict) -> str:
     return _family(row["op"], row.get("details"), row["status"], row["macs"])
 
 
-def _family(op: str, details: dict | None, status: str, macs: int | None) -> str:
+def _family(op: str, details: dict | None, status: str | None, macs: int | None) -> str:
     if op in _CONV:
         kind = (details or {}).get("conv", "dense")
         return f"Conv ({kind})"
@@ -334,7 +330,9 @@ def _in_order(groups: dict) -> dict:
 def families_and_blocks(rows: Rows, depth: int) -> tuple[dict, dict]:
     """`by_family(rows)` and `by_block(rows, depth)`, the columns they sum read once."""
     columns = _columns(rows) if _plain(rows) else None
-    return _in_order(_grouped(rows, families(rows), columns)), _grouped(rows, block_names(rows, depth), columns)
+    keys = block_names(rows, depth)
+    groups = _grouped(rows, keys, columns)
+    return _in_order(_grouped(rows, families(rows), columns)), {k: groups[k] for k in _in_row_order(keys, rows)}
 
 
 def by_op(rows: Rows) -> list[dict]:

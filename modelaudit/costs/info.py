@@ -4,14 +4,24 @@ verdict, and which flag resolves each unresolved dim."""
 from __future__ import annotations
 
 import os
+import re
 
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import dtype_name
 from modelaudit.shapes.annotations import symbols_of
+from modelaudit.shapes.tensor import Shape
 
 from .cost import dims_str
 
-__all__ = ["checker_warning", "input_dim_names", "model_info", "unresolved_hints"]
+__all__ = [
+    "MISSING_DATA",
+    "checker_warning",
+    "input_dim_names",
+    "missing_data_warning",
+    "unknown_ort_op",
+    "model_info",
+    "unresolved_hints",
+]
 
 
 def input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
@@ -38,9 +48,7 @@ def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
         if dim in named:  # an input dim written as an expression is fixed through its symbols
             flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
         elif anonymous:
-            flag = " ".join(
-                f"--input {n}={dims_str(mg.info(n).shape if mg.info(n) else None)}" for n in anonymous
-            ).replace("?", "N")
+            flag = " ".join(f"--input {n}={dims_str(_shape_of(mg, n))}" for n in anonymous).replace("?", "N")
         elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
             flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
         else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
@@ -49,14 +57,50 @@ def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
     return hints
 
 
+# ops onnxruntime registers in onnx's own domain, which onnx.checker does not know (the transformers
+# optimizer writes SimplifiedLayerNormalization there for RMSNorm)
+ORT_ONNX_DOMAIN_OPS = frozenset(
+    {"SimplifiedLayerNormalization", "Affine", "Crop", "DynamicSlice", "GivenTensorFill", "GRUUnit", "ImageScaler"}
+    | {"ParametricSoftplus", "Scale", "ScaledTanh", "MemcpyFromHost", "MemcpyToHost"}
+)
+
+
+def unknown_ort_op(error: str) -> str | None:
+    """The op named by the checker's 'No Op registered for X' when onnxruntime registers X in onnx's
+    domain: not a sign of an invalid model, only that the checker could not go on."""
+    match = re.search(r"No Op registered for (\w+) with domain_version", error)
+    return match.group(1) if match and match.group(1) in ORT_ONNX_DOMAIN_OPS else None
+
+
 def checker_warning(mg: ModelGraph) -> list[str]:
     verdict = mg.checker
     if verdict is None or verdict["valid"]:
         return []
+    op = unknown_ort_op(verdict["error"])
+    if op is not None:
+        return [
+            f"onnx.checker stops at {op}, which onnxruntime registers in onnx's domain and onnx does not "
+            "know: the rest of the model is not checked"
+        ]
     return [
         f"onnx.checker rejects the model ({'full check' if verdict['full_check'] else 'structure only'}): "
         f"{verdict['error']}; onnxruntime will likely refuse it, and its figures describe a model that cannot run"
     ]
+
+
+def missing_data_warning(mg: ModelGraph) -> list[str]:
+    """External-data files the model names that are not there: counting never reads them, but no
+    runtime can load the model without them (lint's MA015)."""
+    missing = [p.name for p in mg.data_files if not os.path.lexists(p)]
+    if not missing:
+        return []
+    return [
+        f"{MISSING_DATA}: {', '.join(missing)}; the figures come from the tensors' dims, "
+        "but no runtime can load the model without its weights"
+    ]
+
+
+MISSING_DATA = "external-data file missing"
 
 
 def model_info(mg: ModelGraph) -> dict:
@@ -83,3 +127,8 @@ def model_info(mg: ModelGraph) -> dict:
         "outputs": [tensor(n) for n in mg.outputs],
         "checker": mg.checker,
     }
+
+
+def _shape_of(mg: ModelGraph, name: str) -> Shape | None:
+    info = mg.info(name)
+    return info.shape if info is not None else None

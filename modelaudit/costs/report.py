@@ -40,24 +40,24 @@ class Totals:
 
 @dataclass
 class Report:
-    model: dict
+    model: dict[str, Any]
     rows: list[Row]
     totals: Totals
     uncounted: dict[str, int]
-    unresolved: list[dict]
+    unresolved: list[dict[str, Any]]
     warnings: list[str]
-    verification: dict | None = None
-    profile: dict | None = None
-    runtime: dict | None = None
-    training: dict | None = None
-    symbolic: dict | None = None
-    findings: list | None = None
-    roofline: dict | None = None
+    verification: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    symbolic: dict[str, Any] | None = None
+    findings: list[Any] | None = None  # analyses.findings.Finding
+    roofline: dict[str, Any] | None = None
     # bytes live at each step of the peak-memory walk (None where unknown); --symbolic fits each
     # step to find the peak as a maximum of polynomials. Not part of to_dict().
-    live_bytes: list | None = field(default=None, repr=False)
-    # each analysis's columns beside the rows, keyed by row number (rows.ANALYSIS_COLUMNS names them):
-    # "verify", "profile", "training", "roofline"
+    live_bytes: list[int | None] | None = field(default=None, repr=False)
+    # what is known of each row beyond Row, one table per analysis ("modules", "verify", "profile",
+    # "training", "roofline"), each column one value per row (rows.ANALYSIS_COLUMNS names them)
     tables: dict[str, Table] = field(default_factory=dict)
 
     def columns(self) -> Rows:
@@ -69,7 +69,7 @@ class Report:
         """to_dict() up to and with its rows, the rows as `columns()`: what the formats read."""
         return self.head() | {"rows": self.columns()}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, the document `report --format json` prints (every row, in file
         order); see docs/json-schema.md."""
         from .blocks import by_op, formula_rows
@@ -81,7 +81,7 @@ class Report:
             "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }
 
-    def head(self) -> dict:
+    def head(self) -> dict[str, Any]:
         """to_dict() up to its rows (every key before "rows", in the same order)."""
         from modelaudit._version import __version__
 

@@ -1,5 +1,5 @@
 """A report's rows: `Row`, what the audit computes per node; each analysis's columns in a `Table` of its
-own keyed by row number; and `Rows`, every row's JSON fields column by column, which every format reads."""
+own, by row number; and `Rows`, every row's JSON fields column by column, which every format reads."""
 
 from __future__ import annotations
 
@@ -48,15 +48,15 @@ class Row:
         return f"{self.domain}:{self.op}" if self.domain not in ("", "ai.onnx") else self.op
 
 
-# An analysis's columns beside the rows: column -> {row number: value}, a row number being the row's
-# position in Report.rows (not Row.index). A row the analysis says nothing of is absent from it.
-Table = dict[str, dict[int, Any]]
+# An analysis's columns beside the rows: column -> one value per row, by row number (a row's position
+# in Report.rows, not Row.index), the column's default where the analysis says nothing of a row.
+Table = dict[str, list[Any]]
 
 ROW_FIELDS = tuple(f.name for f in fields(Row))
-# Each analysis's columns, in the order a JSON row lists them after Row's fields: column -> (the
-# Report.tables key of the analysis that fills it, its value where the analysis did not run or
-# says nothing of a row). The order is part of the JSON schema (docs/json-schema.md).
+# The columns kept in tables: column -> (the Report.tables key of what fills it, its value where
+# that did not run or says nothing of a row).
 ANALYSIS_COLUMNS: dict[str, tuple[str, Any]] = {
+    "module": ("modules", ""),  # its module path, "layer1/layer1.0/conv1" ("" at the top level): graph/modules.py
     "runtime_shaped": ("verify", False),  # its shapes came from the --verify run, not from static inference
     "ms": ("profile", None),  # --profile: median kernel time
     "backward_macs": ("training", None),
@@ -70,7 +70,14 @@ ANALYSIS_COLUMNS: dict[str, tuple[str, Any]] = {
     "bound_ratio": ("roofline", None),  # --hardware with --profile: ms / roofline_ms
 }
 DERIVED = ("op_label", "macs_total", "flops_total")
-ROW_KEYS = ROW_FIELDS + tuple(ANALYSIS_COLUMNS) + DERIVED  # a JSON row's keys, in order
+# A JSON row's keys, in their order: part of the schema (docs/json-schema.md). Row's fields, the
+# tables' columns and the derived ones, each once (tests/costs/test_rows.py).
+ROW_KEYS = (
+    *("index", "name", "op", "domain", "inputs", "weights", "outputs", "params", "non_trainable", "macs", "flops"),
+    *("output_bytes", "formula", "status", "module", "unresolved", "scope", "runs", "details", "runtime_shaped"),
+    *("ms", "backward_macs", "backward_flops", "gmacs_per_s", "weight_bytes_read", "input_bytes", "intensity"),
+    *("bound", "roofline_ms", "bound_ratio", "op_label", "macs_total", "flops_total"),
+)
 _FIELDS = frozenset(ROW_FIELDS)
 _DEFAULT_DOMAINS = frozenset(("", "ai.onnx"))
 
@@ -127,7 +134,6 @@ class Rows:
         run) and the derived op_label, macs_total and flops_total, with ROW_KEYS as its keys.
         `rows` are the report's from row number `first` on."""
         count = len(rows)
-        numbers = range(first, first + count)
 
         def read(key: str, default: Any) -> list[Any]:
             if key in _FIELDS:
@@ -135,7 +141,7 @@ class Rows:
             if key in ANALYSIS_COLUMNS:
                 analysis, empty = ANALYSIS_COLUMNS[key]
                 values = tables.get(analysis, {}).get(key)
-                return [empty] * count if values is None else list(map(values.get, numbers, repeat(empty)))
+                return [empty] * count if values is None else values[first : first + count]
             if key == "op_label":
                 ops, domains = view.column("op"), view.column("domain")
                 if set(domains) <= _DEFAULT_DOMAINS:  # the default domain's labels are the ops

@@ -5,6 +5,7 @@ ops hand constants on."""
 from __future__ import annotations
 
 __all__ = [
+    "ATTRIBUTE_WEIGHTS",
     "GENERATORS",
     "IGNORED_SLOTS",
     "NON_TRAINABLE_SLOTS",
@@ -131,3 +132,32 @@ PASS_THROUGH: dict[str, frozenset[int]] = {
     )
 }
 PASS_THROUGH["Concat"] = frozenset(range(2**16))
+
+
+# ai.onnx.ml keeps its weights in attributes: (attribute, role) per op. Learned coefficients, support
+# vectors, tree thresholds and leaf values are params; a Scaler's offset and scale and an Imputer's
+# values are fitted statistics, non-trainable like BatchNormalization's running mean and variance.
+_LINEAR = (("coefficients", "param"), ("intercepts", "param"))
+_TREE = (
+    ("nodes_values", "param"),
+    ("nodes_values_as_tensor", "param"),
+    ("base_values", "param"),
+    ("base_values_as_tensor", "param"),
+)
+ATTRIBUTE_WEIGHTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "LinearClassifier": _LINEAR,
+    "LinearRegressor": _LINEAR,
+    "SVMClassifier": (
+        ("support_vectors", "param"),
+        ("coefficients", "param"),
+        ("rho", "param"),
+        ("prob_a", "param"),
+        ("prob_b", "param"),
+    ),
+    "SVMRegressor": (("support_vectors", "param"), ("coefficients", "param"), ("rho", "param")),
+    "TreeEnsembleClassifier": _TREE + (("class_weights", "param"), ("class_weights_as_tensor", "param")),
+    "TreeEnsembleRegressor": _TREE + (("target_weights", "param"), ("target_weights_as_tensor", "param")),
+    "TreeEnsemble": (("nodes_splits", "param"), ("leaf_weights", "param")),
+    "Scaler": (("offset", "non-trainable"), ("scale", "non-trainable")),
+    "Imputer": (("imputed_value_floats", "non-trainable"),),
+}

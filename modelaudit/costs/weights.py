@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from onnx import TensorProto, helper
+from onnx import AttributeProto, TensorProto, helper
 
 from modelaudit.graph.model import ModelGraph
 from modelaudit.graph.walk import Visit, flatten, subgraphs, walk
 from modelaudit.load.dtypes import dtype_bits, dtype_name, is_float, is_integer, tensor_bytes
 
 from .slots import (
+    ATTRIBUTE_WEIGHTS,
     GENERATORS,
     IGNORED_SLOTS,
     NON_TRAINABLE_SLOTS,
@@ -51,7 +52,7 @@ class Leaf:
     name: str
     numel: int
     dtype: int
-    origin: str  # initializer | Constant | ConstantOfShape | sparse_initializer
+    origin: str  # initializer | Constant | ConstantOfShape | sparse_initializer | attribute (ai.onnx.ml)
     external: bool = False
     role: str | None = None  # "param" or "non-trainable" once classified
     packed_bits: int | None = None  # a packed sub-byte weight: numel is its logical element count
@@ -145,6 +146,21 @@ def _generated_leaf(mg: ModelGraph, node) -> Leaf | None:
     return Leaf(out, numel, dtype, node.op_type)
 
 
+# constant nodes through which an integer weight is dequantized by hand: Cast to float, then
+# arithmetic with its scale and zero point
+_DEQUANTIZE_BY_HAND = frozenset({"Cast", "Mul", "Div", "Sub", "Add"})
+
+
+def _quantized(dtype: int) -> bool:
+    """An integer type of at most 16 bits: what quantized weights are stored in (int32 and int64
+    tensors cast to float are positions and sizes, not weights)."""
+    return is_integer(dtype) and (dtype_bits(dtype) or 64) <= 16
+
+
+def _attribute(node, name: str, default):
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+
+
 def _slot(op: str, i: int) -> str:
     if i in NON_TRAINABLE_SLOTS.get(op, ()):
         return NON_TRAINABLE
@@ -187,6 +203,22 @@ class _Walk:
         for st in graph.sparse_initializer:
             self.add_leaf(Leaf(st.values.name, math.prod(st.values.dims), st.values.data_type, "sparse_initializer"))
 
+    def add_attributes(self, node, key) -> None:
+        """ai.onnx.ml's weights held in attributes: a leaf per attribute, claimed by its node."""
+        roles = dict(ATTRIBUTE_WEIGHTS[node.op_type])
+        for attr in node.attribute:
+            role = roles.get(attr.name)
+            if role is None:
+                continue
+            if attr.type == AttributeProto.TENSOR:
+                numel, dtype = math.prod(attr.t.dims), attr.t.data_type
+            else:
+                numel, dtype = len(attr.floats) or len(attr.ints), TensorProto.FLOAT
+            if numel:
+                name = f"{node.name or node.op_type}#{key}.{attr.name}"
+                self.leaves[name] = Leaf(name, numel, dtype, "attribute")
+                self.claims[name] = {role: key}
+
     def passed(self, node, key, slots) -> list[tuple[str, str, object]]:
         """The leaves a node hands on from its input `slots`, classed by what the slot does."""
         out = []
@@ -208,6 +240,8 @@ class _Walk:
     def visit(self, visit: Visit) -> None:
         node, key = visit.node, visit.key
         op, inputs, carried = node.op_type, node.input, self.carried
+        if op in ATTRIBUTE_WEIGHTS and node.domain == "ai.onnx.ml":
+            self.add_attributes(node, key)
         if visit.children:
             for _, sub in subgraphs(node):
                 self.add_graph(sub)
@@ -238,6 +272,8 @@ class _Walk:
                 self.add_leaf(leaf)
                 return
             handed = [(leaf, cls, None) for leaf, cls, _ in self.passed(node, None, hits)]
+            if op in _DEQUANTIZE_BY_HAND and default:
+                handed = self.dequantized(node, hits, handed)
             for out in node.output:
                 if out:
                     carried[out] = handed
@@ -274,6 +310,22 @@ class _Walk:
                     self.unclaimed.setdefault(key, []).append(leaf_name)
                 if packed is not None and i == packed[0]:
                     packed[1](node, leaf)
+
+    def dequantized(self, node, hits: list, handed: list) -> list:
+        """Integer weights dequantized by hand in a constant subgraph (an int8 tensor Cast to float,
+        then Mul by a scale, maybe Sub of a zero point): the Cast marks the integer leaf a quantized
+        weight; at the arithmetic after it, the operand carrying the largest such weight keeps its
+        classes and every other operand's leaves are its scales and zero points (non-trainable)."""
+        if node.op_type == "Cast":
+            if not is_float(_attribute(node, "to", 0)):
+                return handed
+            return [(n, QWEIGHT if c == DATA and _quantized(self.leaves[n].dtype) else c, t) for n, c, t in handed]
+        size = {i: sum(self.leaves[n].numel for n, c, _ in self.carried[name] if c == QWEIGHT) for i, name in hits}
+        weight = max(size, key=size.__getitem__) if size and max(size.values()) else None
+        if weight is None:
+            return handed
+        kept = {n for n, _, _ in self.carried[dict(hits)[weight]]}
+        return [(n, c if n in kept else NON_TRAINABLE, t) for n, c, t in handed]
 
     def claim(self, leaf_name: str, role: str | None, key) -> None:
         if role:

@@ -69,9 +69,9 @@ def share_names(views: list[NodeView]) -> None:
 def has_graph(proto: NodeProto, op_type: str, domain: str) -> bool:
     """Whether the node has subgraphs: a standard op where its schema says so; other ops by their
     attributes."""
-    declared = _STANDARD_SUBGRAPHS.get(op_type, _UNSEEN) if domain == "" or domain == "ai.onnx" else None
-    if declared is _UNSEEN:
-        declared = _schema_has_graph(op_type)
+    declared: bool | None = None
+    if domain == "" or domain == "ai.onnx":
+        declared = _STANDARD_SUBGRAPHS[op_type] if op_type in _STANDARD_SUBGRAPHS else _schema_has_graph(op_type)
     return (
         declared
         if declared is not None
@@ -81,7 +81,6 @@ def has_graph(proto: NodeProto, op_type: str, domain: str) -> bool:
 
 
 _STANDARD_SUBGRAPHS: dict[str, bool | None] = {}  # ai.onnx op -> its schema has a graph attribute (None: no schema)
-_UNSEEN = object()
 
 
 def _schema_has_graph(op_type: str) -> bool | None:
@@ -135,7 +134,7 @@ def implicit_inputs(node, depth: int = 0) -> set[str]:
 def dag_of(count: int, edges: list[tuple[int, int]]) -> nx.DiGraph:
     import networkx as nx  # only findings, explain and unsorted files need a graph object
 
-    dag = nx.DiGraph()
+    dag: nx.DiGraph[int] = nx.DiGraph()
     dag.add_nodes_from(range(count))
     dag.add_edges_from(edges)
     return dag

@@ -14,6 +14,7 @@ import numpy as np
 from onnx import ModelProto
 
 from modelaudit.load import forked
+from modelaudit.load.attributes import body_graphs
 from modelaudit.load.checker import structural_check
 from modelaudit.load.dtypes import tensor_bytes
 from modelaudit.load.external import check_all, model_folder
@@ -26,7 +27,7 @@ from modelaudit.load.wire import StrippedData
 from modelaudit.shapes.infer import TensorInfo, first_round, infer
 from modelaudit.shapes.tensor import pack_infos, unpack_infos
 
-from .checks import applicable, check_overrides, check_structure
+from .checks import applicable, check_constants, check_overrides, check_sizes, check_structure
 from .links import (
     NodeView,
     dag_of,
@@ -105,8 +106,9 @@ class ModelGraph:
 
 @lru_cache(maxsize=4096)
 def _bytes_of(shape: tuple | None, dtype: int) -> int | None:
-    """Bytes of a fully known shape: most tensors share their shape and dtype with many others."""
-    if shape is None or not all(d.__class__ is int for d in shape):
+    """Bytes of a fully known shape: most tensors share their shape and dtype with many others. A
+    dim below 0 (a hostile Reshape or ConstantOfShape) is no size: None, never a negative count."""
+    if shape is None or not all(d.__class__ is int and d >= 0 for d in shape):
         return None
     return tensor_bytes(math.prod(shape), dtype)
 
@@ -146,10 +148,14 @@ def load(
         initializers = {t.name: t for t in inits}
         if not strict:
             inputs, dims = applicable(model, inputs, dims, initializers)
-        check_overrides(model, inputs, dims, initializers)
+        notes = check_overrides(model, inputs, dims, initializers)
         if fork and job is None:
             job = fork_call(lambda: _in_child(model, stripped, data, inputs, dims, skeleton, nested, inits))
-        return _finish(model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested)
+        loaded = _finish(
+            model, path, stripped, data, inputs, dims, inits, initializers, skeleton, job, meanwhile, nested
+        )
+        loaded.warnings.extend(notes)
+        return loaded
     except BaseException:
         if job is not None:
             job.cancel()  # the load failed: stop the child
@@ -240,6 +246,7 @@ def _finish(
     if job is not None:  # a child infers the shapes meanwhile: this process has the time to save memory
         share_names(views)
     has_subgraphs = any(v.has_graph for v in views)
+    check_constants(_constant_nodes(views, has_subgraphs))
     if nested is not None:
         nested.tell(has_subgraphs)  # the child asks after its inference (30 ms of its own otherwise)
 
@@ -302,12 +309,25 @@ def _finish(
     if job is not None:  # the child's checker verdict comes next; if it failed, this process computes it
         verdict = Verdict(job, check) if taken[0] else Verdict(value=check())
     del skeleton
+    check_sizes(shapes.tensors)
     warnings.extend(shapes.warnings)
     return graph(shapes, verdict)
 
 
 def _constants(views) -> list[int]:
     return [i for i, v in enumerate(views) if v.op_type == "Constant"]
+
+
+def _constant_nodes(views, has_subgraphs: bool) -> list:
+    """Every Constant node, those of subgraphs at any depth included."""
+    found = [views[i] for i in _constants(views)]
+    bodies = [g for v in views if v.has_graph for _, g in body_graphs(v.proto)] if has_subgraphs else []
+    while bodies:
+        for node in bodies.pop().node:
+            if node.op_type == "Constant":
+                found.append(node)
+            bodies.extend(g for _, g in body_graphs(node))
+    return found
 
 
 def with_dims(
@@ -319,7 +339,7 @@ def with_dims(
     inputs, dims = dict(inputs or {}), dict(dims or {})
     if not strict:
         inputs, dims = applicable(mg.model, inputs, dims, mg.initializers)
-    check_overrides(mg.model, inputs, dims, mg.initializers)
+    notes = check_overrides(mg.model, inputs, dims, mg.initializers)
     shapes = infer(
         mg.model,
         mg.order,
@@ -330,5 +350,6 @@ def with_dims(
         views=mg.views,
         inits=list(mg.initializers.values()),
     )
-    warnings = [w for w in mg.warnings[:1] if "not topological" in w] + shapes.warnings
+    check_sizes(shapes.tensors)
+    warnings = [w for w in mg.warnings[:1] if "not topological" in w] + shapes.warnings + notes
     return replace(mg, tensors=shapes.tensors, values=shapes.values, warnings=warnings, _nbytes={})

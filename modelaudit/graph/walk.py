@@ -23,7 +23,7 @@ class Visit:
     """One node, keyed by its path: top-level nodes by file index, nested ones `3/body/0`."""
 
     key: int | str
-    node: NodeProto
+    node: NodeProto | NodeView  # a NodeView at the top level, the protobuf node inside subgraphs
     depth: int
     # (attribute, its nodes' visits) per subgraph; the shared empty tuple for the many nodes
     # that hold none (no list made per node: docs/performance.md)
@@ -43,7 +43,7 @@ class _Scopes:
         return _Scopes(*self.layers, layer)
 
 
-def subgraphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
+def subgraphs(node: NodeProto | NodeView) -> list[tuple[str, GraphProto]]:
     """(attribute name, graph) for each graph attribute, then_branch and else_branch first."""
     return sorted(body_graphs(node), key=lambda pair: (_FIRST.get(pair[0], 2), pair[0]))
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
+from typing import Protocol
 
-from onnx import AttributeProto, GraphProto, NodeProto, defs, helper
+from onnx import AttributeProto, GraphProto, defs, helper
 
-__all__ = ["node_attributes", "schema_defaults", "body_graphs"]
+__all__ = ["HasAttributes", "node_attributes", "schema_defaults", "body_graphs"]
+
+
+class HasAttributes(Protocol):
+    """A NodeProto, or a view of one that answers for its attributes."""
+
+    @property
+    def attribute(self) -> Sequence[AttributeProto]: ...
 
 
 @cache
@@ -30,7 +39,7 @@ def node_attributes(node, opset: int) -> dict:
     return attrs
 
 
-def body_graphs(node: NodeProto) -> list[tuple[str, GraphProto]]:
+def body_graphs(node: HasAttributes) -> list[tuple[str, GraphProto]]:
     """(attribute name, graph) for each graph attribute: then_branch, else_branch, body, `name[i]`
     for each graph of a GRAPHS attribute."""
     out = []

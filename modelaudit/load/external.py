@@ -3,6 +3,7 @@ any file is opened, and bytes are read only where a feature needs values (--veri
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import stat
@@ -215,13 +216,26 @@ def _checked(ref: ExternalRef, root: Path) -> Path:
     if ".." in parts:
         raise UnsafeExternalDataError(f"{where}: external data location '{location}' leaves the model's folder")
     candidate = root.joinpath(*parts)
-    real = Path(os.path.realpath(candidate))
+    real = Path(_realpath(candidate, where, location))
     if real != candidate or root not in real.parents:
         raise UnsafeExternalDataError(
             f"{where}: external data location '{location}' is behind a symbolic link "
             "that leaves or bypasses the model's folder"
         )
     return real
+
+
+def _realpath(candidate: Path, where: str, location: str) -> str:
+    """The path with every link resolved; a missing file is no error (counting needs only dims),
+    a link that loops is refused: it names no file at all, and a link is refused anyway."""
+    try:
+        return os.path.realpath(candidate, strict=True)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeExternalDataError(
+                f"{where}: external data location '{location}' is a symbolic link loop; refused"
+            ) from None
+        return os.path.realpath(candidate)
 
 
 def load_external(model: ModelProto, folder: Path | None) -> None:

@@ -10,6 +10,8 @@ inference), so an expansion past MAX_INLINED_NODES is refused with exit 5.
 
 from __future__ import annotations
 
+import re
+
 from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto
 
 from modelaudit.errors import ResourceLimitError
@@ -112,6 +114,7 @@ class _Inliner:
         self.functions = _functions(model)
         self.calls = 0
         self.used: set[Key] = set()
+        self.segments: dict[tuple[str, str], int] = {}  # (scope, function) -> its calls named after it there
 
     def nodes(self, nodes, call: _Call | None, scope: str, depth: int) -> list[NodeProto]:
         """`nodes` with every call expanded; inside a body (`call` given) every name is renamed."""
@@ -124,7 +127,7 @@ class _Inliner:
                 node.name = f"{scope}/{original.name or f'{original.op_type}_{index}'}"
             key = _call_key(node)
             if key in self.functions:
-                out.extend(self.expand(node, key, depth + 1))
+                out.extend(self.expand(node, key, depth + 1, scope, original.name))
                 continue
             for _, graph in body_graphs(node):
                 if call is not None:
@@ -147,14 +150,27 @@ class _Inliner:
                 else:
                     attr.CopyFrom(value)
 
-    def expand(self, node: NodeProto, key: Key, depth: int) -> list[NodeProto]:
+    def expand(self, node: NodeProto, key: Key, depth: int, parent: str, local: str) -> list[NodeProto]:
         fn = self.functions[key]
         self.used.add(key)
         self.calls += 1
-        # the function's name stays a scope of every node it holds, so reports group them
-        scope = node.name if fn.name in node.name else (f"{node.name}/{fn.name}" if node.name else fn.name)
+        scope = self.scope(fn.name, parent, local)
         call = _Call(fn, node, f"{scope}#{self.calls}/", {a.name: a for a in node.attribute})
         return self.nodes(fn.node, call, scope, depth)
+
+    def scope(self, function: str, parent: str, local: str) -> str:
+        """The module scope a call's nodes are named under (graph/modules.py reads it back): a name
+        with scopes names its module with them (TorchScript's `/h.0/GPT2Block` is module `h.0`);
+        otherwise the call is a module of its own under `parent`, named by the call's name or, where
+        an exporter made that up (onnxscript's `n0`, TorchScript's `GPT2MLP_71`), by the function's:
+        `Block`, then `Block#2` for the next call of it there."""
+        if "/" in local:
+            return f"{parent}/{local.rpartition('/')[0]}" if parent else local.rpartition("/")[0]
+        segment = local
+        if not local or re.fullmatch(rf"n\d+|{re.escape(function)}_\d+", local):
+            calls = self.segments[(parent, function)] = self.segments.get((parent, function), 0) + 1
+            segment = function if calls == 1 else f"{function}#{calls}"
+        return f"{parent}/{segment}" if parent else segment
 
 
 def inline_functions(model: ModelProto) -> int:

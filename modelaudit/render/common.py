@@ -7,6 +7,7 @@ from collections import Counter
 
 from modelaudit.costs.blocks import by_op, formula_rows
 from modelaudit.costs.rows import Rows
+from modelaudit.encoding import name, names
 from modelaudit.units import exact, human, human_bytes
 
 __all__ = [
@@ -28,34 +29,9 @@ __all__ = [
     "formula_rows",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-MAX_NAME = 120
-
-
-def safe(text: str, limit: int = MAX_NAME) -> str:
-    """Escapes control and bidi characters (no ANSI or `::error::` tricks reach a CI log) and
-    truncates very long names."""
-    if text.__class__ is str and len(text) <= limit and text.isascii() and text.isprintable() and text[:2] != "::":
-        return text  # the common case, checked in C: nothing to escape or cut
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
-    if text.startswith("::"):
-        text = "\\" + text
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def safe_column(values: list, limit: int = MAX_NAME) -> list[str]:
-    """safe() of every value; the whole column is checked at once (in C) and returned as it is
-    when nothing in it needs escaping or cutting, as is usual."""
-    if set(map(type, values)) <= {str}:
-        joined = "".join(values)  # no "::" anywhere: none starts with it
-        if (
-            joined.isascii()
-            and joined.isprintable()
-            and "::" not in joined
-            and max(map(len, values), default=0) <= limit
-        ):
-            return values
-    return [safe(v, limit) for v in values]
+# Model text enters every format through modelaudit.encoding: safe() is its name() (escaped for the
+# format being written and cut in the middle), safe_column() its names() (a column checked at once in C).
+safe, safe_column = name, names
 
 
 SORT_KEYS = {
@@ -93,9 +69,9 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str
     if top is None:  # nothing was cut: no need to build the tree or the op groups again to count them
         return None
     if depth is not None:
-        from modelaudit.costs.blocks import scope_tree
+        from modelaudit.costs.blocks import by_block
 
-        total, what = sum(1 for b in scope_tree(d["rows"], depth) if b["leaf"]), "blocks"
+        total, what = len(by_block(d["rows"], depth)), "blocks"
     elif by == "op":
         total, what = len(by_op(d["rows"])), "op types"
     else:
@@ -177,7 +153,7 @@ def summary(d: dict) -> list[tuple[str, str]]:
 def _formula(poly: dict, unit: str) -> str:
     if poly.get("text") is None:
         return "not a polynomial (a shape is computed by a division that floors, or is unknown)"
-    return poly["text"] + unit
+    return safe(poly["text"], 400) + unit  # a polynomial in the model's dim names
 
 
 def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
@@ -238,7 +214,7 @@ def notices(d: dict) -> list[str]:
 def model_line(d: dict) -> str:
     m = d["model"]
     ins = ", ".join(f"{safe(i['name'])} {safe(i['shape'])} {i['dtype']}" for i in m["inputs"])
-    opsets = ", ".join(f"{k} {v}" for k, v in m["opsets"].items())
+    opsets = ", ".join(f"{safe(k)} {v}" for k, v in m["opsets"].items())
     return f"{safe(m['path'] or m['graph'] or 'model', 400)}  (opset {opsets}; inputs: {ins or 'none'})"
 
 
@@ -249,7 +225,7 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
     details_of = rows.column("details")
     if not any(details_of):  # the usual report: no row has details
         return tables
-    for name, op, details in zip(rows.column("name"), rows.column("op"), details_of):
+    for row_name, op, details in zip(rows.column("name"), rows.column("op"), details_of):
         gates = details.get("gates") if details else None
         if not gates:
             continue
@@ -266,7 +242,7 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
             ]
             for g in gates
         ]
-        tables.append((f"{safe(name)} ({op}) params per gate", headers, cells))
+        tables.append((f"{safe(row_name)} ({op}) params per gate", headers, cells))
     return tables
 
 
@@ -277,11 +253,12 @@ def symbolic_lines(d: dict) -> list[str]:
         return []
     lines = [
         f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
-        f"{', '.join(sym['variables'])}, fitted on a grid of sizes and checked at others"
+        f"{', '.join(map(safe, sym['variables']))}, fitted on a grid of sizes and checked at others"
     ]
     for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
+        var = safe(var)  # a dim name of the model's, as the polynomials' terms are
         parts = [
-            f"{span['text']} for "
+            f"{safe(span['text'], 400)} for "
             + (
                 f"{var} ≥ {span['from']:,}"
                 if span["to"] is None
@@ -298,7 +275,7 @@ def symbolic_lines(d: dict) -> list[str]:
             + "; ".join(parts)
             + " (bytes; checked by audits on both sides of each change)"
         )
-    lines += [f"  {line}" for line in sym["dominance"]]
+    lines += [f"  {safe(line, 400)}" for line in sym["dominance"]]
     return lines
 
 

@@ -6,6 +6,8 @@ import json
 
 from tabulate import tabulate
 
+from modelaudit.encoding import code_span, writing
+
 from .common import human, human_bytes, safe
 
 __all__ = ["render_compare", "value_text", "versus"]
@@ -26,7 +28,7 @@ def versus(value, ratio, delta, kind: str) -> str:
 
 
 def _totals(c: dict) -> tuple[list[str], list[list[str]]]:
-    headers = ["total"] + [m["label"] for m in c["models"]]
+    headers = ["total"] + [safe(m["label"]) for m in c["models"]]
     rows = []
     for t in c["totals"]:
         cells = [t["label"]]
@@ -37,7 +39,7 @@ def _totals(c: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def _grouped(c: dict, key: str, name: str) -> tuple[list[str], list[list[str]]]:
-    labels = [m["label"] for m in c["models"]]
+    labels = [safe(m["label"]) for m in c["models"]]
     headers = [name] + [f"{label} MACs" for label in labels] + [f"{label} params" for label in labels]
     rows = []
     for entry in c[key]:
@@ -49,8 +51,14 @@ def _grouped(c: dict, key: str, name: str) -> tuple[list[str], list[list[str]]]:
 
 
 def render_compare(c: dict, fmt: str = "text", by: str = "op") -> str:
+    """The comparison in `fmt`; model text in it encoded for that format (encoding.writing)."""
     if fmt == "json":
         return json.dumps(c, indent=2) + "\n"
+    with writing("markdown" if fmt == "markdown" else "text"):
+        return _render(c, fmt, by)
+
+
+def _render(c: dict, fmt: str, by: str) -> str:
     tablefmt = "github" if fmt == "markdown" else "simple"
     sections = [("Totals (ratio and difference against the first model)", _totals(c))]
     if by in ("op", "all"):
@@ -61,6 +69,7 @@ def render_compare(c: dict, fmt: str = "text", by: str = "op") -> str:
     for title, (headers, rows) in sections:
         if fmt == "markdown":
             rows = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
+            headers = [h.replace("|", "\\|") for h in headers]
         out += [
             f"### {title}" if fmt == "markdown" else title,
             "",
@@ -71,6 +80,6 @@ def render_compare(c: dict, fmt: str = "text", by: str = "op") -> str:
         if not m["complete"]:
             out.append(
                 f"{safe(m['label'])}: the totals marked unknown depend on unresolved sizes or uncounted ops"
-                + (f"; {m['resolve']}" if m.get("resolve") else "")
+                + (f"; {code_span(m['resolve']) if fmt == 'markdown' else m['resolve']}" if m.get("resolve") else "")
             )
     return "\n".join(out).rstrip() + "\n"

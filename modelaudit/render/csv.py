@@ -7,8 +7,9 @@ import io
 
 from modelaudit.costs.blocks import scope_tree
 from modelaudit.costs.rows import Rows
+from modelaudit.encoding import csv_cell
 
-from .common import by_op, formula_rows, safe, select_rows
+from .common import by_op, formula_rows, select_rows
 
 __all__ = ["render_csv", "NODE_FIELDS", "OP_FIELDS", "BLOCK_FIELDS"]
 
@@ -50,8 +51,7 @@ def _value(value):
     if isinstance(value, list):
         value = "; ".join(value)  # shapes: their dim names come from the model, escaped as names are
     if isinstance(value, str):
-        value = safe(value, 10_000)
-        return "'" + value if value[:1] in ("=", "+", "-", "@") else value  # no spreadsheet formulas
+        return csv_cell(value)  # escaped, cut at MAX_FIELD, never a spreadsheet formula
     return value
 
 

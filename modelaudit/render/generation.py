@@ -8,6 +8,8 @@ import json
 
 from tabulate import tabulate
 
+from modelaudit.encoding import writing
+
 from .common import human, human_bytes, safe
 
 __all__ = ["render_generation", "generation_metrics"]
@@ -72,14 +74,19 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10) -> str:
         for label, values in metrics:
             writer.writerow([label] + ["" if v is None else v for v in values])
         return buf.getvalue()
+    with writing("markdown" if fmt == "markdown" else "text"):
+        return _tables(g, fmt, metrics, heads, top)
+
+
+def _tables(g: dict, fmt: str, metrics: list, heads: list[str], top: int) -> str:
     formats = {label: f for label, _, _, f in _METRICS + _ROOFLINE}
     tablefmt = "github" if fmt == "markdown" else "simple"
     title = "### " if fmt == "markdown" else ""
     rows = [[label] + [("?" if v is None else formats[label](v)) for v in values] for label, values in metrics]
     lay = g["layout"]
     lines = [
-        f"{title}Generation with a KV cache: batch {g['batch']}; new tokens: {lay['seq_dim'] or 'fixed'}, "
-        f"cached: {lay['past_dim']} ({len(lay['caches'])} cache inputs)",
+        f"{title}Generation with a KV cache: batch {g['batch']}; new tokens: {safe(lay['seq_dim'] or 'fixed')}, "
+        f"cached: {safe(lay['past_dim'])} ({len(lay['caches'])} cache inputs)",
         "",
         tabulate(rows, headers=["per step"] + heads, tablefmt=tablefmt, disable_numparse=True),
         "",
@@ -94,7 +101,9 @@ def render_generation(g: dict, fmt: str = "text", top: int = 10) -> str:
         f"{title}Top {top} layers by decode MACs at context {g['contexts'][-1]:,}",
         "",
         tabulate(
-            _layer_rows(g, top),
+            [[str(c).replace("|", "\\|") for c in row] for row in _layer_rows(g, top)]
+            if fmt == "markdown"  # a `|` in a name would end its cell
+            else _layer_rows(g, top),
             headers=["layer", "op"] + [f"{p} {c:,}" for c in g["contexts"] for p in ("prefill", "decode")],
             tablefmt=tablefmt,
             disable_numparse=True,

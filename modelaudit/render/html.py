@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 
 from modelaudit.costs.blocks import block_names, by_block, by_family, families
+from modelaudit.encoding import MAX_NAME
 
 from .common import finding_lines, human, human_bytes, notices, runtime_lines, select_rows, summary, symbolic_lines
 from .html_compare import render_compare_html, render_sweep_html
-from .html_page import bar_chart, e, page
+from .html_page import bar_chart, e, middle, page
 from .roofline_chart import roofline_section
 
 __all__ = ["render_html", "render_compare_html", "render_sweep_html", "MAX_ROWS"]
@@ -64,7 +65,7 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
         macs = r["macs_total"]
         cells = [
             ("n", r["index"], r["index"]),
-            ("name", r["name"], r["name"]),
+            ("name", r["name"], middle(r["name"], MAX_NAME)),  # whole in data-name, for the filter
             ("", r["op_label"], r["op_label"]),
             ("", _elements(r["inputs"]), ", ".join(r["inputs"])),
             ("", _elements(r["outputs"]), ", ".join(r["outputs"])),
@@ -88,7 +89,7 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
     )
     box = (
         '<div class="filter noprint"><input id="filter" type="search" placeholder="filter: name or op words, '
-        'block=features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
+        'block=features/features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
         f'<span id="shown" class="hint">{len(positions)} of {len(positions)} layers shown</span></div>'
     )
     return (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import html
 import math
+
+from modelaudit.encoding import cut, html
 
 __all__ = ["e", "page", "bar_chart", "line_chart", "middle", "PALETTE"]
 
@@ -90,16 +91,13 @@ if (box && table) {
 
 
 def e(text) -> str:
-    return html.escape(str(text), quote=True)
+    """Text for the page: model text's escapes and HTML's own (encoding.html)."""
+    return html(text)
 
 
 def middle(text: str, limit: int) -> str:
     """Cut in the middle (the start and the op name at the end both matter)."""
-    text = str(text)
-    if len(text) <= limit:
-        return text
-    head = (limit - 1) // 2
-    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+    return cut(str(text), limit)
 
 
 def page(title: str, body: str) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 from collections.abc import Callable
 from itertools import chain, repeat
 from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from modelaudit.costs.rows import ANALYSIS_COLUMNS, ROW_KEYS, Row, Rows
+from modelaudit.encoding import MAX_FIELD, cut, guard_json
 
 from .common import by_op, formula_rows, select_rows
 
@@ -17,7 +19,7 @@ __all__ = ["render_json", "render_jsonl", "write_json", "encode_rows"]
 
 
 COMPACT_FROM = 2_000  # rows; a larger report is written without indentation
-MAX_NAME = 10_000  # a name longer than this is cut (with "…"); escapes come from ensure_ascii
+MAX_NAME = MAX_FIELD  # a string longer than this is cut in the middle (with "…"); escapes come from ensure_ascii
 CHUNK = 1_000  # rows encoded at a time: the document never sits whole in memory
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
@@ -49,7 +51,7 @@ _TAIL = _KEYS[_KEYS.index("unresolved") : _KEYS.index("bound_ratio") + 1]
 _UNSET = Row(index=0, name="", op="", domain="", inputs=[], weights=[], outputs=[], params=0, non_trainable=0,
              macs=None, flops=None, output_bytes=None, formula="", status="")  # fmt: skip
 _TAIL_DEFAULT = tuple(ANALYSIS_COLUMNS[k][1] if k in ANALYSIS_COLUMNS else getattr(_UNSET, k) for k in _TAIL)
-_CUT = ("name", "scope", "formula")
+_CUT = ("name", "scope", "module", "formula")
 _UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
 
 
@@ -61,7 +63,23 @@ _TAIL_TEXT = {layout: _tail_text(layout) for layout in (COMPACT, INDENTED)}
 
 
 def _short(text):
-    return text if not isinstance(text, str) or len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
+    return text if not isinstance(text, str) or len(text) <= MAX_NAME else cut(text, MAX_NAME)
+
+
+def _bounded(value):
+    """`value` with every string in it (keys too) cut to MAX_NAME: a 1 MB dim name repeated on every
+    row must not make a document of many megabytes. Containers are rebuilt only when something in
+    them is cut."""
+    kind = value.__class__
+    if kind is str:
+        return value if len(value) <= MAX_NAME else cut(value, MAX_NAME)
+    if kind is list or kind is tuple:
+        items = list(map(_bounded, value))
+        return value if all(map(operator.is_, items, value)) else items
+    if kind is dict:
+        pairs = [(_bounded(k), _bounded(v)) for k, v in value.items()]
+        return value if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items())) else dict(pairs)
+    return value
 
 
 def _scalar(value, layout: Layout) -> str:
@@ -72,8 +90,8 @@ def _scalar(value, layout: Layout) -> str:
     if kind is int:
         return int.__repr__(value)
     if kind is str:
-        return _text(value)
-    return layout.value(value)  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
+        return _text(_short(value))
+    return layout.value(_bounded(value))  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
 
 
 def _each(values: list, layout: Layout) -> list[str]:
@@ -110,7 +128,9 @@ def _grouped(keys: tuple, columns: list[list], memo: dict, layout: Layout) -> li
     texts = memo.setdefault(keys, {})
     tail, sep, field = _TAIL_TEXT[layout], layout.key, layout.field
     for c in set(combos).difference(texts):
-        texts[c] = field.join(tail if k is None else f"{_text(k)}{sep}{layout.value(v)}" for k, v in zip(keys, c))
+        texts[c] = field.join(
+            tail if k is None else f"{_text(k)}{sep}{layout.value(_bounded(v))}" for k, v in zip(keys, c)
+        )
     return list(map(texts.__getitem__, combos))
 
 
@@ -210,19 +230,21 @@ def write_json(
 ) -> None:
     """The JSON document written to `stream` as it is encoded, a chunk of rows at a time: what
     json.dumps writes for it, indented (`indent=2`) up to COMPACT_FROM rows, else (and with
-    `one_line`, as jsonl) compact."""
+    `one_line`, as jsonl) compact. Every string is cut to MAX_NAME, and the text guarded
+    (encoding.guard_json) as it is written."""
     out = _document(d, sort, top, by, depth)
     rows = out["rows"]
     layout = COMPACT if one_line or len(rows) > COMPACT_FROM else INDENTED
+    dumps: Callable[[Any], str]
     if layout is COMPACT:
-        start, between, rows_start, rows_end, end, value = "{", ",", "[", "]", "}\n", _dumps
+        start, between, rows_start, rows_end, end, dumps = "{", ",", "[", "]", "}\n", _dumps
     else:
         start, between, rows_start, rows_end, end = "{\n  ", ",\n  ", "[\n    ", "\n  ]", "\n}\n"
-        value = lambda v: _dumps_indented(v).replace("\n", "\n  ")  # noqa: E731
+        dumps = lambda v: _dumps_indented(v).replace("\n", "\n  ")  # noqa: E731
     for i, (key, item) in enumerate(out.items()):
         stream.write((between if i else start) + _text(key) + layout.key)
         if key != "rows":
-            stream.write(value(item))
+            stream.write(guard_json(dumps(_bounded(item))))
         elif not rows:
             stream.write("[]")
         else:
@@ -230,6 +252,6 @@ def write_json(
             memo: dict = {}
             for first in range(0, len(rows), CHUNK):
                 chunk = rows.take(range(first, min(first + CHUNK, len(rows))))
-                stream.write((layout.row if first else "") + encode_rows(chunk, memo, layout))
+                stream.write((layout.row if first else "") + guard_json(encode_rows(chunk, memo, layout)))
             stream.write(rows_end)
     stream.write(end)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from modelaudit.encoding import code_span, guard, writing
+
 from .common import (
     gate_tables,
     model_line,
@@ -43,22 +45,29 @@ def render_markdown(
     depth: int | None = None,
     width: int | None = None,
 ) -> str:
-    """The same table as text's, whole (`width` is for terminals)."""
+    """The same table as text's, whole (`width` is for terminals). Model text in it is inert
+    Markdown (encoding.markdown: in a code span when it could be markup)."""
+    title = code_span(model_line(d))  # a code span: its names need only text's escapes
+    with writing("markdown"):
+        return _markdown(d, title, sort, top, by, columns, depth)
+
+
+def _markdown(d: dict, title: str, sort, top, by: str, columns, depth) -> str:
     headers, values, keys = table_columns(d, sort, top, by, columns, depth)  # a list per column
     rows = len(values[0]) if values else 0
     values = [_cells(list(map(_indent, column)) if k == "block" else column) for column, k in zip(values, keys)]
-    lines = [f"## modelaudit: `{_cell(model_line(d))}`", "", "| total | value |", "|---|---|"]
+    lines = [f"## modelaudit: {title}", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
-    lines += ["", plain_columns(values, headers, "github", rows), ""]
+    lines = [guard("\n".join(lines)), "", plain_columns(values, headers, "github", rows), ""]  # cells are names()
     shown = top_line(d, top, by, depth)
     if shown:
         lines.append(f"_{shown}_\n")
-    for title, gate_headers, cells in gate_tables(d):
+    for title, gate_headers, gates in gate_tables(d):
         lines += [
             f"### {_cell(title)}",
             "",
-            plain_table([list(map(_cell, c)) for c in cells], gate_headers, "github"),
+            plain_table([list(map(_cell, c)) for c in gates], gate_headers, "github"),
             "",
         ]
     lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d))
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines[:3] + [guard("\n".join(lines[3:]))]).rstrip() + "\n"

@@ -3,8 +3,9 @@ log-log axes under the two ceilings (bandwidth × intensity, and the peak), as i
 
 from __future__ import annotations
 
-import html
 import math
+
+from modelaudit.encoding import html
 
 __all__ = ["roofline_section"]
 
@@ -12,7 +13,7 @@ _W, _H, _LEFT, _BOTTOM, _TOP, _RIGHT = 1000, 420, 80, 44, 16, 20
 
 
 def _e(text) -> str:
-    return html.escape(str(text), quote=True)
+    return html(text)
 
 
 def _si(value: float, unit: str) -> str:

@@ -8,6 +8,8 @@ import json
 
 from tabulate import tabulate
 
+from modelaudit.encoding import csv_cell, writing
+
 from .common import human, human_bytes, safe
 
 __all__ = ["render_sweep", "render_compare_sweep"]
@@ -46,6 +48,11 @@ def _csv_cell(column: dict, key: str):
     return f">={value}" if value else ""
 
 
+def _pipes(cells: list) -> list:
+    """Markdown table cells with their `|` escaped."""
+    return [str(c).replace("|", "\\|") for c in cells]
+
+
 def _hint(s: dict) -> str | None:
     """What resolves the unknown totals (the dims the sweep leaves symbolic)."""
     flags = list(
@@ -62,29 +69,37 @@ def _hint(s: dict) -> str | None:
 
 
 def render_sweep(s: dict, fmt: str = "text") -> str:
+    """The sweep in `fmt`; the model's text in it (dim, layer and op names) encoded for that format."""
     if fmt == "html":
         from .html_compare import render_sweep_html
 
         return render_sweep_html(s)
     if fmt == "json":
         return json.dumps(s, indent=2) + "\n"
-    heads = [f"{s['dim']}={v:,}" for v in s["values"]]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["metric"] + heads)
+        writer.writerow(["metric"] + [csv_cell(f"{s['dim']}={v}") for v in s["values"]])
         for key in _LABELS:
             writer.writerow([key] + [_csv_cell(c, key) for c in s["totals"]])
         for layer in s["top_layers"]:
-            writer.writerow([f"macs:{layer['name']}"] + ["" if m is None else m for m in layer["macs"]])
+            writer.writerow([csv_cell(f"macs:{layer['name']}")] + ["" if m is None else m for m in layer["macs"]])
         return buf.getvalue()
+    with writing("markdown" if fmt == "markdown" else "text"):
+        return _sweep_tables(s, fmt)
+
+
+def _sweep_tables(s: dict, fmt: str) -> str:
+    heads = [f"{safe(s['dim'])}={v:,}" for v in s["values"]]
     tablefmt = "github" if fmt == "markdown" else "simple"
     totals = [[label] + [_cell(c, key, fmt_) for c in s["totals"]] for key, (label, fmt_) in _LABELS.items()]
-    layers = [[safe(layer["name"]), layer["op"]] + [human(m) for m in layer["macs"]] for layer in s["top_layers"]]
+    layers = [[safe(layer["name"]), safe(layer["op"])] + [human(m) for m in layer["macs"]] for layer in s["top_layers"]]
+    if fmt == "markdown":  # a `|` in a name would end its cell
+        heads, layers = _pipes(heads), [_pipes(row) for row in layers]
     title = "###" if fmt == "markdown" else ""
     hint = _hint(s)
     lines = [
-        f"{title} Totals across {s['dim']}".strip(),
+        f"{title} Totals across {safe(s['dim'])}".strip(),
         "",
         tabulate(totals, headers=["total"] + heads, tablefmt=tablefmt, disable_numparse=True),
         "",
@@ -103,7 +118,7 @@ def render_sweep(s: dict, fmt: str = "text") -> str:
             + "\n"
         )
     lines += [
-        f"{title} MACs of the top {len(layers)} layers (by MACs at {s['dim']}={s['values'][-1]:,}, "
+        f"{title} MACs of the top {len(layers)} layers (by MACs at {safe(s['dim'])}={s['values'][-1]:,}, "
         f"or the largest value where known)".strip(),
         "",
         tabulate(layers, headers=["layer", "op"] + heads, tablefmt=tablefmt, disable_numparse=True),
@@ -121,13 +136,20 @@ def render_compare_sweep(sweeps: list[dict], labels: list[str], fmt: str = "text
     """Each model's totals at each value of the swept dim, side by side."""
     if fmt == "json":
         return json.dumps({"models": [dict(s, label=label) for s, label in zip(sweeps, labels)]}, indent=2) + "\n"
+    with writing("markdown" if fmt == "markdown" else "text"):
+        return _compare_sweep(sweeps, labels, fmt)
+
+
+def _compare_sweep(sweeps: list[dict], labels: list[str], fmt: str) -> str:
     dim, values = sweeps[0]["dim"], sweeps[0]["values"]
-    heads = ["model", "total"] + [f"{dim}={v:,}" for v in values]
+    heads = ["model", "total"] + [f"{safe(dim)}={v:,}" for v in values]
     rows = []
     for label, s in zip(labels, sweeps):
         for key in ("macs", "flops", "peak_activation_bytes"):
             name, fmt_ = _LABELS[key]
             rows.append([safe(label), name] + [_cell(c, key, fmt_) for c in s["totals"]])
+    if fmt == "markdown":
+        heads, rows = _pipes(heads), [_pipes(row) for row in rows]
     hints = [f"{safe(label)}: {hint}" for label, s in zip(labels, sweeps) if (hint := _hint(s))]
     return (
         tabulate(rows, headers=heads, tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from modelaudit.costs.blocks import scope_tree
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
+
+from modelaudit.costs.blocks import by_block, scope_tree
 from modelaudit.costs.rows import Rows
 from modelaudit.errors import UsageError
 
@@ -131,7 +134,7 @@ def _block_columns(d: dict) -> dict:
 
 def _formula_column(field: str):
     """Each group's summed polynomial of `field` (--symbolic)."""
-    return lambda c, t: [f[field]["text"] or "not polynomial" for f in c("formulas")]
+    return lambda c, t: safe_column([f[field]["text"] or "not polynomial" for f in c("formulas")], 400)  # dim names
 
 
 def _grouped_columns(available: dict, d: dict) -> dict:
@@ -150,7 +153,9 @@ def _grouped_columns(available: dict, d: dict) -> dict:
 
 def _node_formula_column(sym: dict, field: str):
     """Each row's polynomial of `field` (--symbolic), found by the row's name."""
-    return lambda c, t: [((sym.get(name) or {}).get(field) or {}).get("text") or "not polynomial" for name in c("name")]
+    return lambda c, t: safe_column(
+        [((sym.get(name) or {}).get(field) or {}).get("text") or "not polynomial" for name in c("name")], 400
+    )  # a polynomial in the model's dim names
 
 
 def _node_columns(d: dict) -> dict:
@@ -164,11 +169,12 @@ def _node_columns(d: dict) -> dict:
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
     total_ms = (d.get("profile") or {}).get("total_ms")
     if total_ms:
-        columns |= {
+        profiled: dict[str, tuple[str, Callable, Callable | None]] = {
             "ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
             "time%": ("% time", lambda c, t: c("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
             "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}"),
         }
+        columns |= profiled
     from .roofline import roofline_columns
 
     columns |= roofline_columns(d)
@@ -191,11 +197,14 @@ def table_columns(
     totals = d["totals"]
     rows: Rows
     if depth is not None:
-        blocks, available = scope_tree(formula_rows(d), depth), _block_columns(d)
-        if sort is not None or top is not None:  # a sorted view is flat: the blocks at the given depth
-            rows = select_rows(Rows.from_dicts([r for r in blocks if r["leaf"]]), sort, top, by="block")
+        available = _block_columns(d)
+        if sort is not None or top is not None:  # a sorted view is flat: compare's blocks at that depth, by path
+            flat = by_block(formula_rows(d), depth)
+            rows = select_rows(
+                Rows.from_dicts([{"block": path} | g for path, g in flat.items()]), sort, top, by="block"
+            )
         else:
-            rows = Rows.from_dicts(_with_tree(blocks))
+            rows = Rows.from_dicts(_with_tree(scope_tree(formula_rows(d), depth)))
     elif by == "op":
         rows = select_rows(Rows.from_dicts(by_op(formula_rows(d))), sort, top, by="op")
         available = _grouped_columns(OP_COLUMNS, d)
@@ -317,7 +326,7 @@ def fit_columns(
     ]
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
     natural = [max(len(h) + 2, max(map(len, v), default=0)) for h, v in zip(headers, values)]
-    order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
+    order: tuple[str, ...] = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]
     order = tuple(k for k in order if k not in last) + tuple(k for k in order if k in last)
     keep = list(range(len(headers)))
     dropped = []
@@ -356,10 +365,12 @@ def _notes(c, variables: set) -> list[str]:
     statuses, shaped, runs = c("status"), c("runtime_shaped"), c("runs")
     if set(statuses) <= {"counted", "zero-cost"} and not any(shaped) and set(runs) <= {1}:
         return [""] * len(statuses)  # the usual table: nothing to say on any row
-    return list(map(lambda *fields: _note(*fields, variables), statuses, c("unresolved"), shaped, runs))
+    return [_note(*fields, variables) for fields in zip(statuses, c("unresolved"), shaped, runs)]
 
 
-def _note(status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: set = frozenset()) -> str:
+def _note(
+    status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: AbstractSet[str] = frozenset()
+) -> str:
     notes = []
     if status == "unresolved" and not set(unresolved) <= variables:  # --symbolic's variables are no gap
         notes.append("unresolved: " + safe(", ".join(unresolved), 400))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+from modelaudit.encoding import guard
+
 from .common import (
     gate_tables,
     model_line,
@@ -41,18 +43,19 @@ def render_text(
     label_width = max(len(label) for label, _ in totals)
     lines = [model_line(d), "", plain_columns(values, headers, rows=rows), ""]
     lines += [f"({line})" for line in (top_line(d, top, by, depth),) if line]
-    if fitted:
+    if fitted and width:
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")
     lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in totals)
-    for title, gate_headers, cells in gate_tables(d):
-        lines += ["", title, plain_table(cells, gate_headers)]
+    for title, gate_headers, gates in gate_tables(d):
+        lines += ["", title, plain_table(gates, gate_headers)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
         lines.append("")
         lines.extend(_wrap(line, width, len(line) - len(line.lstrip()) + 2) for line in extra)
     lines[0] = _wrap(lines[0], width, 2)
-    return "\n".join(lines) + "\n"
+    # the table's cells are names() or our figures; the lines around it are pieced together: guarded
+    return "\n".join([guard(lines[0]), lines[1], lines[2], guard("\n".join(lines[3:]))]) + "\n"
 
 
 def _wrap(line: str, width: int | None, indent: int) -> str:

@@ -35,8 +35,8 @@ def attach_profile(report: Report, result, names: dict[str, int], request) -> No
         medians[name] = statistics.median(run.get(name, 0.0) for run in per_run)
     total_ms = statistics.median(totals)
     by_index = {names[n]: ms for n, ms in medians.items() if n in names}
-    times: dict[int, float] = {}
-    rates: dict[int, float] = {}
+    times: list[float | None] = [None] * len(report.rows)
+    rates: list[float | None] = [None] * len(report.rows)
     for number, row in enumerate(report.rows):
         if row.scope or row.index not in by_index:
             continue
@@ -45,7 +45,8 @@ def attach_profile(report: Report, result, names: dict[str, int], request) -> No
             rates[number] = row.macs / (ms / 1000.0) / 1e9
     report.tables["profile"] = {"ms": times, "gmacs_per_s": rates}
     unmatched = sum(ms for n, ms in medians.items() if n not in names)
-    slowest = sorted(times, key=lambda number: -times[number])[:10]
+    timed = {number: ms for number, ms in enumerate(times) if ms is not None}
+    slowest = sorted(timed, key=lambda number: -timed[number])[:10]
     report.profile = {
         "runs": len(totals),
         "warmup": request.warmup,
@@ -58,8 +59,8 @@ def attach_profile(report: Report, result, names: dict[str, int], request) -> No
             {
                 "name": report.rows[number].name,
                 "op": report.rows[number].op,
-                "ms": times[number],
-                "share": times[number] / total_ms if total_ms else 0.0,
+                "ms": timed[number],
+                "share": timed[number] / total_ms if total_ms else 0.0,
                 "macs": report.rows[number].macs,
             }
             for number in slowest

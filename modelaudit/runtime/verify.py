@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from onnx import ModelProto, TensorProto, ValueInfoProto, helper
@@ -77,10 +78,11 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
     feeds = {}
     for name in mg.inputs:
         info = mg.info(name)
+        dtype = info.dtype if info else 0
         try:
-            np_type = helper.tensor_dtype_to_np_dtype(info.dtype) if info and info.dtype else np.float32
+            np_type = helper.tensor_dtype_to_np_dtype(dtype) if dtype else np.dtype(np.float32)
         except KeyError:  # an element type ONNX does not define: no array can be made for it
-            raise RuntimeFailure(f"input '{name}' has element type {info.dtype}, which ONNX does not define") from None
+            raise RuntimeFailure(f"input '{name}' has element type {dtype}, which ONNX does not define") from None
         if name in given:
             feeds[name] = np.asarray(given[name]).astype(np_type, copy=False)
             continue
@@ -92,9 +94,9 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
                 f"fix it with --input {name}=... or --dim NAME=N",
             )
         if np.issubdtype(np_type, np.floating):
-            feeds[name] = rng.standard_normal(info.shape).astype(np_type)
+            feeds[name] = rng.standard_normal(_dims(info)).astype(np_type)
         else:  # integers (ids, indices) and booleans: zeros are always in range
-            feeds[name] = np.zeros(info.shape, np_type)
+            feeds[name] = np.zeros(_dims(info), np_type)
     return feeds
 
 
@@ -111,6 +113,7 @@ def _observed(mg: ModelGraph) -> list[str]:
 def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[str, int]]:
     """A copy with every node named uniquely (profiles are keyed by name) and extra graph outputs."""
     if mg.weights_in_file is not None:
+        assert mg.path is not None  # weights left in a file were left in this one
         copy = read_model(mg.path)[0]  # the weights stayed in the file: read them now
     else:
         copy = ModelProto()
@@ -127,6 +130,11 @@ def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[s
     return copy.SerializeToString(), names
 
 
+def _dims(info: TensorInfo) -> tuple[int, ...]:
+    """The shape of a tensor whose dims are all known (TensorInfo.known)."""
+    return cast(tuple[int, ...], info.shape)
+
+
 def _needed_bytes(mg: ModelGraph, report: Report, observed: list[str], given: dict[str, np.ndarray]) -> int:
     """What the verify run holds at once, from static shapes, before anything is allocated: weights,
     inputs, and every observed tensor (each is a graph output of the run)."""
@@ -134,7 +142,7 @@ def _needed_bytes(mg: ModelGraph, report: Report, observed: list[str], given: di
     for name in [n for n in mg.inputs if n not in given] + observed:
         info = mg.info(name)
         if info is not None and info.known:
-            total += tensor_bytes(math.prod(info.shape), info.dtype) or 0
+            total += tensor_bytes(math.prod(_dims(info)), info.dtype) or 0
     return total
 
 
@@ -194,7 +202,7 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
     for name, shape in result.shapes.items():
         info = mg.info(name)
         if info is not None and info.known:
-            if tuple(info.shape) == shape:
+            if _dims(info) == shape:
                 matched += 1
             else:
                 producer = mg.producer.get(name)
@@ -214,11 +222,7 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
         warnings, verification_report = report.warnings, analyze(mg)
         verification_report.warnings = warnings
         report = verification_report
-        shaped = {
-            number: True
-            for number, row in enumerate(report.rows)
-            if not row.scope and not runtime_shaped.isdisjoint(mg.nodes[row.index].output)
-        }
+        shaped = [not row.scope and not runtime_shaped.isdisjoint(mg.nodes[row.index].output) for row in report.rows]
         report.tables["verify"] = {"runtime_shaped": shaped}
     branches = []
     for index in mg.order:

@@ -113,7 +113,8 @@ def node_outputs(
 ) -> dict[str, TensorInfo]:
     """The node's outputs from its bodies' outputs: If's agree-on shape of both branches; Loop's and
     Scan's final state, and their scan outputs stacked along the steps."""
-    op, out = node.op_type, {}
+    op = node.op_type
+    out: dict[str, TensorInfo] = {}
     if node.domain not in ("", "ai.onnx"):
         return out
     if op == "If" and len(graphs) == 2:

@@ -40,7 +40,7 @@ def declared_symbols(model: ModelProto, bound: dict[str, int] | None = None) -> 
     Symbols `bound` by --input/--dim are not free."""
     bound = bound or {}
     free = input_symbols(model.graph, frozenset()) - set(bound)
-    names = set()
+    names: set[str] = set()
     g = model.graph
     for vi in (*g.input, *g.output, *g.value_info):
         if vi.type.HasField("tensor_type"):

@@ -3,13 +3,14 @@ schemas only inside its own library). Used by shape inference for nodes onnx lea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from onnx import TensorProto
 
 from .geometry import matmul_dims, window_dims
 
-__all__ = ["CONTRIB_SHAPES", "contrib_output_dtype", "contrib_output_shapes"]
+__all__ = ["CONTRIB_SHAPES", "NCHWC", "contrib_output_dtype", "contrib_output_shapes", "fused_operand", "nchwc_block"]
 
 Shape = tuple
 ShapeFn = Callable[[list, dict], "list[Shape | None]"]
@@ -31,9 +32,6 @@ def _shape(*ops: str, domain: str = "com.microsoft"):
     "FastGelu",
     "QuickGelu",
     "RotaryEmbedding",
-    "SkipLayerNormalization",
-    "SkipSimplifiedLayerNormalization",
-    "SimplifiedLayerNormalization",
     "LayerNormalization",
     "BiasAdd",
     "BiasSplitGelu",
@@ -47,16 +45,102 @@ def _like_input(shapes: list, attrs: dict) -> list:
     return [shapes[0]]
 
 
+def fused_operand(shape: tuple, trans: bool, trans_batch: bool) -> tuple:
+    """The operand FusedMatMul multiplies: transBatch moves dim 0 to just before the last two
+    (perm [1, …, r−2, 0, r−1]), then trans swaps the last two (onnxruntime's kernel, checked
+    against it in tests/costs/rules/test_fused.py)."""
+    dims = list(shape)
+    if trans_batch and len(dims) >= 3:
+        dims = dims[1:-1] + [dims[0], dims[-1]]
+    if trans and len(dims) >= 2:
+        dims[-1], dims[-2] = dims[-2], dims[-1]
+    return tuple(dims)
+
+
 @_shape("FusedMatMul")
 def _fused_matmul(shapes: list, attrs: dict) -> list:
-    a, b = list(shapes[0]), list(shapes[1])
-    if attrs.get("transA") and len(a) >= 2:
-        a[-1], a[-2] = a[-2], a[-1]
-    if attrs.get("transB") and len(b) >= 2:
-        b[-1], b[-2] = b[-2], b[-1]
-    batch, m, _, n = matmul_dims(tuple(a), tuple(b))
-    out = list(batch) + ([m] if len(a) > 1 else []) + ([n] if len(b) > 1 else [])
-    return [tuple(out)]
+    a = fused_operand(tuple(shapes[0]), bool(attrs.get("transA")), bool(attrs.get("transBatchA")))
+    b = fused_operand(tuple(shapes[1]), bool(attrs.get("transB")), bool(attrs.get("transBatchB")))
+    return [_matmul(a, b)]
+
+
+@_shape("SkipLayerNormalization", "SkipSimplifiedLayerNormalization")
+def _skip_layer_norm(shapes: list, attrs: dict) -> list:
+    """output, mean and inv_std_var (one per row: [..., 1]), input_skip_bias_sum (the residual)."""
+    x = tuple(shapes[0])
+    stat = x[:-1] + (1,)
+    return [x, stat, stat, x]
+
+
+@_shape("SimplifiedLayerNormalization", domain="")
+@_shape("SimplifiedLayerNormalization")
+def _simplified_layer_norm(shapes: list, attrs: dict) -> list:
+    """Y like X, inv_std_var with the normalised axes (from `axis`, default −1) kept as 1."""
+    x = tuple(shapes[0])
+    axis = int(attrs.get("axis", -1)) % len(x)
+    return [x, x[:axis] + (1,) * (len(x) - axis)]
+
+
+@_shape("FusedConv")
+@_shape("Conv", domain="com.microsoft.nchwc")
+def _conv(shapes: list, attrs: dict) -> list:
+    """Conv's window over X; an NCHWc conv's W holds the padded channels, and so does Y."""
+    x, w = tuple(shapes[0]), tuple(shapes[1])
+    kernel = tuple(attrs.get("kernel_shape") or w[2:])
+    return [window_dims(attrs, x, kernel, w[0])]
+
+
+@_shape("FusedGemm")
+def _fused_gemm(shapes: list, attrs: dict) -> list:
+    a, b = shapes[0], shapes[1]
+    return [(a[1] if attrs.get("transA") else a[0], b[0] if attrs.get("transB") else b[1])]
+
+
+NCHWC = "com.microsoft.nchwc"
+
+
+@_shape("MaxPool", "AveragePool", domain=NCHWC)
+def _nchwc_pool(shapes: list, attrs: dict) -> list:
+    x = tuple(shapes[0])
+    return [window_dims(attrs, x, tuple(attrs["kernel_shape"]), x[1], bool(attrs.get("ceil_mode", 0)))]
+
+
+@_shape("GlobalAveragePool", "GlobalMaxPool", domain=NCHWC)
+def _nchwc_global_pool(shapes: list, attrs: dict) -> list:
+    x = tuple(shapes[0])
+    return [x[:2] + (1,) * (len(x) - 2)]
+
+
+@_shape("Upsample", domain=NCHWC)
+def _nchwc_upsample(shapes: list, attrs: dict) -> list:
+    """`scales`: one integer per axis of X (N and C included)."""
+    x, scales = tuple(shapes[0]), list(attrs["scales"])
+    return [tuple(d * s if isinstance(d, int) else (d if s == 1 else None) for d, s in zip(x, scales))]
+
+
+def nchwc_block(channels: list[int]) -> int | None:
+    """The NCHWc block size of a model onnxruntime saved: it pads every NCHWc conv's output
+    channels to a multiple of its CPU's block (8, or 16 with AVX-512), so the largest of these that
+    divides all of them (`channels`: each NCHWc conv's W[0])."""
+    return next((b for b in (16, 8) if channels and all(c % b == 0 for c in channels)), None)
+
+
+@_shape("ReorderInput", domain=NCHWC)
+def _reorder_input(shapes: list, attrs: dict) -> list:
+    """NCHW (or NHWC with channels_last) to NCHWc: the channels padded up to the block size."""
+    x = tuple(shapes[0])
+    block = int(attrs["block"])  # the caller's nchwc_block() of the model
+    nchw = (x[0], x[-1], *x[1:-1]) if attrs.get("channels_last") else x
+    channels = nchw[1]
+    padded = -(-channels // block) * block if isinstance(channels, int) else None
+    return [(nchw[0], padded, *nchw[2:])]
+
+
+@_shape("ReorderOutput", domain=NCHWC)
+def _reorder_output(shapes: list, attrs: dict) -> list:
+    """NCHWc back to NCHW (or NHWC with channels_last) with `channels`, the unpadded count."""
+    x, channels = tuple(shapes[0]), int(attrs["channels"])
+    return [(x[0], *x[2:], channels) if attrs.get("channels_last") else (x[0], channels, *x[2:])]
 
 
 @_shape("MatMulNBits")
@@ -200,6 +284,56 @@ def _embed_layer_norm(shapes: list, attrs: dict) -> list:
     return [y, (ids[0],), y]
 
 
+# outputs of float32 statistics (onnxruntime's type U) beside a float16 result
+_FLOAT_STATS = {
+    ("com.microsoft", "SkipLayerNormalization"): (1, 2),
+    ("com.microsoft", "SkipSimplifiedLayerNormalization"): (1, 2),
+    ("com.microsoft", "SimplifiedLayerNormalization"): (1,),
+    ("", "SimplifiedLayerNormalization"): (1,),
+}
+ML = "ai.onnx.ml"
+
+
+@_shape("Scaler", "Normalizer", "Binarizer", "Imputer", domain=ML)
+def _ml_like_input(shapes: list, attrs: dict) -> list:
+    """Scaler, Normalizer, Binarizer and Imputer keep X's shape ([N, F]; a 1-D X is one sample)."""
+    return [tuple(shapes[0])]
+
+
+@_shape("ArrayFeatureExtractor", domain=ML)
+def _array_feature_extractor(shapes: list, attrs: dict) -> list:
+    """X[..., indices]: X's last axis replaced by the number of indices."""
+    x, indices = tuple(shapes[0]), tuple(shapes[1])
+    count = math.prod(indices) if all(isinstance(d, int) for d in indices) else None
+    return [x[:-1] + (count,)]
+
+
+def _classes(attrs: dict) -> int:
+    labels = attrs.get("classlabels_ints") or attrs.get("classlabels_int64s") or attrs.get("classlabels_strings")
+    return len(labels)
+
+
+@_shape("LinearClassifier", "SVMClassifier", "TreeEnsembleClassifier", domain=ML)
+def _ml_classifier(shapes: list, attrs: dict) -> list:
+    """Y (labels) [N], Z (scores) [N, classes]; a binary linear classifier with one coefficient row
+    and a binary SVM score one column (onnxruntime's kernels)."""
+    n, classes = shapes[0][0] if len(shapes[0]) > 1 else 1, _classes(attrs)
+    features = shapes[0][-1]
+    if "coefficients" in attrs and "support_vectors" not in attrs and isinstance(features, int):
+        rows = len(attrs["coefficients"]) // features
+        classes = (
+            1 if rows == 1 and classes == 2 and attrs.get("post_transform", b"NONE") in (b"NONE", "NONE") else classes
+        )
+    return [(n,), (n, classes)]
+
+
+@_shape("LinearRegressor", "SVMRegressor", "TreeEnsembleRegressor", domain=ML)
+def _ml_regressor(shapes: list, attrs: dict) -> list:
+    """Y [N, targets]."""
+    n = shapes[0][0] if len(shapes[0]) > 1 else 1
+    return [(n, int(attrs.get("targets", attrs.get("n_targets", 1))))]
+
+
 _FLOAT_OUTPUT = frozenset({"MatMulIntegerToFloat", "QAttention", "DequantizeLinear", "QEmbedLayerNormalization"})
 
 
@@ -210,8 +344,12 @@ def contrib_output_dtype(domain: str, op: str, dtypes: list, output: int = 0) ->
     """The element type of output `output` where it is not the first input's (integer kernels
     returning float, QuantizeLinear returning its zero point's type, int32 mask_index beside
     float16 embeddings); None otherwise."""
+    if output in _FLOAT_STATS.get((domain, op), ()):
+        return TensorProto.FLOAT
     if domain != "com.microsoft":
         return None
+    if op == "QLinearConcat":  # Y's type is Y_zero_point's (input 1), not Y_scale's float
+        return dtypes[1] if len(dtypes) > 1 and dtypes[1] else None
     if output == 1 and op in _INT32_MASK_INDEX:
         return TensorProto.INT32
     if op in _FLOAT_OUTPUT:

@@ -49,6 +49,7 @@ class _Parser:
     def __init__(self, tokens: tuple, bound: dict[str, int] | None):
         self.tokens, self.pos, self.bound = tokens, 0, bound
         self.symbols: set[str] = set()
+        self.value: Fraction | None = None  # the whole expression's, once parsed
 
     def peek(self):
         return self.tokens[self.pos] if self.pos < len(self.tokens) else (None, None)

@@ -47,9 +47,8 @@ def evaluate(op_type: str, inputs: list[Value | None], attrs: dict, in_shapes: l
     if out is None:
         return None
     outs = [_normalise(o) for o in (out if isinstance(out, list) else [out])]
-    if any(o is None or o.size > MAX_FOLD_ELEMENTS for o in outs):
-        return None
-    return outs
+    known = [o for o in outs if o is not None and o.size <= MAX_FOLD_ELEMENTS]
+    return known if len(known) == len(outs) else None
 
 
 def _normalise(value) -> Value | None:
@@ -140,6 +139,22 @@ def _squeeze(inputs, attrs, in_shapes):
     if axes is None:
         return np.squeeze(x)
     return np.squeeze(x, axis=tuple(int(a) % x.ndim for a in np.atleast_1d(axes)))
+
+
+@_op("Split")
+def _split(inputs, attrs, in_shapes):
+    """onnxruntime's optimizer turns Gathers of a shape into one Split (GatherSliceToSplitFusion)."""
+    x = inputs[0]
+    if x is None or x.ndim == 0:
+        return None
+    axis = int(attrs.get("axis", 0)) % x.ndim
+    sizes = inputs[1] if len(inputs) > 1 and inputs[1] is not None else attrs.get("split")
+    if sizes is None:
+        parts = attrs.get("num_outputs")
+        return None if not parts else list(np.array_split(x, int(parts), axis=axis))
+    if not _known(np.asarray(sizes)):
+        return None
+    return list(np.split(x, np.cumsum(np.asarray(sizes, np.int64))[:-1], axis=axis))
 
 
 @_op("Concat")
@@ -234,7 +249,7 @@ _op("Sqrt")(_elementwise(np.sqrt))
 _op("Sign")(_elementwise(np.sign))
 
 
-def _variadic(fn: Callable) -> _Eval:
+def _variadic(fn: np.ufunc) -> _Eval:
     def run(inputs, attrs, in_shapes):
         return fn.reduce(np.broadcast_arrays(*inputs)) if _known(*inputs) else None
 

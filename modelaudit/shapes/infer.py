@@ -21,6 +21,7 @@ from modelaudit.load.initializers import Initializer, read_initializers
 from .annotations import bind_symbols
 from .bodies import nested_outputs
 from .collect import collect_infos, declared_symbols
+from .contradictions import trust_inference
 from .propagate import initial_values, is_unknown, known_count, propagate
 from .skeleton import build_skeleton
 from .tensor import Dim, Shape, TensorInfo, tensor_numel
@@ -116,6 +117,8 @@ def infer(
             break
         if not any(is_unknown(infos.get(o)) for o in outputs):
             break
+    if any(is_unknown(infos.get(o)) for o in outputs):  # a false annotation in the file leaves its marks
+        warnings.extend(trust_inference(model, order, opsets, infos, values, symbols))
     infos.update(init_infos)
     log.debug("shape inference took %d round(s)", rounds)
     return ShapeResult(infos, values, rounds, warnings)

@@ -25,11 +25,11 @@ from modelaudit.load.initializers import Initializer, holds_data
 from . import fold
 from .bodies import body_graphs, carried, loop_like, merge, node_outputs, seeds
 from .collect import dims_of
-from .contrib import CONTRIB_SHAPES, contrib_output_dtype, contrib_output_shapes
+from .contrib import CONTRIB_SHAPES, NCHWC, contrib_output_dtype, contrib_output_shapes, nchwc_block
 from .skeleton import is_small
 from .tensor import TensorInfo
 
-__all__ = ["propagate", "initial_values", "is_unknown", "known_count"]
+__all__ = ["propagate", "initial_values", "is_unknown", "known_count", "infer_node"]
 
 
 def _node_attrs(node: NodeProto) -> dict:
@@ -151,8 +151,9 @@ def _infer_node(
     """onnx's inference for one node, given the types and constant values known so far."""
     domain = "" if node.domain == "ai.onnx" else node.domain
     schema = _schema(node.op_type, domain, opsets.get(domain, 1))
-    if schema is None and (domain, node.op_type) in CONTRIB_SHAPES:
-        return _infer_contrib(node, domain, infos)
+    if (schema is None or domain == "ai.onnx.ml") and (domain, node.op_type) in CONTRIB_SHAPES:
+        # ai.onnx.ml's schemas infer types only: the shape comes from the attributes
+        return _infer_contrib(model, node, domain, infos)
     if schema is None or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
         return {}
     names = [i for i in node.input if i]
@@ -173,9 +174,34 @@ def _infer_node(
     return result
 
 
-def _infer_contrib(node: NodeProto, domain: str, infos: dict) -> dict[str, TensorInfo]:
+_BLOCK: dict[int, tuple[ModelProto, int | None]] = {}  # the last model's NCHWc block size
+
+
+def _block(model: ModelProto, infos: dict) -> int | None:
+    """nchwc_block() of the model, from its NCHWc convs' weights, worked out once per model."""
+    cached = _BLOCK.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    channels = []
+    for node in model.graph.node:
+        if node.domain == NCHWC and node.op_type == "Conv" and len(node.input) > 1:
+            w = infos.get(node.input[1])
+            if w is not None and w.shape and isinstance(w.shape[0], int):
+                channels.append(w.shape[0])
+    _BLOCK.clear()
+    _BLOCK[id(model)] = (model, nchwc_block(channels))
+    return _BLOCK[id(model)][1]
+
+
+infer_node = _infer_node  # one node's outputs from its inputs' infos alone (shapes.contradictions)
+
+
+def _infer_contrib(model: ModelProto, node: NodeProto, domain: str, infos: dict) -> dict[str, TensorInfo]:
     shapes = [infos[i].shape if i and i in infos else None for i in node.input]
-    outs = contrib_output_shapes(domain, node.op_type, shapes, _node_attrs(node))
+    attrs = _node_attrs(node)
+    if domain == NCHWC and node.op_type == "ReorderInput":
+        attrs["block"] = _block(model, infos)
+    outs = contrib_output_shapes(domain, node.op_type, shapes, attrs)
     first = infos.get(node.input[0]) if node.input else None
     if not outs or first is None:
         return {}
@@ -252,8 +278,8 @@ def _visit(
                 better[out].dtype if out in better else (infos[node.input[0]].dtype if node.input[0] in infos else 0)
             )
             if op == "ConstantOfShape":
-                value = _node_attrs(node).get("value")
-                dtype = value.data_type if value is not None else TensorProto.FLOAT
+                fill = _node_attrs(node).get("value")
+                dtype = fill.data_type if fill is not None else TensorProto.FLOAT
             better[out] = TensorInfo(out, hint, dtype)
     for name, info in better.items():
         if known_count(info) > known_count(infos.get(name)):

@@ -13,6 +13,7 @@ from modelaudit.load.dtypes import is_integer
 from modelaudit.load.initializers import Initializer, holds_data, read_initializers
 
 from .annotations import rewrite_annotations
+from .tensor import TensorInfo
 
 __all__ = ["build_skeleton", "is_small", "KEEP_INT_ELEMENTS", "KEEP_FLOAT_ELEMENTS"]
 
@@ -58,7 +59,7 @@ def build_skeleton(
     inputs,
     bound: dict[str, int],
     folded: dict[str, np.ndarray],
-    hints: dict[str, tuple],
+    hints: dict[str, TensorInfo],
     constants: list[int] | None = None,
     inits: list[Initializer] | None = None,
 ) -> ModelProto:
@@ -97,5 +98,6 @@ def build_skeleton(
     rewrite_annotations(g, inputs, bound, init_names)
     for name, info in hints.items():
         if name not in folded and info.dtype:
-            g.value_info.append(helper.make_tensor_value_info(name, info.dtype, list(info.shape)))
+            shape = None if info.shape is None else list(info.shape)
+            g.value_info.append(helper.make_tensor_value_info(name, info.dtype, shape))
     return skel

@@ -12,17 +12,26 @@ from onnx import helper
 import modelaudit
 from modelaudit.cli.main import main
 from modelaudit.costs import blocks
-from modelaudit.costs.blocks import TOP, block_of
+from modelaudit.costs.blocks import block_of
 from modelaudit.costs.rows import Rows
+from modelaudit.graph.links import NodeView
+from modelaudit.graph.modules import module_paths
 
 V1, V2 = str(SAMPLES / "mobilenet_v1.onnx"), str(SAMPLES / "mobilenet_v2.onnx")
 
 
 def test_block_names_follow_exporter_scopes():
-    name = "/features/features.3/conv/conv.1/conv.1.0/Conv"
-    assert [block_of(name, d) for d in (1, 2, 3)] == ["features", "features.3", "conv"]
-    assert block_of("Conv_0", 2) == "(top level)"
-    assert block_of("/fc/Gemm", 3) == "fc"
+    """A node's block at each depth is its module path cut there, named by the whole path."""
+    module = _modules(["/features/features.3/conv/conv.1/conv.1.0/Conv"])[0]
+    assert module == "features/features.3/conv/conv.1/conv.1.0"
+    assert [block_of(module, d) for d in (1, 2, 3)] == ["features", "features/features.3", "features/features.3/conv"]
+    assert block_of(_modules(["Conv_0"])[0], 2) == "(top level)"
+    assert block_of(_modules(["/fc/Gemm"])[0], 3) == "fc"
+
+
+def _modules(names: list[str], producer: str = "") -> list[str]:
+    views = [NodeView(helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"], name=n)) for i, n in enumerate(names)]
+    return module_paths(views, producer)
 
 
 # "/a/b/" drops "b" as its op's segment where "/a/b/Relu" keeps it: a cache keyed by what precedes
@@ -50,20 +59,17 @@ ODD_NAMES = [
 ]
 
 
-def test_block_names_equal_block_of_for_every_odd_name():
-    """Cached per scope prefix, each row's block is still exactly block_of's; a subgraph's rows
-    (a scope set) take their top-level parent's block, and a first row in a subgraph the top level."""
-    rows = [{"name": n, "scope": ""} for n in ODD_NAMES + ODD_NAMES[::-1]]
-    rows[3]["scope"] = rows[4]["scope"] = "/a/b//body"
+def test_module_paths_of_every_odd_name():
+    """Cached per scope prefix, each name's module is still its segments but the last (the op's),
+    in either order of the names; a subgraph's rows are in their parent's module."""
+    for names in (ODD_NAMES, ODD_NAMES[::-1]):
+        assert _modules(names) == ["/".join([p for p in n.split("/") if p][:-1]) for n in names]
+    report = modelaudit.audit(_odd_scopes_model(), findings=False)
+    rows, modules = report.rows, report.columns().column("module")
+    loop = next(m for r, m in zip(rows, modules) if r.op == "Loop")
+    assert loop == "a/b/loop" and {m for r, m in zip(rows, modules) if r.scope} == {"a/b/loop"}
     for depth in (1, 2, 3, 5):
-        expected, block = [], TOP
-        for r in rows:
-            block = block if r["scope"] else block_of(r["name"], depth)
-            expected.append(block)
-        assert blocks.block_names(Rows.from_dicts(rows), depth) == expected
-        first_in_subgraph = Rows.from_dicts([{"name": "/a/b/Relu", "scope": "/loop/body"}] + rows)
-        assert blocks.block_names(first_in_subgraph, depth)[0] == TOP
-    assert blocks.block_names(Rows.from_dicts(rows), 2)[:3] == ["b", "a", "b"]
+        assert blocks.block_names(report.columns(), depth) == [block_of(m, depth) for m in modules]
 
 
 def _odd_scopes_model():
@@ -179,10 +185,11 @@ def test_compare_json_totals_are_exact(capsys):
         depthwise = sum(r.macs for r in report.rows if r.op == "Conv" and r.details.get("conv") == "depthwise")
         assert families["Conv (depthwise)"][i]["macs"] == depthwise
     assert sum(f[1]["macs"] for f in families.values() if f[1]) == 300_774_272
-    blocks = {b["block"]: b["values"] for b in c["blocks"]}  # matched by name between the models
-    assert blocks["features.3"][0]["macs"] == sum(r.macs for r in v1.rows if "/features.3/" in r.name)
-    assert blocks["features.3"][1]["macs"] == sum(r.macs for r in v2.rows if "/features.3/" in r.name)
-    assert blocks["features.17"][0] is None and blocks["classifier.1"][0]["params"] == 1024 * 1000 + 1000
+    blocks = {b["block"]: b["values"] for b in c["blocks"]}  # matched by their full path between the models
+    assert blocks["features/features.3"][0]["macs"] == sum(r.macs for r in v1.rows if "/features.3/" in r.name)
+    assert blocks["features/features.3"][1]["macs"] == sum(r.macs for r in v2.rows if "/features.3/" in r.name)
+    assert blocks["features/features.17"][0] is None
+    assert blocks["classifier/classifier.1"][0]["params"] == 1024 * 1000 + 1000
 
 
 def test_compare_markdown_shows_where_v2_saves(capsys):

@@ -99,7 +99,38 @@ PLANTED = {
         [vi("a", [1, 2]), vi("b", [1, 2])],
         opset=17,
     ),
+    "MA014": lambda: _false_annotation(),
+    "MA015": lambda: _missing_data(),
 }
+
+
+def _false_annotation():
+    """Relu of x [1, 8] annotated [1, 7], then Add with x: onnx keeps the annotation, the Add breaks."""
+    model = make_model(
+        [
+            helper.make_node("Relu", ["x"], ["r"], name="relu"),
+            helper.make_node("Add", ["r", "x"], ["s"], name="add"),
+            helper.make_node("Neg", ["s"], ["y"], name="neg"),
+        ],
+        [vi("x", [1, 8])],
+        [vi("y", [1, 8])],
+    )
+    model.graph.value_info.append(vi("r", [1, 7]))
+    return model
+
+
+def _missing_data():
+    """A model whose external-data file is gone: its path, in a fresh temporary folder."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "m.onnx"
+    model = make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 8])], [vi("y", [1, 4])], [tensor("w", (8, 4))]
+    )
+    onnx.save(model, path, save_as_external_data=True, location="m.data", size_threshold=0)
+    (path.parent / "m.data").unlink()
+    return path
 
 
 @pytest.mark.parametrize("code", sorted(CODES))

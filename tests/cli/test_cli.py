@@ -6,8 +6,10 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import SAMPLES
@@ -151,8 +153,17 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(capsys, tmp_path, arg
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("modelaudit: error: ")
 
 
+def _commands() -> list[list[str]]:
+    """The installed console script (beside this interpreter, not whichever PATH finds first) and
+    `python -m modelaudit`."""
+    script = shutil.which("modelaudit", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the console script is not installed beside this Python (pip install -e . installs it)")
+    return [[script], [sys.executable, "-m", "modelaudit"]]
+
+
 def test_console_entry_point_and_module():
-    for cmd in (["modelaudit"], [sys.executable, "-m", "modelaudit"]):
+    for cmd in _commands():
         result = subprocess.run(
             [*cmd, "report", str(SAMPLES / "conv3x3.onnx"), "--format", "json"],
             capture_output=True,
@@ -169,7 +180,7 @@ def test_the_hard_exit_loses_no_output(capsys, tmp_path):
     model = str(SAMPLES / "mobilenet_v2.onnx")
     code, expected, _ = run(capsys, "report", model, "--format", "json")
     assert code == 0 and len(expected) > 1 << 16  # more than one pipe buffer
-    for cmd in (["modelaudit"], [sys.executable, "-m", "modelaudit"]):
+    for cmd in _commands():
         piped = subprocess.run([*cmd, "report", model, "--format", "json"], capture_output=True, text=True, check=False)
         assert (piped.returncode, piped.stdout) == (0, expected)
         out = tmp_path / "out.json"

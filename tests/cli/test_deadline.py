@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -25,9 +26,18 @@ def test_time_limit_stops_a_python_loop():
 
 
 def test_time_limit_is_lifted_after_the_block():
+    before = signal.getsignal(signal.SIGALRM)
     with time_limit(0.2):
-        pass
-    time.sleep(0.3)  # the timer was cancelled: nothing fires here
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 0  # armed inside the block
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # disarmed after it
+    assert signal.getsignal(signal.SIGALRM) is before  # and the caller's handler is back
+    fired = []
+    signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    try:
+        time.sleep(0.3)  # past the 0.2 s: a timer left armed would fire now
+    finally:
+        signal.signal(signal.SIGALRM, before)
+    assert fired == []
 
 
 def test_audit_past_its_time_limit_exits_5(capsys, monkeypatch):

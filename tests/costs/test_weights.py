@@ -79,6 +79,50 @@ def test_dequantize_linear_weight_is_int8_and_scales_non_trainable():
     assert report.totals.weight_bytes_by_dtype == {"float32": 8 * 4, "int8": 16 * 8 + 8}
 
 
+def test_int8_weight_dequantized_by_hand():
+    """Issue 24 item 3: int8 W → Cast(float) → Sub(zero point cast to float) → Mul(per-row scale)
+    feeding a MatMul is a weight in its stored dtype; its scale and zero point are non-trainable."""
+    f = TensorProto.FLOAT
+    nodes = [
+        helper.make_node("Cast", ["wq"], ["wf"], to=f),
+        helper.make_node("Cast", ["zp"], ["zf"], to=f),
+        helper.make_node("Sub", ["wf", "zf"], ["wc"]),
+        helper.make_node("Mul", ["wc", "scale"], ["w"]),
+    ]
+    inits = [tensor("wq", (16, 8), dtype=np.int8), tensor("zp", (16, 1), dtype=np.int8), tensor("scale", (16, 1))]
+    report = modelaudit.audit(_matmul_model(nodes, "w", inits))
+    assert (report.totals.params, report.totals.non_trainable) == (16 * 8, 16 + 16)
+    assert report.totals.weight_bytes_by_dtype == {"float32": 16 * 4, "int8": 16 * 8 + 16}
+    assert report.totals.params_complete
+
+
+def test_int8_embedding_dequantized_by_hand_with_a_scalar_scale():
+    """The MiniLM int8 file's pattern: int8 table → Cast → Mul(scalar scale) → Gather."""
+    nodes = [
+        helper.make_node("Cast", ["tq"], ["tf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["tf", "s"], ["table"]),
+        helper.make_node("Gather", ["table", "ids"], ["y"]),
+    ]
+    inits = [tensor("tq", (100, 8), dtype=np.int8), numpy_helper.from_array(np.float32(0.02), "s")]
+    model = make_model(nodes, [vi("ids", [1, 5], TensorProto.INT64)], [vi("y", None)], inits)
+    report = modelaudit.audit(model)
+    assert (report.totals.params, report.totals.non_trainable) == (100 * 8, 1)  # the scale, as DequantizeLinear's
+    assert report.totals.weight_bytes_by_dtype == {"float32": 4, "int8": 100 * 8}
+
+
+def test_int64_positions_cast_to_float_are_not_weights():
+    """An int64 tensor cast to float is positions or sizes, not a quantized weight: the float
+    frequencies it meets stay the weight."""
+    nodes = [
+        helper.make_node("Cast", ["pos"], ["pf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["pf", "freq"], ["angles"]),
+        helper.make_node("Add", ["x", "angles"], ["y"]),
+    ]
+    inits = [numpy_helper.from_array(np.arange(16, dtype=np.int64).reshape(16, 1), "pos"), tensor("freq", (1, 8))]
+    report = modelaudit.audit(make_model(nodes, [vi("x", [16, 8])], [vi("y", None)], inits))
+    assert (report.totals.params, report.totals.non_trainable) == (8, 0)
+
+
 def test_batchnorm_statistics_are_non_trainable():
     c = 6
     node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])

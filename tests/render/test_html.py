@@ -77,12 +77,14 @@ def test_compare_puts_both_models_on_one_scale(tmp_path):
     v1, v2 = widths["Conv (dense): mobilenet_v1 MACs 550.3 M"], widths["Conv (dense): mobilenet_v2 MACs 278.8 M"]
     assert v2 / v1 == pytest.approx(278.8 / 550.3, abs=0.002)  # not both full width
     # features.3 (55.0 M in V1) is the longest block bar; V2's 29.2 M features.2 is scaled against it
-    assert widths["features.2: mobilenet_v2 MACs 29.2 M"] / widths[
-        "features.3: mobilenet_v1 MACs 55.0 M"
+    assert widths["features/features.2: mobilenet_v2 MACs 29.2 M"] / widths[
+        "features/features.3: mobilenet_v1 MACs 55.0 M"
     ] == pytest.approx(29.2 / 55.0, abs=0.002)
     assert "×0.53, −268.0 M" in page  # MACs: ratio and difference against the first model
     # V1 has no features.14: a dash in the chart and in the table, not a zero
-    assert re.search(r'<td data-v="features.14">features.14</td><td class="missing" data-v="">—</td>', page)
+    assert re.search(
+        r'<td data-v="features/features.14">features/features.14</td><td class="missing" data-v="">—</td>', page
+    )
     assert ">(top level)<" not in page  # no bar or row that costs nothing in either model
 
 
@@ -90,8 +92,8 @@ def test_report_charts_scale_each_metric_on_its_own(tmp_path):
     page = open(_html(tmp_path, "report", V2), encoding="utf-8").read()
     widths = _bar_widths(page)
     # MACs and params are different units: each panel's longest bar has the same full length
-    assert widths["features.2: MACs 29.2 M"] == widths["classifier.1: params 1.28 M"]
-    assert widths["features.3: MACs 25.7 M"] / widths["features.2: MACs 29.2 M"] == pytest.approx(
+    assert widths["features/features.2: MACs 29.2 M"] == widths["classifier/classifier.1: params 1.28 M"]
+    assert widths["features/features.3: MACs 25.7 M"] / widths["features/features.2: MACs 29.2 M"] == pytest.approx(
         25.7 / 29.2, abs=0.002
     )
 
@@ -126,7 +128,7 @@ _DRIVER = """<script>
   var box = document.getElementById('filter');
   box.value = 'batchnormalization'; box.dispatchEvent(new Event('input'));
   seen.typed = names(); seen.shown = document.getElementById('shown').textContent;
-  var bar = document.querySelector('g.pick[data-filter="block=features.3"]');
+  var bar = document.querySelector('g.pick[data-filter="block=features/features.3"]');
   bar.dispatchEvent(new MouseEvent('click', {bubbles: true}));
   seen.clicked = names(); seen.box = box.value;
   document.getElementById('clear').click(); seen.cleared = names().length;
@@ -193,8 +195,8 @@ def test_sort_filter_and_click_to_filter_in_headless_chromium(tmp_path):
     norms = [r["name"] for r in rows if r["op"] == "BatchNormalization"]
     assert seen["typed"] == norms and seen["shown"] == f"{len(norms)} of 152 layers shown"
     blocks = block_names(report.columns(), 2)
-    assert seen["box"] == "block=features.3"
-    assert seen["clicked"] == [r["name"] for r, b in zip(rows, blocks) if b == "features.3"]
+    assert seen["box"] == "block=features/features.3"
+    assert seen["clicked"] == [r["name"] for r, b in zip(rows, blocks) if b == "features/features.3"]
     assert len(seen["clicked"]) == 3 + 3 + 2 + 1 and seen["cleared"] == 152  # 3 Conv, 3 BN, 2 Clip, the residual Add
 
 

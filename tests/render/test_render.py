@@ -85,6 +85,7 @@ def test_json_schema_fields():
         "formula",
         "status",
         "unresolved",
+        "module",
         "scope",
         "runs",
         "macs_total",

@@ -102,6 +102,21 @@ ZERO_COST: dict[str, frozenset[str]] = {
             "RegexFullMatch",
         }
     ),
+    # onnxruntime's NCHWc layout changes (ORT_ENABLE_ALL): copies between NCHW and blocked channels
+    "com.microsoft.nchwc": frozenset({"ReorderInput", "ReorderOutput"}),
+    # ai.onnx.ml's lookups and data movement (map and sequence outputs included)
+    "ai.onnx.ml": frozenset(
+        {
+            "ZipMap",
+            "ArrayFeatureExtractor",
+            "CastMap",
+            "DictVectorizer",
+            "FeatureVectorizer",
+            "LabelEncoder",
+            "OneHotEncoder",
+            "CategoryMapper",
+        }
+    ),
 }
 
 # Ops classified but deliberately not costed: they stay "uncounted" in every report, with the reason.
@@ -254,8 +269,10 @@ def _load_builtin_rules() -> None:
         control,
         conv,
         elementwise,
+        fused,
         linear,
         misc,
+        ml,
         norm,
         pool,
         quant,

@@ -45,6 +45,7 @@ def matmul(ctx: NodeContext) -> Cost:
         for name, dims in ((ctx.node.input[0], a), (ctx.node.input[1], b)):
             if not all(isinstance(d, int) for d in dims):
                 raise Unresolved(name, dims)
+    assert cost is not None  # _matmul is None only where a dim is not an int, which raised above
     return cost
 
 
@@ -85,17 +86,6 @@ def matmul_integer(ctx: NodeContext) -> Cost:
 def qlinear_matmul(ctx: NodeContext) -> Cost:
     """a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp → quantized Y."""
     return matmul_cost(ctx, 0, 3, per_output=4)
-
-
-@rule("FusedMatMul", domain="com.microsoft", category="linear", macs="|Y|·K", flops="2·MACs + |Y| if alpha ≠ 1")
-def fused_matmul(ctx: NodeContext) -> Cost:
-    """alpha·op(A)·op(B), with transA/transB (and transBatch) folded into the matmul."""
-    a = ctx.in_dims(0)
-    k = a[-2] if ctx.attr("transA", 0) else a[-1]
-    outputs = ctx.out_numel(0)
-    macs = outputs * k
-    extra = outputs if ctx.attr("alpha", 1.0) != 1.0 else 0
-    return Cost(macs=macs, flops=2 * macs + extra, formula=f"{outputs}*{k}")
 
 
 @rule(

@@ -68,6 +68,18 @@ def rms_norm(ctx: NodeContext) -> Cost:
 
 @rule(
     "SimplifiedLayerNormalization",
+    category="normalization",
+    macs="0",
+    flops="4·|X|  (RMS normalisation with scale)",
+)
+def simplified_layer_norm(ctx: NodeContext) -> Cost:
+    """RMSNorm as onnxruntime's transformers optimizer writes it for Llama: X, scale (no domain;
+    onnxruntime registers the op in onnx's)."""
+    return rms_norm(ctx)
+
+
+@rule(
+    "SimplifiedLayerNormalization",
     domain="com.microsoft",
     category="normalization",
     macs="0",

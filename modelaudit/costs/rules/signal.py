@@ -17,9 +17,10 @@ def fft_flops(length: int) -> int:
 
 
 def _value(ctx: NodeContext, i: int) -> int | None:
-    if not ctx.has_input(i) or i >= len(ctx.values) or ctx.values[i] is None or ctx.values[i].dtype == object:
+    value = ctx.values[i] if ctx.has_input(i) and i < len(ctx.values) else None
+    if value is None or value.dtype == object:
         return None
-    return int(ctx.values[i].reshape(-1)[0])
+    return int(value.reshape(-1)[0])
 
 
 @rule("DFT", category="signal", macs="0", flops="transforms · 5·L·log2(L)  (L = dft_length or the axis size)")
