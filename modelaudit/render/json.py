@@ -52,7 +52,7 @@ _UNSET = Row(index=0, name="", op="", domain="", inputs=[], weights=[], outputs=
              macs=None, flops=None, output_bytes=None, formula="", status="")  # fmt: skip
 _TAIL_DEFAULT = tuple(ANALYSIS_COLUMNS[k][1] if k in ANALYSIS_COLUMNS else getattr(_UNSET, k) for k in _TAIL)
 _CUT = ("name", "scope", "module", "formula")
-_UNIQUE = ("index", "name")  # every other field repeats from layer to layer: encoded once per distinct run
+_UNIQUE = ("index", "name", "module")  # the others repeat from layer to layer: encoded once per distinct run
 
 
 def _tail_text(layout: Layout) -> str:
