@@ -164,3 +164,99 @@ def gqa_decoder(layers=2, heads=8, kv_heads=2, head_dim=8, vocab=50, ffn_mult=4)
         o = _linear(nodes, inits, f"h{i}.ctx", f"h.{i}.attn.o", width, width, 10 * i + 4)
         x = _mlp_and_residual(nodes, inits, x, o, i, width, ffn)
     return _head_and_model(nodes, inits, inputs, outputs, x, width, vocab)
+
+
+def _attention(nodes, q, k, v, name, heads, head_dim):
+    """Q [B, H, S, D] against K, V [B, H, T, D]: softmax(Q·Kᵀ)·V back to [B, S, H·D]."""
+    nodes += [
+        helper.make_node("Transpose", [k], [f"{name}.kt"], perm=[0, 1, 3, 2], name=f"/{name}/kT"),
+        helper.make_node("MatMul", [q, f"{name}.kt"], [f"{name}.scores"], name=f"/{name}/QK"),
+        helper.make_node("Softmax", [f"{name}.scores"], [f"{name}.p"], axis=-1, name=f"/{name}/Softmax"),
+        helper.make_node("MatMul", [f"{name}.p", v], [f"{name}.ctx"], name=f"/{name}/PV"),
+        helper.make_node("Transpose", [f"{name}.ctx"], [f"{name}.ctx_t"], perm=[0, 2, 1, 3], name=f"/{name}/ctxT"),
+        helper.make_node("Reshape", [f"{name}.ctx_t", "shape_flat"], [f"{name}.out"], name=f"/{name}/merge"),
+    ]
+    return f"{name}.out"
+
+
+def seq2seq_folder(folder, heads=2, head_dim=4, vocab=20) -> None:
+    """optimum's seq2seq layout, one layer each side, float32 (T5's shape without its norms and MLP):
+    encoder_model.onnx (input_ids [batch_size, encoder_sequence_length] → self-attention → O →
+    last_hidden_state), decoder_model.onnx (the first step: self-attention over the decoder's tokens,
+    cross-attention over encoder_hidden_states; present.0.decoder.* and present.0.encoder.* out) and
+    decoder_with_past_model.onnx (input_ids [batch_size, 1], the self-attention cache concatenated, the
+    cross-attention cache past_key_values.0.encoder.* [batch_size, H, encoder_sequence_length_out, D]
+    read; present.0.decoder.* out). Every projection is W × W (W = H·D), lm_head W × vocab."""
+    from pathlib import Path
+
+    width, folder = heads * head_dim, Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shapes = [
+        helper.make_tensor(f"shape_{heads}", TensorProto.INT64, [4], [0, 0, heads, head_dim]),
+        helper.make_tensor("shape_flat", TensorProto.INT64, [3], [0, 0, width]),
+    ]
+
+    def proj(nodes, inits, x, name, seed, heads_out=True):
+        out = _linear(nodes, inits, x, name, width, width, seed)
+        return _heads(nodes, out, name, heads, head_dim) if heads_out else out
+
+    def save(name, nodes, inits, inputs, outputs):
+        graph = helper.make_graph(nodes, name, inputs, outputs, initializer=shapes + inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, folder / f"{name}.onnx")
+
+    nodes, inits = [], []
+    x = _embedding(nodes, inits, vocab, width)
+    q, k, v = (proj(nodes, inits, x, f"enc.{p}", s) for p, s in (("q", 1), ("k", 2), ("v", 3)))
+    ctx = _attention(nodes, q, k, v, "enc.attn", heads, head_dim)
+    out = _linear(nodes, inits, ctx, "enc.o", width, width, 4)
+    nodes.append(helper.make_node("Identity", [out], ["last_hidden_state"], name="/enc/out"))
+    save("encoder_model", nodes, inits, [vi("input_ids", ["batch_size", "encoder_sequence_length"], TensorProto.INT64)],
+         [vi("last_hidden_state", ["batch_size", "encoder_sequence_length", width])])  # fmt: skip
+
+    for name, past in (("decoder_model", False), ("decoder_with_past_model", True)):
+        nodes, inits = [], []
+        x = _embedding(nodes, inits, vocab, width)
+        ids = ["batch_size", 1 if past else "decoder_sequence_length"]
+        inputs = [vi("input_ids", ids, TensorProto.INT64)]
+        q, k, v = (proj(nodes, inits, x, f"dec.{p}", s) for p, s in (("q", 5), ("k", 6), ("v", 7)))
+        outputs = [vi("logits", [*ids, vocab])]
+        kv = {}
+        for kind, new in (("key", k), ("value", v)):
+            present = f"present.0.decoder.{kind}"
+            if past:
+                cache = f"past_key_values.0.decoder.{kind}"
+                inputs.append(vi(cache, ["batch_size", heads, "past_decoder_sequence_length", head_dim]))
+                nodes.append(helper.make_node("Concat", [cache, new], [present], axis=2, name=f"/dec/{kind}/Concat"))
+            else:
+                nodes.append(helper.make_node("Identity", [new], [present], name=f"/dec/{kind}/present"))
+            outputs.append(vi(present, [None] * 4))
+            kv[kind] = present
+        h = _linear(
+            nodes,
+            inits,
+            _attention(nodes, q, kv["key"], kv["value"], "dec.self", heads, head_dim),
+            "dec.o",
+            width,
+            width,
+            8,
+        )
+        cq = proj(nodes, inits, h, "dec.cross_q", 9)
+        cross = {}
+        if past:
+            for kind in ("key", "value"):
+                cross[kind] = f"past_key_values.0.encoder.{kind}"
+                inputs.append(vi(cross[kind], ["batch_size", heads, "encoder_sequence_length_out", head_dim]))
+        else:
+            inputs.append(vi("encoder_hidden_states", ["batch_size", "encoder_sequence_length", width]))
+            for kind, seed in (("key", 10), ("value", 11)):
+                made = proj(nodes, inits, "encoder_hidden_states", f"dec.cross_{kind[0]}", seed)
+                cross[kind] = f"present.0.encoder.{kind}"
+                nodes.append(helper.make_node("Identity", [made], [cross[kind]], name=f"/dec/cross_{kind}/present"))
+                outputs.append(vi(cross[kind], [None] * 4))
+        c = _attention(nodes, cq, cross["key"], cross["value"], "dec.cross", heads, head_dim)
+        c = _linear(nodes, inits, c, "dec.cross_o", width, width, 12)
+        logits = _linear(nodes, inits, c, "lm_head", width, vocab, 13)
+        nodes.append(helper.make_node("Identity", [logits], ["logits"], name="/lm_head/Identity"))
+        save(name, nodes, inits, inputs, outputs)

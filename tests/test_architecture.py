@@ -98,16 +98,6 @@ def test_every_stage_folder_is_known():
 
 MAX_FUNCTION_LINES = 80  # the design aims at ~60
 MAX_PARAMETERS = 8  # the design aims at ~6; self and cls do not count, *args and **kwargs one each
-# Functions over a limit whose split belongs to work under way (#29 item 2: the load's stages and
-# the fork behind one door; --decode's phases): each leaves this list as it is split, and the list
-# must end empty. A listed function that is no longer over a limit fails test_known_large_*.
-KNOWN_LARGE = {
-    "modelaudit/cli/report.py::run_report",
-    "modelaudit/graph/model.py::_finish",
-    "modelaudit/shapes/infer.py::infer",
-    "modelaudit/shapes/propagate.py::_visit",
-    "modelaudit/analyses/generation.py::_phase",
-}
 
 
 def _too_large(path: Path) -> dict[str, str]:
@@ -127,20 +117,10 @@ def _too_large(path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
 def test_functions_are_small(path):
-    over = {name: what for name, what in _too_large(path).items() if name not in KNOWN_LARGE}
+    over = _too_large(path)
     assert not over, (
         f"over {MAX_PARAMETERS} parameters or {MAX_FUNCTION_LINES} lines: {over}; pass a small typed value, "
         "split along a seam the reader can name"
-    )
-
-
-def test_known_large_functions_are_still_large():
-    """KNOWN_LARGE only shrinks: a function split below both limits leaves it."""
-    found = {}
-    for path in MODULES:
-        found |= _too_large(path)
-    assert not KNOWN_LARGE - found.keys(), (
-        f"no longer over a limit, remove from KNOWN_LARGE: {KNOWN_LARGE - found.keys()}"
     )
 
 

@@ -3,7 +3,7 @@ exit 0, `$ command` transcripts print what the doc shows, Python blocks run.
 
 The commands run verbatim in a workspace that holds what they name: `model.onnx` is the sample
 MobileNetV2, `llm.onnx` the sample transformer block (symbolic batch and seq), `llama.onnx` a small
-decoder with a KV cache (tests/decoders.py), `models/` a folder of
+decoder with a KV cache (tests/decoders.py), `benchmarks/` the repository's, `models/` a folder of
 models, `pyproject.toml` the budgets that docs/ci.md shows, a git repository with a `main` branch.
 A block that cannot run here says so in the doc, right above it, with its reason:
     <!-- docs-test: skip pip: installs packages; this suite runs from the checkout -->
@@ -137,6 +137,7 @@ def workspace(tmp_path_factory):
     (root / "models" / "main").mkdir(parents=True)
     (root / "reports").mkdir()
     (root / "sample_models").symlink_to(SAMPLES)
+    (root / "benchmarks").symlink_to(ROOT / "benchmarks")  # roofline.md builds its Llama-3-8B-shaped file
     shutil.copy(SAMPLES / "mobilenet_v2.onnx", root / "model.onnx")
     shutil.copy(SAMPLES / "transformer_block.onnx", root / "llm.onnx")
     shutil.copy(SAMPLES / "mobilenet_v2.onnx", root / "models" / "mobilenet_v2.onnx")

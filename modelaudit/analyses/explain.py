@@ -40,8 +40,38 @@ _PASS = {
 }
 
 
+def qualified(module: str) -> str:
+    """A module path as torch names the module (`layer1/layer1.0/conv1` -> `layer1.0.conv1`): each
+    TorchScript segment is the module's qualified name from its last atom that is not a number, so
+    a segment that starts with its parent's last such atom continues the parent's name."""
+    name = ""
+    for segment in module.split("/") if module else ():
+        parent = next((a for a in reversed(name.split(".")) if not a.isdigit()), "") if name else ""
+        head, _, rest = segment.partition(".")
+        if parent and head == parent and (not rest or rest.split(".")[0].isdigit()):
+            name += segment[len(head) :]
+        else:
+            name = f"{name}.{segment}" if name else segment
+    return name
+
+
+def _in_module(report: Report, module: str) -> list[Row]:
+    """The rows that compute in a module (its path, `layer1/layer1.0`, or torch's name for it,
+    `layer1.0`) and in the modules below it."""
+    path = module.strip("/")
+    modules = report.columns().column("module")
+    names = {m: qualified(m) for m in dict.fromkeys(modules)}
+    chosen = {
+        m
+        for m, q in names.items()
+        if m == path or m.startswith(path + "/") or q == module or q.startswith(module + ".")
+    }
+    chosen |= {m for m in names if any(m.startswith(c + "/") for c in chosen)}
+    return [r for r, m in zip(report.rows, modules) if m in chosen and r.status != "constant"]
+
+
 def select_rows(report: Report, node: str | None, op: str | None) -> list[Row]:
-    """The rows named NODE (or #INDEX), or every row of op OP."""
+    """The rows named NODE (or #INDEX, or of module NODE), or every row of op OP."""
     if op:
         rows = [r for r in report.rows if r.op == op]
         if not rows:
@@ -53,8 +83,18 @@ def select_rows(report: Report, node: str | None, op: str | None) -> list[Row]:
     rows = [r for r in report.rows if r.name == node]
     if not rows and node.startswith("#") and node[1:].isdigit():
         rows = [r for r in report.rows if r.index == int(node[1:]) and not r.scope]
+        if not rows:
+            indexes = [r.index for r in report.rows if not r.scope]
+            valid = f"#{min(indexes)} to #{max(indexes)}" if indexes else "none: the graph has no node"
+            raise UsageError(
+                f"no node {node}: the model's node indexes are {valid}",
+                "the # column of `modelaudit report` gives each node's",
+            )
     if not rows:
-        close = difflib.get_close_matches(node, [r.name for r in report.rows], n=3, cutoff=0.5)
+        rows = _in_module(report, node)
+    if not rows:
+        known = [r.name for r in report.rows] + [m for m in dict.fromkeys(report.columns().column("module")) if m]
+        close = difflib.get_close_matches(node, known, n=3, cutoff=0.5)
         raise UsageError(
             f"no node named '{node}'",
             f"did you mean: {', '.join(close)}" if close else "see the names in `modelaudit report`",
@@ -248,8 +288,11 @@ def _recurrent(mg: ModelGraph, row: Row) -> list[str]:
 
 def explain(mg: ModelGraph, report: Report, rows: list[Row]) -> str:
     out = []
+    module_of = dict(zip(map(id, report.rows), report.columns().column("module")))  # the modules table's
     for row in rows:
-        head = f"{safe(row.name)}  ({safe(row.op)}{', in ' + safe(row.scope) if row.scope else ''})"
+        path = module_of.get(id(row), "")
+        module = f", module {safe(path)}" if path and path.rpartition("/")[2] not in row.name else ""
+        head = f"{safe(row.name)}  ({safe(row.op)}{module}{', in ' + safe(row.scope) if row.scope else ''})"
         lines = [head]
         node = mg.nodes[row.index] if not row.scope else None
         derivation = _conv(mg, row, report) if node is not None and row.op == "Conv" and row.macs is not None else None

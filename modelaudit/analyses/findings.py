@@ -140,7 +140,7 @@ def _unread(mg: ModelGraph, names) -> set[str]:
 
 def _unused_initializers(mg: ModelGraph) -> list[Finding]:
     unused = _unread(mg, mg.initializers.keys() - set(mg.outputs))
-    out = []
+    out: list[Finding] = []
     if not unused:
         return out
     # the load's records (names unique: a name defined twice is refused), not 30,000 protobuf reads
@@ -236,7 +236,8 @@ def _foldable_batchnorm(mg: ModelGraph, report: Report) -> list[Finding]:
         channels = bn.params // 2 if bn else 0
         had_bias = len(mg.nodes[source].input) > 2 and bool(mg.nodes[source].input[2])
         stored = (bn.params + bn.non_trainable - (0 if had_bias else channels)) if bn else 0
-        saved = f" (saves {stored:,} stored values and {bn.flops or 0:,} FLOPs)" if bn else ""
+        flops = "its FLOPs (unknown until the sizes are)" if bn is None or bn.flops is None else f"{bn.flops:,} FLOPs"
+        saved = f" (saves {stored:,} stored values and {flops})" if bn else ""
         out.append(
             _make(
                 "MA004",

@@ -1,236 +1,156 @@
 """--decode N: an LLM's prefill of N tokens and one decode step at context N, read from a decoder
-export with a KV cache: MACs, FLOPs, weight and KV-cache bytes per row and in total."""
+export with a KV cache: MACs, FLOPs, weight and KV-cache bytes per row and in total, as written and
+as a fused runtime moves them (fusion.py)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from onnx import ModelProto
 
 from modelaudit.errors import ModelAuditError, UsageError
-from modelaudit.shapes.dimexpr import MAX_DIM
+from modelaudit.figures import Figure, figure_sum
 
-__all__ = ["CacheLayout", "find_cache", "cached_axis", "parse_contexts", "generation", "phase_dims"]
+from .kvcache import CacheLayout, find_cache, phase_dims, present_outputs
+from .pricing import Pricing
 
-# past_key_values.0.key, past_key_0, past.0, past_value, cache_key_3, key_cache.1, cache.0.value…
-_CACHE_NAME = re.compile(r"(^|[./_])(past|cache)([./_]|\d|$)|past_?key|past_?value|(key|value)_?cache", re.I)
-# the slots of attention ops that take the cache: (domain, op) -> input indices
-_PAST_SLOTS = {
-    ("com.microsoft", "GroupQueryAttention"): (3, 4),
-    ("com.microsoft", "MultiHeadAttention"): (6, 7),
-    ("com.microsoft", "Attention"): (4,),
-    ("", "Attention"): (4, 5),
-}
-_TOKEN_NAMES = ("input_ids", "inputs_embeds", "ids", "tokens")
-_TOTAL_NAMES = re.compile(r"^(total_?(sequence|seq)_?(length|len)?|total_?length|all_?seq(uence)?_?len(gth)?)$", re.I)
-_TERM = re.compile(r"^\s*([A-Za-z_][\w.]*|\d+)\s*$")
+__all__ = ["Run", "generation", "phase", "SUMMED", "open_run", "column", "assemble"]
+
+SUMMED = (
+    "macs",
+    "flops",
+    "weight_bytes",
+    "kv_read_bytes",
+    "kv_written_bytes",
+    "input_bytes",
+    "output_bytes",
+    "fused_bytes",
+)
 
 
 @dataclass
-class CacheLayout:
-    """Which graph inputs hold the cache, and which named dims are the new-token and cached lengths."""
+class Run:
+    """What every step of one generation shares: the model, its cache layout, the batch, the flags,
+    and the model once it is read, checked and linked (later steps re-run only inference and rules)."""
 
-    caches: list[str]
-    past_dim: str
-    seq_dim: str | None
-    batch_dim: str | None
-    sums: dict[str, list] = field(default_factory=dict)  # a dim that is past + new: its terms (names, ints)
-
-    def as_dict(self) -> dict:
-        return {
-            "caches": self.caches,
-            "past_dim": self.past_dim,
-            "seq_dim": self.seq_dim,
-            "batch_dim": self.batch_dim,
-            "sums": {k: [str(t) for t in v] for k, v in self.sums.items()},
-        }
+    model: ModelProto
+    layout: CacheLayout
+    batch: int
+    inputs: dict
+    dims: dict
+    pricing: Pricing = field(default_factory=Pricing)
+    flag: str = "--decode"
+    loaded: list = field(default_factory=list)
 
 
-def _dims(vi) -> list:
-    t = vi.type.tensor_type
-    if not t.HasField("shape"):
-        return []
-    return [
-        d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else None)
-        for d in t.shape.dim
-    ]
+def open_run(source, inputs: dict | None, dims: dict | None, pricing: Pricing | None, flag: str) -> Run:
+    """The model read light, its cache found, the batch taken from --dim (1 by default)."""
+    from modelaudit.load.reader import read_model_light
+
+    model = read_model_light(source).model
+    layout = find_cache(model)
+    dims = dict(dims or {})
+    given = [d for d in (layout.past_dim, layout.seq_dim, *layout.sums) if d is not None and d in dims]
+    if given:
+        raise UsageError(f"{flag} sets {', '.join(given)} itself; drop it from --dim")
+    batch = dims.pop(layout.batch_dim, 1) if layout.batch_dim else 1
+    return Run(model, layout, batch, dict(inputs or {}), dims, pricing or Pricing(), flag)
 
 
-def _cache_inputs(model: ModelProto, real: list) -> list:
-    by_slot = set()
-    for node in model.graph.node:
-        for i in _PAST_SLOTS.get(("" if node.domain == "ai.onnx" else node.domain, node.op_type), ()):
-            if i < len(node.input) and node.input[i]:
-                by_slot.add(node.input[i])
-    return [vi for vi in real if vi.name in by_slot or _CACHE_NAME.search(vi.name)]
-
-
-def find_cache(model: ModelProto) -> CacheLayout:
-    """Recognises the cache (by name, or by the past slots of attention ops) and its dims, or raises
-    a UsageError that says why not."""
-    init = {t.name for t in model.graph.initializer}
-    real = [vi for vi in model.graph.input if vi.name not in init]
-    caches = [vi for vi in _cache_inputs(model, real) if len(_dims(vi)) >= 3]
-    if not caches:
-        raise UsageError(
-            "--decode: the model has no recognisable KV cache (no input named past_key_values.*, "
-            "past_key*, past_value*, cache_* or in an attention op's past slots)",
-            "export the decoder with its cache (transformers/optimum: use_cache=True, 'with past')",
-        )
-    past_dims = set()
-    for vi in caches:
-        shape = _dims(vi)
-        batch = shape[1] if len(shape) == 5 else shape[0]  # GPT-2's old `past` stacks [2, B, H, S, D]
-        at = (
-            shape[-2]
-            if isinstance(shape[-2], str)
-            else next((d for d in shape if isinstance(d, str) and d != batch), None)
-        )
-        if at is None:
-            raise UsageError(
-                f"--decode: cache input '{vi.name}' {shape} has no symbolic cached length",
-                "the export fixed the cache length; re-export with a dynamic past length",
-            )
-        past_dims.add(at)
-    if len(past_dims) != 1:
-        raise UsageError(f"--decode: the cache inputs disagree on their cached length ({', '.join(sorted(past_dims))})")
-    past = past_dims.pop()
-    names = {vi.name for vi in caches}
-    others = [vi for vi in real if vi.name not in names]
-    token = _token_input(others, past)
-    seq = batch = None
-    if token is not None:
-        shape = _dims(token)
-        seq = shape[1] if isinstance(shape[1], str) else None  # a fixed count: a decode-only export
-        batch = shape[0] if isinstance(shape[0], str) else None
-    first = _dims(caches[0])
-    if batch is None and isinstance(first[1 if len(first) == 5 else 0], str):
-        batch = first[1 if len(first) == 5 else 0]
-    layout = CacheLayout([vi.name for vi in caches], past, seq, batch)
-    for vi in others:
-        shape = _dims(vi)
-        for axis, d in enumerate(shape):
-            if not isinstance(d, str) or d in (past, seq, batch) or d in layout.sums:
-                continue
-            terms = _sum_terms(d)
-            if terms and all(isinstance(t, int) or t in (past, seq) for t in terms):
-                layout.sums[d] = terms
-            elif seq and (_TOTAL_NAMES.match(d) or ("mask" in vi.name.lower() and axis == len(shape) - 1)):
-                layout.sums[d] = [past, seq]  # the attention mask spans the cached and the new tokens
-    return layout
-
-
-def cached_axis(model: ModelProto, layout: CacheLayout, name: str) -> int | None:
-    """The axis of cache input `name` that holds the cached length, or None if it is no cache input."""
-    if name not in layout.caches:
-        return None
-    vi = next(v for v in model.graph.input if v.name == name)
-    shape = _dims(vi)
-    return shape.index(layout.past_dim) if layout.past_dim in shape else len(shape) - 2
-
-
-def _token_input(others: list, past: str):
-    """The input carrying the new tokens: input_ids (or embeddings) by name, else an input with a
-    plain symbolic length on axis 1 (not the cached length, not a sum such as a mask's)."""
-    ranked = [vi for vi in others if len(_dims(vi)) >= 2]
-    for wanted in _TOKEN_NAMES:
-        for vi in ranked:
-            if wanted in vi.name.lower():
-                return vi
-    for vi in ranked:
-        d = _dims(vi)[1]
-        if isinstance(d, str) and d != past and "+" not in d:
-            return vi
-    return None
-
-
-def _sum_terms(name: str) -> list | None:
-    """`past_sequence_length + sequence_length` -> its terms; None unless it is a plain sum."""
-    if "+" not in name:
-        return None
-    terms = []
-    for part in name.split("+"):
-        m = _TERM.match(part)
-        if m is None:
-            return None
-        terms.append(int(m.group(1)) if m.group(1).isdigit() else m.group(1))
-    return terms
-
-
-def phase_dims(layout: CacheLayout, seq: int, past: int, batch: int) -> dict[str, int]:
-    """The named dims of one step: `seq` new tokens after `past` cached ones."""
-    values = {layout.past_dim: past}
-    if layout.seq_dim:
-        values[layout.seq_dim] = seq
-    if layout.batch_dim:
-        values[layout.batch_dim] = batch
-    for name, terms in layout.sums.items():
-        values[name] = sum(t if isinstance(t, int) else values[t] for t in terms)
-    return values
-
-
-def parse_contexts(spec: str) -> list[int]:
-    """`128,512,2048` -> [128, 512, 2048]."""
-    try:
-        values = [int(v) for v in spec.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or any(v <= 0 for v in values):
-        raise UsageError(f"--decode {spec!r}: expected context lengths N[,N…] as positive integers, e.g. --decode 2048")
-    if any(v >= MAX_DIM for v in values):  # N cached + 1 new token is a dim: an int64 in the shapes
-        raise UsageError(f"--decode {spec!r}: a context length may be at most {MAX_DIM - 1:,}")
-    return values
-
-
-_SUMMED = ("macs", "flops", "weight_bytes", "kv_read_bytes", "kv_written_bytes", "input_bytes", "output_bytes")
-
-
-def _phase(
-    model,
-    layout: CacheLayout,
-    seq: int,
-    past: int,
-    batch: int,
-    inputs: dict,
-    dims: dict,
-    label: str,
-    per_token: int | None = None,
-    loaded: list | None = None,
-) -> dict:
-    """One step's rows and totals. KV bytes per token come from the cache inputs' bytes over the cached
-    length (a decode step), or are handed in (a prefill, whose cache is empty). `loaded` holds the
-    model once it is read, checked and linked: later phases re-run only inference and the rules."""
+def _graph(run: Run, seq: int, past: int, label: str):
     from modelaudit.costs.analyze import analyze
     from modelaudit.graph.model import load, with_dims
 
+    fixed = {**run.dims, **phase_dims(run.layout, seq, past, run.batch)}
+    try:
+        if run.loaded:
+            mg = with_dims(run.loaded[0], run.inputs, fixed, strict=False)
+        else:
+            mg = load(run.model, inputs=run.inputs, dims=fixed, strict=False)
+            run.loaded.append(mg)
+        return mg, analyze(mg), fixed
+    except ModelAuditError as exc:
+        raise UsageError(f"{run.flag} {label}: {exc.one_line()}") from None
+
+
+def _cache_sizes(mg, run: Run) -> tuple[dict[str, int | None], list[str]]:
+    """Each cache input's and present output's bytes, at --kv-dtype where given; the present names."""
+    presents = present_outputs(mg.model, run.layout)
+    sizes: dict[str, int | None] = {}
+    for name in [*run.layout.caches, *presents]:
+        info, stored = mg.info(name), mg.nbytes(name)
+        shape = None if info is None else info.shape
+        known = shape is not None and all(isinstance(d, int) for d in shape)
+        priced = run.pricing.cache(math.prod(shape)) if known else None  # type: ignore[arg-type]
+        sizes[name] = stored if priced is None else priced
+    return sizes, presents
+
+
+def phase(run: Run, seq: int, past: int, label: str, per_token: int | None = None) -> dict:
+    """One step: `seq` new tokens after `past` cached ones. Its rows and totals; KV bytes per token
+    from the cache inputs over the cached length (a decode step), from the present outputs over the
+    whole length, or handed in."""
+    from .fusion import fused_traffic
     from .traffic import row_traffic
 
-    fixed = {**dims, **phase_dims(layout, seq, past, batch)}
-    loaded = [] if loaded is None else loaded
-    try:
-        if loaded:
-            mg = with_dims(loaded[0], inputs, fixed, strict=False)
-        else:
-            mg = load(model, inputs=inputs, dims=fixed, strict=False)
-            loaded.append(mg)
-        report = analyze(mg)
-        traffic = row_traffic(mg, report)
-    except ModelAuditError as exc:
-        raise UsageError(f"--decode {label}: {exc.one_line()}") from None
-    caches = set(layout.caches)
-    sizes = [mg.nbytes(c) for c in caches]
-    cache_bytes = None if None in sizes else sum(sizes)
+    mg, report, fixed = _graph(run, seq, past, label)
+    sizes, presents = _cache_sizes(mg, run)
+    known = {n: b for n, b in sizes.items() if b is not None}
+    traffic = row_traffic(mg, report, run.pricing, known)
+    caches = run.layout.caches
+    own = [c for c in caches if c not in run.layout.cross]  # the self-attention cache, grown by each step
+    cache_sizes = [sizes[c] for c in own]
+    cache_bytes = None if None in cache_sizes else sum(cache_sizes)  # type: ignore[arg-type]
+    present_sizes = [sizes[p] for p in presents]
     if past and cache_bytes is not None:
         per_token = cache_bytes // past
-    rows, unclaimed = [], set(caches)
-    for row, t in zip(report.rows, traffic):
-        # the first node that reads a cache input's data (not its Shape) reads the whole cache and
-        # appends the new tokens' keys or values to it
+    elif presents and None not in present_sizes and len(presents) == len(own):
+        per_token = sum(present_sizes) // (past + seq)  # type: ignore[arg-type]
+    new_each = None if per_token is None or not own else per_token * seq // len(own)
+    written = {p: new_each for p in presents if new_each is not None}  # a present cache: its new tokens
+    size = lambda n: known[n] if n in known else mg.nbytes(n)  # noqa: E731
+    fused = fused_traffic(report.rows, traffic, size, set(mg.outputs), written, _nested_rows(mg))
+    rows = _rows(report.rows, traffic, fused, run.layout, size, new_each, written)
+    broken = _cannot_run(mg)
+    if broken:  # shapes inferred at this step but no run can have them: every figure unknown
+        rows = [{k: (None if k in _NUMBERS else v) for k, v in r.items()} for r in rows]
+        per_token = cache_bytes = None
+    totals = {key: figure_sum(r[key] for r in rows if r["runs"]) for key in SUMMED}
+    if not _macs_complete(report):  # a part the rows do not show (a subgraph's) is unknown
+        totals["macs"] = totals["macs"] + Figure.unknown()
+        totals["flops"] = totals["flops"] + Figure.unknown()
+    return {
+        "sequence": seq,
+        "past": past,
+        "cannot_run": broken,
+        "dims": fixed,
+        "cross_kv_bytes": None if broken else _sum_known([sizes[c] for c in run.layout.cross]),
+        "output_shapes": {o: (None if mg.info(o) is None else mg.info(o).shape) for o in mg.outputs},
+        "output_sizes": {o: size(o) for o in mg.outputs},
+        "totals": totals,
+        "rows": rows,
+        "kv_cache_bytes": cache_bytes,
+        "kv_cache_bytes_per_token": per_token,
+        "activation_peak_bytes": _transient_peak(mg, known, presents, run.layout.caches),
+        "weights_bytes": _weights_bytes(mg, run.pricing),
+    }
+
+
+def _rows(report_rows, traffic, fused, layout: CacheLayout, size, new_each, written: dict[str, int]) -> list[dict]:
+    """Per row: costs, the bytes it moves as written (the whole cache read once, by the first node
+    that reads each cache input's data; an attention op's present cache written as its new tokens,
+    as onnxruntime-genai runs it in one buffer with the past), and its fused kernel and bytes."""
+    rows, unclaimed, cross = [], set(layout.caches), set(layout.cross)
+    for row, t, f in zip(report_rows, traffic, fused):
         read = [n for n in t["reads"] if n in unclaimed] if row.op not in ("Shape", "Size") else []
         unclaimed.difference_update(read)
-        kv_read = sum(mg.nbytes(n) or 0 for n in read)
-        kv_written = (per_token * seq // len(caches)) * len(read) if per_token is not None else None
+        output = t["output_bytes"]
+        if read and output is not None and row.op in _ATTENTION:
+            present = [n for n in t["writes"] if n in written]
+            output -= sum(size(n) or 0 for n in present) - sum(written[n] for n in present)
+        sizes = [size(n) for n in read]
+        kv_read = None if None in sizes else sum(sizes)
         rows.append(
             {
                 "name": row.name,
@@ -241,63 +161,145 @@ def _phase(
                 "flops": row.flops_total,
                 "weight_bytes": t["weight_bytes"],
                 "kv_read_bytes": kv_read,
-                "kv_written_bytes": kv_written,
+                "kv_written_bytes": _written(read, cross, new_each),
                 "input_bytes": t["input_bytes"],
-                "output_bytes": t["output_bytes"],
+                "output_bytes": output,
                 "dtype": t["dtype"],
+                "kernel": f["kernel"],
+                "fused_bytes": f["bytes"],
             }
         )
-    totals = {key: sum(r[key] or 0 for r in rows if r["runs"]) for key in _SUMMED}
-    totals["complete"] = report.totals.macs_complete and all(r["input_bytes"] is not None for r in rows)
-    totals["macs"], totals["flops"] = report.totals.macs, report.totals.flops
+    return rows
+
+
+_ATTENTION = {"GroupQueryAttention", "MultiHeadAttention", "Attention"}
+
+
+def _written(read: list[str], cross: set, new_each: int | None) -> int | None:
+    """The new tokens' keys and values a row appends to the self-attention cache inputs it reads."""
+    grown = [n for n in read if n not in cross]
+    if not grown:
+        return 0
+    return None if new_each is None else new_each * len(grown)
+
+
+_NUMBERS = (*SUMMED, "roofline_ms")
+
+
+def _cannot_run(mg) -> str | None:
+    """Why no run can have this step's shapes, or None: a Reshape whose output holds another count
+    of values than its input (a length the export fixed when it traced one token: at another
+    length onnx's inference still gives the fixed shape, and every cost after it is wrong)."""
+    for node in mg.model.graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2:
+            continue
+        a, b = mg.info(node.input[0]), mg.info(node.output[0])
+        if a is None or b is None or a.shape is None or b.shape is None:
+            continue
+        if all(isinstance(d, int) for d in (*a.shape, *b.shape)) and math.prod(a.shape) != math.prod(b.shape):
+            return (
+                f"{node.name or node.output[0]} reshapes {math.prod(a.shape):,} values {list(a.shape)} into "
+                f"{math.prod(b.shape):,} {list(b.shape)}: a length the export fixed when it was traced"
+            )
+    return None
+
+
+def _nested_rows(mg) -> set[int]:
+    from modelaudit.graph.walk import flatten, walk
+
+    return {i for i, v in enumerate(flatten(walk(mg))) if v.depth}
+
+
+def _macs_complete(report) -> bool:
+    totals = report.totals
+    flag = getattr(totals, "macs_complete", None)
+    return bool(flag) if isinstance(flag, bool) else bool(getattr(totals.macs, "complete", True))
+
+
+def _sum_known(values: list) -> int | None:
+    return None if None in values else sum(values)
+
+
+def _transient_peak(mg, sizes: dict, presents: list[str], caches: list[str]) -> Figure:
+    """The peak of the activations live at once, the KV cache left out (the memory fit counts it
+    on its own): a lower bound where some size is unknown."""
+    from modelaudit.costs.memory import live_bytes
+    from modelaudit.costs.weights import find_weights
+    from modelaudit.graph.walk import walk
+
+    cache = {*caches, *presents}
+    every = {name: 0 if name in cache else sizes.get(name, mg.nbytes(name)) for name in mg.tensors}
+    for name in mg.inputs:
+        every.setdefault(name, 0 if name in cache else mg.nbytes(name))
+    table = find_weights(mg, walk(mg))
+    _, peak, complete = live_bytes(mg, table.constant_tensors if table is not None else set(), every)
+    return Figure.of(peak, complete)
+
+
+def _weights_bytes(mg, pricing: Pricing) -> int:
+    """Every weight's bytes once (the memory they hold), at --weight-dtype where it applies."""
+    from modelaudit.load.dtypes import dtype_name, tensor_bytes
+
+    total = 0
+    for init in mg.initializers.values():
+        priced = pricing.weight(init.numel, dtype_name(init.dtype), len(init.dims))
+        total += priced if priced is not None else (tensor_bytes(init.numel, init.dtype) or 0)
+    return total
+
+
+def column(run: Run, context: int, label: str | None = None) -> dict:
+    """The prefill of `context` tokens and the decode step with `context` cached, for one column."""
+    decode = phase(run, 1, context, f"decode at context {context}")
+    prefill = (
+        phase(run, context, 0, f"prefill of {context}", decode["kv_cache_bytes_per_token"])
+        if run.layout.seq_dim
+        else None
+    )
     return {
-        "sequence": seq,
-        "past": past,
-        "dims": fixed,
-        "totals": totals,
-        "rows": rows,
-        "kv_cache_bytes": cache_bytes,
-        "kv_cache_bytes_per_token": per_token,
+        "context": context,
+        "label": label or f"context {context:,}",
+        "batch": run.batch,
+        "prefill": prefill,
+        "decode_step": decode,
+        "kv_cache_bytes_per_token": decode["kv_cache_bytes_per_token"],
+        "kv_cache_bytes": decode["kv_cache_bytes"],
     }
 
 
-def generation(source, contexts: list[int], inputs: dict | None = None, dims: dict | None = None) -> dict:
-    """Prefill (N tokens, nothing cached) and one decode step (1 token, N cached) at each context N."""
-    from modelaudit.load.reader import read_model_light
+def assemble(run: Run, columns: list[dict], spec=None, search: bool = True) -> dict:
+    """The document of --decode's columns; with a chip's `spec`, each step's time bounds and the
+    memory fit of the last column (with the largest batch and longest context where `search`)."""
+    result = {
+        **columns[-1],
+        "batch": run.batch,
+        "layout": run.layout.as_dict(),
+        "pricing": run.pricing.as_dict(),
+        "contexts": [c["context"] for c in columns],
+        "columns": columns,
+    }
+    if spec is not None:
+        from .memfit import memory_fit
+        from .roofline import generation_roofline
 
-    model = read_model_light(source).model
-    layout = find_cache(model)
-    dims = dict(dims or {})
-    given = [d for d in (layout.past_dim, layout.seq_dim, *layout.sums) if d in dims]
-    if given:
-        raise UsageError(f"--decode sets {', '.join(given)} itself; drop it from --dim")
-    batch = dims.pop(layout.batch_dim, 1) if layout.batch_dim else 1
-    columns, loaded = [], []
-    for n in contexts:
-        decode = _phase(model, layout, 1, n, batch, inputs or {}, dims, f"decode at context {n}", loaded=loaded)
-        prefill = (
-            _phase(
-                model,
-                layout,
-                n,
-                0,
-                batch,
-                inputs or {},
-                dims,
-                f"prefill of {n}",
-                decode["kv_cache_bytes_per_token"],
-                loaded,
-            )
-            if layout.seq_dim
-            else None
-        )
-        columns.append(
-            {
-                "context": n,
-                "prefill": prefill,
-                "decode_per_token": decode,
-                "kv_cache_bytes_per_token": decode["kv_cache_bytes_per_token"],
-                "kv_cache_bytes": decode["kv_cache_bytes"],
-            }
-        )
-    return {**columns[-1], "batch": batch, "layout": layout.as_dict(), "contexts": list(contexts), "columns": columns}
+        generation_roofline(result, spec)
+        last = columns[-1]
+        steps = [s for s in (last["prefill"], last["decode_step"]) if s is not None]
+        at = replace(run, batch=last["batch"], dims=last.get("dims", run.dims))
+        result["memory"] = memory_fit(at, spec.memory_bytes, last["context"], steps, search=search) | {
+            "chip": spec.name
+        }
+    return result
+
+
+def generation(
+    source,
+    contexts: list[int],
+    inputs: dict | None = None,
+    dims: dict | None = None,
+    pricing: Pricing | None = None,
+    spec=None,
+) -> dict:
+    """Prefill (N tokens, nothing cached) and one decode step (1 token, N cached) at each context N;
+    with a chip's `spec`, their time bounds and the memory fit at the largest context."""
+    run = open_run(source, inputs, dims, pricing, "--decode")
+    return assemble(run, [column(run, n) for n in contexts], spec)

@@ -17,11 +17,12 @@ from modelaudit.costs.poly import Poly
 from modelaudit.load.forked import WORTH_NODES
 from modelaudit.shapes.annotations import bind_symbols, symbols_of
 
-__all__ = ["Poly", "interpolate", "fit_grid", "DEGREE", "GRID", "CHECK"]
+__all__ = ["Poly", "interpolate", "fit_grid", "DEGREE", "GRID", "CHECK", "MAX_AUDITS"]
 
 DEGREE = 3  # per dim: attention is seq², a batch×seq² term is cubic in total but degree 2 per dim
 GRID = (1, 2, 3, 4)  # DEGREE + 1 sample sizes per dim
 CHECK = (7, 12)  # further sizes where every fitted polynomial must be exact
+MAX_AUDITS = len(GRID) ** 6 + len(CHECK) ** 6  # six free dims; each more multiplies the audits by four
 
 
 def _solve_vandermonde(xs: tuple[int, ...]) -> list[list[Fraction]]:
@@ -40,7 +41,7 @@ def _solve_vandermonde(xs: tuple[int, ...]) -> list[list[Fraction]]:
     return [row[n:] for row in m]
 
 
-def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[tuple[int, ...], list]) -> list[dict]:
+def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[tuple[int, ...], list]) -> list:
     """Coefficients {powers: Fraction} of each quantity, from its values on the full grid
     (values[point] is a list of quantities; None where unknown)."""
     inverse = _solve_vandermonde(grid)
@@ -73,7 +74,7 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
         ys = [Fraction(y) for y in ys]
         return [sum(a * y for a, y in zip(row, ys)) for row in inverse]
 
-    def recurse(prefix: tuple[int, ...]) -> list[dict]:
+    def recurse(prefix: tuple[int, ...]) -> list:  # a dict of coefficients per quantity, None where unknown
         depth = len(prefix)
         if depth == len(variables) - 1:  # the last variable: straight from the samples, no {(): v} per value
             columns = zip(*(values[prefix + (x,)] for x in grid))
@@ -82,7 +83,7 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
                 for ys in map(list, columns)
             ]
         subs = [recurse(prefix + (x,)) for x in grid]
-        out: list[dict] = []
+        out: list = []
         for q in range(width):
             if any(s[q] is None for s in subs):
                 out.append(None)
@@ -148,7 +149,7 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
     links every grid point reuses (only shape inference and the rules run again). With `fork`, a
     forked child audits half of the grid (load/forked.py; the command line's choice)."""
     from modelaudit.costs.analyze import analyze
-    from modelaudit.errors import ModelAuditError, UsageError
+    from modelaudit.errors import ModelAuditError, ResourceLimitError, UsageError
     from modelaudit.graph.model import ModelGraph, load
 
     inputs, dims = dict(inputs or {}), dict(dims or {})
@@ -160,6 +161,12 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
             "--symbolic: the model has no symbolic input dim left to vary",
             "its input shapes are all fixed (or anonymous: name them, or use --input)",
         )
+    audits = len(GRID) ** len(variables) + len(CHECK) ** len(variables)
+    if audits > MAX_AUDITS:
+        raise ResourceLimitError(
+            f"--symbolic: {len(variables)} symbolic dims make a grid of {audits:,} audits (at most {MAX_AUDITS:,})",
+            "fix some of them with --dim NAME=N",
+        )
     names: list[str] = []
     graph_at = _grid_graphs(base, variables, inputs, dims)
     steps: list[int] = []  # how many steps the peak-memory walk has (the same at every size)
@@ -167,15 +174,12 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
     def evaluate(values: dict) -> list:
         try:
             report = analyze(graph_at(values))
+        except ResourceLimitError:
+            raise  # --time-limit or a memory bound: the command stops, it is not this point's failure
         except ModelAuditError:
             return [None] * (len(_TOTALS) + 3 * len(names) + sum(steps)) if names else [None] * len(_TOTALS)
         t = report.totals
-        out = [
-            t.macs if t.macs_complete else None,
-            t.flops if t.macs_complete else None,
-            t.activation_bytes,
-            t.peak_activation_bytes if t.peak_activation_complete else None,
-        ]
+        out = [t.macs.known, t.flops.known, t.activation_bytes.known, t.peak_activation_bytes.known]
         if not names:
             names.extend(r.name for r in report.rows)
             steps.append(len(report.live_bytes or []))
@@ -207,23 +211,24 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
 
 
 def _in_two_processes(variables: tuple[str, ...], evaluate):
-    """`evaluate` with the grid's and the checks' values audited beforehand, half of them in a forked
-    child: each point is a whole audit, independent of the others. The first point is audited here
-    (it learns the rows' names); whatever goes wrong in the child, this process audits its half."""
-    from modelaudit.load.forked import fork_call
+    """`evaluate` with the grid's and the checks' values audited beforehand, half of them by the
+    forked helper: each point is a whole audit, independent of the others. The first point is
+    audited here (it learns the rows' names); where the helper fails, this process audits its half."""
+    from modelaudit.load.forked import Helper
 
     points = [*itertools.product(GRID, repeat=len(variables)), *itertools.product(CHECK, repeat=len(variables))]
     done = {points[0]: evaluate(dict(zip(variables, points[0])))}
     theirs, ours = points[2::2], points[1::2]
-    job = fork_call(lambda: [evaluate(dict(zip(variables, p))) for p in theirs]) if theirs else None
+
+    def audit(points: list) -> list:
+        return [evaluate(dict(zip(variables, p))) for p in points]
+
+    helper = Helper.start(lambda told: audit(theirs), worth=bool(theirs))
     try:
-        for point in ours:
-            done[point] = evaluate(dict(zip(variables, point)))
-        got = job.result() if job is not None else None
+        done.update(zip(ours, audit(ours)))
+        done.update(zip(theirs, helper.last(lambda: audit(theirs))))
     finally:
-        if job is not None:
-            job.cancel()
-    done.update(zip(theirs, got if got is not None else [evaluate(dict(zip(variables, p))) for p in theirs]))
+        helper.close()
 
     def cached(values: dict) -> list:
         point = tuple(values[v] for v in variables)
@@ -240,6 +245,7 @@ def _grid_graphs(base, variables: tuple[str, ...], inputs: dict, dims: dict):
     `unk__3`, a shape left unknown, a disagreement) runs the full inference at every point."""
     from dataclasses import replace
 
+    from modelaudit.errors import ResourceLimitError
     from modelaudit.graph.model import with_dims
 
     def inferred(values: dict):
@@ -268,6 +274,8 @@ def _grid_graphs(base, variables: tuple[str, ...], inputs: dict, dims: dict):
     probe = {v: CHECK[-1] for v in variables}
     try:
         agrees = inferred(probe).tensors == substituted(probe).tensors
+    except (ResourceLimitError, MemoryError):
+        raise  # a bound of the command, not an answer about this size
     except Exception:  # the full inference refuses that size: let every point say so itself
         agrees = False
     return substituted if agrees else inferred

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from modelaudit.costs.report import Report, Row
 from modelaudit.costs.rules.recurrent import GATES
+from modelaudit.figures import Figure
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import tensor_bytes
 
@@ -28,6 +29,8 @@ _PRODUCTS = {
     "Gemm": (0, 1),
     "MatMul": (0, 1),
     "FusedMatMul": (0, 1),
+    "FusedConv": (0, 1),
+    "FusedGemm": (0, 1),
     "ConvInteger": (0, 1),
     "MatMulInteger": (0, 1),
     "QLinearConv": (0, 3),
@@ -131,22 +134,21 @@ def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set
     # a row whose forward MACs are unknown has unknown backward MACs: the sums below are then floors
     unknown = sum(1 for r in report.rows if r.runs and r.macs is None)
     saved_unknown = sum(1 for n in saved_names if not _known(mg, n))
-    forward = report.totals.macs
+    complete = not unknown and report.totals.macs.complete  # a branch counted in part: floors too
     runs = [r.runs for r in report.rows]
-    backward = sum((macs or 0) * n for macs, n in zip(backward_macs, runs))
-    backward_flops_total = sum((flops or 0) * n for flops, n in zip(backward_flops, runs))
+    backward = Figure.of(sum((macs or 0) * n for macs, n in zip(backward_macs, runs)), complete)
+    backward_flops_total = Figure.of(sum((flops or 0) * n for flops, n in zip(backward_flops, runs)), complete)
+    training_macs = report.totals.macs + backward
     batch = _batch(mg)
     report.training = {
         "backward_macs": backward,
         "backward_flops": backward_flops_total,
-        "saved_activation_bytes": saved_bytes,
-        "training_macs": forward + backward,
+        "saved_activation_bytes": Figure.of(saved_bytes, not saved_unknown and not unknown),
+        "training_macs": training_macs,
         "training_flops": report.totals.flops + backward_flops_total,
         "batch": batch,
-        "training_macs_per_sample": (forward + backward) // batch if batch else None,
-        "complete": not unknown and report.totals.macs_complete,
+        "training_macs_per_sample": training_macs.map(lambda v: v // batch) if batch else None,
         "unknown_nodes": unknown,
-        "saved_complete": not saved_unknown and not unknown,
     }
     return report
 

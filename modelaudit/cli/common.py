@@ -13,7 +13,7 @@ from pathlib import Path
 from modelaudit.encoding import error_line, guard
 from modelaudit.errors import ModelAuditError, UsageError
 
-from .deadline import DEFAULT_TIME_LIMIT
+from .deadline import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT
 
 __all__ = [
     "Parser",
@@ -71,6 +71,12 @@ def shape_flags(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TIME_LIMIT,
         metavar="SECONDS",
         help=f"stop the audit after this long, exit 5 (default {DEFAULT_TIME_LIMIT:g})",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        metavar="SIZE",
+        help=f"stop the audit when a process of it needs more memory, exit 5 (default {DEFAULT_MEMORY_LIMIT})",
     )
 
 

@@ -24,12 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="modelaudit: %(message)s")
     try:
-        args = build_parser().parse_args(argv)
-        if args.command is None:
-            build_parser().print_help(sys.stderr)
-            return 2
-        from modelaudit.costs.analyze import quiet_gc
-
+        parser = build_parser()
+        args = parser.parse_args(argv)
         commands = {
             "report": run_report,
             "ops": run_ops,
@@ -40,10 +36,19 @@ def main(argv: list[str] | None = None) -> int:
             "lint": run_lint,
             "annotate": run_annotate,
         }
-        from .common import leaving
-        from .deadline import budget_of, time_limit
+        if args.command is None:  # a short usage, not the whole help
+            names = list(commands)
+            sys.stderr.write(
+                parser.format_usage() + f"modelaudit: error: name a command: {', '.join(names[:-1])} or {names[-1]} "
+                "(`modelaudit -h` says what each does; start with `modelaudit report MODEL.onnx`)\n"
+            )
+            return 2
+        from modelaudit.costs.analyze import quiet_gc
 
-        with quiet_gc(restore=not leaving()), time_limit(budget_of(args)):
+        from .common import leaving
+        from .deadline import budget_of, memory_limit, memory_of, time_limit
+
+        with quiet_gc(restore=not leaving()), time_limit(budget_of(args)), memory_limit(memory_of(args)):
             code = commands[args.command](args)
         sys.stdout.flush()  # a closed pipe is found here, inside the handlers, not at interpreter exit
         return code
@@ -54,13 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelaudit: interrupted", file=sys.stderr)
         return 130
-    except (RecursionError, MemoryError) as exc:
+    except MemoryError:  # past --memory-limit: in Python, in onnx's C++, or in the forked helper
         _traceback(debug)
-        print(
-            "modelaudit: error: the model exhausted the auditor's "
-            + ("stack" if isinstance(exc, RecursionError) else "memory"),
-            file=sys.stderr,
-        )
+        from .deadline import out_of_memory
+
+        print(f"modelaudit: error: {out_of_memory().one_line()}", file=sys.stderr)
+        return 5
+    except RecursionError:
+        _traceback(debug)
+        print("modelaudit: error: the model exhausted the auditor's stack", file=sys.stderr)
         return 5
     except BrokenPipeError:  # `modelaudit report … | head`: the reader left, which is not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

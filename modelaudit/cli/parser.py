@@ -22,6 +22,7 @@ RUNTIME_DEFAULTS = {
     "threads": 0,
     "seed": 0,
     "ort_optimization": "disable",
+    "provider": "cpu",
 }
 
 
@@ -67,7 +68,14 @@ def _report(sub) -> None:
 
 def _view_flags(report) -> None:
     """report: the format, and which rows and columns the table shows."""
-    report.add_argument("--format", "-f", choices=sorted(FORMATS), default="text")
+    report.add_argument(
+        "--format",
+        "-f",
+        choices=sorted(FORMATS),
+        default="text",
+        help="text (a table fitted to the terminal; the default), markdown, json (every row: docs/json-schema.md), "
+        "jsonl (one report a line), csv (exact numbers, a line per row) or html (a page with charts)",
+    )
     report.add_argument(
         "--sort",
         choices=sorted(SORT_KEYS),
@@ -120,10 +128,24 @@ def _analysis_flags(report) -> None:
         help="decoder with a KV cache: prefill of N tokens and one decode step at context N (one column per N)",
     )
     report.add_argument(
+        "--generate",
+        metavar="PROMPT:NEW",
+        help="decoder with a KV cache: a whole generation, the prefill of PROMPT tokens and every decode step "
+        "until NEW tokens are out (summed exactly; with --hardware, time to first token, per output token, tokens/s)",
+    )
+    for flag, what in (("--weight-dtype", "the weights"), ("--kv-dtype", "the KV cache")):
+        report.add_argument(
+            flag,
+            metavar="DTYPE",
+            help=f"with --decode or --generate: price {what} as fp16, bf16, fp8, int8 or int4 (block scales "
+            "included) instead of as stored; MACs do not change",
+        )
+    report.add_argument(
         "--hardware",
         metavar="NAME|FILE|calibrate",
-        help="roofline time bounds per layer on a built-in chip (h100-sxm, a100, l4, t4, rtx4090, "
-        "jetson-orin, apple-m2, cpu-avx2, cpu-avx512), a TOML spec file, or this machine measured",
+        help="roofline time bounds per layer on a built-in chip (h100-sxm, h200, b200, a100, l40s, l4, a10g, t4, "
+        "v100, mi300x, rtx4090, jetson-orin, apple-m2, cpu-avx2, cpu-avx512), a TOML spec file, or this machine "
+        "measured",
     )
     report.add_argument(
         "--save-hardware", metavar="FILE", help="with --hardware calibrate: write the measured spec as TOML"
@@ -173,6 +195,12 @@ def _runtime_flags(report) -> None:
         default=RUNTIME_DEFAULTS["ort_optimization"],
         help="onnxruntime graph optimizations for --profile (default disable: every node timed as written)",
     )
+    runtime.add_argument(
+        "--provider",
+        choices=("cpu", "cuda"),
+        default=RUNTIME_DEFAULTS["provider"],
+        help="onnxruntime's execution provider for --profile (default cpu; cuda needs onnxruntime-gpu)",
+    )
 
 
 def _compare(sub) -> None:
@@ -184,7 +212,16 @@ def _compare(sub) -> None:
         help="two or more .onnx files or folders of them; the first is the reference",
     )
     shape_flags(cmp)
-    cmp.add_argument("--format", "-f", choices=("text", "markdown", "json", "html"), default="text")
+    cmp.add_argument(
+        "--wide", action="store_true", help="print the tables whole, however wide (not fitted to the terminal)"
+    )
+    cmp.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "markdown", "json", "html"),
+        default="text",
+        help="text (the default), markdown, json or html (charts on one scale)",
+    )
     cmp.add_argument(
         "--by",
         choices=("op", "block", "all"),
@@ -242,7 +279,9 @@ def _check(sub) -> None:
     chk.add_argument(
         "--timeout", type=float, default=300.0, metavar="SECONDS", help="--verify: stop a longer run (default 300)"
     )
-    chk.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    chk.add_argument(
+        "--format", "-f", choices=("text", "json"), default="text", help="text (a line per breach) or json"
+    )
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -275,7 +314,13 @@ def _calc(sub) -> None:
 def _lint(sub) -> None:
     lint = sub.add_parser("lint", help="findings: dead nodes, unused or duplicate weights, foldable BatchNorm…")
     lint.add_argument("model")
-    lint.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
+    lint.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text (a line per finding), json or sarif (for code scanning)",
+    )
     lint.add_argument(
         "--fail-on",
         choices=("warning", "error", "never"),
@@ -312,7 +357,16 @@ def _annotate(sub) -> None:
 
 def _ops(sub) -> None:
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
-    ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
+    ops.add_argument(
+        "--wide", action="store_true", help="print the table whole, however wide (not fitted to the terminal)"
+    )
+    ops.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "markdown", "json", "csv"),
+        default="text",
+        help="text, markdown, json or csv",
+    )
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
     ops.add_argument(
         "--missing",

@@ -60,7 +60,7 @@ def check_zero_dims(model_path, dims: dict[str, int]) -> None:
     zero = [name for name, value in dims.items() if value == 0]
     if not zero:
         return
-    from modelaudit.analyses.generation import find_cache
+    from modelaudit.analyses.kvcache import find_cache
     from modelaudit.errors import ModelAuditError
     from modelaudit.load.reader import read_model_light
 
@@ -82,7 +82,7 @@ def check_zero_inputs(model_path, inputs: dict[str, tuple]) -> None:
     zero = {name: shape for name, shape in inputs.items() if 0 in shape}
     if not zero:
         return
-    from modelaudit.analyses.generation import cached_axis, find_cache
+    from modelaudit.analyses.kvcache import cached_axis, find_cache
     from modelaudit.errors import ModelAuditError
     from modelaudit.load.reader import read_model_light
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from onnx import helper
 
+from modelaudit.figures import Figure
 from modelaudit.graph.model import ModelGraph
 from modelaudit.graph.modules import module_paths
 from modelaudit.graph.walk import Visit, walk
@@ -321,7 +322,7 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
     uncounted: dict[str, int] = {}
     unresolved: dict[str, int] = {}
     macs = flops = activation_bytes = 0
-    complete = not auditor.incomplete
+    macs_missing = flops_missing = bytes_missing = 0  # parts of the sums that are unknown
     for row in rows:  # one pass over the rows, no property call per row
         if row.status == "uncounted":
             uncounted[row.op_label] = uncounted.get(row.op_label, 0) + 1
@@ -331,28 +332,32 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         if not runs:
             continue
         if row.macs is None:
-            complete = False
+            macs_missing += 1
         else:
             macs += row.macs * runs
-        if row.flops is not None:
+        if row.flops is None:
+            flops_missing += 1
+        else:
             flops += row.flops * runs
-        if row.output_bytes and row.status != "constant":
-            activation_bytes += row.output_bytes
+        if row.status != "constant":
+            if row.output_bytes is None:
+                bytes_missing += 1
+            else:
+                activation_bytes += row.output_bytes
     by_dtype = weights.bytes_by_dtype()
     steps, peak, peak_complete = live_bytes(mg, weights.constant_tensors, auditor.sizes)
+    complete = not auditor.incomplete  # a branch or body counted in part (see the warnings)
+    weighed = not auditor.params_incomplete
     totals = Totals(
-        params=weights.params,
-        non_trainable=weights.non_trainable,
-        weight_bytes=sum(by_dtype.values()),
+        params=Figure.of(weights.params, weighed),
+        non_trainable=Figure.of(weights.non_trainable, weighed),
+        weight_bytes=Figure.of(sum(by_dtype.values()), weighed),
         weight_bytes_by_dtype=by_dtype,
-        macs=macs,
-        flops=flops,
-        macs_complete=complete,
-        activation_bytes=activation_bytes,
-        peak_activation_bytes=peak,
-        peak_activation_complete=peak_complete,
+        macs=Figure.of(macs, complete and not macs_missing),
+        flops=Figure.of(flops, complete and not flops_missing),
+        activation_bytes=Figure.of(activation_bytes, not bytes_missing),
+        peak_activation_bytes=Figure.of(peak, peak_complete),
         nodes=len(rows),
-        params_complete=not auditor.params_incomplete,
     )
     return Report(
         model=model_info(mg),
@@ -371,8 +376,7 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
 
 
 def _row_modules(rows: list[Row], paths: list[str]) -> list[str]:
-    """Each row's module path: a top-level node's own (graph/modules.py, by node index), a subgraph's
-    rows their top-level parent's (rows are in pre-order: they follow it)."""
+    """Each row's module path (a subgraph's rows follow their top-level parent, and are in its module)."""
     out, current = [], ""
     for row in rows:
         if not row.scope:

@@ -6,8 +6,10 @@ full path in every view, so that `model.2/m.0` and `model.4/m.0` stay two blocks
 from __future__ import annotations
 
 from itertools import chain
-from operator import not_
 
+from modelaudit.figures import Figure, rank
+
+from .families import FAMILIES, families, family_of
 from .poly import sum_formulas
 from .rows import Rows
 
@@ -88,9 +90,14 @@ def formula_rows(d: dict) -> Rows:
 
 
 def _finish(groups) -> None:
-    """Each group's members' polynomials replaced by their sum (a group's cost at every size);
-    the count of untimed nodes kept only where some node was timed (--profile)."""
+    """Each group's sums made Figures (a floor where some of its nodes are unknown), its members'
+    polynomials replaced by their sum (a group's cost at every size); the count of untimed nodes
+    kept only where some node was timed (--profile)."""
     for g in groups:
+        unknown = g["unknown"]
+        for key in ("macs", "flops", "backward_macs"):  # backward MACs are unknown exactly where the MACs are
+            if key in g and g[key].__class__ is not Figure:  # scope_tree's plain sums are Figures already
+                g[key] = Figure.of(g[key], not unknown)
         if "ms" not in g:
             g.pop("untimed", None)
         members = g.get("formulas")
@@ -139,9 +146,10 @@ def _columns(rows: Rows) -> tuple[list, list, list]:
 
 
 def _sums(columns: tuple, members: dict) -> dict:
-    """Each group's params, MACs, FLOPs, nodes and unknown MACs, in `_add`'s key order, summed in
-    row order (`columns`: `_columns`' lists; `members`: row numbers per group, as `_index` gives
-    them). Only for `_plain` rows: `_add`'s "untimed" count goes in `_finish` where no group has "ms"."""
+    """Each group's params, MACs, FLOPs (Figures: a floor where some are unknown), nodes and
+    unknown MACs, in `_add`'s key order, summed as plain numbers in row order (`columns`:
+    `_columns`' lists; `members`: row numbers per group, as `_index` gives them). Only for `_plain`
+    rows: `_add`'s "untimed" count goes in `_finish` where no group has "ms"."""
     params, macs, flops = columns
     groups = {}
     for key, numbers in members.items():
@@ -154,21 +162,21 @@ def _sums(columns: tuple, members: dict) -> dict:
             numbers_known = numbers
         groups[key] = {
             "params": sum(map(params.__getitem__, numbers)),
-            "macs": sum(group_macs),
-            "flops": sum(map(flops.__getitem__, numbers_known)),
+            "macs": Figure.of(sum(group_macs), not unknown),
+            "flops": Figure.of(sum(map(flops.__getitem__, numbers_known)), not unknown),
             "nodes": len(numbers),
             "unknown": unknown,
         }
     return groups
 
 
-def _grouped(rows: Rows, keys: list, columns: tuple | None = None) -> dict:
+def _grouped(rows: Rows, keys: list, columns: tuple | None = None, members: dict | None = None) -> dict:
     """The rows' `_summed` values added per key (one key per row), in order of first appearance
-    (`columns`: `_columns(rows)` of `_plain` rows, if the caller has read them)."""
+    (`columns`: `_columns(rows)` of `_plain` rows, `members`: `_index(keys)`, if the caller has them)."""
     if columns is None and _plain(rows):
         columns = _columns(rows)
     if columns is not None:
-        return _sums(columns, _index(keys))
+        return _sums(columns, members if members is not None else _index(keys))
     groups: dict = {}
     for values, key in zip(_summed(rows), keys):
         _add(groups, key, values)
@@ -176,35 +184,37 @@ def _grouped(rows: Rows, keys: list, columns: tuple | None = None) -> dict:
     return groups
 
 
-def _in_row_order(keys: list, rows: Rows) -> list:
-    """The distinct keys in order of each one's first node that computes (a constant folded at load
-    is no step of the model: exporters put them first, and their readers' blocks would lead the
-    list), then the keys of constants alone."""
-    computing = [k for k, status in zip(keys, rows.column("status")) if status != "constant"]
-    return list(dict.fromkeys(computing + keys))
+def _in_row_order(members: dict, rows: Rows) -> list:
+    """The keys (`members`: `_index`'s row numbers of each) in order of each one's first node that
+    computes (a constant folded at load is no step of the model: exporters put them first, and
+    their readers' blocks would lead the list), then the keys of constants alone. A key's first
+    row computes but in those blocks: one look per key, not per row."""
+    status = rows.column("status")
+    after = len(status)
+    first = {
+        k: next((i for i in numbers if status[i] != "constant"), after + numbers[0]) for k, numbers in members.items()
+    }
+    return sorted(members, key=first.__getitem__)
 
 
 def by_block(rows: Rows, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of each block's first computing node."""
     keys = block_names(rows, depth)
-    groups = _grouped(rows, keys)
-    return {k: groups[k] for k in _in_row_order(keys, rows)}
-
-
-def _path(module: str, depth: int) -> tuple[str, ...]:
-    return tuple(module.split("/")[:depth]) if module else (TOP,)
+    members = _index(keys)
+    groups = _grouped(rows, keys, members=members)
+    return {k: groups[k] for k in _in_row_order(members, rows)}
 
 
 def scope_tree(rows: Rows, depth: int) -> list[dict]:
     """The modules down to `depth` as a tree in pre-order, each with the subtotals of every node
     below it (`level` 1 is the outermost module; `leaf` marks the deepest shown; `path` is the key
     `by_block` names it by)."""
-    paths = _per_module(rows, lambda module: _path(module, depth))
+    paths = _per_module(rows, lambda module: tuple(module.split("/")[:depth]) if module else (TOP,))
     members = _index(paths)
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
     below: dict[tuple, list] = {}  # the paths under each scope
-    for path in _in_row_order(paths, rows):  # each scope where its first node that computes is
+    for path in _in_row_order(members, rows):  # each scope where its first node that computes is
         for level in range(1, len(path) + 1):
             key = path[:level]
             if key not in groups:
@@ -241,83 +251,6 @@ def scope_tree(rows: Rows, depth: int) -> list[dict]:
     return order
 
 
-FAMILIES = [
-    "Conv (dense)",
-    "Conv (grouped)",
-    "Conv (depthwise)",
-    "ConvTranspose",
-    "Gemm/MatMul",
-    "recurrent",
-    "attention",
-    "normalization",
-    "elementwise",
-    "data movement",
-    "other",
-]
-_LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
-_RECURRENT = {"RNN", "GRU", "LSTM"}
-_ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
-_NORM = {
-    "BatchNormalization",
-    "LayerNormalization",
-    "InstanceNormalization",
-    "GroupNormalization",
-    "RMSNormalization",
-    "SkipLayerNormalization",
-    "SimplifiedLayerNormalization",
-    "SkipSimplifiedLayerNormalization",
-    "LpNormalization",
-    "LRN",
-    "MeanVarianceNormalization",
-}
-
-
-_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv")
-
-
-def family_of(row: dict) -> str:
-    return _family(row["op"], row.get("details"), row["status"], row["macs"])
-
-
-def _family(op: str, details: dict | None, status: str | None, macs: int | None) -> str:
-    if op in _CONV:
-        kind = (details or {}).get("conv", "dense")
-        return f"Conv ({kind})"
-    if op == "ConvTranspose":
-        return "ConvTranspose"
-    if op in _LINEAR:
-        return "Gemm/MatMul"
-    if op in _RECURRENT:
-        return "recurrent"
-    if op in _ATTENTION:
-        return "attention"
-    if op in _NORM:
-        return "normalization"
-    if status in ("zero-cost", "constant"):
-        return "data movement"
-    if status == "counted" and not macs:
-        return "elementwise"
-    return "other"
-
-
-def families(rows: Rows) -> list[str]:
-    """Each row's family, decided once per distinct op, status and MACs zero or not; a conv's once
-    per row (its kind is in its details)."""
-    ops = rows.column("op")
-    decided: dict[tuple, str] = {}
-    out = []
-    for key in zip(ops, rows.column("status"), map(not_, rows.column("macs"))):
-        family = decided.get(key)
-        if family is None:
-            family = decided[key] = _family(key[0], None, key[1], not key[2])
-        out.append(family)
-    if any(key[0] in _CONV for key in decided):
-        for i, (op, details) in enumerate(zip(ops, rows.column("details"))):
-            if op in _CONV:
-                out[i] = _family(op, details, None, None)
-    return out
-
-
 def by_family(rows: Rows) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
     return _in_order(_grouped(rows, families(rows)))
@@ -331,13 +264,15 @@ def families_and_blocks(rows: Rows, depth: int) -> tuple[dict, dict]:
     """`by_family(rows)` and `by_block(rows, depth)`, the columns they sum read once."""
     columns = _columns(rows) if _plain(rows) else None
     keys = block_names(rows, depth)
-    groups = _grouped(rows, keys, columns)
-    return _in_order(_grouped(rows, families(rows), columns)), {k: groups[k] for k in _in_row_order(keys, rows)}
+    members = _index(keys)
+    groups = _grouped(rows, keys, columns, members)
+    return _in_order(_grouped(rows, families(rows), columns)), {k: groups[k] for k in _in_row_order(members, rows)}
 
 
 def by_op(rows: Rows) -> list[dict]:
-    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown);
-    with --symbolic (formula_rows'), their polynomials summed."""
+    """One row per op type: node count and summed params, MACs and FLOPs (Figures: a floor where
+    some of its nodes are unknown), largest MACs first (unknown before zero); with --symbolic
+    (formula_rows'), their polynomials summed."""
     if _has_formulas(rows):
         groups = _by_op_each(rows)
     else:  # no polynomials: each op's sums taken over its row numbers, as per block (_sums)
@@ -345,17 +280,16 @@ def by_op(rows: Rows) -> list[dict]:
         non_trainable = rows.column("non_trainable")
         groups = {}
         for label, s in _sums(_columns(rows), members).items():
-            unknown = s["unknown"]
             groups[label] = {
                 "op": label,
                 "count": s["nodes"],
                 "params": s["params"],
                 "non_trainable": sum(map(non_trainable.__getitem__, members[label])),
-                "macs": None if unknown else s["macs"],
-                "flops": None if unknown else s["flops"],
-                "unknown": unknown,
+                "macs": s["macs"],
+                "flops": s["flops"],
+                "unknown": s["unknown"],
             }
-    return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
+    return sorted(groups.values(), key=lambda g: (rank(g["macs"]), g["op"]))
 
 
 def _by_op_each(rows: Rows) -> dict[str, dict]:
@@ -385,7 +319,4 @@ def _by_op_each(rows: Rows) -> dict[str, dict]:
         if formula is not None:  # --symbolic: summed once the group is complete (_finish)
             g.setdefault("formulas", []).append(formula)
     _finish(groups.values())
-    for g in groups.values():
-        if g["unknown"]:
-            g["macs"] = g["flops"] = None
     return groups

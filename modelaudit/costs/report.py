@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelaudit.figures import Figure, revive, to_data
+
 from .rows import Row, Rows, Table
 
-__all__ = ["Row", "Rows", "Table", "Totals", "Report", "SCHEMA_VERSION", "STATUSES"]
+__all__ = ["Row", "Rows", "Table", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "revive_document"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: every figure that may be incomplete is {"value", "bound"} (docs/json-schema.md)
 
 STATUSES = {
     "counted": "a rule costed this node",
@@ -24,18 +26,32 @@ STATUSES = {
 
 @dataclass
 class Totals:
-    params: int
-    non_trainable: int
-    weight_bytes: int
-    weight_bytes_by_dtype: dict[str, int]
-    macs: int
-    flops: int
-    macs_complete: bool
-    activation_bytes: int
-    peak_activation_bytes: int
-    peak_activation_complete: bool
+    """The model's totals. Every figure that may be incomplete is a `Figure` carrying its
+    completeness: exact, a lower bound (`≥`: some nodes' parts are unknown) or unknown; printing
+    keeps the bound, and ordering or int() of an incomplete one raises (figures.py)."""
+
+    params: Figure  # a floor when an op without a rule reads constants no convention classes
+    non_trainable: Figure
+    weight_bytes: Figure
+    weight_bytes_by_dtype: dict[str, int]  # the weights found, by stored dtype
+    macs: Figure
+    flops: Figure
+    activation_bytes: Figure
+    peak_activation_bytes: Figure
     nodes: int
-    params_complete: bool = True  # false when an op without a rule reads constants no convention classes
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: each figure as {"value": n or null, "bound": "exact" | "at_least" | …}."""
+        data: dict[str, Any] = to_data(dict(vars(self)))
+        return data
+
+
+def revive_document(d: dict[str, Any]) -> dict[str, Any]:
+    """A report's document with its figures as Figures: to_dict()'s JSON forms (or a JSON report
+    read back) revived; a document that already holds Figures is returned as it is."""
+    if not isinstance(d["totals"].get("macs"), dict):
+        return d
+    return d | {"totals": revive(d["totals"]), "training": revive(d.get("training"))}
 
 
 @dataclass
@@ -55,7 +71,7 @@ class Report:
     roofline: dict[str, Any] | None = None
     # bytes live at each step of the peak-memory walk (None where unknown); --symbolic fits each
     # step to find the peak as a maximum of polynomials. Not part of to_dict().
-    live_bytes: list[int | None] | None = field(default=None, repr=False)
+    live_bytes: list[Any] | None = field(default=None, repr=False)
     # what is known of each row beyond Row, one table per analysis ("modules", "verify", "profile",
     # "training", "roofline"), each column one value per row (rows.ANALYSIS_COLUMNS names them)
     tables: dict[str, Table] = field(default_factory=dict)
@@ -66,7 +82,8 @@ class Report:
         return Rows.of(self.rows, self.tables)
 
     def document(self) -> dict[str, Any]:
-        """to_dict() up to and with its rows, the rows as `columns()`: what the formats read."""
+        """to_dict() up to and with its rows, the rows as `columns()`, its figures still Figures:
+        what the formats read."""
         return self.head() | {"rows": self.columns()}
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,20 +93,23 @@ class Report:
 
         d = self.document()
         return d | {
+            "totals": self.totals.as_dict(),
+            "training": to_data(d["training"]),
             "rows": d["rows"].dicts(),
-            "by_op": by_op(formula_rows(d)),
+            "by_op": to_data(by_op(formula_rows(d))),
             "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }
 
     def head(self) -> dict[str, Any]:
-        """to_dict() up to its rows (every key before "rows", in the same order)."""
+        """to_dict() up to its rows (every key before "rows", in the same order), its figures still
+        Figures."""
         from modelaudit._version import __version__
 
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "modelaudit", "version": __version__},
             "model": self.model,
-            "totals": dict(vars(self.totals)),
+            "totals": dict[str, Any](vars(self.totals)),  # Figures: to_dict() and the JSON writer give their JSON form
             "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
             "unresolved": self.unresolved,
             "warnings": list(self.warnings),

@@ -137,8 +137,8 @@ def _generated_leaf(mg: ModelGraph, node) -> Leaf | None:
     shape_value = mg.values.get(node.input[0]) if node.input else None
     if shape_value is not None and shape_value.dtype != object:
         numel = math.prod(int(d) for d in shape_value.reshape(-1))
-    elif info is not None and info.known:
-        numel = math.prod(info.shape)
+    elif info is not None and info.known and info.shape is not None:
+        numel = math.prod(int(d) for d in info.shape if d is not None)  # known: every dim an int
     else:
         return None
     value = next((a.t for a in node.attribute if a.name == "value"), None)
@@ -271,7 +271,9 @@ class _Walk:
             if leaf is not None:
                 self.add_leaf(leaf)
                 return
-            handed = [(leaf, cls, None) for leaf, cls, _ in self.passed(node, None, hits)]
+            handed: list[tuple[str, str, object]] = [
+                (leaf, cls, None) for leaf, cls, _ in self.passed(node, None, hits)
+            ]
             if op in _DEQUANTIZE_BY_HAND and default:
                 handed = self.dequantized(node, hits, handed)
             for out in node.output:
@@ -282,11 +284,11 @@ class _Walk:
         if default and op in PASS_THROUGH:
             slots = PASS_THROUGH[op]
             passing = [(i, n) for i, n in hits if i in slots]
-            handed = self.passed(node, key, passing) if passing else None
-            if handed:
+            moved = self.passed(node, key, passing) if passing else None
+            if moved:
                 for out in node.output:
                     if out:
-                        carried[out] = handed
+                        carried[out] = moved
             return
         leaves, packed = self.leaves, _PACKED.get(op)
         for i, name in hits:
@@ -341,7 +343,7 @@ class _Walk:
         for leaf_name, roles in self.claims.items():
             leaf = self.leaves[leaf_name]
             leaf.role = "param" if "param" in roles else "non-trainable"
-            leaf.node = roles[leaf.role]
+            leaf.node = roles[leaf.role]  # type: ignore[assignment]  # a node key: an int or a subgraph path
             bucket = table.params_by_node if leaf.role == "param" else table.non_trainable_by_node
             bucket[leaf.node] = bucket.get(leaf.node, 0) + leaf.numel
         for key, names in self.unclaimed.items():

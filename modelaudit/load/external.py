@@ -242,9 +242,12 @@ def load_external(model: ModelProto, folder: Path | None) -> None:
     """Reads every external tensor's bytes into the model, after checking each location and size;
     each file is checked, stat'ed and opened once however many tensors point into it."""
     refs = external_refs(model)
-    if refs and folder is None:
-        check_external(refs[0], None)
-    locations = _Locations(folder) if refs else None
+    if not refs:
+        return
+    if folder is None:
+        check_external(refs[0], None)  # refused: an in-memory model has no folder
+        return
+    locations = _Locations(folder)
     files: dict[str, int] = {}
     try:
         for ref in refs:

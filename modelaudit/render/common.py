@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
 
 from modelaudit.costs.blocks import by_op, formula_rows
-from modelaudit.costs.rows import Rows
+from modelaudit.costs.report import revive_document
 from modelaudit.encoding import name, names
+from modelaudit.figures import Figure
 from modelaudit.units import exact, human, human_bytes
+
+from .select import SORT_KEYS, select_rows, top_line
+from .symbolic import symbolic_lines, symbolic_totals
 
 __all__ = [
     "human",
@@ -22,6 +27,8 @@ __all__ = [
     "top_line",
     "summary",
     "notices",
+    "finding_lines",
+    "finding_texts",
     "model_line",
     "gate_tables",
     "symbolic_lines",
@@ -34,53 +41,6 @@ __all__ = [
 safe, safe_column = name, names
 
 
-SORT_KEYS = {
-    "order": None,
-    "name": "name",
-    "op": "op_label",
-    "params": "params",
-    "macs": "macs_total",
-    "flops": "flops_total",
-    "bytes": "output_bytes",
-}
-
-
-OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "macs": "macs", "flops": "flops"}
-BLOCK_SORT_KEYS = OP_SORT_KEYS | {"name": "block", "op": "block"}
-
-
-def select_rows(rows: Rows, sort: str | None = None, top: int | None = None, by: str = "node") -> Rows:
-    """The rows in file-walk order, or sorted (numbers descending, unknowns last), cut to `top`.
-    Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys."""
-    if top is not None and sort is None:
-        sort = "macs"
-    key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
-    positions = list(range(len(rows)))
-    if key in ("name", "op_label", "op", "block"):
-        positions.sort(key=rows.column(key).__getitem__)
-    elif key:
-        values = rows.column(key)
-        positions.sort(key=lambda i: (values[i] is None, -(values[i] or 0)))
-    return rows.take(positions[:top] if top is not None else positions) if key or top is not None else rows
-
-
-def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
-    """ "top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
-    if top is None:  # nothing was cut: no need to build the tree or the op groups again to count them
-        return None
-    if depth is not None:
-        from modelaudit.costs.blocks import by_block
-
-        total, what = len(by_block(d["rows"], depth)), "blocks"
-    elif by == "op":
-        total, what = len(by_op(d["rows"])), "op types"
-    else:
-        total, what = len(d["rows"]), "nodes"
-    if top >= total:
-        return None
-    return f"top {top} of {total} {what} shown; totals are for the whole model"
-
-
 def resolve_hint(d: dict) -> str:
     """Why some totals are unknown, and the flags that resolve them: `resolve with --dim batch=N`."""
     # an entry may name several flags (`--dim batch=N --dim seq=N`) that others name alone: each once
@@ -91,27 +51,25 @@ def resolve_hint(d: dict) -> str:
     return "; ".join(parts)
 
 
-def _total(value: int, complete: bool, fmt, unknown: int, hint: str, exact_too: bool = True) -> str:
+def _shown(value: Figure, fmt, exact_too: bool = True) -> str:
+    """`50.0 K (49,984)`, `≥ 8 (8)` for a floor, `?` when unknown."""
+    number = value.lower if value.lower is not None else value.upper
+    return fmt(value) + (f" ({exact(number)})" if exact_too and number is not None else "")
+
+
+def _total(value: Figure, fmt, unknown: int, hint: str, exact_too: bool = True) -> str:
     """A total; an incomplete one is a lower bound (`≥`) and never a 0: with nothing known, `unknown`."""
-    shown = f"{fmt(value)}" + (f" ({exact(value)})" if exact_too else "")
-    if complete:
-        return shown
-    if value:
-        return f"≥ {shown}, incomplete: {unknown} node(s) unknown" + (f" ({hint})" if hint else "")
-    return f"unknown: {unknown} node(s) not costed" + (f" ({hint})" if hint else "")
-
-
-_SYMBOLIC = {
-    "MACs": ("macs", ""),
-    "FLOPs": ("flops", ""),
-    "activation bytes": ("activation_bytes", " bytes"),
-    "peak activations": ("peak_activation_bytes", " bytes"),
-}
+    if value.complete:
+        return _shown(value, fmt, exact_too)
+    why = f"{unknown} node(s) unknown" if unknown else "partly unknown (see the warnings)"
+    if value.lower is not None:
+        return f"{_shown(value, fmt, exact_too)}, incomplete: {why}" + (f" ({hint})" if hint else "")
+    return (f"unknown: {unknown} node(s) not costed" if unknown else f"unknown: {why}") + (f" ({hint})" if hint else "")
 
 
 def summary(d: dict) -> list[tuple[str, str]]:
     """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
-    t, rows = d["totals"], d["rows"]
+    t, rows = revive_document(d)["totals"], d["rows"]
     statuses = rows.column("status")
     counts = Counter(statuses)
     unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
@@ -122,76 +80,81 @@ def summary(d: dict) -> list[tuple[str, str]]:
     )
     hint = resolve_hint(d)
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
-    floor = "" if t.get("params_complete", True) else "≥ "  # an op without a rule reads unclassed constants
+    peak = t["peak_activation_bytes"]
     lines = [
-        ("params", f"{floor}{human(t['params'])} ({exact(t['params'])})"),
-        ("non-trainable", f"{floor}{human(t['non_trainable'])} ({exact(t['non_trainable'])})"),
-        ("weight bytes", f"{floor}{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
-        ("MACs", _total(t["macs"], t["macs_complete"], human, unknown, hint)),
-        ("FLOPs", _total(t["flops"], t["macs_complete"], human, unknown, hint)),
+        ("params", _shown(t["params"], human)),
+        ("non-trainable", _shown(t["non_trainable"], human)),
+        ("weight bytes", human_bytes(t["weight_bytes"]) + (f" ({by_dtype})" if by_dtype else "")),
+        ("MACs", _total(t["macs"], human, unknown, hint)),
+        ("FLOPs", _total(t["flops"], human, unknown, hint)),
         (
             "activation bytes",
-            _total(t["activation_bytes"], not no_bytes, human_bytes, no_bytes, hint, False)
-            + (" (sum of node outputs)" if not no_bytes else ""),
+            _total(t["activation_bytes"], human_bytes, no_bytes, hint, False)
+            + (" (sum of node outputs)" if t["activation_bytes"].complete else ""),
         ),
         (
             "peak activations",
-            _total(t["peak_activation_bytes"], t["peak_activation_complete"], human_bytes, no_bytes, hint, False)
-            + (" (estimated: each tensor freed after its last reader)" if t["peak_activation_bytes"] else ""),
+            _total(peak, human_bytes, no_bytes, hint, False)
+            + (" (estimated: each tensor freed after its last reader)" if peak.lower else ""),
         ),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
     ]
-    sym = d.get("symbolic")
-    if sym:
-        lines = [
-            (label, _formula(sym["totals"][_SYMBOLIC[label][0]], _SYMBOLIC[label][1]) if label in _SYMBOLIC else value)
-            for label, value in lines
-        ]
-    return lines + _training_lines(d, hint)
-
-
-def _formula(poly: dict, unit: str) -> str:
-    if poly.get("text") is None:
-        return "not a polynomial (a shape is computed by a division that floors, or is unknown)"
-    return safe(poly["text"], 400) + unit  # a polynomial in the model's dim names
+    return symbolic_totals(d, lines) + _training_lines(d, hint)
 
 
 def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
-    tr = d.get("training")
+    tr = revive_document(d).get("training")
     if not tr:
         return []
-    complete, unknown = tr.get("complete", True), tr.get("unknown_nodes", 0)  # unknown forward MACs: floors
-
-    def total(value: int, fmt=human, exact_too=True) -> str:
-        return _total(value, complete, fmt, unknown, hint, exact_too)
-
-    saved = human_bytes(tr["saved_activation_bytes"])
+    unknown = tr.get("unknown_nodes", 0)  # unknown forward MACs: the sums are floors
+    saved = tr["saved_activation_bytes"]
     lines = [
-        ("backward MACs", total(tr["backward_macs"])),
-        ("backward FLOPs", total(tr["backward_flops"])),
-        (
-            "saved for backward",
-            ("" if tr.get("saved_complete", True) else "≥ ") + saved + " (activations kept for the backward pass)",
-        ),
-        ("training MACs", total(tr["training_macs"], exact_too=False) + " per step (forward + backward)"),
+        ("backward MACs", _total(tr["backward_macs"], human, unknown, hint)),
+        ("backward FLOPs", _total(tr["backward_flops"], human, unknown, hint)),
+        ("saved for backward", human_bytes(saved) + " (activations kept for the backward pass)"),
+        ("training MACs", _total(tr["training_macs"], human, unknown, hint, False) + " per step (forward + backward)"),
     ]
-    if tr["training_macs_per_sample"] is not None and complete:
-        lines.append(("per sample", f"{human(tr['training_macs_per_sample'])} MACs (batch {tr['batch']})"))
+    per_sample = tr["training_macs_per_sample"]
+    if per_sample is not None and per_sample.complete:
+        lines.append(("per sample", f"{human(per_sample)} MACs (batch {tr['batch']})"))
     return lines
 
 
 def finding_lines(d: dict) -> list[str]:
     """Findings of warning severity and worse, and how many notes `modelaudit lint` would add."""
     found = d.get("findings") or []
-    shown = [f for f in found if f["severity"] != "note"]
-    lines = [f"{f['code']} {f['severity']}: {safe(f['target'])}: {safe(f['message'], 400)}" for f in shown]
+    lines = finding_texts([f for f in found if f["severity"] != "note"])
     notes: dict[str, int] = {}
     for f in found:
         if f["severity"] == "note":
             notes[f["code"]] = notes.get(f["code"], 0) + 1
     if notes:
         kinds = ", ".join(f"{code} ×{n}" for code, n in sorted(notes.items()))
-        lines.append(f"{sum(notes.values())} note(s) ({kinds}): `modelaudit lint --min-severity note` lists them")
+        path = d["model"].get("path")
+        model = shlex.quote(safe(path, 400)) if path else "MODEL"
+        lines.append(
+            f"{sum(notes.values())} note(s) ({kinds}); list them with `modelaudit lint {model} --min-severity note`"
+        )
+    return lines
+
+
+GROUPED_FROM = 3  # findings of one code and message on this many targets or more are one line
+
+
+def finding_texts(found: list[dict]) -> list[str]:
+    """A line per finding (`MA002 warning: w: unused initializer…`); the findings that say the same
+    of many targets (an Identity node after every layer of a TorchScript export) in one line that
+    counts them and names the first few."""
+    groups: dict[tuple, list[str]] = {}
+    for f in found:
+        groups.setdefault((f["code"], f["severity"], f["message"]), []).append(f["target"])
+    lines = []
+    for (code, severity, message), targets in groups.items():
+        if len(targets) < GROUPED_FROM:
+            lines += [f"{code} {severity}: {safe(t)}: {safe(message, 400)}" for t in targets]
+            continue
+        named = ", ".join(safe(t) for t in targets[:3]) + (f", … {len(targets) - 3} more" if len(targets) > 3 else "")
+        lines.append(f"{code} {severity}: {len(targets)} nodes ({named}): {safe(message, 400)}")
     return lines
 
 
@@ -201,14 +164,40 @@ def notices(d: dict) -> list[str]:
     if d["uncounted"]:
         ops = ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"])
         lines.append(f"uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): {ops}")
-    variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
-    for u in d["unresolved"]:
-        if u["dim"] not in variables:
-            lines.append(
-                f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}"
-            )
+    lines += unresolved_lines(d)
     lines.extend(f"warning: {safe(w, 400)}" for w in d["warnings"])
     return lines
+
+
+def unresolved_lines(d: dict) -> list[str]:
+    """A line per unresolved dim and the flag that resolves it; the dims computed by expressions
+    (`floor(height/2 - 1/2) + 1`, 200 characters in a detector's export, a dozen of them) in one
+    line that says the shortest once."""
+    variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
+    named = [u for u in d["unresolved"] if u["dim"] not in variables]
+    computed = [u for u in named if _computed(u["dim"])]
+    if len(computed) < 2:
+        computed = []
+    lines = [
+        f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}"
+        for u in named
+        if u not in computed
+    ]
+    if computed:
+        dims = {u["dim"] for u in computed}
+        nodes = sum(1 for row_dims in d["rows"].column("unresolved") if not dims.isdisjoint(row_dims))
+        flags = " ".join(dict.fromkeys(f for u in computed for f in re.split(r" (?=--)", u["flag"])))
+        shortest = min(dims, key=lambda dim: (len(dim), dim))
+        lines.append(
+            f"unresolved: {len(dims)} dims computed from input dims (e.g. {safe(shortest, 400)}) "
+            f"in {nodes} node(s): resolve with {safe(flags, 400)}"
+        )
+    return lines
+
+
+def _computed(dim: str) -> bool:
+    """A dim written as an expression (not a name, a number or `?`)."""
+    return not (dim.isidentifier() or dim.isdigit() or dim == "?")
 
 
 def model_line(d: dict) -> str:
@@ -246,39 +235,6 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
     return tables
 
 
-def symbolic_lines(d: dict) -> list[str]:
-    """The --symbolic section: what the formulas are, and which terms dominate where."""
-    sym = d.get("symbolic")
-    if not sym:
-        return []
-    lines = [
-        f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
-        f"{', '.join(map(safe, sym['variables']))}, fitted on a grid of sizes and checked at others"
-    ]
-    for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
-        var = safe(var)  # a dim name of the model's, as the polynomials' terms are
-        parts = [
-            f"{safe(span['text'], 400)} for "
-            + (
-                f"{var} ≥ {span['from']:,}"
-                if span["to"] is None
-                else f"{var} ≤ {span['to']:,}"
-                if span["from"] == 1
-                else f"{span['from']:,} ≤ {var} ≤ {span['to']:,}"
-            )
-            for span in spans
-        ]
-        lines.append(
-            f"  peak activations by {var}"
-            + (" (other dims at 1)" if len(sym["variables"]) > 1 else "")
-            + ": "
-            + "; ".join(parts)
-            + " (bytes; checked by audits on both sides of each change)"
-        )
-    lines += [f"  {safe(line, 400)}" for line in sym["dominance"]]
-    return lines
-
-
 def runtime_lines(d: dict) -> list[str]:
     """The verification and profile sections, as lines."""
     lines = []
@@ -314,12 +270,37 @@ def runtime_lines(d: dict) -> list[str]:
         lines.extend(f"  If {safe(b['node'])}: the {b['branch']} ran" for b in v["if_branches"])
     p = d.get("profile")
     if p and "total_ms" in p:
-        lines.append(
-            f"profile: median of {p['runs']} runs after {p['warmup']} warm-up: {p['total_ms']:.3f} ms per run; "
-            f"node kernels {p['nodes_ms']:.3f} ms; {p['threads']} thread(s), graph optimizations {p['optimization']}"
-        )
-        lines.append(
-            "  slowest: "
-            + "; ".join(f"{safe(s['name'])} {s['ms']:.3f} ms ({100 * s['share']:.1f}%)" for s in p["slowest"][:5])
-        )
+        lines += profile_lines(p)
     return lines
+
+
+def _named(node: dict) -> str:
+    """A node's name, with its module where the name does not say it (dynamo's `node_Conv_892`)."""
+    module = node.get("module") or ""
+    if not module or module.rpartition("/")[2] in node["name"]:
+        return safe(node["name"])
+    return f"{safe(node['name'])} [{safe(module)}]"
+
+
+def profile_lines(p: dict) -> list[str]:
+    """--profile's run: its time (p50 and p90), the kernels' and what of it no row could take."""
+    runs = f"{p['runs']} runs after {p['warmup']} warm-up"
+    provider = p.get("provider", "CPUExecutionProvider")
+    lines = [
+        f"profile: {runs}: {p['total_ms']:.3f} ms per run (p50), {p.get('total_p90_ms', p['total_ms']):.3f} ms (p90); "
+        f"node kernels {p['nodes_ms']:.3f} ms; {p['threads']} thread(s) on {provider}, "
+        f"graph optimizations {p['optimization']}",
+        "  slowest: "
+        + "; ".join(
+            f"{_named(s)} {s['ms']:.3f} ms (p90 {s.get('p90_ms', s['ms']):.3f}, {100 * s['share']:.1f}%)"
+            for s in p["slowest"][:5]
+        ),
+    ]
+    unmatched = p.get("unmatched_ms", 0.0)
+    share = unmatched / p["nodes_ms"] if p["nodes_ms"] else 0.0
+    line = f"  kernel time on no row: {unmatched:.3f} ms ({100 * share:.1f}% of the kernels')"
+    listed = p.get("unmatched") or []
+    if listed:
+        first = listed[0]
+        line += f"; the most, {safe(first['kernel'])} ({safe(first['op'])}) {first['ms']:.3f} ms: {first['why']}"
+    return lines + [line]

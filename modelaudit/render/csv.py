@@ -8,16 +8,18 @@ import io
 from modelaudit.costs.blocks import scope_tree
 from modelaudit.costs.rows import Rows
 from modelaudit.encoding import csv_cell
+from modelaudit.figures import Figure
 
 from .common import by_op, formula_rows, select_rows
 
-__all__ = ["render_csv", "NODE_FIELDS", "OP_FIELDS", "BLOCK_FIELDS"]
+__all__ = ["render_csv", "figure_cell", "NODE_FIELDS", "OP_FIELDS", "BLOCK_FIELDS"]
 
 NODE_FIELDS = [
     "index",
     "name",
     "op",
     "domain",
+    "module",
     "scope",
     "inputs",
     "weights",
@@ -48,11 +50,23 @@ def _value(value):
     """A cell: exact numbers, empty when unknown, shapes joined, names escaped and never a formula."""
     if value is None:
         return ""
+    if value.__class__ is Figure:  # a group's sum: the number, `>=n` for a floor, empty when unknown
+        return figure_cell(value)
     if isinstance(value, list):
         value = "; ".join(value)  # shapes: their dim names come from the model, escaped as names are
     if isinstance(value, str):
         return csv_cell(value)  # escaped, cut at MAX_FIELD, never a spreadsheet formula
     return value
+
+
+def figure_cell(value: Figure):
+    """A Figure as a CSV cell: the exact number, `>=n` where only a floor is known, `<=n` a ceiling,
+    empty when unknown (never a bare bound, never 0)."""
+    if value.complete:
+        return value.value
+    if value.lower is not None:
+        return f">={value.lower}"
+    return "" if value.upper is None else f"<={value.upper}"
 
 
 def _cells(values: list) -> list:
@@ -87,7 +101,7 @@ def render_csv(
         rows = Rows.from_dicts(blocks)
     else:
         rows, fields = (Rows.from_dicts(by_op(formula_rows(d))), OP_FIELDS) if by == "op" else (d["rows"], NODE_FIELDS)
-    rows = select_rows(rows, sort, top, by=by)
+    rows = select_rows(rows, sort, top, by=by, symbolic=d.get("symbolic"))
     values = [_cells(rows.column(f)) for f in fields]
     if d.get("symbolic"):  # each row's or group's polynomials beside its fixed-size (unknown) figures
         fields = fields + [f"{k}_formula" for k in _FORMULAS]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 
 from modelaudit.costs.blocks import block_names, by_block, by_family, families
+from modelaudit.costs.report import revive_document
 from modelaudit.encoding import MAX_NAME
+from modelaudit.figures import rank
 
 from .common import finding_lines, human, human_bytes, notices, runtime_lines, select_rows, summary, symbolic_lines
 from .html_compare import render_compare_html, render_sweep_html
@@ -37,8 +39,15 @@ def _v(value) -> str:
     return "" if value is None else e(value)  # "" sorts last whichever the direction
 
 
+def _share(part: int | None, whole: int | None) -> float | None:
+    """part / whole; None when either is unknown (0 of a whole of 0)."""
+    if part is None or whole is None:
+        return None
+    return part / whole if whole else 0.0
+
+
 def _table(d: dict, sort: str | None, top: int | None) -> str:
-    total = d["totals"]["macs"] or 1
+    total = revive_document(d)["totals"]["macs"].known  # a share of an unknown total is unknown
     # (header, class: "n" right-aligned, "" left; sorted largest first on the first click?)
     cols = [
         ("#", "n", False),
@@ -58,11 +67,13 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
     every = d["rows"]
     blocks, family = block_names(every, DEPTH), families(every)
     numbered = every.with_column("position", list(range(len(every))))
-    positions = select_rows(numbered, sort, top).column("position")[:MAX_ROWS]  # --sort and --top: the first order
+    # --sort and --top pick the first order shown
+    positions = select_rows(numbered, sort, top, symbolic=d.get("symbolic")).column("position")[:MAX_ROWS]
     out = []
     for position, r in zip(positions, every.take(positions).dicts()):
         block = blocks[position]
         macs = r["macs_total"]
+        share = _share(macs, total)
         cells = [
             ("n", r["index"], r["index"]),
             ("name", r["name"], middle(r["name"], MAX_NAME)),  # whole in data-name, for the filter
@@ -74,7 +85,7 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
             ("n", macs, human(macs)),
             ("n", r["flops_total"], human(r["flops_total"])),
             ("n", r["output_bytes"], human_bytes(r["output_bytes"])),
-            ("n", None if macs is None else macs / total, "?" if macs is None else f"{100 * macs / total:.1f}%"),
+            ("n", share, "?" if share is None else f"{100 * share:.1f}%"),
             ("formula", r["formula"], r["formula"]),
         ]
         tds = "".join(f'<td{f" class={c}" if c else ""} data-v="{_v(v)}">{e(shown)}</td>' for c, v, shown in cells)
@@ -118,8 +129,9 @@ def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
         for label, value in summary(d)
     )
     # a block or family with no MACs, no params and nothing unknown would be an empty bar
-    blocks = [(n, g) for n, g in by_block(d["rows"], DEPTH).items() if g["macs"] or g["params"] or g["unknown"]]
-    top_blocks = sorted(blocks, key=lambda kv: -kv[1]["macs"])[:30]
+    # a block whose MACs are unknown is charted as unknown (hatched, "?"), before those of no MACs
+    blocks = [(n, g) for n, g in by_block(d["rows"], DEPTH).items() if g["macs"] != 0 or g["params"]]
+    top_blocks = sorted(blocks, key=lambda kv: rank(kv[1]["macs"]))[:30]
     chart = bar_chart(
         [(name, [g["macs"], g["params"]]) for name, g in top_blocks],
         ["MACs", "params"],
@@ -127,7 +139,7 @@ def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
         shared=False,
         filters=[f"block={name}" for name, _ in top_blocks],
     )
-    fams = [(f, g) for f, g in by_family(d["rows"]).items() if g["macs"] or g["params"] or g["unknown"]]
+    fams = [(f, g) for f, g in by_family(d["rows"]).items() if g["macs"] != 0 or g["params"]]
     families = bar_chart(
         [(f, [g["macs"], g["params"]]) for f, g in fams],
         ["MACs", "params"],

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from modelaudit.costs.rows import ANALYSIS_COLUMNS, ROW_KEYS, Row, Rows
 from modelaudit.encoding import MAX_FIELD, cut, guard_json
+from modelaudit.figures import Figure
 
 from .common import by_op, formula_rows, select_rows
 
@@ -22,8 +23,16 @@ COMPACT_FROM = 2_000  # rows; a larger report is written without indentation
 MAX_NAME = MAX_FIELD  # a string longer than this is cut in the middle (with "…"); escapes come from ensure_ascii
 CHUNK = 1_000  # rows encoded at a time: the document never sits whole in memory
 
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
-_dumps_indented = json.JSONEncoder(ensure_ascii=True, indent=2).encode
+
+def _figure(value):
+    """A Figure's JSON form, {"value", "bound"} (json calls this for what it cannot write itself)."""
+    if isinstance(value, Figure):
+        return value.as_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=_figure).encode
+_dumps_indented = json.JSONEncoder(ensure_ascii=True, indent=2, default=_figure).encode
 _text = encode_basestring_ascii  # what both encoders write for a str, in C
 
 
@@ -52,6 +61,8 @@ _UNSET = Row(index=0, name="", op="", domain="", inputs=[], weights=[], outputs=
              macs=None, flops=None, output_bytes=None, formula="", status="")  # fmt: skip
 _TAIL_DEFAULT = tuple(ANALYSIS_COLUMNS[k][1] if k in ANALYSIS_COLUMNS else getattr(_UNSET, k) for k in _TAIL)
 _CUT = ("name", "scope", "module", "formula")
+_LISTS = ("inputs", "weights", "outputs", "unresolved")  # shapes and dim names: model text too
+_MODEL_TEXT = (*_CUT, *_LISTS, "op", "domain", "details")  # the row fields that hold the model's text
 _UNIQUE = ("index", "name", "module")  # the others repeat from layer to layer: encoded once per distinct run
 
 
@@ -60,10 +71,6 @@ def _tail_text(layout: Layout) -> str:
 
 
 _TAIL_TEXT = {layout: _tail_text(layout) for layout in (COMPACT, INDENTED)}
-
-
-def _short(text):
-    return text if not isinstance(text, str) or len(text) <= MAX_NAME else cut(text, MAX_NAME)
 
 
 def _bounded(value):
@@ -82,6 +89,32 @@ def _bounded(value):
     return value
 
 
+_NUMBERS = frozenset({int, float, bool, type(None)})
+
+
+def _bounded_column(values: list) -> tuple[list, bool]:
+    """A column with every string in it cut to MAX_NAME (_bounded), and whether a `##` may be in
+    it (the rows' text is then guarded); both checked in C when, as usual, nothing needs doing:
+    strings, lists of strings (shapes), numbers, empty dicts."""
+    kinds = set(map(type, values))
+    if kinds <= _NUMBERS:
+        return values, False
+    if kinds <= _NUMBERS | {str}:
+        texts = values if kinds == {str} else list(map(str, values))  # a number's text is short
+    elif kinds == {list}:
+        try:  # each list's strings joined: none is longer than all of them together
+            texts = list(map("".join, values))
+        except TypeError:  # a list of other things than strings
+            return list(map(_bounded, values)), True
+    elif kinds == {dict} and not any(values):
+        return values, False
+    else:
+        return list(map(_bounded, values)), True
+    if max(map(len, texts)) > MAX_NAME:
+        values = list(map(_bounded, values))
+    return values, "##" in "".join(texts)
+
+
 def _scalar(value, layout: Layout) -> str:
     """json's text of one value (None, a bool, an int or float, a str; anything else through json)."""
     if value is None:
@@ -90,8 +123,8 @@ def _scalar(value, layout: Layout) -> str:
     if kind is int:
         return int.__repr__(value)
     if kind is str:
-        return _text(_short(value))
-    return layout.value(_bounded(value))  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
+        return _text(value)
+    return layout.value(value)  # floats (NaN, Infinity), bools, lists, dicts: the encoder itself
 
 
 def _each(values: list, layout: Layout) -> list[str]:
@@ -128,9 +161,7 @@ def _grouped(keys: tuple, columns: list[list], memo: dict, layout: Layout) -> li
     texts = memo.setdefault(keys, {})
     tail, sep, field = _TAIL_TEXT[layout], layout.key, layout.field
     for c in set(combos).difference(texts):
-        texts[c] = field.join(
-            tail if k is None else f"{_text(k)}{sep}{layout.value(_bounded(v))}" for k, v in zip(keys, c)
-        )
+        texts[c] = field.join(tail if k is None else f"{_text(k)}{sep}{layout.value(v)}" for k, v in zip(keys, c))
     return list(map(texts.__getitem__, combos))
 
 
@@ -149,9 +180,9 @@ def _default_tail(rows: Rows) -> bool:
 
 
 def encode_rows(rows: Rows, memo: dict | None = None, layout: Layout = COMPACT) -> str:
-    """The rows' JSON objects joined as in a list: what json.dumps writes for their dicts (names cut
-    at MAX_NAME), encoded column by column without a dict per row. `memo` carries the texts of
-    repeating fields from one call to the next (with one layout)."""
+    """The rows' JSON objects joined as in a list: what json.dumps writes for their dicts (strings cut
+    at MAX_NAME, `##[` guarded), encoded column by column without a dict per row. `memo` carries
+    the texts of repeating fields from one call to the next (with one layout)."""
     if not rows:
         return ""
     memo = {} if memo is None else memo
@@ -160,9 +191,11 @@ def encode_rows(rows: Rows, memo: dict | None = None, layout: Layout = COMPACT) 
         start = keys.index(_TAIL[0])
         keys[start : start + len(_TAIL)] = [None]  # None: the defaults' one text
     values = {k: rows.column(k) for k in keys if k is not None}
-    for k in _CUT:
-        if k in values and not (set(map(type, values[k])) == {str} and max(map(len, values[k])) <= MAX_NAME):
-            values[k] = list(map(_short, values[k]))
+    hashes = False  # a `##` in the model's text: the rows' text is guarded (encoding.guard_json)
+    for k in _MODEL_TEXT:  # the other fields are our numbers and words
+        if k in values:
+            values[k], found = _bounded_column(values[k])
+            hashes = hashes or found
     # a field joins its neighbours' one text per distinct combination when its values can be keys
     keyed = {k: _hashable(values[k]) if k is not None else [None] * len(rows) for k in keys if k not in _UNIQUE}
     pieces: list = []  # constant texts and per-row lists of texts, alternating, in key order
@@ -184,14 +217,15 @@ def encode_rows(rows: Rows, memo: dict | None = None, layout: Layout = COMPACT) 
         const = ""
     pieces.append(const + layout.close + layout.row)
     joined = "".join(chain.from_iterable(zip(*(repeat(p) if p.__class__ is str else p for p in pieces))))
-    return joined[: -len(layout.row)]
+    text = joined[: -len(layout.row)]
+    return guard_json(text) if hashes else text
 
 
 def _document(d: dict, sort: str | None, top: int | None, by: str, depth: int | None = None) -> dict:
     """The report's dict as the JSON formats write it; `depth` adds `blocks`, the scope tree with
     subtotals (as the tables show it)."""
     out = dict(d)
-    out["rows"] = select_rows(d["rows"], sort, top)
+    out["rows"] = select_rows(d["rows"], sort, top, symbolic=d.get("symbolic"))
     grouped = formula_rows(d)  # under --symbolic each group also sums its nodes' polynomials
     out["by_op"] = by_op(grouped)
     out["view"] = {"sort": sort, "top": top, "by": by, "depth": depth}
@@ -252,6 +286,6 @@ def write_json(
             memo: dict = {}
             for first in range(0, len(rows), CHUNK):
                 chunk = rows.take(range(first, min(first + CHUNK, len(rows))))
-                stream.write((layout.row if first else "") + guard_json(encode_rows(chunk, memo, layout)))
+                stream.write((layout.row if first else "") + encode_rows(chunk, memo, layout))  # guarded
             stream.write(rows_end)
     stream.write(end)

@@ -59,7 +59,7 @@ def _markdown(d: dict, title: str, sort, top, by: str, columns, depth) -> str:
     lines = [f"## modelaudit: {title}", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
     lines = [guard("\n".join(lines)), "", plain_columns(values, headers, "github", rows), ""]  # cells are names()
-    shown = top_line(d, top, by, depth)
+    shown = top_line(d, top, by, depth, sort)
     if shown:
         lines.append(f"_{shown}_\n")
     for title, gate_headers, gates in gate_tables(d):

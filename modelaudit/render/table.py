@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from functools import lru_cache
 
 from modelaudit.costs.blocks import by_block, scope_tree
+from modelaudit.costs.report import revive_document
 from modelaudit.costs.rows import Rows
+from modelaudit.encoding import cut
 from modelaudit.errors import UsageError
+from modelaudit.figures import Figure, Number
 
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
+
+UNKNOWN = Figure.unknown()
 
 __all__ = [
     "COLUMNS",
@@ -25,7 +30,12 @@ __all__ = [
 ]
 
 
-def percent(part: int | None, whole: int | None) -> str:
+def percent(part: Number | Figure | None, whole: Number | Figure | None) -> str:
+    """A share; `?` unless both the part and the whole are known (a share of a bound is no share)."""
+    if isinstance(part, Figure):
+        part = part.known
+    if isinstance(whole, Figure):
+        whole = whole.known
     if part is None or whole is None:
         return "?"
     return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
@@ -80,15 +90,9 @@ OP_COLUMNS = {
 }
 
 
-def _at_least(key: str):
-    """A block's sum, `≥ sum` when some of its nodes are unknown, `?` when all of them are."""
-
-    def show(value, unknown) -> str:  # a sum nothing was added to (every node unknown) is absent: 0
-        if not unknown:
-            return human(value)
-        return f"≥ {human(value)}" if value else "?"
-
-    return lambda c, t: list(map(show, c(key, 0), c("unknown")))
+def _group_figure(key: str):
+    """A group's sum (a Figure: `≥ sum` when some of its nodes are unknown, `?` when all are)."""
+    return lambda c, t: list(map(human, c(key, UNKNOWN)))
 
 
 BLOCK_COLUMNS = {
@@ -96,19 +100,15 @@ BLOCK_COLUMNS = {
     "count": ("nodes", lambda c, t: c("nodes"), None),
     "params": ("params", lambda c, t: c("params"), human),
     "params%": ("% params", lambda c, t: _percents(c("params"), t["params"]), None),
-    "macs": ("MACs", _at_least("macs"), None),
-    "macs%": (
-        "% MACs",
-        lambda c, t: ["?" if unknown else percent(macs, t["macs"]) for macs, unknown in zip(c("macs"), c("unknown"))],
-        None,
-    ),
-    "flops": ("FLOPs", _at_least("flops"), None),
+    "macs": ("MACs", _group_figure("macs"), None),
+    "macs%": ("% MACs", lambda c, t: _percents(c("macs"), t["macs"]), None),
+    "flops": ("FLOPs", _group_figure("flops"), None),
 }
 # Minimum widths of the columns that may be abbreviated: kept while columns can still be hidden
 # (comfortable), then given up to (hard) when nothing else is left to hide.
 COMFORTABLE = {"name": 32, "op": 18, "input": 13, "output": 13, "weights": 12, "note": 16, "block": 24, "formula": 24}
 HARD = {"name": 14, "op": 8, "input": 11, "output": 11, "weights": 9, "note": 10, "block": 16, "formula": 12}
-DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "rate", "time%")  # first to go
+DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "p90", "rate", "time%")  # first to go
 # hidden only when names are already cut to their hard minimum and the table still overflows (the
 # roofline's columns made an 80-column table 89 wide): the bound time is the last to stay
 LAST_RESORT = ("intensity", "macs%", "params", "bound")
@@ -125,7 +125,7 @@ def _block_columns(d: dict) -> dict:
     """The block columns of this report: backward MACs with --training, ms with --profile."""
     columns = dict(_grouped_columns(BLOCK_COLUMNS, d))  # a copy: `ms` below must not join every later table
     if d.get("training"):  # beside the forward MACs, as in the node table
-        bwd = ("bwd MACs", _at_least("backward_macs"), None)
+        bwd = ("bwd MACs", _group_figure("backward_macs"), None)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
     if (d.get("profile") or {}).get("total_ms"):
         columns["ms"] = ("ms", lambda c, t: list(map(_ms, c("ms"), c("untimed"))), None)
@@ -167,14 +167,21 @@ def _node_columns(d: dict) -> dict:
     if d.get("training"):  # beside the forward MACs
         bwd = ("bwd MACs", lambda c, t: c("backward_macs"), human)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
-    total_ms = (d.get("profile") or {}).get("total_ms")
+    profile = d.get("profile") or {}
+    total_ms = profile.get("total_ms")
     if total_ms:
-        profiled: dict[str, tuple[str, Callable, Callable | None]] = {
+        high = profile.get("p90_ms_by_index") or {}  # the profile's own table: a top-level row's index -> p90
+        timed: dict[str, tuple] = {
             "ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
+            "p90": (
+                "p90 ms",
+                lambda c, t: [None if scope else high.get(i) for i, scope in zip(c("index"), c("scope"))],
+                lambda v: "" if v is None else f"{v:.3f}",
+            ),
             "time%": ("% time", lambda c, t: c("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
             "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}"),
         }
-        columns |= profiled
+        columns |= timed
     from .roofline import roofline_columns
 
     columns |= roofline_columns(d)
@@ -194,22 +201,21 @@ def table_columns(
     depth: int | None = None,
 ) -> tuple[list[str], list[list], list[str]]:
     """table()'s headers, cells and keys, the cells column by column (a list per column)."""
-    totals = d["totals"]
+    totals = revive_document(d)["totals"]
     rows: Rows
     if depth is not None:
         available = _block_columns(d)
         if sort is not None or top is not None:  # a sorted view is flat: compare's blocks at that depth, by path
             flat = by_block(formula_rows(d), depth)
-            rows = select_rows(
-                Rows.from_dicts([{"block": path} | g for path, g in flat.items()]), sort, top, by="block"
-            )
+            flat_rows = Rows.from_dicts([{"block": path} | g for path, g in flat.items()])
+            rows = select_rows(flat_rows, sort, top, "block", d.get("symbolic"))
         else:
             rows = Rows.from_dicts(_with_tree(scope_tree(formula_rows(d), depth)))
     elif by == "op":
-        rows = select_rows(Rows.from_dicts(by_op(formula_rows(d))), sort, top, by="op")
+        rows = select_rows(Rows.from_dicts(by_op(formula_rows(d))), sort, top, "op", d.get("symbolic"))
         available = _grouped_columns(OP_COLUMNS, d)
     else:
-        rows, available = select_rows(d["rows"], sort, top), _node_columns(d)
+        rows, available = select_rows(d["rows"], sort, top, symbolic=d.get("symbolic")), _node_columns(d)
     keys = list(columns) if columns else list(available)
     unknown = [k for k in keys if k not in available]
     if unknown:
@@ -262,13 +268,7 @@ def _with_tree(blocks: list[dict]) -> list[dict]:
 
 def abbreviate(text: str, width: int) -> str:
     """`text` cut to `width` characters in the middle, where a name or shape says least."""
-    text = str(text)
-    if len(text) <= width:
-        return text
-    if width < 3:
-        return text[:width]
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+    return cut(str(text), width)
 
 
 def _layout(
@@ -326,7 +326,9 @@ def fit_columns(
     ]
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
     natural = [max(len(h) + 2, max(map(len, v), default=0)) for h, v in zip(headers, values)]
-    order: tuple[str, ...] = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]
+    order: tuple[str, ...] = (
+        DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]
+    )  # profiled: time first
     order = tuple(k for k in order if k not in last) + tuple(k for k in order if k in last)
     keep = list(range(len(headers)))
     dropped = []
@@ -368,12 +370,21 @@ def _notes(c, variables: set) -> list[str]:
     return [_note(*fields, variables) for fields in zip(statuses, c("unresolved"), shaped, runs)]
 
 
+@lru_cache(maxsize=4096)
+def _dim_names(dims: tuple) -> str:
+    """The dims a row lacks, by the names that fix them: a computed dim (`floor(height/2 - 1/2) + 1`)
+    by its symbols (`height`), each once (model text: encoded by the caller, for its format)."""
+    from modelaudit.shapes.annotations import symbols_of
+
+    return ", ".join(dict.fromkeys(s for d in dims for s in (symbols_of(d) or (d,))))
+
+
 def _note(
     status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: AbstractSet[str] = frozenset()
 ) -> str:
     notes = []
     if status == "unresolved" and not set(unresolved) <= variables:  # --symbolic's variables are no gap
-        notes.append("unresolved: " + safe(", ".join(unresolved), 400))
+        notes.append("unresolved: " + safe(_dim_names(tuple(unresolved)), 400))
     elif status in ("uncounted", "error", "constant"):
         notes.append(status)
     if runtime_shaped:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from modelaudit.encoding import guard
@@ -42,7 +43,7 @@ def render_text(
     totals = summary(d)
     label_width = max(len(label) for label, _ in totals)
     lines = [model_line(d), "", plain_columns(values, headers, rows=rows), ""]
-    lines += [f"({line})" for line in (top_line(d, top, by, depth),) if line]
+    lines += [f"({line})" for line in (top_line(d, top, by, depth, sort),) if line]
     if fitted and width:
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")
@@ -59,9 +60,18 @@ def render_text(
 
 
 def _wrap(line: str, width: int | None, indent: int) -> str:
-    """A prose line cut at `width` (the table's terminal), its continuation lines indented."""
+    """A prose line cut at `width` (the table's terminal), its continuation lines indented; a command
+    in backticks that fits on a line of its own is not cut (it is pasted into a shell)."""
     if not width or len(line) <= width:
         return line
+    room = width - min(indent, width // 2)
+    whole = re.sub(r"`[^`]*`", lambda m: m.group().replace(" ", "\0") if len(m.group()) <= room else m.group(), line)
     return "\n".join(
-        textwrap.wrap(line, width, subsequent_indent=" " * min(indent, width // 2), break_on_hyphens=False)
-    )
+        textwrap.wrap(
+            whole,
+            width,
+            subsequent_indent=" " * min(indent, width // 2),
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+    ).replace("\0", " ")

@@ -14,7 +14,7 @@ import numpy as np
 
 from modelaudit.errors import ResourceLimitError
 
-__all__ = ["RunRequest", "RunResult", "RuntimeFailure", "run_fenced", "OVERHEAD_BYTES"]
+__all__ = ["RunRequest", "RunResult", "RuntimeFailure", "run_fenced", "OVERHEAD_BYTES", "PROVIDERS", "installed"]
 
 OVERHEAD_BYTES = 1 << 30  # the interpreter, numpy and onnxruntime themselves, beyond --max-memory
 _SMALL = 16  # integer/bool outputs this small are sent back by value (If conditions, trip counts)
@@ -32,6 +32,7 @@ class RunRequest:
     runs: int = 10
     warmup: int = 1
     optimization: str = "disable"
+    provider: str = "cpu"  # --provider: the execution provider that times the model (PROVIDERS)
 
 
 @dataclass
@@ -39,8 +40,26 @@ class RunResult:
     shapes: dict[str, tuple]
     values: dict[str, object]
     ort_version: str
-    provider: str = "CPUExecutionProvider"
+    provider: str = "CPUExecutionProvider"  # the provider the timed session ran on first
     profile_events: list[dict] = field(default_factory=list)
+    optimized: list | None = None  # the timed session's optimized graph (runtime/attribution.py), if optimized
+
+
+# --provider -> onnxruntime's providers, in order of preference (CPU runs what the other cannot)
+PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def installed(provider: str) -> bool:
+    """Whether this onnxruntime ships the provider's library (onnxruntime-gpu ships CUDA's), found
+    without importing onnxruntime into this process."""
+    if provider == "cpu":
+        return True
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("onnxruntime")
+    folders = (spec.submodule_search_locations or []) if spec is not None else []
+    return any(glob.glob(os.path.join(f, "capi", f"*onnxruntime_providers_{provider}*")) for f in folders)
 
 
 class RuntimeFailure(Exception):
@@ -112,20 +131,23 @@ def _run(request: RunRequest, work: str) -> RunResult:
         if array.size <= _SMALL and (array.dtype == bool or np.issubdtype(array.dtype, np.integer)):
             values[name] = array.tolist()
     del arrays
-    events: list[dict] = []
+    result = RunResult(shapes, values, ort.__version__, "CPUExecutionProvider")
     if request.profile_model is not None:
-        events = _profile(ort, request, work)
-    return RunResult(shapes, values, ort.__version__, "CPUExecutionProvider", events)
+        result.profile_events, result.optimized, result.provider = _profile(ort, request, work)
+    return result
 
 
-def _profile(ort, request: RunRequest, work: str) -> list[dict]:
+def _profile(ort, request: RunRequest, work: str) -> tuple[list[dict], list | None, str]:
+    """The timed runs' events, the optimized graph's nodes (None unoptimized) and the provider."""
     import json
 
-    session = ort.InferenceSession(
-        request.profile_model,
-        _options(ort, request.threads, request.optimization, work),
-        providers=["CPUExecutionProvider"],
-    )
+    from .attribution import keep_optimized, optimized_nodes
+
+    options = _options(ort, request.threads, request.optimization, work)
+    optimized = request.optimization != "disable"
+    if optimized:  # its kernels are named after the optimized graph: save it, to trace them back
+        keep_optimized(options, work)
+    session = ort.InferenceSession(request.profile_model, options, providers=PROVIDERS[request.provider])
     for _ in range(request.warmup + request.runs):
         session.run(None, request.feeds)
     with open(session.end_profiling(), encoding="utf-8") as fh:
@@ -143,9 +165,10 @@ def _profile(ort, request: RunRequest, work: str) -> list[dict]:
                     "ts": e["ts"],
                     "dur": e["dur"],
                     "op": e.get("args", {}).get("op_name", ""),
+                    "provider": e.get("args", {}).get("provider", ""),
                 }
             )
-    return keep
+    return keep, optimized_nodes(work) if optimized else None, session.get_providers()[0]
 
 
 def run_fenced(request: RunRequest) -> RunResult:
@@ -170,7 +193,7 @@ def run_fenced(request: RunRequest) -> RunResult:
         kind, payload = pickle.loads(out) if out else ("crash", None)
     except (pickle.UnpicklingError, EOFError, ValueError):
         kind, payload = "crash", None
-    if kind == "ok":
+    if kind == "ok" and isinstance(payload, RunResult):
         return payload
     if kind == "memory" or (kind == "crash" and process.returncode in (-9, -6, -11)):
         raise ResourceLimitError(

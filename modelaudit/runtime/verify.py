@@ -6,7 +6,6 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 from onnx import ModelProto, TensorProto, ValueInfoProto, helper
@@ -22,7 +21,7 @@ from modelaudit.load.inline import inline_functions
 from modelaudit.load.reader import read_model
 from modelaudit.shapes.infer import TensorInfo
 
-from .fence import OVERHEAD_BYTES, RunRequest, RuntimeFailure, run_fenced
+from .fence import OVERHEAD_BYTES, PROVIDERS, RunRequest, RuntimeFailure, installed, run_fenced
 
 __all__ = ["RuntimeOptions", "check", "load_input_data", "input_shapes_of"]
 
@@ -41,6 +40,7 @@ class RuntimeOptions:
     threads: int = 0  # 0: the machine's cores
     seed: int = 0
     optimization: str = "disable"
+    provider: str = "cpu"  # --profile's execution provider (fence.PROVIDERS)
 
 
 def load_input_data(path: str | os.PathLike, input_names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -93,10 +93,11 @@ def _feeds(mg: ModelGraph, options: RuntimeOptions) -> dict[str, np.ndarray]:
                 f"{flag} needs a concrete shape for input '{name}' ({shape})",
                 f"fix it with --input {name}=... or --dim NAME=N",
             )
+        dims = tuple(d for d in info.shape or () if isinstance(d, int))  # known: every dim is one
         if np.issubdtype(np_type, np.floating):
-            feeds[name] = rng.standard_normal(_dims(info)).astype(np_type)
+            feeds[name] = rng.standard_normal(dims).astype(np_type)
         else:  # integers (ids, indices) and booleans: zeros are always in range
-            feeds[name] = np.zeros(_dims(info), np_type)
+            feeds[name] = np.zeros(dims, np_type)
     return feeds
 
 
@@ -112,8 +113,7 @@ def _observed(mg: ModelGraph) -> list[str]:
 
 def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[str, int]]:
     """A copy with every node named uniquely (profiles are keyed by name) and extra graph outputs."""
-    if mg.weights_in_file is not None:
-        assert mg.path is not None  # weights left in a file were left in this one
+    if mg.weights_in_file is not None and mg.path is not None:
         copy = read_model(mg.path)[0]  # the weights stayed in the file: read them now
     else:
         copy = ModelProto()
@@ -130,25 +130,26 @@ def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[s
     return copy.SerializeToString(), names
 
 
-def _dims(info: TensorInfo) -> tuple[int, ...]:
-    """The shape of a tensor whose dims are all known (TensorInfo.known)."""
-    return cast(tuple[int, ...], info.shape)
-
-
 def _needed_bytes(mg: ModelGraph, report: Report, observed: list[str], given: dict[str, np.ndarray]) -> int:
     """What the verify run holds at once, from static shapes, before anything is allocated: weights,
     inputs, and every observed tensor (each is a graph output of the run)."""
-    total = report.totals.weight_bytes + sum(a.nbytes for a in given.values())
+    # at least what is known of the weights: the guard refuses only a run that surely needs too much
+    total = int(report.totals.weight_bytes.lower or 0) + sum(a.nbytes for a in given.values())
     for name in [n for n in mg.inputs if n not in given] + observed:
         info = mg.info(name)
         if info is not None and info.known:
-            total += tensor_bytes(math.prod(_dims(info)), info.dtype) or 0
+            total += tensor_bytes(math.prod(d for d in info.shape or () if isinstance(d, int)), info.dtype) or 0
     return total
 
 
 def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Report, bool]:
     """Runs the model; returns the report with a verification (and profile) section, and whether
     every shape was verified. A model onnxruntime cannot run keeps its static report."""
+    if options.profile and not installed(options.provider):
+        raise UsageError(
+            f"--provider {options.provider}: this onnxruntime has no {PROVIDERS[options.provider][0]}",
+            "install onnxruntime-gpu (in place of onnxruntime) on a machine with a CUDA GPU",
+        )
     observed = _observed(mg) if options.verify else []
     needed = _needed_bytes(mg, report, observed, options.input_data or {})
     if needed > options.max_memory:
@@ -172,6 +173,7 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
             runs=options.runs,
             warmup=options.warmup,
             optimization=options.optimization,
+            provider=options.provider,
         )
         result = run_fenced(request)
     except RuntimeFailure as exc:  # the static report stands; with --verify, nothing was verified: a failed check
@@ -184,7 +186,7 @@ def check(mg: ModelGraph, report: Report, options: RuntimeOptions) -> tuple[Repo
     if options.profile:
         from .profile import attach_profile
 
-        attach_profile(report, result, names, request)
+        attach_profile(report, result, names, request, mg)
     report.runtime = {
         "onnxruntime": result.ort_version,
         "provider": result.provider,
@@ -202,7 +204,7 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
     for name, shape in result.shapes.items():
         info = mg.info(name)
         if info is not None and info.known:
-            if _dims(info) == shape:
+            if tuple(info.shape or ()) == shape:
                 matched += 1
             else:
                 producer = mg.producer.get(name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections import ChainMap
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -227,22 +228,21 @@ def propagate(
     """One topological pass: evaluates shape arithmetic and re-infers each node whose outputs are
     unknown, so a resolved Reshape resolves everything after it. True if anything was learned."""
     learned = False
+    scope = _Scope(model, opsets, symbols)
     for index in order:
-        learned |= _visit(model, model.graph.node[index], opsets, infos, values, folded, hints, symbols, 0)
+        learned |= _visit(scope, model.graph.node[index], infos, values, folded, hints, 0)
     return learned
 
 
-def _visit(
-    model: ModelProto,
-    node: NodeProto,
-    opsets: dict,
-    infos: dict,
-    values: dict,
-    folded: dict,
-    hints: dict,
-    symbols: set[str],
-    depth: int,
-) -> bool:
+class _Scope(NamedTuple):
+    """What stays the same over a pass: the model, its opsets, the symbols it declares."""
+
+    model: ModelProto
+    opsets: dict
+    symbols: set[str]
+
+
+def _visit(scope: _Scope, node: NodeProto, infos: dict, values: dict, folded: dict, hints: dict, depth: int) -> bool:
     """One node; inside a subgraph (depth > 0) `folded` and `hints` are scratch: they become the
     next round's initializers and value_info of the top-level graph only."""
     if not node.output:
@@ -265,11 +265,11 @@ def _visit(
                 learned = True
     graphs = body_graphs(node) if len(node.attribute) else ()
     if graphs and depth < 32:  # deeper nesting is refused by the walk
-        better = _visit_bodies(model, node, graphs, opsets, infos, values, symbols, depth)
+        better = _visit_bodies(scope, node, graphs, infos, values, depth)
     elif not any(is_unknown(infos.get(o)) for o in node.output if o):
         return learned
     else:
-        better = _infer_node(model, node, opsets, infos, values, symbols)
+        better = _infer_node(scope.model, node, scope.opsets, infos, values, scope.symbols)
     if default_domain and op in ("Reshape", "Expand", "ConstantOfShape"):
         hint = _shape_hint(node, values, infos)
         out = node.output[0]
@@ -290,33 +290,19 @@ def _visit(
 
 
 def _visit_bodies(
-    model: ModelProto,
-    node: NodeProto,
-    graphs: list,
-    opsets: dict,
-    infos: dict,
-    values: dict,
-    symbols: set[str],
-    depth: int,
+    scope: _Scope, node: NodeProto, graphs: list, infos: dict, values: dict, depth: int
 ) -> dict[str, TensorInfo]:
     """Walks If branches and Loop/Scan bodies with the enclosing scope's shapes and values in view,
     and returns the node's outputs. A Loop or Scan body runs first on the state it is fed; where a
     carried value's shape changes from step to step, it runs again with those dims unknown, so no
     shape of the first step stands for every step."""
-    opset = opsets.get(node.domain if node.domain != "ai.onnx" else "", 1)
+    opset = scope.opsets.get(node.domain if node.domain != "ai.onnx" else "", 1)
     for _, graph in graphs:
         if not loop_like(node, opset):
-            _visit_body(model, graph, opsets, infos, values, symbols, depth, {})
+            _visit_body(scope, graph, infos, values, depth, {})
             continue
         scratch = _visit_body(
-            model,
-            graph,
-            opsets,
-            ChainMap({}, infos),
-            ChainMap({}, values),
-            symbols,
-            depth,
-            seeds(node, graph, infos, opset),
+            scope, graph, ChainMap({}, infos), ChainMap({}, values), depth, seeds(node, graph, infos, opset)
         )
         steps = carried(node, graph)
         first = [scratch[0].get(a) for a, _ in steps]
@@ -324,14 +310,7 @@ def _visit_bodies(
         shapes = [merge(f.shape if f else None, s.shape if s else None) for f, s in zip(first, later)]
         if any(f is None or s is None or f.shape != s.shape for f, s in zip(first, later)):
             scratch = _visit_body(
-                model,
-                graph,
-                opsets,
-                ChainMap({}, infos),
-                ChainMap({}, values),
-                symbols,
-                depth,
-                seeds(node, graph, infos, opset, shapes),
+                scope, graph, ChainMap({}, infos), ChainMap({}, values), depth, seeds(node, graph, infos, opset, shapes)
             )
         local_infos, local_values = scratch[0].maps[0], scratch[1].maps[0]
         for name, info in local_infos.items():
@@ -341,9 +320,7 @@ def _visit_bodies(
     return node_outputs(node, graphs, infos, values, opset)
 
 
-def _visit_body(
-    model: ModelProto, graph, opsets: dict, infos, values, symbols: set[str], depth: int, formal: dict[str, TensorInfo]
-) -> tuple:
+def _visit_body(scope: _Scope, graph, infos, values, depth: int, formal: dict[str, TensorInfo]) -> tuple:
     for name, info in formal.items():
         if known_count(info) > known_count(infos.get(name)) or name not in infos:
             infos[name] = info
@@ -355,7 +332,7 @@ def _visit_body(
             except (ValueError, TypeError, KeyError, IndexError):
                 pass  # malformed data: the value stays unknown
     for sub in graph.node:
-        _visit(model, sub, opsets, infos, values, {}, {}, symbols, depth + 1)
+        _visit(scope, sub, infos, values, {}, {}, depth + 1)
     return infos, values
 
 

@@ -12,6 +12,9 @@ from block_views import check_block_views, cli_json
 from conftest import make_model, tensor, vi
 from onnx import helper
 
+from modelaudit.cli.main import main
+from modelaudit.figures import Figure
+
 SIZE = 32  # input 1x3x32x32
 
 
@@ -100,7 +103,47 @@ def test_yolo_blocks_of_the_same_leaf_name_stay_apart(tmp_path, capsys):
     path = str(tmp_path / "yolo.onnx")
     onnx.save(yolo_like(), path)
     blocks = {b["block"]: b["values"][0] for b in cli_json(capsys, "compare", path, path, "--depth", "2")["blocks"]}
-    assert blocks["model.2/m.0"]["macs"] == 2 * (8 * 8 * (3 * 3 * 8) * 8)
-    assert blocks["model.4/m.0"]["macs"] == 2 * (4 * 4 * (3 * 3 * 16) * 16)
-    assert blocks["model.2/cv1"]["macs"] == 8 * 8 * 16 * 16 and "cv1" not in blocks and "m.0" not in blocks
-    assert blocks["model.2"]["nodes"] == 2 and blocks["model.2"]["macs"] == 0  # its own Split and Concat
+    macs = {name: Figure.from_dict(b["macs"]) for name, b in blocks.items()}  # JSON: {"value", "bound"}
+    assert macs["model.2/m.0"] == 2 * (8 * 8 * (3 * 3 * 8) * 8)
+    assert macs["model.4/m.0"] == 2 * (4 * 4 * (3 * 3 * 16) * 16)
+    assert macs["model.2/cv1"] == 8 * 8 * 16 * 16 and "cv1" not in blocks and "m.0" not in blocks
+    assert blocks["model.2"]["nodes"] == 2 and macs["model.2"] == 0  # its own Split and Concat
+
+
+def test_explain_takes_a_module(tmp_path, capsys):
+    """explain MODEL MODULE explains the nodes that compute in it, by its path or by torch's name
+    for it; a dynamo export's node names say nothing, so the module is named beside each."""
+    from onnx import TensorProto
+
+    from modelaudit.analyses.explain import qualified
+    from modelaudit.graph.modules import TORCH_SCOPES
+
+    assert [
+        qualified(p) for p in ("layer1/layer1.0/conv1", "layer2/layer2.0/downsample/downsample.0", "model.2/m.0")
+    ] == [
+        "layer1.0.conv1",
+        "layer2.0.downsample.0",
+        "model.2.m.0",
+    ]
+    conv = helper.make_node("Conv", ["x", "layer1.0.conv1.weight"], ["y"], name="node_Conv_7", pads=[1, 1, 1, 1])
+    conv.metadata_props.add(key=TORCH_SCOPES, value="['', 'layer1', 'layer1.0', 'layer1.0.conv1', 'conv2d']")
+    relu = helper.make_node("Relu", ["y"], ["z"], name="node_relu")
+    relu.metadata_props.add(key=TORCH_SCOPES, value="['', 'layer1', 'layer1.0', 'layer1.0.relu', 'relu']")
+    model = make_model(
+        [conv, relu],
+        [vi("x", [1, 2, 4, 4])],
+        [vi("z", None, TensorProto.FLOAT)],
+        [tensor("layer1.0.conv1.weight", (2, 2, 3, 3))],
+    )
+    path = str(tmp_path / "dynamo.onnx")
+    onnx.save(model, path)
+    for module in ("layer1.0.conv1", "layer1/layer1.0/conv1"):
+        assert main(["explain", path, module]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("node_Conv_7  (Conv, module layer1/layer1.0/conv1)") and "node_relu" not in out
+        assert "= 4·4·(3·3·2/1)·2 = 576" in out  # H_out·W_out·(m·n·d/g)·k
+    assert main(["explain", path, "layer1.0"]) == 0
+    out = capsys.readouterr().out
+    assert "node_Conv_7" in out and "node_relu" in out
+    assert main(["explain", path, "layer1/layer1.0/conv9"]) == 2
+    assert "did you mean: layer1/layer1.0/conv1" in capsys.readouterr().err

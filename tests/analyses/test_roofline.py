@@ -11,6 +11,7 @@ from conftest import SAMPLES, make_model, tensor, vi
 from decoders import gpt_decoder
 from onnx import helper
 
+from modelaudit.analyses.chips import RATE_KEYS
 from modelaudit.analyses.hardware import BUILTIN, HardwareSpec, get_spec, spec_to_toml
 from modelaudit.analyses.roofline import roofline
 from modelaudit.cli.main import main
@@ -47,7 +48,10 @@ def test_matmul_bound_closed_form(tmp_path, capsys, m, k, n):
     assert row["bound"] == ("compute" if compute_ms > memory_ms else "memory")
     totals = d["roofline"]["totals"]
     assert totals["ridge_flops_per_byte"] == pytest.approx(10e12 / 100e9)  # 100 FLOP/byte
-    assert totals["roofline_ms"] == pytest.approx(row["roofline_ms"])
+    assert (
+        totals["roofline_ms"]["value"] == pytest.approx(row["roofline_ms"])
+        and totals["roofline_ms"]["bound"] == "exact"
+    )
 
 
 def test_gemv_is_memory_bound_and_big_gemm_compute_bound_on_h100():
@@ -83,17 +87,81 @@ def test_every_builtin_names_its_source_and_notes_sparsity():
     assert {"h100-sxm", "a100", "l4", "t4", "rtx4090", "jetson-orin", "apple-m2", "cpu-avx2", "cpu-avx512"} <= set(
         BUILTIN
     )
+    assert {"h200", "b200", "l40s", "a10g", "mi300x", "v100"} <= set(BUILTIN)
     for spec in BUILTIN.values():
         assert spec.source and spec.bandwidth_gbs > 0 and spec.peak_tflops.get("fp32", 0) > 0
         assert "sparse" in spec.notes or "dense" in spec.notes or "dense" in spec.source
         assert spec.overhead_us > 0
+        assert spec.memory_gib and spec.memory_bytes == spec.memory_gib * 2**30
+        assert set(spec.peak_tflops) <= set(RATE_KEYS) and set(spec.attainable_tflops) <= set(spec.peak_tflops)
     assert get_spec("H100") is BUILTIN["h100-sxm"]
+
+
+@pytest.mark.parametrize(
+    "name, memory_gib, bandwidth_gbs, fp16",
+    [  # the datasheets' figures: memory, bandwidth and dense fp16 tensor rate (sparse ÷ 2)
+        ("h100-sxm", 80, 3350, 1979 / 2),
+        ("h200", 141, 4800, 1979 / 2),
+        ("b200", 180, 7700, 4500 / 2),
+        ("a100", 80, 2039, 312),
+        ("l40s", 48, 864, 362.05),  # the datasheet gives dense and sparse: 362.05 | 733
+        ("a10g", 24, 600, 70),
+        ("mi300x", 192, 5300, 2614.9 / 2),
+        ("v100", 32, 900, 125),
+    ],
+)
+def test_builtin_datasheet_figures(name, memory_gib, bandwidth_gbs, fp16):
+    spec = get_spec(name)
+    assert (spec.memory_gib, spec.bandwidth_gbs) == (memory_gib, bandwidth_gbs)
+    assert spec.peak_tflops["fp16"] == pytest.approx(fp16, rel=1e-3)
+
+
+def test_a_dtype_without_its_own_rate_runs_at_the_next_wider_one():
+    a100, h100 = get_spec("a100"), get_spec("h100-sxm")
+    assert a100.flops_per_s("int4") == (1248e12, "int4")  # A100 has int4 tensor cores
+    assert h100.flops_per_s("int4") == (1979e12, "int8")  # Hopper has none: int8's
+    assert get_spec("b200").flops_per_s("float4e2m1") == (9000e12, "fp4")
+    assert a100.flops_per_s("float8e4m3fn") == (312e12, "fp16")  # Ampere has no fp8
+    assert get_spec("t4").flops_per_s("bfloat16") == (8.1e12, "fp32")  # nor Turing bf16
+
+
+@pytest.mark.parametrize(
+    "table, named",
+    [
+        ("fp32 = 1\nFP16 = 100\n", "'FP16'"),  # was taken for the fp32 peak
+        ("fp32 = 1\nfloat16 = 100\n", "'float16'"),
+        ("fp16 = 100\n", "no fp32"),  # was a 0 TFLOP/s fp32 peak
+    ],
+)
+def test_a_spec_rate_key_that_is_no_dtype_is_refused(tmp_path, capsys, table, named):
+    path = tmp_path / "chip.toml"
+    path.write_text("bandwidth_gbs = 100\n[peak_tflops]\n" + table)
+    assert main(["report", str(SAMPLES / "conv3x3.onnx"), "--hardware", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0], err
+
+
+def test_int4_and_int8_rates_are_kept_apart(tmp_path):
+    path = tmp_path / "chip.toml"
+    path.write_text("bandwidth_gbs = 100\nmemory_gib = 16\n[peak_tflops]\nfp32 = 1\nint8 = 10\nint4 = 20\n")
+    spec = get_spec(str(path))
+    assert spec.peak_tflops == {"fp32": 1.0, "int8": 10.0, "int4": 20.0} and spec.memory_bytes == 16 * 2**30
+    assert spec.flops_per_s("int8")[0] == 10e12 and spec.flops_per_s("uint4")[0] == 20e12
+
+
+@pytest.mark.parametrize("flag", [["--hardware", ""], ["--hardware", " "], ["--decode", ""]])
+def test_an_empty_hardware_or_decode_is_refused_not_ignored(capsys, flag):
+    assert main(["report", str(SAMPLES / "conv3x3.onnx"), *flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag[0] in err[0], err
 
 
 def test_a_small_model_at_batch_one_is_overhead_bound(capsys):
     d = _json(capsys, SAMPLES / "mobilenet_v2.onnx", "--hardware", "h100-sxm")
     t = d["roofline"]["totals"]
-    assert t["bound"] == "overhead" and t["overhead_ms"] > t["roofline_ms"]
+    assert t["bound"] == "overhead" and t["overhead_ms"]["value"] > t["roofline_ms"]["value"]
+    assert t["overhead_ms"]["value"] == pytest.approx(t["kernels"] * 5e-3)  # 5 µs a kernel
+    assert t["time_ms"] == t["overhead_ms"]  # the time bound is the largest of its bounds
     assert main(["report", str(SAMPLES / "mobilenet_v2.onnx"), "--hardware", "h100-sxm"]) == 0
     assert "bound by per-kernel overhead" in capsys.readouterr().out
 
@@ -103,10 +171,11 @@ def test_toml_round_trip_and_bad_specs(tmp_path, capsys):
     spec = BUILTIN["l4"]
     path.write_text(spec_to_toml(spec))
     again = get_spec(str(path))
-    assert (again.peak_tflops, again.bandwidth_gbs, again.overhead_us) == (
+    assert (again.peak_tflops, again.bandwidth_gbs, again.overhead_us, again.memory_gib) == (
         spec.peak_tflops,
         spec.bandwidth_gbs,
         spec.overhead_us,
+        spec.memory_gib,
     )
     for text in (
         "bandwidth_gbs = 10\n",
@@ -114,6 +183,7 @@ def test_toml_round_trip_and_bad_specs(tmp_path, capsys):
         "bandwidth_gbs = -1\npeak_tflops = {fp32 = 1}\n",
         "bandwidth_gbs = 1\npeak_tflops = {fp32 = 'fast'}\n",
         "bandwidth_gbs = 1\npeak_tflop = {}\n",
+        "bandwidth_gbs = 1\nmemory_gib = 0\npeak_tflops = {fp32 = 1}\n",
         "[[[",
     ):
         path.write_text(text)
@@ -127,11 +197,18 @@ def test_decode_gives_a_tokens_per_second_bound(tmp_path, capsys):
     path = tmp_path / "gpt.onnx"
     onnx.save(gpt_decoder(), path)
     g = _json(capsys, path, "--decode", "64", "--hardware", "a100")["generation"]
-    step = g["decode_per_token"]
-    assert g["tokens_per_s"] == pytest.approx(1e3 / step["roofline"]["roofline_ms"])
+    step = g["decode_step"]
+    for acc in ("as_written", "fused"):
+        t = step["roofline"][acc]
+        # the time is the largest of its bounds (here the 5 µs launches of a tiny model), tokens/s the smallest
+        assert t["time_ms"]["value"] == pytest.approx(max(t["roofline_ms"]["value"], t["overhead_ms"]["value"]))
+        assert t["bound"] == "overhead" and t["overhead_ms"]["value"] > t["roofline_ms"]["value"]
+        assert g["tokens_per_s"][acc]["value"] == pytest.approx(1e3 / t["time_ms"]["value"])
     # a decode step reads every weight and the whole cache: at least those bytes over the bandwidth
-    floor_ms = 1e3 * (step["totals"]["weight_bytes"] + step["totals"]["kv_read_bytes"]) / 2039e9
-    assert step["roofline"]["roofline_ms"] >= floor_ms
+    totals = step["totals"]
+    floor_ms = 1e3 * (totals["weight_bytes"]["value"] + totals["kv_read_bytes"]["value"]) / 2039e9
+    assert step["roofline"]["as_written"]["roofline_ms"]["value"] >= floor_ms
+    assert step["roofline"]["fused"]["roofline_ms"]["value"] >= floor_ms
 
 
 def test_fp16_rows_use_the_fp16_peak():
@@ -159,7 +236,7 @@ def test_json_schema_doc_names_the_new_fields(tmp_path, capsys):
     path = tmp_path / "gpt.onnx"
     onnx.save(gpt_decoder(), path)
     g = _json(capsys, path, "--decode", "8,16", "--hardware", "t4")["generation"]
-    step = g["decode_per_token"]
+    step = g["decode_step"]
     keys = set(g) | set(g["columns"][0]) | set(step) | set(step["totals"]) | set(step["rows"][0]) | set(g["layout"])
     assert keys <= documented, keys - documented
 
@@ -207,3 +284,16 @@ def test_weights_are_read_as_stored(capsys, tmp_path):
     assert rows["mm"]["weight_bytes_read"] == k * n * 1 + 4 + 1
     assert rows["mm2"]["weight_bytes_read"] == k * n * 4
     assert rows["dq"]["weight_bytes_read"] == 0 and rows["dq"]["roofline_ms"] is None  # folded at load
+
+
+def test_a_node_whose_bytes_fit_the_cache_streams_at_the_cache_rate():
+    """--hardware calibrate's second tier: a node moving at most cache_kib runs at the cache's rate (a
+    CPU's L2, warm), one moving more at the memory's; with no cache tier, every node at the memory's."""
+    spec = HardwareSpec("cpu", "made up", {"fp32": 1.0}, 10.0, cache_bandwidth_gbs=50.0, cache_kib=1024)
+    row = {"flops": 0, "weight_bytes": 0, "input_bytes": 512 * 1024, "output_bytes": 512 * 1024, "runs": 1}
+    small, _ = roofline([dict(row, dtype="float32", status="counted")], spec)
+    big, _ = roofline([dict(row, input_bytes=4 << 20, dtype="float32", status="counted")], spec)
+    assert small[0]["roofline_ms"] == pytest.approx(1e3 * (1 << 20) / 50e9)
+    assert big[0]["roofline_ms"] == pytest.approx(1e3 * ((4 << 20) + (512 << 10)) / 10e9)
+    plain, _ = roofline([dict(row, dtype="float32", status="counted")], SPEC)
+    assert plain[0]["roofline_ms"] == pytest.approx(1e3 * (1 << 20) / 100e9)

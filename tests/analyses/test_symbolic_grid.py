@@ -53,8 +53,6 @@ def test_path_source_still_works(tmp_path):
 
 
 def test_half_the_grid_audited_in_a_forked_child_gives_the_same_polynomials(monkeypatch):
-    import os
-
     import pytest
 
     from modelaudit.load import forked
@@ -63,26 +61,21 @@ def test_half_the_grid_audited_in_a_forked_child_gives_the_same_polynomials(monk
         pytest.skip("no fork() here, or a single CPU")
     mg = load(_attention_block())
     serial = symbolic.to_dict(symbolic.analyse(mg))
-    children = []
-    real = forked.fork_call
+    taken = []
+    real = forked._Child.next
 
-    def recorded(fn):  # the child's audits are the ones used: it reports its pid with them
-        job = real(lambda: (os.getpid(), fn()))
+    def recorded(self):  # the child's audits are the ones used
+        got = real(self)
+        taken.append(got[0])
+        return got
 
-        class Job:
-            def result(self):
-                pid, value = job.result()
-                children.append(pid)
-                return value
-
-            def cancel(self):
-                job.cancel()
-
-        return Job()
-
-    monkeypatch.setattr(forked, "fork_call", recorded)
+    monkeypatch.setattr(forked._Child, "next", recorded)
     monkeypatch.setattr(symbolic, "WORTH_NODES", 0)
     assert symbolic.to_dict(symbolic.analyse(mg, fork=True)) == serial
-    assert len(children) == 1 and children[0] != os.getpid()
-    monkeypatch.setattr(forked, "fork_call", lambda fn: real(lambda: 1 / 0))  # a child that fails: audited here
+    assert taken == [True]
+    start = forked.Helper.start
+    failing = staticmethod(lambda work, worth=True: start(lambda told: 1 / 0, worth))
+    monkeypatch.setattr(forked.Helper, "start", failing)  # a child that fails: audited here
+    taken.clear()
     assert symbolic.to_dict(symbolic.analyse(mg, fork=True)) == serial
+    assert taken == [False]

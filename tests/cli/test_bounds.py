@@ -292,3 +292,106 @@ def test_the_exit_code_of_many_models_is_the_first_failure_in_path_order(capsys,
         assert main(["report", str(folder), "--format", fmt, "--jobs", jobs]) == 3
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 2 and "a_invalid.onnx" in err[0 if jobs == "1" or fmt != "jsonl" else 1]
+
+
+# item 6: resource bounds
+def _command(*argv, timeout: float = 120) -> tuple[int, str, float]:
+    """(exit code, stderr, peak RSS in MiB of its largest process) of the console command."""
+    import tempfile
+    import time
+
+    with tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelaudit", *map(str, argv)], stdout=subprocess.DEVNULL, stderr=err
+        )
+        deadline = time.monotonic() + timeout
+        while True:  # wait4: this child's own peak (RUSAGE_CHILDREN would be the largest of every test's)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                os.wait4(process.pid, 0)
+                raise AssertionError(f"still running after {timeout} s")
+            time.sleep(0.01)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return process.returncode, err.read(), usage.ru_maxrss / 1024
+
+
+def _doubling_weights(tmp_path) -> str:
+    """A 1.7 KB model whose constant lists double at every node: Concat(c, c) forty times."""
+    nodes = [helper.make_node("Concat", [f"c{i}", f"c{i}"], [f"c{i + 1}"], axis=0) for i in range(40)]
+    c0 = helper.make_tensor("c0", TensorProto.INT64, [8], list(range(8)))
+    model = make_model(nodes, [], [vi("c40", None, TensorProto.INT64)], [c0])
+    return save(model, tmp_path / "doubling.onnx")
+
+
+def _doubling_shape(tmp_path, chain: int = 0) -> str:
+    """A 1.6 KB model whose shape doubles at every Concat: onnx's own data propagation holds 2^40
+    values (as a GPT-2 export with an output dim of 2^31 made it take 24 GB); `chain` Relu nodes
+    beside it make it large enough for the forked helper."""
+    nodes = [helper.make_node("Shape", ["x"], ["s0"])]
+    nodes += [helper.make_node("Concat", [f"s{i}", f"s{i}"], [f"s{i + 1}"], axis=0) for i in range(40)]
+    nodes.append(helper.make_node("Reshape", ["x", "s40"], ["y"]))
+    nodes += [helper.make_node("Relu", [f"z{i}"], [f"z{i + 1}"]) for i in range(chain)]
+    outputs = [vi("y", None)] + ([vi(f"z{chain}", [4])] if chain else [])
+    model = make_model(nodes, [vi("x", [2])] + ([vi("z0", [4])] if chain else []), outputs)
+    return save(model, tmp_path / f"doubling_shape_{chain}.onnx")
+
+
+MEMORY_LINE = "modelaudit: error: the audit needed more memory than --memory-limit 512MiB allows; stopped"
+
+
+def test_the_plain_audit_stops_at_the_memory_limit(tmp_path):
+    code, err, peak = _command("report", _doubling_weights(tmp_path), "--memory-limit", "512MiB")
+    assert code == 5 and err.startswith(MEMORY_LINE) and err.count("\n") == 1
+    assert peak < 2048  # the interpreter's own, and 512 MiB more (it took 3.8 GB in 15 s, and on)
+
+
+@pytest.mark.parametrize("helper_process", [False, True], ids=["one process", "forked helper"])
+def test_onnx_shape_inference_stops_at_the_memory_limit(tmp_path, helper_process):
+    """Inside onnx's C++, where Python cannot stop it: the allocation past the limit fails there
+    (std::bad_alloc), in this process or in the forked helper (a model of 2,000 nodes or more on
+    two CPUs), and the command exits 5, never retried, never killed without a word."""
+    from modelaudit.load.forked import WORTH_NODES, can_fork
+
+    if helper_process and not can_fork():
+        pytest.skip("no forked helper here (one CPU, or no fork())")
+    path = _doubling_shape(tmp_path, WORTH_NODES if helper_process else 0)
+    code, err, _ = _command("report", path, "--memory-limit", "512MiB")
+    assert code == 5 and err.startswith(MEMORY_LINE) and err.count("\n") == 1
+
+
+def test_a_memory_limit_is_a_size(capsys, tmp_path):
+    path = _relu(tmp_path, "m.onnx")
+    for bad in ("0", "lots", "2000TiB"):
+        assert main(["report", path, "--memory-limit", bad]) == 2
+        assert "--memory-limit" in capsys.readouterr().err
+    assert main(["report", path, "--memory-limit", "64MiB", "--format", "json"]) == 0  # beyond what is held already
+
+
+def _many_dims(tmp_path, count: int, nodes: int = 1) -> str:
+    names = [f"d{i}" for i in range(count)]
+    chain = [helper.make_node("Relu", [f"x{i}"], [f"x{i + 1}"]) for i in range(nodes)]
+    model = make_model(chain, [vi("x0", names)], [vi(f"x{nodes}", names)])
+    return save(model, tmp_path / f"dims{count}.onnx")
+
+
+def test_symbolic_stops_at_the_time_limit(tmp_path):
+    """--symbolic once caught the time limit per grid point: it ran on with every formula null."""
+    import time
+
+    path = _many_dims(tmp_path, 5, nodes=400)  # 4^5 + 2^5 audits of 400 nodes: far more than a second
+    start = time.monotonic()
+    code, err, _ = _command("report", path, "--symbolic", "--time-limit", "1")
+    assert code == 5 and "did not finish within --time-limit 1 s" in err and err.count("\n") == 1
+    assert time.monotonic() - start < 30  # the interpreter's start-up included, on a loaded machine
+
+
+def test_symbolic_refuses_a_grid_of_too_many_audits(capsys, tmp_path):
+    path = _many_dims(tmp_path, 20)  # 4^20 + 2^20 audits: it was still running at 130 s
+    assert os.path.getsize(path) < 400
+    assert main(["report", path, "--symbolic"]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("modelaudit: error: --symbolic: 20 symbolic dims make a grid of 1,099,512,676,352 audits")

@@ -118,19 +118,10 @@ def _external(t: onnx.TensorProto, location: str = "weights.bin") -> onnx.Tensor
     return t
 
 
-def _edited_copy(model: onnx.ModelProto, left) -> onnx.ModelProto:
-    """The checker's weightless copy made the parsed way: a copy, edited field by field."""
-    from modelaudit.load.checker import _graph
-
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    _graph(copy.graph, left, top=True)
-    del copy.training_info[:]
-    return copy
-
-
-def _wire_and_parsed(tmp_path, model: onnx.ModelProto, data: bytes | None = None):
-    from modelaudit.load.checker import _weightless_bytes
+def _wire(tmp_path, model: onnx.ModelProto, data: bytes | None = None):
+    """The checker's copy of `model` saved (or of `data`) and read as the command reads it:
+    (the copy parsed, whether a subgraph's weights stand in sparse, the model as read)."""
+    from modelaudit.load.checker import weightless_bytes
     from modelaudit.load.reader import read_model_light
 
     path = tmp_path / "m.onnx"
@@ -140,15 +131,27 @@ def _wire_and_parsed(tmp_path, model: onnx.ModelProto, data: bytes | None = None
         path.write_bytes(data)
     loaded = read_model_light(path)
     left = frozenset(loaded.weights_in_file.spans) if loaded.weights_in_file is not None else frozenset()
-    wire = _weightless_bytes(loaded.model, loaded.data, left, None, None)
-    return wire, _edited_copy(loaded.model, left), loaded.model
+    wire, sparse = weightless_bytes(loaded.model, loaded.data, left)
+    return onnx.ModelProto.FromString(wire), sparse, loaded.model
 
 
-def test_checker_copy_built_as_wire_bytes_equals_the_edited_parsed_copy(tmp_path):
-    """The checker's weightless model is made from the file's bytes (no parsed copy): initializers
-    whose bytes are outside (external data) or left in the file become graph inputs of their type
-    and shape, in order, except where an input already declares them; training graphs are dropped.
-    The message equals the one made by editing a parsed copy, which the checker used to read."""
+def _expected(model: onnx.ModelProto, kept: list[str], inputs: list[tuple]) -> onnx.ModelProto:
+    """The model by hand: only the `kept` initializers, `inputs` (name, dims) declared after the
+    graph's own inputs as float tensors, no training graphs."""
+    expected = onnx.ModelProto()
+    expected.CopyFrom(model)
+    keep = [t for t in expected.graph.initializer if t.name in kept]
+    del expected.graph.initializer[:]
+    expected.graph.initializer.extend(keep)
+    expected.graph.input.extend(vi(name, dims) for name, dims in inputs)
+    del expected.training_info[:]
+    return expected
+
+
+def test_checker_copy_built_as_wire_bytes_declares_weightless_initializers_as_inputs(tmp_path):
+    """The checker's weightless model is made from the file's bytes: initializers whose bytes are
+    outside (external data) become graph inputs of their type and shape, in order, except where an
+    input already declares them; training graphs are dropped."""
     w = _external(tensor("w", (8, 4)))
     v = _external(tensor("v", (4, 4), seed=2), "other.bin")
     b = tensor("b", (4,), seed=3)  # small: its bytes stay in the model
@@ -162,12 +165,10 @@ def test_checker_copy_built_as_wire_bytes_equals_the_edited_parsed_copy(tmp_path
     model = make_model(nodes, [vi("x", [1, 8]), vi("d", [4])], [vi("y", [1, 4])], [w, b, v, declared])
     training = model.training_info.add()
     training.algorithm.name = "train"
-    wire, parsed, _ = _wire_and_parsed(tmp_path, model)
-    got = onnx.ModelProto.FromString(wire)
-    assert got == parsed and not got.training_info
-    assert [t.name for t in got.graph.initializer] == ["b"]
+    got, sparse, _ = _wire(tmp_path, model)
+    assert got == _expected(model, ["b"], [("w", [8, 4]), ("v", [4, 4])]) and not sparse
     assert [i.name for i in got.graph.input] == ["x", "d", "w", "v"]
-    assert structural_check(got, weightless=False) == {"valid": True, "full_check": True, "error": None}
+    assert structural_check(got) == {"valid": True, "full_check": True, "error": None}
 
 
 def test_checker_wire_copy_of_weights_left_in_the_file_and_of_a_graph_written_in_two_parts(tmp_path, monkeypatch):
@@ -178,8 +179,8 @@ def test_checker_wire_copy_of_weights_left_in_the_file_and_of_a_graph_written_in
     big, small = tensor("w", (128, 16)), tensor("s", (16,), seed=1)
     nodes = [helper.make_node("MatMul", ["x", "w"], ["a"]), helper.make_node("Add", ["a", "s"], ["y"])]
     model = make_model(nodes, [vi("x", [1, 128])], [vi("y", [1, 16])], [big, small])
-    wire, parsed, _ = _wire_and_parsed(tmp_path, model)
-    assert onnx.ModelProto.FromString(wire) == parsed and [i.name for i in parsed.graph.input] == ["x", "w"]
+    got, _, _ = _wire(tmp_path, model)
+    assert got == _expected(model, ["s"], [("w", [128, 16])])
     first, second = onnx.GraphProto(), onnx.GraphProto()
     first.CopyFrom(model.graph)
     del first.initializer[1:]  # w in the first graph field, s in the second, with a name that overrides
@@ -197,9 +198,9 @@ def test_checker_wire_copy_of_weights_left_in_the_file_and_of_a_graph_written_in
         + _varint(second.ByteSize())
         + second.SerializeToString()
     )
-    wire, parsed, reread = _wire_and_parsed(tmp_path, model, data)
+    got, _, reread = _wire(tmp_path, model, data)
     assert reread.graph.name == "renamed" and [t.name for t in reread.graph.initializer] == ["w", "s"]
-    assert onnx.ModelProto.FromString(wire) == parsed and [i.name for i in parsed.graph.input] == ["x", "w"]
+    assert got == _expected(reread, ["s"], [("w", [128, 16])])
 
 
 def _varint(n: int) -> bytes:
@@ -208,13 +209,23 @@ def _varint(n: int) -> bytes:
     return encode_varint(n)
 
 
-def test_checker_edits_a_parsed_copy_where_a_node_holds_the_weight(tmp_path):
+def _sparse_stand_in(name: str, dims: list[int]) -> onnx.SparseTensorProto:
+    values = onnx.TensorProto(name=name, data_type=TensorProto.FLOAT, dims=[0])
+    indices = onnx.TensorProto(name=f"{name}_indices", data_type=TensorProto.INT64, dims=[0])
+    return onnx.SparseTensorProto(values=values, indices=indices, dims=dims)
+
+
+def test_checker_copy_puts_stand_ins_into_the_nodes_that_hold_a_weight(tmp_path):
     """A Constant whose tensor is outside, or a subgraph's weightless initializer, needs a stand-in
-    inside a node: the wire copy declines, and the parsed copy is edited as before."""
+    inside a node: that node alone is copied with its stand-in (an empty sparse tensor of the same
+    dims) and put in its place in the wire copy."""
     const = helper.make_node("Constant", [], ["k"], value=_external(tensor("k", (4, 4))))
     model = make_model([const, helper.make_node("MatMul", ["x", "k"], ["y"])], [vi("x", [1, 4])], [vi("y", [1, 4])])
-    wire, _, _ = _wire_and_parsed(tmp_path, model)
-    assert wire is None
+    got, sparse, _ = _wire(tmp_path, model)
+    expected = _expected(model, [], [])
+    del expected.graph.node[0].attribute[:]
+    expected.graph.node[0].attribute.append(helper.make_attribute("sparse_value", _sparse_stand_in("k", [4, 4])))
+    assert got == expected and not sparse
     body = helper.make_graph(
         [helper.make_node("MatMul", ["x", "k2"], ["z"])],
         "then",
@@ -225,9 +236,24 @@ def test_checker_edits_a_parsed_copy_where_a_node_holds_the_weight(tmp_path):
     other = helper.make_graph([helper.make_node("Identity", ["x"], ["z2"])], "else", [], [vi("z2", [1, 4])])
     cond = helper.make_node("If", ["c"], ["y"], then_branch=body, else_branch=other)
     model = make_model([cond], [vi("x", [1, 4]), vi("c", [], TensorProto.BOOL)], [vi("y", [1, 4])])
-    wire, _, parsed_model = _wire_and_parsed(tmp_path, model)
-    assert wire is None
+    got, sparse, parsed_model = _wire(tmp_path, model)
+    then = next(a.g for a in got.graph.node[0].attribute if a.name == "then_branch")
+    assert not then.initializer and list(then.sparse_initializer) == [_sparse_stand_in("k2", [4, 4])] and sparse
     # strict inference cannot read a subgraph's sparse stand-ins (it once called this valid model
     # invalid: "Input tensors of wrong rank (0)"): the check runs structure only, and says so
     verdict = modelaudit.load(tmp_path / "m.onnx").checker
     assert verdict == structural_check(parsed_model) == {"valid": True, "full_check": False, "error": None}
+
+
+def test_checker_copy_of_a_local_function_holding_a_weight(tmp_path):
+    """A local function nobody calls is not inlined: a Constant of it whose tensor is outside
+    stands in too, and training graphs are dropped."""
+    const = helper.make_node("Constant", [], ["k"], value=_external(tensor("k", (2,))))
+    function = helper.make_function("lib", "f", [], ["k"], [const], [helper.make_opsetid("", 17)])
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [2])], [vi("y", [2])])
+    model.functions.append(function)
+    model.opset_import.append(helper.make_opsetid("lib", 1))
+    got, _, _ = _wire(tmp_path, model)
+    stand_in = got.functions[0].node[0].attribute
+    assert [a.name for a in stand_in] == ["sparse_value"] and list(stand_in[0].sparse_tensor.dims) == [2]
+    assert structural_check(model)["valid"] is True

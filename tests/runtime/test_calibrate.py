@@ -23,9 +23,13 @@ def machine():
 
 def test_calibration_is_a_readable_spec(machine, tmp_path):
     assert machine.peak_tflops["fp32"] > 0 and machine.bandwidth_gbs > 0 and machine.overhead_us > 0
+    assert machine.cache_bandwidth_gbs >= machine.bandwidth_gbs and machine.cache_kib > 0  # the L2 tier
+    assert machine.memory_gib > 0  # this machine's physical memory
     path = tmp_path / "here.toml"
     path.write_text(spec_to_toml(machine))
-    assert get_spec(str(path)).peak_tflops == pytest.approx(machine.peak_tflops, rel=1e-5)
+    again = get_spec(str(path))
+    assert again.peak_tflops == pytest.approx(machine.peak_tflops, rel=1e-5)
+    assert again.cache_bandwidth_gbs == pytest.approx(machine.cache_bandwidth_gbs, rel=1e-5)
 
 
 def test_the_bound_is_at_most_the_measured_time_of_the_big_layers(machine):
