@@ -55,8 +55,8 @@ def _delta(value, first):
 
 
 def compare(reports: list[dict], labels: list[str], depth: int = 2) -> dict:
-    """The comparison of Report.to_dict()s (or their head()s with rows), first model as the
-    reference. Totals and group sums are Figures; `to_data()` gives the JSON form."""
+    """The comparison of Report.document()s, first model as the reference. Totals and group sums are
+    Figures; `to_data()` gives the JSON form."""
     reports = [revive_document(d) for d in reports]
     totals = []
     for metric, (label, kind) in METRICS.items():

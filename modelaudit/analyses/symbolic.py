@@ -46,7 +46,7 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
     (values[point] is a list of quantities; None where unknown)."""
     inverse = _solve_vandermonde(grid)
     # the same exact arithmetic in integers: D·V⁻¹ is integral, and a coefficient is an integer when
-    # D divides its numerator (Fractions on 50,000 rows × 3 quantities took longer than the audits)
+    # D divides its numerator (Fractions per row and quantity cost more than the audits: docs/performance.md)
     scale = math.lcm(*(a.denominator for row in inverse for a in row))
     integral = [[int(a * scale) for a in row] for row in inverse]
     width = len(next(iter(values.values())))

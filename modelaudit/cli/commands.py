@@ -44,16 +44,15 @@ def run_compare(args) -> int:
         write_output(render_compare_sweep(sweeps, labels_for(args.models), args.format), args.output)
         return 0
     # with several models, an --input or --dim applies to the models that have it
-    # each report's head and its Row objects: the grouping reads rows column by column, so no dict
-    # per row is made (to_dict() of a 52,000-node model is a sixth of a second)
+    # each report's document(): the grouping reads its rows column by column, no dict per row
     reports = []
     for m in args.models:
         with naming(m):
             mg = load(m, inputs=inputs, dims=dims, strict=False, fork=True)
             refuse_overwriting(args.output, mg.data_files)
             report = analyze(mg)
-        reports.append(_head_and_rows(report))
-        keep(mg, report)  # the console script frees neither (0.06 s a 52,000-node model): as report
+        reports.append(report.document())
+        keep(mg, report)  # the console script frees neither, as report does
         del mg, report
     result = compare(reports, labels_for(args.models), depth=args.depth)
     if args.format == "html":
@@ -66,10 +65,6 @@ def run_compare(args) -> int:
         write_output(render_compare(result, args.format, by=args.by or "op", width=terminal_width(args)), args.output)
     keep(result)
     return 0
-
-
-def _head_and_rows(report) -> dict:
-    return report.head() | {"rows": report.rows}
 
 
 def run_explain(args) -> int:

@@ -89,7 +89,7 @@ def _unused_runtime_flags(args) -> None:
 
 
 def run_report(args) -> int:
-    from modelaudit.analyses.pipeline import extend
+    from modelaudit.analyses.pipeline import Extras, extend
 
     from .batch import Progress, expand_models, report_many, shard
 
@@ -120,9 +120,8 @@ def run_report(args) -> int:
     options = _runtime_options(args, data, max_memory)
     progress.update("writing the report", advance=1)
     progress.close()
-    result, ok = extend(
-        mg, result, inputs, dims, training=args.training, symbolic=args.symbolic, runtime=options, fork=True
-    )
+    extras = Extras(training=args.training, symbolic=args.symbolic, runtime=options, fork=True)
+    result, ok = extend(mg, result, inputs, dims, extras)
     if spec is not None:
         from modelaudit.analyses.roofline import attach_hardware
 

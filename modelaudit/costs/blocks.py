@@ -11,7 +11,7 @@ from modelaudit.figures import Figure, rank
 
 from .families import FAMILIES, families, family_of
 from .poly import sum_formulas
-from .report import Row, column, row_dicts
+from .rows import Rows
 
 __all__ = [
     "block_of",
@@ -40,11 +40,9 @@ def block_of(module: str, depth: int) -> str:
 _SUMMED = ("params", "macs_total", "flops_total", "backward_macs", "runs", "ms", "scope", "status")
 
 
-def _summed(rows: list) -> list[tuple]:
-    """Per row, the fields a group adds up and its --symbolic polynomials (None without), read
-    column by column from Row objects or dicts (no dict per Row)."""
-    formulas = column(rows, "formulas") if rows and rows[0].__class__ is not Row else [None] * len(rows)
-    return list(zip(*(column(rows, k) for k in _SUMMED), formulas))
+def _summed(rows: Rows) -> list[tuple]:
+    """Per row, the fields a group adds up and its --symbolic polynomials (None without)."""
+    return list(zip(*(rows.column(k) for k in _SUMMED), rows.column("formulas")))
 
 
 def _add(groups: dict, key, values: tuple) -> None:
@@ -73,20 +71,22 @@ def _add(groups: dict, key, values: tuple) -> None:
         g.setdefault("formulas", []).append(formulas)
 
 
-def formula_rows(d: dict) -> list[dict]:
-    """The rows, each with its --symbolic polynomials under `formulas` (for the grouped views to
-    sum); the rows themselves without --symbolic (Row objects stay Row objects)."""
-    sym = d.get("symbolic")
+def formula_rows(d: dict) -> Rows:
+    """The document's rows with a `formulas` column, each row's --symbolic polynomials (for the
+    grouped views to sum); the rows themselves without --symbolic."""
+    sym, rows = d.get("symbolic"), d["rows"]
     if not sym:
-        return d["rows"]
+        return rows
     variables = tuple(sym["variables"])
     none = {"text": None, "not_polynomial": True}
     by_name = {r["name"]: r for r in sym["rows"]}
-    return [
-        r
-        | {"formulas": {"variables": variables} | {k: (by_name.get(r["name"]) or {}).get(k) or none for k in FORMULAS}}
-        for r in row_dicts(d["rows"])
-    ]
+    return rows.with_column(
+        "formulas",
+        [
+            {"variables": variables} | {k: (by_name.get(name) or {}).get(k) or none for k in FORMULAS}
+            for name in rows.column("name")
+        ],
+    )
 
 
 def _finish(groups) -> None:
@@ -106,30 +106,30 @@ def _finish(groups) -> None:
             g["formulas"] = {k: sum_formulas([m[k] for m in members], variables) for k in FORMULAS}
 
 
-def _per_module(rows: list, of) -> list:
+def _per_module(rows: Rows, of) -> list:
     """`of(module)` of each row's module path, once per distinct path (thousands of rows share one)."""
-    modules = column(rows, "module", "")
+    modules = rows.column("module", "")
     cached = {m: of(m) for m in dict.fromkeys(modules)}
     return list(map(cached.__getitem__, modules))
 
 
-def block_names(rows: list, depth: int) -> list[str]:
+def block_names(rows: Rows, depth: int) -> list[str]:
     """Each row's block at `depth` (a subgraph's rows are in their parent's module)."""
     return _per_module(rows, lambda module: block_of(module, depth))
 
 
-def _has_formulas(rows: list) -> bool:
-    """Whether rows carry --symbolic's polynomials (formula_rows' dicts; Row objects never do)."""
-    return bool(rows) and rows[0].__class__ is not Row and any(r.get("formulas") is not None for r in rows)
+def _has_formulas(rows: Rows) -> bool:
+    """Whether rows carry --symbolic's polynomials (formula_rows')."""
+    return rows.column("formulas").count(None) != len(rows)
 
 
-def _plain(rows: list) -> bool:
+def _plain(rows: Rows) -> bool:
     """No row has what --training, --profile or --symbolic add (backward MACs, times, polynomials):
     each group is then five sums, what `_add` and `_finish` give such rows."""
-    if _has_formulas(rows):
-        return False
     n = len(rows)
-    return column(rows, "backward_macs").count(None) == n and column(rows, "ms").count(None) == n
+    return (
+        not _has_formulas(rows) and rows.column("backward_macs").count(None) == n and rows.column("ms").count(None) == n
+    )
 
 
 def _index(keys: list) -> dict:
@@ -140,11 +140,9 @@ def _index(keys: list) -> dict:
     return members
 
 
-def _columns(rows: list) -> tuple[list, list, list]:
-    """Every row's params, MACs and FLOPs times its runs (the Row properties' values)."""
-    if rows and rows[0].__class__ is Row and column(rows, "runs").count(1) == len(rows):
-        return column(rows, "params"), column(rows, "macs"), column(rows, "flops")  # x1: no property call per row
-    return column(rows, "params"), column(rows, "macs_total"), column(rows, "flops_total")
+def _columns(rows: Rows) -> tuple[list, list, list]:
+    """Every row's params, MACs and FLOPs times its runs."""
+    return rows.column("params"), rows.column("macs_total"), rows.column("flops_total")
 
 
 def _sums(columns: tuple, members: dict) -> dict:
@@ -172,7 +170,7 @@ def _sums(columns: tuple, members: dict) -> dict:
     return groups
 
 
-def _grouped(rows: list, keys: list, columns: tuple | None = None, members: dict | None = None) -> dict:
+def _grouped(rows: Rows, keys: list, columns: tuple | None = None, members: dict | None = None) -> dict:
     """The rows' `_summed` values added per key (one key per row), in order of first appearance
     (`columns`: `_columns(rows)` of `_plain` rows, `members`: `_index(keys)`, if the caller has them)."""
     if columns is None and _plain(rows):
@@ -186,12 +184,12 @@ def _grouped(rows: list, keys: list, columns: tuple | None = None, members: dict
     return groups
 
 
-def _in_row_order(members: dict, rows: list) -> list:
+def _in_row_order(members: dict, rows: Rows) -> list:
     """The keys (`members`: `_index`'s row numbers of each) in order of each one's first node that
     computes (a constant folded at load is no step of the model: exporters put them first, and
     their readers' blocks would lead the list), then the keys of constants alone. A key's first
     row computes but in those blocks: one look per key, not per row."""
-    status = column(rows, "status")
+    status = rows.column("status")
     after = len(status)
     first = {
         k: next((i for i in numbers if status[i] != "constant"), after + numbers[0]) for k, numbers in members.items()
@@ -199,7 +197,7 @@ def _in_row_order(members: dict, rows: list) -> list:
     return sorted(members, key=first.__getitem__)
 
 
-def by_block(rows: list, depth: int) -> dict[str, dict]:
+def by_block(rows: Rows, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of each block's first computing node."""
     keys = block_names(rows, depth)
     members = _index(keys)
@@ -207,10 +205,10 @@ def by_block(rows: list, depth: int) -> dict[str, dict]:
     return {k: groups[k] for k in _in_row_order(members, rows)}
 
 
-def scope_tree(rows: list, depth: int) -> list[dict]:
+def scope_tree(rows: Rows, depth: int) -> list[dict]:
     """The modules down to `depth` as a tree in pre-order, each with the subtotals of every node
     below it (`level` 1 is the outermost module; `leaf` marks the deepest shown; `path` is the key
-    `by_block` names it by). `rows`: Row objects or their dicts."""
+    `by_block` names it by)."""
     paths = _per_module(rows, lambda module: tuple(module.split("/")[:depth]) if module else (TOP,))
     members = _index(paths)
     groups: dict[tuple, dict] = {}
@@ -253,7 +251,7 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
     return order
 
 
-def by_family(rows: list) -> dict[str, dict]:
+def by_family(rows: Rows) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
     return _in_order(_grouped(rows, families(rows)))
 
@@ -262,7 +260,7 @@ def _in_order(groups: dict) -> dict:
     return {f: groups[f] for f in FAMILIES if f in groups}
 
 
-def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
+def families_and_blocks(rows: Rows, depth: int) -> tuple[dict, dict]:
     """`by_family(rows)` and `by_block(rows, depth)`, the columns they sum read once."""
     columns = _columns(rows) if _plain(rows) else None
     keys = block_names(rows, depth)
@@ -271,15 +269,15 @@ def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
     return _in_order(_grouped(rows, families(rows), columns)), {k: groups[k] for k in _in_row_order(members, rows)}
 
 
-def by_op(rows: list) -> list[dict]:
+def by_op(rows: Rows) -> list[dict]:
     """One row per op type: node count and summed params, MACs and FLOPs (Figures: a floor where
-    some of its nodes are unknown), largest MACs first (unknown before zero).
-    `rows` are Row objects or their dicts (with --symbolic, formula_rows' dicts)."""
+    some of its nodes are unknown), largest MACs first (unknown before zero); with --symbolic
+    (formula_rows'), their polynomials summed."""
     if _has_formulas(rows):
         groups = _by_op_each(rows)
     else:  # no polynomials: each op's sums taken over its row numbers, as per block (_sums)
-        members = _index(column(rows, "op_label"))
-        non_trainable = column(rows, "non_trainable")
+        members = _index(rows.column("op_label"))
+        non_trainable = rows.column("non_trainable")
         groups = {}
         for label, s in _sums(_columns(rows), members).items():
             groups[label] = {
@@ -294,13 +292,11 @@ def by_op(rows: list) -> list[dict]:
     return sorted(groups.values(), key=lambda g: (rank(g["macs"]), g["op"]))
 
 
-def _by_op_each(rows: list) -> dict[str, dict]:
+def _by_op_each(rows: Rows) -> dict[str, dict]:
     """by_op's groups added row by row (the rows with --symbolic's polynomials)."""
     groups: dict[str, dict] = {}
-    # column by column, one loop over plain values: a Report's own rows need no dict each
-    columns = zip(*(column(rows, k) for k in ("op_label", "params", "non_trainable", "macs_total", "flops_total")))
-    formulas = [r.get("formulas") for r in rows] if rows and isinstance(rows[0], dict) else [None] * len(rows)
-    for (label, params, non_trainable, macs, flops), formula in zip(columns, formulas):
+    keys = ("op_label", "params", "non_trainable", "macs_total", "flops_total", "formulas")
+    for label, params, non_trainable, macs, flops, formula in zip(*map(rows.column, keys)):
         g = groups.get(label)
         if g is None:
             g = groups[label] = {

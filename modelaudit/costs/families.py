@@ -3,7 +3,7 @@ attention, elementwise…), decided by its op type and rule, never by whether it
 
 from __future__ import annotations
 
-from .report import column
+from .rows import Rows
 
 __all__ = ["FAMILIES", "family_of", "families"]
 
@@ -80,20 +80,20 @@ def _family(op: str, domain: str, details: dict | None, status: str) -> str:
     return "elementwise" if spec.macs == "0" else "other"  # no MACs by its rule: elementwise, pooling, resize…
 
 
-def families(rows: list) -> list[str]:
-    """Each row's family (Row objects or dicts), decided once per distinct op, domain and constant
+def families(rows: Rows) -> list[str]:
+    """Each row's family, decided once per distinct op, domain and constant
     or not; a conv's once per row (its kind is in its details)."""
-    ops = column(rows, "op")
+    ops = rows.column("op")
     decided: dict[tuple, str] = {}
     out = []
-    for key in zip(ops, column(rows, "domain", ""), column(rows, "status")):
+    for key in zip(ops, rows.column("domain", ""), rows.column("status")):
         key = (key[0], key[1], key[2] == "constant")
         family = decided.get(key)
         if family is None:
             family = decided[key] = _family(key[0], key[1], None, "constant" if key[2] else "")
         out.append(family)
     if any(key[0] in _CONV for key in decided):
-        for i, (op, details) in enumerate(zip(ops, column(rows, "details"))):
+        for i, (op, details) in enumerate(zip(ops, rows.column("details"))):
             if op in _CONV:
                 out[i] = _family(op, "", details, "")
     return out

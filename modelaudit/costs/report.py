@@ -1,14 +1,16 @@
-"""Report: one row per node plus totals; `to_dict()` is the single source of every output format."""
+"""Report: one row per node, each analysis's table beside the rows, and totals. `document()` is what
+every output format reads and `to_dict()` its plain data (the JSON document): one source for all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from operator import attrgetter
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelaudit.figures import Figure, revive, to_data
 
-__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "column", "row_dicts", "revive_document"]
+from .rows import Row, Rows, Table
+
+__all__ = ["Row", "Rows", "Table", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "revive_document"]
 
 SCHEMA_VERSION = 2  # 2: every figure that may be incomplete is {"value", "bound"} (docs/json-schema.md)
 
@@ -20,77 +22,6 @@ STATUSES = {
     "unresolved": "a dimension it needs is not known statically",
     "error": "its rule failed on this node (see warnings)",
 }
-
-
-@dataclass(slots=True)
-class Row:
-    index: int
-    name: str
-    op: str
-    domain: str
-    inputs: list[str]
-    weights: list[str]
-    outputs: list[str]
-    params: int
-    non_trainable: int
-    macs: int | None
-    flops: int | None
-    output_bytes: int | None
-    formula: str
-    status: str
-    module: str = ""  # its module path, "layer1/layer1.0/conv1" ("" at the top level): graph/modules.py
-    unresolved: list[str] = field(default_factory=list)
-    scope: str = ""  # the parent control-flow node and subgraph: "/loop/Loop/body"
-    runs: int = 1  # executions counted per model run (Loop trip count; 0 for an If branch not counted)
-    details: dict = field(default_factory=dict)  # e.g. the per-gate params of a recurrent node
-    runtime_shaped: bool = False  # its shapes came from the --verify run, not from static inference
-    ms: float | None = None  # --profile: median kernel time
-    backward_macs: int | None = None  # --training
-    backward_flops: int | None = None
-    gmacs_per_s: float | None = None
-    weight_bytes_read: int | None = None  # --hardware: bytes of the constants it reads
-    input_bytes: int | None = None  # --hardware: bytes of the activations it reads
-    intensity: float | None = None  # --hardware: FLOPs per byte moved
-    bound: str | None = None  # --hardware: compute | memory | unknown
-    roofline_ms: float | None = None  # --hardware: the least time the chip needs for it
-    bound_ratio: float | None = None  # --hardware with --profile: ms / roofline_ms
-
-    def as_dict(self) -> dict:
-        """The row's fields (shallow: lists are shared, not copied) and its derived totals."""
-        d = dict(zip(_ROW_FIELDS, _row_values(self)))  # the 30 fields in one C call, not 30 getattr
-        d["op_label"], d["macs_total"], d["flops_total"] = self.op_label, self.macs_total, self.flops_total
-        return d
-
-    @property
-    def macs_total(self) -> int | None:
-        return None if self.macs is None else self.macs * self.runs
-
-    @property
-    def flops_total(self) -> int | None:
-        return None if self.flops is None else self.flops * self.runs
-
-    @property
-    def op_label(self) -> str:
-        return f"{self.domain}:{self.op}" if self.domain not in ("", "ai.onnx") else self.op
-
-
-_ROW_FIELDS = tuple(f.name for f in fields(Row))
-_row_values = attrgetter(*_ROW_FIELDS)
-
-
-def column(rows: list, key: str, default=None) -> list:
-    """One field of every row, read from Row objects or from their dicts (`default` where a dict
-    lacks it): the renderers read a table column by column, from either."""
-    if rows and rows[0].__class__ is Row:  # a Report's own rows: no dict per row is built
-        if key == "op_label" and set(map(attrgetter("domain"), rows)) <= {"", "ai.onnx"}:
-            return list(map(attrgetter("op"), rows))  # the default domain's labels are the ops: no property call
-        return list(map(attrgetter(key), rows))
-    return [r.get(key, default) for r in rows]
-
-
-def row_dicts(rows: list) -> list[dict]:
-    """The rows as Row.as_dict() gives them (dicts are returned as they are)."""
-    return [r.as_dict() for r in rows] if rows and rows[0].__class__ is Row else rows
 
 
 @dataclass
@@ -136,30 +67,42 @@ class Report:
     runtime: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     symbolic: dict[str, Any] | None = None
-    findings: list[Any] | None = None
+    findings: list[Any] | None = None  # analyses.findings.Finding
     roofline: dict[str, Any] | None = None
     # bytes live at each step of the peak-memory walk (None where unknown); --symbolic fits each
     # step to find the peak as a maximum of polynomials. Not part of to_dict().
     live_bytes: list[Any] | None = field(default=None, repr=False)
+    # what is known of each row beyond Row, one table per analysis ("modules", "verify", "profile",
+    # "training", "roofline"), each column one value per row (rows.ANALYSIS_COLUMNS names them)
+    tables: dict[str, Table] = field(default_factory=dict)
+
+    def columns(self) -> Rows:
+        """Every row's JSON fields column by column: Row's fields, each analysis's columns and the
+        derived totals. What every format reads; to_dict()'s rows are its dicts."""
+        return Rows.of(self.rows, self.tables)
+
+    def document(self) -> dict[str, Any]:
+        """to_dict() up to and with its rows, the rows as `columns()`, its figures still Figures:
+        what the formats read."""
+        return self.head() | {"rows": self.columns()}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, the document `report --format json` prints (every row, in file
         order); see docs/json-schema.md."""
         from .blocks import by_op, formula_rows
 
-        rows = [r.as_dict() for r in self.rows]
-        head = self.head()
-        return head | {
+        d = self.document()
+        return d | {
             "totals": self.totals.as_dict(),
-            "training": to_data(head["training"]),
-            "rows": rows,
-            "by_op": to_data(by_op(formula_rows({"rows": rows, "symbolic": self.symbolic}))),
+            "training": to_data(d["training"]),
+            "rows": d["rows"].dicts(),
+            "by_op": to_data(by_op(formula_rows(d))),
             "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }
 
     def head(self) -> dict[str, Any]:
         """to_dict() up to its rows (every key before "rows", in the same order), its figures still
-        Figures: what a renderer reading the Row objects themselves takes with them."""
+        Figures."""
         from modelaudit._version import __version__
 
         return {

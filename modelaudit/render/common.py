@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import shlex
 from collections import Counter
-from itertools import repeat
 
 from modelaudit.costs.blocks import by_op, formula_rows
-from modelaudit.costs.report import Row, column, revive_document
+from modelaudit.costs.report import revive_document
 from modelaudit.encoding import name, names
 from modelaudit.figures import Figure
 from modelaudit.units import exact, human, human_bytes
@@ -22,7 +21,6 @@ __all__ = [
     "exact",
     "safe",
     "safe_column",
-    "plain_columns",
     "select_rows",
     "by_op",
     "SORT_KEYS",
@@ -35,7 +33,6 @@ __all__ = [
     "gate_tables",
     "symbolic_lines",
     "runtime_lines",
-    "plain_table",
     "formula_rows",
 ]
 
@@ -73,12 +70,12 @@ def _total(value: Figure, fmt, unknown: int, hint: str, exact_too: bool = True) 
 def summary(d: dict) -> list[tuple[str, str]]:
     """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
     t, rows = revive_document(d)["totals"], d["rows"]
-    statuses = column(rows, "status")
+    statuses = rows.column("status")
     counts = Counter(statuses)
     unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
     no_bytes = sum(
         1
-        for out, status, runs in zip(column(rows, "output_bytes"), statuses, column(rows, "runs"))
+        for out, status, runs in zip(rows.column("output_bytes"), statuses, rows.column("runs"))
         if out is None and status != "constant" and runs
     )
     hint = resolve_hint(d)
@@ -188,7 +185,7 @@ def unresolved_lines(d: dict) -> list[str]:
     ]
     if computed:
         dims = {u["dim"] for u in computed}
-        nodes = sum(1 for row_dims in column(d["rows"], "unresolved") if not dims.isdisjoint(row_dims))
+        nodes = sum(1 for row_dims in d["rows"].column("unresolved") if not dims.isdisjoint(row_dims))
         flags = " ".join(dict.fromkeys(f for u in computed for f in re.split(r" (?=--)", u["flag"])))
         shortest = min(dims, key=lambda dim: (len(dim), dim))
         lines.append(
@@ -212,17 +209,17 @@ def model_line(d: dict) -> str:
 
 def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
     """Per-gate params of each recurrent row, in the course's notation (LSTM's c gate is g)."""
-    tables = []
-    details_of = column(d["rows"], "details")
+    tables: list[tuple[str, list[str], list[list]]] = []
+    rows = d["rows"]
+    details_of = rows.column("details")
     if not any(details_of):  # the usual report: no row has details
         return tables
-    for r, details in zip(d["rows"], details_of):
+    for row_name, op, details in zip(rows.column("name"), rows.column("op"), details_of):
         gates = details.get("gates") if details else None
         if not gates:
             continue
-        r = r.as_dict() if isinstance(r, Row) else r
         headers = ["gate", "ONNX gate (rows of W, R)", "W_x", "W_h", "b (Wb+Rb)", "peephole", "params"]
-        rows = [
+        cells = [
             [
                 f"{g['gate']} ({g['role']})",
                 f"{g['onnx_gate']} [{g['rows']}]",
@@ -234,7 +231,7 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
             ]
             for g in gates
         ]
-        tables.append((f"{safe(r['name'])} ({r['op']}) params per gate", headers, rows))
+        tables.append((f"{safe(row_name)} ({op}) params per gate", headers, cells))
     return tables
 
 
@@ -307,48 +304,3 @@ def profile_lines(p: dict) -> list[str]:
         first = listed[0]
         line += f"; the most, {safe(first['kernel'])} ({safe(first['op'])}) {first['ms']:.3f} ms: {first['why']}"
     return lines + [line]
-
-
-FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,000-row table
-
-
-def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple") -> str:
-    """tabulate's "simple" format (written here: in linear time, and keeping a tree's leading
-    spaces, which tabulate 0.9 strips), or "github" (tabulate's below FAST_TABLE_FROM rows)."""
-    if tablefmt == "github" and len(cells) <= FAST_TABLE_FROM:
-        from tabulate import tabulate
-
-        return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-    return plain_columns(
-        [list(c) for c in zip(*cells)] if cells else [[] for _ in headers], headers, tablefmt, len(cells)
-    )
-
-
-def plain_columns(columns: list[list], headers: list[str], tablefmt: str = "simple", rows: int | None = None) -> str:
-    """plain_table() of a table given column by column (a list per column; `rows` counts its rows
-    when there is no column): each column made text and padded whole, each line joined in C."""
-    texts = [c if set(map(type, c)) <= {str} else list(map(str, c)) for c in columns]
-    if tablefmt == "github":
-        cells = zip(*texts) if texts else repeat((), rows or 0)
-        return "\n".join(
-            ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-            + ["| " + line + " |" for line in map(" | ".join, cells)]
-        )
-    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped;
-    # the last column needs no padding (each line is right-stripped)
-    widths, padded = [], []
-    for i, (header, cells) in enumerate(zip(headers, texts)):
-        distinct = set(cells) if len(set(cells[:1000])) * 4 < min(len(cells), 1000) else None
-        widths.append(max(len(header) + 2, max(map(len, distinct or cells), default=0)))
-        if i == len(texts) - 1:
-            padded.append(cells)
-        elif distinct is not None:  # a column of few values (ops, shapes, figures): each padded once
-            pad = {text: text.ljust(widths[-1]) for text in distinct}
-            padded.append(list(map(pad.__getitem__, cells)))
-        else:
-            padded.append(list(map(str.ljust, cells, repeat(widths[-1]))))
-    lines = map(str.rstrip, map("  ".join, zip(*padded))) if texts else repeat("", rows or 0)
-    return "\n".join(
-        ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-        + list(lines)
-    )

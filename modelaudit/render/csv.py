@@ -6,7 +6,7 @@ import csv
 import io
 
 from modelaudit.costs.blocks import scope_tree
-from modelaudit.costs.report import column
+from modelaudit.costs.rows import Rows
 from modelaudit.encoding import csv_cell
 from modelaudit.figures import Figure
 
@@ -88,30 +88,31 @@ def render_csv(
 ) -> str:
     """One line per node, per op type (`by="op"`) or per block (`depth`: every scope down to it,
     with subtotals; `unknown` counts the nodes whose MACs are not in the sums). Written column by
-    column: the node rows may be a Report's Row objects or dicts."""
+    column."""
     if depth is not None:
-        rows, fields, by = scope_tree(formula_rows(d), depth), BLOCK_FIELDS, "block"
+        blocks, fields, by = scope_tree(formula_rows(d), depth), BLOCK_FIELDS, "block"
         fields = (
             fields
             + ["backward_macs"] * bool(d.get("training"))
             + ["ms", "untimed"] * bool((d.get("profile") or {}).get("total_ms"))
         )
         if sort is not None or top is not None:
-            rows = [r for r in rows if r["leaf"]]
+            blocks = [r for r in blocks if r["leaf"]]
+        rows = Rows.from_dicts(blocks)
     else:
-        rows, fields = (by_op(formula_rows(d)), OP_FIELDS) if by == "op" else (d["rows"], NODE_FIELDS)
+        rows, fields = (Rows.from_dicts(by_op(formula_rows(d))), OP_FIELDS) if by == "op" else (d["rows"], NODE_FIELDS)
     rows = select_rows(rows, sort, top, by=by, symbolic=d.get("symbolic"))
-    values = [_cells(column(rows, f)) for f in fields]
+    values = [_cells(rows.column(f)) for f in fields]
     if d.get("symbolic"):  # each row's or group's polynomials beside its fixed-size (unknown) figures
         fields = fields + [f"{k}_formula" for k in _FORMULAS]
         if by == "node":
             formulas = {r["name"]: r for r in d["symbolic"]["rows"]}
             values += [
-                _cells([((formulas.get(name) or {}).get(k) or {}).get("text") for name in column(rows, "name")])
+                _cells([((formulas.get(name) or {}).get(k) or {}).get("text") for name in rows.column("name")])
                 for k in _FORMULAS
             ]
         else:
-            values += [_cells([f[k]["text"] for f in column(rows, "formulas")]) for k in _FORMULAS]
+            values += [_cells([f[k]["text"] for f in rows.column("formulas")]) for k in _FORMULAS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields)

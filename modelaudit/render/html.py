@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from modelaudit.costs.blocks import block_names, by_block, by_family, family_of
+from modelaudit.costs.blocks import block_names, by_block, by_family, families
 from modelaudit.costs.report import revive_document
 from modelaudit.encoding import MAX_NAME
 from modelaudit.figures import rank
@@ -65,12 +65,13 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
     ]
     head = "".join(f"<th{' class=n' if c else ''}{' data-desc' if desc else ''}>{e(t)}</th>" for t, c, desc in cols)
     every = d["rows"]
-    blocks = {id(r): (i, b) for i, (r, b) in enumerate(zip(every, block_names(every, DEPTH)))}
+    blocks, family = block_names(every, DEPTH), families(every)
+    numbered = every.with_column("position", list(range(len(every))))
     # --sort and --top pick the first order shown
-    rows = select_rows(every, sort, top, symbolic=d.get("symbolic"))[:MAX_ROWS]
+    positions = select_rows(numbered, sort, top, symbolic=d.get("symbolic")).column("position")[:MAX_ROWS]
     out = []
-    for r in rows:
-        position, block = blocks[id(r)]
+    for position, r in zip(positions, every.take(positions).dicts()):
+        block = blocks[position]
         macs = r["macs_total"]
         share = _share(macs, total)
         cells = [
@@ -90,17 +91,17 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
         tds = "".join(f'<td{f" class={c}" if c else ""} data-v="{_v(v)}">{e(shown)}</td>' for c, v, shown in cells)
         out.append(
             f'<tr data-i="{position}" data-name="{e(r["name"])}" data-op="{e(r["op_label"])}" '
-            f'data-block="{e(block)}" data-family="{e(family_of(r))}">{tds}</tr>'
+            f'data-block="{e(block)}" data-family="{e(family[position])}">{tds}</tr>'
         )
     cut = (
-        f"<p>{len(rows):,} of {len(every):,} nodes shown; the JSON report has them all.</p>"
-        if len(rows) < len(every)
+        f"<p>{len(positions):,} of {len(every):,} nodes shown; the JSON report has them all.</p>"
+        if len(positions) < len(every)
         else ""
     )
     box = (
         '<div class="filter noprint"><input id="filter" type="search" placeholder="filter: name or op words, '
         'block=features/features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
-        f'<span id="shown" class="hint">{len(rows)} of {len(rows)} layers shown</span></div>'
+        f'<span id="shown" class="hint">{len(positions)} of {len(positions)} layers shown</span></div>'
     )
     return (
         f'{box}{cut}<div class="scroll"><table id="layers" class="sortable"><thead><tr>{head}</tr></thead>'

@@ -5,10 +5,9 @@ what a ranking by an unknown cost cannot tell."""
 from __future__ import annotations
 
 from itertools import repeat
-from operator import attrgetter, itemgetter
 
 from modelaudit.costs.blocks import by_op, formula_rows
-from modelaudit.costs.report import Row, column
+from modelaudit.costs.rows import Rows
 from modelaudit.figures import Figure, rank
 
 __all__ = ["SORT_KEYS", "OP_SORT_KEYS", "BLOCK_SORT_KEYS", "select_rows", "top_line"]
@@ -33,33 +32,36 @@ _FORMULA_FIELDS["output_bytes"] = "output_bytes"
 
 
 def select_rows(
-    rows: list, sort: str | None = None, top: int | None = None, by: str = "node", symbolic: dict | None = None
-) -> list:
-    """Rows (Row objects or dicts) in file-walk order, or sorted: numbers largest first, unknown
-    ones after the known and before the zeros (figures.rank), cut to `top`; with `symbolic`
-    (--symbolic's section), costs rank by their formulas as the dims grow. Rows of `by_op`
-    (by="op") and blocks (by="block") sort by their own keys; a key they lack keeps their order."""
+    rows: Rows, sort: str | None = None, top: int | None = None, by: str = "node", symbolic: dict | None = None
+) -> Rows:
+    """The rows in file-walk order, or sorted: numbers largest first, unknown ones after the known
+    and before the zeros (figures.rank), cut to `top`; with `symbolic` (--symbolic's section),
+    costs rank by their formulas as the dims grow. Rows of `by_op` (by="op") and blocks
+    (by="block") sort by their own keys; a key they lack keeps their order."""
     if top is not None and sort is None:
         sort = "macs"
     key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
-    get = (attrgetter if rows and rows[0].__class__ is Row else itemgetter)(key) if key else None
+    if key is None and top is None:
+        return rows
+    positions = list(range(len(rows)))
     if key in ("name", "op_label", "op", "block"):
-        rows = sorted(rows, key=get)
+        positions.sort(key=rows.column(key).__getitem__)
     elif key in _FORMULA_FIELDS and symbolic:
         keys = list(map(_poly_rank, _formulas(rows, _FORMULA_FIELDS[key], by, symbolic), repeat(symbolic["variables"])))
-        rows = [rows[i] for i in sorted(range(len(rows)), key=keys.__getitem__)]
-    elif get is not None:
-        rows = sorted(rows, key=lambda r: rank(get(r)))
-    return rows[:top] if top is not None else list(rows)
+        positions.sort(key=keys.__getitem__)
+    elif key is not None:
+        ranks = list(map(rank, rows.column(key)))
+        positions.sort(key=ranks.__getitem__)
+    return rows.take(positions[:top] if top is not None else positions)
 
 
-def _formulas(rows: list, field: str, by: str, symbolic: dict) -> list:
+def _formulas(rows: Rows, field: str, by: str, symbolic: dict) -> list:
     """Each row's polynomial of `field` (--symbolic's JSON form): a node's by its name, a group's
     its members' sum (formula_rows' `formulas`)."""
     if by == "node":
         by_name = {r["name"]: r for r in symbolic["rows"]}
-        return [(by_name.get(name) or {}).get(field) for name in column(rows, "name")]
-    return [(f or {}).get(field) for f in column(rows, "formulas")]
+        return [(by_name.get(name) or {}).get(field) for name in rows.column("name")]
+    return [(f or {}).get(field) for f in rows.column("formulas")]
 
 
 def _poly_rank(poly: dict | None, variables: list) -> tuple:
@@ -88,9 +90,9 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None, sort: 
     if depth is not None:  # the sorted view's blocks: compare's, at that depth
         from modelaudit.costs.blocks import by_block
 
-        shown, what = list(by_block(formula_rows(d), depth).values()), "blocks"
+        shown, what = Rows.from_dicts(list(by_block(formula_rows(d), depth).values())), "blocks"
     elif by == "op":
-        shown, what = by_op(formula_rows(d)), "op types"  # Row objects or dicts
+        shown, what = Rows.from_dicts(by_op(formula_rows(d))), "op types"
     else:
         shown, what = d["rows"], "nodes"
     parts = (
@@ -102,7 +104,7 @@ def top_line(d: dict, top: int | None, by: str, depth: int | None = None, sort: 
     return "; ".join(parts + ([ranking] if ranking else [])) or None
 
 
-def _ranking(d: dict, rows: list, sort: str, what: str) -> str | None:
+def _ranking(d: dict, rows: Rows, sort: str, what: str) -> str | None:
     """How rows were ranked by a cost: by --symbolic's formulas, or with the unknown ones placed
     between the known and the zeros, which only the flags that resolve them can rank."""
     if d.get("symbolic"):
@@ -116,9 +118,9 @@ def _ranking(d: dict, rows: list, sort: str, what: str) -> str | None:
         return None
     if what != "nodes":
         key = {"macs_total": "macs", "flops_total": "flops"}.get(key)
-        unknown = 0 if key is None else sum(1 for v in column(rows, key) if v.__class__ is Figure and not v.complete)
+        unknown = 0 if key is None else sum(1 for v in rows.column(key) if v.__class__ is Figure and not v.complete)
     else:
-        unknown = column(rows, key).count(None)
+        unknown = rows.column(key).count(None)
     if not unknown:
         return None
     from .common import resolve_hint  # common re-exports this module's names

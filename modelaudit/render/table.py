@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 from modelaudit.costs.blocks import by_block, scope_tree
-from modelaudit.costs.report import column, revive_document
+from modelaudit.costs.report import revive_document
+from modelaudit.costs.rows import Rows
 from modelaudit.encoding import cut
 from modelaudit.errors import UsageError
 from modelaudit.figures import Figure, Number
@@ -61,8 +63,8 @@ def _shapes(lists: list, skip: str | None = None) -> list[str]:
 
 
 # Columns are data: key -> (header, the column's values from the table's fields and the totals,
-# human formatter or None). `c(key)` is one field of every row, read once per table from Row
-# objects or dicts (a call per column, not a lambda per cell).
+# human formatter or None). `c(key)` is one field of every row, read once per table (a call per
+# column, not a lambda per cell).
 COLUMNS = {
     "index": ("#", lambda c, t: ["" if scope else i for i, scope in zip(c("index"), c("scope"))], None),
     "name": ("name", lambda c, t: safe_column(c("name")), None),
@@ -190,18 +192,6 @@ def _node_columns(d: dict) -> dict:
     return columns
 
 
-def _fields(rows: list):
-    """c(key, default): one field of every row, read once (Row objects or dicts)."""
-    read: dict = {}
-
-    def c(key: str, default=None) -> list:
-        if (key, default) not in read:
-            read[key, default] = column(rows, key, default)
-        return read[key, default]
-
-    return c
-
-
 def table_columns(
     d: dict,
     sort: str | None = None,
@@ -212,15 +202,17 @@ def table_columns(
 ) -> tuple[list[str], list[list], list[str]]:
     """table()'s headers, cells and keys, the cells column by column (a list per column)."""
     totals = revive_document(d)["totals"]
+    rows: Rows
     if depth is not None:
         available = _block_columns(d)
         if sort is not None or top is not None:  # a sorted view is flat: compare's blocks at that depth, by path
             flat = by_block(formula_rows(d), depth)
-            rows = select_rows([{"block": path} | g for path, g in flat.items()], sort, top, "block", d.get("symbolic"))
+            flat_rows = Rows.from_dicts([{"block": path} | g for path, g in flat.items()])
+            rows = select_rows(flat_rows, sort, top, "block", d.get("symbolic"))
         else:
-            rows = _with_tree(scope_tree(formula_rows(d), depth))
+            rows = Rows.from_dicts(_with_tree(scope_tree(formula_rows(d), depth)))
     elif by == "op":
-        rows = select_rows(by_op(formula_rows(d)), sort, top, "op", d.get("symbolic"))
+        rows = select_rows(Rows.from_dicts(by_op(formula_rows(d))), sort, top, "op", d.get("symbolic"))
         available = _grouped_columns(OP_COLUMNS, d)
     else:
         rows, available = select_rows(d["rows"], sort, top, symbolic=d.get("symbolic")), _node_columns(d)
@@ -232,10 +224,10 @@ def table_columns(
         )
     # column by column: an empty column is dropped before the rows are assembled, and a formatter
     # runs over a list (map) instead of a call per cell
-    fields, values = _fields(rows), []
+    values = []
     for key in keys:
         _, get, fmt = available[key]
-        column_values = get(fields, totals)
+        column_values = get(rows.column, totals)
         values.append(_formatted(fmt, column_values) if fmt else column_values)
     if not columns:  # drop what has nothing to show (the note column, almost always)
         keep = [i for i, k in enumerate(keys) if k in ("name", "op", "block") or values[i].count("") < len(rows)]
@@ -373,7 +365,7 @@ def _notes(c, variables: set) -> list[str]:
     statuses, shaped, runs = c("status"), c("runtime_shaped"), c("runs")
     if set(statuses) <= {"counted", "zero-cost"} and not any(shaped) and set(runs) <= {1}:
         return [""] * len(statuses)  # the usual table: nothing to say on any row
-    return list(map(lambda *fields: _note(*fields, variables), statuses, c("unresolved"), shaped, runs))
+    return [_note(*fields, variables) for fields in zip(statuses, c("unresolved"), shaped, runs)]
 
 
 @lru_cache(maxsize=4096)
@@ -385,7 +377,9 @@ def _dim_names(dims: tuple) -> str:
     return ", ".join(dict.fromkeys(s for d in dims for s in (symbols_of(d) or (d,))))
 
 
-def _note(status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: set = frozenset()) -> str:
+def _note(
+    status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: AbstractSet[str] = frozenset()
+) -> str:
     notes = []
     if status == "unresolved" and not set(unresolved) <= variables:  # --symbolic's variables are no gap
         notes.append("unresolved: " + safe(_dim_names(tuple(unresolved)), 400))

@@ -11,12 +11,12 @@ from .common import (
     gate_tables,
     model_line,
     notices,
-    plain_columns,
     runtime_lines,
     summary,
     symbolic_lines,
     top_line,
 )
+from .grid import plain_columns, plain_table
 from .roofline import roofline_lines
 from .table import fit_columns, table_columns
 
@@ -49,9 +49,7 @@ def render_text(
     lines.append("Totals")
     lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in totals)
     for title, gate_headers, gates in gate_tables(d):
-        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
-
-        lines += ["", title, tabulate(gates, headers=gate_headers, tablefmt="simple", disable_numparse=True)]
+        lines += ["", title, plain_table(gates, gate_headers)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
         lines.append("")

@@ -224,10 +224,8 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
         warnings, verification_report = report.warnings, analyze(mg)
         verification_report.warnings = warnings
         report = verification_report
-        for row in report.rows:
-            node_tensors = set(mg.nodes[row.index].output) if not row.scope else set()
-            if node_tensors & runtime_shaped:
-                row.runtime_shaped = True
+        shaped = [not row.scope and not runtime_shaped.isdisjoint(mg.nodes[row.index].output) for row in report.rows]
+        report.tables["verify"] = {"runtime_shaped": shaped}
     branches = []
     for index in mg.order:
         node = mg.nodes[index]

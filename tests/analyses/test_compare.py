@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 from builders import loop_model
@@ -14,6 +13,7 @@ import modelaudit
 from modelaudit.cli.main import main
 from modelaudit.costs import blocks
 from modelaudit.costs.blocks import block_of
+from modelaudit.costs.rows import Rows
 from modelaudit.figures import Figure, rank
 from modelaudit.graph.links import NodeView
 from modelaudit.graph.modules import module_paths
@@ -65,11 +65,12 @@ def test_module_paths_of_every_odd_name():
     in either order of the names; a subgraph's rows are in their parent's module."""
     for names in (ODD_NAMES, ODD_NAMES[::-1]):
         assert _modules(names) == ["/".join([p for p in n.split("/") if p][:-1]) for n in names]
-    rows = modelaudit.audit(_odd_scopes_model(), findings=False).rows
-    loop = next(r for r in rows if r.op == "Loop")
-    assert loop.module == "a/b/loop" and {r.module for r in rows if r.scope} == {"a/b/loop"}
+    report = modelaudit.audit(_odd_scopes_model(), findings=False)
+    rows, modules = report.rows, report.columns().column("module")
+    loop = next(m for r, m in zip(rows, modules) if r.op == "Loop")
+    assert loop == "a/b/loop" and {m for r, m in zip(rows, modules) if r.scope} == {"a/b/loop"}
     for depth in (1, 2, 3, 5):
-        assert blocks.block_names(rows, depth) == [block_of(r.module, depth) for r in rows]
+        assert blocks.block_names(report.columns(), depth) == [block_of(m, depth) for m in modules]
 
 
 def _odd_scopes_model():
@@ -107,8 +108,8 @@ def _row_sets():
     odd = modelaudit.audit(_odd_scopes_model(), findings=False)
     v2 = modelaudit.audit(V2, findings=False)
     assert {r.runs for r in odd.rows} == {1, 4} and None in {r.macs for r in odd.rows}  # both column paths
-    assert {blocks.family_of(r.as_dict()) for r in odd.rows} >= {"Conv (depthwise)", "Conv (dense)", "other"}
-    return [odd.rows, odd.to_dict()["rows"], v2.rows, v2.to_dict()["rows"]]
+    assert {blocks.family_of(r) for r in odd.to_dict()["rows"]} >= {"Conv (depthwise)", "Conv (dense)", "other"}
+    return [odd.columns(), Rows.from_dicts(odd.to_dict()["rows"]), v2.columns(), Rows.from_dicts(v2.to_dict()["rows"])]
 
 
 def _groupings(rows, depth):
@@ -127,7 +128,7 @@ def test_plain_sums_equal_add_for_every_grouping(field, value):
     in the same key order, for every block, family and scope, at every depth."""
     for rows in _row_sets():
         assert blocks._plain(rows)
-        marked = [r | {field: value} if isinstance(r, dict) else replace(r, **{field: value}) for r in rows]
+        marked = rows.with_column(field, [value] * len(rows))
         assert not blocks._plain(marked)
         for depth in (1, 2, 3):
             plain, general = _groupings(rows, depth), _groupings(marked, depth)
@@ -147,6 +148,7 @@ def test_symbolic_groups_sum_the_same_numbers_as_plain_ones():
     """--symbolic's rows carry polynomials (summed by _add and _finish): their groups hold the same
     plain sums as the rows without them, in the same order, plus `formulas`."""
     d = modelaudit.audit(SAMPLES / "transformer_block.onnx", symbolic=True, findings=False).to_dict()
+    d["rows"] = Rows.from_dicts(d["rows"])
     with_formulas = blocks.formula_rows(d)
     assert not blocks._plain(with_formulas) and blocks._plain(d["rows"])
     for depth in (1, 2):
@@ -169,7 +171,7 @@ def test_by_op_sums_equal_the_row_by_row_sums():
 
 def test_families_are_family_of_each_row():
     for rows in _row_sets():
-        assert blocks.families(rows) == [blocks.family_of(r) for r in blocks.row_dicts(rows)]
+        assert blocks.families(rows) == [blocks.family_of(r) for r in rows.dicts()]
 
 
 def test_compare_json_totals_are_exact(capsys):

@@ -140,12 +140,12 @@ def test_training_conv_chain_first_layer_skips_dx():
     from modelaudit.analyses.training import with_training as _with_training
 
     report = _with_training(mg, modelaudit.analyze(mg))
-    c1, relu, c2 = report.rows
-    assert c1.backward_macs == c1.macs  # x is a graph input: only dW
-    assert c2.backward_macs == 2 * c2.macs  # dW and dX
-    assert relu.backward_flops == 2 * relu.flops
+    c1, relu, c2 = report.to_dict()["rows"]
+    assert c1["backward_macs"] == c1["macs"]  # x is a graph input: only dW
+    assert c2["backward_macs"] == 2 * c2["macs"]  # dW and dX
+    assert relu["backward_flops"] == 2 * relu["flops"]
     t = report.training
-    assert t["backward_macs"] == c1.macs + 2 * c2.macs
+    assert t["backward_macs"] == c1["macs"] + 2 * c2["macs"]
     assert t["training_macs_per_sample"] == (int(report.totals.macs) + int(t["backward_macs"])) // 2
     # saved: x (for dW1), a (ReLU's input... ReLU keeps its output b), b (for dW2)
     assert t["saved_activation_bytes"] == 4 * (2 * 3 * 8 * 8 + 2 * 4 * 8 * 8)
@@ -156,11 +156,11 @@ def test_training_lstm_follows_the_course_chain():
 
     mg = modelaudit.load(SAMPLES / "lstm.onnx")
     report = _with_training(mg, modelaudit.analyze(mg))
-    (row,) = report.rows
+    (row,) = report.to_dict()["rows"]
     seq, batch, inputs, hidden = 5, 1, 10, 20
     assert LSTM_BACKWARD_PER_UNIT == 25
-    assert row.backward_macs == 2 * row.macs - seq * batch * 4 * hidden * inputs
-    assert row.backward_flops == 2 * row.backward_macs + seq * batch * hidden * 25
+    assert row["backward_macs"] == 2 * row["macs"] - seq * batch * 4 * hidden * inputs
+    assert row["backward_flops"] == 2 * row["backward_macs"] + seq * batch * hidden * 25
     assert report.training["batch"] == 1
 
 
