@@ -113,6 +113,10 @@ DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "p90", 
 LAST_RESORT = ("intensity", "macs%", "params", "bound")
 
 
+def _p90(high: dict, index: int, scope: str) -> str:
+    return "" if scope or index not in high else f"{high[index]:.3f}"
+
+
 def _ms(ms, untimed) -> str:
     """A block's measured time: `≥` when a node of it ran in a kernel named otherwise (a fusion)."""
     if ms is None:
@@ -172,11 +176,7 @@ def _node_columns(d: dict) -> dict:
         high = profile.get("p90_ms_by_index") or {}  # the profile's own table: a top-level row's index -> p90
         timed: dict[str, tuple] = {
             "ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
-            "p90": (
-                "p90 ms",
-                lambda c, t: [None if scope else high.get(i) for i, scope in zip(c("index"), c("scope"))],
-                lambda v: "" if v is None else f"{v:.3f}",
-            ),
+            "p90": ("p90 ms", lambda c, t: [_p90(high, i, s) for i, s in zip(c("index"), c("scope"))], None),
             "time%": ("% time", lambda c, t: c("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
             "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}"),
         }
@@ -330,9 +330,7 @@ def fit_columns(
     ]
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
     natural = [max(len(h) + 2, max(map(len, v), default=0)) for h, v in zip(headers, values)]
-    order: tuple[str, ...] = (
-        DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]
-    )  # profiled: time first
+    order: tuple[str, ...] = DROP_ORDER if "ms" not in keys else (*DROP_ORDER[:6], "macs%", *DROP_ORDER[6:])  # timed
     order = tuple(k for k in order if k not in last) + tuple(k for k in order if k in last)
     keep = list(range(len(headers)))
     dropped = []

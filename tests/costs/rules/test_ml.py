@@ -195,6 +195,6 @@ def test_binary_classifiers(kind):
     estimator = getattr(module, kind)().fit(x, (x[:, 0] > 0).astype(int))
     model = skl2onnx.to_onnx(estimator, x[:1], target_opset={"": 17, ML: 3})
     report = modelaudit.audit(model, inputs={"X": (4, 6)})
-    assert not report.uncounted and report.totals.macs_complete and report.totals.params_complete
+    assert not report.uncounted and report.totals.macs.complete and report.totals.params.complete
     assert report.totals.params > 0
     _shapes_agree(model, x[:4])
