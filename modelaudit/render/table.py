@@ -16,6 +16,7 @@ from modelaudit.figures import Figure, Number
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
 
 UNKNOWN = Figure.unknown()
+abbreviate = cut  # text cut to a width in the middle, where a name or shape says least (encoding.cut)
 
 __all__ = [
     "COLUMNS",
@@ -264,11 +265,6 @@ def _with_tree(blocks: list[dict]) -> list[dict]:
         lines = "".join("   " if chain[k] else "│  " for k in range(2, level))
         out.append(block | {"tree": (lines + ("└─ " if is_last else "├─ ")) if level > 1 else ""})
     return out
-
-
-def abbreviate(text: str, width: int) -> str:
-    """`text` cut to `width` characters in the middle, where a name or shape says least."""
-    return cut(str(text), width)
 
 
 def _layout(
