@@ -116,9 +116,10 @@ def _attrs(node) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _known(mg: ModelGraph, name: str) -> tuple | None:
+def _known(mg: ModelGraph, name: str) -> tuple[int, ...] | None:
+    """The tensor's dims when every one is a known int."""
     info = mg.info(name) if name else None
-    return info.shape if info is not None and info.known else None
+    return info.shape if info is not None and info.known else None  # type: ignore[return-value]
 
 
 def _conv(mg: ModelGraph, row: Row, report: Report) -> list[str] | None:
@@ -195,12 +196,11 @@ def _neighbour_conv(mg: ModelGraph, index: int, forward: bool) -> int | None:
 
 def _separable(mg: ModelGraph, row: Row, report: Report, kind: str) -> list[str]:
     rows = {r.index: r for r in report.rows if not r.scope}
-    if kind == "depthwise":
-        dw, pw = row, rows.get(_neighbour_conv(mg, row.index, True))
-    elif kind == "dense":
-        dw, pw = rows.get(_neighbour_conv(mg, row.index, False)), row
-    else:
+    if kind not in ("depthwise", "dense"):
         return []
+    neighbour = _neighbour_conv(mg, row.index, kind == "depthwise")
+    other = rows.get(neighbour) if neighbour is not None else None
+    dw, pw = (row, other) if kind == "depthwise" else (other, row)
     if dw is None or pw is None or (dw.details or {}).get("conv") != "depthwise":
         return []
     w_pw = _known(mg, mg.nodes[pw.index].input[1])
@@ -248,10 +248,11 @@ _EQUATIONS = {
 def _recurrent(mg: ModelGraph, row: Row) -> list[str]:
     node = mg.nodes[row.index]
     gates = (row.details or {}).get("gates", [])
-    w = mg.info(node.input[1]).shape
+    w, x = _known(mg, node.input[1]), _known(mg, node.input[0])
+    if w is None or x is None:  # the gates' breakdown and the MACs need both
+        return []
     dirs, stacked, inputs = w
     hidden = stacked // len(GATE_ORDER[node.op_type])
-    x = mg.info(node.input[0]).shape
     layout = _attrs(node).get("layout", 0)
     seq, batch = (x[1], x[0]) if layout == 1 else (x[0], x[1])
     lines = ["Gates at step t, in the course's notation:"] + [f"  {e}" for e in _EQUATIONS[node.op_type]]

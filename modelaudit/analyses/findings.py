@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from itertools import chain
 from operator import attrgetter, itemgetter
+from typing import BinaryIO
 
 from modelaudit.costs.info import MISSING_DATA, unknown_ort_op
 from modelaudit.costs.report import Report
@@ -174,12 +175,14 @@ class _BytesInFile:
 
     def __init__(self, mg: ModelGraph):
         self.spans = mg.weights_in_file.spans if mg.weights_in_file is not None and mg.path is not None else {}
-        self.path, self.file = mg.path, None
+        self.path = mg.path
+        self.file: BinaryIO | None = None
 
     def __call__(self, t):
         if t.name not in self.spans:
             return t.raw_data or None
         if self.file is None:
+            assert self.path is not None  # spans are only read from a model loaded from a file
             self.file = open(self.path, "rb")  # the model file itself: its own bytes, never another file
         parts = []
         for _, offset, length in self.spans[t.name]:

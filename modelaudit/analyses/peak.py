@@ -105,7 +105,7 @@ def _crossings(a: list[int], b: list[int]) -> list[int]:
         diff.pop()
     if len(diff) < 2:
         return []
-    near = set()
+    near: set[int] = set()
     for root in np.roots(diff[::-1]):
         if abs(root.imag) < 1e-6 * max(1.0, abs(root.real)) and root.real > 1:
             base = math.floor(root.real)

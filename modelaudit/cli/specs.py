@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from modelaudit.errors import UsageError
 from modelaudit.shapes.dimexpr import MAX_DIM
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
 
 __all__ = ["parse_input_spec", "parse_dim_spec", "check_zero_dims", "check_zero_inputs", "collect_dims"]
 
@@ -86,13 +90,15 @@ def check_zero_inputs(model_path, inputs: dict[str, tuple]) -> None:
     from modelaudit.errors import ModelAuditError
     from modelaudit.load.reader import read_model_light
 
+    model: ModelProto | None = None
+    layout = None
     try:
         model = read_model_light(model_path).model
         layout = find_cache(model)
     except (ModelAuditError, OSError):
         model = layout = None
     for name, shape in zero.items():
-        axis = cached_axis(model, layout, name) if layout is not None else None
+        axis = cached_axis(model, layout, name) if model is not None and layout is not None else None
         if axis is None or any(d == 0 for i, d in enumerate(shape) if i != axis % len(shape)):
             raise UsageError(
                 f"--input {name}: a dim of 0 is allowed only for the cached length of a KV-cache input",

@@ -44,7 +44,7 @@ def _cell(v: dict | None, key: str) -> str:
 
 def _costs(v: dict | None) -> bool:
     """Whether a group costs anything (or something unknown): an all-zero row or bar says nothing."""
-    return bool(v) and (v["macs"] != 0 or bool(v["params"]))
+    return v is not None and bool(v) and (v["macs"] != 0 or bool(v["params"]))
 
 
 def _grouped(c: dict, key: str, name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from modelaudit.encoding import cut, html
 from modelaudit.figures import Figure
@@ -197,7 +198,7 @@ def _floor(value) -> float | None:
     return value.lower if isinstance(value, Figure) else value
 
 
-def _spread(steps: list[float]) -> float:
+def _spread(steps: Sequence[float]) -> float:
     mean = sum(steps) / len(steps)
     return math.sqrt(sum((s - mean) ** 2 for s in steps) / len(steps)) / mean if mean else 0.0
 
