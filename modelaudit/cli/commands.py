@@ -45,7 +45,7 @@ def run_compare(args) -> int:
         return 0
     # with several models, an --input or --dim applies to the models that have it
     # each report's head and its Row objects: the grouping reads rows column by column, so no dict
-    # per row is made (to_dict() of a 52,000-node model is a sixth of a second)
+    # per row is made (docs/performance.md: compare)
     reports = []
     for m in args.models:
         with naming(m):
@@ -53,7 +53,7 @@ def run_compare(args) -> int:
             refuse_overwriting(args.output, mg.data_files)
             report = analyze(mg)
         reports.append(_head_and_rows(report))
-        keep(mg, report)  # the console script frees neither (0.06 s a 52,000-node model): as report
+        keep(mg, report)  # the console script frees neither (cli.common.keep): as report
         del mg, report
     result = compare(reports, labels_for(args.models), depth=args.depth)
     if args.format == "html":

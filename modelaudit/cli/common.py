@@ -166,8 +166,9 @@ def leaving() -> bool:
 
 def keep(*objects) -> None:
     """Hands a command's large objects (the loaded model, the report) to the process's end. Freed
-    one by one as the command's frame unwinds, a 52,000-node model's records take 0.06 s the user
-    waits for, and the collector, once back on, would walk them all again; os._exit frees nothing.
+    one by one as the command's frame unwinds, a large model's records take time the user waits
+    for (docs/performance.md), and the collector, once back on, would walk them all again;
+    os._exit frees nothing.
     Called from main() directly (tests, a program embedding the CLI), nothing is kept."""
     if _KEPT is not None:
         _KEPT.extend(objects)
@@ -177,7 +178,7 @@ def warm(fmt: str | None = None):
     """What to pass to graph.model.load as `meanwhile`: imports the audit's modules (costs, findings,
     the renderer of `fmt`) while a forked child infers the shapes and this process would only
     wait. The command imports only what it needs to read the model before forking (modelaudit's
-    package imports the audit lazily), so these 50 ms leave the critical path."""
+    package imports the audit lazily), so these imports leave the critical path."""
 
     def imports() -> None:
         import modelaudit.analyses.findings  # noqa: F401

@@ -104,8 +104,8 @@ def _drop_stdout() -> None:
 
 def run() -> None:
     """The console script and `python -m modelaudit`: main(), then the process leaves without
-    tearing down. Freeing a 50,000-node model's objects one by one takes a tenth of a second the
-    user waits for, and nothing needs it (as mypy's hard exit): every file is closed by then, and
+    tearing down. Freeing a large model's objects one by one takes time the user waits for
+    (docs/performance.md), and nothing needs it (as mypy's hard exit): every file is closed by then, and
     the streams are flushed here. The commands keep() their models and reports for the same reason:
     what their frames would free as they return is left to the exit too."""
     from .common import leave_without_teardown

@@ -168,7 +168,7 @@ def ahead(loading: Loading, told: Told) -> Iterator:
     inference, then onnx.checker's verdict. One C++ copy of the model at a time (the checker's is
     made once the inference's is freed); this process audits while the checker runs. Whether a
     node has a subgraph is asked once onnx has run: this process, which has built its views by
-    then, tells it (30 ms of the helper's own otherwise)."""
+    then, tells it, and the helper reads no node for it (docs/performance.md)."""
     if loading.inputs or loading.dims:  # the flags that apply, as check_records finds them
         check_records(loading)
 

@@ -26,7 +26,7 @@ class Visit:
     node: NodeProto | NodeView  # a NodeView at the top level, the protobuf node inside subgraphs
     depth: int
     # (attribute, its nodes' visits) per subgraph; the shared empty tuple for the many nodes
-    # that hold none (a list made per node would cost the walk a tenth of its time)
+    # that hold none (no list made per node: docs/performance.md)
     children: list[tuple[str, list[Visit]]] | tuple = ()
 
 
