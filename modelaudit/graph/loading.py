@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from onnx import ModelProto
@@ -70,8 +71,9 @@ class Loading:
     warnings: list[str] = field(default_factory=list)
     nested: bool | None = None  # a node has a subgraph: known once the views are built
 
-    @property
+    @cached_property
     def initializers(self) -> dict[str, Initializer]:
+        """The initializer records by name (made once: the checks, the links and the graph share it)."""
         return {t.name: t for t in self.records()}
 
     def records(self) -> list[Initializer]:
