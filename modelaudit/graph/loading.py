@@ -147,9 +147,9 @@ def plan_shapes(loading: Loading) -> Plan:
     return plan(loading.query(), loading.views)
 
 
-def first_shapes(loading: Loading, prepared: Plan | None = None) -> FirstRound:
-    """The first round of shape inference, as this process computes it."""
-    return first_round(loading.query(), prepared)
+def first_shapes(prepared: Plan) -> FirstRound:
+    """The first round of shape inference, as this process computes it (the helper did not)."""
+    return first_round(prepared.query, prepared)
 
 
 def verdict(loading: Loading) -> dict:

@@ -141,7 +141,7 @@ def load(
         if meanwhile is not None:
             meanwhile(_graph(loading))
         prepared = plan_shapes(loading)
-        shapes = refine(prepared, helper.take(lambda: first_shapes(loading, prepared)), loading.order)
+        shapes = refine(prepared, helper.take(lambda: first_shapes(prepared)), loading.order)
         check_sizes(shapes.tensors)
     except BaseException:
         helper.close()  # the load failed: stop the helper
