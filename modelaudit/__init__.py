@@ -13,6 +13,7 @@ from .errors import (
     UnsafeExternalDataError,
     UsageError,
 )
+from .figures import Figure, IncompleteFigureError
 
 # bound here, not lazily: importing a subpackage (modelaudit.load, modelaudit.render) sets the
 # package's attribute of that name, which the functions of the same name must win over
@@ -39,6 +40,8 @@ __all__ = [
     "Report",
     "Row",
     "Totals",
+    "Figure",
+    "IncompleteFigureError",
     "ModelGraph",
     "ModelAuditError",
     "UsageError",

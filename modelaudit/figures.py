@@ -8,9 +8,9 @@ compare the bound as if it were the figure; a `Figure` cannot be used so by acci
 - printing gives `1.23 G`, `≥ 1.23 G`, `≤ 4.1 K` or `?` (`str()`, `human()`, `format()`);
 - `+` and `*` keep the completeness (exact + unknown is a lower bound, since costs are never
   negative), and `sum()` works;
-- ordering (`<`, `>`, `int()`, `float()`, `bool()`) raises `IncompleteFigureError` unless the figure is
-  exact: a question about an incomplete figure is asked explicitly, with `provably_at_most(limit)`
-  or `provably_above(limit)`;
+- ordering (`<`, `>`, `int()`, `float()`, `bool()`), differences and ratios (`-`, `/`, `//`, which
+  give plain numbers) raise `IncompleteFigureError` unless the figure is exact: a question about an
+  incomplete figure is asked explicitly, with `provably_at_most(limit)` or `provably_above(limit)`;
 - `==` with a number is true only for an exact figure of that value: unknown equals nothing.
 """
 
@@ -22,7 +22,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["EXACT", "AT_LEAST", "AT_MOST", "UNKNOWN", "Figure", "IncompleteFigureError", "Number", "figure_sum"]
+__all__ = [
+    "EXACT",
+    "AT_LEAST",
+    "AT_MOST",
+    "UNKNOWN",
+    "Figure",
+    "IncompleteFigureError",
+    "Number",
+    "figure_sum",
+    "to_data",
+    "revive",
+    "rank",
+]
 
 Number = int | float
 State = Literal["exact", "at_least", "at_most", "unknown"]
@@ -188,6 +200,37 @@ class Figure:
     def __float__(self) -> float:
         return float(self._number("float()"))
 
+    def _exact_pair(self, other: object, op: str) -> Any:
+        if isinstance(other, Figure):
+            other = other._number(op)
+        if not isinstance(other, int | float) or isinstance(other, bool):
+            return NotImplemented
+        return self._number(op), other
+
+    # a difference or a ratio is a plain number, of exact figures only (`macs / 1e9` of an exact total)
+    def __sub__(self, other: object) -> Any:
+        pair = self._exact_pair(other, "-")
+        return pair if pair is NotImplemented else pair[0] - pair[1]
+
+    def __rsub__(self, other: object) -> Any:
+        pair = self._exact_pair(other, "-")
+        return pair if pair is NotImplemented else pair[1] - pair[0]
+
+    def __truediv__(self, other: object) -> Any:
+        pair = self._exact_pair(other, "/")
+        return pair if pair is NotImplemented else pair[0] / pair[1]
+
+    def __rtruediv__(self, other: object) -> Any:
+        pair = self._exact_pair(other, "/")
+        return pair if pair is NotImplemented else pair[1] / pair[0]
+
+    def __floordiv__(self, other: object) -> Any:
+        pair = self._exact_pair(other, "//")
+        return pair if pair is NotImplemented else pair[0] // pair[1]
+
+    def __abs__(self) -> Number:
+        return abs(self._number("abs()"))
+
     def __bool__(self) -> bool:
         return bool(self._number("truth"))
 
@@ -281,3 +324,36 @@ def figure_sum(values: Iterable[Number | None]) -> Figure:
         else:
             total += v
     return Figure.at_least(total) if missing else Figure.exact(total)
+
+
+def to_data(value: Any) -> Any:
+    """`value` with every Figure in it (in dicts, lists and tuples) replaced by its JSON form, as_dict()."""
+    if value.__class__ is Figure:
+        return value.as_dict()
+    if isinstance(value, dict):
+        return {k: to_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_data(v) for v in value]
+    return value
+
+
+def revive(value: Any) -> Any:
+    """to_data()'s inverse: every {"value", "bound"} object (in dicts and lists) back as a Figure."""
+    if isinstance(value, dict):
+        if value.keys() == {"value", "bound"} and value["bound"] in _STATES:
+            return Figure.from_dict(value)
+        return {k: revive(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revive(v) for v in value]
+    return value
+
+
+def rank(value: Figure | Number | None) -> tuple[int, Number]:
+    """A sort key that puts the largest cost first: known costs above 0 (exact, or a floor by its
+    floor) largest first, then unknown ones (which may be any size), then zeros. An unknown cost is
+    never ranked as a 0."""
+    if value.__class__ is Figure:
+        value = value.lower
+    if value is None:
+        return (1, 0)
+    return (0, -value) if value > 0 else (2, -value)  # type: ignore[operator]

@@ -92,7 +92,7 @@ def human_bytes(value: int | float | Figure | None) -> str:
     return text
 
 
-def exact(value: int | Figure | None) -> str:
+def exact(value: int | float | Figure | None) -> str:
     """322,224; `≥ 322,224` for a lower bound; `?` when unknown."""
     if isinstance(value, Figure):
         return value.text(exact)

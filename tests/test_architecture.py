@@ -94,3 +94,41 @@ def test_every_stage_folder_is_known():
     for folder in PACKAGE.iterdir():
         if folder.is_dir() and (folder / "__init__.py").exists():
             assert f"modelaudit.{folder.name}" in STAGES, f"{folder.name}/ is not in docs/architecture.md's stages"
+
+
+MAX_FUNCTION_LINES = 80  # the design aims at ~60
+MAX_PARAMETERS = 8  # the design aims at ~6; self and cls do not count, *args and **kwargs one each
+
+
+def _too_large(path: Path) -> dict[str, str]:
+    """The functions of a module over either limit: "path::name" -> what is over."""
+    found = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        a = node.args
+        named = a.posonlyargs + a.args + a.kwonlyargs
+        params = len(named) + bool(a.vararg) + bool(a.kwarg) - bool(named[:1] and named[0].arg in ("self", "cls"))
+        lines = node.end_lineno - node.lineno + 1
+        if params > MAX_PARAMETERS or lines > MAX_FUNCTION_LINES:
+            found[f"{path.relative_to(PACKAGE.parent).as_posix()}::{node.name}"] = f"{params} parameters, {lines} lines"
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_functions_are_small(path):
+    over = _too_large(path)
+    assert not over, (
+        f"over {MAX_PARAMETERS} parameters or {MAX_FUNCTION_LINES} lines: {over}; pass a small typed value, "
+        "split along a seam the reader can name"
+    )
+
+
+def test_a_row_holds_what_the_audit_computes():
+    """One row type of at most 18 fields; each analysis's columns live in its table on the Report."""
+    from dataclasses import fields
+
+    from modelaudit.costs.rows import ANALYSIS_COLUMNS, Row
+
+    names = {f.name for f in fields(Row)}
+    assert len(names) <= 18 and not names & ANALYSIS_COLUMNS.keys()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelaudit.figures import Figure, IncompleteFigureError, figure_sum
+from modelaudit.figures import Figure, IncompleteFigureError, figure_sum, rank, revive, to_data
 from modelaudit.units import exact, human, human_bytes
 
 EXACT = Figure.exact(1_200_000)
@@ -30,7 +30,18 @@ def test_an_incomplete_figure_refuses_to_be_a_number(figure):
             use(figure)
 
 
+@pytest.mark.parametrize("figure", [FLOOR, CEILING, UNKNOWN])
+def test_an_incomplete_figure_has_no_difference_or_ratio(figure):
+    for use in (lambda f: f - 1, lambda f: 1 - f, lambda f: f / 2, lambda f: 2 / f, lambda f: f // 2, abs):
+        with pytest.raises(IncompleteFigureError):
+            use(figure)
+    with pytest.raises(IncompleteFigureError):
+        EXACT - figure
+
+
 def test_an_exact_figure_is_a_number():
+    assert EXACT - 200_000 == 1_000_000 and 2_400_000 / EXACT == 2.0 and EXACT // Figure.exact(7) == 171_428
+    assert EXACT / 1e6 == pytest.approx(1.2) and float(EXACT) == pytest.approx(1.2e6)
     assert int(EXACT) == 1_200_000 and EXACT < 2_000_000 and EXACT >= 1_200_000 and EXACT == 1_200_000
     assert [10, 20][Figure.exact(1)] == 20
 
@@ -100,3 +111,20 @@ def test_sum_is_a_true_bound_of_every_completion(left, right):
         truth = known + filler * (left + right).count(None)
         assert total.lower is None or total.lower <= truth
         assert total.upper is None or truth <= total.upper
+
+
+def test_json_form_round_trips_through_documents():
+    document = {"totals": {"macs": FLOOR, "nodes": 3}, "by_op": [{"op": "MatMul", "macs": UNKNOWN}], "n": None}
+    data = to_data(document)
+    assert data == {
+        "totals": {"macs": {"value": 1_200_000, "bound": "at_least"}, "nodes": 3},
+        "by_op": [{"op": "MatMul", "macs": {"value": None, "bound": "unknown"}}],
+        "n": None,
+    }
+    assert revive(data) == document
+    assert revive({"value": 1, "bound": "sideways"}) == {"value": 1, "bound": "sideways"}  # not a figure
+
+
+def test_rank_puts_unknown_costs_between_the_known_and_the_zeros():
+    costs = [0, None, 5, Figure.exact(0), UNKNOWN, Figure.at_least(7), 3, EXACT]
+    assert sorted(costs, key=rank) == [EXACT, Figure.at_least(7), 5, 3, None, UNKNOWN, 0, Figure.exact(0)]

@@ -34,7 +34,7 @@ def test_engine_example_writes_one_report_line_per_model(engine, tmp_path):
     expected = sorted(str(p) for p in SAMPLES.rglob("*.onnx"))
     assert sorted(r["model"]["path"] for r in reports) == expected
     by_path = {r["model"]["path"]: r for r in reports}
-    assert by_path[str(SAMPLES / "conv3x3.onnx")]["totals"]["params"] == ((3 * 3 * 3) + 1) * 128
+    assert by_path[str(SAMPLES / "conv3x3.onnx")]["totals"]["params"]["value"] == ((3 * 3 * 3) + 1) * 128
     assert (
         by_path[str(SAMPLES / "mobilenet_v2.onnx")]["totals"]
         == modelaudit.audit(SAMPLES / "mobilenet_v2.onnx").to_dict()["totals"]

@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelaudit.costs.report import SCHEMA_VERSION
 from modelaudit.errors import UsageError
-from modelaudit.render.common import human, human_bytes
-from modelaudit.units import parse_bytes, parse_count
+from modelaudit.figures import Figure, revive, to_data
+from modelaudit.units import exact, human, human_bytes, parse_bytes, parse_count
 
 __all__ = ["METRICS", "Budget", "Breach", "metric_name", "parse_increase", "evaluate", "load_baseline"]
 
@@ -75,74 +76,105 @@ class Budget:
 class Breach:
     model: str
     metric: str
-    actual: int
+    actual: Figure | int  # a Figure where the total may be incomplete (nodes is a plain count)
     limit: int
     why: str
+    proven: bool = True  # False: the total cannot be shown to be within the limit, nor over it
 
     def line(self) -> str:
         fmt = human_bytes if METRICS[self.metric][1] else human
-        return (
-            f"over budget: {self.model}: {self.metric} {fmt(self.actual)} ({self.actual:,}) > "
-            f"{fmt(self.limit)} ({self.limit:,}) [{self.why}]"
-        )
+        limit = f"{fmt(self.limit)} ({self.limit:,})"
+        shown = f"{fmt(self.actual)} ({exact(self.actual)})"
+        if self.proven:
+            return f"over budget: {self.model}: {self.metric} {shown} > {limit} [{self.why}]"
+        if isinstance(self.actual, Figure) and not self.actual.complete:
+            shown = "unknown" if self.actual.lower is None else f"{shown}, partly unknown"
+        return f"budget not proven: {self.model}: {self.metric} {shown}, limit {limit} [{self.why}]"
+
+    def as_dict(self) -> dict:
+        """The JSON form: `actual` as {"value", "bound"} where it is a Figure, and the line."""
+        return to_data(dict(vars(self))) | {"line": self.line()}
 
 
 def load_baseline(path: str | Path) -> dict:
-    """The totals of a previous `modelaudit report --format json`."""
+    """The totals of a previous `modelaudit report --format json`, their figures as Figures. A report
+    of schema version 1 (plain numbers beside `*_complete` flags) is read as those flags said."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"--baseline {path}: cannot be read as JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema_version") != 1 or "totals" not in data:
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version not in (1, SCHEMA_VERSION) or not isinstance(data.get("totals"), dict):
         raise UsageError(
-            f"--baseline {path}: is not a modelaudit JSON report (schema_version 1)",
+            f"--baseline {path}: is not a modelaudit JSON report (schema_version 1 or {SCHEMA_VERSION})",
             "write one with: modelaudit report MODEL --format json -o FILE",
         )
-    return data["totals"]
+    return _version_1(data["totals"]) if version == 1 else revive(data["totals"])
 
 
-def _allowed(metric: str, base: int, increases: dict) -> tuple[int, str]:
+_V1_FLAGS = {  # schema version 1: which flag said whether a total was complete
+    "macs": "macs_complete",
+    "flops": "macs_complete",
+    "params": "params_complete",
+    "non_trainable": "params_complete",
+    "weight_bytes": "params_complete",
+    "peak_activation_bytes": "peak_activation_complete",
+    "activation_bytes": "peak_activation_complete",  # unflagged in version 1: unknown sizes leave both partial
+}
+
+
+def _version_1(totals: dict) -> dict:
+    return totals | {
+        metric: Figure.of(totals[metric], bool(totals.get(flag, True)))
+        for metric, flag in _V1_FLAGS.items()
+        if isinstance(totals.get(metric), int)
+    }
+
+
+def _allowed(metric: str, base: Figure | int, increases: dict) -> tuple[int, str]:
+    """The limit a baseline allows; from a baseline that is a floor, the floor's (the growth that
+    can be proven allowed)."""
+    floor = base.lower if isinstance(base, Figure) else base
+    shown = (exact(base) if isinstance(base, Figure) else f"{base:,}") if floor is not None else "unknown"
+    floor = int(floor or 0)
     kind, amount = increases.get(metric, ("absolute", 0))
     if kind == "percent":
-        return base + int(base * amount / 100), f"baseline {base:,} + {amount:g}%"
-    return base + int(amount), f"baseline {base:,} + {int(amount):,}"
+        return floor + int(floor * amount / 100), f"baseline {shown} + {amount:g}%"
+    return floor + int(amount), f"baseline {shown} + {int(amount):,}"
 
 
-def evaluate(model: str, totals: dict, budget: Budget) -> list[Breach]:
-    """Every breach of `budget` by a report's totals. An incomplete MAC/FLOP count cannot prove a
-    budget, so a MAC or FLOP budget on it is a breach of its own."""
+def evaluate(model: str, totals: dict, budget: Budget, hint: str = "") -> list[Breach]:
+    """Every breach of `budget` by a report's totals (Figures, or their JSON forms). A budget passes
+    only when the total is proven within it: one that is partly or wholly unknown breaches it unless
+    even its upper bound is within, and the breach names what would prove it (`hint`: the flags
+    that resolve the unknown sizes, as render.common.resolve_hint gives them)."""
+    totals = revive(totals)
     breaches = []
-    checks = [(m, limit, f"limit {written}") for m, (limit, written) in budget.limits.items()]
+    checks = [(m, limit, f"limit {written}", True) for m, (limit, written) in budget.limits.items()]
     if budget.baseline is not None:
         metrics = set(BASELINE_DEFAULTS) | set(budget.increases)
         for metric in sorted(metrics):
-            if metric in budget.baseline and budget.baseline[metric] is not None:
-                limit, why = _allowed(metric, budget.baseline[metric], budget.increases)
-                checks.append((metric, limit, f"{why}, {budget.baseline_source}"))
-    for metric, limit, why in checks:
+            base = budget.baseline.get(metric)
+            if base is not None:
+                limit, why = _allowed(metric, base, budget.increases)
+                complete = not isinstance(base, Figure) or base.complete
+                checks.append((metric, limit, f"{why}, {budget.baseline_source}", complete))
+    for metric, limit, why, baseline_known in checks:
         actual = totals[metric]
-        if metric in ("macs", "flops") and not totals.get("macs_complete", True):
-            breaches.append(
-                Breach(
-                    model,
-                    metric,
-                    actual,
-                    limit,
-                    f"{why}; the count is incomplete (uncounted or "
-                    "unresolved nodes), so the budget cannot be proven; --input/--dim fix "
-                    "dynamic dims, --verify takes the shapes only a run can tell",
-                )
-            )
-        elif metric in ("params", "non_trainable", "weight_bytes") and not totals.get("params_complete", True):
-            breaches.append(
-                Breach(
-                    model,
-                    metric,
-                    actual,
-                    limit,
-                    f"{why}; an op without a rule reads constants that may be weights, so the budget cannot be proven",
-                )
-            )
-        elif actual > limit:
+        if not isinstance(actual, Figure):  # a plain count (nodes): always known
+            if actual > limit:
+                breaches.append(Breach(model, metric, actual, limit, why))
+        elif actual.provably_above(limit) and baseline_known:
             breaches.append(Breach(model, metric, actual, limit, why))
+        elif not actual.provably_at_most(limit):
+            breaches.append(Breach(model, metric, actual, limit, _unproven(metric, actual, why, hint), proven=False))
     return breaches
+
+
+def _unproven(metric: str, actual: Figure, why: str, hint: str) -> str:
+    """Why a budget cannot be proven, and what would prove it."""
+    if actual.complete:  # within a limit that a floor of a baseline gave, but over that floor
+        return f"{why}; the baseline is incomplete: regenerate it with every size fixed"
+    if metric in ("params", "non_trainable", "weight_bytes"):
+        return f"{why}; an op without a rule reads constants that may be weights, so the budget cannot be proven"
+    return f"{why}; " + (hint or "--input/--dim fix dynamic dims, --verify takes the shapes only a run can tell")

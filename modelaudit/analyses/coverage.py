@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from functools import cache
 
 from onnx import defs
@@ -33,7 +34,9 @@ def unclassified(domain: str = "") -> list[str]:
     return [op for op in onnx_ops(domain) if not is_classified(op, domain)]
 
 
-def render_ops(fmt: str = "text", domain: str | None = None, missing: bool = False) -> str:
+def render_ops(fmt: str = "text", domain: str | None = None, missing: bool = False, width: int | None = None) -> str:
+    """The coverage table; as text on a terminal of `width` columns too narrow for it, an entry per
+    op with its formulas wrapped below it."""
     if missing:
         ops = unclassified(domain or "")
         if fmt == "json":
@@ -60,4 +63,20 @@ def render_ops(fmt: str = "text", domain: str | None = None, missing: bool = Fal
         f"ai.onnx coverage: {covered} of the {len(default)} ops onnx.defs lists "
         f"(onnx opset {defs.onnx_opset_version()}) have a rule or a classification"
     )
+    if fmt == "text" and width and max(map(len, table.splitlines())) > width:
+        table = _entries(rows, width) + f"\n\n(fitted to {width} columns: an entry per op; --wide shows the table)"
+        summary = "\n".join(textwrap.wrap(summary, width))
     return f"{table}\n\n{summary}\n"
+
+
+def _entries(rows: list[dict], width: int) -> str:
+    """An entry per op: its name, domain, category and opset on one line, its MAC and FLOP
+    formulas wrapped below it."""
+    lines: list[str] = []
+    for r in rows:
+        lines += textwrap.wrap(f"{r['op']}  ({r['domain']}, {r['category']}, since opset {r['since']})", width)
+        for label, formula in (("MACs ", r["macs"]), ("FLOPs", r["flops"])):
+            lines += textwrap.wrap(
+                formula, width, initial_indent=f"  {label}  ", subsequent_indent=" " * 9, break_on_hyphens=False
+            )
+    return "\n".join(lines)

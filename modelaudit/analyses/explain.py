@@ -59,14 +59,15 @@ def _in_module(report: Report, module: str) -> list[Row]:
     """The rows that compute in a module (its path, `layer1/layer1.0`, or torch's name for it,
     `layer1.0`) and in the modules below it."""
     path = module.strip("/")
-    names = {m: qualified(m) for m in dict.fromkeys(r.module for r in report.rows)}
+    modules = report.columns().column("module")
+    names = {m: qualified(m) for m in dict.fromkeys(modules)}
     chosen = {
         m
         for m, q in names.items()
         if m == path or m.startswith(path + "/") or q == module or q.startswith(module + ".")
     }
     chosen |= {m for m in names if any(m.startswith(c + "/") for c in chosen)}
-    return [r for r in report.rows if r.module in chosen and r.status != "constant"]
+    return [r for r, m in zip(report.rows, modules) if m in chosen and r.status != "constant"]
 
 
 def select_rows(report: Report, node: str | None, op: str | None) -> list[Row]:
@@ -82,10 +83,17 @@ def select_rows(report: Report, node: str | None, op: str | None) -> list[Row]:
     rows = [r for r in report.rows if r.name == node]
     if not rows and node.startswith("#") and node[1:].isdigit():
         rows = [r for r in report.rows if r.index == int(node[1:]) and not r.scope]
+        if not rows:
+            indexes = [r.index for r in report.rows if not r.scope]
+            valid = f"#{min(indexes)} to #{max(indexes)}" if indexes else "none: the graph has no node"
+            raise UsageError(
+                f"no node {node}: the model's node indexes are {valid}",
+                "the # column of `modelaudit report` gives each node's",
+            )
     if not rows:
         rows = _in_module(report, node)
     if not rows:
-        known = [r.name for r in report.rows] + list(dict.fromkeys(r.module for r in report.rows if r.module))
+        known = [r.name for r in report.rows] + [m for m in dict.fromkeys(report.columns().column("module")) if m]
         close = difflib.get_close_matches(node, known, n=3, cutoff=0.5)
         raise UsageError(
             f"no node named '{node}'",
@@ -280,8 +288,10 @@ def _recurrent(mg: ModelGraph, row: Row) -> list[str]:
 
 def explain(mg: ModelGraph, report: Report, rows: list[Row]) -> str:
     out = []
+    module_of = dict(zip(map(id, report.rows), report.columns().column("module")))  # the modules table's
     for row in rows:
-        module = f", module {safe(row.module)}" if row.module and row.module.rpartition("/")[2] not in row.name else ""
+        path = module_of.get(id(row), "")
+        module = f", module {safe(path)}" if path and path.rpartition("/")[2] not in row.name else ""
         head = f"{safe(row.name)}  ({safe(row.op)}{module}{', in ' + safe(row.scope) if row.scope else ''})"
         lines = [head]
         node = mg.nodes[row.index] if not row.scope else None

@@ -236,7 +236,8 @@ def _foldable_batchnorm(mg: ModelGraph, report: Report) -> list[Finding]:
         channels = bn.params // 2 if bn else 0
         had_bias = len(mg.nodes[source].input) > 2 and bool(mg.nodes[source].input[2])
         stored = (bn.params + bn.non_trainable - (0 if had_bias else channels)) if bn else 0
-        saved = f" (saves {stored:,} stored values and {bn.flops or 0:,} FLOPs)" if bn else ""
+        flops = "its FLOPs (unknown until the sizes are)" if bn is None or bn.flops is None else f"{bn.flops:,} FLOPs"
+        saved = f" (saves {stored:,} stored values and {flops})" if bn else ""
         out.append(
             _make(
                 "MA004",

@@ -211,9 +211,7 @@ def _nested_rows(mg) -> set[int]:
 
 
 def _macs_complete(report) -> bool:
-    totals = report.totals
-    flag = getattr(totals, "macs_complete", None)
-    return bool(flag) if isinstance(flag, bool) else bool(getattr(totals.macs, "complete", True))
+    return report.totals.macs.complete
 
 
 def _sum_known(values: list) -> int | None:

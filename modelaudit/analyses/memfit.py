@@ -60,6 +60,9 @@ def memory_fit(
         "activation_peak_bytes": top["activation_peak_bytes"],
         "step": "prefill" if top["past"] == 0 else "decode",
         "need_bytes": need,
+        # each step's own: a runtime that chunks the prefill, or computes its last position's logits
+        # only, holds the decode step's
+        "step_need_bytes": {("prefill" if s["past"] == 0 else "decode"): _need([s]) for s in steps},
         "context": context,
         "batch": run.batch,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .symbolic import Poly
 
@@ -43,16 +44,43 @@ def _below(p: Poly, q: Poly) -> bool:
 def peak_formula(steps: list[Poly | None]) -> MaxPoly | None:
     """The maximum of the per-step live bytes, without the steps that another step bounds
     everywhere; None when a step is not a polynomial."""
-    if not steps or any(p is None for p in steps):
+    polys = [p for p in steps if p is not None]
+    if not steps or len(polys) < len(steps):
         return None
-    unique = list(dict.fromkeys(steps))
+    unique = list(dict.fromkeys(polys))
     kept = [
         p
         for i, p in enumerate(unique)
         if not any(_below(p, q) and (not _below(q, p) or j < i) for j, q in enumerate(unique) if j != i)
     ]
+    dropped = True
+    while dropped and len(kept) > 2:  # a step two others bound together, at every size: no term of the max
+        dropped = False
+        for p in kept:
+            rest = [q for q in kept if q is not p]
+            if any(_below_mix(p, q, r) for i, q in enumerate(rest) for r in rest[i + 1 :]):
+                kept.remove(p)
+                dropped = True
+                break
     kept.sort(key=lambda p: (p.degree, str(p)))
     return MaxPoly(tuple(kept))
+
+
+def _below_mix(p: Poly, q: Poly, r: Poly) -> bool:
+    """p ≤ max(q, r) at every size ≥ 1, shown by a mix λ·q + (1 − λ)·r (0 ≤ λ ≤ 1) whose
+    coefficients are each at least p's: then p ≤ λ·q + (1 − λ)·r ≤ max(q, r). Each monomial bounds λ
+    from one side; the bounds meet when such a λ exists (exact, in fractions)."""
+    a, b, c = dict(q.terms), dict(r.terms), dict(p.terms)
+    low, high = Fraction(0), Fraction(1)
+    for powers in set(a) | set(b) | set(c):
+        slope, need = a.get(powers, 0) - b.get(powers, 0), c.get(powers, 0) - b.get(powers, 0)
+        if slope > 0:  # λ·slope ≥ need
+            low = max(low, Fraction(need, slope))
+        elif slope < 0:
+            high = min(high, Fraction(need, slope))
+        elif need > 0:  # q and r alike here, and both below p
+            return False
+    return low <= high
 
 
 def _univariate(p: Poly, var: str) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,7 +16,18 @@ from modelaudit.graph.model import ModelGraph, load
 if TYPE_CHECKING:
     from modelaudit.runtime.verify import RuntimeOptions
 
-__all__ = ["audit", "extend"]
+__all__ = ["audit", "extend", "Extras"]
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What extend() adds to a report, as the command line's flags ask."""
+
+    training: bool = False  # --training
+    symbolic: bool = False  # --symbolic
+    findings: bool = True  # the lint findings
+    runtime: RuntimeOptions | None = None  # an onnxruntime run: --verify, --profile
+    fork: bool = False  # --symbolic audits half of its grid in a forked child (the command line's choice)
 
 
 def extend(
@@ -23,17 +35,12 @@ def extend(
     report: Report,
     inputs: dict[str, tuple[int, ...]] | None = None,
     dims: dict[str, int] | None = None,
-    *,
-    training: bool = False,
-    symbolic: bool = False,
-    findings: bool = True,
-    runtime: RuntimeOptions | None = None,
-    fork: bool = False,
+    extras: Extras | None = None,
 ) -> tuple[Report, bool]:
-    """Adds to a report what the options ask for, in the command line's order; returns it and
-    whether every shape onnxruntime saw matched (True without a runtime check). `runtime` is a
-    RuntimeOptions, or None. `fork`: --symbolic audits half of its grid in a forked child (the
-    command line's choice; load/forked.py)."""
+    """Adds to a report what `extras` asks for, in the command line's order; returns it and
+    whether every shape onnxruntime saw matched (True without a runtime check)."""
+    extras = Extras() if extras is None else extras
+    training, symbolic, findings, runtime = extras.training, extras.symbolic, extras.findings, extras.runtime
     if training:
         from .training import with_training
 
@@ -41,7 +48,7 @@ def extend(
     if symbolic:
         from .symbolic import analyse, to_dict
 
-        report.symbolic = to_dict(analyse(mg, inputs, dims, fork=fork))
+        report.symbolic = to_dict(analyse(mg, inputs, dims, fork=extras.fork))
     if findings:
         from .findings import find
 
@@ -88,4 +95,5 @@ def audit(
         from modelaudit.runtime.verify import RuntimeOptions
 
         runtime = RuntimeOptions(verify=True, input_data=input_data)
-    return extend(mg, report, inputs, dims, training=training, symbolic=symbolic, findings=findings, runtime=runtime)[0]
+    extras = Extras(training=training, symbolic=symbolic, findings=findings, runtime=runtime)
+    return extend(mg, report, inputs, dims, extras)[0]

@@ -4,6 +4,8 @@ for the graph as a fused runtime runs it (fusion.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelaudit.costs.report import Report
 from modelaudit.figures import Figure
 
@@ -132,8 +134,9 @@ def attach_hardware(mg, report: Report, spec: HardwareSpec) -> None:
 
 
 def attach_roofline(report: Report, traffic: list[dict], spec: HardwareSpec, fused: list[dict] | None = None) -> None:
-    """Each row's intensity, bound and time onto the report's rows, and a `roofline` section (with
-    `fused`, the fused accounting's totals beside); with a profile, measured against bound."""
+    """Each row's bytes read, intensity, bound and time (report.tables["roofline"]) and a `roofline`
+    section (with `fused`, the fused accounting's totals beside); with a profile, measured against
+    bound."""
     rows = [
         {
             "flops": r.flops,
@@ -144,40 +147,47 @@ def attach_roofline(report: Report, traffic: list[dict], spec: HardwareSpec, fus
         for r, t in zip(report.rows, traffic)
     ]
     bounds, totals = roofline(rows, spec)
-    for r, t, b in zip(report.rows, traffic, bounds):
-        r.weight_bytes_read, r.input_bytes = t["weight_bytes"], t["input_bytes"]
-        r.intensity, r.bound, r.roofline_ms = b.get("intensity"), b.get("bound"), b.get("roofline_ms")
+    table: dict[str, list[Any]] = {
+        "weight_bytes_read": [t["weight_bytes"] for t in traffic],
+        "input_bytes": [t["input_bytes"] for t in traffic],
+    }
+    for key in ("intensity", "bound", "roofline_ms"):
+        table[key] = [b.get(key) for b in bounds]
+    report.tables["roofline"] = table
     report.roofline = {"hardware": spec.as_dict(), "totals": as_json(totals)}
     if fused is not None:
         report.roofline["fused"] = as_json(fused_roofline(rows, fused, spec))
     if report.profile and "total_ms" in report.profile:
-        report.roofline["profile"] = compare_profile(report.rows, report.profile["total_ms"])
+        times = report.tables.get("profile", {}).get("ms") or [None] * len(report.rows)
+        report.roofline["profile"] = compare_profile(report, times, table, report.profile["total_ms"])
 
 
-def compare_profile(rows: list, total_ms: float, top: int = 5) -> dict:
-    """Measured against bound, per row; the layers furthest from their bound, among those that take
-    at least 1% of the run (below that, timer resolution and dispatch dominate)."""
-    pairs = [r for r in rows if r.ms is not None and r.roofline_ms]
-    for r in pairs:
-        r.bound_ratio = r.ms / r.roofline_ms
-    big = [r for r in pairs if r.ms >= 0.01 * total_ms]
-    furthest = sorted(big, key=lambda r: -r.bound_ratio)[:top]
-    measured = sum(r.ms for r in pairs)
-    bound = sum(r.roofline_ms for r in pairs)
+def compare_profile(report: Report, times: list, table: dict, total_ms: float, top: int = 5) -> dict:
+    """Measured against bound, per row (`bound_ratio` in the roofline `table`); the layers furthest
+    from their bound, among those that take at least 1% of the run (below that, timer resolution
+    and dispatch dominate)."""
+    bound_ms = table["roofline_ms"]
+    pairs = [n for n, ms in enumerate(times) if ms is not None and bound_ms[n]]
+    ratios: dict[int, float] = {n: times[n] / bound_ms[n] for n in pairs}
+    table["bound_ratio"] = [ratios.get(n) for n in range(len(times))]
+    big = [n for n in pairs if times[n] >= 0.01 * total_ms]
+    furthest = sorted(big, key=lambda n: -ratios[n])[:top]
+    measured = sum(times[n] for n in pairs)
+    bound = sum(bound_ms[n] for n in pairs)
     return {
         "measured_ms": measured,
         "bound_ms": bound,
         "ratio": measured / bound if bound else None,
         "furthest": [
             {
-                "name": r.name,
-                "op": r.op_label,
-                "ms": r.ms,
-                "roofline_ms": r.roofline_ms,
-                "ratio": r.bound_ratio,
-                "bound": r.bound,
+                "name": report.rows[n].name,
+                "op": report.rows[n].op_label,
+                "ms": times[n],
+                "roofline_ms": bound_ms[n],
+                "ratio": ratios[n],
+                "bound": table["bound"][n],
             }
-            for r in furthest
+            for n in furthest
         ],
     }
 

@@ -32,7 +32,8 @@ def check_sweep_dims(dim: str, dims: dict | None) -> None:
 def sweep(
     source, dim: str, values: list[int], inputs: dict | None = None, dims: dict | None = None, top: int = 10
 ) -> dict:
-    """Totals at every value, and the top layers (by MACs at the largest value) across the sweep."""
+    """Totals at every value (Figures: exact, a floor or unknown; `to_data()` gives the JSON form),
+    and the top layers (by MACs at the largest value) across the sweep."""
     from modelaudit.costs.analyze import analyze
     from modelaudit.graph.model import load, with_dims
     from modelaudit.load.reader import read_model_light
@@ -48,13 +49,9 @@ def sweep(
         except ModelAuditError as exc:
             raise UsageError(f"--sweep {dim}={value}: {exc.message}", exc.hint) from None
         t = report.totals
-        bytes_complete = all(r.output_bytes is not None for r in report.rows if r.status != "constant" and r.runs)
         columns.append(
             {
                 "value": value,
-                "complete": t.macs_complete,
-                "peak_complete": t.peak_activation_complete,
-                "bytes_complete": bytes_complete,
                 "resolve": [u["flag"] for u in report.unresolved]
                 + [f"no rule for {op} ×{n}" for op, n in sorted(report.uncounted.items())],
                 **{k: getattr(t, k) for k in SWEEP_TOTALS},

@@ -46,7 +46,7 @@ def interpolate(variables: tuple[str, ...], grid: tuple[int, ...], values: dict[
     (values[point] is a list of quantities; None where unknown)."""
     inverse = _solve_vandermonde(grid)
     # the same exact arithmetic in integers: D·V⁻¹ is integral, and a coefficient is an integer when
-    # D divides its numerator (Fractions on 50,000 rows × 3 quantities took longer than the audits)
+    # D divides its numerator (Fractions per row and quantity cost more than the audits: docs/performance.md)
     scale = math.lcm(*(a.denominator for row in inverse for a in row))
     integral = [[int(a * scale) for a in row] for row in inverse]
     width = len(next(iter(values.values())))
@@ -179,12 +179,7 @@ def analyse(source, inputs: dict | None = None, dims: dict | None = None, fork: 
         except ModelAuditError:
             return [None] * (len(_TOTALS) + 3 * len(names) + sum(steps)) if names else [None] * len(_TOTALS)
         t = report.totals
-        out = [
-            t.macs if t.macs_complete else None,
-            t.flops if t.macs_complete else None,
-            t.activation_bytes,
-            t.peak_activation_bytes if t.peak_activation_complete else None,
-        ]
+        out = [t.macs.known, t.flops.known, t.activation_bytes.known, t.peak_activation_bytes.known]
         if not names:
             names.extend(r.name for r in report.rows)
             steps.append(len(report.live_bytes or []))

@@ -15,8 +15,9 @@ Conventions (docs/conventions.md, "Training"):
 
 from __future__ import annotations
 
-from modelaudit.costs.report import Report
+from modelaudit.costs.report import Report, Row
 from modelaudit.costs.rules.recurrent import GATES
+from modelaudit.figures import Figure
 from modelaudit.graph.model import ModelGraph
 from modelaudit.load.dtypes import tensor_bytes
 
@@ -83,65 +84,78 @@ def _wants_grad(mg: ModelGraph, name: str, constant: set[str], params: set[str])
     return bool(name) and name not in constant and name not in mg.inputs
 
 
+def _backward(mg: ModelGraph, row: Row, constant: set[str], params: set[str]) -> tuple[int, int, list[str], int]:
+    """A row of known MACs: its backward MACs and FLOPs, the tensors it saves for backward and the
+    bytes of recurrent state it keeps."""
+    assert row.macs is not None and row.flops is not None
+    if row.scope:  # inside a subgraph: the general convention, no tensor bookkeeping
+        return 2 * row.macs, 2 * row.flops, [], 0
+    node = mg.nodes[row.index]
+    op = node.op_type
+    if op in _PRODUCTS and row.macs:
+        operands = [node.input[i] for i in _PRODUCTS[op] if i < len(node.input)]
+        wanting = sum(1 for n in operands if _wants_grad(mg, n, constant, params)) or 1
+        macs = wanting * row.macs
+        return macs, 2 * macs + 2 * (row.flops - 2 * row.macs), [n for n in node.input if n and n not in constant], 0
+    if op in GATES and row.macs and (row.details or {}).get("gates"):
+        # without the per-gate breakdown (W or R of unknown shape) the general convention below applies
+        dirs, hidden, inputs = (int(v) for v in row.details["gates"][0]["W_x_shape"].split("x"))
+        units = row.macs // (GATES[op] * (inputs + hidden))  # seq·batch·dirs·H
+        x_part = units * GATES[op] * inputs  # the W·x products; their transpose gives dX
+        macs = 2 * row.macs - (x_part if node.input[0] in mg.inputs else 0)
+        per_unit = LSTM_BACKWARD_PER_UNIT if op == "LSTM" else 2 * ((row.flops - 2 * row.macs) // units)
+        first = mg.info(node.input[0])
+        itemsize = (tensor_bytes(1, first.dtype) if first is not None else None) or 4
+        return macs, 2 * macs + units * per_unit, [node.input[0]], units * STATE_SAVED_PER_UNIT[op] * itemsize
+    if op in _LINEAR or row.status in ("zero-cost", "constant"):
+        saved = []
+    elif op in _SAVE_OUTPUT:
+        saved = [n for n in node.output[:1] if n]
+    else:
+        saved = [n for n in node.input if n and n not in constant]
+    return 2 * row.macs, 2 * row.flops, saved, 0
+
+
 def add_training(mg: ModelGraph, report: Report, constant: set[str], params: set[str]) -> Report:
-    """Fills each row's backward MACs/FLOPs and saved bytes, and report.training's totals."""
+    """Each row's backward MACs and FLOPs (report.tables["training"]) and report.training's totals
+    with the bytes saved for backward."""
     saved_names: set[str] = set()
     state_bytes = 0
-    for row in report.rows:
+    backward_macs: list[int | None] = [None] * len(report.rows)  # unknown where the forward MACs are
+    backward_flops: list[int | None] = [None] * len(report.rows)
+    for number, row in enumerate(report.rows):
         if row.macs is None:
             continue
-        if row.scope:  # inside a subgraph: the general convention, no tensor bookkeeping
-            row.backward_macs, row.backward_flops = 2 * row.macs, 2 * row.flops
-            continue
-        node = mg.nodes[row.index]
-        op = node.op_type
-        if op in _PRODUCTS and row.macs:
-            operands = [node.input[i] for i in _PRODUCTS[op] if i < len(node.input)]
-            wanting = sum(1 for n in operands if _wants_grad(mg, n, constant, params)) or 1
-            row.backward_macs = wanting * row.macs
-            row.backward_flops = 2 * row.backward_macs + 2 * (row.flops - 2 * row.macs)
-            saved_names.update(n for n in node.input if n and n not in constant)
-        elif op in GATES and row.macs and (row.details or {}).get("gates"):
-            # without the per-gate breakdown (W or R of unknown shape) the general convention below applies
-            dirs, hidden, inputs = (int(v) for v in row.details["gates"][0]["W_x_shape"].split("x"))
-            units = row.macs // (GATES[op] * (inputs + hidden))  # seq·batch·dirs·H
-            x_part = units * GATES[op] * inputs  # the W·x products; their transpose gives dX
-            row.backward_macs = 2 * row.macs - (x_part if node.input[0] in mg.inputs else 0)
-            per_unit = LSTM_BACKWARD_PER_UNIT if op == "LSTM" else 2 * ((row.flops - 2 * row.macs) // units)
-            row.backward_flops = 2 * row.backward_macs + units * per_unit
-            itemsize = tensor_bytes(1, mg.info(node.input[0]).dtype) or 4
-            state_bytes += units * STATE_SAVED_PER_UNIT[op] * itemsize
-            saved_names.add(node.input[0])
-        else:
-            row.backward_macs = 2 * row.macs
-            row.backward_flops = 2 * row.flops
-            if op in _LINEAR or row.status in ("zero-cost", "constant"):
-                continue
-            if op in _SAVE_OUTPUT:
-                saved_names.update(n for n in node.output[:1] if n)
-            else:
-                saved_names.update(n for n in node.input if n and n not in constant)
-    saved = sum(_nbytes(mg, n) for n in saved_names) + state_bytes
+        backward_macs[number], backward_flops[number], saved, state = _backward(mg, row, constant, params)
+        saved_names.update(saved)
+        state_bytes += state
+    report.tables["training"] = {"backward_macs": backward_macs, "backward_flops": backward_flops}
+    saved_bytes = sum(_nbytes(mg, n) for n in saved_names) + state_bytes
     # a row whose forward MACs are unknown has unknown backward MACs: the sums below are then floors
     unknown = sum(1 for r in report.rows if r.runs and r.macs is None)
-    saved_unknown = sum(1 for n in saved_names if (mg.info(n) is None or not mg.info(n).known))
-    forward = report.totals.macs
-    backward = sum((r.backward_macs or 0) * r.runs for r in report.rows)
-    backward_flops = sum((r.backward_flops or 0) * r.runs for r in report.rows)
+    saved_unknown = sum(1 for n in saved_names if not _known(mg, n))
+    complete = not unknown and report.totals.macs.complete  # a branch counted in part: floors too
+    runs = [r.runs for r in report.rows]
+    backward = Figure.of(sum((macs or 0) * n for macs, n in zip(backward_macs, runs)), complete)
+    backward_flops_total = Figure.of(sum((flops or 0) * n for flops, n in zip(backward_flops, runs)), complete)
+    training_macs = report.totals.macs + backward
     batch = _batch(mg)
     report.training = {
         "backward_macs": backward,
-        "backward_flops": backward_flops,
-        "saved_activation_bytes": saved,
-        "training_macs": forward + backward,
-        "training_flops": report.totals.flops + backward_flops,
+        "backward_flops": backward_flops_total,
+        "saved_activation_bytes": Figure.of(saved_bytes, not saved_unknown and not unknown),
+        "training_macs": training_macs,
+        "training_flops": report.totals.flops + backward_flops_total,
         "batch": batch,
-        "training_macs_per_sample": (forward + backward) // batch if batch else None,
-        "complete": not unknown and report.totals.macs_complete,
+        "training_macs_per_sample": training_macs.map(lambda v: v // batch) if batch else None,
         "unknown_nodes": unknown,
-        "saved_complete": not saved_unknown and not unknown,
     }
     return report
+
+
+def _known(mg: ModelGraph, name: str) -> bool:
+    info = mg.info(name)
+    return info is not None and info.known
 
 
 def _batch(mg: ModelGraph) -> int | None:
@@ -166,5 +180,6 @@ def with_training(mg: ModelGraph, report: Report) -> Report:
     from modelaudit.graph.walk import walk
 
     weights = find_weights(mg, walk(mg))
+    assert weights is not None  # None only when asked to find them without shapes
     params = {leaf.name for leaf in weights.leaves.values() if leaf.role == "param"}
     return add_training(mg, report, weights.constant_tensors, params)

@@ -189,7 +189,9 @@ def report_many(args, models: list[str]) -> int:
     draw = partial(render, fmt=args.format, sort=args.sort, top=args.top, by=args.by, **view)
     with _output(args.output if out_dir is None else None) as stream:
         if out_dir is None and args.format == "json":
-            stream.write('{"schema_version": 1, "reports": [\n')
+            from modelaudit.costs.report import SCHEMA_VERSION  # the reports' own: they are the document
+
+            stream.write(f'{{"schema_version": {SCHEMA_VERSION}, "reports": [\n')
         try:
             for path, text, error, code in audit_many(
                 models, inputs, dims, args.jobs, progress, render=draw, ordered=args.format != "jsonl"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from modelaudit.costs.report import SCHEMA_VERSION
 from modelaudit.encoding import MAX_FIELD, text
 from modelaudit.errors import UsageError
 from modelaudit.graph.model import load
@@ -87,20 +88,20 @@ def run_check(args) -> int:
             report, verification = _verified(mg, report, args)
             if verification.get("mismatches"):
                 mismatched.append((str(c.path), len(verification["mismatches"])))
-        totals = report.totals
-        found = evaluate(str(c.path), totals.__dict__, c.budget)
+        found = evaluate(str(c.path), vars(report.totals), c.budget, _flags_that_resolve(report))
         breaches += found
         results.append(
             {
                 "model": str(c.path),
                 "ok": not found and not (verification or {}).get("mismatches"),
-                "totals": totals.__dict__,
-                "breaches": [b.__dict__ | {"line": b.line()} for b in found],
+                "totals": report.totals.as_dict(),
+                "breaches": [b.as_dict() for b in found],
             }
             | ({"verification": verification} if verification is not None else {})
         )
     if args.format == "json":
-        write_output(json.dumps({"schema_version": 1, "ok": not breaches, "models": results}, indent=2) + "\n", None)
+        document = {"schema_version": SCHEMA_VERSION, "ok": not breaches, "models": results}
+        write_output(json.dumps(document, indent=2) + "\n", None)
     else:
         lines = [f"within budget: {text(r['model'], MAX_FIELD)}" for r in results if r["ok"]]
         lines += [b.line() for b in breaches]
@@ -116,6 +117,13 @@ def run_check(args) -> int:
             )
         write_output("".join(f"{line}\n" for line in lines), None)
     return 1 if breaches or mismatched else 0
+
+
+def _flags_that_resolve(report) -> str:
+    """What would resolve the report's unknown sizes or uncounted ops (`resolve with --dim batch=N`)."""
+    from modelaudit.render.common import resolve_hint
+
+    return resolve_hint({"unresolved": report.unresolved, "uncounted": report.head()["uncounted"]})
 
 
 def _verified(mg, report, args):

@@ -44,16 +44,15 @@ def run_compare(args) -> int:
         write_output(render_compare_sweep(sweeps, labels_for(args.models), args.format), args.output)
         return 0
     # with several models, an --input or --dim applies to the models that have it
-    # each report's head and its Row objects: the grouping reads rows column by column, so no dict
-    # per row is made (docs/performance.md: compare)
+    # each report's document(): the grouping reads its rows column by column, no dict per row
     reports = []
     for m in args.models:
         with naming(m):
             mg = load(m, inputs=inputs, dims=dims, strict=False, fork=True)
             refuse_overwriting(args.output, mg.data_files)
             report = analyze(mg)
-        reports.append(_head_and_rows(report))
-        keep(mg, report)  # the console script frees neither (cli.common.keep): as report
+        reports.append(report.document())
+        keep(mg, report)  # the console script frees neither, as report does
         del mg, report
     result = compare(reports, labels_for(args.models), depth=args.depth)
     if args.format == "html":
@@ -61,13 +60,11 @@ def run_compare(args) -> int:
 
         write_output(render_compare_html(result, by=args.by or "all"), args.output)  # a page has room for both
     else:
-        write_output(render_compare(result, args.format, by=args.by or "op"), args.output)
+        from .report import terminal_width
+
+        write_output(render_compare(result, args.format, by=args.by or "op", width=terminal_width(args)), args.output)
     keep(result)
     return 0
-
-
-def _head_and_rows(report) -> dict:
-    return report.head() | {"rows": report.rows}
 
 
 def run_explain(args) -> int:
@@ -137,9 +134,9 @@ def run_lint(args) -> int:
     elif args.format == "json":
         text = json.dumps({"schema_version": 1, "findings": [f.as_dict() for f in findings]}, indent=2) + "\n"
     else:
-        from modelaudit.encoding import text as shown
+        from modelaudit.render.common import finding_texts
 
-        text = "".join(f"{f.code} {f.severity}: {shown(f.target)}: {shown(f.message, 400)}\n" for f in findings)
+        text = "".join(line + "\n" for line in finding_texts([f.as_dict() for f in findings]))
         text += f"{len(findings)} finding(s)\n"
     write_output(text, args.output)
     if args.fail_on != "never" and any(
@@ -152,5 +149,7 @@ def run_lint(args) -> int:
 def run_ops(args) -> int:
     from modelaudit.analyses.coverage import render_ops
 
-    write_output(render_ops(args.format, domain=args.domain, missing=args.missing), None)
+    from .report import terminal_width
+
+    write_output(render_ops(args.format, domain=args.domain, missing=args.missing, width=terminal_width(args)), None)
     return 0

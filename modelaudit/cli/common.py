@@ -167,8 +167,8 @@ def leaving() -> bool:
 def keep(*objects) -> None:
     """Hands a command's large objects (the loaded model, the report) to the process's end. Freed
     one by one as the command's frame unwinds, a large model's records take time the user waits
-    for (docs/performance.md), and the collector, once back on, would walk them all again;
-    os._exit frees nothing.
+    for (docs/performance.md), and the collector, once back on, would walk them all again; os._exit
+    frees nothing.
     Called from main() directly (tests, a program embedding the CLI), nothing is kept."""
     if _KEPT is not None:
         _KEPT.extend(objects)

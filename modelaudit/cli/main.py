@@ -24,12 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="modelaudit: %(message)s")
     try:
-        args = build_parser().parse_args(argv)
-        if args.command is None:
-            build_parser().print_help(sys.stderr)
-            return 2
-        from modelaudit.costs.analyze import quiet_gc
-
+        parser = build_parser()
+        args = parser.parse_args(argv)
         commands = {
             "report": run_report,
             "ops": run_ops,
@@ -40,6 +36,15 @@ def main(argv: list[str] | None = None) -> int:
             "lint": run_lint,
             "annotate": run_annotate,
         }
+        if args.command is None:  # a short usage, not the whole help
+            names = list(commands)
+            sys.stderr.write(
+                parser.format_usage() + f"modelaudit: error: name a command: {', '.join(names[:-1])} or {names[-1]} "
+                "(`modelaudit -h` says what each does; start with `modelaudit report MODEL.onnx`)\n"
+            )
+            return 2
+        from modelaudit.costs.analyze import quiet_gc
+
         from .common import leaving
         from .deadline import budget_of, memory_limit, memory_of, time_limit
 

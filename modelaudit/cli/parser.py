@@ -68,7 +68,14 @@ def _report(sub) -> None:
 
 def _view_flags(report) -> None:
     """report: the format, and which rows and columns the table shows."""
-    report.add_argument("--format", "-f", choices=sorted(FORMATS), default="text")
+    report.add_argument(
+        "--format",
+        "-f",
+        choices=sorted(FORMATS),
+        default="text",
+        help="text (a table fitted to the terminal; the default), markdown, json (every row: docs/json-schema.md), "
+        "jsonl (one report a line), csv (exact numbers, a line per row) or html (a page with charts)",
+    )
     report.add_argument(
         "--sort",
         choices=sorted(SORT_KEYS),
@@ -205,7 +212,16 @@ def _compare(sub) -> None:
         help="two or more .onnx files or folders of them; the first is the reference",
     )
     shape_flags(cmp)
-    cmp.add_argument("--format", "-f", choices=("text", "markdown", "json", "html"), default="text")
+    cmp.add_argument(
+        "--wide", action="store_true", help="print the tables whole, however wide (not fitted to the terminal)"
+    )
+    cmp.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "markdown", "json", "html"),
+        default="text",
+        help="text (the default), markdown, json or html (charts on one scale)",
+    )
     cmp.add_argument(
         "--by",
         choices=("op", "block", "all"),
@@ -263,7 +279,9 @@ def _check(sub) -> None:
     chk.add_argument(
         "--timeout", type=float, default=300.0, metavar="SECONDS", help="--verify: stop a longer run (default 300)"
     )
-    chk.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    chk.add_argument(
+        "--format", "-f", choices=("text", "json"), default="text", help="text (a line per breach) or json"
+    )
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -296,7 +314,13 @@ def _calc(sub) -> None:
 def _lint(sub) -> None:
     lint = sub.add_parser("lint", help="findings: dead nodes, unused or duplicate weights, foldable BatchNorm…")
     lint.add_argument("model")
-    lint.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
+    lint.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text (a line per finding), json or sarif (for code scanning)",
+    )
     lint.add_argument(
         "--fail-on",
         choices=("warning", "error", "never"),
@@ -333,7 +357,16 @@ def _annotate(sub) -> None:
 
 def _ops(sub) -> None:
     ops = sub.add_parser("ops", help="the op coverage table: category, MAC and FLOP formulas, since opset")
-    ops.add_argument("--format", "-f", choices=("text", "markdown", "json", "csv"), default="text")
+    ops.add_argument(
+        "--wide", action="store_true", help="print the table whole, however wide (not fitted to the terminal)"
+    )
+    ops.add_argument(
+        "--format",
+        "-f",
+        choices=("text", "markdown", "json", "csv"),
+        default="text",
+        help="text, markdown, json or csv",
+    )
     ops.add_argument("--domain", help="only this domain (ai.onnx, com.microsoft…)")
     ops.add_argument(
         "--missing",

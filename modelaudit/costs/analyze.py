@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from onnx import helper
 
+from modelaudit.figures import Figure
 from modelaudit.graph.model import ModelGraph
 from modelaudit.graph.modules import module_paths
 from modelaudit.graph.walk import Visit, walk
@@ -67,8 +68,8 @@ def _described(mg: ModelGraph) -> tuple[dict[str, str], dict[str, int | None], d
 class _Auditor:
     """Costs nodes recursively; rows of a subgraph carry run counts relative to their parent."""
 
-    def __init__(self, mg: ModelGraph, weights: WeightTable, modules: list[str]):
-        self.mg, self.weights, self.modules = mg, weights, modules
+    def __init__(self, mg: ModelGraph, weights: WeightTable):
+        self.mg, self.weights = mg, weights
         self.warnings: list[str] = list(mg.warnings) + load_plugins()
         self.incomplete: list[str] = []
         self.params_incomplete: list[str] = []
@@ -79,13 +80,12 @@ class _Auditor:
         tensors = mg.tensors  # an absent optional input ("") has no info, even where a tensor is named ""
         self._info = tensors.get if "" not in tensors else lambda n: tensors.get(n) if n else None
 
-    def rows(self, visits: list[Visit], scope: str = "", module: str | None = None) -> list[Row]:
-        """The rows of `visits`; a subgraph's (`scope` its parent's name) are in its parent's `module`."""
+    def rows(self, visits: list[Visit], scope: str = "") -> list[Row]:
+        """The rows of `visits` (`scope`: a subgraph's parent's name), in pre-order."""
         out: list[Row] = []
-        row, modules = self.row, self.modules
+        row = self.row
         for visit in visits:
-            # a top-level visit's key is its node index; a subgraph's rows are in their parent's module
-            out.append(row(visit, scope, modules[visit.key] if module is None else module))  # type: ignore[index]
+            out.append(row(visit, scope))
             if visit.children:
                 out.extend(self.control_flow(visit, out[-1]))
         return out
@@ -119,7 +119,7 @@ class _Auditor:
             self.warnings.append(f"rule for {node.op_type} failed on node #{key} '{node.name}': {exc}")
             return Cost(formula=str(exc)), "error", _NO_DIMS
 
-    def row(self, visit: Visit, scope: str, module: str) -> Row:
+    def row(self, visit: Visit, scope: str) -> Row:
         node, key, weights = visit.node, visit.key, self.weights
         op, domain = node.op_type, node.domain
         spec, opset, without_rule, each = self._plans.get((op, domain)) or self.plan(op, domain)
@@ -160,27 +160,24 @@ class _Auditor:
                     if output_bytes is not None:
                         size = sizes.get(n)
                         output_bytes = None if size is None else output_bytes + size
-        # positional, in Row's field order (report.py): a third of the cost of keywords, per node
         return Row(
-            index,
-            f"{scope}/{local}" if scope else local,
-            op,
-            domain,
-            data,
-            stored,
-            outputs,
-            weights.params_by_node.get(key, 0),
-            weights.non_trainable_by_node.get(key, 0),
-            cost.macs if known else None,
-            cost.flops if known else None,
-            output_bytes,
-            cost.formula,
-            status,
-            module,
-            sorted(set(dims)) if dims else [],
-            scope,
-            1,
-            details(self.mg, node) if op in DETAILED else {},
+            index=index,
+            name=f"{scope}/{local}" if scope else local,
+            op=op,
+            domain=domain,
+            inputs=data,
+            weights=stored,
+            outputs=outputs,
+            params=weights.params_by_node.get(key, 0),
+            non_trainable=weights.non_trainable_by_node.get(key, 0),
+            macs=cost.macs if known else None,
+            flops=cost.flops if known else None,
+            output_bytes=output_bytes,
+            formula=cost.formula,
+            status=status,
+            unresolved=sorted(set(dims)) if dims else [],
+            scope=scope,
+            details=details(self.mg, node) if op in DETAILED else {},
         )
 
     def below_zero(self, node) -> str | None:
@@ -201,7 +198,7 @@ class _Auditor:
 
     def control_flow(self, visit: Visit, row: Row) -> list[Row]:
         """If: both branches, the more expensive counted. Loop: body × trip count. Scan: × sequence."""
-        branches = [(attr, self.rows(children, f"{row.name}/{attr}", row.module)) for attr, children in visit.children]
+        branches = [(attr, self.rows(children, f"{row.name}/{attr}")) for attr, children in visit.children]
         totals = [(attr, _sum(rows, "macs"), _sum(rows, "flops")) for attr, rows in branches]
         op = visit.node.op_type
         if op == "If" and len(branches) == 2:
@@ -320,13 +317,13 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         visits = walk(mg)
         weights = find_weights(mg, visits)
         modules = modules_of(mg)
-    auditor = _Auditor(mg, weights, modules)
+    auditor = _Auditor(mg, weights)
     rows = auditor.rows(visits)
     uncounted: dict[str, int] = {}
     unresolved: dict[str, int] = {}
     macs = flops = activation_bytes = 0
-    complete = not auditor.incomplete
-    for row in rows:  # one pass: a 50,000-row report is summed without 50,000 property calls each
+    macs_missing = flops_missing = bytes_missing = 0  # parts of the sums that are unknown
+    for row in rows:  # one pass over the rows, no property call per row
         if row.status == "uncounted":
             uncounted[row.op_label] = uncounted.get(row.op_label, 0) + 1
         for d in row.unresolved:
@@ -335,28 +332,32 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         if not runs:
             continue
         if row.macs is None:
-            complete = False
+            macs_missing += 1
         else:
             macs += row.macs * runs
-        if row.flops is not None:
+        if row.flops is None:
+            flops_missing += 1
+        else:
             flops += row.flops * runs
-        if row.output_bytes and row.status != "constant":
-            activation_bytes += row.output_bytes
+        if row.status != "constant":
+            if row.output_bytes is None:
+                bytes_missing += 1
+            else:
+                activation_bytes += row.output_bytes
     by_dtype = weights.bytes_by_dtype()
     steps, peak, peak_complete = live_bytes(mg, weights.constant_tensors, auditor.sizes)
+    complete = not auditor.incomplete  # a branch or body counted in part (see the warnings)
+    weighed = not auditor.params_incomplete
     totals = Totals(
-        params=weights.params,
-        non_trainable=weights.non_trainable,
-        weight_bytes=sum(by_dtype.values()),
+        params=Figure.of(weights.params, weighed),
+        non_trainable=Figure.of(weights.non_trainable, weighed),
+        weight_bytes=Figure.of(sum(by_dtype.values()), weighed),
         weight_bytes_by_dtype=by_dtype,
-        macs=macs,
-        flops=flops,
-        macs_complete=complete,
-        activation_bytes=activation_bytes,
-        peak_activation_bytes=peak,
-        peak_activation_complete=peak_complete,
+        macs=Figure.of(macs, complete and not macs_missing),
+        flops=Figure.of(flops, complete and not flops_missing),
+        activation_bytes=Figure.of(activation_bytes, not bytes_missing),
+        peak_activation_bytes=Figure.of(peak, peak_complete),
         nodes=len(rows),
-        params_complete=not auditor.params_incomplete,
     )
     return Report(
         model=model_info(mg),
@@ -370,15 +371,26 @@ def analyze(mg: ModelGraph, prepared: tuple | None = None) -> Report:
         + auditor.incomplete
         + auditor.params_incomplete,
         live_bytes=steps,
+        tables={"modules": {"module": _row_modules(rows, modules)}},
     )
+
+
+def _row_modules(rows: list[Row], paths: list[str]) -> list[str]:
+    """Each row's module path (a subgraph's rows follow their top-level parent, and are in its module)."""
+    out, current = [], ""
+    for row in rows:
+        if not row.scope:
+            current = paths[row.index]
+        out.append(current)
+    return out
 
 
 @contextmanager
 def quiet_gc(restore: bool = True):
     """The cyclic garbage collector off while hundreds of thousands of small records are made:
-    it would scan them again and again (a third of the time on a 200,000-node graph) and find no
-    cycles to free. `restore=False` leaves it off (a process about to end with os._exit: turned
-    back on, its first pass would walk every record made meanwhile)."""
+    it would scan them again and again and find no cycles to free (docs/performance.md).
+    `restore=False` leaves it off (a process about to end with os._exit: turned back on, its
+    first pass would walk every record made meanwhile)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -6,10 +6,12 @@ full path in every view, so that `model.2/m.0` and `model.4/m.0` stay two blocks
 from __future__ import annotations
 
 from itertools import chain
-from operator import not_
 
+from modelaudit.figures import Figure, rank
+
+from .families import FAMILIES, families, family_of
 from .poly import sum_formulas
-from .report import Row, column, row_dicts
+from .rows import Rows
 
 __all__ = [
     "block_of",
@@ -38,11 +40,9 @@ def block_of(module: str, depth: int) -> str:
 _SUMMED = ("params", "macs_total", "flops_total", "backward_macs", "runs", "ms", "scope", "status")
 
 
-def _summed(rows: list) -> list[tuple]:
-    """Per row, the fields a group adds up and its --symbolic polynomials (None without), read
-    column by column from Row objects or dicts (no dict per Row)."""
-    formulas = column(rows, "formulas") if rows and rows[0].__class__ is not Row else [None] * len(rows)
-    return list(zip(*(column(rows, k) for k in _SUMMED), formulas))
+def _summed(rows: Rows) -> list[tuple]:
+    """Per row, the fields a group adds up and its --symbolic polynomials (None without)."""
+    return list(zip(*(rows.column(k) for k in _SUMMED), rows.column("formulas")))
 
 
 def _add(groups: dict, key, values: tuple) -> None:
@@ -71,26 +71,33 @@ def _add(groups: dict, key, values: tuple) -> None:
         g.setdefault("formulas", []).append(formulas)
 
 
-def formula_rows(d: dict) -> list[dict]:
-    """The rows, each with its --symbolic polynomials under `formulas` (for the grouped views to
-    sum); the rows themselves without --symbolic (Row objects stay Row objects)."""
-    sym = d.get("symbolic")
+def formula_rows(d: dict) -> Rows:
+    """The document's rows with a `formulas` column, each row's --symbolic polynomials (for the
+    grouped views to sum); the rows themselves without --symbolic."""
+    sym, rows = d.get("symbolic"), d["rows"]
     if not sym:
-        return d["rows"]
+        return rows
     variables = tuple(sym["variables"])
     none = {"text": None, "not_polynomial": True}
     by_name = {r["name"]: r for r in sym["rows"]}
-    return [
-        r
-        | {"formulas": {"variables": variables} | {k: (by_name.get(r["name"]) or {}).get(k) or none for k in FORMULAS}}
-        for r in row_dicts(d["rows"])
-    ]
+    return rows.with_column(
+        "formulas",
+        [
+            {"variables": variables} | {k: (by_name.get(name) or {}).get(k) or none for k in FORMULAS}
+            for name in rows.column("name")
+        ],
+    )
 
 
 def _finish(groups) -> None:
-    """Each group's members' polynomials replaced by their sum (a group's cost at every size);
-    the count of untimed nodes kept only where some node was timed (--profile)."""
+    """Each group's sums made Figures (a floor where some of its nodes are unknown), its members'
+    polynomials replaced by their sum (a group's cost at every size); the count of untimed nodes
+    kept only where some node was timed (--profile)."""
     for g in groups:
+        unknown = g["unknown"]
+        for key in ("macs", "flops", "backward_macs"):  # backward MACs are unknown exactly where the MACs are
+            if key in g and g[key].__class__ is not Figure:  # scope_tree's plain sums are Figures already
+                g[key] = Figure.of(g[key], not unknown)
         if "ms" not in g:
             g.pop("untimed", None)
         members = g.get("formulas")
@@ -99,30 +106,30 @@ def _finish(groups) -> None:
             g["formulas"] = {k: sum_formulas([m[k] for m in members], variables) for k in FORMULAS}
 
 
-def _per_module(rows: list, of) -> list:
+def _per_module(rows: Rows, of) -> list:
     """`of(module)` of each row's module path, once per distinct path (thousands of rows share one)."""
-    modules = column(rows, "module", "")
+    modules = rows.column("module", "")
     cached = {m: of(m) for m in dict.fromkeys(modules)}
     return list(map(cached.__getitem__, modules))
 
 
-def block_names(rows: list, depth: int) -> list[str]:
+def block_names(rows: Rows, depth: int) -> list[str]:
     """Each row's block at `depth` (a subgraph's rows are in their parent's module)."""
     return _per_module(rows, lambda module: block_of(module, depth))
 
 
-def _has_formulas(rows: list) -> bool:
-    """Whether rows carry --symbolic's polynomials (formula_rows' dicts; Row objects never do)."""
-    return bool(rows) and rows[0].__class__ is not Row and any(r.get("formulas") is not None for r in rows)
+def _has_formulas(rows: Rows) -> bool:
+    """Whether rows carry --symbolic's polynomials (formula_rows')."""
+    return rows.column("formulas").count(None) != len(rows)
 
 
-def _plain(rows: list) -> bool:
+def _plain(rows: Rows) -> bool:
     """No row has what --training, --profile or --symbolic add (backward MACs, times, polynomials):
     each group is then five sums, what `_add` and `_finish` give such rows."""
-    if _has_formulas(rows):
-        return False
     n = len(rows)
-    return column(rows, "backward_macs").count(None) == n and column(rows, "ms").count(None) == n
+    return (
+        not _has_formulas(rows) and rows.column("backward_macs").count(None) == n and rows.column("ms").count(None) == n
+    )
 
 
 def _index(keys: list) -> dict:
@@ -133,17 +140,16 @@ def _index(keys: list) -> dict:
     return members
 
 
-def _columns(rows: list) -> tuple[list, list, list]:
-    """Every row's params, MACs and FLOPs times its runs (the Row properties' values)."""
-    if rows and rows[0].__class__ is Row and column(rows, "runs").count(1) == len(rows):
-        return column(rows, "params"), column(rows, "macs"), column(rows, "flops")  # x1: no property call per row
-    return column(rows, "params"), column(rows, "macs_total"), column(rows, "flops_total")
+def _columns(rows: Rows) -> tuple[list, list, list]:
+    """Every row's params, MACs and FLOPs times its runs."""
+    return rows.column("params"), rows.column("macs_total"), rows.column("flops_total")
 
 
 def _sums(columns: tuple, members: dict) -> dict:
-    """Each group's params, MACs, FLOPs, nodes and unknown MACs, in `_add`'s key order, summed in
-    row order (`columns`: `_columns`' lists; `members`: row numbers per group, as `_index` gives
-    them). Only for `_plain` rows: `_add`'s "untimed" count goes in `_finish` where no group has "ms"."""
+    """Each group's params, MACs, FLOPs (Figures: a floor where some are unknown), nodes and
+    unknown MACs, in `_add`'s key order, summed as plain numbers in row order (`columns`:
+    `_columns`' lists; `members`: row numbers per group, as `_index` gives them). Only for `_plain`
+    rows: `_add`'s "untimed" count goes in `_finish` where no group has "ms"."""
     params, macs, flops = columns
     groups = {}
     for key, numbers in members.items():
@@ -151,26 +157,26 @@ def _sums(columns: tuple, members: dict) -> dict:
         unknown = group_macs.count(None)
         if unknown:  # a node of unknown MACs adds neither MACs nor FLOPs, as in _add
             numbers_known = [i for i in numbers if macs[i] is not None]
-            group_macs = map(macs.__getitem__, numbers_known)
+            group_macs = list(map(macs.__getitem__, numbers_known))
         else:
             numbers_known = numbers
         groups[key] = {
             "params": sum(map(params.__getitem__, numbers)),
-            "macs": sum(group_macs),
-            "flops": sum(map(flops.__getitem__, numbers_known)),
+            "macs": Figure.of(sum(group_macs), not unknown),
+            "flops": Figure.of(sum(map(flops.__getitem__, numbers_known)), not unknown),
             "nodes": len(numbers),
             "unknown": unknown,
         }
     return groups
 
 
-def _grouped(rows: list, keys: list, columns: tuple | None = None) -> dict:
+def _grouped(rows: Rows, keys: list, columns: tuple | None = None, members: dict | None = None) -> dict:
     """The rows' `_summed` values added per key (one key per row), in order of first appearance
-    (`columns`: `_columns(rows)` of `_plain` rows, if the caller has read them)."""
+    (`columns`: `_columns(rows)` of `_plain` rows, `members`: `_index(keys)`, if the caller has them)."""
     if columns is None and _plain(rows):
         columns = _columns(rows)
     if columns is not None:
-        return _sums(columns, _index(keys))
+        return _sums(columns, members if members is not None else _index(keys))
     groups: dict = {}
     for values, key in zip(_summed(rows), keys):
         _add(groups, key, values)
@@ -178,35 +184,37 @@ def _grouped(rows: list, keys: list, columns: tuple | None = None) -> dict:
     return groups
 
 
-def _in_row_order(keys: list, rows: list) -> list:
-    """The distinct keys in order of each one's first node that computes (a constant folded at load
-    is no step of the model: exporters put them first, and their readers' blocks would lead the
-    list), then the keys of constants alone."""
-    computing = [k for k, status in zip(keys, column(rows, "status")) if status != "constant"]
-    return list(dict.fromkeys(computing + keys))
+def _in_row_order(members: dict, rows: Rows) -> list:
+    """The keys (`members`: `_index`'s row numbers of each) in order of each one's first node that
+    computes (a constant folded at load is no step of the model: exporters put them first, and
+    their readers' blocks would lead the list), then the keys of constants alone. A key's first
+    row computes but in those blocks: one look per key, not per row."""
+    status = rows.column("status")
+    after = len(status)
+    first = {
+        k: next((i for i in numbers if status[i] != "constant"), after + numbers[0]) for k, numbers in members.items()
+    }
+    return sorted(members, key=first.__getitem__)
 
 
-def by_block(rows: list, depth: int) -> dict[str, dict]:
+def by_block(rows: Rows, depth: int) -> dict[str, dict]:
     """Params, MACs and FLOPs summed per block, in order of each block's first computing node."""
     keys = block_names(rows, depth)
-    groups = _grouped(rows, keys)
-    return {k: groups[k] for k in _in_row_order(keys, rows)}
+    members = _index(keys)
+    groups = _grouped(rows, keys, members=members)
+    return {k: groups[k] for k in _in_row_order(members, rows)}
 
 
-def _path(module: str, depth: int) -> tuple[str, ...]:
-    return tuple(module.split("/")[:depth]) if module else (TOP,)
-
-
-def scope_tree(rows: list, depth: int) -> list[dict]:
+def scope_tree(rows: Rows, depth: int) -> list[dict]:
     """The modules down to `depth` as a tree in pre-order, each with the subtotals of every node
     below it (`level` 1 is the outermost module; `leaf` marks the deepest shown; `path` is the key
-    `by_block` names it by). `rows`: Row objects or their dicts."""
-    paths = _per_module(rows, lambda module: _path(module, depth))
+    `by_block` names it by)."""
+    paths = _per_module(rows, lambda module: tuple(module.split("/")[:depth]) if module else (TOP,))
     members = _index(paths)
     groups: dict[tuple, dict] = {}
     children: dict[tuple, list] = {(): []}
     below: dict[tuple, list] = {}  # the paths under each scope
-    for path in _in_row_order(paths, rows):  # each scope where its first node that computes is
+    for path in _in_row_order(members, rows):  # each scope where its first node that computes is
         for level in range(1, len(path) + 1):
             key = path[:level]
             if key not in groups:
@@ -243,85 +251,7 @@ def scope_tree(rows: list, depth: int) -> list[dict]:
     return order
 
 
-FAMILIES = [
-    "Conv (dense)",
-    "Conv (grouped)",
-    "Conv (depthwise)",
-    "ConvTranspose",
-    "Gemm/MatMul",
-    "recurrent",
-    "attention",
-    "normalization",
-    "elementwise",
-    "data movement",
-    "other",
-]
-_LINEAR = {"Gemm", "MatMul", "Einsum", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "QGemm"}
-_LINEAR.add("FusedGemm")  # onnxruntime's saved optimizations
-_RECURRENT = {"RNN", "GRU", "LSTM"}
-_ATTENTION = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "LinearAttention", "RotaryEmbedding"}
-_NORM = {
-    "BatchNormalization",
-    "LayerNormalization",
-    "InstanceNormalization",
-    "GroupNormalization",
-    "RMSNormalization",
-    "SkipLayerNormalization",
-    "SimplifiedLayerNormalization",
-    "SkipSimplifiedLayerNormalization",
-    "LpNormalization",
-    "LRN",
-    "MeanVarianceNormalization",
-}
-
-
-_CONV = ("Conv", "ConvInteger", "QLinearConv", "DeformConv", "FusedConv")
-
-
-def family_of(row: dict) -> str:
-    return _family(row["op"], row.get("details"), row["status"], row["macs"])
-
-
-def _family(op: str, details: dict | None, status: str, macs: int | None) -> str:
-    if op in _CONV:
-        kind = (details or {}).get("conv", "dense")
-        return f"Conv ({kind})"
-    if op == "ConvTranspose":
-        return "ConvTranspose"
-    if op in _LINEAR:
-        return "Gemm/MatMul"
-    if op in _RECURRENT:
-        return "recurrent"
-    if op in _ATTENTION:
-        return "attention"
-    if op in _NORM:
-        return "normalization"
-    if status in ("zero-cost", "constant"):
-        return "data movement"
-    if status == "counted" and not macs:
-        return "elementwise"
-    return "other"
-
-
-def families(rows: list) -> list[str]:
-    """Each row's family (Row objects or dicts), decided once per distinct op, status and MACs
-    zero or not; a conv's once per row (its kind is in its details)."""
-    ops = column(rows, "op")
-    decided: dict[tuple, str] = {}
-    out = []
-    for key in zip(ops, column(rows, "status"), map(not_, column(rows, "macs"))):
-        family = decided.get(key)
-        if family is None:
-            family = decided[key] = _family(key[0], None, key[1], not key[2])
-        out.append(family)
-    if any(key[0] in _CONV for key in decided):
-        for i, (op, details) in enumerate(zip(ops, column(rows, "details"))):
-            if op in _CONV:
-                out[i] = _family(op, details, None, None)
-    return out
-
-
-def by_family(rows: list) -> dict[str, dict]:
+def by_family(rows: Rows) -> dict[str, dict]:
     """Params, MACs and FLOPs per op family: Conv split into dense, grouped and depthwise."""
     return _in_order(_grouped(rows, families(rows)))
 
@@ -330,44 +260,43 @@ def _in_order(groups: dict) -> dict:
     return {f: groups[f] for f in FAMILIES if f in groups}
 
 
-def families_and_blocks(rows: list, depth: int) -> tuple[dict, dict]:
+def families_and_blocks(rows: Rows, depth: int) -> tuple[dict, dict]:
     """`by_family(rows)` and `by_block(rows, depth)`, the columns they sum read once."""
     columns = _columns(rows) if _plain(rows) else None
     keys = block_names(rows, depth)
-    groups = _grouped(rows, keys, columns)
-    return _in_order(_grouped(rows, families(rows), columns)), {k: groups[k] for k in _in_row_order(keys, rows)}
+    members = _index(keys)
+    groups = _grouped(rows, keys, columns, members)
+    return _in_order(_grouped(rows, families(rows), columns)), {k: groups[k] for k in _in_row_order(members, rows)}
 
 
-def by_op(rows: list) -> list[dict]:
-    """One row per op type: node count and summed params, MACs and FLOPs (None if any unknown).
-    `rows` are Row objects or their dicts (with --symbolic, formula_rows' dicts)."""
+def by_op(rows: Rows) -> list[dict]:
+    """One row per op type: node count and summed params, MACs and FLOPs (Figures: a floor where
+    some of its nodes are unknown), largest MACs first (unknown before zero); with --symbolic
+    (formula_rows'), their polynomials summed."""
     if _has_formulas(rows):
         groups = _by_op_each(rows)
     else:  # no polynomials: each op's sums taken over its row numbers, as per block (_sums)
-        members = _index(column(rows, "op_label"))
-        non_trainable = column(rows, "non_trainable")
+        members = _index(rows.column("op_label"))
+        non_trainable = rows.column("non_trainable")
         groups = {}
         for label, s in _sums(_columns(rows), members).items():
-            unknown = s["unknown"]
             groups[label] = {
                 "op": label,
                 "count": s["nodes"],
                 "params": s["params"],
                 "non_trainable": sum(map(non_trainable.__getitem__, members[label])),
-                "macs": None if unknown else s["macs"],
-                "flops": None if unknown else s["flops"],
-                "unknown": unknown,
+                "macs": s["macs"],
+                "flops": s["flops"],
+                "unknown": s["unknown"],
             }
-    return sorted(groups.values(), key=lambda g: (g["macs"] is None, -(g["macs"] or 0), g["op"]))
+    return sorted(groups.values(), key=lambda g: (rank(g["macs"]), g["op"]))
 
 
-def _by_op_each(rows: list) -> dict[str, dict]:
+def _by_op_each(rows: Rows) -> dict[str, dict]:
     """by_op's groups added row by row (the rows with --symbolic's polynomials)."""
     groups: dict[str, dict] = {}
-    # column by column, one loop over plain values: a Report's own rows need no dict each
-    columns = zip(*(column(rows, k) for k in ("op_label", "params", "non_trainable", "macs_total", "flops_total")))
-    formulas = [r.get("formulas") for r in rows] if rows and isinstance(rows[0], dict) else [None] * len(rows)
-    for (label, params, non_trainable, macs, flops), formula in zip(columns, formulas):
+    keys = ("op_label", "params", "non_trainable", "macs_total", "flops_total", "formulas")
+    for label, params, non_trainable, macs, flops, formula in zip(*map(rows.column, keys)):
         g = groups.get(label)
         if g is None:
             g = groups[label] = {
@@ -390,7 +319,4 @@ def _by_op_each(rows: list) -> dict[str, dict]:
         if formula is not None:  # --symbolic: summed once the group is complete (_finish)
             g.setdefault("formulas", []).append(formula)
     _finish(groups.values())
-    for g in groups.values():
-        if g["unknown"]:
-            g["macs"] = g["flops"] = None
     return groups

@@ -39,12 +39,17 @@ class Unresolved(Exception):
 
 
 def dims_str(shape: Shape | None) -> str:
-    """`1x3x224x224`, `batchx3x224x224`, `?` for an unknown rank, `scalar` for rank 0."""
+    """`1x3x224x224`, `batchx3x224x224`, `?` for an unknown rank, `scalar` for rank 0. A dim
+    written as an expression is put in parentheses and the dims joined by `×`, which no expression
+    holds: `batch×16×(floor(height/2 - 1/2) + 1)`, never `batchx16xfloor(height/2 - 1/2) + 1x…`."""
     if shape is None:
         return "?"
     if len(shape) == 0:
         return "scalar"
-    return "x".join("?" if d is None else str(d) for d in shape)
+    dims = ["?" if d is None else str(d) for d in shape]
+    if all(not isinstance(d, str) or d.isidentifier() for d in shape):  # ints, None and names
+        return "x".join(dims)
+    return "×".join(d if not isinstance(s, str) or s.isidentifier() else f"({d})" for d, s in zip(dims, shape))
 
 
 @dataclass

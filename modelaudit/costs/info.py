@@ -43,14 +43,16 @@ def input_dim_names(mg: ModelGraph) -> tuple[dict[str, str], list[str]]:
 
 def unresolved_hints(mg: ModelGraph, counts: dict[str, int]) -> list[dict]:
     named, anonymous = input_dim_names(mg)
+    inputs = {s for d in named for s in symbols_of(d)}
     hints = []
     for dim, nodes in sorted(counts.items()):
-        if dim in named:  # an input dim written as an expression is fixed through its symbols
-            flag = " ".join(f"--dim {s}=N" for s in symbols_of(dim))
+        own = symbols_of(dim) if dim != "?" else []
+        if dim in named or (own and set(own) <= inputs):  # fixed through its symbols: floor(height/2) by height
+            flag = " ".join(f"--dim {s}=N" for s in own)
         elif anonymous:
             flag = " ".join(f"--input {n}={dims_str(_shape_of(mg, n))}" for n in anonymous).replace("?", "N")
         elif named:  # an unknown derived from a symbolic input dim: fixing those resolves it
-            flag = " ".join(f"--dim {s}=N" for s in sorted({s for d in named for s in symbols_of(d)}))
+            flag = " ".join(f"--dim {s}=N" for s in sorted(inputs))
         else:  # every input dim is fixed: the shape comes from data, or from an op onnx cannot infer
             flag = "--verify (onnxruntime's run gives the shapes that static inference cannot)"
         hints.append({"dim": dim, "nodes": nodes, "flag": flag})

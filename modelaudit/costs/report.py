@@ -1,13 +1,18 @@
-"""Report: one row per node plus totals; `to_dict()` is the single source of every output format."""
+"""Report: one row per node, each analysis's table beside the rows, and totals. `document()` is what
+every output format reads and `to_dict()` its plain data (the JSON document): one source for all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from operator import attrgetter
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Row", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "column", "row_dicts"]
+from modelaudit.figures import Figure, revive, to_data
 
-SCHEMA_VERSION = 1
+from .rows import Row, Rows, Table
+
+__all__ = ["Row", "Rows", "Table", "Totals", "Report", "SCHEMA_VERSION", "STATUSES", "revive_document"]
+
+SCHEMA_VERSION = 2  # 2: every figure that may be incomplete is {"value", "bound"} (docs/json-schema.md)
 
 STATUSES = {
     "counted": "a rule costed this node",
@@ -19,134 +24,92 @@ STATUSES = {
 }
 
 
-@dataclass(slots=True)
-class Row:
-    index: int
-    name: str
-    op: str
-    domain: str
-    inputs: list[str]
-    weights: list[str]
-    outputs: list[str]
-    params: int
-    non_trainable: int
-    macs: int | None
-    flops: int | None
-    output_bytes: int | None
-    formula: str
-    status: str
-    module: str = ""  # its module path, "layer1/layer1.0/conv1" ("" at the top level): graph/modules.py
-    unresolved: list[str] = field(default_factory=list)
-    scope: str = ""  # the parent control-flow node and subgraph: "/loop/Loop/body"
-    runs: int = 1  # executions counted per model run (Loop trip count; 0 for an If branch not counted)
-    details: dict = field(default_factory=dict)  # e.g. the per-gate params of a recurrent node
-    runtime_shaped: bool = False  # its shapes came from the --verify run, not from static inference
-    ms: float | None = None  # --profile: median kernel time
-    backward_macs: int | None = None  # --training
-    backward_flops: int | None = None
-    gmacs_per_s: float | None = None
-    weight_bytes_read: int | None = None  # --hardware: bytes of the constants it reads
-    input_bytes: int | None = None  # --hardware: bytes of the activations it reads
-    intensity: float | None = None  # --hardware: FLOPs per byte moved
-    bound: str | None = None  # --hardware: compute | memory | unknown
-    roofline_ms: float | None = None  # --hardware: the least time the chip needs for it
-    bound_ratio: float | None = None  # --hardware with --profile: ms / roofline_ms
-
-    def as_dict(self) -> dict:
-        """The row's fields (shallow: lists are shared, not copied) and its derived totals."""
-        d = dict(zip(_ROW_FIELDS, _row_values(self)))  # the 30 fields in one C call, not 30 getattr
-        d["op_label"], d["macs_total"], d["flops_total"] = self.op_label, self.macs_total, self.flops_total
-        return d
-
-    @property
-    def macs_total(self) -> int | None:
-        return None if self.macs is None else self.macs * self.runs
-
-    @property
-    def flops_total(self) -> int | None:
-        return None if self.flops is None else self.flops * self.runs
-
-    @property
-    def op_label(self) -> str:
-        return f"{self.domain}:{self.op}" if self.domain not in ("", "ai.onnx") else self.op
-
-
-_ROW_FIELDS = tuple(f.name for f in fields(Row))
-_row_values = attrgetter(*_ROW_FIELDS)
-
-
-def column(rows: list, key: str, default=None) -> list:
-    """One field of every row, read from Row objects or from their dicts (`default` where a dict
-    lacks it): the renderers read a table column by column, from either."""
-    if rows and rows[0].__class__ is Row:  # a Report's own rows: no dict per row is built
-        if key == "op_label" and set(map(attrgetter("domain"), rows)) <= {"", "ai.onnx"}:
-            return list(map(attrgetter("op"), rows))  # the default domain's labels are the ops: no property call
-        return list(map(attrgetter(key), rows))
-    return [r.get(key, default) for r in rows]
-
-
-def row_dicts(rows: list) -> list[dict]:
-    """The rows as Row.as_dict() gives them (dicts are returned as they are)."""
-    return [r.as_dict() for r in rows] if rows and rows[0].__class__ is Row else rows
-
-
 @dataclass
 class Totals:
-    params: int
-    non_trainable: int
-    weight_bytes: int
-    weight_bytes_by_dtype: dict[str, int]
-    macs: int
-    flops: int
-    macs_complete: bool
-    activation_bytes: int
-    peak_activation_bytes: int
-    peak_activation_complete: bool
+    """The model's totals. Every figure that may be incomplete is a `Figure` carrying its
+    completeness: exact, a lower bound (`≥`: some nodes' parts are unknown) or unknown; printing
+    keeps the bound, and ordering or int() of an incomplete one raises (figures.py)."""
+
+    params: Figure  # a floor when an op without a rule reads constants no convention classes
+    non_trainable: Figure
+    weight_bytes: Figure
+    weight_bytes_by_dtype: dict[str, int]  # the weights found, by stored dtype
+    macs: Figure
+    flops: Figure
+    activation_bytes: Figure
+    peak_activation_bytes: Figure
     nodes: int
-    params_complete: bool = True  # false when an op without a rule reads constants no convention classes
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: each figure as {"value": n or null, "bound": "exact" | "at_least" | …}."""
+        data: dict[str, Any] = to_data(dict(vars(self)))
+        return data
+
+
+def revive_document(d: dict[str, Any]) -> dict[str, Any]:
+    """A report's document with its figures as Figures: to_dict()'s JSON forms (or a JSON report
+    read back) revived; a document that already holds Figures is returned as it is."""
+    if not isinstance(d["totals"].get("macs"), dict):
+        return d
+    return d | {"totals": revive(d["totals"]), "training": revive(d.get("training"))}
 
 
 @dataclass
 class Report:
-    model: dict
+    model: dict[str, Any]
     rows: list[Row]
     totals: Totals
     uncounted: dict[str, int]
-    unresolved: list[dict]
+    unresolved: list[dict[str, Any]]
     warnings: list[str]
-    verification: dict | None = None
-    profile: dict | None = None
-    runtime: dict | None = None
-    training: dict | None = None
-    symbolic: dict | None = None
-    findings: list | None = None
-    roofline: dict | None = None
+    verification: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    symbolic: dict[str, Any] | None = None
+    findings: list[Any] | None = None  # analyses.findings.Finding
+    roofline: dict[str, Any] | None = None
     # bytes live at each step of the peak-memory walk (None where unknown); --symbolic fits each
     # step to find the peak as a maximum of polynomials. Not part of to_dict().
-    live_bytes: list | None = field(default=None, repr=False)
+    live_bytes: list[Any] | None = field(default=None, repr=False)
+    # what is known of each row beyond Row, one table per analysis ("modules", "verify", "profile",
+    # "training", "roofline"), each column one value per row (rows.ANALYSIS_COLUMNS names them)
+    tables: dict[str, Table] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def columns(self) -> Rows:
+        """Every row's JSON fields column by column: Row's fields, each analysis's columns and the
+        derived totals. What every format reads; to_dict()'s rows are its dicts."""
+        return Rows.of(self.rows, self.tables)
+
+    def document(self) -> dict[str, Any]:
+        """to_dict() up to and with its rows, the rows as `columns()`, its figures still Figures:
+        what the formats read."""
+        return self.head() | {"rows": self.columns()}
+
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, the document `report --format json` prints (every row, in file
         order); see docs/json-schema.md."""
         from .blocks import by_op, formula_rows
 
-        rows = [r.as_dict() for r in self.rows]
-        return self.head() | {
-            "rows": rows,
-            "by_op": by_op(formula_rows({"rows": rows, "symbolic": self.symbolic})),
+        d = self.document()
+        return d | {
+            "totals": self.totals.as_dict(),
+            "training": to_data(d["training"]),
+            "rows": d["rows"].dicts(),
+            "by_op": to_data(by_op(formula_rows(d))),
             "view": {"sort": None, "top": None, "by": "node", "depth": None},
         }
 
-    def head(self) -> dict:
-        """to_dict() up to its rows (every key before "rows", in the same order): what a renderer
-        reading the Row objects themselves takes with them."""
+    def head(self) -> dict[str, Any]:
+        """to_dict() up to its rows (every key before "rows", in the same order), its figures still
+        Figures."""
         from modelaudit._version import __version__
 
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "modelaudit", "version": __version__},
             "model": self.model,
-            "totals": dict(vars(self.totals)),
+            "totals": dict[str, Any](vars(self.totals)),  # Figures: to_dict() and the JSON writer give their JSON form
             "uncounted": [{"op": op, "count": n} for op, n in sorted(self.uncounted.items())],
             "unresolved": self.unresolved,
             "warnings": list(self.warnings),

@@ -5,39 +5,35 @@ from __future__ import annotations
 
 from importlib import import_module
 
-__all__ = ["FORMATS", "render", "write"]
+__all__ = ["FORMATS", "render", "write", "document"]
 
 
-def _dict(report) -> dict:
-    return report.to_dict() if hasattr(report, "to_dict") else report
+def document(report) -> dict:
+    """What every format reads: a Report's document() (its rows as `Rows`, no dict per row), or a
+    to_dict() document with its rows read the same way."""
+    from modelaudit.costs.report import Report, Rows
+
+    if isinstance(report, Report):
+        return report.document()
+    return report | {"rows": Rows.from_dicts(report["rows"])}
 
 
-def _document(report) -> dict:
-    """What the formats that read rows column by column take: a Report's to_dict() up to its rows,
-    with its Row objects as the rows (no dict per row, nor by_op before a format needs it)."""
-    from modelaudit.costs.report import Report
-
-    return report.head() | {"rows": report.rows} if isinstance(report, Report) else _dict(report)
-
-
-def _lazy(module: str, function: str, rows: bool = False):
-    """A renderer imported when first called: a report imports only the format it writes. With
-    `rows` it reads a Report's Row objects themselves (see _document)."""
+def _lazy(module: str, function: str):
+    """A renderer imported when first called: a report imports only the format it writes."""
 
     def call(report, *args, **kwargs):
-        d = _document(report) if rows else _dict(report)
-        return getattr(import_module(f"{__name__}.{module}"), function)(d, *args, **kwargs)
+        return getattr(import_module(f"{__name__}.{module}"), function)(document(report), *args, **kwargs)
 
     call.__name__ = function
     return call
 
 
 FORMATS = {
-    "text": _lazy("text", "render_text", rows=True),
-    "markdown": _lazy("markdown", "render_markdown", rows=True),
-    "json": _lazy("json", "render_json", rows=True),
-    "jsonl": _lazy("json", "render_jsonl", rows=True),
-    "csv": _lazy("csv", "render_csv", rows=True),
+    "text": _lazy("text", "render_text"),
+    "markdown": _lazy("markdown", "render_markdown"),
+    "json": _lazy("json", "render_json"),
+    "jsonl": _lazy("json", "render_jsonl"),
+    "csv": _lazy("csv", "render_csv"),
     "html": _lazy("html", "render_html"),
 }
 
@@ -60,7 +56,7 @@ def write(
         from .json import write_json
 
         write_json(
-            _document(report), stream, sort=sort, top=top, by=by, one_line=fmt == "jsonl", depth=view.get("depth")
+            document(report), stream, sort=sort, top=top, by=by, one_line=fmt == "jsonl", depth=view.get("depth")
         )
     else:
         stream.write(render(report, fmt, sort=sort, top=top, by=by, **view))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
-from itertools import repeat
-from operator import attrgetter, itemgetter
 
 from modelaudit.costs.blocks import by_op, formula_rows
-from modelaudit.costs.report import Row, column
+from modelaudit.costs.report import revive_document
 from modelaudit.encoding import name, names
+from modelaudit.figures import Figure
 from modelaudit.units import exact, human, human_bytes
+
+from .select import SORT_KEYS, select_rows, top_line
+from .symbolic import symbolic_lines, symbolic_totals
 
 __all__ = [
     "human",
@@ -18,71 +21,24 @@ __all__ = [
     "exact",
     "safe",
     "safe_column",
-    "plain_columns",
     "select_rows",
     "by_op",
     "SORT_KEYS",
     "top_line",
     "summary",
     "notices",
+    "finding_lines",
+    "finding_texts",
     "model_line",
     "gate_tables",
     "symbolic_lines",
     "runtime_lines",
-    "plain_table",
     "formula_rows",
 ]
 
 # Model text enters every format through modelaudit.encoding: safe() is its name() (escaped for the
 # format being written and cut in the middle), safe_column() its names() (a column checked at once in C).
 safe, safe_column = name, names
-
-
-SORT_KEYS = {
-    "order": None,
-    "name": "name",
-    "op": "op_label",
-    "params": "params",
-    "macs": "macs_total",
-    "flops": "flops_total",
-    "bytes": "output_bytes",
-}
-
-
-OP_SORT_KEYS = {"order": None, "name": "op", "op": "op", "params": "params", "macs": "macs", "flops": "flops"}
-BLOCK_SORT_KEYS = OP_SORT_KEYS | {"name": "block", "op": "block"}
-
-
-def select_rows(rows: list, sort: str | None = None, top: int | None = None, by: str = "node") -> list:
-    """Rows (Row objects or dicts) in file-walk order, or sorted (numbers descending, unknowns
-    last), cut to `top`. Rows of `by_op` (by="op") and blocks (by="block") sort by their own keys;
-    a key they lack keeps their order."""
-    if top is not None and sort is None:
-        sort = "macs"
-    key = {"op": OP_SORT_KEYS, "block": BLOCK_SORT_KEYS}.get(by, SORT_KEYS).get(sort or "order")
-    get = (attrgetter if rows and rows[0].__class__ is Row else itemgetter)(key) if key else None
-    if key in ("name", "op_label", "op", "block"):
-        rows = sorted(rows, key=get)
-    elif key:
-        rows = sorted(rows, key=lambda r: (get(r) is None, -(get(r) or 0)))
-    return rows[:top] if top is not None else list(rows)
-
-
-def top_line(d: dict, top: int | None, by: str, depth: int | None = None) -> str | None:
-    """ "top 3 of 7 op types shown…" when --top cut the table; counted in the table's own rows."""
-    if top is None:  # nothing was cut: no need to build the tree or the op groups again to count them
-        return None
-    if depth is not None:
-        from modelaudit.costs.blocks import by_block
-
-        total, what = len(by_block(d["rows"], depth)), "blocks"
-    elif by == "op":
-        total, what = len(by_op(d["rows"])), "op types"  # Row objects or dicts
-    else:
-        total, what = len(d["rows"]), "nodes"
-    if top >= total:
-        return None
-    return f"top {top} of {total} {what} shown; totals are for the whole model"
 
 
 def resolve_hint(d: dict) -> str:
@@ -95,107 +51,110 @@ def resolve_hint(d: dict) -> str:
     return "; ".join(parts)
 
 
-def _total(value: int, complete: bool, fmt, unknown: int, hint: str, exact_too: bool = True) -> str:
+def _shown(value: Figure, fmt, exact_too: bool = True) -> str:
+    """`50.0 K (49,984)`, `≥ 8 (8)` for a floor, `?` when unknown."""
+    number = value.lower if value.lower is not None else value.upper
+    return fmt(value) + (f" ({exact(number)})" if exact_too and number is not None else "")
+
+
+def _total(value: Figure, fmt, unknown: int, hint: str, exact_too: bool = True) -> str:
     """A total; an incomplete one is a lower bound (`≥`) and never a 0: with nothing known, `unknown`."""
-    shown = f"{fmt(value)}" + (f" ({exact(value)})" if exact_too else "")
-    if complete:
-        return shown
-    if value:
-        return f"≥ {shown}, incomplete: {unknown} node(s) unknown" + (f" ({hint})" if hint else "")
-    return f"unknown: {unknown} node(s) not costed" + (f" ({hint})" if hint else "")
-
-
-_SYMBOLIC = {
-    "MACs": ("macs", ""),
-    "FLOPs": ("flops", ""),
-    "activation bytes": ("activation_bytes", " bytes"),
-    "peak activations": ("peak_activation_bytes", " bytes"),
-}
+    if value.complete:
+        return _shown(value, fmt, exact_too)
+    why = f"{unknown} node(s) unknown" if unknown else "partly unknown (see the warnings)"
+    if value.lower is not None:
+        return f"{_shown(value, fmt, exact_too)}, incomplete: {why}" + (f" ({hint})" if hint else "")
+    return (f"unknown: {unknown} node(s) not costed" if unknown else f"unknown: {why}") + (f" ({hint})" if hint else "")
 
 
 def summary(d: dict) -> list[tuple[str, str]]:
     """(label, value) lines of the totals; under --symbolic the costs are its formulas."""
-    t, rows = d["totals"], d["rows"]
-    statuses = column(rows, "status")
+    t, rows = revive_document(d)["totals"], d["rows"]
+    statuses = rows.column("status")
     counts = Counter(statuses)
     unknown = counts.get("uncounted", 0) + counts.get("unresolved", 0) + counts.get("error", 0)
     no_bytes = sum(
         1
-        for out, status, runs in zip(column(rows, "output_bytes"), statuses, column(rows, "runs"))
+        for out, status, runs in zip(rows.column("output_bytes"), statuses, rows.column("runs"))
         if out is None and status != "constant" and runs
     )
     hint = resolve_hint(d)
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in t["weight_bytes_by_dtype"].items())
-    floor = "" if t.get("params_complete", True) else "≥ "  # an op without a rule reads unclassed constants
+    peak = t["peak_activation_bytes"]
     lines = [
-        ("params", f"{floor}{human(t['params'])} ({exact(t['params'])})"),
-        ("non-trainable", f"{floor}{human(t['non_trainable'])} ({exact(t['non_trainable'])})"),
-        ("weight bytes", f"{floor}{human_bytes(t['weight_bytes'])}" + (f" ({by_dtype})" if by_dtype else "")),
-        ("MACs", _total(t["macs"], t["macs_complete"], human, unknown, hint)),
-        ("FLOPs", _total(t["flops"], t["macs_complete"], human, unknown, hint)),
+        ("params", _shown(t["params"], human)),
+        ("non-trainable", _shown(t["non_trainable"], human)),
+        ("weight bytes", human_bytes(t["weight_bytes"]) + (f" ({by_dtype})" if by_dtype else "")),
+        ("MACs", _total(t["macs"], human, unknown, hint)),
+        ("FLOPs", _total(t["flops"], human, unknown, hint)),
         (
             "activation bytes",
-            _total(t["activation_bytes"], not no_bytes, human_bytes, no_bytes, hint, False)
-            + (" (sum of node outputs)" if not no_bytes else ""),
+            _total(t["activation_bytes"], human_bytes, no_bytes, hint, False)
+            + (" (sum of node outputs)" if t["activation_bytes"].complete else ""),
         ),
         (
             "peak activations",
-            _total(t["peak_activation_bytes"], t["peak_activation_complete"], human_bytes, no_bytes, hint, False)
-            + (" (estimated: each tensor freed after its last reader)" if t["peak_activation_bytes"] else ""),
+            _total(peak, human_bytes, no_bytes, hint, False)
+            + (" (estimated: each tensor freed after its last reader)" if peak.lower else ""),
         ),
         ("nodes", f"{t['nodes']} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"),
     ]
-    sym = d.get("symbolic")
-    if sym:
-        lines = [
-            (label, _formula(sym["totals"][_SYMBOLIC[label][0]], _SYMBOLIC[label][1]) if label in _SYMBOLIC else value)
-            for label, value in lines
-        ]
-    return lines + _training_lines(d, hint)
-
-
-def _formula(poly: dict, unit: str) -> str:
-    if poly.get("text") is None:
-        return "not a polynomial (a shape is computed by a division that floors, or is unknown)"
-    return safe(poly["text"], 400) + unit  # a polynomial in the model's dim names
+    return symbolic_totals(d, lines) + _training_lines(d, hint)
 
 
 def _training_lines(d: dict, hint: str) -> list[tuple[str, str]]:
-    tr = d.get("training")
+    tr = revive_document(d).get("training")
     if not tr:
         return []
-    complete, unknown = tr.get("complete", True), tr.get("unknown_nodes", 0)  # unknown forward MACs: floors
-
-    def total(value: int, fmt=human, exact_too=True) -> str:
-        return _total(value, complete, fmt, unknown, hint, exact_too)
-
-    saved = human_bytes(tr["saved_activation_bytes"])
+    unknown = tr.get("unknown_nodes", 0)  # unknown forward MACs: the sums are floors
+    saved = tr["saved_activation_bytes"]
     lines = [
-        ("backward MACs", total(tr["backward_macs"])),
-        ("backward FLOPs", total(tr["backward_flops"])),
-        (
-            "saved for backward",
-            ("" if tr.get("saved_complete", True) else "≥ ") + saved + " (activations kept for the backward pass)",
-        ),
-        ("training MACs", total(tr["training_macs"], exact_too=False) + " per step (forward + backward)"),
+        ("backward MACs", _total(tr["backward_macs"], human, unknown, hint)),
+        ("backward FLOPs", _total(tr["backward_flops"], human, unknown, hint)),
+        ("saved for backward", human_bytes(saved) + " (activations kept for the backward pass)"),
+        ("training MACs", _total(tr["training_macs"], human, unknown, hint, False) + " per step (forward + backward)"),
     ]
-    if tr["training_macs_per_sample"] is not None and complete:
-        lines.append(("per sample", f"{human(tr['training_macs_per_sample'])} MACs (batch {tr['batch']})"))
+    per_sample = tr["training_macs_per_sample"]
+    if per_sample is not None and per_sample.complete:
+        lines.append(("per sample", f"{human(per_sample)} MACs (batch {tr['batch']})"))
     return lines
 
 
 def finding_lines(d: dict) -> list[str]:
     """Findings of warning severity and worse, and how many notes `modelaudit lint` would add."""
     found = d.get("findings") or []
-    shown = [f for f in found if f["severity"] != "note"]
-    lines = [f"{f['code']} {f['severity']}: {safe(f['target'])}: {safe(f['message'], 400)}" for f in shown]
+    lines = finding_texts([f for f in found if f["severity"] != "note"])
     notes: dict[str, int] = {}
     for f in found:
         if f["severity"] == "note":
             notes[f["code"]] = notes.get(f["code"], 0) + 1
     if notes:
         kinds = ", ".join(f"{code} ×{n}" for code, n in sorted(notes.items()))
-        lines.append(f"{sum(notes.values())} note(s) ({kinds}): `modelaudit lint --min-severity note` lists them")
+        path = d["model"].get("path")
+        model = shlex.quote(safe(path, 400)) if path else "MODEL"
+        lines.append(
+            f"{sum(notes.values())} note(s) ({kinds}); list them with `modelaudit lint {model} --min-severity note`"
+        )
+    return lines
+
+
+GROUPED_FROM = 3  # findings of one code and message on this many targets or more are one line
+
+
+def finding_texts(found: list[dict]) -> list[str]:
+    """A line per finding (`MA002 warning: w: unused initializer…`); the findings that say the same
+    of many targets (an Identity node after every layer of a TorchScript export) in one line that
+    counts them and names the first few."""
+    groups: dict[tuple, list[str]] = {}
+    for f in found:
+        groups.setdefault((f["code"], f["severity"], f["message"]), []).append(f["target"])
+    lines = []
+    for (code, severity, message), targets in groups.items():
+        if len(targets) < GROUPED_FROM:
+            lines += [f"{code} {severity}: {safe(t)}: {safe(message, 400)}" for t in targets]
+            continue
+        named = ", ".join(safe(t) for t in targets[:3]) + (f", … {len(targets) - 3} more" if len(targets) > 3 else "")
+        lines.append(f"{code} {severity}: {len(targets)} nodes ({named}): {safe(message, 400)}")
     return lines
 
 
@@ -205,14 +164,40 @@ def notices(d: dict) -> list[str]:
     if d["uncounted"]:
         ops = ", ".join(f"{safe(u['op'])} ×{u['count']}" for u in d["uncounted"])
         lines.append(f"uncounted ops (no rule; their MACs and FLOPs are unknown, not zero): {ops}")
-    variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
-    for u in d["unresolved"]:
-        if u["dim"] not in variables:
-            lines.append(
-                f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}"
-            )
+    lines += unresolved_lines(d)
     lines.extend(f"warning: {safe(w, 400)}" for w in d["warnings"])
     return lines
+
+
+def unresolved_lines(d: dict) -> list[str]:
+    """A line per unresolved dim and the flag that resolves it; the dims computed by expressions
+    (`floor(height/2 - 1/2) + 1`, 200 characters in a detector's export, a dozen of them) in one
+    line that says the shortest once."""
+    variables = set((d.get("symbolic") or {}).get("variables", ()))  # under --symbolic: not unresolved
+    named = [u for u in d["unresolved"] if u["dim"] not in variables]
+    computed = [u for u in named if _computed(u["dim"])]
+    if len(computed) < 2:
+        computed = []
+    lines = [
+        f"unresolved dim {safe(u['dim'])} in {u['nodes']} node(s): resolve with {safe(u['flag'], 400)}"
+        for u in named
+        if u not in computed
+    ]
+    if computed:
+        dims = {u["dim"] for u in computed}
+        nodes = sum(1 for row_dims in d["rows"].column("unresolved") if not dims.isdisjoint(row_dims))
+        flags = " ".join(dict.fromkeys(f for u in computed for f in re.split(r" (?=--)", u["flag"])))
+        shortest = min(dims, key=lambda dim: (len(dim), dim))
+        lines.append(
+            f"unresolved: {len(dims)} dims computed from input dims (e.g. {safe(shortest, 400)}) "
+            f"in {nodes} node(s): resolve with {safe(flags, 400)}"
+        )
+    return lines
+
+
+def _computed(dim: str) -> bool:
+    """A dim written as an expression (not a name, a number or `?`)."""
+    return not (dim.isidentifier() or dim.isdigit() or dim == "?")
 
 
 def model_line(d: dict) -> str:
@@ -224,17 +209,17 @@ def model_line(d: dict) -> str:
 
 def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
     """Per-gate params of each recurrent row, in the course's notation (LSTM's c gate is g)."""
-    tables = []
-    details_of = column(d["rows"], "details")
+    tables: list[tuple[str, list[str], list[list]]] = []
+    rows = d["rows"]
+    details_of = rows.column("details")
     if not any(details_of):  # the usual report: no row has details
         return tables
-    for r, details in zip(d["rows"], details_of):
+    for row_name, op, details in zip(rows.column("name"), rows.column("op"), details_of):
         gates = details.get("gates") if details else None
         if not gates:
             continue
-        r = r.as_dict() if isinstance(r, Row) else r
         headers = ["gate", "ONNX gate (rows of W, R)", "W_x", "W_h", "b (Wb+Rb)", "peephole", "params"]
-        rows = [
+        cells = [
             [
                 f"{g['gate']} ({g['role']})",
                 f"{g['onnx_gate']} [{g['rows']}]",
@@ -246,41 +231,8 @@ def gate_tables(d: dict) -> list[tuple[str, list[str], list[list]]]:
             ]
             for g in gates
         ]
-        tables.append((f"{safe(r['name'])} ({r['op']}) params per gate", headers, rows))
+        tables.append((f"{safe(row_name)} ({op}) params per gate", headers, cells))
     return tables
-
-
-def symbolic_lines(d: dict) -> list[str]:
-    """The --symbolic section: what the formulas are, and which terms dominate where."""
-    sym = d.get("symbolic")
-    if not sym:
-        return []
-    lines = [
-        f"symbolic: the totals above and each row's MACs, FLOPs and out bytes are exact in "
-        f"{', '.join(map(safe, sym['variables']))}, fitted on a grid of sizes and checked at others"
-    ]
-    for var, spans in (sym["totals"]["peak_activation_bytes"].get("ranges") or {}).items():
-        var = safe(var)  # a dim name of the model's, as the polynomials' terms are
-        parts = [
-            f"{safe(span['text'], 400)} for "
-            + (
-                f"{var} ≥ {span['from']:,}"
-                if span["to"] is None
-                else f"{var} ≤ {span['to']:,}"
-                if span["from"] == 1
-                else f"{span['from']:,} ≤ {var} ≤ {span['to']:,}"
-            )
-            for span in spans
-        ]
-        lines.append(
-            f"  peak activations by {var}"
-            + (" (other dims at 1)" if len(sym["variables"]) > 1 else "")
-            + ": "
-            + "; ".join(parts)
-            + " (bytes; checked by audits on both sides of each change)"
-        )
-    lines += [f"  {safe(line, 400)}" for line in sym["dominance"]]
-    return lines
 
 
 def runtime_lines(d: dict) -> list[str]:
@@ -352,48 +304,3 @@ def profile_lines(p: dict) -> list[str]:
         first = listed[0]
         line += f"; the most, {safe(first['kernel'])} ({safe(first['op'])}) {first['ms']:.3f} ms: {first['why']}"
     return lines + [line]
-
-
-FAST_TABLE_FROM = 2_000  # rows; tabulate's per-cell work is too slow for a 100,000-row table
-
-
-def plain_table(cells: list[list], headers: list[str], tablefmt: str = "simple") -> str:
-    """tabulate's "simple" format (written here: in linear time, and keeping a tree's leading
-    spaces, which tabulate 0.9 strips), or "github" (tabulate's below FAST_TABLE_FROM rows)."""
-    if tablefmt == "github" and len(cells) <= FAST_TABLE_FROM:
-        from tabulate import tabulate
-
-        return tabulate(cells, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-    return plain_columns(
-        [list(c) for c in zip(*cells)] if cells else [[] for _ in headers], headers, tablefmt, len(cells)
-    )
-
-
-def plain_columns(columns: list[list], headers: list[str], tablefmt: str = "simple", rows: int | None = None) -> str:
-    """plain_table() of a table given column by column (a list per column; `rows` counts its rows
-    when there is no column): each column made text and padded whole, each line joined in C."""
-    texts = [c if set(map(type, c)) <= {str} else list(map(str, c)) for c in columns]
-    if tablefmt == "github":
-        cells = zip(*texts) if texts else repeat((), rows or 0)
-        return "\n".join(
-            ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-            + ["| " + line + " |" for line in map(" | ".join, cells)]
-        )
-    # as tabulate: a header is padded by 2 (its MIN_PADDING), cells left-aligned, lines right-stripped;
-    # the last column needs no padding (each line is right-stripped)
-    widths, padded = [], []
-    for i, (header, cells) in enumerate(zip(headers, texts)):
-        distinct = set(cells) if len(set(cells[:1000])) * 4 < min(len(cells), 1000) else None
-        widths.append(max(len(header) + 2, max(map(len, distinct or cells), default=0)))
-        if i == len(texts) - 1:
-            padded.append(cells)
-        elif distinct is not None:  # a column of few values (ops, shapes, figures): each padded once
-            pad = {text: text.ljust(widths[-1]) for text in distinct}
-            padded.append(list(map(pad.__getitem__, cells)))
-        else:
-            padded.append(list(map(str.ljust, cells, repeat(widths[-1]))))
-    lines = map(str.rstrip, map("  ".join, zip(*padded))) if texts else repeat("", rows or 0)
-    return "\n".join(
-        ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-        + list(lines)
-    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 
-from modelaudit.costs.blocks import block_names, by_block, by_family, family_of
+from modelaudit.costs.blocks import block_names, by_block, by_family, families
+from modelaudit.costs.report import revive_document
 from modelaudit.encoding import MAX_NAME
+from modelaudit.figures import rank
 
 from .common import finding_lines, human, human_bytes, notices, runtime_lines, select_rows, summary, symbolic_lines
 from .html_compare import render_compare_html, render_sweep_html
@@ -37,8 +39,15 @@ def _v(value) -> str:
     return "" if value is None else e(value)  # "" sorts last whichever the direction
 
 
+def _share(part: int | None, whole: int | None) -> float | None:
+    """part / whole; None when either is unknown (0 of a whole of 0)."""
+    if part is None or whole is None:
+        return None
+    return part / whole if whole else 0.0
+
+
 def _table(d: dict, sort: str | None, top: int | None) -> str:
-    total = d["totals"]["macs"] or 1
+    total = revive_document(d)["totals"]["macs"].known  # a share of an unknown total is unknown
     # (header, class: "n" right-aligned, "" left; sorted largest first on the first click?)
     cols = [
         ("#", "n", False),
@@ -56,12 +65,15 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
     ]
     head = "".join(f"<th{' class=n' if c else ''}{' data-desc' if desc else ''}>{e(t)}</th>" for t, c, desc in cols)
     every = d["rows"]
-    blocks = {id(r): (i, b) for i, (r, b) in enumerate(zip(every, block_names(every, DEPTH)))}
-    rows = select_rows(every, sort, top)[:MAX_ROWS]  # --sort and --top pick the first order shown
+    blocks, family = block_names(every, DEPTH), families(every)
+    numbered = every.with_column("position", list(range(len(every))))
+    # --sort and --top pick the first order shown
+    positions = select_rows(numbered, sort, top, symbolic=d.get("symbolic")).column("position")[:MAX_ROWS]
     out = []
-    for r in rows:
-        position, block = blocks[id(r)]
+    for position, r in zip(positions, every.take(positions).dicts()):
+        block = blocks[position]
         macs = r["macs_total"]
+        share = _share(macs, total)
         cells = [
             ("n", r["index"], r["index"]),
             ("name", r["name"], middle(r["name"], MAX_NAME)),  # whole in data-name, for the filter
@@ -73,23 +85,23 @@ def _table(d: dict, sort: str | None, top: int | None) -> str:
             ("n", macs, human(macs)),
             ("n", r["flops_total"], human(r["flops_total"])),
             ("n", r["output_bytes"], human_bytes(r["output_bytes"])),
-            ("n", None if macs is None else macs / total, "?" if macs is None else f"{100 * macs / total:.1f}%"),
+            ("n", share, "?" if share is None else f"{100 * share:.1f}%"),
             ("formula", r["formula"], r["formula"]),
         ]
         tds = "".join(f'<td{f" class={c}" if c else ""} data-v="{_v(v)}">{e(shown)}</td>' for c, v, shown in cells)
         out.append(
             f'<tr data-i="{position}" data-name="{e(r["name"])}" data-op="{e(r["op_label"])}" '
-            f'data-block="{e(block)}" data-family="{e(family_of(r))}">{tds}</tr>'
+            f'data-block="{e(block)}" data-family="{e(family[position])}">{tds}</tr>'
         )
     cut = (
-        f"<p>{len(rows):,} of {len(every):,} nodes shown; the JSON report has them all.</p>"
-        if len(rows) < len(every)
+        f"<p>{len(positions):,} of {len(every):,} nodes shown; the JSON report has them all.</p>"
+        if len(positions) < len(every)
         else ""
     )
     box = (
         '<div class="filter noprint"><input id="filter" type="search" placeholder="filter: name or op words, '
         'block=features/features.3, family=…" aria-label="filter the layers"><button id="clear">clear</button>'
-        f'<span id="shown" class="hint">{len(rows)} of {len(rows)} layers shown</span></div>'
+        f'<span id="shown" class="hint">{len(positions)} of {len(positions)} layers shown</span></div>'
     )
     return (
         f'{box}{cut}<div class="scroll"><table id="layers" class="sortable"><thead><tr>{head}</tr></thead>'
@@ -117,8 +129,9 @@ def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
         for label, value in summary(d)
     )
     # a block or family with no MACs, no params and nothing unknown would be an empty bar
-    blocks = [(n, g) for n, g in by_block(d["rows"], DEPTH).items() if g["macs"] or g["params"] or g["unknown"]]
-    top_blocks = sorted(blocks, key=lambda kv: -kv[1]["macs"])[:30]
+    # a block whose MACs are unknown is charted as unknown (hatched, "?"), before those of no MACs
+    blocks = [(n, g) for n, g in by_block(d["rows"], DEPTH).items() if g["macs"] != 0 or g["params"]]
+    top_blocks = sorted(blocks, key=lambda kv: rank(kv[1]["macs"]))[:30]
     chart = bar_chart(
         [(name, [g["macs"], g["params"]]) for name, g in top_blocks],
         ["MACs", "params"],
@@ -126,7 +139,7 @@ def render_html(d: dict, sort=None, top=None, by: str = "node") -> str:
         shared=False,
         filters=[f"block={name}" for name, _ in top_blocks],
     )
-    fams = [(f, g) for f, g in by_family(d["rows"]).items() if g["macs"] or g["params"] or g["unknown"]]
+    fams = [(f, g) for f, g in by_family(d["rows"]).items() if g["macs"] != 0 or g["params"]]
     families = bar_chart(
         [(f, [g["macs"], g["params"]]) for f, g in fams],
         ["MACs", "params"],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from modelaudit.figures import Figure
+
 from .common import human, human_bytes
-from .compare import value_text, versus
+from .compare import incomplete, value_text, versus
 from .html_page import bar_chart, e, line_chart, page
 
 __all__ = ["render_compare_html", "render_sweep_html"]
@@ -16,7 +18,7 @@ def _totals(c: dict) -> str:
     rows = []
     for n, t in enumerate(c["totals"]):
         cells = "".join(
-            f'<td class="n" data-v="{"" if v is None else e(v)}">{e(value_text(v, t["kind"]))}'
+            f'<td class="n" data-v="{_sort_value(v)}">{e(value_text(v, t["kind"]))}'
             + (f"<br><small>{e(versus(v, t['ratio'][i], t['delta'][i], t['kind']).strip(' ()'))}</small>" if i else "")
             + "</td>"
             for i, v in enumerate(t["values"])
@@ -28,17 +30,21 @@ def _totals(c: dict) -> str:
     )
 
 
+def _sort_value(value) -> str:
+    """What a table cell sorts by: an exact number; "" (sorted last) where it is not known exactly."""
+    known = value.known if isinstance(value, Figure) else value
+    return "" if known is None else e(known)
+
+
 def _cell(v: dict | None, key: str) -> str:
     if v is None:  # the model has no such block
         return '<td class="missing" data-v="">—</td>'
-    if key == "macs" and v["unknown"]:
-        return '<td class="n" data-v="">?</td>'
-    return f'<td class="n" data-v="{e(v[key])}">{e(human(v[key]))}</td>'
+    return f'<td class="n" data-v="{_sort_value(v[key])}">{e(human(v[key]))}</td>'
 
 
 def _costs(v: dict | None) -> bool:
     """Whether a group costs anything (or something unknown): an all-zero row or bar says nothing."""
-    return bool(v) and bool(v["macs"] or v["params"] or v["unknown"])
+    return bool(v) and (v["macs"] != 0 or bool(v["params"]))
 
 
 def _grouped(c: dict, key: str, name: str) -> str:
@@ -62,8 +68,9 @@ def _macs(values: list) -> list:
 
 
 def _charted(values: list) -> bool:
-    """A MACs chart leaves out groups without MACs in any model (their params are in the table)."""
-    return any(v and (v["macs"] or v["unknown"]) for v in values)
+    """A MACs chart leaves out groups without MACs in any model (their params are in the table);
+    a group whose MACs are unknown is charted, as unknown."""
+    return any(v and v["macs"] != 0 for v in values)
 
 
 def render_compare_html(c: dict, by: str = "all") -> str:
@@ -71,10 +78,11 @@ def render_compare_html(c: dict, by: str = "all") -> str:
     the breakdowns after the totals, per op family ("op"), per block ("block") or both ("all")."""
     labels = [m["label"] for m in c["models"]]
     series = [f"{label} MACs" for label in labels]
-    incomplete = [m["label"] for m in c["models"] if not m["complete"]]
+    partial = [c["models"][i]["label"] for i in incomplete(c)]
     warn = (
-        f'<p class="sev-warning">Incomplete MAC counts (uncounted or unresolved nodes): {e(", ".join(incomplete))}</p>'
-        if incomplete
+        f'<p class="sev-warning">Totals partly or wholly unknown (uncounted or unresolved nodes): '
+        f"{e(', '.join(partial))}</p>"
+        if partial
         else ""
     )
     body = f"<h1>modelaudit compare: {e(' vs '.join(labels))}</h1><h2>Totals</h2>{_totals(c)}{warn}"
@@ -98,17 +106,21 @@ def render_compare_html(c: dict, by: str = "all") -> str:
     return page("modelaudit compare", body)
 
 
+def _exact(s: dict, key: str) -> list:
+    """A total at each swept value, for a line: a point only where it is known exactly (the table
+    beside it gives the floors and the unknowns)."""
+    return [c[key].known for c in s["totals"]]
+
+
 def render_sweep_html(s: dict) -> str:
     """--sweep as a page: totals and the top layers' MACs as lines over the swept values."""
     xs = s["values"]
-    totals = line_chart(
-        xs, [("MACs", [c["macs"] for c in s["totals"]]), ("FLOPs", [c["flops"] for c in s["totals"]])], human
-    )
+    totals = line_chart(xs, [("MACs", _exact(s, "macs")), ("FLOPs", _exact(s, "flops"))], human)
     memory = line_chart(
         xs,
         [
-            ("peak activations", [c["peak_activation_bytes"] for c in s["totals"]]),
-            ("activation bytes", [c["activation_bytes"] for c in s["totals"]]),
+            ("peak activations", _exact(s, "peak_activation_bytes")),
+            ("activation bytes", _exact(s, "activation_bytes")),
         ],
         human_bytes,
     )
@@ -116,9 +128,7 @@ def render_sweep_html(s: dict) -> str:
     head = "".join(f'<th class="n" data-desc>{e(s["dim"])}={e(f"{v:,}")}</th>' for v in xs)
     rows = "".join(
         f'<tr data-i="{n}"><td>{e(label)}</td>'
-        + "".join(
-            f'<td class="n" data-v="{"" if c[key] is None else e(c[key])}">{e(human(c[key]))}</td>' for c in s["totals"]
-        )
+        + "".join(f'<td class="n" data-v="{_sort_value(c[key])}">{e(human(c[key]))}</td>' for c in s["totals"])
         + "</tr>"
         for n, (key, label) in enumerate((("params", "params"), ("macs", "MACs"), ("flops", "FLOPs")))
     )

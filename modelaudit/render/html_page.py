@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from modelaudit.encoding import cut, html
+from modelaudit.figures import Figure
 
 __all__ = ["e", "page", "bar_chart", "line_chart", "middle", "PALETTE"]
 
@@ -90,6 +91,14 @@ if (box && table) {
 """
 
 
+# the fill of what is unknown (a bar's unknown part), defined once a page
+_HATCH = (
+    '<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs><pattern id="ma-hatch" '
+    'patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">'
+    '<rect width="2" height="6" fill="#8a93a3"/></pattern></defs></svg>'
+)
+
+
 def e(text) -> str:
     """Text for the page: model text's escapes and HTML's own (encoding.html)."""
     return html(text)
@@ -104,7 +113,7 @@ def page(title: str, body: str) -> str:
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
         f'content="width=device-width, initial-scale=1"><title>{e(title)}</title><style>{_CSS}</style></head>'
-        f"<body>{body}<script>{_SCRIPT}</script></body></html>\n"
+        f"<body>{_HATCH}{body}<script>{_SCRIPT}</script></body></html>\n"
     )
 
 
@@ -123,15 +132,17 @@ def bar_chart(
 ) -> str:
     """Horizontal bars as inline SVG, one group per label. `shared`: every series on one scale
     (the same metric for several models); otherwise one panel per series, each on its own scale
-    (MACs beside params). A None value is a block the model lacks: "—", no bar. `filters`: what a
-    click on the group puts in the layer table's filter box."""
+    (MACs beside params). A None value is a block the model lacks: "—", no bar. A Figure that is
+    not exact is drawn as what it is: a floor as a bar to the floor with a hatched end (`≥ 1.20 M`),
+    an unknown value as a hatched stub marked `?`, never as a bar of 0. `filters`: what a click on
+    the group puts in the layer table's filter box."""
     label_w, bar_h, gap, width, text_w = 200, 16, 10, 1000, 78
     panels = [list(range(len(series)))] if shared else [[i] for i in range(len(series))]
     panel_w = (width - label_w) / len(panels)
     per_group = max(len(p) for p in panels)
     head = 0 if shared else 18
     height = head + len(groups) * (bar_h * per_group + gap) + 6
-    peaks = [max([v for _, values in groups for i in p if (v := values[i])] + [1]) for p in panels]
+    peaks = [max([v for _, values in groups for i in p if (v := _floor(values[i]))] + [1]) for p in panels]
     parts = [
         f'<svg class="chart" role="img" width="100%" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
     ]
@@ -157,17 +168,33 @@ def bar_chart(
                 if value is None:
                     parts.append(f'<text x="{x0 + 4:.1f}" y="{by + bar_h - 4}">—</text>')
                     continue
-                w = (panel_w - text_w) * value / peaks[k]
+                w = (panel_w - text_w) * (_floor(value) or 0) / peaks[k]
                 shown = e(fmt[i](value))
-                parts.append(
-                    f'<rect class="bar" x="{x0:.1f}" y="{by + 1}" width="{w:.1f}" height="{bar_h - 3}" '
-                    f'fill="{PALETTE[i % len(PALETTE)]}"><title>{e(label)}: {e(series[i])} {shown}</title></rect>'
-                    f'<text x="{x0 + w + 4:.1f}" y="{by + bar_h - 4}">{shown}</text>'
-                )
+                title = f"<title>{e(label)}: {e(series[i])} {shown}</title>"
+                if w:
+                    parts.append(
+                        f'<rect class="bar" x="{x0:.1f}" y="{by + 1}" width="{w:.1f}" height="{bar_h - 3}" '
+                        f'fill="{PALETTE[i % len(PALETTE)]}">{title}</rect>'
+                    )
+                if isinstance(value, Figure) and not value.complete:  # the part nobody knows: hatched
+                    parts.append(
+                        f'<rect class="bar unknown" x="{x0 + w:.1f}" y="{by + 1}" width="{HATCHED}" '
+                        f'height="{bar_h - 3}" fill="url(#ma-hatch)" stroke="{PALETTE[i % len(PALETTE)]}">{title}</rect>'
+                    )
+                    w += HATCHED
+                parts.append(f'<text x="{x0 + w + 4:.1f}" y="{by + bar_h - 4}">{shown}</text>')
         parts.append("</g>")
         y += row_h + gap
     parts.append("</svg>")
     return (_legend(series) if shared else "") + "".join(parts)
+
+
+HATCHED = 18  # px: the hatched end of a bar whose value is a floor, or the whole of an unknown one
+
+
+def _floor(value) -> float | None:
+    """What a bar is drawn to: a number, or what a Figure is at least (None when unknown)."""
+    return value.lower if isinstance(value, Figure) else value
 
 
 def _spread(steps: list[float]) -> float:

@@ -5,17 +5,15 @@ from __future__ import annotations
 from modelaudit.encoding import code_span, guard, writing
 
 from .common import (
-    FAST_TABLE_FROM,
     gate_tables,
     model_line,
     notices,
-    plain_columns,
-    plain_table,
     runtime_lines,
     summary,
     symbolic_lines,
     top_line,
 )
+from .grid import plain_columns, plain_table
 from .roofline import roofline_lines
 from .table import table_columns
 
@@ -60,27 +58,15 @@ def _markdown(d: dict, title: str, sort, top, by: str, columns, depth) -> str:
     values = [_cells(list(map(_indent, column)) if k == "block" else column) for column, k in zip(values, keys)]
     lines = [f"## modelaudit: {title}", "", "| total | value |", "|---|---|"]
     lines.extend(f"| {label} | {_cell(value)} |" for label, value in summary(d))
-    table = (
-        plain_table(list(map(list, zip(*values))), headers, "github")
-        if rows <= FAST_TABLE_FROM
-        else plain_columns(values, headers, "github", rows)
-    )
-    lines = [guard("\n".join(lines)), "", table, ""]  # the table's cells are names(): no need to scan it
-    shown = top_line(d, top, by, depth)
+    lines = [guard("\n".join(lines)), "", plain_columns(values, headers, "github", rows), ""]  # cells are names()
+    shown = top_line(d, top, by, depth, sort)
     if shown:
         lines.append(f"_{shown}_\n")
     for title, gate_headers, gates in gate_tables(d):
-        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
-
         lines += [
             f"### {_cell(title)}",
             "",
-            tabulate(
-                [[_cell(c) for c in row] for row in gates],
-                headers=gate_headers,
-                tablefmt="github",
-                disable_numparse=True,
-            ),
+            plain_table([list(map(_cell, c)) for c in gates], gate_headers, "github"),
             "",
         ]
     lines.extend(f"- {_cell(n)}" for n in symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d))

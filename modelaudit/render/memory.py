@@ -24,6 +24,9 @@ def memory_lines(m: dict) -> list[str]:
     if capacity is None:
         return [head + f"; {chip} gives no memory capacity (memory_gib in its spec file): no fit is judged"]
     lines = [head + f", on {chip}'s {human_bytes(capacity)}: " + _verdict(m["fits"], need, capacity)]
+    decode = (m.get("step_need_bytes") or {}).get("decode")
+    if m.get("step") == "prefill" and decode is not None:
+        lines[0] += f"; the decode step alone holds {human_bytes(decode)}"
     batch, context = m.get("largest_batch"), m.get("longest_context")
     if batch is not None or context is not None:
         lines.append(

@@ -25,9 +25,10 @@ def _si(value: float, unit: str) -> str:
 
 def _points(d: dict) -> tuple[list[tuple[float, float, dict]], bool]:
     """(intensity, FLOP/s, row) per layer: measured with --profile, else the roof's own rate."""
-    measured = any(r.get("ms") for r in d["rows"])
+    rows = d["rows"].dicts()
+    measured = any(r.get("ms") for r in rows)
     out = []
-    for r in d["rows"]:
+    for r in rows:
         flops, intensity = r.get("flops_total"), r.get("intensity")
         ms = r.get("ms") if measured else r.get("roofline_ms")
         if flops and intensity and ms:

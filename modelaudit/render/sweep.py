@@ -9,8 +9,10 @@ import json
 from tabulate import tabulate
 
 from modelaudit.encoding import csv_cell, writing
+from modelaudit.figures import Figure, to_data
 
 from .common import human, human_bytes, safe
+from .csv import figure_cell
 
 __all__ = ["render_sweep", "render_compare_sweep"]
 
@@ -23,29 +25,9 @@ _LABELS = {
 }
 
 
-_COMPLETE = {
-    "macs": "complete",
-    "flops": "complete",
-    "peak_activation_bytes": "peak_complete",
-    "activation_bytes": "bytes_complete",
-}
-
-
 def _cell(column: dict, key: str, fmt) -> str:
-    """A total at one value: a lower bound `≥ x` when incomplete, `unknown` when nothing is known."""
-    value = column[key]
-    if column.get(_COMPLETE.get(key, ""), True):
-        return fmt(value)
-    return f"≥ {fmt(value)}" if value else "unknown"
-
-
-def _csv_cell(column: dict, key: str):
-    """The exact total; an empty cell when unknown and `>=x` when partly known (CSV's own way of
-    saying what the text view says with `unknown` and `≥ x`), never a bare lower bound or 0."""
-    value = column[key]
-    if column.get(_COMPLETE.get(key, ""), True):
-        return value
-    return f">={value}" if value else ""
+    """A total at one value: a lower bound `≥ x` when incomplete, `?` when nothing is known."""
+    return fmt(column[key])
 
 
 def _pipes(cells: list) -> list:
@@ -57,13 +39,16 @@ def _hint(s: dict) -> str | None:
     """What resolves the unknown totals (the dims the sweep leaves symbolic)."""
     flags = list(
         dict.fromkeys(
-            f for c in s["totals"] if not all(c.get(k, True) for k in _COMPLETE.values()) for f in c.get("resolve", [])
+            f
+            for c in s["totals"]
+            if any(isinstance(v, Figure) and not v.complete for v in c.values())
+            for f in c.get("resolve", [])
         )
     )
     if not flags:
         return None
     return (
-        f"totals shown as unknown (or ≥, partly known) depend on sizes the sweep leaves open or on uncounted "
+        f"totals shown as ? (unknown) or ≥ (partly known) depend on sizes the sweep leaves open or on uncounted "
         f"ops: {safe(', '.join(flags), 400)}"
     )
 
@@ -75,13 +60,13 @@ def render_sweep(s: dict, fmt: str = "text") -> str:
 
         return render_sweep_html(s)
     if fmt == "json":
-        return json.dumps(s, indent=2) + "\n"
+        return json.dumps(to_data(s), indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["metric"] + [csv_cell(f"{s['dim']}={v}") for v in s["values"]])
         for key in _LABELS:
-            writer.writerow([key] + [_csv_cell(c, key) for c in s["totals"]])
+            writer.writerow([key] + [figure_cell(c[key]) for c in s["totals"]])
         for layer in s["top_layers"]:
             writer.writerow([csv_cell(f"macs:{layer['name']}")] + ["" if m is None else m for m in layer["macs"]])
         return buf.getvalue()
@@ -135,7 +120,8 @@ def _sweep_tables(s: dict, fmt: str) -> str:
 def render_compare_sweep(sweeps: list[dict], labels: list[str], fmt: str = "text") -> str:
     """Each model's totals at each value of the swept dim, side by side."""
     if fmt == "json":
-        return json.dumps({"models": [dict(s, label=label) for s, label in zip(sweeps, labels)]}, indent=2) + "\n"
+        document = {"models": [dict(s, label=label) for s, label in zip(sweeps, labels)]}
+        return json.dumps(to_data(document), indent=2) + "\n"
     with writing("markdown" if fmt == "markdown" else "text"):
         return _compare_sweep(sweeps, labels, fmt)
 

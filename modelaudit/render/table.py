@@ -3,11 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+from functools import lru_cache
+
 from modelaudit.costs.blocks import by_block, scope_tree
-from modelaudit.costs.report import column
+from modelaudit.costs.report import revive_document
+from modelaudit.costs.rows import Rows
+from modelaudit.encoding import cut
 from modelaudit.errors import UsageError
+from modelaudit.figures import Figure, Number
 
 from .common import by_op, formula_rows, human, human_bytes, safe, safe_column, select_rows
+
+UNKNOWN = Figure.unknown()
+abbreviate = cut  # text cut to a width in the middle, where a name or shape says least (encoding.cut)
 
 __all__ = [
     "COLUMNS",
@@ -22,7 +31,12 @@ __all__ = [
 ]
 
 
-def percent(part: int | None, whole: int | None) -> str:
+def percent(part: Number | Figure | None, whole: Number | Figure | None) -> str:
+    """A share; `?` unless both the part and the whole are known (a share of a bound is no share)."""
+    if isinstance(part, Figure):
+        part = part.known
+    if isinstance(whole, Figure):
+        whole = whole.known
     if part is None or whole is None:
         return "?"
     return f"{100.0 * part / whole:.1f}%" if whole else "0.0%"
@@ -50,8 +64,8 @@ def _shapes(lists: list, skip: str | None = None) -> list[str]:
 
 
 # Columns are data: key -> (header, the column's values from the table's fields and the totals,
-# human formatter or None). `c(key)` is one field of every row, read once per table from Row
-# objects or dicts (a call per column, not a lambda per cell).
+# human formatter or None). `c(key)` is one field of every row, read once per table (a call per
+# column, not a lambda per cell).
 COLUMNS = {
     "index": ("#", lambda c, t: ["" if scope else i for i, scope in zip(c("index"), c("scope"))], None),
     "name": ("name", lambda c, t: safe_column(c("name")), None),
@@ -77,15 +91,9 @@ OP_COLUMNS = {
 }
 
 
-def _at_least(key: str):
-    """A block's sum, `≥ sum` when some of its nodes are unknown, `?` when all of them are."""
-
-    def show(value, unknown) -> str:  # a sum nothing was added to (every node unknown) is absent: 0
-        if not unknown:
-            return human(value)
-        return f"≥ {human(value)}" if value else "?"
-
-    return lambda c, t: list(map(show, c(key, 0), c("unknown")))
+def _group_figure(key: str):
+    """A group's sum (a Figure: `≥ sum` when some of its nodes are unknown, `?` when all are)."""
+    return lambda c, t: list(map(human, c(key, UNKNOWN)))
 
 
 BLOCK_COLUMNS = {
@@ -93,22 +101,22 @@ BLOCK_COLUMNS = {
     "count": ("nodes", lambda c, t: c("nodes"), None),
     "params": ("params", lambda c, t: c("params"), human),
     "params%": ("% params", lambda c, t: _percents(c("params"), t["params"]), None),
-    "macs": ("MACs", _at_least("macs"), None),
-    "macs%": (
-        "% MACs",
-        lambda c, t: ["?" if unknown else percent(macs, t["macs"]) for macs, unknown in zip(c("macs"), c("unknown"))],
-        None,
-    ),
-    "flops": ("FLOPs", _at_least("flops"), None),
+    "macs": ("MACs", _group_figure("macs"), None),
+    "macs%": ("% MACs", lambda c, t: _percents(c("macs"), t["macs"]), None),
+    "flops": ("FLOPs", _group_figure("flops"), None),
 }
 # Minimum widths of the columns that may be abbreviated: kept while columns can still be hidden
 # (comfortable), then given up to (hard) when nothing else is left to hide.
 COMFORTABLE = {"name": 32, "op": 18, "input": 13, "output": 13, "weights": 12, "note": 16, "block": 24, "formula": 24}
 HARD = {"name": 14, "op": 8, "input": 11, "output": 11, "weights": 9, "note": 10, "block": 16, "formula": 12}
-DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "rate", "time%")  # first to go
+DROP_ORDER = ("input", "bytes", "flops", "weights", "params%", "output", "p90", "rate", "time%")  # first to go
 # hidden only when names are already cut to their hard minimum and the table still overflows (the
 # roofline's columns made an 80-column table 89 wide): the bound time is the last to stay
 LAST_RESORT = ("intensity", "macs%", "params", "bound")
+
+
+def _p90(high: dict, index: int, scope: str) -> str:
+    return "" if scope or index not in high else f"{high[index]:.3f}"
 
 
 def _ms(ms, untimed) -> str:
@@ -122,7 +130,7 @@ def _block_columns(d: dict) -> dict:
     """The block columns of this report: backward MACs with --training, ms with --profile."""
     columns = dict(_grouped_columns(BLOCK_COLUMNS, d))  # a copy: `ms` below must not join every later table
     if d.get("training"):  # beside the forward MACs, as in the node table
-        bwd = ("bwd MACs", _at_least("backward_macs"), None)
+        bwd = ("bwd MACs", _group_figure("backward_macs"), None)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
     if (d.get("profile") or {}).get("total_ms"):
         columns["ms"] = ("ms", lambda c, t: list(map(_ms, c("ms"), c("untimed"))), None)
@@ -164,13 +172,17 @@ def _node_columns(d: dict) -> dict:
     if d.get("training"):  # beside the forward MACs
         bwd = ("bwd MACs", lambda c, t: c("backward_macs"), human)
         columns = {k2: v2 for k, v in columns.items() for k2, v2 in ((k, v), ("bwd", bwd))[: 2 if k == "macs" else 1]}
-    total_ms = (d.get("profile") or {}).get("total_ms")
+    profile = d.get("profile") or {}
+    total_ms = profile.get("total_ms")
     if total_ms:
-        columns |= {
+        high = profile.get("p90_ms_by_index") or {}  # the profile's own table: a top-level row's index -> p90
+        timed: dict[str, tuple] = {
             "ms": ("ms", lambda c, t: c("ms"), lambda v: "" if v is None else f"{v:.3f}"),
+            "p90": ("p90 ms", lambda c, t: [_p90(high, i, s) for i, s in zip(c("index"), c("scope"))], None),
             "time%": ("% time", lambda c, t: c("ms"), lambda v: "" if v is None else f"{100 * v / total_ms:.1f}%"),
             "rate": ("GMAC/s", lambda c, t: c("gmacs_per_s"), lambda v: "" if v is None else f"{v:.1f}"),
         }
+        columns |= timed
     from .roofline import roofline_columns
 
     columns |= roofline_columns(d)
@@ -179,18 +191,6 @@ def _node_columns(d: dict) -> dict:
         del columns["macs%"]
     columns["note"] = ("note", lambda c, t: _notes(c, variables), None)
     return columns
-
-
-def _fields(rows: list):
-    """c(key, default): one field of every row, read once (Row objects or dicts)."""
-    read: dict = {}
-
-    def c(key: str, default=None) -> list:
-        if (key, default) not in read:
-            read[key, default] = column(rows, key, default)
-        return read[key, default]
-
-    return c
 
 
 def table_columns(
@@ -202,18 +202,21 @@ def table_columns(
     depth: int | None = None,
 ) -> tuple[list[str], list[list], list[str]]:
     """table()'s headers, cells and keys, the cells column by column (a list per column)."""
-    totals = d["totals"]
+    totals = revive_document(d)["totals"]
+    rows: Rows
     if depth is not None:
         available = _block_columns(d)
         if sort is not None or top is not None:  # a sorted view is flat: compare's blocks at that depth, by path
             flat = by_block(formula_rows(d), depth)
-            rows = select_rows([{"block": path} | g for path, g in flat.items()], sort, top, by="block")
+            flat_rows = Rows.from_dicts([{"block": path} | g for path, g in flat.items()])
+            rows = select_rows(flat_rows, sort, top, "block", d.get("symbolic"))
         else:
-            rows = _with_tree(scope_tree(formula_rows(d), depth))
+            rows = Rows.from_dicts(_with_tree(scope_tree(formula_rows(d), depth)))
     elif by == "op":
-        rows, available = select_rows(by_op(formula_rows(d)), sort, top, by="op"), _grouped_columns(OP_COLUMNS, d)
+        rows = select_rows(Rows.from_dicts(by_op(formula_rows(d))), sort, top, "op", d.get("symbolic"))
+        available = _grouped_columns(OP_COLUMNS, d)
     else:
-        rows, available = select_rows(d["rows"], sort, top), _node_columns(d)
+        rows, available = select_rows(d["rows"], sort, top, symbolic=d.get("symbolic")), _node_columns(d)
     keys = list(columns) if columns else list(available)
     unknown = [k for k in keys if k not in available]
     if unknown:
@@ -222,10 +225,10 @@ def table_columns(
         )
     # column by column: an empty column is dropped before the rows are assembled, and a formatter
     # runs over a list (map) instead of a call per cell
-    fields, values = _fields(rows), []
+    values = []
     for key in keys:
         _, get, fmt = available[key]
-        column_values = get(fields, totals)
+        column_values = get(rows.column, totals)
         values.append(_formatted(fmt, column_values) if fmt else column_values)
     if not columns:  # drop what has nothing to show (the note column, almost always)
         keep = [i for i, k in enumerate(keys) if k in ("name", "op", "block") or values[i].count("") < len(rows)]
@@ -262,17 +265,6 @@ def _with_tree(blocks: list[dict]) -> list[dict]:
         lines = "".join("   " if chain[k] else "│  " for k in range(2, level))
         out.append(block | {"tree": (lines + ("└─ " if is_last else "├─ ")) if level > 1 else ""})
     return out
-
-
-def abbreviate(text: str, width: int) -> str:
-    """`text` cut to `width` characters in the middle, where a name or shape says least."""
-    text = str(text)
-    if len(text) <= width:
-        return text
-    if width < 3:
-        return text[:width]
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 def _layout(
@@ -330,7 +322,7 @@ def fit_columns(
     ]
     # tabulate pads a header by 2 (its MIN_PADDING): a column is never narrower than that
     natural = [max(len(h) + 2, max(map(len, v), default=0)) for h, v in zip(headers, values)]
-    order = DROP_ORDER if "ms" not in keys else DROP_ORDER[:6] + ("macs%",) + DROP_ORDER[6:]  # profiled: time first
+    order: tuple[str, ...] = DROP_ORDER if "ms" not in keys else (*DROP_ORDER[:6], "macs%", *DROP_ORDER[6:])  # timed
     order = tuple(k for k in order if k not in last) + tuple(k for k in order if k in last)
     keep = list(range(len(headers)))
     dropped = []
@@ -369,13 +361,24 @@ def _notes(c, variables: set) -> list[str]:
     statuses, shaped, runs = c("status"), c("runtime_shaped"), c("runs")
     if set(statuses) <= {"counted", "zero-cost"} and not any(shaped) and set(runs) <= {1}:
         return [""] * len(statuses)  # the usual table: nothing to say on any row
-    return list(map(lambda *fields: _note(*fields, variables), statuses, c("unresolved"), shaped, runs))
+    return [_note(*fields, variables) for fields in zip(statuses, c("unresolved"), shaped, runs)]
 
 
-def _note(status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: set = frozenset()) -> str:
+@lru_cache(maxsize=4096)
+def _dim_names(dims: tuple) -> str:
+    """The dims a row lacks, by the names that fix them: a computed dim (`floor(height/2 - 1/2) + 1`)
+    by its symbols (`height`), each once (model text: encoded by the caller, for its format)."""
+    from modelaudit.shapes.annotations import symbols_of
+
+    return ", ".join(dict.fromkeys(s for d in dims for s in (symbols_of(d) or (d,))))
+
+
+def _note(
+    status: str, unresolved: list, runtime_shaped: bool, runs: int, variables: AbstractSet[str] = frozenset()
+) -> str:
     notes = []
     if status == "unresolved" and not set(unresolved) <= variables:  # --symbolic's variables are no gap
-        notes.append("unresolved: " + safe(", ".join(unresolved), 400))
+        notes.append("unresolved: " + safe(_dim_names(tuple(unresolved)), 400))
     elif status in ("uncounted", "error", "constant"):
         notes.append(status)
     if runtime_shaped:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from modelaudit.encoding import guard
@@ -10,12 +11,12 @@ from .common import (
     gate_tables,
     model_line,
     notices,
-    plain_columns,
     runtime_lines,
     summary,
     symbolic_lines,
     top_line,
 )
+from .grid import plain_columns, plain_table
 from .roofline import roofline_lines
 from .table import fit_columns, table_columns
 
@@ -42,15 +43,13 @@ def render_text(
     totals = summary(d)
     label_width = max(len(label) for label, _ in totals)
     lines = [model_line(d), "", plain_columns(values, headers, rows=rows), ""]
-    lines += [f"({line})" for line in (top_line(d, top, by, depth),) if line]
+    lines += [f"({line})" for line in (top_line(d, top, by, depth, sort),) if line]
     if fitted and width:
         lines += textwrap.wrap(f"({fitted})", width)
     lines.append("Totals")
     lines.extend(_wrap(f"  {label:<{label_width}}  {value}", width, label_width + 4) for label, value in totals)
     for title, gate_headers, gates in gate_tables(d):
-        from tabulate import tabulate  # only a recurrent model's gate tables need it (its import: 18 ms)
-
-        lines += ["", title, tabulate(gates, headers=gate_headers, tablefmt="simple", disable_numparse=True)]
+        lines += ["", title, plain_table(gates, gate_headers)]
     extra = symbolic_lines(d) + runtime_lines(d) + roofline_lines(d) + notices(d)
     if extra:
         lines.append("")
@@ -61,9 +60,18 @@ def render_text(
 
 
 def _wrap(line: str, width: int | None, indent: int) -> str:
-    """A prose line cut at `width` (the table's terminal), its continuation lines indented."""
+    """A prose line cut at `width` (the table's terminal), its continuation lines indented; a command
+    in backticks that fits on a line of its own is not cut (it is pasted into a shell)."""
     if not width or len(line) <= width:
         return line
+    room = width - min(indent, width // 2)
+    whole = re.sub(r"`[^`]*`", lambda m: m.group().replace(" ", "\0") if len(m.group()) <= room else m.group(), line)
     return "\n".join(
-        textwrap.wrap(line, width, subsequent_indent=" " * min(indent, width // 2), break_on_hyphens=False)
-    )
+        textwrap.wrap(
+            whole,
+            width,
+            subsequent_indent=" " * min(indent, width // 2),
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+    ).replace("\0", " ")

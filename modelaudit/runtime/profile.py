@@ -74,18 +74,22 @@ def attach_profile(report: Report, result, names: dict[str, int], request, mg) -
     medians = {k: statistics.median(run.get(k, 0.0) for run in per_run) for k in kernels}
     by_index = _per_row(per_run, traced.nodes)
     spread: dict[int, tuple[float, float]] = {i: (statistics.median(t), p90(t)) for i, t in by_index.items()}
-    for row in report.rows:
+    times: list[float | None] = [None] * len(report.rows)  # report.tables["profile"], by row number
+    rates: list[float | None] = [None] * len(report.rows)
+    for number, row in enumerate(report.rows):
         if row.scope or row.index not in spread:
             continue
-        row.ms = spread[row.index][0]
-        if row.macs and row.ms > 0:
-            row.gmacs_per_s = row.macs / (row.ms / 1000.0) / 1e9
+        ms = times[number] = spread[row.index][0]
+        if row.macs and ms > 0:
+            rates[number] = row.macs / (ms / 1000.0) / 1e9
+    report.tables["profile"] = {"ms": times, "gmacs_per_s": rates}
     nodes_ms = sum(medians.values())
     unmatched = sorted(traced.why, key=lambda k: -medians[k])
     unmatched_ms = sum(medians[k] for k in unmatched)
     total_ms = statistics.median(totals)
-    timed = [(r, spread[r.index]) for r in report.rows if not r.scope and r.index in spread]
-    slowest = sorted(timed, key=lambda pair: -pair[1][0])[:10]
+    modules = report.columns().column("module")
+    timed = [(r, m, spread[r.index]) for r, m in zip(report.rows, modules) if not r.scope and r.index in spread]
+    slowest = sorted(timed, key=lambda row_module_spread: -row_module_spread[2][0])[:10]
     ops = {e["name"]: e["op"] for e in result.profile_events if e["kind"] == "node"}
     report.profile = {
         "runs": len(totals),
@@ -98,6 +102,8 @@ def attach_profile(report: Report, result, names: dict[str, int], request, mg) -
         "total_p90_ms": p90(totals),
         "nodes_ms": nodes_ms,
         "unmatched_ms": unmatched_ms,
+        # the profile's own column beside `ms` (each row's p50): a top-level row's index -> its p90
+        "p90_ms_by_index": {i: high for i, (_, high) in sorted(spread.items())},
         "unmatched": [
             {"kernel": k, "op": ops.get(k, ""), "ms": medians[k], "why": traced.why[k]}
             for k in unmatched[:UNMATCHED_LISTED]
@@ -105,13 +111,13 @@ def attach_profile(report: Report, result, names: dict[str, int], request, mg) -
         "slowest": [
             {
                 "name": r.name,
-                "module": r.module,
+                "module": module,
                 "op": r.op,
                 "ms": ms,
                 "p90_ms": high,
                 "share": ms / total_ms if total_ms else 0.0,
                 "macs": r.macs,
             }
-            for r, (ms, high) in slowest
+            for r, module, (ms, high) in slowest
         ],
     }

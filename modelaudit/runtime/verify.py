@@ -133,7 +133,8 @@ def _named_copy(mg: ModelGraph, extra_outputs: list[str]) -> tuple[bytes, dict[s
 def _needed_bytes(mg: ModelGraph, report: Report, observed: list[str], given: dict[str, np.ndarray]) -> int:
     """What the verify run holds at once, from static shapes, before anything is allocated: weights,
     inputs, and every observed tensor (each is a graph output of the run)."""
-    total = report.totals.weight_bytes + sum(a.nbytes for a in given.values())
+    # at least what is known of the weights: the guard refuses only a run that surely needs too much
+    total = int(report.totals.weight_bytes.lower or 0) + sum(a.nbytes for a in given.values())
     for name in [n for n in mg.inputs if n not in given] + observed:
         info = mg.info(name)
         if info is not None and info.known:
@@ -223,10 +224,8 @@ def _verified(mg: ModelGraph, report: Report, result) -> tuple[Report, bool]:
         warnings, verification_report = report.warnings, analyze(mg)
         verification_report.warnings = warnings
         report = verification_report
-        for row in report.rows:
-            node_tensors = set(mg.nodes[row.index].output) if not row.scope else set()
-            if node_tensors & runtime_shaped:
-                row.runtime_shaped = True
+        shaped = [not row.scope and not runtime_shaped.isdisjoint(mg.nodes[row.index].output) for row in report.rows]
+        report.tables["verify"] = {"runtime_shaped": shaped}
     branches = []
     for index in mg.order:
         node = mg.nodes[index]

@@ -313,21 +313,19 @@ def _classes(attrs: dict) -> int:
     return len(labels or ())
 
 
-@_shape("LinearClassifier", "SVMClassifier", "TreeEnsembleClassifier", domain=ML)
+_ML_CLASSIFIERS = frozenset({"LinearClassifier", "SVMClassifier", "TreeEnsembleClassifier"})
+_ML_REGRESSORS = frozenset({"LinearRegressor", "SVMRegressor", "TreeEnsembleRegressor"})
+
+
+@_shape(*_ML_CLASSIFIERS, domain=ML)
 def _ml_classifier(shapes: list, attrs: dict) -> list:
-    """Y (labels) [N], Z (scores) [N, classes]; a binary linear classifier with one coefficient row
-    and a binary SVM score one column (onnxruntime's kernels)."""
-    n, classes = shapes[0][0] if len(shapes[0]) > 1 else 1, _classes(attrs)
-    features = shapes[0][-1]
-    if "coefficients" in attrs and "support_vectors" not in attrs and isinstance(features, int):
-        rows = len(attrs["coefficients"]) // features
-        classes = (
-            1 if rows == 1 and classes == 2 and attrs.get("post_transform", b"NONE") in (b"NONE", "NONE") else classes
-        )
-    return [(n,), (n, classes)]
+    """Y (labels) [N], Z (scores) [N, classes] (a binary linear classifier's one coefficient row
+    still gives two score columns in onnxruntime)."""
+    n = shapes[0][0] if len(shapes[0]) > 1 else 1
+    return [(n,), (n, _classes(attrs))]
 
 
-@_shape("LinearRegressor", "SVMRegressor", "TreeEnsembleRegressor", domain=ML)
+@_shape(*_ML_REGRESSORS, domain=ML)
 def _ml_regressor(shapes: list, attrs: dict) -> list:
     """Y [N, targets]."""
     n = shapes[0][0] if len(shapes[0]) > 1 else 1
@@ -345,6 +343,10 @@ def contrib_output_dtype(domain: str, op: str, dtypes: list, output: int = 0) ->
     returning float, QuantizeLinear returning its zero point's type, int32 mask_index beside
     float16 embeddings); None otherwise."""
     if output in _FLOAT_STATS.get((domain, op), ()):
+        return TensorProto.FLOAT
+    if domain == ML and op in _ML_CLASSIFIERS:  # labels (int64, or strings: not told apart here), scores
+        return TensorProto.INT64 if output == 0 else TensorProto.FLOAT
+    if domain == ML and op in _ML_REGRESSORS:
         return TensorProto.FLOAT
     if domain != "com.microsoft":
         return None

@@ -34,8 +34,8 @@ def tensor_numel(tensor: TensorProto) -> int:
 
 def pack_infos(infos: dict[str, TensorInfo]) -> tuple[list[str], list[int], list[tuple]]:
     """The infos as (names, an index per name, the distinct (shape, dtype, constant) records): a
-    transformer's tensors share a few hundred records, and three flat lists pickle far faster
-    than a tuple per tensor (load/forked.py hands them between processes; docs/performance.md)."""
+    transformer's tensors share a few hundred records, and three flat lists pickle far faster than
+    a tuple per tensor (load/forked.py hands them between processes; docs/performance.md)."""
     index: dict[tuple, int] = {}
     names, which = [], []
     for name, info in infos.items():

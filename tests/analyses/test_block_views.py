@@ -13,6 +13,7 @@ from conftest import make_model, tensor, vi
 from onnx import helper
 
 from modelaudit.cli.main import main
+from modelaudit.figures import Figure
 
 SIZE = 32  # input 1x3x32x32
 
@@ -102,10 +103,11 @@ def test_yolo_blocks_of_the_same_leaf_name_stay_apart(tmp_path, capsys):
     path = str(tmp_path / "yolo.onnx")
     onnx.save(yolo_like(), path)
     blocks = {b["block"]: b["values"][0] for b in cli_json(capsys, "compare", path, path, "--depth", "2")["blocks"]}
-    assert blocks["model.2/m.0"]["macs"] == 2 * (8 * 8 * (3 * 3 * 8) * 8)
-    assert blocks["model.4/m.0"]["macs"] == 2 * (4 * 4 * (3 * 3 * 16) * 16)
-    assert blocks["model.2/cv1"]["macs"] == 8 * 8 * 16 * 16 and "cv1" not in blocks and "m.0" not in blocks
-    assert blocks["model.2"]["nodes"] == 2 and blocks["model.2"]["macs"] == 0  # its own Split and Concat
+    macs = {name: Figure.from_dict(b["macs"]) for name, b in blocks.items()}  # JSON: {"value", "bound"}
+    assert macs["model.2/m.0"] == 2 * (8 * 8 * (3 * 3 * 8) * 8)
+    assert macs["model.4/m.0"] == 2 * (4 * 4 * (3 * 3 * 16) * 16)
+    assert macs["model.2/cv1"] == 8 * 8 * 16 * 16 and "cv1" not in blocks and "m.0" not in blocks
+    assert blocks["model.2"]["nodes"] == 2 and macs["model.2"] == 0  # its own Split and Concat
 
 
 def test_explain_takes_a_module(tmp_path, capsys):

@@ -72,6 +72,38 @@ def test_baseline_growth(capsys, tmp_path):
     assert code == 0
 
 
+def _version_1(report: dict) -> dict:
+    """A report as schema 1 wrote it: plain totals beside their completeness flags."""
+    totals = {k: (v["value"] or 0) if isinstance(v, dict) and "bound" in v else v for k, v in report["totals"].items()}
+    bounds = {k: v["bound"] for k, v in report["totals"].items() if isinstance(v, dict) and "bound" in v}
+    totals["macs_complete"] = bounds["macs"] == "exact"
+    totals["peak_activation_complete"] = bounds["peak_activation_bytes"] == "exact"
+    totals["params_complete"] = bounds["params"] == "exact"
+    return report | {"schema_version": 1, "totals": totals}
+
+
+def test_baselines_of_either_schema(capsys, tmp_path):
+    """A baseline written before schema 2 still works; one whose MACs were unknown (schema 1 wrote 0
+    and macs_complete false) allows no growth that can be proven."""
+    assert main(["report", BLOCK, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for document in (report, _version_1(report)):
+        base = tmp_path / f"base{document['schema_version']}.json"
+        base.write_text(json.dumps(document))
+        code, out, _ = run(capsys, "check", BLOCK, "--baseline", str(base))
+        assert code == 0, out
+        code, out, _ = run(capsys, "check", str(SAMPLES / "conv3x3.onnx"), "--baseline", str(base))
+        assert code == 1 and "over budget: " in out and "macs 2.71 M (2,709,504) > 1.98 M (1,975,680)" in out
+    unknown = _version_1(report)
+    unknown["totals"] |= {"macs": 0, "macs_complete": False}
+    base = tmp_path / "unknown.json"
+    base.write_text(json.dumps(unknown))
+    code, out, _ = run(capsys, "check", BLOCK, "--baseline", str(base))
+    (line,) = [x for x in out.splitlines() if ": macs " in x]
+    assert code == 1 and line.startswith("budget not proven: ") and "baseline unknown + 0" in line
+    assert "the baseline is incomplete" in line
+
+
 def test_config_file_with_several_models(capsys, tmp_path):
     config = tmp_path / "pyproject.toml"
     config.write_text(f'''
@@ -139,7 +171,10 @@ def test_incomplete_count_cannot_prove_a_mac_budget(capsys, tmp_path):
     path = tmp_path / "m.onnx"
     save(model, path)
     code, out, _ = run(capsys, "check", str(path), "--max-macs", "1G")
-    assert code == 1 and "the count is incomplete" in out
+    # the Relu's 0 MACs and the Mystery's unknown ones: the total is unknown, never 0, and the line
+    # says what would prove the budget
+    assert code == 1 and "budget not proven:" in out and "macs unknown, limit 1.00 G" in out
+    assert "no rule for x.y:Mystery ×1" in out and "macs 0" not in out
 
 
 def test_json_output(capsys):

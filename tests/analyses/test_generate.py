@@ -135,6 +135,8 @@ def test_memory_fit_adds_weights_cache_and_activations(tmp_path, capsys, batch):
     assert act["bound"] == "exact" and act["value"] > 0
     need = m["weights_bytes"] + m["kv_cache_bytes"] + act["value"]
     assert m["need_bytes"] == {"value": need, "bound": "exact"}
+    steps = m["step_need_bytes"]
+    assert set(steps) == {"prefill", "decode"} and m["need_bytes"] == max(steps.values(), key=lambda f: f["value"])
     assert m["capacity_bytes"] == int(0.000512 * 2**30)
     assert m["fits"] is (need <= m["capacity_bytes"])
     largest, longest = m["largest_batch"], m["longest_context"]

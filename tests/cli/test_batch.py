@@ -16,7 +16,7 @@ def test_directory_combined_json_with_jobs(capsys):
     d = json.loads(capsys.readouterr().out)
     paths = [r["model"]["path"] for r in d["reports"]]
     assert len(paths) == len(list(SAMPLES.glob("*.onnx"))) and paths == sorted(paths)
-    params = {p.rsplit("/", 1)[-1]: r["totals"]["params"] for p, r in zip(paths, d["reports"])}
+    params = {p.rsplit("/", 1)[-1]: r["totals"]["params"]["value"] for p, r in zip(paths, d["reports"])}
     assert params["mobilenet_v2.onnx"] == 3_504_872 and params["conv3x3.onnx"] == 3584
 
 

@@ -50,9 +50,10 @@ def test_json_is_exact_and_complete(capsys, tmp_path):
     code, out, _ = run(capsys, "report", V2, "--format", "json", "-o", str(target))
     assert code == 0 and out == ""
     d = json.loads(target.read_text())
-    assert d["schema_version"] == 1
-    assert d["totals"]["params"] == 3_504_872 and d["totals"]["macs"] == 300_774_272
-    assert sum(r["macs"] for r in d["rows"]) == d["totals"]["macs"]
+    assert d["schema_version"] == 2
+    assert d["totals"]["params"] == {"value": 3_504_872, "bound": "exact"}
+    assert d["totals"]["macs"] == {"value": 300_774_272, "bound": "exact"}
+    assert sum(r["macs"] for r in d["rows"]) == d["totals"]["macs"]["value"]
     assert {r["op"] for r in d["by_op"]} >= {"Conv", "Gemm", "BatchNormalization"}
     assert d["model"]["inputs"] == [{"name": "input", "shape": "1x3x224x224", "dtype": "float32"}]
 
@@ -171,7 +172,7 @@ def test_console_entry_point_and_module():
             check=False,
         )
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["totals"]["params"] == 3584
+        assert json.loads(result.stdout)["totals"]["params"]["value"] == 3584
 
 
 def test_the_hard_exit_loses_no_output(capsys, tmp_path):
@@ -218,7 +219,7 @@ def test_only_the_hard_exit_keeps_the_audit_and_the_collector_off(capsys, monkey
     finally:
         gc.enable()
     assert [type(k).__name__ for k in kept] == ["ModelGraph", "Report"]
-    assert json.loads(capsys.readouterr().out)["totals"]["params"] == 3584
+    assert json.loads(capsys.readouterr().out)["totals"]["params"]["value"] == 3584
 
 
 def test_no_traceback_on_bad_file_from_a_real_process(tmp_path):

@@ -51,7 +51,7 @@ def test_jsonl_one_complete_report_per_line_with_jobs(capsys):
     lines = capsys.readouterr().out.splitlines()
     reports = {json.loads(line)["model"]["path"]: json.loads(line) for line in lines}
     assert sorted(reports) == MODELS and len(lines) == len(MODELS)
-    assert reports[str(SAMPLES / "conv3x3.onnx")]["totals"]["params"] == ((3 * 3 * 3) + 1) * 128
+    assert reports[str(SAMPLES / "conv3x3.onnx")]["totals"]["params"]["value"] == ((3 * 3 * 3) + 1) * 128
 
 
 def test_jsonl_writes_each_model_before_auditing_the_next(monkeypatch):
@@ -76,4 +76,4 @@ def test_combined_json_from_workers_is_one_document(capsys, tmp_path):
     out = tmp_path / "all.json"
     assert main(["report", *MODELS[:2], "--format", "json", "--jobs", "2", "-o", str(out)]) == 0
     d = json.loads(out.read_text())
-    assert d["schema_version"] == 1 and [r["model"]["path"] for r in d["reports"]] == MODELS[:2]
+    assert d["schema_version"] == 2 and [r["model"]["path"] for r in d["reports"]] == MODELS[:2]

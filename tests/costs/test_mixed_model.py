@@ -91,7 +91,7 @@ def test_mixed_model_is_complete():
     )
     report = modelaudit.audit(model)
     assert report.uncounted == {} and report.unresolved == []
-    assert report.totals.macs_complete
+    assert report.totals.macs.complete
     assert not [r for r in report.rows if r.status in ("uncounted", "unresolved", "error")]
     macs = {r.name: r.macs_total for r in report.rows}
     assert macs["proj"] == seq * batch * width * width

@@ -93,7 +93,7 @@ def test_int8_weight_dequantized_by_hand():
     report = modelaudit.audit(_matmul_model(nodes, "w", inits))
     assert (report.totals.params, report.totals.non_trainable) == (16 * 8, 16 + 16)
     assert report.totals.weight_bytes_by_dtype == {"float32": 16 * 4, "int8": 16 * 8 + 16}
-    assert report.totals.params_complete
+    assert report.totals.params.complete
 
 
 def test_int8_embedding_dequantized_by_hand_with_a_scalar_scale():

@@ -63,7 +63,7 @@ def test_unknown_op_is_uncounted_never_zero():
     row = report.rows[-1]
     assert row.status == "uncounted" and row.macs is None and row.flops is None
     assert report.uncounted == {"com.example:Frobnicate": 1}
-    assert not report.totals.macs_complete
+    assert not report.totals.macs.complete
 
 
 @pytest.mark.parametrize(

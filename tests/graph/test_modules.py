@@ -234,12 +234,12 @@ def test_names_that_only_look_like_paddles_are_names():
 
 
 def test_rows_carry_their_module_through_the_audit():
-    """The audit puts each row's module on it (JSON "module"); a Loop's body rows are in the
-    Loop's module."""
+    """The audit gives each row its module (report.tables["modules"], JSON "module"); a Loop's body
+    rows are in the Loop's module."""
     nodes = _dynamo_nodes()[:2]
     model = make_model(nodes, [vi("x", [1, 3, 8, 8])], [vi("r0", None)], [tensor("conv1.weight", (4, 3, 3, 3))])
     report = modelaudit.audit(model)
-    assert [r.module for r in report.rows] == ["conv1", "relu"]
+    assert report.columns().column("module") == ["conv1", "relu"]
     assert [r["module"] for r in report.to_dict()["rows"]] == ["conv1", "relu"]
 
 

@@ -70,12 +70,12 @@ def test_nested_local_functions_are_costed_and_scoped():
     # conv 3->8 and 8->16, 3x3, pads 1 on 10x10: params (k·k·C_in + 1)·C_out, MACs H·W·k·k·C_in·C_out
     assert report.totals.params == (3 * 3 * 3 + 1) * 8 + (3 * 3 * 8 + 1) * 16
     assert report.totals.macs == 10 * 10 * (3 * 3 * 3) * 8 + 10 * 10 * (3 * 3 * 8) * 16
-    assert report.totals.macs_complete
+    assert report.totals.macs.complete
     # each call is named as the module it stands for: "/body/TwoBlocks" is module "body" (a
     # scoped name, as TorchScript writes a call), and the calls named "first" and "second" in it
     names = [r.name for r in report.rows]
     assert names == ["/body/first/conv", "/body/first/act", "/body/second/conv", "/body/second/act"]
-    assert [r.module for r in report.rows] == ["body/first", "body/first", "body/second", "body/second"]
+    assert report.columns().column("module") == ["body/first", "body/first", "body/second", "body/second"]
 
 
 def test_inlined_model_computes_what_the_functions_compute():

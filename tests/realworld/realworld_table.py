@@ -21,7 +21,7 @@ def recorder():
                 "source": source,
                 "params": t.params,
                 "macs": t.macs,
-                "complete": t.macs_complete and t.params_complete and not report.uncounted,
+                "complete": t.macs.complete and t.params.complete and not report.uncounted,
                 "oracle_params": params,
                 "oracle_macs": macs,
             }

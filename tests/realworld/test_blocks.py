@@ -107,7 +107,7 @@ def _blocks(report, depth: int, params: bool) -> dict[str, tuple]:
     """The blocks that compute (MACs), with their MACs, and params where the files store the same weights."""
     return {
         path: (g["macs"], g["params"] if params else None)
-        for path, g in by_block(report.rows, depth).items()
+        for path, g in by_block(report.columns(), depth).items()
         if g["macs"]
     }
 
@@ -203,14 +203,17 @@ def test_onnxscript_local_functions_give_their_call_tree(tmp_path):
 
     report = modelaudit.audit(model.to_model_proto())
     linear = 16 * 32
-    assert {p: g["macs"] for p, g in by_block(report.rows, 1).items()} == {"Block": 2 * linear, "Block#2": 2 * linear}
-    assert {p: g["macs"] for p, g in by_block(report.rows, 2).items()} == {
+    assert {p: g["macs"] for p, g in by_block(report.columns(), 1).items()} == {
+        "Block": 2 * linear,
+        "Block#2": 2 * linear,
+    }
+    assert {p: g["macs"] for p, g in by_block(report.columns(), 2).items()} == {
         "Block": 0,  # its own residual Add
         "Block/MLP": 2 * linear,
         "Block#2": 0,
         "Block#2/MLP": 2 * linear,
     }
-    assert {p: g["macs"] for p, g in by_block(report.rows, 3).items() if g["macs"]} == {
+    assert {p: g["macs"] for p, g in by_block(report.columns(), 3).items() if g["macs"]} == {
         "Block/MLP/Linear": linear,
         "Block/MLP/Linear#2": linear,
         "Block#2/MLP/Linear": linear,
@@ -236,7 +239,7 @@ def test_block_views_agree_on_shipped_files(requirement, file, shape, tmp_path, 
     path = _shipped(requirement, file)
     check_block_views(path, tmp_path, capsys, ("--input", shape))
     report = modelaudit.audit(path, inputs={shape.split("=")[0]: tuple(map(int, shape.split("=")[1].split("x")))})
-    blocks = by_block(report.rows, 2)
+    blocks = by_block(report.columns(), 2)
     assert len([g for g in blocks.values() if g["macs"]]) > 10  # a tree of the model's layers, not one row
     if file == "320n.onnx":
         assert {"model.2/m.0", "model.4/m.0", "model.22/cv2.0"} <= set(blocks) and "m.0" not in blocks

@@ -65,7 +65,7 @@ def test_base_macs_are_the_textbook_macs_at_runtime_shapes(name, bases):
     """Each base against the oracle, so that the matrix below compares with a figure nobody tuned."""
     base, report = bases(name)
     model = onnx.load(base.path)
-    assert report.uncounted == {} and report.totals.macs_complete and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.macs.complete and report.totals.params.complete
     assert report.totals.macs == runtime_macs(model, feeds(base.path, base.inputs))
     assert (report.totals.params, report.totals.non_trainable) == stored_weights(model)
 
@@ -121,7 +121,7 @@ def _export_report(path: str, shapes: tuple):
 
 def _like_the_export(report, export, path, base, transform, reason) -> None:
     assert report.uncounted == {}, report.uncounted
-    assert report.totals.macs_complete and report.totals.params_complete, report.warnings
+    assert report.totals.macs.complete and report.totals.params.complete, report.warnings
     if transform == "ort_all":  # NCHWc pads to the CPU's block, if the CPU has NCHWc kernels at all:
         # the textbook formula on the saved file at onnxruntime's shapes, and the weights it stores
         model = onnx.load(path)

@@ -334,4 +334,4 @@ def test_transformers_export(name, exporter, built, tmp_path, monkeypatch, realw
     assert report.uncounted == {}
     assert report.totals.params == params
     assert report.totals.macs == macs
-    assert report.totals.macs_complete and report.totals.params_complete
+    assert report.totals.macs.complete and report.totals.params.complete

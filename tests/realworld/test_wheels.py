@@ -110,7 +110,7 @@ def test_wheel_model(requirement, file, shapes, values, oracle_macs, realworld_t
     macs = runtime_macs(model, feeds_for(model, shapes, values)) if oracle_macs else None
     report = modelaudit.audit(path, inputs={k: v for k, v in shapes.items() if v})
     realworld_table(file, f"{requirement} (PyPI wheel)", report, params, macs)
-    assert report.uncounted == {} and report.totals.macs_complete and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.macs.complete and report.totals.params.complete
     assert (report.totals.params, report.totals.non_trainable) == (params, non_trainable)
     if oracle_macs:
         assert report.totals.macs == macs
@@ -140,7 +140,7 @@ def test_silero_if_counts_the_dearer_branch(realworld_table):
     report = modelaudit.audit(path, inputs={k: v for k, v in SILERO.items() if v})
     realworld_table(path.name, "silero-vad==6.2.3 (PyPI wheel)", report, stored_weights(model)[0], max(branch.values()))
     assert branch["else_branch"] > branch["then_branch"]
-    assert report.uncounted == {} and report.totals.macs_complete and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.macs.complete and report.totals.params.complete
     assert (report.totals.params, report.totals.non_trainable) == stored_weights(model)
     assert report.totals.macs == branch["else_branch"]
 
@@ -163,9 +163,9 @@ def test_silero_branch_that_cannot_run_leaves_the_total_incomplete(realworld_tab
     realworld_table(
         path.name, "silero-vad==6.2.3 (PyPI wheel)", report, stored_weights(model)[0], branch["then_branch"]
     )
-    assert report.uncounted == {} and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.params.complete
     assert (report.totals.params, report.totals.non_trainable) == stored_weights(model)
-    assert report.totals.macs == branch["then_branch"] and not report.totals.macs_complete
+    assert report.totals.macs == branch["then_branch"] and not report.totals.macs.complete
     unknown = [r.name for r in report.rows if r.macs is None]
     assert unknown and all(n.startswith("If_0/else_branch/") for n in unknown), unknown
 
@@ -181,7 +181,7 @@ def test_dynamically_quantized_lstm_ocr(realworld_table):
     report = modelaudit.audit(path, inputs=shapes)
     macs = runtime_macs(model, feeds_for(model, shapes))
     realworld_table("common_old.onnx", "ddddocr==1.6.1 (PyPI wheel)", report, params, macs)
-    assert report.uncounted == {} and report.totals.macs_complete and report.totals.params_complete
+    assert report.uncounted == {} and report.totals.macs.complete and report.totals.params.complete
     assert (report.totals.params, report.totals.non_trainable) == (params, non_trainable)
     assert report.totals.macs == macs
     lstm = next(r for r in report.rows if r.op == "DynamicQuantizeLSTM")

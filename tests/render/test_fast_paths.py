@@ -49,10 +49,20 @@ def _reports():
     yield "odd names", modelaudit.audit(_odd_names_model())
     report = modelaudit.audit(SAMPLES / "conv3x3.onnx")  # fields --verify, --profile and --hardware set
     report.verification = {"verified": 2, "mismatches": [], "runtime_shaped": 1, "if_branches": []}
-    for i, row in enumerate(report.rows):
-        row.runtime_shaped, row.ms, row.gmacs_per_s = i == 0, 0.125 * (i + 1), math.inf if i else 1.5
-        row.intensity, row.bound, row.roofline_ms, row.bound_ratio = 0.1 / 3, "memory", 1e-7, None
-        row.weight_bytes_read, row.input_bytes, row.details = 4 * i, 100, {"conv": "dense"}
+    numbers = range(len(report.rows))
+    report.tables |= {
+        "verify": {"runtime_shaped": [i == 0 for i in numbers]},
+        "profile": {"ms": [0.125 * (i + 1) for i in numbers], "gmacs_per_s": [math.inf if i else 1.5 for i in numbers]},
+        "roofline": {
+            "intensity": [0.1 / 3 for i in numbers],
+            "bound": ["memory" for i in numbers],
+            "roofline_ms": [1e-7 for i in numbers],
+            "weight_bytes_read": [4 * i for i in numbers],
+            "input_bytes": [100 for i in numbers],
+        },
+    }
+    for row in report.rows:
+        row.details = {"conv": "dense"}
     yield "runtime fields", report
 
 
@@ -66,12 +76,38 @@ def test_rows_read_from_the_report_write_what_its_dict_writes(label, report, mon
             assert render(report, fmt, **view) == render(d, fmt, **view), (fmt, view)
     for width in (60, 100):
         assert render(report, "text", width=width) == render(d, "text", width=width)
-    # a large report's JSON is written on one line, its rows encoded without a dict each: the
-    # document is json.dumps' of to_dict() (but for a name cut at 10,000 characters)
+    _json_is_json_dumps(report, monkeypatch)
+
+
+def _cut(d: dict) -> dict:
+    """to_dict() with names cut in the middle at 10,000 characters, as the JSON format cuts them."""
+    from modelaudit.render.json import MAX_NAME
+
+    rows = [dict(r) for r in d["rows"]]
+    for r in rows:
+        for key in ("name", "scope", "module", "formula"):
+            if isinstance(r[key], str) and len(r[key]) > MAX_NAME:
+                r[key] = r[key][: (MAX_NAME - 1) // 2] + "…" + r[key][-(MAX_NAME // 2) :]
+    return d | {"rows": rows}
+
+
+def _json_is_json_dumps(report, monkeypatch):
+    """The JSON format, encoded column by column, writes what json.dumps writes for to_dict():
+    indented up to COMPACT_FROM rows, else (and as jsonl) compact."""
+    expected = _cut(report.to_dict())
+    assert render(report, "json") == json.dumps(expected, indent=2, ensure_ascii=True) + "\n"
+    compact = json.dumps(expected, ensure_ascii=True, separators=(",", ":")) + "\n"
+    assert render(report, "jsonl") == compact
     monkeypatch.setattr(import_module("modelaudit.render.json"), "COMPACT_FROM", 0)
-    assert render(report, "json") == render(d, "json")
-    if label != "odd names":
-        assert render(report, "json") == json.dumps(d, ensure_ascii=True, separators=(",", ":")) + "\n"
+    assert render(report, "json") == compact
+
+
+def test_json_of_more_rows_than_a_chunk_is_json_dumps(monkeypatch):
+    """1,500 rows: two chunks of the encoder, indented (as up to 2,000 rows) and compact."""
+    nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"], name=f"/b{i % 7}/Relu_{i}") for i in range(1500)]
+    nodes.append(helper.make_node("MatMul", ["t1500", "w"], ["y"], name="/head/MatMul"))
+    model = make_model(nodes, [vi("t0", [2, 8])], [vi("y", None)], [tensor("w", (8, 4))])
+    _json_is_json_dumps(modelaudit.audit(model), monkeypatch)
 
 
 def test_json_of_rows_is_the_encoders():
@@ -79,12 +115,12 @@ def test_json_of_rows_is_the_encoders():
     from modelaudit.render.json import MAX_NAME, encode_rows
 
     for _, report in _reports():
-        rows = [r.as_dict() for r in report.rows]
+        rows = report.to_dict()["rows"]
         for r in rows:
             for key in ("name", "scope", "module", "formula"):
                 if isinstance(r[key], str) and len(r[key]) > MAX_NAME:
                     r[key] = r[key][: (MAX_NAME - 1) // 2] + "…" + r[key][-(MAX_NAME // 2) :]
-        assert encode_rows(report.rows) == json.dumps(rows, ensure_ascii=True, separators=(",", ":"))[1:-1]
+        assert encode_rows(report.columns()) == json.dumps(rows, ensure_ascii=True, separators=(",", ":"))[1:-1]
 
 
 def test_whole_column_checks_give_each_values_own_text():

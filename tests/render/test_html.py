@@ -177,7 +177,8 @@ def test_sort_filter_and_click_to_filter_in_headless_chromium(tmp_path):
     )
     assert shot.exists() and shot.stat().st_size > 20_000  # a page with a chart rendered
     seen = _drive(tmp_path, page)
-    rows = [r.as_dict() for r in modelaudit.audit(V2).rows]
+    report = modelaudit.audit(V2)
+    rows = report.to_dict()["rows"]
     file_order = [r["name"] for r in rows]
     assert seen["file"] == file_order
     # MACs: largest first, then smallest first (ties keep file order), then file order again
@@ -193,7 +194,7 @@ def test_sort_filter_and_click_to_filter_in_headless_chromium(tmp_path):
     # typing filters on name and op; the bar of block features.3 lists exactly that block's layers
     norms = [r["name"] for r in rows if r["op"] == "BatchNormalization"]
     assert seen["typed"] == norms and seen["shown"] == f"{len(norms)} of 152 layers shown"
-    blocks = block_names(rows, 2)
+    blocks = block_names(report.columns(), 2)
     assert seen["box"] == "block=features/features.3"
     assert seen["clicked"] == [r["name"] for r, b in zip(rows, blocks) if b == "features/features.3"]
     assert len(seen["clicked"]) == 3 + 3 + 2 + 1 and seen["cleared"] == 152  # 3 Conv, 3 BN, 2 Clip, the residual Add

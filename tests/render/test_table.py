@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import modelaudit
+from modelaudit.render import document
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -149,8 +150,8 @@ def test_depth_subtotals_add_up():
     out = run(["report", V2, "--depth", "2", "--top", "3"])[1]
     from modelaudit.costs.blocks import by_block  # compare --by block's grouping, flat
 
-    flat = by_block(modelaudit.audit(ROOT / V2).to_dict()["rows"], 2)
-    assert [line.split()[0] for line in table_lines(out)[2:]] == sorted(flat, key=lambda b: -flat[b]["macs"])[:3]
+    flat = by_block(modelaudit.audit(ROOT / V2).columns(), 2)
+    assert [line.split()[0] for line in table_lines(out)[2:]] == sorted(flat, key=lambda b: -int(flat[b]["macs"]))[:3]
     assert "(top 3 of 21 blocks shown; totals are for the whole model)" in out
 
 
@@ -197,7 +198,7 @@ def test_profiled_tables_keep_the_time_columns_longest():
     d["profile"] = {"total_ms": 10.0}
     for r in d["rows"]:
         r["ms"], r["gmacs_per_s"] = 0.05, 1.0
-    headers, cells, _ = fit(*table(d), 100)
+    headers, cells, _ = fit(*table(document(d)), 100)
     assert {"ms", "% time"} <= set(headers) and "input" not in headers
     assert cells[0][headers.index("% time")] == "0.5%"  # 0.05 of 10 ms
 
@@ -252,7 +253,7 @@ def test_plain_table_is_tabulates_simple_format_and_empty_columns_drop():
     # reference (its leading-space stripping aside, which no cell here has)
     from tabulate import tabulate
 
-    from modelaudit.render.common import plain_table
+    from modelaudit.render.grid import plain_table
     from modelaudit.render.table import table
 
     cells = [[0, "a{b}", "3.5 M", ""], [12, "long name here", "?", ""], [None, "x", "1.0 G", ""]]
@@ -261,9 +262,12 @@ def test_plain_table_is_tabulates_simple_format_and_empty_columns_drop():
         cells, headers=headers, tablefmt="simple", disable_numparse=True, missingval="None"
     )
     assert plain_table([], headers) == tabulate([], headers=headers, tablefmt="simple")
+    texts = [[str(c) for c in row] for row in cells]  # Markdown's tables: tabulate's "github", padded
+    assert plain_table(texts, headers, "github") == tabulate(texts, headers=headers, tablefmt="github")
+    assert plain_table([], headers, "github") == tabulate([], headers=headers, tablefmt="github")
     # table() builds column by column: the note column (all "") goes, a column of zeros stays
     d = modelaudit.audit(str(ROOT / V2)).to_dict()
-    headers, rows, keys = table(d)
+    headers, rows, keys = table(document(d))
     assert "note" not in keys and keys[:3] == ["index", "name", "op"]
     assert {len(r) for r in rows} == {len(keys)} and len(rows) == len(d["rows"])
     assert rows[0][keys.index("name")] == d["rows"][0]["name"] and rows[0][0] == d["rows"][0]["index"]
@@ -315,7 +319,8 @@ def test_depth_with_training_sums_backward_macs_per_block(tmp_path, capsys):
     path = _two_blocks(tmp_path)
     assert main(["report", path, "--training", "--depth", "1", "--format", "json"]) == 0
     blocks = {b["block"]: b for b in json.loads(capsys.readouterr().out)["blocks"]}
-    assert blocks["a"]["backward_macs"] == 1 * (2 * 8 * 16) and blocks["b"]["backward_macs"] == 2 * (2 * 16 * 4)
+    assert blocks["a"]["backward_macs"] == {"value": 1 * (2 * 8 * 16), "bound": "exact"}
+    assert blocks["b"]["backward_macs"] == {"value": 2 * (2 * 16 * 4), "bound": "exact"}
     os.environ["MODELAUDIT_WIDTH"] = "0"
     try:
         assert main(["report", path, "--training", "--depth", "1"]) == 0
@@ -350,7 +355,7 @@ def test_depth_with_profile_sums_ms_per_block(tmp_path, capsys):
     assert blocks["b"]["ms"] == pytest.approx(timed["/b/MatMul"])
     from modelaudit.render.markdown import render_markdown
 
-    table = _cells(render_markdown(d, depth=1), "| block")  # the same run's times, as markdown
+    table = _cells(render_markdown(document(d), depth=1), "| block")  # the same run's times, as markdown
     assert table["a"]["ms"] == f"{blocks['a']['ms']:.3f}" and table["b"]["ms"] == f"{blocks['b']['ms']:.3f}"
 
 
@@ -379,5 +384,5 @@ def test_a_profiled_block_table_leaves_the_next_tables_columns_alone():
 
     d = modelaudit.audit(ROOT / V2).to_dict()
     profiled = d | {"profile": {"total_ms": 10.0}, "rows": [r | {"ms": 0.05} for r in d["rows"]]}
-    assert "ms" in table(profiled, depth=1)[2]
-    assert "ms" not in table(d, depth=1)[2]
+    assert "ms" in table(document(profiled), depth=1)[2]
+    assert "ms" not in table(document(d), depth=1)[2]

@@ -124,12 +124,12 @@ def test_every_kernel_lands_on_a_row_under_all_optimizations(tmp_path):
     p = report.profile
     assert p["optimization"] == "all" and p["nodes_ms"] > 0
     assert p["unmatched_ms"] == 0 and p["unmatched"] == []
-    timed = {r.name for r in report.rows if r.ms is not None}
+    timed = {r.name for r, ms in zip(report.rows, report.tables["profile"]["ms"]) if ms is not None}
     assert {"/conv1/Conv", "/layer1/conv1/Conv", "/fc/Gemm"} <= timed
     assert not {"/bn1/BatchNormalization", "/relu/Relu"} & timed  # folded and fused: no kernel of their own
     # a row's time is the median of its kernels' summed per run (a conv and its layout change): near
     # the sum of the kernels' medians
-    assert sum(r.ms for r in report.rows if r.ms is not None) == pytest.approx(p["nodes_ms"], rel=0.05)
+    assert sum(ms for ms in report.tables["profile"]["ms"] if ms is not None) == pytest.approx(p["nodes_ms"], rel=0.05)
 
 
 def test_the_spread_and_the_provider_are_reported(capsys):
@@ -142,9 +142,12 @@ def test_the_spread_and_the_provider_are_reported(capsys):
     assert p["kernels_by_provider"] == {"CPUExecutionProvider": len(d["rows"])}
     assert p["total_p90_ms"] >= p["total_ms"] > 0
     assert all(s["p90_ms"] >= s["ms"] for s in p["slowest"])
+    high = {int(i): v for i, v in p["p90_ms_by_index"].items()}  # each row's p90, by its index
+    assert {r["index"] for r in d["rows"]} == set(high) and all(high[r["index"]] >= r["ms"] for r in d["rows"])
     assert main(["report", str(SAMPLES / "conv3x3.onnx"), "--profile", "--runs", "3"]) == 0
     out = capsys.readouterr().out
     assert "ms per run (p50)" in out and "(p90)" in out and "on CPUExecutionProvider" in out
+    assert "ms     p90 ms    % time" in out  # the node table's p90 beside each row's median
     assert "kernel time on no row: 0.000 ms (0.0% of the kernels')" in out
 
 

@@ -57,9 +57,9 @@ def test_data_dependent_shapes_come_from_the_run():
     data = np.zeros((4, 5), np.float32)
     data[0, 1] = data[2, 3] = data[3, 0] = 1.0  # three non-zeros
     report, ok = check(mg, static, RuntimeOptions(input_data={"x": data}))
-    mm = next(r for r in report.rows if r.name == "mm")
-    assert ok and mm.runtime_shaped
-    assert mm.macs == 3 * 2 * 3  # 3 rows (one per non-zero) × K=2 × N=3
+    mm = next(r for r in report.to_dict()["rows"] if r["name"] == "mm")
+    assert ok and mm["runtime_shaped"]
+    assert mm["macs"] == 3 * 2 * 3  # 3 rows (one per non-zero) × K=2 × N=3
     assert report.verification["runtime_shaped"] >= 3
 
 
@@ -162,15 +162,16 @@ def test_profile_rows_add_up_to_the_measured_total():
     mg = modelaudit.load(SAMPLES / "mobilenet_v2.onnx")
     report, _ = check(mg, modelaudit.analyze(mg), RuntimeOptions(verify=False, profile=True, runs=10, threads=1))
     p = report.profile
-    rows_ms = sum(r.ms for r in report.rows if r.ms is not None)
+    rows = report.to_dict()["rows"]
+    rows_ms = sum(r["ms"] for r in rows if r["ms"] is not None)
     assert p["unmatched_ms"] == 0
     # every node's time lands on its row; with one thread the nodes of a run run one after the
     # other inside it, so together they never take longer than the run (a busy machine only
     # stretches the gaps between kernels, which is why the two are not compared for equality)
     assert rows_ms == pytest.approx(p["nodes_ms"])
     assert 0 < rows_ms <= p["total_ms"] * 1.05
-    conv = next(r for r in report.rows if r.op == "Conv")
-    assert conv.gmacs_per_s == pytest.approx(conv.macs / (conv.ms / 1000) / 1e9)
+    conv = next(r for r in rows if r["op"] == "Conv")
+    assert conv["gmacs_per_s"] == pytest.approx(conv["macs"] / (conv["ms"] / 1000) / 1e9)
     assert report.runtime["provider"] == "CPUExecutionProvider"
 
 

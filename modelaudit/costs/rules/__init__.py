@@ -12,6 +12,7 @@ from modelaudit.costs.cost import Cost, NodeContext
 __all__ = [
     "rule",
     "find_rule",
+    "newest_rule",
     "RuleSpec",
     "ZERO_COST",
     "is_zero_cost",
@@ -197,6 +198,14 @@ def find_rule(op_type: str, domain: str, opset: int) -> RuleSpec | None:
         if spec.since <= max(opset, 1):
             return spec
     return specs[0]  # a model older than our first rule: the oldest rule still applies
+
+
+def newest_rule(op_type: str, domain: str) -> RuleSpec | None:
+    """The newest rule of an op at any opset (what an op type is, whatever the model's opset)."""
+    if not _plugins_loaded:
+        load_plugins()
+    specs = _REGISTRY.get((_domain(domain), op_type))
+    return specs[-1] if specs else None
 
 
 def is_zero_cost(op_type: str, domain: str) -> bool:

@@ -3,11 +3,13 @@ support vectors, tree thresholds and leaf values; weights.py counts them). X is 
 
 from __future__ import annotations
 
+import math
+
 from modelaudit.costs.cost import Cost, NodeContext
 
 from . import rule
 
-__all__ = ["linear_model", "svm", "tree_ensemble", "tree_depths"]
+__all__ = ["linear_model", "svm", "tree_ensemble", "tree_ensemble_v5", "tree_depths"]
 
 ML = "ai.onnx.ml"
 
@@ -119,6 +121,41 @@ def tree_ensemble(ctx: NodeContext) -> Cost:
     )
     compares = n * sum(depths)
     flops = compares + n * leaves + _post(ctx, n * scores)
+    return Cost(flops=flops, formula=f"{n}*{sum(depths)} compares over {len(depths)} trees + {n}*{leaves} leaf adds")
+
+
+def _depth_v5(root: int, true_ids, true_leaf, false_ids, false_leaf) -> int:
+    """Branch nodes on the longest path from `root` (TreeEnsemble-5's layout: a child index is a
+    leaf's when its *_leafs flag is set, else a node's)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > len(true_ids):  # a cycle in a malformed file: stop rather than loop
+            break
+        for ids, leafs in ((true_ids, true_leaf), (false_ids, false_leaf)):
+            if not leafs[node]:
+                stack.append((ids[node], depth + 1))
+    return deepest
+
+
+@rule(
+    "TreeEnsemble",
+    since=5,
+    domain=ML,
+    category="tree",
+    macs="0",
+    flops=f"N·Σ(tree depth) comparisons (an upper bound) + N·|leaf_weights| adds (at most) {_POST_TEXT}",
+)
+def tree_ensemble_v5(ctx: NodeContext) -> Cost:
+    """tree_roots, nodes_* (splits, children, *_leafs flags), leaf_targetids and leaf_weights."""
+    n, _ = _samples(ctx)
+    true_ids, false_ids = ctx.attr("nodes_truenodeids", ()), ctx.attr("nodes_falsenodeids", ())
+    true_leaf, false_leaf = ctx.attr("nodes_trueleafs", ()), ctx.attr("nodes_falseleafs", ())
+    depths = [_depth_v5(r, true_ids, true_leaf, false_ids, false_leaf) for r in ctx.attr("tree_roots", ())]
+    weights = ctx.attr("leaf_weights")
+    leaves = math.prod(weights.dims) if weights is not None else 0
+    flops = n * sum(depths) + n * leaves + _post(ctx, n * int(ctx.attr("n_targets", 1)))
     return Cost(flops=flops, formula=f"{n}*{sum(depths)} compares over {len(depths)} trees + {n}*{leaves} leaf adds")
 
 

@@ -77,7 +77,7 @@ def test_fused_conv(activation, params, each, with_sum):
     outputs = 1 * 8 * 5 * 5
     assert row.macs == outputs * (3 * 3 * 3)
     assert row.flops == 2 * row.macs + outputs * (1 + (1 if with_sum else 0) + each)
-    assert report.totals.params == 8 * 3 * 3 * 3 + 8 and report.totals.macs_complete
+    assert report.totals.params == 8 * 3 * 3 * 3 + 8 and report.totals.macs.complete
 
 
 @pytest.mark.parametrize("trans_a, trans_b", [(0, 0), (1, 0), (0, 1), (1, 1)])
@@ -158,7 +158,7 @@ def test_skip_layer_norm_every_output(op, with_bias):
     n = 2 * 4 * 16
     each = 1 + (1 if with_bias else 0) + (4 if op == "SkipSimplifiedLayerNormalization" else 5 + 1 + 1)
     assert norm.flops == each * n
-    assert _row(report, "Add").flops == n and report.totals.macs_complete
+    assert _row(report, "Add").flops == n and report.totals.macs.complete
 
 
 def test_simplified_layer_norm_in_the_default_domain():
@@ -203,7 +203,7 @@ def test_split_of_a_shape_is_folded():
     ]
     model = make_model(nodes, [vi("x", ["batch", 3, 8])], [vi("y", None)], inits)
     report = modelaudit.audit(model, inputs={"x": (2, 3, 8)})
-    assert _row(report, "MatMul").macs == 2 * 3 * 8 * 4 and report.totals.macs_complete
+    assert _row(report, "MatMul").macs == 2 * 3 * 8 * 4 and report.totals.macs.complete
 
 
 def test_qlinear_concat_keeps_the_quantized_type():
@@ -281,7 +281,7 @@ def test_ort_extended_fuses_conv_and_activation(tmp_path):
     assert any(n.op_type == "FusedConv" for n in saved.graph.node)
     before, after = modelaudit.audit(model), _verified(saved)
     assert after.totals.macs == before.totals.macs == 16 * 16 * (3 * 3 * 3) * 32 + 2 * 8 * 8 * 32 * 48 + 48 * 40
-    assert after.totals.params == before.totals.params and after.totals.macs_complete and not after.uncounted
+    assert after.totals.params == before.totals.params and after.totals.macs.complete and not after.uncounted
 
 
 def test_ort_all_nchwc_counts_the_padded_channels(tmp_path):
@@ -296,7 +296,7 @@ def test_ort_all_nchwc_counts_the_padded_channels(tmp_path):
     block = 16 if any(tuple(t.dims) == (48, 48, 1, 1) for t in saved.graph.initializer) else 8
     c40 = -(-40 // block) * block
     report = _verified(saved)
-    assert not report.uncounted and report.totals.macs_complete
+    assert not report.uncounted and report.totals.macs.complete
     assert report.totals.macs == 16 * 16 * (3 * 3 * 3) * 32 + 2 * 8 * 8 * 32 * 48 + 48 * c40
     assert report.totals.params == 32 * 3 * 3 * 3 + 32 + 2 * (48 * 32 + 48) + c40 * 48
     by_op = {(r.domain, r.op): r for r in report.rows}

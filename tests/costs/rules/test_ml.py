@@ -44,7 +44,7 @@ def test_linear_regressor_by_hand():
     model = _ml(make_model([node], [vi("X", [3, 5])], [vi("Y", [3, 2])]))
     report = modelaudit.audit(model)
     (row,) = report.rows
-    assert (report.totals.params, report.totals.params_complete) == (10 + 2, True)
+    assert (report.totals.params, report.totals.params.complete) == (10 + 2, True)
     assert row.macs == 3 * 5 * 2 and row.flops == 2 * 3 * 5 * 2 + 3 * 2
     assert report.totals.weight_bytes_by_dtype == {"float32": 12 * 4}
     _shapes_agree(model, np.ones((3, 5), np.float32))
@@ -75,6 +75,23 @@ def test_tree_depths_by_hand():
     ) == [2, 1]
 
 
+@pytest.mark.parametrize(
+    "case, samples, depth",
+    [("test_ai_onnx_ml_tree_ensemble_single_tree", 3, 2), ("test_ai_onnx_ml_tree_ensemble_set_membership", 6, 3)],
+)
+def test_tree_ensemble_5_on_onnx_own_cases(case, samples, depth):
+    """onnx's TreeEnsemble (ai.onnx.ml 5) test models: one tree of 3 branch nodes and 4 leaves;
+    its depth is 2 (both children of the root split again) or 3 (a chain); params are the 3 splits
+    and 4 leaf weights."""
+    from onnx.backend.test.case.node import collect_testcases
+
+    (model,) = [c.model for c in collect_testcases() if c.name == case]
+    report = modelaudit.audit(model)
+    (row,) = report.rows
+    assert not report.uncounted and report.totals.params == 3 + 4
+    assert row.flops == samples * depth + samples * 4
+
+
 sklearn = pytest.importorskip("sklearn", reason="the fitted models come from scikit-learn")
 skl2onnx = pytest.importorskip("skl2onnx", reason="skl2onnx converts them")
 
@@ -99,8 +116,8 @@ def test_logistic_regression_after_a_scaler():
     lr = fitted[-1]
     report = modelaudit.audit(model, inputs={"X": (4, 10)})
     assert report.totals.params == lr.coef_.size + lr.intercept_.size == 33
-    assert report.totals.non_trainable == 2 * 10 and report.totals.params_complete
-    assert not report.uncounted and report.totals.macs_complete
+    assert report.totals.non_trainable == 2 * 10 and report.totals.params.complete
+    assert not report.uncounted and report.totals.macs.complete
     classifier = next(r for r in report.rows if r.op == "LinearClassifier")
     # X·Wᵀ, intercepts, softmax 5 per score, argmax 1 per score
     assert classifier.macs == 4 * 10 * 3 and classifier.flops == 2 * 4 * 10 * 3 + 4 * 3 * (1 + 5 + 1)
@@ -128,7 +145,7 @@ def test_random_forest():
     leaves = sum(int((t.tree_.children_left < 0).sum()) for t in fitted.estimators_)
     nodes = sum(t.tree_.node_count for t in fitted.estimators_)
     # skl2onnx stores a threshold per node (0 for leaves) and 3 class weights per leaf
-    assert report.totals.params == nodes + leaves * 3 and report.totals.params_complete
+    assert report.totals.params == nodes + leaves * 3 and report.totals.params.complete
     depth = sum(t.tree_.max_depth for t in fitted.estimators_)
     row = next(r for r in report.rows if r.op == "TreeEnsembleClassifier")
     assert row.macs == 0 and row.flops == 4 * depth + 4 * leaves * 3
@@ -146,10 +163,10 @@ def test_support_vector_machines(kind):
     report = modelaudit.audit(model, inputs={"X": (4, 10)})
     vectors, coefficients = fitted.support_vectors_.shape[0], fitted.dual_coef_.size
     rho = fitted.intercept_.size
-    assert report.totals.params == vectors * 10 + coefficients + rho and report.totals.params_complete
+    assert report.totals.params == vectors * 10 + coefficients + rho and report.totals.params.complete
     row = next(r for r in report.rows if r.op.startswith("SVM"))
     assert row.macs == 4 * vectors * 10 + 4 * coefficients
-    assert report.totals.macs_complete and not report.uncounted
+    assert report.totals.macs.complete and not report.uncounted
     _shapes_agree(model, x)
 
 
@@ -163,5 +180,21 @@ def test_scaler_normalizer_and_regression_tensor_dtypes():
     assert report.totals.params == 10 + 1
     norm = next(r for r in report.rows if r.op == "Normalizer")
     assert norm.flops == 3 * 4 * 10  # L2: square, sum, divide
-    assert report.totals.macs == 4 * 10 and report.totals.macs_complete
+    assert report.totals.macs == 4 * 10 and report.totals.macs.complete
     _shapes_agree(model, x)
+
+
+@pytest.mark.parametrize("kind", ["LogisticRegression", "SVC", "RandomForestClassifier"])
+def test_binary_classifiers(kind):
+    """Two classes: one coefficient row (or one decision function), the shapes as onnxruntime's."""
+    from sklearn import ensemble, linear_model, svm
+
+    module = {"LogisticRegression": linear_model, "SVC": svm, "RandomForestClassifier": ensemble}[kind]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    estimator = getattr(module, kind)().fit(x, (x[:, 0] > 0).astype(int))
+    model = skl2onnx.to_onnx(estimator, x[:1], target_opset={"": 17, ML: 3})
+    report = modelaudit.audit(model, inputs={"X": (4, 6)})
+    assert not report.uncounted and report.totals.macs.complete and report.totals.params.complete
+    assert report.totals.params > 0
+    _shapes_agree(model, x[:4])
