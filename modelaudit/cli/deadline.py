@@ -26,7 +26,7 @@ __all__ = [
 DEFAULT_TIME_LIMIT = 600.0  # a 100,000-node graph audits in well under a minute on a slow machine
 MAX_SECONDS = 1_000_000  # 11.6 days, as --timeout: beyond, the wait overflows the platform's timers
 MAX_TIMER = 2**31 - 1  # what setitimer accepts everywhere, whatever the number of models
-DEFAULT_MEMORY_LIMIT = "8GiB"  # 13 times what a 104,000-node graph's audit takes (docs/performance.md)
+DEFAULT_MEMORY_LIMIT = "8GiB"  # many times what the largest graph we know takes (docs/performance.md)
 MAX_MEMORY = 2**50  # 1024 TiB: an address-space limit every 64-bit kernel accepts
 
 _LIMIT: list[str] = []  # the --memory-limit in force, for the line that says it was reached

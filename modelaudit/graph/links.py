@@ -56,8 +56,7 @@ class NodeView:
 def share_names(views: list[NodeView]) -> None:
     """One string object per distinct op type and tensor name across the views: protobuf hands
     back a new string at every read, so a tensor's name is held once by its producer and again
-    by each reader. The command line does it while a forked child infers the shapes (what it
-    saves and costs: docs/performance.md)."""
+    by each reader (what it saves and costs: docs/performance.md)."""
     seen: dict[str, str] = {}
     share = seen.setdefault
     for view in views:

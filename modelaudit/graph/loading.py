@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from onnx import ModelProto
@@ -70,8 +71,9 @@ class Loading:
     warnings: list[str] = field(default_factory=list)
     nested: bool | None = None  # a node has a subgraph: known once the views are built
 
-    @property
+    @cached_property
     def initializers(self) -> dict[str, Initializer]:
+        """The initializer records by name (made once: the checks, the links and the graph share it)."""
         return {t.name: t for t in self.records()}
 
     def records(self) -> list[Initializer]:
@@ -145,9 +147,9 @@ def plan_shapes(loading: Loading) -> Plan:
     return plan(loading.query(), loading.views)
 
 
-def first_shapes(loading: Loading, prepared: Plan | None = None) -> FirstRound:
-    """The first round of shape inference, as this process computes it."""
-    return first_round(loading.query(), prepared)
+def first_shapes(prepared: Plan) -> FirstRound:
+    """The first round of shape inference, as this process computes it (the helper did not)."""
+    return first_round(prepared.query, prepared)
 
 
 def verdict(loading: Loading) -> dict:
@@ -168,7 +170,7 @@ def ahead(loading: Loading, told: Told) -> Iterator:
     inference, then onnx.checker's verdict. One C++ copy of the model at a time (the checker's is
     made once the inference's is freed); this process audits while the checker runs. Whether a
     node has a subgraph is asked once onnx has run: this process, which has built its views by
-    then, tells it (30 ms of the helper's own otherwise)."""
+    then, tells it, and the helper reads no node for it (docs/performance.md)."""
     if loading.inputs or loading.dims:  # the flags that apply, as check_records finds them
         check_records(loading)
 

@@ -49,8 +49,7 @@ class ExternalRef:
 
 def _describe(place: tuple) -> str:
     """The text of a place (prefix, node or None, attribute or a name, suffix). The walk builds
-    tuples, not strings: formatting a description for each of 50,000 nodes' attributes took a
-    tenth of a second, and only a refused location is ever described."""
+    tuples, not strings: only a refused location is ever described (docs/performance.md)."""
     prefix, node, what, suffix = place
     if node is None:
         return f"{prefix}{what}{suffix}"
@@ -117,9 +116,9 @@ def _may_hold_external(nodes) -> bool:
     """Whether a tensor anywhere in these nodes (attributes, subgraphs, at any depth) can be
     external. protobuf writes what it serializes canonically (minimal varints), so such a tensor
     shows these two bytes in the nodes' serialization, whatever encoding the file used; their
-    absence proves there is none. Serializing 50,000 nodes in C costs a third of reading their
-    attributes from Python; two bytes found by chance (a name, an attribute's value) only mean
-    the attributes are read as before."""
+    absence proves there is none. Serializing the nodes in C is cheaper than reading their
+    attributes from Python (docs/performance.md); two bytes found by chance (a name, an
+    attribute's value) only mean the attributes are read as before."""
     return any(_EXTERNAL_MARK in node.SerializeToString() for node in nodes)
 
 
@@ -160,8 +159,8 @@ def check_all(model: ModelProto, folder: Path | None) -> list[Path]:
 
 
 class _Locations:
-    """Each distinct location resolved and stat'ed once: a large export points 20,000 tensors into
-    one file, and a realpath per tensor was half the audit. The first tensor naming a location is
+    """Each distinct location resolved and stat'ed once: a large export points every tensor into
+    one file (docs/performance.md). The first tensor naming a location is
     the one an error names, as when every tensor was checked on its own."""
 
     def __init__(self, folder: Path):

@@ -12,8 +12,8 @@ _trim = None  # libc's malloc_trim, found on first use; False where there is non
 
 
 def release() -> None:
-    """onnx.checker and onnx's shape inference build the whole model as C++ objects (100-150 MB
-    for 50,000 nodes) and free them on return; glibc keeps that memory mapped, so the report
+    """onnx.checker and onnx's shape inference build the whole model as C++ objects (their size:
+    docs/performance.md) and free them on return; glibc keeps that memory mapped, so the report
     built next grows the process past it instead of into it. malloc_trim(0) returns it (as
     dask.distributed trims its workers). A no-op where libc has no malloc_trim (macOS, musl)."""
     global _trim

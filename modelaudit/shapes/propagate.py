@@ -47,7 +47,7 @@ class _Values(dict):
 
     def _load(self, name: str) -> None:
         tensor = self.pending.pop(name, None)
-        if tensor is not None and holds_data(tensor):  # asked here, not for each of 13,000 at load
+        if tensor is not None and holds_data(tensor):  # asked here, not for every initializer at load
             try:
                 self[name] = numpy_helper.to_array(tensor)
             except (ValueError, TypeError, KeyError, IndexError):
