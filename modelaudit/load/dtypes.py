@@ -7,7 +7,7 @@ from onnx import TensorProto
 __all__ = ["dtype_name", "dtype_bits", "tensor_bytes", "is_float", "is_integer"]
 
 _T = TensorProto
-_BITS = {
+_BITS: dict[int, int] = {
     _T.FLOAT: 32,
     _T.UINT8: 8,
     _T.INT8: 8,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+from collections.abc import Callable
 
 __all__ = ["release"]
 
-_trim = None  # libc's malloc_trim, found on first use; False where there is none
+_Trim = Callable[[int], int]
+_trim: _Trim | bool | None = None  # libc's malloc_trim, found on first use; False where there is none
 
 
 def release() -> None:
@@ -22,9 +24,10 @@ def release() -> None:
         if sys.platform.startswith("linux"):
             try:
                 libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                _trim = libc.malloc_trim
-                _trim.argtypes, _trim.restype = [ctypes.c_size_t], ctypes.c_int
+                found = libc.malloc_trim
+                found.argtypes, found.restype = [ctypes.c_size_t], ctypes.c_int
+                _trim = found
             except (OSError, AttributeError):
                 _trim = False
-    if _trim:
+    if callable(_trim):
         _trim(0)
