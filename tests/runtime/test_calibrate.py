@@ -32,19 +32,36 @@ def test_calibration_is_a_readable_spec(machine, tmp_path):
     assert again.cache_bandwidth_gbs == pytest.approx(machine.cache_bandwidth_gbs, rel=1e-5)
 
 
-def test_the_bound_is_at_most_the_measured_time_of_the_big_layers(machine):
-    mg = modelaudit.load(SAMPLES / "mobilenet_v2.onnx")
+def _over_measured(mg, machine) -> list:
+    """The big layers whose roofline bound is above their measured time (beyond NOISE), or the sum's."""
     report = modelaudit.analyze(mg)
     report, _ = check(mg, report, RuntimeOptions(verify=False, profile=True, runs=10, threads=1))
     attach_roofline(report, row_traffic(mg, report), machine)
     d = report.to_dict()
     timed = [r for r in d["rows"] if r.get("ms") and r.get("roofline_ms")]
     big = sorted(timed, key=lambda r: -r["flops"])[:10]  # the ten layers with most FLOPs
-    for r in big:
-        assert r["roofline_ms"] <= NOISE * r["ms"], (r["name"], r["roofline_ms"], r["ms"])
-    assert sum(r["roofline_ms"] for r in timed) <= NOISE * sum(r["ms"] for r in timed)
+    over = [(r["name"], r["roofline_ms"], r["ms"]) for r in big if r["roofline_ms"] > NOISE * r["ms"]]
+    if sum(r["roofline_ms"] for r in timed) > NOISE * sum(r["ms"] for r in timed):
+        over.append(("the sum", sum(r["roofline_ms"] for r in timed), sum(r["ms"] for r in timed)))
     p = d["roofline"]["profile"]
     assert p["furthest"] and all(f["ratio"] >= p["furthest"][-1]["ratio"] for f in p["furthest"])
+    return over
+
+
+def test_the_bound_is_at_most_the_measured_time_of_the_big_layers(machine):
+    """A bound from this machine's calibration never exceeds what the layers measure. Both are timings
+    on a shared machine: a calibration taken while another process held the CPU is too slow and its
+    bound too high, so a failing round calibrates again (three rounds). A bound that is wrong, not
+    noisy, fails every round."""
+    mg = modelaudit.load(SAMPLES / "mobilenet_v2.onnx")
+    rounds = []
+    for _ in range(3):
+        over = _over_measured(mg, machine)
+        if not over:
+            return
+        rounds.append(over)
+        machine = spec_from_dict(calibrate(threads=1), "calibrate")
+    pytest.fail(f"roofline bound above the measured time (name, bound ms, measured ms) in every round: {rounds}")
 
 
 @pytest.mark.parametrize("where", ["missing/spec.toml", "."])
