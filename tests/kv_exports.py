@@ -7,20 +7,20 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-__all__ = ["EXPORTERS", "export_gpt2_kv", "GPT2"]
+__all__ = ["EXPORTERS", "export_gpt2_kv", "GPT2", "with_cache"]
 
 EXPORTERS = ("classic", "classic_fn", "dynamo", "dynamo17")
 GPT2 = {"layers": 2, "heads": 4, "head_dim": 16, "vocab": 1000}
 
 
-def _module():
+def with_cache(model, layers: int):
+    """`model` (a transformers causal LM) in optimum's layout: input_ids, attention_mask,
+    past_key_values.{i}.key/value → logits, present.{i}.key/value."""
     import torch
     import transformers
     from torch import nn
 
     class WithCache(nn.Module):
-        """input_ids, attention_mask, past_key_values.{i}.key/value → logits, present.{i}.key/value."""
-
         def __init__(self, model, layers):
             super().__init__()
             self.model, self.layers = model, layers
@@ -40,6 +40,13 @@ def _module():
             )
             return (out.logits, *[t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)])
 
+    return WithCache(model, layers)
+
+
+def _module():
+    import torch
+    import transformers
+
     torch.manual_seed(0)
     config = transformers.GPT2Config(
         n_layer=GPT2["layers"],
@@ -51,7 +58,7 @@ def _module():
         eos_token_id=0,
         attn_implementation="sdpa",
     )
-    return WithCache(transformers.GPT2LMHeadModel(config).eval(), GPT2["layers"]).eval()
+    return with_cache(transformers.GPT2LMHeadModel(config).eval(), GPT2["layers"]).eval()
 
 
 def export_gpt2_kv(path: Path, exporter: str, monkeypatch=None, traced_tokens: int = 3, past: int = 5) -> Path:

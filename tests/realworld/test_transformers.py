@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the exports need torch (CI installs torch==2.13.0, CPU)")
 transformers = pytest.importorskip("transformers", reason="the models come from transformers' configs")
 
+from kv_exports import with_cache  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils import flop_counter  # noqa: E402
 
@@ -35,29 +36,6 @@ class Logits(nn.Module):
 
     def forward(self, input_ids, attention_mask):
         return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-
-
-class WithCache(nn.Module):
-    """optimum's layout: input_ids, attention_mask, past_key_values.{i}.key/value → logits, present."""
-
-    def __init__(self, model, layers):
-        super().__init__()
-        self.model, self.layers = model, layers
-
-    def forward(self, input_ids, attention_mask, *past):
-        cache = transformers.DynamicCache(
-            ddp_cache_data=[(past[2 * i], past[2 * i + 1]) for i in range(self.layers)], config=self.model.config
-        )
-        start = past[0].shape[2]
-        positions = torch.arange(start, start + input_ids.shape[1], dtype=torch.long).unsqueeze(0)
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-        )
-        return (out.logits, *[t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)])
 
 
 class Hidden(nn.Module):
@@ -133,7 +111,7 @@ def gpt2_kv():
         **{n: {0: "batch_size", 2: "past_sequence_length"} for n in names},
     }
     return dict(
-        module=WithCache(model, 2),
+        module=with_cache(model, 2),
         model=model,
         block="GPT2Block",
         args=(_ids(1, 1), torch.ones(1, PAST + 1, dtype=torch.long), *past),
