@@ -231,7 +231,7 @@ _ROWS: dict[tuple[str, str], tuple] = {}
 
 def record(name: str, transform: str, report, reason: str | None) -> None:
     t = report.totals
-    complete = t.macs_complete and t.params_complete and not report.uncounted
+    complete = t.macs.complete and t.params.complete and not report.uncounted
     _ROWS[(name, transform)] = (t.params, t.macs, complete, reason)
 
 
