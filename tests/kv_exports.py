@@ -7,6 +7,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from function_exports import export_with_functions
+
 __all__ = ["EXPORTERS", "export_gpt2_kv", "GPT2", "with_cache"]
 
 EXPORTERS = ("classic", "classic_fn", "dynamo", "dynamo17")
@@ -98,22 +100,8 @@ def export_gpt2_kv(path: Path, exporter: str, monkeypatch=None, traced_tokens: i
             **{n: {0: "batch_size", 2: "past_sequence_length"} for n in names},
         }
         if exporter == "classic_fn":  # one local function per transformer block
-            kwargs["export_modules_as_functions"] = {
-                type(m) for m in module.modules() if type(m).__name__ == "GPT2Block"
-            }
-            _primitive_attributes(monkeypatch)
-        torch.onnx.export(module, args, path, dynamo=False, opset_version=17, dynamic_axes=axes, **kwargs)
+            blocks = {type(m) for m in module.modules() if type(m).__name__ == "GPT2Block"}
+            export_with_functions(module, args, path, blocks, monkeypatch, dynamic_axes=axes, **kwargs)
+        else:
+            torch.onnx.export(module, args, path, dynamo=False, opset_version=17, dynamic_axes=axes, **kwargs)
     return path
-
-
-def _primitive_attributes(monkeypatch) -> None:
-    """export_modules_as_functions turns a module's annotated attributes into function attributes
-    and rejects non-primitive ones (transformers' `config`): keep the primitive ones."""
-    from torch.onnx._internal.torchscript_exporter import utils
-
-    original = utils._get_module_attributes
-
-    def primitive(module):
-        return {k: v for k, v in original(module).items() if isinstance(v, (bool, int, float, str))}
-
-    monkeypatch.setattr(utils, "_get_module_attributes", primitive)

@@ -13,6 +13,7 @@ torchvision = pytest.importorskip("torchvision", reason="the vision models come 
 pytest.importorskip("onnxscript", reason="torch's dynamo exporter needs onnxscript")
 
 from block_views import check_block_views  # noqa: E402
+from function_exports import export_with_functions  # noqa: E402
 from onnxscript import FLOAT, script  # noqa: E402  (onnxscript reads a function's annotations from this module)
 from onnxscript import opset18 as op  # noqa: E402
 from onnxscript.values import Opset  # noqa: E402
@@ -144,7 +145,6 @@ def test_gpt2_blocks_are_the_same_from_every_exporter(tmp_path, monkeypatch):
     """TorchScript (plain, and with each GPT2Block and GPT2MLP a local function) and dynamo. The
     files differ in their weights (TorchScript stores the tied LM head twice), not in their blocks."""
     transformers = pytest.importorskip("transformers")
-    from torch.onnx._internal.torchscript_exporter import utils
 
     config = transformers.GPT2Config(
         n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=128, attn_implementation="sdpa"
@@ -153,22 +153,11 @@ def test_gpt2_blocks_are_the_same_from_every_exporter(tmp_path, monkeypatch):
     model = transformers.GPT2LMHeadModel(config).eval()
     module = _Logits(model)
     args = (torch.zeros(1, 16, dtype=torch.long), torch.ones(1, 16, dtype=torch.long))
-    original = utils._get_module_attributes  # export_modules_as_functions refuses the config attribute
-    monkeypatch.setattr(
-        utils,
-        "_get_module_attributes",
-        lambda m: {k: v for k, v in original(m).items() if isinstance(v, (bool, int, float, str))},
-    )
     functions = {type(m) for m in model.modules() if type(m).__name__ in ("GPT2Block", "GPT2MLP")}
-    exports = {
-        "torchscript": dict(dynamo=False, opset_version=17),
-        "functions": dict(dynamo=False, opset_version=17, export_modules_as_functions=functions),
-        "dynamo": dict(dynamo=True, external_data=False),
-    }
-    reports = {}
-    for label, kwargs in exports.items():
-        torch.onnx.export(module, args, str(tmp_path / f"{label}.onnx"), **kwargs)
-        reports[label] = modelaudit.audit(tmp_path / f"{label}.onnx")
+    export_with_functions(module, args, tmp_path / "functions.onnx", functions, monkeypatch)
+    torch.onnx.export(module, args, str(tmp_path / "torchscript.onnx"), dynamo=False, opset_version=17)
+    torch.onnx.export(module, args, str(tmp_path / "dynamo.onnx"), dynamo=True, external_data=False)
+    reports = {label: modelaudit.audit(tmp_path / f"{label}.onnx") for label in ("torchscript", "functions", "dynamo")}
     for depth in (1, 2, 3):
         blocks = {label: _blocks(report, depth, params=False) for label, report in reports.items()}
         assert blocks["dynamo"] == blocks["torchscript"] == blocks["functions"], depth

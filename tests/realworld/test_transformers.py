@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the exports need torch (CI installs torch==2.13.0, CPU)")
 transformers = pytest.importorskip("transformers", reason="the models come from transformers' configs")
 
+from function_exports import export_with_functions  # noqa: E402
 from kv_exports import with_cache  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils import flop_counter  # noqa: E402
@@ -215,19 +216,6 @@ def _distinct(module: nn.Module) -> None:
             p.add_(torch.randn(p.shape, generator=generator) * 0.01)
 
 
-def _scope_attributes_primitive(monkeypatch):
-    """export_modules_as_functions turns a module's annotated attributes into function attributes
-    and rejects non-primitive ones (transformers' `config`); keep the primitive ones."""
-    from torch.onnx._internal.torchscript_exporter import utils
-
-    original = utils._get_module_attributes
-
-    def primitive(module):
-        return {k: v for k, v in original(module).items() if isinstance(v, (bool, int, float, str))}
-
-    monkeypatch.setattr(utils, "_get_module_attributes", primitive)
-
-
 def _export(spec, exporter, path, monkeypatch):
     kwargs = dict(input_names=spec["names"], output_names=spec["outputs"])
     if exporter == "dynamo":
@@ -243,9 +231,11 @@ def _export(spec, exporter, path, monkeypatch):
         )
         return
     if exporter == "classic_fn":  # one local function per transformer block
-        _scope_attributes_primitive(monkeypatch)
         block = {type(m) for m in spec["module"].modules() if type(m).__name__ == spec["block"]}
-        kwargs["export_modules_as_functions"] = block
+        export_with_functions(
+            spec["module"], spec["args"], path, block, monkeypatch, dynamic_axes=spec["axes"], **kwargs
+        )
+        return
     torch.onnx.export(
         spec["module"], spec["args"], path, dynamo=False, opset_version=17, dynamic_axes=spec["axes"], **kwargs
     )
