@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 from collections.abc import Callable
 
 __all__ = ["release"]
 
-_Trim = Callable[[int], int]
-_trim: _Trim | bool | None = None  # libc's malloc_trim, found on first use; False where there is none
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """libc's malloc_trim, looked up once; None where there is none (macOS, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
 
 
 def release() -> None:
     """onnx.checker and onnx's shape inference build the whole model as C++ objects (their size:
     docs/performance.md) and free them on return; glibc keeps that memory mapped, so the report
     built next grows the process past it instead of into it. malloc_trim(0) returns it (as
-    dask.distributed trims its workers). A no-op where libc has no malloc_trim (macOS, musl)."""
-    global _trim
-    if _trim is None:
-        _trim = False
-        if sys.platform.startswith("linux"):
-            try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                found = libc.malloc_trim
-                found.argtypes, found.restype = [ctypes.c_size_t], ctypes.c_int
-                _trim = found
-            except (OSError, AttributeError):
-                _trim = False
-    if callable(_trim):
-        _trim(0)
+    dask.distributed trims its workers). A no-op where libc has no malloc_trim."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
